@@ -1,0 +1,74 @@
+// Builds the aggregator (routes, state, metrics, housekeeping) without
+// listening, so tests and the CLI can start it on any address.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config';
+import { createClock, type Clock } from './clock';
+import { createMetrics, type SiemMetrics } from './metrics';
+import { MemoryState } from './state/memory-state';
+import type { SiemState } from './state/state';
+import { registerJsonBody } from './body';
+import { SiemError, statusOf } from './errors';
+import { ingestRoutes } from './routes/ingest';
+import { queryRoutes } from './routes/query';
+import { metricsRoutes } from './routes/metrics';
+
+export interface BuildOptions {
+  /** injected wall clock, for tests */
+  wallNow?: () => number;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface Siem {
+  app: FastifyInstance;
+  state: SiemState;
+  metrics: SiemMetrics;
+  clock: Clock;
+  config: Readonly<Config>;
+}
+
+export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    // One log line per request would dwarf the traffic it describes.
+    disableRequestLogging: true,
+    // Slow or stuck clients must not hold sockets forever.
+    connectionTimeout: 60_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+  });
+  const clock = createClock(config.clock, opts.wallNow);
+  const metrics = createMetrics();
+  const state = new MemoryState({
+    clock,
+    defaults: config.defaults,
+    maxKeys: config.maxKeys,
+    maxServices: config.maxServices,
+    maxFindings: config.maxFindings,
+    credentialMaxIps: config.credentialMaxIps,
+    onEvict: (table) => metrics.evictions.inc({ table }),
+  });
+  const deps = { config, state, metrics };
+
+  registerJsonBody(app, config.maxBodyBytes);
+  app.setErrorHandler((err, req, reply) => {
+    const status = statusOf(err as { statusCode?: number; validation?: unknown });
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    const message = err instanceof SiemError || status < 500 ? (err as Error).message : 'internal error';
+    return reply.code(status).send({ error: message });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  ingestRoutes(app, deps);
+  queryRoutes(app, deps);
+  metricsRoutes(app, deps);
+
+  const sweep = setInterval(() => state.sweep(), config.sweepIntervalMs);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+  app.addHook('onReady', async () => {
+    if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
+  });
+
+  return { app, state, metrics, clock, config };
+}

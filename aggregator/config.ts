@@ -1,0 +1,109 @@
+// Aggregator configuration: SIEM_* environment variables with embedded
+// defaults, validated once at boot (env-schema: JSON schema + coercion) and
+// frozen. A bad value stops the start with a message naming the variable;
+// there is no silent fallback.
+import envSchema from 'env-schema';
+import {
+  DETECTION_SETTINGS,
+  SETTING_NAMES,
+  settingEnvName,
+  type DetectionSettings,
+} from '../common/settings';
+
+export type ClockMode = 'wall' | 'event';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** bearer token for ingest; unset = open ingest (warned at start) */
+  ingestToken: string | undefined;
+  /** bearer token for /v1/findings and /v1/top; unset = open */
+  readToken: string | undefined;
+  /** bearer token for /metrics; unset = open (scrapers) */
+  metricsToken: string | undefined;
+  maxBodyBytes: number;
+  maxBatchRecords: number;
+  maxServices: number;
+  maxKeys: number;
+  maxFindings: number;
+  /** distinct IPs remembered per credential, at least credential_min_ips */
+  credentialMaxIps: number;
+  clock: ClockMode;
+  ipv6Prefix: number;
+  hashKey: string | undefined;
+  hashCredentials: boolean;
+  /** housekeeping period: expiry of keys and of stale candidates, ms */
+  sweepIntervalMs: number;
+  logLevel: string;
+  /** detection defaults for services whose batches carry no settings */
+  defaults: Readonly<DetectionSettings>;
+}
+
+/** Every variable the aggregator reads, with its default, for the README and `--help`. */
+export const ENV_SCHEMA = {
+  type: 'object',
+  properties: {
+    SIEM_HOST: { type: 'string', default: '0.0.0.0', minLength: 1 },
+    SIEM_PORT: { type: 'integer', default: 9457, minimum: 0, maximum: 65535 },
+    SIEM_INGEST_TOKEN: { type: 'string', minLength: 1 },
+    SIEM_READ_TOKEN: { type: 'string', minLength: 1 },
+    SIEM_METRICS_TOKEN: { type: 'string', minLength: 1 },
+    SIEM_MAX_BODY_BYTES: { type: 'integer', default: 5 * 1024 * 1024, minimum: 1024 },
+    SIEM_MAX_BATCH_RECORDS: { type: 'integer', default: 50_000, minimum: 1 },
+    SIEM_MAX_SERVICES: { type: 'integer', default: 100, minimum: 1 },
+    SIEM_MAX_KEYS: { type: 'integer', default: 1_000_000, minimum: 1 },
+    SIEM_MAX_FINDINGS: { type: 'integer', default: 1000, minimum: 1 },
+    SIEM_CREDENTIAL_MAX_IPS: { type: 'integer', default: 100, minimum: 20 },
+    SIEM_CLOCK: { type: 'string', enum: ['wall', 'event'], default: 'wall' },
+    SIEM_IPV6_PREFIX: { type: 'integer', default: 64, minimum: 1, maximum: 128 },
+    SIEM_HASH_KEY: { type: 'string', minLength: 1 },
+    SIEM_HASH_CREDENTIALS: { type: 'boolean', default: true },
+    SIEM_SWEEP_INTERVAL_MS: { type: 'integer', default: 1000, minimum: 10, maximum: 60_000 },
+    SIEM_LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    ...Object.fromEntries(
+      SETTING_NAMES.map((n) => {
+        const s = DETECTION_SETTINGS[n];
+        return [settingEnvName(n), { type: s.type, default: s.default, minimum: s.min, maximum: s.max }];
+      }),
+    ),
+  },
+} as const;
+
+type Env = Record<string, string | number | boolean | undefined>;
+
+/** Load and validate the configuration from `env` (default: process.env). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  // Only SIEM_* variables: the rest of the environment is none of our business.
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('SIEM_') && v !== undefined && v !== '') data[k] = v;
+  let e: Env;
+  try {
+    e = envSchema<Env>({ schema: ENV_SCHEMA, data, env: false, dotenv: false });
+  } catch (err) {
+    throw new Error(`invalid configuration: ${(err as Error).message}`);
+  }
+  const defaults = Object.freeze(
+    Object.fromEntries(SETTING_NAMES.map((n) => [n, e[settingEnvName(n)] as number])) as unknown as DetectionSettings,
+  );
+  const str = (k: string): string | undefined => (e[k] === undefined ? undefined : String(e[k]));
+  return Object.freeze({
+    host: String(e.SIEM_HOST),
+    port: Number(e.SIEM_PORT),
+    ingestToken: str('SIEM_INGEST_TOKEN'),
+    readToken: str('SIEM_READ_TOKEN'),
+    metricsToken: str('SIEM_METRICS_TOKEN'),
+    maxBodyBytes: Number(e.SIEM_MAX_BODY_BYTES),
+    maxBatchRecords: Number(e.SIEM_MAX_BATCH_RECORDS),
+    maxServices: Number(e.SIEM_MAX_SERVICES),
+    maxKeys: Number(e.SIEM_MAX_KEYS),
+    maxFindings: Number(e.SIEM_MAX_FINDINGS),
+    credentialMaxIps: Number(e.SIEM_CREDENTIAL_MAX_IPS),
+    clock: e.SIEM_CLOCK as ClockMode,
+    ipv6Prefix: Number(e.SIEM_IPV6_PREFIX),
+    hashKey: str('SIEM_HASH_KEY'),
+    hashCredentials: Boolean(e.SIEM_HASH_CREDENTIALS),
+    sweepIntervalMs: Number(e.SIEM_SWEEP_INTERVAL_MS),
+    logLevel: String(e.SIEM_LOG_LEVEL),
+    defaults,
+  });
+}

@@ -1,0 +1,28 @@
+// Every error the API answers with, its status and message, in one place.
+// Bodies are always `{"error": "..."}` (CONTRACT.md).
+export class SiemError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SiemError';
+  }
+}
+
+export const errors = {
+  unauthorized: () => new SiemError('SIEM_UNAUTHORIZED', 401, 'missing or wrong bearer token'),
+  badJson: (why: string) => new SiemError('SIEM_BAD_JSON', 400, `malformed JSON body: ${why}`),
+  badGzip: () => new SiemError('SIEM_BAD_GZIP', 400, 'body is not valid gzip'),
+  bodyTooLarge: (limit: number) => new SiemError('SIEM_BODY_TOO_LARGE', 413, `body over ${limit} bytes (SIEM_MAX_BODY_BYTES), after decompression`),
+  tooManyRecords: (limit: number) => new SiemError('SIEM_TOO_MANY_RECORDS', 413, `batch over ${limit} records (SIEM_MAX_BATCH_RECORDS)`),
+  unsupportedEncoding: (enc: string) => new SiemError('SIEM_UNSUPPORTED_ENCODING', 415, `unsupported Content-Encoding "${enc}": use gzip or none`),
+} as const;
+
+/** Status codes of errors fastify itself raises, mapped to our body shape. */
+export function statusOf(err: { statusCode?: number; validation?: unknown }): number {
+  if (err.validation) return 400;
+  const s = err.statusCode;
+  return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
+}

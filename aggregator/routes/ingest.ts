@@ -1,0 +1,70 @@
+// POST /v1/records: validate each record on its own, keep the good ones,
+// count the rest by reason (CONTRACT.md, "Ingest").
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config';
+import { errors } from '../errors';
+import type { SiemMetrics } from '../metrics';
+import type { KeyedRecord, RejectReason, SiemState } from '../state/state';
+import { checkRecord } from '../validate-record';
+import { bearer } from '../auth';
+
+export interface IngestDeps {
+  config: Readonly<Config>;
+  state: SiemState;
+  metrics: SiemMetrics;
+}
+
+const BODY_SCHEMA = {
+  type: 'object',
+  required: ['records'],
+  properties: {
+    records: { type: 'array' },
+    settings: { type: 'object' },
+    dropped: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+/** Validate and apply raw records; shared by /v1/records and /v1/kong-log. */
+export async function ingestRecords(
+  deps: IngestDeps,
+  raw: readonly unknown[],
+  settings?: Record<string, unknown>,
+): Promise<{ accepted: number; rejected: number }> {
+  const { config, state, metrics } = deps;
+  metrics.received.inc(raw.length);
+  const byReason: Partial<Record<RejectReason, number>> = {};
+  if (settings) {
+    for (const _ of await state.applySettings(settings)) byReason.settings = (byReason.settings ?? 0) + 1;
+  }
+  const good: KeyedRecord[] = [];
+  let bad = 0;
+  for (const r of raw) {
+    const c = checkRecord(r, config.ipv6Prefix);
+    if (c.ok) good.push(c.record);
+    else {
+      bad++;
+      byReason[c.reason] = (byReason[c.reason] ?? 0) + 1;
+    }
+  }
+  const applied = await state.apply(good);
+  for (const [reason, n] of Object.entries(applied.rejected)) {
+    byReason[reason as RejectReason] = (byReason[reason as RejectReason] ?? 0) + n;
+    bad += n;
+  }
+  for (const [reason, n] of Object.entries(byReason)) metrics.rejected.inc({ reason }, n);
+  return { accepted: applied.accepted, rejected: bad };
+}
+
+export function ingestRoutes(app: FastifyInstance, deps: IngestDeps): void {
+  app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number } }>(
+    '/v1/records',
+    { schema: { body: BODY_SCHEMA }, onRequest: bearer(deps.config.ingestToken) },
+    async (req, reply) => {
+      const { records, settings, dropped } = req.body;
+      if (records.length > deps.config.maxBatchRecords) throw errors.tooManyRecords(deps.config.maxBatchRecords);
+      if (dropped) deps.metrics.senderDropped.inc(dropped);
+      const result = await ingestRecords(deps, records, settings);
+      return reply.code(202).send(result);
+    },
+  );
+}

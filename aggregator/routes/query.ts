@@ -1,0 +1,48 @@
+// Read-only endpoints: findings, top lists, health (CONTRACT.md). They never
+// change state.
+import type { FastifyInstance } from 'fastify';
+import { FINDING_TYPES, type FindingType } from '../../common/record';
+import { bearer } from '../auth';
+import type { IngestDeps } from './ingest';
+
+export function queryRoutes(app: FastifyInstance, deps: IngestDeps): void {
+  const auth = bearer(deps.config.readToken);
+
+  app.get<{ Querystring: { type?: FindingType; service?: string } }>(
+    '/v1/findings',
+    {
+      onRequest: auth,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { type: { type: 'string', enum: [...FINDING_TYPES] }, service: { type: 'string', maxLength: 256 } },
+        },
+      },
+    },
+    async (req) => {
+      const findings = await deps.state.findings({ type: req.query.type, service: req.query.service });
+      return { generated_at: Date.now(), findings };
+    },
+  );
+
+  app.get<{ Querystring: { service: string; by: 'requests' | 'errors'; n?: number } }>(
+    '/v1/top',
+    {
+      onRequest: auth,
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['service'],
+          properties: {
+            service: { type: 'string', minLength: 1, maxLength: 256 },
+            by: { type: 'string', enum: ['requests', 'errors'], default: 'requests' },
+            n: { type: 'integer', minimum: 1, maximum: 100 },
+          },
+        },
+      },
+    },
+    async (req) => deps.state.top(req.query.service, req.query.by, req.query.n),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+}

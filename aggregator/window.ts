@@ -1,0 +1,107 @@
+// Sliding windows made of sub-buckets, stored sparsely.
+//
+// A key's history is a flat number array of entries
+// [bucket, requests, failures, successes], ascending by bucket number
+// (bucket = floor(ts / bucketMs)). Only buckets that saw traffic hold an
+// entry, so the many IPs that send one or two requests cost a few numbers,
+// while a busy IP costs at most one entry per sub-bucket of the longest
+// window. A window of W ms at clock T is the k = ceil(W / bucketMs) buckets
+// ending with T's bucket: it covers (T - W, T] to within one sub-bucket,
+// which CONTRACT.md allows when bucketMs <= W / 10.
+
+export const STRIDE = 4;
+const REQ = 1;
+const FAIL = 2;
+const SUCC = 3;
+
+/** Sums of one range of buckets. Reused by callers to avoid allocation. */
+export interface Counts {
+  requests: number;
+  failures: number;
+  successes: number;
+}
+
+export function emptyCounts(): Counts {
+  return { requests: 0, failures: 0, successes: 0 };
+}
+
+export function bucketOf(ts: number, bucketMs: number): number {
+  return Math.floor(ts / bucketMs);
+}
+
+/** Number of buckets a window of `windowMs` spans. */
+export function bucketsFor(windowMs: number, bucketMs: number): number {
+  return Math.max(1, Math.ceil(windowMs / bucketMs));
+}
+
+/** Add one request to `series` in `bucket`; keeps entries sorted. */
+export function addToSeries(series: number[], bucket: number, failure: boolean, success: boolean): void {
+  let i = series.length - STRIDE;
+  // Records arrive nearly in order: the target is the last entry or near it.
+  while (i >= 0 && (series[i] as number) > bucket) i -= STRIDE;
+  if (i >= 0 && series[i] === bucket) {
+    series[i + REQ] = (series[i + REQ] as number) + 1;
+    if (failure) series[i + FAIL] = (series[i + FAIL] as number) + 1;
+    if (success) series[i + SUCC] = (series[i + SUCC] as number) + 1;
+    return;
+  }
+  const entry = [bucket, 1, failure ? 1 : 0, success ? 1 : 0];
+  if (i + STRIDE === series.length) series.push(...entry);
+  else series.splice(i + STRIDE, 0, ...entry);
+}
+
+/** Drop entries older than `minBucket` (exclusive bound: keeps bucket >= minBucket). */
+export function pruneSeries(series: number[], minBucket: number): void {
+  let n = 0;
+  while (n < series.length && (series[n] as number) < minBucket) n += STRIDE;
+  if (n > 0) series.splice(0, n);
+}
+
+/**
+ * Sum the entries with fromBucket < bucket <= toBucket into `out`.
+ * Walks back from the newest entry, so recent windows cost only their own
+ * buckets however long the history is.
+ */
+export function sumSeries(series: readonly number[], fromBucket: number, toBucket: number, out: Counts): Counts {
+  out.requests = 0;
+  out.failures = 0;
+  out.successes = 0;
+  for (let i = series.length - STRIDE; i >= 0; i -= STRIDE) {
+    const b = series[i] as number;
+    if (b <= fromBucket) break;
+    if (b > toBucket) continue;
+    out.requests += series[i + REQ] as number;
+    out.failures += series[i + FAIL] as number;
+    out.successes += series[i + SUCC] as number;
+  }
+  return out;
+}
+
+/** Add `delta` to the count of `bucket` in a [bucket, count] series (sorted). */
+export function addToHistogram(hist: number[], bucket: number, delta: number): void {
+  let i = hist.length - 2;
+  while (i >= 0 && (hist[i] as number) > bucket) i -= 2;
+  if (i >= 0 && hist[i] === bucket) {
+    hist[i + 1] = (hist[i + 1] as number) + delta;
+    return;
+  }
+  if (delta <= 0) return; // nothing recorded there: the bucket was pruned
+  if (i + 2 === hist.length) hist.push(bucket, delta);
+  else hist.splice(i + 2, 0, bucket, delta);
+}
+
+export function pruneHistogram(hist: number[], minBucket: number): void {
+  let n = 0;
+  while (n < hist.length && (hist[n] as number) < minBucket) n += 2;
+  if (n > 0) hist.splice(0, n);
+}
+
+export function sumHistogram(hist: readonly number[], fromBucket: number, toBucket: number): number {
+  let total = 0;
+  for (let i = hist.length - 2; i >= 0; i -= 2) {
+    const b = hist[i] as number;
+    if (b <= fromBucket) break;
+    if (b <= toBucket) total += hist[i + 1] as number;
+  }
+  return total;
+}
