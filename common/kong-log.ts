@@ -1,0 +1,114 @@
+// From Kong's serialized log object (`kong.log.serialize()`, which is also
+// what the bundled http-log and file-log plugins send) to a SiemRecord, with
+// the field mapping of CONTRACT.md ("Record building"). Shared by the plugin,
+// the /v1/kong-log endpoint and `kong-siem replay`, so all three agree.
+import { fingerprint } from './fingerprint';
+import { STRING_MAX, UNMATCHED_SERVICE, type SiemRecord } from './record';
+
+export type CredentialSource = 'auto' | 'credential' | 'consumer' | 'header';
+export const CREDENTIAL_SOURCES: readonly CredentialSource[] = Object.freeze(['auto', 'credential', 'consumer', 'header']);
+export const DEFAULT_CREDENTIAL_HEADER = 'x-auth-sub';
+
+export interface RecordOptions {
+  credentialSource: CredentialSource;
+  /** request header read by the `header` source (any case) */
+  credentialHeader: string;
+  /** send a fingerprint instead of the credential */
+  hashCredentials: boolean;
+  /** HMAC key of the fingerprint; plain SHA-256 when unset */
+  hashKey?: string;
+}
+
+export const DEFAULT_RECORD_OPTIONS: Readonly<RecordOptions> = Object.freeze({
+  credentialSource: 'auto',
+  credentialHeader: DEFAULT_CREDENTIAL_HEADER,
+  hashCredentials: true,
+});
+
+type Obj = Record<string, unknown>;
+
+const obj = (v: unknown): Obj | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
+
+/** A non-empty string (numbers as text: ids are sometimes numeric), capped at STRING_MAX. */
+function text(v: unknown): string | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
+  if (typeof v !== 'string' || v.length === 0) return undefined;
+  return v.length > STRING_MAX ? v.slice(0, STRING_MAX) : v;
+}
+
+/** First value of a header: Kong gives a string, or an array when repeated. */
+export function headerValue(headers: unknown, name: string): string | undefined {
+  const h = obj(headers);
+  if (!h) return undefined;
+  const want = name.toLowerCase();
+  let v = h[want];
+  if (v === undefined) {
+    for (const k of Object.keys(h)) if (k.toLowerCase() === want) v = h[k];
+  }
+  return text(Array.isArray(v) ? v[0] : v);
+}
+
+/** The raw credential per `source`, before any hashing. */
+export function rawCredential(log: Obj, source: CredentialSource, header: string): string | undefined {
+  const fromCredential = () => text(obj(log.authenticated_entity)?.id);
+  const fromConsumer = () => {
+    const c = obj(log.consumer);
+    return text(c?.username) ?? text(c?.id);
+  };
+  const fromHeader = () => headerValue(obj(log.request)?.headers, header);
+  switch (source) {
+    case 'credential':
+      return fromCredential();
+    case 'consumer':
+      return fromConsumer();
+    case 'header':
+      return fromHeader();
+    default:
+      return fromCredential() ?? fromConsumer() ?? fromHeader();
+  }
+}
+
+function integer(v: unknown): number | undefined {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : undefined;
+}
+
+/**
+ * Build a record from a serialized log object. Returns undefined (never
+ * throws) when the object lacks what every record needs: client IP, status,
+ * start time. Validation of values (IP syntax, status range) is the
+ * aggregator's, so a bad value is rejected and counted there, not hidden here.
+ */
+export function recordFromKongLog(input: unknown, o: Readonly<RecordOptions> = DEFAULT_RECORD_OPTIONS): SiemRecord | undefined {
+  const log = obj(input);
+  if (!log) return undefined;
+  const request = obj(log.request);
+  const response = obj(log.response);
+  const ip = text(log.client_ip);
+  const status = integer(response?.status);
+  const ts = integer(log.started_at);
+  if (ip === undefined || status === undefined || ts === undefined) return undefined;
+
+  const service = obj(log.service);
+  const rec: SiemRecord = {
+    ts,
+    ip,
+    status,
+    service: text(service?.name) ?? text(service?.id) ?? UNMATCHED_SERVICE,
+  };
+  const raw = rawCredential(log, o.credentialSource, o.credentialHeader);
+  if (raw !== undefined) rec.credential = o.hashCredentials ? fingerprint(raw, o.hashKey) : raw;
+  const consumer = obj(log.consumer);
+  const consumerName = text(consumer?.username) ?? text(consumer?.custom_id) ?? text(consumer?.id);
+  if (consumerName !== undefined) rec.consumer = consumerName;
+  const host = headerValue(request?.headers, 'host');
+  if (host !== undefined) rec.host = host;
+  const route = obj(log.route);
+  const routeName = text(route?.name) ?? text(route?.id);
+  if (routeName !== undefined) rec.route = routeName;
+  const method = text(request?.method);
+  if (method !== undefined) rec.method = method;
+  const latency = obj(log.latencies)?.request;
+  if (typeof latency === 'number' && Number.isFinite(latency) && latency >= 0) rec.latency_ms = latency;
+  return rec;
+}
