@@ -61,6 +61,10 @@ export interface MemoryStateOptions {
 }
 
 const NONE = -1;
+/** sub-buckets per shortest window (CONTRACT.md asks for at least 10) */
+const SUB_BUCKETS = 20;
+/** live keys looked at per sweep past the first: arrival order is only nearly ts order */
+const EXPIRY_SCAN_LIVE = 10_000;
 /** IP keys listed in a finding's `ips` (CONTRACT.md) */
 const FINDING_IPS_MAX = 20;
 /** keys expired per sweep, so one sweep never stalls ingest for long */
@@ -130,7 +134,11 @@ class TopCandidates {
 
 class ServiceState {
   settings!: DetectionSettings;
-  /** sub-bucket length: a tenth of the shortest IP window */
+  /**
+   * Sub-bucket length: a twentieth of the shortest IP window. A window then
+   * spans between W - W/20 and W, never more: borderline traffic is
+   * under-counted rather than decoys over-counted.
+   */
   bucketMs = 0;
   longestMs = 0;
   /** bumps when bucketMs changes: older IP histories are then discarded */
@@ -158,7 +166,7 @@ class ServiceState {
   }
 
   configure(s: DetectionSettings): void {
-    const bucketMs = Math.max(1, Math.floor((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 10));
+    const bucketMs = Math.max(1, Math.floor((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / SUB_BUCKETS));
     if (bucketMs !== this.bucketMs) {
       this.epoch++;
       this.totals = [];
@@ -416,12 +424,15 @@ export class MemoryState implements SiemState {
 
   sweep(): void {
     const now = this.#clock.now();
-    // Expiry: least recently seen first; stop at the first live key.
+    // Expiry: least recently seen first. Records arrive nearly in ts order,
+    // so expired keys gather at the LRU's tail; look a bounded way past it.
     const expired: string[] = [];
+    let live = 0;
     for (const k of this.#keys.rkeys()) {
       const e = this.#keys.peek(k);
-      if (!e || e.lastTs > now - e.svc.longestMs || expired.length >= EXPIRE_PER_SWEEP) break;
-      expired.push(k);
+      if (!e || expired.length >= EXPIRE_PER_SWEEP) break;
+      if (e.lastTs <= now - e.svc.longestMs) expired.push(k);
+      else if (++live > EXPIRY_SCAN_LIVE) break;
     }
     for (const k of expired) this.#keys.delete(k);
 
