@@ -94,14 +94,18 @@ export function recordFromKongLog(input: unknown, o: Readonly<RecordOptions> = D
     ts,
     ip,
     status,
-    service: text(service?.name) ?? text(service?.id) ?? UNMATCHED_SERVICE,
+    // `namespace` (top level) is the service key of logs enriched for the seed
+    // pipeline (API Programme Services' Flink job); stock Kong logs have no
+    // such field, so for them this changes nothing.
+    service: text(service?.name) ?? text(service?.id) ?? text(log.namespace) ?? UNMATCHED_SERVICE,
   };
   const raw = rawCredential(log, o.credentialSource, o.credentialHeader);
   if (raw !== undefined) rec.credential = o.hashCredentials ? fingerprint(raw, o.hashKey) : raw;
   const consumer = obj(log.consumer);
   const consumerName = text(consumer?.username) ?? text(consumer?.custom_id) ?? text(consumer?.id);
   if (consumerName !== undefined) rec.consumer = consumerName;
-  const host = headerValue(request?.headers, 'host');
+  // `request_uri_host` (top level): the seed pipeline's enriched field.
+  const host = headerValue(request?.headers, 'host') ?? text(log.request_uri_host);
   if (host !== undefined) rec.host = host;
   const route = obj(log.route);
   const routeName = text(route?.name) ?? text(route?.id);
