@@ -7,7 +7,7 @@ import { createMetrics, type SiemMetrics } from './metrics';
 import { MemoryState } from './state/memory-state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
-import { SiemError, statusOf } from './errors';
+import { SiemError, errors, statusOf } from './errors';
 import { ingestRoutes } from './routes/ingest';
 import { queryRoutes } from './routes/query';
 import { metricsRoutes } from './routes/metrics';
@@ -54,7 +54,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   app.setErrorHandler((err, req, reply) => {
     const status = statusOf(err as { statusCode?: number; validation?: unknown });
     if (status >= 500) req.log.error({ err }, 'request failed');
-    const message = err instanceof SiemError || status < 500 ? (err as Error).message : 'internal error';
+    let message = err instanceof SiemError || status < 500 ? (err as Error).message : 'internal error';
+    if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = errors.bodyTooLarge(config.maxBodyBytes).message;
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
