@@ -9,6 +9,7 @@ import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { SiemError, errors, statusOf } from './errors';
 import { ingestRoutes } from './routes/ingest';
+import { kongLogRoutes } from './routes/kong-log';
 import { queryRoutes } from './routes/query';
 import { metricsRoutes } from './routes/metrics';
 
@@ -61,6 +62,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   ingestRoutes(app, deps);
+  kongLogRoutes(app, deps);
   queryRoutes(app, deps);
   metricsRoutes(app, deps);
 

@@ -1,0 +1,78 @@
+// POST /v1/kong-log: Kong's bundled http-log plugin as the sender
+// (CONTRACT.md, "Ingest"). Its body is `kong.log.serialize()`: one log object,
+// or an array of them when its queue batches. http-log sends no settings, so
+// the credential source comes from the query string or a header (http-log's
+// `headers` option can set one); detection settings are the aggregator's.
+// Credentials arrive raw and are fingerprinted here as the plugin would.
+import type { FastifyInstance } from 'fastify';
+import {
+  CREDENTIAL_SOURCES,
+  DEFAULT_CREDENTIAL_HEADER,
+  recordFromKongLog,
+  type CredentialSource,
+  type RecordOptions,
+} from '../../common/kong-log';
+import { bearer } from '../auth';
+import { errors } from '../errors';
+import { ingestRecords, type IngestDeps } from './ingest';
+
+export const CREDENTIAL_SOURCE_HEADER = 'x-siem-credential-source';
+export const CREDENTIAL_HEADER_HEADER = 'x-siem-credential-header';
+
+// RFC 9110 token: what a header name may be.
+const HEADER_NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]{1,256}$';
+
+const QUERY_SCHEMA = {
+  type: 'object',
+  properties: {
+    credential_source: { type: 'string', enum: [...CREDENTIAL_SOURCES] },
+    credential_header: { type: 'string', pattern: HEADER_NAME },
+  },
+} as const;
+
+const HEADERS_SCHEMA = {
+  type: 'object',
+  properties: {
+    [CREDENTIAL_SOURCE_HEADER]: { type: 'string', enum: [...CREDENTIAL_SOURCES] },
+    [CREDENTIAL_HEADER_HEADER]: { type: 'string', pattern: HEADER_NAME },
+  },
+} as const;
+
+// One log object or an array; what is inside is checked per record, so one
+// odd entry does not cost the rest of the batch.
+const BODY_SCHEMA = { anyOf: [{ type: 'object' }, { type: 'array' }] } as const;
+
+interface KongLogRequest {
+  Querystring: { credential_source?: CredentialSource; credential_header?: string };
+  Headers: Record<string, string | undefined>;
+  Body: unknown;
+}
+
+export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
+  const { config } = deps;
+  app.post<KongLogRequest>(
+    '/v1/kong-log',
+    {
+      schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA, body: BODY_SCHEMA },
+      onRequest: bearer(config.ingestToken),
+    },
+    async (req, reply) => {
+      const logs = Array.isArray(req.body) ? (req.body as unknown[]) : [req.body];
+      if (logs.length > config.maxBatchRecords) throw errors.tooManyRecords(config.maxBatchRecords);
+      // The query string wins over the header: it is visible in kong.yml next
+      // to the URL, the header may be set by some proxy on the way.
+      const opts: RecordOptions = {
+        credentialSource:
+          req.query.credential_source ?? (req.headers[CREDENTIAL_SOURCE_HEADER] as CredentialSource | undefined) ?? 'auto',
+        credentialHeader: req.query.credential_header ?? req.headers[CREDENTIAL_HEADER_HEADER] ?? DEFAULT_CREDENTIAL_HEADER,
+        hashCredentials: config.hashCredentials,
+        hashKey: config.hashKey,
+      };
+      // A log object lacking client_ip, status or started_at maps to nothing:
+      // pass an empty object so that ingest rejects and counts it as invalid.
+      const records = logs.map((log) => recordFromKongLog(log, opts) ?? {});
+      const result = await ingestRecords(deps, records);
+      return reply.code(202).send(result);
+    },
+  );
+}
