@@ -1,0 +1,85 @@
+// From the config Kong hands to StartInstance (JSON: every schema field with
+// its default applied, null for unset optional ones, plus Kong's own
+// `__seq__`/`__plugin_id`/`__key__`) to typed options. Kong has validated the
+// values already; this only guards against a caller that did not (a test, a
+// hand-started plugin server): out-of-range or mistyped values fall back to
+// the default instead of throwing, so a bad config never breaks a request.
+import { CREDENTIAL_SOURCES, type CredentialSource, type RecordOptions } from '../../common/kong-log';
+import { SETTING_NAMES, type DetectionSettings } from '../../common/settings';
+import { DELIVERY_DEFAULTS, FIELDS } from './schema';
+
+export interface DeliveryOptions {
+  /** full URL of the ingest endpoint (base URL + /v1/records) */
+  endpoint: string;
+  ingestToken?: string;
+  batchMaxSize: number;
+  flushIntervalMs: number;
+  queueMaxRecords: number;
+  timeoutMs: number;
+}
+
+export interface PluginConfig {
+  delivery: DeliveryOptions;
+  record: RecordOptions;
+  settings: DetectionSettings;
+}
+
+type Obj = Record<string, unknown>;
+
+function num(conf: Obj, name: string): number {
+  const f = FIELDS.get(name);
+  const d = f?.default as number;
+  const v = conf[name];
+  if (typeof v !== 'number' || !Number.isFinite(v)) return d;
+  if (f?.type === 'integer' && !Number.isInteger(v)) return d;
+  const [lo, hi] = f?.between ?? [-Infinity, Infinity];
+  return v < lo || v > hi ? d : v;
+}
+
+function str(conf: Obj, name: string): string | undefined {
+  const v = conf[name];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** Base URL -> ingest URL: `/v1/records` appended to the base path. */
+export function ingestEndpoint(base: string): string {
+  const u = new URL(base);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`aggregator_url must be http(s): ${base}`);
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/records`;
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
+
+export function parseConfig(raw: unknown): PluginConfig {
+  const conf: Obj = raw !== null && typeof raw === 'object' ? (raw as Obj) : {};
+  let endpoint: string;
+  try {
+    endpoint = ingestEndpoint(str(conf, 'aggregator_url') ?? DELIVERY_DEFAULTS.aggregator_url);
+  } catch {
+    endpoint = ingestEndpoint(DELIVERY_DEFAULTS.aggregator_url);
+  }
+  const source = conf.credential_source;
+  const settings = {} as DetectionSettings;
+  for (const n of SETTING_NAMES) settings[n] = num(conf, n);
+  const hashKey = str(conf, 'hash_key');
+  const ingestToken = str(conf, 'ingest_token');
+  return {
+    delivery: {
+      endpoint,
+      ...(ingestToken !== undefined && { ingestToken }),
+      batchMaxSize: num(conf, 'batch_max_size'),
+      flushIntervalMs: num(conf, 'flush_interval_ms'),
+      queueMaxRecords: num(conf, 'queue_max_records'),
+      timeoutMs: num(conf, 'timeout_ms'),
+    },
+    record: {
+      credentialSource: CREDENTIAL_SOURCES.includes(source as CredentialSource) ? (source as CredentialSource) : 'auto',
+      credentialHeader: str(conf, 'credential_header') ?? (FIELDS.get('credential_header')?.default as string),
+      hashCredentials: typeof conf.hash_credentials === 'boolean' ? conf.hash_credentials : true,
+      ...(hashKey !== undefined && { hashKey }),
+    },
+    settings: Object.freeze(settings),
+  };
+}
+
