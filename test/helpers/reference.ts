@@ -1,0 +1,62 @@
+// An exact, brute-force reading of CONTRACT.md's rules over a list of
+// records at clock T: the yardstick for the aggregator's windowed state.
+import type { KeyedRecord } from '../../aggregator/state/state';
+import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
+
+export interface RefFindings {
+  error_ip: Map<string, number>; // "service|ip" -> failures
+  credential_ips: Map<string, number>; // "service|credential" -> distinct IPs
+  failure_spike: Map<string, number>; // "service|ip" -> spike failures
+}
+
+const inRange = (ts: number, from: number, to: number) => ts > from && ts <= to;
+
+export function referenceFindings(records: readonly KeyedRecord[], T: number, s: DetectionSettings = DEFAULT_SETTINGS): RefFindings {
+  const W = s.window_seconds * 1000;
+  const S = s.spike_window_seconds * 1000;
+  const B = s.spike_baseline_seconds * 1000;
+  const C = s.credential_window_seconds * 1000;
+  const perIp = new Map<string, { req: number; fail: number; sReq: number; sFail: number; bSucc: number }>();
+  const perCred = new Map<string, Set<string>>();
+  for (const r of records) {
+    const k = `${r.service}|${r.ipKey}`;
+    let v = perIp.get(k);
+    if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0 }));
+    const fail = r.status >= 400;
+    const succ = r.status >= 200 && r.status < 400;
+    if (inRange(r.ts, T - W, T)) {
+      v.req++;
+      if (fail) v.fail++;
+    }
+    if (inRange(r.ts, T - S, T)) {
+      v.sReq++;
+      if (fail) v.sFail++;
+    }
+    if (inRange(r.ts, T - S - B, T - S) && succ) v.bSucc++;
+    if (r.credential && inRange(r.ts, T - C, T)) {
+      const ck = `${r.service}|${r.credential}`;
+      let set = perCred.get(ck);
+      if (!set) perCred.set(ck, (set = new Set()));
+      set.add(r.ipKey);
+    }
+  }
+  const out: RefFindings = { error_ip: new Map(), credential_ips: new Map(), failure_spike: new Map() };
+  for (const [k, v] of perIp) {
+    if (v.fail >= s.error_min && v.fail / v.req >= s.error_ratio) out.error_ip.set(k, v.fail);
+    if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio) out.failure_spike.set(k, v.sFail);
+  }
+  for (const [k, set] of perCred) if (set.size >= s.credential_min_ips) out.credential_ips.set(k, set.size);
+  return out;
+}
+
+/** Exact request (or failure) counts per IP key of one service in (T - W, T]. */
+export function referenceCounts(records: readonly KeyedRecord[], T: number, service: string, by: 'requests' | 'errors', s: DetectionSettings = DEFAULT_SETTINGS): Map<string, number> {
+  const W = s.window_seconds * 1000;
+  const m = new Map<string, number>();
+  for (const r of records) {
+    if (r.service !== service || !inRange(r.ts, T - W, T)) continue;
+    if (by === 'errors' && r.status < 400) continue;
+    m.set(r.ipKey, (m.get(r.ipKey) ?? 0) + 1);
+  }
+  return m;
+}
