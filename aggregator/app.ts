@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
 import { createMetrics, type SiemMetrics } from './metrics';
-import { MemoryState } from './state/memory-state';
+import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { SiemError, errors, statusOf } from './errors';
@@ -40,15 +40,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   });
   const clock = createClock(config.clock, opts.wallNow);
   const metrics = createMetrics();
-  const state = new MemoryState({
-    clock,
-    defaults: config.defaults,
-    maxKeys: config.maxKeys,
-    maxServices: config.maxServices,
-    maxFindings: config.maxFindings,
-    credentialMaxIps: config.credentialMaxIps,
-    onEvict: (table) => metrics.evictions.inc({ table }),
-  });
+  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }));
   const deps = { config, state, metrics };
 
   registerJsonBody(app, config.maxBodyBytes);

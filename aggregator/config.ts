@@ -29,6 +29,12 @@ export interface Config {
   /** distinct IPs remembered per credential, at least credential_min_ips */
   credentialMaxIps: number;
   clock: ClockMode;
+  /** `memory` (embedded) or a redis:// / rediss:// URL (comma-separated seeds for Redis Cluster) */
+  state: string;
+  /** file the in-memory state is snapshotted to and restored from; unset = none */
+  stateFile: string | undefined;
+  /** period of snapshots, ms (besides the one at shutdown) */
+  snapshotIntervalMs: number;
   ipv6Prefix: number;
   hashKey: string | undefined;
   hashCredentials: boolean;
@@ -55,6 +61,9 @@ export const ENV_SCHEMA = {
     SIEM_MAX_FINDINGS: { type: 'integer', default: 1000, minimum: 1 },
     SIEM_CREDENTIAL_MAX_IPS: { type: 'integer', default: 100, minimum: 20 },
     SIEM_CLOCK: { type: 'string', enum: ['wall', 'event'], default: 'wall' },
+    SIEM_STATE: { type: 'string', default: 'memory', pattern: '^(memory|rediss?://.+)$' },
+    SIEM_STATE_FILE: { type: 'string', minLength: 1 },
+    SIEM_SNAPSHOT_INTERVAL_MS: { type: 'integer', default: 60_000, minimum: 1000 },
     SIEM_IPV6_PREFIX: { type: 'integer', default: 64, minimum: 1, maximum: 128 },
     SIEM_HASH_KEY: { type: 'string', minLength: 1 },
     SIEM_HASH_CREDENTIALS: { type: 'boolean', default: true },
@@ -99,6 +108,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxFindings: Number(e.SIEM_MAX_FINDINGS),
     credentialMaxIps: Number(e.SIEM_CREDENTIAL_MAX_IPS),
     clock: e.SIEM_CLOCK as ClockMode,
+    state: String(e.SIEM_STATE),
+    stateFile: str('SIEM_STATE_FILE'),
+    snapshotIntervalMs: Number(e.SIEM_SNAPSHOT_INTERVAL_MS),
     ipv6Prefix: Number(e.SIEM_IPV6_PREFIX),
     hashKey: str('SIEM_HASH_KEY'),
     hashCredentials: Boolean(e.SIEM_HASH_CREDENTIALS),
