@@ -1,0 +1,140 @@
+// Record building from serialized Kong log objects as the plugin receives
+// them (a JSON string), and log() never throwing whatever it is handed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { recordFromSerialized } from '../../plugin/siem/record';
+import { parseConfig, ingestEndpoint } from '../../plugin/siem/config';
+import { Plugin, type SiemKong } from '../../plugin/siem/index';
+import { kongLog } from '../helpers/kong-log-fixture';
+import type { RecordOptions } from '../../common/kong-log';
+
+const KEY = 'k1';
+const hashed: RecordOptions = { credentialSource: 'auto', credentialHeader: 'x-auth-sub', hashCredentials: true, hashKey: KEY };
+const plain: RecordOptions = { ...hashed, hashCredentials: false };
+const hmac16 = (v: string) => createHmac('sha256', KEY).update(v).digest('hex').slice(0, 16);
+const ser = (o: unknown) => JSON.stringify(o);
+
+test('a full log object gives every contract field', () => {
+  const r = recordFromSerialized(ser(kongLog({ startedAt: 1717799300110, status: 401, consumer: 'acme', credentialId: 'c-1', method: 'DELETE', latencyMs: 12.5 })), hashed);
+  assert.deepEqual(r, {
+    ts: 1717799300110,
+    ip: '203.0.113.7',
+    status: 401,
+    service: 'orders',
+    route: 'orders-v1',
+    consumer: 'acme',
+    credential: hmac16('c-1'),
+    host: 'api.example.com',
+    method: 'DELETE',
+    latency_ms: 12.5,
+  });
+});
+
+test('an unnamed service is recorded by id; no service at all as _unmatched', () => {
+  const unnamed = kongLog({ service: null });
+  const r1 = recordFromSerialized(ser(unnamed), plain);
+  assert.equal(r1?.service, (unnamed.service as { id: string }).id);
+  const r2 = recordFromSerialized(ser(kongLog({ noService: true })), plain);
+  assert.equal(r2?.service, '_unmatched');
+  assert.equal(r2?.route, undefined);
+});
+
+test('no consumer and no credential: neither field is set', () => {
+  const r = recordFromSerialized(ser(kongLog({ consumer: null })), hashed);
+  assert.ok(r);
+  assert.equal('consumer' in r, false);
+  assert.equal('credential' in r, false);
+});
+
+test('IPv6 clients and 499/502 statuses are kept as they are', () => {
+  for (const [ip, status] of [['2001:db8::1', 499], ['::ffff:192.0.2.1', 502], ['fe80::1', 200]] as const) {
+    const r = recordFromSerialized(ser(kongLog({ ip, status })), plain);
+    assert.equal(r?.ip, ip);
+    assert.equal(r?.status, status);
+  }
+});
+
+test('credential_source picks credential, consumer or header; auto takes the first that exists', () => {
+  const log = kongLog({ consumer: 'acme', credentialId: 'c-1', headers: { 'X-Auth-Sub': 'sub-9' } });
+  const pick = (credentialSource: RecordOptions['credentialSource']) => recordFromSerialized(ser(log), { ...plain, credentialSource })?.credential;
+  assert.equal(pick('credential'), 'c-1');
+  assert.equal(pick('consumer'), 'acme');
+  assert.equal(pick('header'), 'sub-9');
+  assert.equal(pick('auto'), 'c-1');
+  assert.equal(recordFromSerialized(ser(kongLog({ consumer: 'acme' })), plain)?.credential, 'acme');
+  assert.equal(recordFromSerialized(ser(kongLog({ consumer: null, headers: { 'x-auth-sub': 'sub-9' } })), plain)?.credential, 'sub-9');
+  assert.equal(recordFromSerialized(ser(kongLog({ consumer: null, headers: { 'x-auth-sub': '' } })), plain)?.credential, undefined);
+});
+
+test('hash_credentials without a key fingerprints with plain SHA-256, never raw', () => {
+  const r = recordFromSerialized(ser(kongLog({ consumer: 'acme' })), { credentialSource: 'auto', credentialHeader: 'x-auth-sub', hashCredentials: true });
+  assert.equal(r?.credential, createHash('sha256').update('acme').digest('hex').slice(0, 16));
+});
+
+test('objects without client_ip, status or started_at, and non-JSON, give no record', () => {
+  for (const drop of ['client_ip', 'started_at']) {
+    const log = kongLog();
+    delete log[drop];
+    assert.equal(recordFromSerialized(ser(log), plain), undefined, drop);
+  }
+  const noStatus = kongLog();
+  delete (noStatus.response as Record<string, unknown>).status;
+  assert.equal(recordFromSerialized(ser(noStatus), plain), undefined);
+  for (const bad of ['', '{', 'null', '[]', '42', '"x"']) assert.equal(recordFromSerialized(bad, plain), undefined, bad);
+  assert.equal(recordFromSerialized(null, plain), undefined);
+  // An already decoded object works too.
+  assert.equal(recordFromSerialized(kongLog(), plain)?.service, 'orders');
+});
+
+test('config: defaults for missing, null or out-of-range values; /v1/records appended to the base path', () => {
+  const d = parseConfig({ aggregator_url: 'http://agg:9457/siem/', hash_key: null, ingest_token: null, batch_max_size: 0, timeout_ms: 2.5, error_ratio: 1.5, top_n: 7 });
+  assert.equal(d.delivery.endpoint, 'http://agg:9457/siem/v1/records');
+  assert.equal(d.delivery.batchMaxSize, 200);
+  assert.equal(d.delivery.timeoutMs, 2000);
+  assert.equal(d.delivery.ingestToken, undefined);
+  assert.equal(d.record.hashKey, undefined);
+  assert.equal(d.settings.error_ratio, 0.5);
+  assert.equal(d.settings.top_n, 7);
+  assert.equal(parseConfig(undefined).delivery.endpoint, 'http://127.0.0.1:9457/v1/records');
+  assert.equal(parseConfig({ aggregator_url: 'not a url' }).delivery.endpoint, 'http://127.0.0.1:9457/v1/records');
+  assert.equal(ingestEndpoint('https://h/?q=1'), 'https://h/v1/records');
+  assert.throws(() => ingestEndpoint('ftp://h/'));
+});
+
+// Queued towards a closed loopback port with a long interval: nothing is sent during the test.
+const quietConfig = { aggregator_url: 'http://127.0.0.1:9/', flush_interval_ms: 60000, batch_max_size: 10000, queue_max_records: 100 };
+
+test('log() never throws: bad serialize results, PDK errors, odd field types', async () => {
+  const plugin = new Plugin(quietConfig);
+  const kongs: SiemKong[] = [
+    { log: { serialize: async () => 'not json' } },
+    { log: { serialize: async () => null } },
+    { log: { serialize: async () => undefined } },
+    { log: { serialize: async () => 42 } },
+    { log: { serialize: async () => { throw new Error('PDK method kong.log.serialize failed: timeout'); } } },
+    { log: { serialize: () => { throw new TypeError('sync throw'); } } },
+    { log: { serialize: async () => ser({ client_ip: ['x'], started_at: {}, response: { status: 'abc' } }) } },
+    { log: { serialize: async () => ser({ ...kongLog(), service: 'a string', consumer: 7, request: null, latencies: null }) } },
+    { log: null } as unknown as SiemKong,
+    undefined as unknown as SiemKong,
+  ];
+  for (const k of kongs) await assert.doesNotReject(plugin.log(k));
+});
+
+test('log() never throws on arbitrary JSON (property)', async () => {
+  const plugin = new Plugin(quietConfig);
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ client_ip: fc.jsonValue(), started_at: fc.jsonValue(), response: fc.jsonValue(), service: fc.jsonValue(), consumer: fc.jsonValue() })), async (v) => {
+      await plugin.log({ log: { serialize: async () => JSON.stringify(v) } });
+      const r = recordFromSerialized(JSON.stringify(v), hashed);
+      if (r !== undefined) {
+        assert.equal(typeof r.ip, 'string');
+        assert.ok(Number.isInteger(r.status) && Number.isInteger(r.ts));
+        assert.equal(typeof r.service, 'string');
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
