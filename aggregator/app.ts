@@ -12,6 +12,7 @@ import { ingestRoutes } from './routes/ingest';
 import { kongLogRoutes } from './routes/kong-log';
 import { queryRoutes } from './routes/query';
 import { metricsRoutes } from './routes/metrics';
+import { registerPersistence, type Persistence } from './persistence';
 
 export interface BuildOptions {
   /** injected wall clock, for tests */
@@ -25,6 +26,7 @@ export interface Siem {
   metrics: SiemMetrics;
   clock: Clock;
   config: Readonly<Config>;
+  persistence: Persistence;
 }
 
 export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
@@ -65,5 +67,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
   });
 
-  return { app, state, metrics, clock, config };
+  const persistence = registerPersistence(app, config, state, clock);
+
+  return { app, state, metrics, clock, config, persistence };
 }

@@ -50,6 +50,19 @@ export function addToSeries(series: number[], bucket: number, failure: boolean, 
   else series.splice(i + STRIDE, 0, ...entry);
 }
 
+/** Add whole counts to one bucket (restoring totals from a snapshot). */
+export function addCountsToSeries(series: number[], bucket: number, requests: number, failures: number, successes: number): void {
+  let i = series.length - STRIDE;
+  while (i >= 0 && (series[i] as number) > bucket) i -= STRIDE;
+  if (i >= 0 && series[i] === bucket) {
+    series[i + REQ] = (series[i + REQ] as number) + requests;
+    series[i + FAIL] = (series[i + FAIL] as number) + failures;
+    series[i + SUCC] = (series[i + SUCC] as number) + successes;
+    return;
+  }
+  series.splice(i + STRIDE, 0, bucket, requests, failures, successes);
+}
+
 /** Drop entries older than `minBucket` (exclusive bound: keeps bucket >= minBucket). */
 export function pruneSeries(series: number[], minBucket: number): void {
   let n = 0;

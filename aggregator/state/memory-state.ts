@@ -30,6 +30,7 @@ import {
   newestIps,
 } from '../detectors';
 import {
+  addCountsToSeries,
   addToHistogram,
   addToSeries,
   bucketOf,
@@ -58,6 +59,18 @@ export interface MemoryStateOptions {
   maxFindings: number;
   credentialMaxIps: number;
   onEvict?: (table: 'ip' | 'credential') => void;
+}
+
+/** One key as written to a snapshot (see aggregator/state-file.ts). */
+export type SnapshotEntry =
+  | ['ip', string, string, number, number[], number, number] // service, ip key, lastTs, series, errorSince, spikeSince
+  | ['credential', string, string, number, [string, number][], number]; // service, credential, lastTs, [ip, ts], since
+
+export interface SnapshotService {
+  name: string;
+  settings: DetectionSettings;
+  /** sub-bucket length the IP series were written with */
+  bucketMs: number;
 }
 
 const NONE = -1;
@@ -420,6 +433,62 @@ export class MemoryState implements SiemState {
       svc.credentialCandidates.delete(e);
     }
     if (evicted) this.onEvict?.(e.kind);
+  }
+
+  /** Services with their settings, for a snapshot. */
+  exportServices(): SnapshotService[] {
+    return [...this.#services.values()].map((svc) => ({ name: svc.name, settings: { ...svc.settings }, bucketMs: svc.bucketMs }));
+  }
+
+  /** Every key, least recently seen first (restoring in this order keeps the LRU order). */
+  *exportEntries(): Generator<SnapshotEntry> {
+    for (const [, e] of this.#keys.rentries() as Iterable<[string, Entry]>) {
+      if (e.kind === 'ip') yield ['ip', e.svc.name, e.key, e.lastTs, e.series.slice(), e.errorSince, e.spikeSince];
+      else yield ['credential', e.svc.name, e.key, e.lastTs, [...e.ips], e.since];
+    }
+  }
+
+  importServices(services: readonly SnapshotService[]): void {
+    for (const s of services) this.#service(s.name, s.settings);
+  }
+
+  /**
+   * Restore one key from a snapshot and re-derive what the snapshot does not
+   * hold (totals, candidate sets). Expired keys, keys of unknown services and
+   * IP series written under another sub-bucket length are skipped.
+   * Returns whether the key was restored.
+   */
+  importEntry(t: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean {
+    const svc = this.#services.get(t[1]);
+    const now = this.#clock.now();
+    if (!svc || t[3] <= now - svc.longestMs) return false;
+    if (t[0] === 'ip') {
+      if (bucketMsWritten(svc.name) !== svc.bucketMs) return false;
+      const key = `${svc.id}|${t[2]}`;
+      if (this.#keys.has(key)) return false;
+      const e: IpEntry = { kind: 'ip', svc, key: t[2], epoch: svc.epoch, lastTs: t[3], series: t[4], errorSince: t[5], spikeSince: t[6] };
+      this.#keys.set(key, e);
+      this.#trackedIps++;
+      svc.ipKeys++;
+      addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), 1);
+      for (let i = 0; i < e.series.length; i += 4) {
+        const [b, req, fail, succ] = e.series.slice(i, i + 4) as [number, number, number, number];
+        addCountsToSeries(svc.totals, b, req, fail, succ);
+      }
+      const w = this.#windowCounts(e, now, this.#w);
+      svc.topRequests.admit(e, w.requests, (x) => this.#windowCounts(x, now).requests);
+      svc.topErrors.admit(e, w.failures, (x) => this.#windowCounts(x, now).failures);
+      if (errorIpCandidate(w, svc.settings)) svc.errorCandidates.add(e);
+      if (failureSpikeCandidate(this.#spikeCounts(e, now)[1], svc.settings)) svc.spikeCandidates.add(e);
+    } else {
+      const key = `${svc.id}#${t[2]}`;
+      if (this.#keys.has(key)) return false;
+      const e: CredentialEntry = { kind: 'credential', svc, key: t[2], lastTs: t[3], ips: new Map(t[4]), since: t[5] };
+      this.#keys.set(key, e);
+      const from = now - svc.settings.credential_window_seconds * 1000;
+      if (credentialIps(distinctIpsSince(e.ips, from), svc.settings) !== undefined) svc.credentialCandidates.add(e);
+    }
+    return true;
   }
 
   sweep(): void {

@@ -15,10 +15,14 @@ export interface RunningAggregator extends Siem {
  */
 export async function startAggregator(
   env: Record<string, string> = {},
-  opts: { wallNow?: () => number } = {},
+  opts: { wallNow?: () => number; onLog?: (line: Record<string, unknown>) => void } = {},
 ): Promise<RunningAggregator> {
   const config: Readonly<Config> = loadConfig({ SIEM_LOG_LEVEL: 'silent', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0' });
-  const siem = buildApp(config, { wallNow: opts.wallNow });
+  const onLog = opts.onLog;
+  const logger = onLog
+    ? { level: config.logLevel, stream: { write: (s: string) => onLog(JSON.parse(s) as Record<string, unknown>) } }
+    : undefined;
+  const siem = buildApp(config, { wallNow: opts.wallNow, logger });
   await siem.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = siem.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('aggregator has no TCP address');

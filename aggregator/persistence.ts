@@ -1,0 +1,56 @@
+// Wires SIEM_STATE_FILE into the app: restore before listening, snapshot
+// every SIEM_SNAPSHOT_INTERVAL_MS and once more on close (SIGTERM), after
+// in-flight batches are done.
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config';
+import type { Clock } from './clock';
+import { MemoryState } from './state/memory-state';
+import type { SiemState } from './state/state';
+import { loadSnapshot, saveSnapshot, type SaveResult } from './state-file';
+
+export interface Persistence {
+  /** write a snapshot now (one at a time; a call during a write waits for it) */
+  snapshot(): Promise<SaveResult | undefined>;
+}
+
+export function registerPersistence(app: FastifyInstance, config: Readonly<Config>, state: SiemState, clock: Clock): Persistence {
+  const file = config.stateFile;
+  if (!file) return { snapshot: async () => undefined };
+  if (!(state instanceof MemoryState)) {
+    throw new Error('SIEM_STATE_FILE works with SIEM_STATE=memory only (Redis keeps its own state)');
+  }
+  let running: Promise<SaveResult | undefined> | undefined;
+  const snapshot = () => {
+    if (running) return running;
+    const t0 = process.hrtime.bigint();
+    running = saveSnapshot(state, file, clock.now())
+      .then((r) => {
+        app.log.info({ file, keys: r.keys, bytes: r.bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'state snapshot written');
+        return r;
+      })
+      .catch((err) => {
+        app.log.error({ err, file }, 'state snapshot failed');
+        return undefined;
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+
+  app.addHook('onReady', async () => {
+    const t0 = process.hrtime.bigint();
+    const r = await loadSnapshot(state, file, (ts) => clock.observe(ts));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status === 'restored') app.log.info({ file, keys: r.keys, skipped: r.skipped, saved_at: r.savedAt, ms }, 'state restored');
+    else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
+    else app.log.info({ file }, 'no state snapshot yet');
+  });
+  const timer = setInterval(() => void snapshot(), config.snapshotIntervalMs);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await snapshot();
+  });
+  return { snapshot };
+}

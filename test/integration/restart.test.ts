@@ -1,0 +1,127 @@
+// State survives restarts (SIEM_STATE_FILE): snapshot on close and on a
+// timer, restore at start; corrupt or foreign snapshots are reported and
+// ignored; SIGTERM finishes in-flight work, snapshots and exits 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
+
+const T0 = 1_717_799_280_000;
+const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({ ts, ip, status, service: 'orders', ...extra });
+
+function traffic() {
+  const records = [];
+  for (let i = 0; i < 5; i++) records.push(r(T0 + i * 10_000, '198.51.100.9', 200));
+  for (let i = 0; i < 4; i++) records.push(r(T0 + 60_000 + i, `198.51.100.${20 + i}`, 200, { credential: 'shared' }));
+  for (let i = 0; i < 30; i++) records.push(r(T0 + 130_000 + i * 100, '198.51.100.9', 401));
+  for (let i = 0; i < 2000; i++) records.push(r(T0 + 100_000 + i * 20, `10.${i >> 8}.0.${i & 255}`, i % 50 ? 200 : 500, { service: i % 2 ? 'orders' : 'billing' }));
+  return records.sort((a, b) => a.ts - b.ts);
+}
+
+async function view(url: string) {
+  const findings = (await getJson(`${url}/v1/findings`)).body.findings;
+  const top = (await getJson(`${url}/v1/top?service=orders&n=20`)).body;
+  const m = await (await fetch(`${url}/metrics`)).text();
+  return { findings, top, trackedKeys: metricValue(m, 'kong_siem_tracked_keys'), unique: metricValue(m, 'kong_siem_unique_ips', { service: 'billing' }) };
+}
+
+test('a restart with SIEM_STATE_FILE gives the same findings, top lists and gauges', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { SIEM_CLOCK: 'event', SIEM_STATE_FILE: join(dir, 'state.ndjson') };
+  const a = await startAggregator(env);
+  await postJson(`${a.url}/v1/records`, { settings: { billing: { window_seconds: 120 } }, records: traffic() });
+  const before = await view(a.url);
+  assert.equal(before.findings.length, 3);
+  await a.close(); // snapshots on close
+  assert.ok(existsSync(env.SIEM_STATE_FILE));
+
+  const b = await startAggregator(env);
+  t.after(() => b.close());
+  assert.deepEqual(await view(b.url), before);
+  assert.equal(b.state.settingsOf('billing').window_seconds, 120);
+});
+
+test('corrupt, foreign and future-version snapshots are ignored: the start succeeds with empty state', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'state.ndjson');
+  // a good snapshot, to corrupt in several ways
+  const a = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
+  await postJson(`${a.url}/v1/records`, { records: traffic() });
+  await a.close();
+  const good = readFileSync(file, 'utf8');
+  const lines = good.split('\n');
+  const header = JSON.parse(lines[0] as string);
+  const cases: Record<string, string> = {
+    truncated: good.slice(0, Math.floor(good.length / 2)),
+    garbage: '\u0000\u0001binary junk\n{{{',
+    foreign: JSON.stringify({ format: 'something-else', version: 1 }) + '\n',
+    future: [JSON.stringify({ ...header, version: 99 }), ...lines.slice(1)].join('\n'),
+    'bad entry': [lines[0], '["ip","orders","10.0.0.1","x",[],-1,-1]', ...lines.slice(1)].join('\n'),
+    empty: '',
+  };
+  for (const [name, content] of Object.entries(cases)) {
+    writeFileSync(file, content);
+    const warnings: string[] = [];
+    const b = await startAggregator(
+      { SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_LOG_LEVEL: 'warn', SIEM_INGEST_TOKEN: 't' },
+      { onLog: (l) => warnings.push(`${l.msg}: ${l.reason}`) },
+    );
+    assert.equal(warnings.length, 1, `${name}: ${warnings.join(' | ')}`);
+    assert.match(warnings[0] as string, /^state snapshot ignored: .+/, name);
+    const m = await (await fetch(`${b.url}/metrics`)).text();
+    assert.equal(metricValue(m, 'kong_siem_tracked_keys'), 0, name);
+    assert.equal((await getJson(`${b.url}/healthz`)).status, 200, name);
+    await b.app.close();
+  }
+});
+
+test('SIGTERM: the server finishes, snapshots and exits 0; the next start has the state', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = resolve(__dirname, '../../aggregator/server.js');
+  const file = join(dir, 'state.ndjson');
+  const start = () => {
+    const child = spawn(process.execPath, [server], {
+      env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0', SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const url = new Promise<string>((ok, fail) => {
+      const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
+      child.stdout.on('data', () => {
+        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(out);
+        if (m) {
+          clearTimeout(deadline);
+          ok(m[1] as string);
+        }
+      });
+    });
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+    return { child, url, exited, log: () => out };
+  };
+
+  const first = start();
+  const url = await first.url;
+  assert.equal((await postJson(`${url}/v1/records`, { records: traffic() })).body.accepted, traffic().length);
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exited, 0, first.log());
+  assert.match(first.log(), /state snapshot written/);
+
+  const second = start();
+  const url2 = await second.url;
+  const findings = (await getJson(`${url2}/v1/findings`)).body.findings;
+  assert.equal(findings.length, 3, second.log());
+  assert.match(second.log(), /state restored/);
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0);
+});
