@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// `kong-siem`: replay Kong logs, fingerprint a credential, run the
+// aggregator, run the demo. Exit codes: 0 done; 1 fatal (a file that cannot
+// be read, a demo that did not detect); 2 usage (bad option or SIEM_* value).
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, type Config } from '../aggregator/config';
+import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
+import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
+import { demo, DEFAULT_DEMO_PORT } from './demo';
+import { fingerprintOf, firstLine } from './fingerprint';
+import { createProgress } from './progress';
+import { replay, ReplayError } from './replay';
+import { jsonReport, tableReport } from './report';
+
+const EXIT_FATAL = 1;
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+function intIn(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function settingParser(name: SettingName) {
+  const s = DETECTION_SETTINGS[name];
+  return (v: string): number => {
+    const n = Number(v);
+    const ok = v.trim() !== '' && Number.isFinite(n) && (s.type === 'number' || Number.isInteger(n)) && n >= s.min && n <= s.max;
+    if (!ok) throw new InvalidArgumentError(`expected ${s.type === 'integer' ? 'an integer' : 'a number'} from ${s.min} to ${s.max}`);
+    return n;
+  };
+}
+
+/** ISO 8601, or epoch seconds / milliseconds (Kong's started_at is ms). */
+export function parseTime(v: string): number {
+  if (/^\d+$/.test(v)) {
+    const n = Number(v);
+    return n < 1e11 ? n * 1000 : n;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidArgumentError('expected an ISO 8601 time (2024-06-07T22:00:00Z) or seconds/ms since epoch');
+  return t;
+}
+
+const flagOf = (name: SettingName) => `--${name.replace(/_/g, '-')}`;
+const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function config(): Readonly<Config> {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+interface ReplayFlags {
+  json?: boolean;
+  since?: number;
+  until?: number;
+  credentialSource: CredentialSource;
+  credentialHeader: string;
+  hashKey?: string;
+  hashCredentials?: boolean;
+  ipv6Prefix?: number;
+  maxKeys?: number;
+  progress?: 'bar' | 'plain' | 'none';
+  quiet?: boolean;
+  [setting: string]: unknown;
+}
+
+async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
+  const cfg = config();
+  const settings = { ...cfg.defaults } as DetectionSettings;
+  for (const n of SETTING_NAMES) {
+    const v = flags[camel(n)];
+    if (typeof v === 'number') settings[n] = v;
+  }
+  if (flags.since !== undefined && flags.until !== undefined && flags.until <= flags.since) throw new UsageError('--until must be after --since');
+  const mode = flags.quiet ? 'none' : (flags.progress ?? (process.stderr.isTTY ? 'bar' : 'plain'));
+  const progress = createProgress(mode);
+  try {
+    const result = await replay(
+      {
+        files,
+        settings,
+        record: {
+          credentialSource: flags.credentialSource,
+          credentialHeader: flags.credentialHeader,
+          hashCredentials: flags.hashCredentials ?? cfg.hashCredentials,
+          hashKey: flags.hashKey ?? cfg.hashKey,
+        },
+        ipv6Prefix: flags.ipv6Prefix ?? cfg.ipv6Prefix,
+        maxKeys: flags.maxKeys ?? cfg.maxKeys,
+        maxServices: cfg.maxServices,
+        maxFindings: cfg.maxFindings,
+        credentialMaxIps: cfg.credentialMaxIps,
+        since: flags.since,
+        until: flags.until,
+      },
+      {
+        onBadLine: (b) => {
+          progress.stop();
+          process.stderr.write(`kong-siem replay: ${b.file}:${b.line}: ${b.reason} (skipped)\n`);
+        },
+        onProgress: (p) => progress.update(p),
+      },
+    );
+    progress.stop();
+    process.stdout.write(flags.json ? jsonReport(result) : tableReport(result));
+    return 0;
+  } finally {
+    progress.stop();
+  }
+}
+
+export function program(): Command {
+  const p = new Command('kong-siem')
+    .description('A small SIEM for Kong Gateway: replay Kong logs, fingerprint credentials, run the aggregator.')
+    .showHelpAfterError('(kong-siem --help for usage)')
+    .exitOverride();
+
+  const r = p
+    .command('replay')
+    .description('replay Kong file-log / http-log NDJSON (plain or gzip; "-" or nothing for stdin) through the detectors on the event clock, then report the findings')
+    .argument('[files...]', 'log files, oldest first')
+    .option('--json', 'print the report as JSON (records, bad_lines, findings, history, top)')
+    .option('--since <time>', 'skip records that started before this time (ISO 8601, or epoch s/ms)', parseTime)
+    .option('--until <time>', 'skip records that started at or after this time', parseTime)
+    .addOption(new Option('--credential-source <source>', 'where the credential comes from').choices([...CREDENTIAL_SOURCES]).default('auto'))
+    .option('--credential-header <name>', 'request header of the "header" source', DEFAULT_CREDENTIAL_HEADER)
+    .option('--hash-key <key>', 'HMAC key of credential fingerprints (default: SIEM_HASH_KEY)')
+    .option('--hash-credentials', 'report credentials as fingerprints (default, unless SIEM_HASH_CREDENTIALS=false)')
+    .option('--no-hash-credentials', 'report credentials as they are in the log')
+    .option('--ipv6-prefix <bits>', 'IPv6 prefix of an IP key (default: SIEM_IPV6_PREFIX or 64)', intIn(1, 128))
+    .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
+    .addOption(new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']))
+    .option('-q, --quiet', 'no progress output');
+  const defaults = (() => {
+    try {
+      return loadConfig(process.env).defaults;
+    } catch {
+      return undefined; // reported when a command runs
+    }
+  })();
+  for (const n of SETTING_NAMES) {
+    const s = DETECTION_SETTINGS[n];
+    r.option(`${flagOf(n)} <${s.type === 'integer' ? 'n' : 'x'}>`, `${s.description} (default: ${settingEnvName(n)} or ${defaults?.[n] ?? s.default})`, settingParser(n));
+  }
+  r.action(async (files: string[], flags: ReplayFlags) => {
+    process.exitCode = await runReplay(files, flags);
+  });
+
+  p.command('fingerprint')
+    .description('print the fingerprint the plugin would send for a credential ("-" reads it from stdin)')
+    .argument('<credential>', 'the credential id, consumer username or header value')
+    .option('--key <key>', 'the plugin\'s hash_key (default: SIEM_HASH_KEY)')
+    .action(async (credential: string, flags: { key?: string }) => {
+      const value = credential === '-' ? await firstLine(process.stdin) : credential;
+      if (value === '') throw new UsageError('empty credential');
+      const f = fingerprintOf(value, flags.key ?? process.env.SIEM_HASH_KEY);
+      if (f.note) process.stderr.write(`kong-siem fingerprint: ${f.note}\n`);
+      process.stdout.write(`${f.value}\n`);
+    });
+
+  p.command('serve')
+    .description('run the aggregator (what `npm start` runs), configured by SIEM_* environment variables')
+    .option('--host <host>', 'listen address (default: SIEM_HOST or 0.0.0.0)')
+    .option('--port <port>', 'listen port (default: SIEM_PORT or 9457)', intIn(0, 65535))
+    .action(async (flags: { host?: string; port?: number }) => {
+      const env = { ...process.env };
+      if (flags.host !== undefined) env.SIEM_HOST = flags.host;
+      if (flags.port !== undefined) env.SIEM_PORT = String(flags.port);
+      const { serve } = await import('../aggregator/server');
+      await serve(env);
+    });
+
+  p.command('demo')
+    .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL')
+    .option('--port <port>', `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`, intIn(0, 65535))
+    .option('--once', 'stop after printing the findings')
+    .action(async (flags: { port?: number; once?: boolean }) => {
+      const fromEnv = process.env.SIEM_PORT;
+      let port = flags.port ?? DEFAULT_DEMO_PORT;
+      if (flags.port === undefined && fromEnv) port = intIn(0, 65535)(fromEnv);
+      process.exitCode = await demo({ port, once: Boolean(flags.once) });
+    });
+  return p;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander printed the message (or the help) already
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+      process.stderr.write(`kong-siem: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else if (err instanceof ReplayError) {
+      process.stderr.write(`kong-siem replay: ${err.message}\n`);
+      process.exitCode = EXIT_FATAL;
+    } else {
+      process.stderr.write(`kong-siem: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = EXIT_FATAL;
+    }
+  }
+}
+
+if (require.main === module) void main();

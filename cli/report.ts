@@ -1,0 +1,96 @@
+// The replay report: JSON for machines (CONTRACT.md: records, bad_lines,
+// findings, plus this tool's extra fields), a table of the four answers for
+// people.
+import type { Finding } from '../common/record';
+import type { HistoryEntry, ReplayResult } from './replay';
+
+/** Rows shown per section of the table; --json has them all. */
+const ROWS_MAX = 20;
+
+export function jsonReport(r: ReplayResult): string {
+  return `${JSON.stringify(r)}\n`;
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
+}
+
+function section(title: string, header: string[], rows: string[][]): string {
+  if (rows.length === 0) return `${title}\n  none\n`;
+  const shown = rows.slice(0, ROWS_MAX);
+  const more = rows.length > shown.length ? `\n  ... ${rows.length - shown.length} more (see --json)` : '';
+  return `${title}\n${table(header, shown).replace(/^/gm, '  ')}${more}\n`;
+}
+
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+function ofType<T extends Finding['type']>(h: HistoryEntry[], t: T): (HistoryEntry & { type: T })[] {
+  return h.filter((e) => e.type === t) as (HistoryEntry & { type: T })[];
+}
+
+function flaggedAtEnd(r: ReplayResult): Set<string> {
+  return new Set(r.findings.map((f) => `${f.type}|${f.service}|${f.type === 'credential_ips' ? f.credential : f.ip}`));
+}
+
+export function tableReport(r: ReplayResult): string {
+  const out: string[] = [];
+  const secs = Math.max(r.elapsed_ms, 1) / 1000;
+  const skipped: string[] = [];
+  if (r.bad_lines) skipped.push(`${r.bad_lines} bad lines`);
+  if (r.rejected.late) skipped.push(`${r.rejected.late} late`);
+  if (r.rejected.services) skipped.push(`${r.rejected.services} over the service cap`);
+  if (r.filtered) skipped.push(`${r.filtered} outside --since/--until`);
+  out.push(
+    `Replayed ${r.records} records from ${iso(r.first_ts)} to ${iso(r.last_ts)} in ${secs.toFixed(1)} s (${Math.round(r.records / secs)} records/s)` +
+      (skipped.length ? `; skipped ${skipped.join(', ')}` : '') +
+      '.\n',
+  );
+  const end = flaggedAtEnd(r);
+  const mark = (e: HistoryEntry) => (end.has(`${e.type}|${e.service}|${e.type === 'credential_ips' ? e.credential : e.ip}`) ? 'yes' : '');
+
+  out.push(
+    section(
+      '(a) Top IPs: most requests in one window',
+      ['service', 'ip', 'requests', 'window'],
+      r.top.flatMap((t) => t.items.map((it) => [t.service, it.ip, String(it.count), `${t.window_seconds}s`])),
+    ),
+  );
+  out.push(
+    section(
+      '(b) IPs with many errors (error_ip)',
+      ['service', 'ip', 'failures', 'ratio', 'first seen', 'last seen', 'at end'],
+      ofType(r.history, 'error_ip').map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
+    ),
+  );
+  out.push(
+    section(
+      '(c) Credentials used from several IPs (credential_ips)',
+      ['service', 'credential', 'ips', 'first seen', 'last seen', 'at end', 'some of the IPs'],
+      ofType(r.history, 'credential_ips').map((e) => [
+        e.service,
+        e.credential,
+        String(e.count),
+        iso(e.first_seen),
+        iso(e.last_seen),
+        mark(e),
+        e.ips.slice(0, 4).join(' ') + (e.ips.length > 4 ? ' ...' : ''),
+      ]),
+    ),
+  );
+  out.push(
+    section(
+      '(d) Successes, then a spike of failures (failure_spike)',
+      ['service', 'ip', 'failures', 'successes before', 'ratio', 'first seen', 'last seen', 'at end'],
+      ofType(r.history, 'failure_spike').map((e) => [e.service, e.ip, String(e.count), String(e.successes), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
+    ),
+  );
+  if (r.history_truncated) out.push(`(${r.history_truncated} further flagged entities not listed)\n`);
+  out.push(`Counts are each entity's peak; "at end" marks what still meets its rule at the end of the log (${r.findings.length} findings, as GET /v1/findings would show).\n`);
+  return out.join('\n');
+}
