@@ -229,3 +229,43 @@ export async function promApi(url: string, apiPath: string): Promise<any> {
   if (res.status !== 200 || body.status !== 'success') throw new Error(`${apiPath}: HTTP ${res.status} ${body.error ?? ''}`);
   return body.data;
 }
+
+export interface DashboardQuery {
+  /** panel title, or `variable <name>` */
+  where: string;
+  /** PromQL as Grafana would send it, variables replaced */
+  expr: string;
+}
+
+/** Grafana's variables in a PromQL expression replaced as Grafana would for "All" and a 15s step. */
+export function grafanaExpr(expr: string): string {
+  return expr
+    .replace(/\$__rate_interval|\$\{__rate_interval\}/g, '1m')
+    .replace(/\$__interval|\$\{__interval\}/g, '15s')
+    .replace(/\$__range|\$\{__range\}/g, '1h')
+    .replace(/\$service|\$\{service(:[a-z]+)?\}/g, '.*');
+}
+
+/**
+ * Every PromQL expression of deploy/grafana/kong-siem.json: panel targets,
+ * nested rows included, and query variables (`label_values(expr, label)`
+ * becomes `count by (label) (expr)`, the series Grafana reads the values from).
+ */
+export function dashboardQueries(): DashboardQuery[] {
+  const dash = JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana', 'kong-siem.json'), 'utf8'));
+  const out: DashboardQuery[] = [];
+  const walk = (panels: any[]) => {
+    for (const p of panels ?? []) {
+      for (const t of p.targets ?? []) if (typeof t.expr === 'string') out.push({ where: String(p.title), expr: grafanaExpr(t.expr) });
+      walk(p.panels);
+    }
+  };
+  walk(dash.panels);
+  for (const v of dash.templating?.list ?? []) {
+    if (v.type !== 'query') continue;
+    const q: string = typeof v.query === 'string' ? v.query : v.query?.query;
+    const m = /^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(q.trim());
+    out.push({ where: `variable ${v.name}`, expr: m ? `count by (${m[2]}) (${grafanaExpr(m[1] as string)})` : grafanaExpr(q) });
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+// deploy/grafana: the kong-siem dashboard and its provisioning. Every PromQL
+// expression is parsed by the real promtool here (the e2e test also runs them
+// against a real Prometheus and requires data back).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { dashboardQueries, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
+
+const readYaml = (...p: string[]) => parse(fs.readFileSync(repoPath(...p), 'utf8'));
+const dashboard = () => JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana', 'kong-siem.json'), 'utf8'));
+
+// Metric names the dashboard may read: CONTRACT.md's table, the names the
+// shipped rules record, and Prometheus's own `up` and `ALERTS`.
+const CONTRACT_METRICS = [
+  'kong_siem_top_ip_requests', 'kong_siem_top_ip_errors', 'kong_siem_error_ip', 'kong_siem_credential_ips',
+  'kong_siem_failure_spike', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
+  'kong_siem_tracked_keys', 'kong_siem_records_received_total', 'kong_siem_records_rejected_total',
+  'kong_siem_sender_dropped_total', 'kong_siem_evictions_total',
+];
+
+/** Metric names in a PromQL expression: identifiers left once strings, label
+ *  matchers, ranges, grouping clauses, function calls and keywords are gone. */
+function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  return [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)/g)]
+    .filter((m) => m[2] === '')
+    .map((m) => m[1] as string)
+    .filter((n) => !['and', 'or', 'unless', 'bool', 'offset', 'by', 'without'].includes(n));
+}
+
+/** Check PromQL with promtool by wrapping each expression in a recording rule. */
+async function promtoolParses(t: { after: (fn: () => void) => void }, exprs: string[]) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-siem-dash-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'dashboard-exprs.yml');
+  fs.writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] }));
+  return runTool('promtool', ['check', 'rules', file]);
+}
+
+test('the provisioned datasource points at the compose Prometheus and the dashboard uses it', () => {
+  const ds = readYaml('deploy', 'grafana', 'provisioning', 'datasources', 'prometheus.yml').datasources;
+  assert.equal(ds.length, 1);
+  assert.equal(ds[0].type, 'prometheus');
+  assert.equal(ds[0].url, 'http://prometheus:9090');
+  const dash = dashboard();
+  const panels = dash.panels.filter((p: { type: string }) => p.type !== 'row');
+  assert.ok(panels.length >= 10);
+  for (const p of panels) {
+    assert.equal(p.datasource?.uid, ds[0].uid, `panel ${p.title}`);
+    assert.ok(p.targets?.length > 0, `panel ${p.title} has no query`);
+    for (const tg of p.targets) assert.equal(tg.datasource?.uid, ds[0].uid, `panel ${p.title}`);
+  }
+  const ids = dash.panels.map((p: { id: number }) => p.id);
+  assert.equal(new Set(ids).size, ids.length, 'panel ids must be unique');
+});
+
+test('the dashboards provider loads kong-siem.json', () => {
+  const providers = readYaml('deploy', 'grafana', 'provisioning', 'dashboards', 'kong-siem.yml').providers;
+  assert.equal(providers.length, 1);
+  assert.equal(providers[0].type, 'file');
+  assert.ok(path.posix.isAbsolute(providers[0].options.path));
+  assert.equal(dashboard().uid, 'kong-siem');
+});
+
+test('the dashboard shows top IPs, the three findings, traffic and the SIEM\'s health', () => {
+  const titles = dashboard().panels.map((p: { title: string }) => p.title).join('\n');
+  for (const want of [/top ips by requests/i, /error ips/i, /shared credentials/i, /failure spikes/i, /requests in window/i,
+    /records ingested/i, /aggregator up/i, /rejected/i, /dropped/i, /evictions/i]) assert.match(titles, want);
+});
+
+test('every dashboard expression reads only known metrics', () => {
+  const recorded = ruleFiles().flatMap((f) =>
+    (parse(fs.readFileSync(f, 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.record)),
+  );
+  const known = new Set([...CONTRACT_METRICS, ...recorded.filter((r): r is string => !!r), 'up', 'ALERTS']);
+  const queries = dashboardQueries();
+  assert.ok(queries.length >= 15);
+  for (const q of queries) {
+    const metrics = metricNames(q.expr);
+    assert.ok(metrics.length > 0, `${q.where}: no metric in ${q.expr}`);
+    for (const m of metrics) assert.ok(known.has(m), `${q.where}: unknown metric ${m} in ${q.expr}`);
+  }
+});
+
+test('promtool parses every dashboard expression', async (t) => {
+  const queries = dashboardQueries();
+  const r = await promtoolParses(t, queries.map((q) => q.expr));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`SUCCESS: ${queries.length} rules found`));
+});
+
+test('the parse check rejects a broken expression (it can fail)', async (t) => {
+  const r = await promtoolParses(t, ['sum by (service (kong_siem_window_requests)']);
+  assert.notEqual(r.code, 0, r.stdout + r.stderr);
+});
