@@ -1,0 +1,94 @@
+// CPU per log event of the siem plugin inside the real kong-js-pluginserver,
+// against baselines run in the same harness: an empty plugin (log() does
+// nothing) and one that only makes the same kong.log.serialize() call. The
+// differences are the plugin's own cost: siem − serialize-only is record
+// building, hashing, queueing and delivery; siem − empty adds the PDK call.
+// CPU is the plugin server process's user+system time (/proc/<pid>/stat).
+//   node <outDir>/bench/plugin.js [--events N] [--json]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Row } from './result';
+import { kongLog } from '../test/helpers/kong-log-fixture';
+import {
+  PLUGINS_DIR,
+  dumpAllPlugins,
+  kongConfig,
+  mapConcurrent,
+  schemaFields,
+  startPluginServer,
+  startRecordingAggregator,
+  waitFor,
+} from '../test/helpers/pluginserver';
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_S; // utime, stime
+}
+
+function baselinePlugins(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'siem-bench-'));
+  for (const [name, body] of [
+    ['empty', 'async log(kong) {}'],
+    ['serialize', 'async log(kong) { await kong.log.serialize(); }'],
+  ] as const) {
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, 'index.js'), `'use strict';\nclass Plugin { constructor(c) { this.c = c; } ${body} }\nmodule.exports = { Plugin, Name: '${name}', Version: '0.0.0', Priority: 1, Schema: [] };\n`);
+  }
+  return dir;
+}
+
+async function measure(pluginsDir: string, name: string, config: Record<string, unknown>, events: number, aggRecords?: () => number): Promise<number> {
+  const ps = await startPluginServer({ pluginsDir });
+  try {
+    const id = await ps.startInstance(config, name);
+    const base = Date.now();
+    const logs = Array.from({ length: events }, (_, i) =>
+      JSON.stringify(kongLog({ startedAt: base + i, ip: `10.2.${(i >> 8) & 255}.${i & 255}`, consumer: `c${i % 50}`, credentialId: `cred-${i % 50}` })),
+    );
+    const parsed = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Warm-up: JIT, sockets, first batches.
+    await mapConcurrent(parsed.slice(0, 500), 8, (log) => ps.logEvent(id, log));
+    if (aggRecords) await waitFor('warm-up delivered', () => aggRecords() >= 500, 30_000);
+    const before = cpuSeconds(ps.pid);
+    await mapConcurrent(parsed, 8, (log) => ps.logEvent(id, log));
+    if (aggRecords) await waitFor('all delivered', () => aggRecords() >= 500 + events, 60_000);
+    return ((cpuSeconds(ps.pid) - before) / events) * 1e6;
+  } finally {
+    await ps.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const events = Number(argv[argv.indexOf('--events') + 1] ?? 0) || 5000;
+  const agg = await startRecordingAggregator();
+  const dir = baselinePlugins();
+  try {
+    const { infos } = await dumpAllPlugins();
+    const fields = schemaFields(infos.find((i) => i.Name === 'siem')!);
+    const siemConf = kongConfig(fields, { aggregator_url: agg.url, hash_key: 'bench-key' });
+    const siem = await measure(PLUGINS_DIR, 'siem', siemConf, events, () => agg.records().length);
+    const empty = await measure(dir, 'empty', {}, events);
+    const serialize = await measure(dir, 'serialize', {}, events);
+    const rows: Row[] = [
+      { case: 'plugin', name: 'CPU µs per log event, siem (plugin server process, incl. delivery)', value: siem, unit: 'µs', baseline: { name: 'empty plugin', value: empty } },
+      { case: 'plugin', name: 'CPU µs per log event, siem minus serialize-only plugin (record, hash, queue, send)', value: siem - serialize, unit: 'µs', baseline: { name: 'serialize-only plugin', value: serialize } },
+      { case: 'plugin', name: 'CPU µs per log event, siem minus empty plugin (adds the PDK call)', value: siem - empty, unit: 'µs' },
+    ];
+    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    else for (const r of rows) process.stdout.write(`${r.name}: ${r.value?.toFixed(1)} ${r.unit}${r.baseline ? ` (${r.baseline.name}: ${r.baseline.value.toFixed(1)} µs)` : ''}\n`);
+    process.stdout.write(`events measured: ${events} per plugin, PDK calls per siem event: 1\n`);
+  } finally {
+    await agg.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
