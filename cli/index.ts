@@ -9,7 +9,7 @@ import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettin
 import { demo, DEFAULT_DEMO_PORT } from './demo';
 import { fingerprintOf, firstLine } from './fingerprint';
 import { createProgress } from './progress';
-import { replay, ReplayError } from './replay';
+import { replay, ReplayError, type ReplayProgress } from './replay';
 import { jsonReport, tableReport } from './report';
 
 const EXIT_FATAL = 1;
@@ -82,39 +82,42 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
   if (flags.since !== undefined && flags.until !== undefined && flags.until <= flags.since) throw new UsageError('--until must be after --since');
   const mode = flags.quiet ? 'none' : (flags.progress ?? (process.stderr.isTTY ? 'bar' : 'plain'));
   const progress = createProgress(mode);
-  try {
-    const result = await replay(
-      {
-        files,
-        settings,
-        record: {
-          credentialSource: flags.credentialSource,
-          credentialHeader: flags.credentialHeader,
-          hashCredentials: flags.hashCredentials ?? cfg.hashCredentials,
-          hashKey: flags.hashKey ?? cfg.hashKey,
-        },
-        ipv6Prefix: flags.ipv6Prefix ?? cfg.ipv6Prefix,
-        maxKeys: flags.maxKeys ?? cfg.maxKeys,
-        maxServices: cfg.maxServices,
-        maxFindings: cfg.maxFindings,
-        credentialMaxIps: cfg.credentialMaxIps,
-        since: flags.since,
-        until: flags.until,
+  let last: ReplayProgress | undefined;
+  const result = await replay(
+    {
+      files,
+      settings,
+      record: {
+        credentialSource: flags.credentialSource,
+        credentialHeader: flags.credentialHeader,
+        hashCredentials: flags.hashCredentials ?? cfg.hashCredentials,
+        hashKey: flags.hashKey ?? cfg.hashKey,
       },
-      {
-        onBadLine: (b) => {
-          progress.stop();
-          process.stderr.write(`kong-siem replay: ${b.file}:${b.line}: ${b.reason} (skipped)\n`);
-        },
-        onProgress: (p) => progress.update(p),
+      ipv6Prefix: flags.ipv6Prefix ?? cfg.ipv6Prefix,
+      maxKeys: flags.maxKeys ?? cfg.maxKeys,
+      maxServices: cfg.maxServices,
+      maxFindings: cfg.maxFindings,
+      credentialMaxIps: cfg.credentialMaxIps,
+      since: flags.since,
+      until: flags.until,
+    },
+    {
+      onBadLine: (b) => {
+        progress.interrupt();
+        process.stderr.write(`kong-siem replay: ${b.file}:${b.line}: ${b.reason} (skipped)\n`);
       },
-    );
-    progress.stop();
-    process.stdout.write(flags.json ? jsonReport(result) : tableReport(result));
-    return 0;
-  } finally {
-    progress.stop();
-  }
+      onProgress: (p) => {
+        last = p;
+        progress.update(p);
+      },
+    },
+  ).catch((err) => {
+    progress.interrupt();
+    throw err;
+  });
+  if (last) progress.done(last);
+  process.stdout.write(flags.json ? jsonReport(result) : tableReport(result));
+  return 0;
 }
 
 export function program(): Command {

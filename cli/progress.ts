@@ -6,7 +6,10 @@ import type { ReplayProgress } from './replay';
 
 export interface Progress {
   update(p: ReplayProgress): void;
-  stop(): void;
+  /** make way for a message on the same stream */
+  interrupt(): void;
+  /** the run ended: remove the bar, or print a last plain line */
+  done(p: ReplayProgress): void;
 }
 
 const PLAIN_EVERY_MS = 2000;
@@ -22,25 +25,29 @@ function rate(records: number, sinceMs: number): number {
 
 export function createProgress(mode: 'bar' | 'plain' | 'none', stream: NodeJS.WriteStream = process.stderr): Progress {
   const started = Date.now();
-  if (mode === 'none') return { update() {}, stop() {} };
+  if (mode === 'none') return { update() {}, interrupt() {}, done() {} };
   if (mode === 'plain') {
     let last = started;
+    const line = (p: ReplayProgress, now: number, final: boolean) => {
+      let text = `kong-siem replay: ${p.lines} lines, ${p.records} records, ${rate(p.records, started)} records/s`;
+      if (p.totalBytes) {
+        const done = p.bytes / p.totalBytes;
+        text += `, ${mb(p.bytes)} of ${mb(p.totalBytes)} (${Math.floor(done * 100)}%)`;
+        if (!final && done > 0) text += `, ETA ${Math.round(((now - started) / 1000) * ((1 - done) / done))}s`;
+      }
+      return final ? `${text}, done` : text;
+    };
     return {
       update(p) {
         const now = Date.now();
         if (now - last < PLAIN_EVERY_MS) return;
         last = now;
-        const r = rate(p.records, started);
-        let line = `kong-siem replay: ${p.lines} lines, ${p.records} records, ${r} records/s`;
-        if (p.totalBytes) {
-          const done = p.bytes / p.totalBytes;
-          const etaS = done > 0 ? Math.round(((now - started) / 1000) * ((1 - done) / done)) : undefined;
-          line += `, ${mb(p.bytes)} of ${mb(p.totalBytes)} (${Math.floor(done * 100)}%)`;
-          if (etaS !== undefined) line += `, ETA ${etaS}s`;
-        }
-        stream.write(`${line}\n`);
+        stream.write(`${line(p, now, false)}\n`);
       },
-      stop() {},
+      interrupt() {},
+      done(p) {
+        stream.write(`${line(p, Date.now(), true)}\n`);
+      },
     };
   }
   // The bar runs on bytes read (known up front) and shows records/s beside;
@@ -59,8 +66,14 @@ export function createProgress(mode: 'bar' | 'plain' | 'none', stream: NodeJS.Wr
       }
       bar.update(sized(p) ? p.bytes : 0, payload);
     },
-    stop() {
+    interrupt() {
+      // the next update draws a new bar below the message
       bar?.stop();
+      bar = undefined;
+    },
+    done() {
+      bar?.stop();
+      bar = undefined;
     },
   };
 }

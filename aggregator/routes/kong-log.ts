@@ -13,7 +13,7 @@ import {
   type RecordOptions,
 } from '../../common/kong-log';
 import { bearer } from '../auth';
-import { errors } from '../errors';
+import { errors, SiemError } from '../errors';
 import { ingestRecords, type IngestDeps } from './ingest';
 
 export const CREDENTIAL_SOURCE_HEADER = 'x-siem-credential-source';
@@ -38,9 +38,9 @@ const HEADERS_SCHEMA = {
   },
 } as const;
 
-// One log object or an array; what is inside is checked per record, so one
-// odd entry does not cost the rest of the batch.
-const BODY_SCHEMA = { anyOf: [{ type: 'object' }, { type: 'array' }] } as const;
+// The body is checked by hand, not by a schema: fastify's ajv coerces a
+// scalar into a one-element array, which would turn "text" into a batch.
+const notKongLog = () => new SiemError('SIEM_BAD_KONG_LOG', 400, 'body must be a Kong log object or an array of them');
 
 interface KongLogRequest {
   Querystring: { credential_source?: CredentialSource; credential_header?: string };
@@ -53,11 +53,15 @@ export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
   app.post<KongLogRequest>(
     '/v1/kong-log',
     {
-      schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA, body: BODY_SCHEMA },
+      schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA },
       onRequest: bearer(config.ingestToken),
     },
     async (req, reply) => {
-      const logs = Array.isArray(req.body) ? (req.body as unknown[]) : [req.body];
+      const body = req.body;
+      if (body === null || typeof body !== 'object') throw notKongLog();
+      // One log object or an array; each entry is checked on its own, so one
+      // odd entry does not cost the rest of the batch.
+      const logs = Array.isArray(body) ? (body as unknown[]) : [body];
       if (logs.length > config.maxBatchRecords) throw errors.tooManyRecords(config.maxBatchRecords);
       // The query string wins over the header: it is visible in kong.yml next
       // to the URL, the header may be set by some proxy on the way.
