@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
-import { createMetrics, type SiemMetrics } from './metrics';
+import { createMetrics, stateErrorsCounter, type SiemMetrics } from './metrics';
 import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
@@ -36,13 +36,15 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     // One log line per request would dwarf the traffic it describes.
     disableRequestLogging: true,
     // Slow or stuck clients must not hold sockets forever.
-    connectionTimeout: 60_000,
-    requestTimeout: 30_000,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: 2 * config.requestTimeoutMs,
     keepAliveTimeout: 65_000,
   });
+  app.server.maxConnections = config.maxConnections;
   const clock = createClock(config.clock, opts.wallNow);
   const metrics = createMetrics();
-  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }));
+  const stateErrors = stateErrorsCounter(metrics.registry);
+  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => stateErrors.inc() });
   const deps = { config, state, metrics };
 
   registerJsonBody(app, config.maxBodyBytes);
@@ -62,7 +64,10 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
 
   const sweep = setInterval(() => state.sweep(), config.sweepIntervalMs);
   sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
+  app.addHook('onClose', async () => {
+    clearInterval(sweep);
+    await state.close?.();
+  });
   app.addHook('onReady', async () => {
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
   });

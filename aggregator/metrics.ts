@@ -61,3 +61,11 @@ export function createMetrics(): SiemMetrics {
 
   return { registry, received, rejected, senderDropped, evictions, fill };
 }
+
+/**
+ * `kong_siem_state_errors_total`: operations the state backend could not
+ * complete (Redis unreachable or failing); ingest answered 503 for them.
+ */
+export function stateErrorsCounter(registry: Registry): Counter {
+  return new Counter({ name: 'kong_siem_state_errors_total', help: 'State backend operations that failed (shared state unreachable); ingest answered 503.', registers: [registry] });
+}

@@ -44,5 +44,9 @@ export function queryRoutes(app: FastifyInstance, deps: IngestDeps): void {
     async (req) => deps.state.top(req.query.service, req.query.by, req.query.n),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async (_req, reply) => {
+    // a shared state backend that is down: say why (ingest answers 503 meanwhile)
+    const h = deps.state.health?.() ?? { ok: true };
+    return h.ok ? { status: 'ok' } : reply.code(503).send({ status: 'unavailable', reason: h.reason });
+  });
 }

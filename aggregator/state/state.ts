@@ -52,4 +52,13 @@ export interface SiemState {
   sweep(): void;
   /** called for every key evicted at the SIEM_MAX_KEYS cap */
   onEvict?: (table: 'ip' | 'credential') => void;
+  /** whether the backend can take records now, and why not (shared backends) */
+  health?(): StateHealth;
+  /** release connections (called when the app closes) */
+  close?(): Promise<void>;
+}
+
+export interface StateHealth {
+  ok: boolean;
+  reason?: string;
 }
