@@ -22,6 +22,10 @@ export interface Config {
   /** bearer token for /metrics; unset = open (scrapers) */
   metricsToken: string | undefined;
   maxBodyBytes: number;
+  /** a request must arrive whole within this, ms (slow-loris guard) */
+  requestTimeoutMs: number;
+  /** concurrent connections; further ones are refused */
+  maxConnections: number;
   maxBatchRecords: number;
   maxServices: number;
   maxKeys: number;
@@ -55,6 +59,8 @@ export const ENV_SCHEMA = {
     SIEM_READ_TOKEN: { type: 'string', minLength: 1 },
     SIEM_METRICS_TOKEN: { type: 'string', minLength: 1 },
     SIEM_MAX_BODY_BYTES: { type: 'integer', default: 5 * 1024 * 1024, minimum: 1024 },
+    SIEM_REQUEST_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 100 },
+    SIEM_MAX_CONNECTIONS: { type: 'integer', default: 1024, minimum: 1 },
     SIEM_MAX_BATCH_RECORDS: { type: 'integer', default: 50_000, minimum: 1 },
     SIEM_MAX_SERVICES: { type: 'integer', default: 100, minimum: 1 },
     SIEM_MAX_KEYS: { type: 'integer', default: 1_000_000, minimum: 1 },
@@ -103,6 +109,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     metricsToken: str('SIEM_METRICS_TOKEN'),
     maxBodyBytes: Number(e.SIEM_MAX_BODY_BYTES),
     maxBatchRecords: Number(e.SIEM_MAX_BATCH_RECORDS),
+    requestTimeoutMs: Number(e.SIEM_REQUEST_TIMEOUT_MS),
+    maxConnections: Number(e.SIEM_MAX_CONNECTIONS),
     maxServices: Number(e.SIEM_MAX_SERVICES),
     maxKeys: Number(e.SIEM_MAX_KEYS),
     maxFindings: Number(e.SIEM_MAX_FINDINGS),
