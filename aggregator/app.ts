@@ -39,6 +39,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 2 * config.requestTimeoutMs,
     keepAliveTimeout: 65_000,
+    // node checks request timeouts on this period (30 s by default)
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.requestTimeoutMs >> 2)) },
   });
   app.server.maxConnections = config.maxConnections;
   const clock = createClock(config.clock, opts.wallNow);
