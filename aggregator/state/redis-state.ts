@@ -561,7 +561,18 @@ export class RedisState implements SiemState {
     return list;
   }
 
+  /**
+   * While Redis is down the gauges are empty rather than an error: /metrics
+   * still answers, with kong_siem_state_errors_total telling why.
+   */
   async gauges(): Promise<GaugeSnapshot> {
+    return this.#gauges().catch((err) => {
+      if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
+      return { services: [], findings: [], trackedIps: 0, trackedKeys: 0 };
+    });
+  }
+
+  async #gauges(): Promise<GaugeSnapshot> {
     return this.#guard(async () => {
       const now = await this.#refresh();
       const svcs = this.#services();
