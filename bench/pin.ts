@@ -1,0 +1,27 @@
+// CPU pinning with taskset (util-linux), so a server and its load generator
+// do not share a core. Without taskset the bench runs unpinned and says so.
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import os from 'node:os';
+
+let cached: boolean | undefined;
+export function hasTaskset(): boolean {
+  cached ??= spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+  return cached;
+}
+
+/** Cores for [load generator, server]: distinct when there are two or more. */
+export function cores(): { client: number; server: number } {
+  const n = os.availableParallelism();
+  return n >= 2 ? { client: 0, server: 1 } : { client: 0, server: 0 };
+}
+
+export function pinSelf(core: number): boolean {
+  if (!hasTaskset()) return false;
+  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** Spawn `node args` pinned to `core` (unpinned without taskset). */
+export function spawnNode(core: number, args: string[], opts: SpawnOptions): ChildProcess {
+  if (hasTaskset()) return spawn('taskset', ['-c', String(core), process.execPath, ...args], opts);
+  return spawn(process.execPath, args, opts);
+}

@@ -1,0 +1,32 @@
+// What every case reports: one row per figure, each beside a baseline
+// measured in the same run (machines here are noisy: ratios travel, absolute
+// figures do not).
+export interface Row {
+  /** case number and name, e.g. "1 ingest" */
+  case: string;
+  /** the figure, e.g. "records/s, batch 1000" */
+  name: string;
+  value?: number;
+  unit?: string;
+  baseline?: { name: string; value: number };
+  /** value / baseline.value */
+  ratio?: number;
+  /** what the issue asks for, in words */
+  target?: string;
+  met?: boolean;
+  note?: string;
+  /** set instead of a value when the case could not run, with why */
+  unavailable?: string;
+}
+
+export interface CaseOptions {
+  quick: boolean;
+  /** repository root (where package.json is) */
+  root: string;
+  /** compiled output root (where bench/ and aggregator/ are) */
+  outDir: string;
+}
+
+export function ratioOf(value: number, baseline: number): number {
+  return baseline > 0 ? value / baseline : Number.NaN;
+}
