@@ -1,6 +1,6 @@
 // Builds the aggregator (routes, state, metrics, housekeeping) without
 // listening, so tests and the CLI can start it on any address.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
 import { createMetrics, stateErrorsCounter, type SiemMetrics } from './metrics';
@@ -34,7 +34,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
     // One log line per request would dwarf the traffic it describes.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Slow or stuck clients must not hold sockets forever.
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 2 * config.requestTimeoutMs,
