@@ -3,8 +3,9 @@
 // in over HTTP; everything is asserted through Prometheus's HTTP API: each
 // detection's gauge, the seed-compatible names, the alerts, every dashboard
 // query, and the series disappearing once their findings stop qualifying.
-// The aggregator's wall clock is injected (Date.now() + offset), so moving
-// it forward ends findings without waiting.
+// The aggregator's wall clock is injected and frozen (t0 + offset): however
+// slow the machine, no window moves until the test moves the offset, which
+// then ends findings without waiting.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
@@ -23,6 +24,7 @@ const CRED = '3f9c1e0a7b2d4c55';
 const DEADLINE_MS = 15_000;
 
 describe('e2e: real Prometheus scraping a real aggregator', () => {
+  const t0 = Date.now();
   let offsetMs = 0;
   let agg: RunningAggregator | undefined;
   let prom: RunningPrometheus | undefined;
@@ -60,14 +62,14 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   }
 
   before(async () => {
-    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200' }, { wallNow: () => Date.now() + offsetMs });
+    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200' }, { wallNow: () => t0 + offsetMs });
     prom = await startPrometheus({ target: new URL(agg.url).host, ruleFiles: ruleFiles(), intervalSeconds: 1 });
     // Counters must be seen at zero before traffic, or increase() has
     // nothing to compare the first sample with.
     await expectValue('up{job="kong-siem"}', 1);
     await expectValue('kong_siem_records_received_total{job="kong-siem"}', 0);
 
-    const now = Date.now();
+    const now = t0;
     const records = [
       // error_ip: 25 failures, all its requests
       ...Array.from({ length: 25 }, (_, i) => ({ ts: now - 1000 + i, ip: '203.0.113.7', status: 401, service: 'orders' })),
