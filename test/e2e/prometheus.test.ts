@@ -203,4 +203,14 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     await expectGone('ALERTS{alertname="KongSiemSharedCredential"}');
     await expectValue('count(kong_siem_error_ip or kong_siem_failure_spike or kong_siem_credential_ips) or vector(0)', 0);
   });
+
+  it('notices the aggregator going down', async () => {
+    assert.ok(agg);
+    const stopping = agg;
+    agg = undefined;
+    await stopping.close();
+    await expectValue('up{job="kong-siem"}', 0);
+    // `for: 1m`: pending is as far as a short test goes
+    await expectValue('ALERTS{alertname="KongSiemAggregatorDown",alertstate="pending",job="kong-siem"}', 1);
+  });
 });
