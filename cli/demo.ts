@@ -11,7 +11,6 @@ import type { Finding, TopList } from '../common/record';
 import { fingerprint } from '../common/fingerprint';
 import { ATTACK, kongLogObject, scenario } from './kong-traffic';
 
-export const DEFAULT_DEMO_PORT = 9457;
 const HOST = '127.0.0.1';
 const WAVE_EVERY_MS = 30_000;
 /** spike attackers rotate between waves, so each wave's spike is fresh */

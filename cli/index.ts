@@ -3,14 +3,15 @@
 // aggregator, run the demo. Exit codes: 0 done; 1 fatal (a file that cannot
 // be read, a demo that did not detect); 2 usage (bad option or SIEM_* value).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, type Config } from '../aggregator/config';
+import type { Config } from '../aggregator/config';
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
-import { demo, DEFAULT_DEMO_PORT } from './demo';
 import { fingerprintOf, firstLine } from './fingerprint';
-import { createProgress } from './progress';
-import { replay, ReplayError, type ReplayProgress } from './replay';
-import { jsonReport, tableReport } from './report';
+import type { ReplayProgress } from './replay';
+
+// Commands load their modules when they run: `fingerprint` or `--help` need
+// neither fastify nor the config schema compiler, and start fast.
+const DEFAULT_DEMO_PORT = 9457;
 
 const EXIT_FATAL = 1;
 const EXIT_USAGE = 2;
@@ -51,6 +52,7 @@ const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.to
 
 function config(): Readonly<Config> {
   try {
+    const { loadConfig } = require('../aggregator/config') as typeof import('../aggregator/config');
     return loadConfig(process.env);
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -80,6 +82,9 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
     if (typeof v === 'number') settings[n] = v;
   }
   if (flags.since !== undefined && flags.until !== undefined && flags.until <= flags.since) throw new UsageError('--until must be after --since');
+  const { replay } = await import('./replay');
+  const { createProgress } = await import('./progress');
+  const { jsonReport, tableReport } = await import('./report');
   const mode = flags.quiet ? 'none' : (flags.progress ?? (process.stderr.isTTY ? 'bar' : 'plain'));
   const progress = createProgress(mode);
   let last: ReplayProgress | undefined;
@@ -142,16 +147,9 @@ export function program(): Command {
     .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
     .addOption(new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']))
     .option('-q, --quiet', 'no progress output');
-  const defaults = (() => {
-    try {
-      return loadConfig(process.env).defaults;
-    } catch {
-      return undefined; // reported when a command runs
-    }
-  })();
   for (const n of SETTING_NAMES) {
     const s = DETECTION_SETTINGS[n];
-    r.option(`${flagOf(n)} <${s.type === 'integer' ? 'n' : 'x'}>`, `${s.description} (default: ${settingEnvName(n)} or ${defaults?.[n] ?? s.default})`, settingParser(n));
+    r.option(`${flagOf(n)} <${s.type === 'integer' ? 'n' : 'x'}>`, `${s.description} (default: ${settingEnvName(n)} or ${s.default})`, settingParser(n));
   }
   r.action(async (files: string[], flags: ReplayFlags) => {
     process.exitCode = await runReplay(files, flags);
@@ -189,6 +187,7 @@ export function program(): Command {
       const fromEnv = process.env.SIEM_PORT;
       let port = flags.port ?? DEFAULT_DEMO_PORT;
       if (flags.port === undefined && fromEnv) port = intIn(0, 65535)(fromEnv);
+      const { demo } = await import('./demo');
       process.exitCode = await demo({ port, once: Boolean(flags.once) });
     });
   return p;
@@ -204,7 +203,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     } else if (err instanceof UsageError || err instanceof InvalidArgumentError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
-    } else if (err instanceof ReplayError) {
+    } else if (err instanceof Error && err.name === 'ReplayError') {
       process.stderr.write(`kong-siem replay: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;
     } else {

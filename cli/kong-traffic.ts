@@ -17,10 +17,24 @@ export interface Request {
   latencyMs?: number;
 }
 
-/** A deterministic UUID-looking id, so generated logs are reproducible. */
+const uuids = new Map<string, string>();
+
+/** A deterministic UUID-looking id, so generated logs are reproducible (cached: few distinct seeds). */
 function uuidOf(seed: string): string {
-  const h = createHash('sha1').update(seed).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  let id = uuids.get(seed);
+  if (id === undefined) {
+    const h = createHash('sha1').update(seed).digest('hex');
+    id = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    if (uuids.size < 10_000) uuids.set(seed, id);
+  }
+  return id;
+}
+
+let requestSeq = 0;
+
+/** Kong's request id: 32 hex digits, unique per request. */
+function requestId(ts: number): string {
+  return (ts.toString(16) + (requestSeq++).toString(16).padStart(8, '0')).padStart(32, '0');
 }
 
 const WORKSPACE = uuidOf('workspace:default');
@@ -33,7 +47,7 @@ export function kongLogObject(r: Request): Record<string, unknown> {
   const latency = r.latencyMs ?? 12;
   const log: Record<string, unknown> = {
     request: {
-      id: uuidOf(`req:${r.ts}:${r.ip}:${r.status}`).replace(/-/g, ''),
+      id: requestId(r.ts),
       uri: path,
       url: `http://api.example.com:8000${path}`,
       size: 212,
