@@ -1,8 +1,8 @@
 // Key layout of the shared state, and the Lua scripts that touch one entity.
 //
 // Hash tags ({...}) decide the Redis Cluster slot. What one rule reads for one
-// entity lives under one tag: an IP key's bucket hash; a credential's IP set
-// and its meta hash. A service's own keys (totals per sub-bucket, candidate
+// entity lives under one tag: an IP key's bucket chunks and rule state; a
+// credential's IP set and its meta hash. A service's own keys (totals per sub-bucket, candidate
 // sets, top candidates, last-seen indexes) share the service's tag, and the
 // registry, settings and shared clock share `{m}`. Entities of a service are
 // spread over the cluster; each script touches one slot only.
@@ -21,8 +21,14 @@ export const metaKeys = {
   clock: `${PREFIX}{m}:clock`,
 };
 
-/** Hash of one IP key: fields r<b>, f<b>, s<b> (requests, failures, successes in sub-bucket b), L (newest ts), E/P (error/spike since), Ce/Cp (candidate flags). */
-export const ipKeyName = (sid: number, ip: string, bm: number) => `${PREFIX}i:{${sid}:${ip}}:${bm}`;
+/**
+ * Hash of one IP key's sub-buckets within one chunk of `span` sub-buckets
+ * (the longest window): fields r<b>, f<b>, s<b> (requests, failures,
+ * successes in sub-bucket b). Written blind (HINCRBY), aged out by TTL.
+ */
+export const ipChunkKey = (sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:{${sid}:${ip}}:${bm}:${chunk}`;
+/** Hash of one IP key's rule state: E, P (error / spike `since`). */
+export const ipMetaKey = (sid: number, ip: string, bm: number) => `${PREFIX}im:{${sid}:${ip}}:${bm}`;
 /** Sorted set of one credential: IP key -> newest ts. */
 export const credIpsKey = (sid: number, cred: string) => `${PREFIX}c:{${sid}:${cred}}`;
 /** Hash of one credential: L (newest ts), S (since). */
@@ -46,36 +52,6 @@ export function serviceKeys(sid: number, bm: number) {
     sweepLock: `${t}:sweep`,
   };
 }
-
-/**
- * Add a batch's sub-bucket counts to one IP hash; drop sub-buckets older than
- * the longest window; keep the newest ts. Returns the hash as it was before,
- * so the caller can replay the batch record by record over it.
- * KEYS[1] ip hash; ARGV: ttlMs, minKeepBucket, newestTs, then (bucket, r, f, s)...
- */
-export const IP_APPLY = `
-local before = redis.call('HGETALL', KEYS[1])
-local minKeep = tonumber(ARGV[2])
-local old = -1
-for i = 1, #before, 2 do
-  local f = before[i]
-  local c = string.byte(f, 1)
-  if c == 114 or c == 102 or c == 115 then
-    if tonumber(string.sub(f, 2)) < minKeep then redis.call('HDEL', KEYS[1], f) end
-  elseif f == 'L' then
-    old = tonumber(before[i + 1])
-  end
-end
-for i = 4, #ARGV, 4 do
-  local b = ARGV[i]
-  if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', KEYS[1], 'r' .. b, ARGV[i + 1]) end
-  if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', KEYS[1], 'f' .. b, ARGV[i + 2]) end
-  if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', KEYS[1], 's' .. b, ARGV[i + 3]) end
-end
-if tonumber(ARGV[3]) > old then redis.call('HSET', KEYS[1], 'L', ARGV[3]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return before
-`;
 
 /**
  * Add a batch's (IP key, newest ts) pairs to one credential, bounded to `cap`

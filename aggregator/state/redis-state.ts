@@ -35,11 +35,11 @@ import type { RedisClient } from './redis-client';
 import {
   CLOCK_MAX,
   CRED_APPLY,
-  IP_APPLY,
   REGISTER,
   credIpsKey,
   credMetaKey,
-  ipKeyName,
+  ipChunkKey,
+  ipMetaKey,
   metaKeys,
   serviceKeys,
 } from './redis-keys';
@@ -108,10 +108,9 @@ interface IpBatch { svc: Svc; ip: string; buckets: Map<number, [number, number, 
 interface CredBatch { svc: Svc; cred: string; ips: Map<string, number>; last: number; recs: { cts: number; ip: string; now: number }[] }
 
 /** An IP hash read back: series as window.ts wants it, plus flags. */
-interface IpView { series: number[]; last: number; errorSince: number; spikeSince: number; errorCand: boolean; spikeCand: boolean }
+interface IpView { series: number[]; last: number; errorSince: number; spikeSince: number }
 
 type Scripts = RedisClient & {
-  siemIpApply(key: string, ...args: (string | number)[]): Promise<string[]>;
   siemCredApply(ips: string, meta: string, ...args: (string | number)[]): Promise<[string[], string[]]>;
   siemClockMax(key: string, ts: number): Promise<string>;
   siemRegister(registry: string, next: string, max: number, ...names: string[]): Promise<number[]>;
@@ -136,7 +135,6 @@ export class RedisState implements SiemState {
     this.#clock = o.clock;
     this.onEvict = o.onEvict;
     const r = o.client;
-    r.defineCommand('siemIpApply', { numberOfKeys: 1, lua: IP_APPLY });
     r.defineCommand('siemCredApply', { numberOfKeys: 2, lua: CRED_APPLY });
     r.defineCommand('siemClockMax', { numberOfKeys: 1, lua: CLOCK_MAX });
     r.defineCommand('siemRegister', { numberOfKeys: 2, lua: REGISTER });
@@ -316,7 +314,15 @@ export class RedisState implements SiemState {
       accepted++;
     }
 
-    // Round 2: the pre-aggregated batch, one pipelined round.
+    // Candidate sets of the services in the batch: an IP needs its history
+    // read (and the rules replayed) only when the batch holds a failure of it
+    // or it is a candidate; every other IP is written blind.
+    const svcList = [...totals.keys()];
+    const cands = await Promise.all(svcList.map((svc) => Promise.all([this.#r.smembers(svc.keys.errorCands), this.#r.smembers(svc.keys.spikeCands)])));
+    const candOf = new Map(svcList.map((svc, i) => [svc, (cands[i] ?? [[], []]).map((m) => new Set(m)) as [Set<string>, Set<string>]]));
+
+    // Round 2: the pre-aggregated batch, one pipelined round. Reads of an
+    // entity are issued before its writes, so they see it as it was.
     const r2: Promise<unknown>[] = [];
     if (event && newestObserved > 0) r2.push(this.#r.siemClockMax(metaKeys.clock, newestObserved));
     for (const [svc, t] of totals) {
@@ -328,14 +334,37 @@ export class RedisState implements SiemState {
         r2.push(this.#r.pexpire(key, svc.ttlMs));
       }
     }
-    const ipList = [...ips.values()];
+    const hot: { ib: IpBatch; view: Promise<IpView>; ce: boolean; cp: boolean }[] = [];
+    for (const ib of ips.values()) {
+      const { svc } = ib;
+      const [ec, sc] = candOf.get(svc) ?? [new Set<string>(), new Set<string>()];
+      const ce = ec.has(ib.ip);
+      const cp = sc.has(ib.ip);
+      if (ib.anyFailure || ce || cp) {
+        const first = bucketOf((ib.recs[0] as IpRec).now, svc.bm);
+        hot.push({ ib, view: this.#readIp(svc, ib.ip, first - svc.span + 1, bucketOf(nowEnd, svc.bm)), ce, cp });
+      }
+      let requests = 0;
+      let failures = 0;
+      const chunks = new Set<number>();
+      for (const [b, [req, fail, succ]] of ib.buckets) {
+        const chunk = Math.floor(b / svc.span);
+        const key = ipChunkKey(svc.id, ib.ip, svc.bm, chunk);
+        chunks.add(chunk);
+        r2.push(this.#r.hincrby(key, `r${b}`, req));
+        if (fail) r2.push(this.#r.hincrby(key, `f${b}`, fail));
+        if (succ) r2.push(this.#r.hincrby(key, `s${b}`, succ));
+        requests += req;
+        failures += fail;
+      }
+      for (const chunk of chunks) r2.push(this.#r.pexpire(ipChunkKey(svc.id, ib.ip, svc.bm, chunk), svc.ttlMs));
+      r2.push(this.#r.zadd(svc.keys.seenIps, 'GT', ib.last, ib.ip));
+      // Top candidates' scores only grow between sweeps: upper bounds of the
+      // window counts, which queries and sweeps compute exactly.
+      r2.push(this.#r.zincrby(svc.keys.topRequests, requests, ib.ip));
+      if (failures) r2.push(this.#r.zincrby(svc.keys.topErrors, failures, ib.ip));
+    }
     const credList = [...creds.values()];
-    const ipBefore = ipList.map((ib) => {
-      const args: (string | number)[] = [ib.svc.ttlMs, bucketOf(nowEnd, ib.svc.bm) - ib.svc.span + 1, ib.last];
-      for (const [b, [req, fail, succ]] of ib.buckets) args.push(b, req, fail, succ);
-      r2.push(this.#r.zadd(ib.svc.keys.seenIps, 'GT', ib.last, ib.ip));
-      return this.#r.siemIpApply(ipKeyName(ib.svc.id, ib.ip, ib.svc.bm), ...args);
-    });
     const credBefore = credList.map((cb) => {
       const cap = Math.max(this.#o.credentialMaxIps, cb.svc.settings.credential_min_ips);
       const args: (string | number)[] = [cb.svc.ttlMs, cap, cb.last, nowEnd - cb.svc.longestMs];
@@ -343,18 +372,17 @@ export class RedisState implements SiemState {
       r2.push(this.#r.zadd(cb.svc.keys.seenCreds, 'GT', cb.last, cb.cred));
       return this.#r.siemCredApply(credIpsKey(cb.svc.id, cb.cred), credMetaKey(cb.svc.id, cb.cred), ...args);
     });
-    const [ipStates, credStates] = await Promise.all([Promise.all(ipBefore), Promise.all(credBefore), Promise.all(r2)]);
+    const [ipStates, credStates] = await Promise.all([Promise.all(hot.map((h) => h.view)), Promise.all(credBefore), Promise.all(r2)]);
 
-    // Round 3: replay each entity's records over its previous state; write what changed.
+    // Round 3: replay each hot entity's records over its previous state; write what changed.
     const r3: Promise<unknown>[] = [];
-    ipList.forEach((ib, i) => this.#replayIp(ib, ipView(ipStates[i] ?? []), nowEnd, r3));
+    hot.forEach((h, i) => this.#replayIp(h.ib, ipStates[i] as IpView, h.ce, h.cp, r3));
     credList.forEach((cb, i) => {
       const [flatIps, flatMeta] = credStates[i] ?? [[], []];
       this.#replayCred(cb, flatIps, flatMeta, r3);
     });
-    const touched = new Set(ipList.map((ib) => ib.svc));
-    for (const svc of touched) {
-      // bound the top candidates; scores are window counts when last touched
+    for (const svc of svcList) {
+      // bound the top candidates
       r3.push(this.#r.zremrangebyrank(svc.keys.topRequests, 0, -(2 * svc.topCap) - 1));
       r3.push(this.#r.zremrangebyrank(svc.keys.topErrors, 0, -(2 * svc.topCap) - 1));
       for (const k of [svc.keys.seenIps, svc.keys.errorCands, svc.keys.spikeCands, svc.keys.topRequests, svc.keys.topErrors]) r3.push(this.#r.pexpire(k, svc.ttlMs));
@@ -371,10 +399,12 @@ export class RedisState implements SiemState {
   }
 
   /** The in-memory state's per-record rule evaluation (memory-state.ts #applyIp), over the stored history. */
-  #replayIp(ib: IpBatch, v: IpView, nowEnd: number, out: Promise<unknown>[]): void {
+  #replayIp(ib: IpBatch, v: IpView, ce0: boolean, cp0: boolean, out: Promise<unknown>[]): void {
     const { svc } = ib;
     const s = svc.settings;
-    let { series, last, errorSince: es, spikeSince: ps, errorCand: ce, spikeCand: cp } = v;
+    let { series, last, errorSince: es, spikeSince: ps } = v;
+    let ce = ce0;
+    let cp = cp0;
     const w = emptyCounts();
     const sp = emptyCounts();
     const base = emptyCounts();
@@ -413,7 +443,7 @@ export class RedisState implements SiemState {
         }
       }
     }
-    const key = ipKeyName(svc.id, ib.ip, svc.bm);
+    const key = ipMetaKey(svc.id, ib.ip, svc.bm);
     const set: (string | number)[] = [];
     const del: string[] = [];
     const field = (name: string, before: number, after: number) => {
@@ -423,16 +453,31 @@ export class RedisState implements SiemState {
     };
     field('E', v.errorSince, es);
     field('P', v.spikeSince, ps);
-    field('Ce', v.errorCand ? 1 : NONE, ce ? 1 : NONE);
-    field('Cp', v.spikeCand ? 1 : NONE, cp ? 1 : NONE);
-    if (set.length > 0) out.push(this.#r.hset(key, ...set));
+    if (set.length > 0) out.push(this.#r.hset(key, ...set), this.#r.pexpire(key, svc.ttlMs));
     if (del.length > 0) out.push(this.#r.hdel(key, ...del));
-    if (ce !== v.errorCand) out.push(ce ? this.#r.sadd(svc.keys.errorCands, ib.ip) : this.#r.srem(svc.keys.errorCands, ib.ip));
-    if (cp !== v.spikeCand) out.push(cp ? this.#r.sadd(svc.keys.spikeCands, ib.ip) : this.#r.srem(svc.keys.spikeCands, ib.ip));
-    const c = bucketOf(nowEnd, svc.bm);
-    sumSeries(series, c - svc.kWindow, c, w);
-    if (w.requests > 0) out.push(this.#r.zadd(svc.keys.topRequests, w.requests, ib.ip));
-    if (ib.anyFailure && w.failures > 0) out.push(this.#r.zadd(svc.keys.topErrors, w.failures, ib.ip));
+    if (ce !== ce0) out.push(ce ? this.#r.sadd(svc.keys.errorCands, ib.ip) : this.#r.srem(svc.keys.errorCands, ib.ip));
+    if (cp !== cp0) out.push(cp ? this.#r.sadd(svc.keys.spikeCands, ib.ip) : this.#r.srem(svc.keys.spikeCands, ib.ip));
+  }
+
+  /** An IP key's history over sub-buckets [from, to], its newest ts and rule state. */
+  async #readIp(svc: Svc, ip: string, from: number, to: number): Promise<IpView> {
+    const reads: Promise<Record<string, string>>[] = [];
+    for (let chunk = Math.floor(from / svc.span); chunk <= Math.floor(to / svc.span); chunk++) reads.push(this.#r.hgetall(ipChunkKey(svc.id, ip, svc.bm, chunk)));
+    const [meta, score, ...chunks] = await Promise.all([this.#r.hgetall(ipMetaKey(svc.id, ip, svc.bm)), this.#r.zscore(svc.keys.seenIps, ip), ...reads]);
+    return ipView(chunks as Record<string, string>[], meta as Record<string, string>, score as string | null);
+  }
+
+  /** Sum of one count (r or f) of an IP key over sub-buckets [from, to]. */
+  async #windowSum(svc: Svc, ip: string, kind: 'r' | 'f', from: number, to: number): Promise<number> {
+    const reads: Promise<(string | null)[]>[] = [];
+    for (let chunk = Math.floor(from / svc.span); chunk <= Math.floor(to / svc.span); chunk++) {
+      const fields: string[] = [];
+      for (let b = Math.max(from, chunk * svc.span); b <= Math.min(to, chunk * svc.span + svc.span - 1); b++) fields.push(`${kind}${b}`);
+      reads.push(this.#r.hmget(ipChunkKey(svc.id, ip, svc.bm, chunk), ...fields));
+    }
+    let n = 0;
+    for (const vals of await Promise.all(reads)) for (const x of vals) n += Number(x ?? 0);
+    return n;
   }
 
   /** memory-state.ts #applyCredential, over the stored IP set. */
@@ -491,12 +536,12 @@ export class RedisState implements SiemState {
           want('credential_ips') ? this.#r.smembers(svc.keys.credCands) : [],
         ]);
         const ipSet = [...new Set([...errs, ...spikes])];
+        const c = bucketOf(now, svc.bm);
         const [views, credViews] = await Promise.all([
-          Promise.all(ipSet.map((ip) => this.#r.hgetall(ipKeyName(svc.id, ip, svc.bm)))),
+          Promise.all(ipSet.map((ip) => this.#readIp(svc, ip, c - svc.span + 1, c))),
           Promise.all(creds.map((c) => Promise.all([this.#r.zrange(credIpsKey(svc.id, c), 0, -1, 'WITHSCORES'), this.#r.hgetall(credMetaKey(svc.id, c))]))),
         ]);
-        const byIp = new Map(ipSet.map((ip, i) => [ip, ipView(Object.entries(views[i] ?? {}).flat())]));
-        const c = bucketOf(now, svc.bm);
+        const byIp = new Map(ipSet.map((ip, i) => [ip, views[i] as IpView]));
         for (const ip of errs) {
           const v = byIp.get(ip);
           if (!v || v.last === NONE) continue;
@@ -541,17 +586,14 @@ export class RedisState implements SiemState {
     const f = by === 'requests' ? 'r' : 'f';
     const buckets: number[] = [];
     for (let b = c - svc.kWindow + 1; b <= c; b++) buckets.push(b);
-    const fields = buckets.map((b) => `${f}${b}`);
     // Scores are each IP's window count when last touched, an upper bound of
     // its count now: the true top N is among the best-scored candidates.
     const [members, totals] = await Promise.all([
       this.#r.zrevrange(by === 'requests' ? svc.keys.topRequests : svc.keys.topErrors, 0, svc.topCap - 1),
       Promise.all(buckets.map((b) => this.#r.hget(svc.keys.totals(b), f))),
     ]);
-    const counts = await Promise.all(members.map((ip) => this.#r.hmget(ipKeyName(svc.id, ip, svc.bm), ...fields)));
-    const items = members
-      .map((ip, i) => ({ ip, count: (counts[i] ?? []).reduce((a, x) => a + Number(x ?? 0), 0) }))
-      .filter((it) => it.count > 0);
+    const counts = await Promise.all(members.map((ip) => this.#windowSum(svc, ip, f, c - svc.kWindow + 1, c)));
+    const items = members.map((ip, i) => ({ ip, count: counts[i] ?? 0 })).filter((it) => it.count > 0);
     items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
     list.items = items.slice(0, n ?? s.top_n);
     const total = totals.reduce((a, x) => a + Number(x ?? 0), 0);
@@ -640,21 +682,21 @@ export class RedisState implements SiemState {
     ]);
     const ipSet = [...new Set([...errs, ...spikes, ...tr, ...te])];
     const views = new Map<string, IpView>();
-    const raw = await Promise.all(ipSet.map((ip) => this.#r.hgetall(ipKeyName(svc.id, ip, svc.bm))));
-    ipSet.forEach((ip, i) => views.set(ip, ipView(Object.entries(raw[i] ?? {}).flat())));
-    const empty: IpView = ipView([]);
+    const raw = await Promise.all(ipSet.map((ip) => this.#readIp(svc, ip, c - svc.span + 1, c)));
+    ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
+    const empty: IpView = ipView([], {}, null);
     for (const ip of errs) {
       const w = sumSeries((views.get(ip) ?? empty).series, c - svc.kWindow, c, emptyCounts());
-      const key = ipKeyName(svc.id, ip, svc.bm);
-      if (!errorIpCandidate(w, s)) ops.push(this.#r.srem(k.errorCands, ip), this.#r.hdel(key, 'Ce', 'E'));
+      const key = ipMetaKey(svc.id, ip, svc.bm);
+      if (!errorIpCandidate(w, s)) ops.push(this.#r.srem(k.errorCands, ip), this.#r.hdel(key, 'E'));
       else if (!errorIp(w, s)) ops.push(this.#r.hdel(key, 'E'));
     }
     for (const ip of spikes) {
       const v = views.get(ip) ?? empty;
       const spike = sumSeries(v.series, c - svc.kSpike, c, emptyCounts());
       const base = sumSeries(v.series, c - svc.kSpike - svc.kBaseline, c - svc.kSpike, emptyCounts());
-      const key = ipKeyName(svc.id, ip, svc.bm);
-      if (!failureSpikeCandidate(spike, s)) ops.push(this.#r.srem(k.spikeCands, ip), this.#r.hdel(key, 'Cp', 'P'));
+      const key = ipMetaKey(svc.id, ip, svc.bm);
+      if (!failureSpikeCandidate(spike, s)) ops.push(this.#r.srem(k.spikeCands, ip), this.#r.hdel(key, 'P'));
       else if (!failureSpike(base, spike, s)) ops.push(this.#r.hdel(key, 'P'));
     }
     const from = now - s.credential_window_seconds * 1000;
@@ -699,7 +741,7 @@ export class RedisState implements SiemState {
       const k = e.svc.keys;
       if (e.table === 'ip') {
         ops.push(
-          this.#r.zrem(k.seenIps, e.key), this.#r.del(ipKeyName(e.svc.id, e.key, e.svc.bm)),
+          this.#r.zrem(k.seenIps, e.key), this.#r.del(ipMetaKey(e.svc.id, e.key, e.svc.bm)),
           this.#r.srem(k.errorCands, e.key), this.#r.srem(k.spikeCands, e.key),
           this.#r.zrem(k.topRequests, e.key), this.#r.zrem(k.topErrors, e.key),
         );
@@ -726,35 +768,33 @@ function pairs(flat: readonly string[]): Record<string, string> {
   return o;
 }
 
-/** An IP hash (flat field/value list) as a window.ts series, ascending by bucket. */
-function ipView(flat: readonly string[]): IpView {
+/** An IP key's chunk hashes, rule state and newest ts as a window.ts series, ascending by bucket. */
+function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {
   const byBucket = new Map<number, [number, number, number]>();
-  const v: IpView = { series: [], last: NONE, errorSince: NONE, spikeSince: NONE, errorCand: false, spikeCand: false };
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const f = flat[i] as string;
-    const val = Number(flat[i + 1]);
-    const kind = f.charCodeAt(0);
-    if (kind === 114 || kind === 102 || kind === 115) {
+  for (const h of chunks) {
+    for (const [f, val] of Object.entries(h)) {
+      const kind = f.charCodeAt(0);
       const b = Number(f.slice(1));
       let c = byBucket.get(b);
       if (!c) byBucket.set(b, (c = [0, 0, 0]));
-      c[kind === 114 ? 0 : kind === 102 ? 1 : 2] = val;
-    } else if (f === 'L') v.last = val;
-    else if (f === 'E') v.errorSince = val;
-    else if (f === 'P') v.spikeSince = val;
-    else if (f === 'Ce') v.errorCand = true;
-    else if (f === 'Cp') v.spikeCand = true;
+      c[kind === 114 ? 0 : kind === 102 ? 1 : 2] = Number(val);
+    }
   }
   const buckets = [...byBucket.keys()].sort((a, b) => a - b);
-  v.series = new Array<number>(buckets.length * STRIDE);
+  const series = new Array<number>(buckets.length * STRIDE);
   buckets.forEach((b, i) => {
     const c = byBucket.get(b) as [number, number, number];
-    v.series[i * STRIDE] = b;
-    v.series[i * STRIDE + 1] = c[0];
-    v.series[i * STRIDE + 2] = c[1];
-    v.series[i * STRIDE + 3] = c[2];
+    series[i * STRIDE] = b;
+    series[i * STRIDE + 1] = c[0];
+    series[i * STRIDE + 2] = c[1];
+    series[i * STRIDE + 3] = c[2];
   });
-  return v;
+  return {
+    series,
+    last: newest === null ? NONE : Number(newest),
+    errorSince: meta.E === undefined ? NONE : Number(meta.E),
+    spikeSince: meta.P === undefined ? NONE : Number(meta.P),
+  };
 }
 
 function sinceOf(since: number, lastTs: number): number {
