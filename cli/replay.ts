@@ -138,7 +138,7 @@ async function* decoded(src: Readable, onBytes: (n: number) => void): AsyncGener
     }
   }
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    const gz = createGunzip();
+    const gz = createGunzip({ chunkSize: 256 * 1024 });
     // Errors of either side end up on gz, whose iteration then throws.
     pipeline(Readable.from(raw()), gz, () => {});
     yield* gz as AsyncIterable<Buffer>;
