@@ -7,13 +7,17 @@
 // plugin.StepError), until the server answers "ret". The server decodes one
 // frame per data chunk, so nothing is ever pipelined on a connection.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { gunzipSync } from 'node:zlib';
 import { encode, decodeMultiStream } from '@msgpack/msgpack';
 import { loadConfig } from '../../aggregator/config';
 import { buildApp, type Siem } from '../../aggregator/app';
+import { OUT_DIR } from './paths';
 
 /** The compiled plugins directory: <outDir>/plugin, beside this file's <outDir>/test/helpers. */
 export const PLUGINS_DIR = path.resolve(__dirname, '../../plugin');
@@ -280,4 +284,167 @@ export async function mapConcurrent<T, R>(items: readonly T[], n: number, fn: (i
   };
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
   return out;
+}
+
+// ---- Fault injection: an aggregator that fails in chosen ways (plugin-faults tests) ----
+
+/** What the fault proxy does with one POST: forward it, or fail it one way. */
+export type Fault =
+  /** relay to the aggregator behind and relay its answer */
+  | 'forward'
+  /** read the body, never answer: only the sender's timeout ends the exchange */
+  | 'hold'
+  /** answer 202 headers and part of the body, then nothing more (a trickling server) */
+  | 'stall'
+  /** read the body, then reset the connection without an answer (an aggregator dying mid-batch) */
+  | 'reset'
+  /** relay to the aggregator (which stores the batch), then reset instead of answering: the answer is lost */
+  | 'lose-answer'
+  /** answer this status, store nothing */
+  | number;
+
+export interface ProxiedRequest {
+  fault: Fault;
+  body: RecordingAggregator['requests'][number]['body'];
+  /** performance.now() when the whole body had arrived */
+  atMs: number;
+  /** performance.now() when the connection closed without a complete answer (the sender gave up, or a reset) */
+  abandonedMs?: number;
+}
+
+export interface FaultProxy {
+  port: number;
+  url: string;
+  /** every request, in arrival order */
+  requests: ProxiedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback HTTP server in front of a real aggregator (`target`, may be
+ * undefined when no request is forwarded): `fault(i)` decides what happens to
+ * the i-th request (0-based). Gzipped bodies are forwarded as they came.
+ */
+export async function startFaultProxy(target: string | undefined, fault: (index: number) => Fault, port = 0): Promise<FaultProxy> {
+  const requests: ProxiedRequest[] = [];
+  const srv = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const json = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+      const f = fault(requests.length);
+      const entry: ProxiedRequest = { fault: f, body: JSON.parse(json.toString('utf8')) as ProxiedRequest['body'], atMs: performance.now() };
+      requests.push(entry);
+      res.on('close', () => {
+        if (!res.writableFinished && entry.abandonedMs === undefined) entry.abandonedMs = performance.now();
+      });
+      if (typeof f === 'number') {
+        res.writeHead(f, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `injected ${f}` }));
+      } else if (f === 'hold') {
+        // nothing: the sender must give up
+      } else if (f === 'stall') {
+        res.writeHead(202, { 'content-type': 'application/json', 'content-length': 64 });
+        res.write('{"accepted":');
+      } else if (f === 'reset') {
+        req.socket.resetAndDestroy();
+      } else {
+        if (!target) throw new Error('fault proxy: nothing to forward to');
+        const up = http.request(
+          new URL(req.url ?? '/', target),
+          { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent: false },
+          (upRes) => {
+            const body: Buffer[] = [];
+            upRes.on('data', (c: Buffer) => body.push(c));
+            upRes.on('end', () => {
+              if (f === 'lose-answer') req.socket.resetAndDestroy();
+              else res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json' }).end(Buffer.concat(body));
+            });
+          },
+        );
+        up.on('error', () => req.socket.resetAndDestroy());
+        up.end(raw);
+      }
+    });
+  });
+  srv.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  const p = (srv.address() as net.AddressInfo).port;
+  return {
+    port: p,
+    url: `http://127.0.0.1:${p}`,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        srv.close(() => r());
+        // Held and stalled exchanges would keep close() waiting forever.
+        srv.closeAllConnections();
+      }),
+  };
+}
+
+/** A real aggregator as its own process (`node <outDir>/aggregator/server.js`), so it can be frozen and killed. */
+export interface AggregatorProcess {
+  pid: number;
+  port: number;
+  url: string;
+  output(): string;
+  signal(sig: NodeJS.Signals): void;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL unless it has exited (works on a SIGSTOPped process too). */
+  stop(): Promise<void>;
+}
+
+export async function startAggregatorProcess(port: number, env: Record<string, string> = {}): Promise<AggregatorProcess> {
+  const server = path.join(OUT_DIR, 'aggregator', 'server.js');
+  const child = spawn(process.execPath, [server], {
+    env: { ...process.env, SIEM_LOG_LEVEL: 'warn', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const stop = async () => {
+    if (alive()) child.kill('SIGKILL');
+    await exited;
+  };
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`aggregator process on ${url}`, async () => {
+      if (!alive()) throw new Error(`aggregator process exited:\n${out}`);
+      try {
+        return (await fetch(`${url}/healthz`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 15_000, 50);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { pid: child.pid as number, port, url, output: () => out, signal: (sig) => child.kill(sig), exited, stop };
+}
+
+/** Bytes waiting in the kernel on established loopback TCP sockets with `port` at either end (/proc/net/tcp, Linux). */
+export function tcpQueuedBytes(port: number): { unreadByServer: number; unreadByClients: number; unsent: number } {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const r = { unreadByServer: 0, unreadByClients: 0, unsent: 0 };
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    // sl local rem st tx_queue:rx_queue ...; addresses are HEXIP:HEXPORT
+    const [, local, remote, st, queues] = line.trim().split(/\s+/);
+    if (!local || !remote || !queues || st !== '01') continue;
+    const [tx, rx] = queues.split(':').map((h) => parseInt(h, 16)) as [number, number];
+    if (local.endsWith(`:${hexPort}`)) {
+      r.unreadByServer += rx;
+      r.unsent += tx;
+    } else if (remote.endsWith(`:${hexPort}`)) {
+      r.unreadByClients += rx;
+      r.unsent += tx;
+    }
+  }
+  return r;
 }
