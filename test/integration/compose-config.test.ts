@@ -43,9 +43,13 @@ function mounts(svc: Obj): Array<{ source: string; target: string }> {
   });
 }
 
-test('docker-compose config accepts the stack with its six services', async () => {
+test('docker-compose config accepts the stack: six services, and Redis with two aggregators in the redis profile', async () => {
   const cfg = parse(await dockerCompose(['config'])) as Obj;
-  assert.deepEqual(Object.keys(cfg.services).sort(), ['aggregator', 'alertmanager', 'echo', 'grafana', 'kong', 'prometheus']);
+  const all = cfg.services as Record<string, Obj>;
+  const inProfile = (name: string) => Array.isArray(all[name]?.profiles) && (all[name]?.profiles as string[]).includes('redis');
+  assert.deepEqual(Object.keys(all).filter((n) => !inProfile(n)).sort(), ['aggregator', 'alertmanager', 'echo', 'grafana', 'kong', 'prometheus']);
+  assert.deepEqual(Object.keys(all).filter(inProfile).sort(), ['aggregator-a', 'aggregator-b', 'redis']);
+  for (const n of ['aggregator-a', 'aggregator-b']) assert.equal((all[n]?.environment as Record<string, string>).SIEM_STATE, 'redis://redis:6379/0');
   const kong = cfg.services.kong as Obj;
   const env = kong.environment as Record<string, string>;
   assert.equal(env.KONG_DATABASE, 'off');
