@@ -133,14 +133,29 @@ class TopCandidates {
     for (let i = keep; i < ranked.length; i++) this.set.delete((ranked[i] as readonly [IpEntry, number])[0]);
   }
 
-  /** Ranked (count > 0) at the current clock. */
-  ranked(countOf: (e: IpEntry) => number): TopItem[] {
+  /**
+   * The best `n` (count > 0) at the current clock, by count then IP key.
+   * A bounded insertion keeps scrapes from allocating and sorting every
+   * candidate of every service: only the n listed ones.
+   */
+  ranked(countOf: (e: IpEntry) => number, n: number): TopItem[] {
     const items: TopItem[] = [];
+    n = Math.trunc(n); // as slice(0, n) would
+    if (!(n > 0)) return items;
     for (const e of this.set) {
       const count = countOf(e);
-      if (count > 0) items.push({ ip: e.key, count });
+      if (count <= 0) continue;
+      let i = items.length;
+      // walk up past the listed items this one beats (IP keys are unique: a total order)
+      while (i > 0) {
+        const prev = items[i - 1] as TopItem;
+        if (prev.count > count || (prev.count === count && prev.ip < e.key)) break;
+        i--;
+      }
+      if (i >= n) continue;
+      items.splice(i, 0, { ip: e.key, count });
+      if (items.length > n) items.pop();
     }
-    items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
     return items;
   }
 }
@@ -583,8 +598,8 @@ export class MemoryState implements SiemState {
     const now = this.#clock.now();
     const field = by === 'requests' ? 'requests' : 'failures';
     const cands = by === 'requests' ? svc.topRequests : svc.topErrors;
-    const ranked = cands.ranked((e) => this.#windowCounts(e, now)[field]);
-    list.items = ranked.slice(0, n ?? s.top_n);
+    const scratch = this.#w;
+    list.items = cands.ranked((e) => this.#windowCounts(e, now, scratch)[field], n ?? s.top_n);
     const c = bucketOf(now, svc.bucketMs);
     const total = sumSeries(svc.totals, c - svc.kWindow, c, emptyCounts())[field];
     let listed = 0;
