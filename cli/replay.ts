@@ -298,34 +298,42 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     }
   };
 
-  const take = async (log: unknown, file: string, line: number) => {
+  // Synchronous unless the batch is due: no promise per record on the hot path.
+  const take = (log: unknown, file: string, line: number): Promise<void> | undefined => {
     const rec = recordFromKongLog(log, o.record);
     if (!rec) {
       result.bad_lines++;
       hooks.onBadLine?.({ file, line, reason: missingFields(log) });
-      return;
+      return undefined;
     }
     if ((o.since !== undefined && rec.ts < o.since) || (o.until !== undefined && rec.ts >= o.until)) {
       result.filtered++;
-      return;
+      return undefined;
     }
     const c = checkRecord(rec, o.ipv6Prefix);
     if (!c.ok) {
       result.bad_lines++;
       hooks.onBadLine?.({ file, line, reason: REASONS[c.reason] ?? c.reason });
-      return;
+      return undefined;
     }
     const ts = c.record.ts;
     if (ts >= nextCheck) {
-      await flush();
-      if (nextCheck !== -Infinity) await sample();
+      const first = nextCheck === -Infinity;
       nextCheck = (Math.floor(ts / checkEveryMs) + 1) * checkEveryMs;
+      return (async () => {
+        await flush();
+        if (!first) await sample();
+        push(c.record);
+      })();
     }
-    if (result.first_ts === null || ts < result.first_ts) result.first_ts = ts;
-    if (result.last_ts === null || ts > result.last_ts) result.last_ts = ts;
-    if (!peaks.has(c.record.service) && peaks.size < o.maxServices) peaks.set(c.record.service, new Map());
-    pending.push(c.record);
-    if (pending.length >= BATCH) await flush();
+    push(c.record);
+    return pending.length >= BATCH ? flush() : undefined;
+  };
+  const push = (r: KeyedRecord) => {
+    if (result.first_ts === null || r.ts < result.first_ts) result.first_ts = r.ts;
+    if (result.last_ts === null || r.ts > result.last_ts) result.last_ts = r.ts;
+    if (!peaks.has(r.service) && peaks.size < o.maxServices) peaks.set(r.service, new Map());
+    pending.push(r);
   };
 
   let bytesBefore = 0;
@@ -355,8 +363,12 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
           continue;
         }
         // A captured http-log batch is an array of log objects on one line.
-        if (Array.isArray(parsed)) for (const log of parsed) await take(log, name, n);
-        else await take(parsed, name, n);
+        if (Array.isArray(parsed)) {
+          for (const log of parsed) await take(log, name, n);
+        } else {
+          const due = take(parsed, name, n);
+          if (due) await due;
+        }
       }
     } catch (err) {
       throw new ReplayError(`${name}: read error after line ${lastLine}: ${(err as Error).message}`);
