@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,6 +123,62 @@ test('SIGTERM: the server finishes, snapshots and exits 0; the next start has th
   const findings = (await getJson(`${url2}/v1/findings`)).body.findings;
   assert.equal(findings.length, 3, second.log());
   assert.match(second.log(), /state restored/);
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0);
+});
+
+test('SIGTERM during a batch: the batch is answered 202 and its records are in the next start\'s state', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = resolve(__dirname, '../../aggregator/server.js');
+  const file = join(dir, 'state.ndjson');
+  const run = () => {
+    const child = spawn(process.execPath, [server], {
+      env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0', SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const port = new Promise<number>((ok, fail) => {
+      const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
+      child.stdout.on('data', () => {
+        const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
+        if (m) {
+          clearTimeout(deadline);
+          ok(Number(m[1]));
+        }
+      });
+    });
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+    return { child, port, exited };
+  };
+  const first = run();
+  const port = await first.port;
+  // a big batch (40k distinct IPs); SIGTERM as soon as its body is on the wire
+  const records = Array.from({ length: 40_000 }, (_, i) => r(T0 + i, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 200));
+  const payload = JSON.stringify({ records });
+  const answer = new Promise<{ status: number; body: string }>((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/records', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+    req.on('finish', () => first.child.kill('SIGTERM'));
+    req.end(payload);
+  });
+  const res = await answer;
+  assert.equal(res.status, 202);
+  assert.deepEqual(JSON.parse(res.body), { accepted: 40_000, rejected: 0 });
+  assert.equal(await first.exited, 0);
+
+  const second = run();
+  const port2 = await second.port;
+  const m = await (await fetch(`http://127.0.0.1:${port2}/metrics`)).text();
+  assert.equal(metricValue(m, 'kong_siem_tracked_ips'), 40_000);
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0);
 });

@@ -112,3 +112,12 @@ test('a client that never finishes its request is cut off; connections beyond th
   }
   assert.ok(ok);
 });
+
+test('an open ingest is warned about at start; a token silences the warning', async (t) => {
+  for (const [env, expected] of [[{}, 1], [{ SIEM_INGEST_TOKEN: 'x' }, 0]] as const) {
+    const warnings: string[] = [];
+    const agg = await startAggregator({ SIEM_LOG_LEVEL: 'warn', ...env }, { onLog: (l) => warnings.push(String(l.msg)) });
+    t.after(() => agg.close());
+    assert.equal(warnings.filter((w) => /SIEM_INGEST_TOKEN is not set/.test(w)).length, expected);
+  }
+});
