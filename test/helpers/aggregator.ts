@@ -1,4 +1,6 @@
 // A real aggregator listening on a loopback port, for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../../aggregator/config';
 import { buildApp, type Siem } from '../../aggregator/app';
 
@@ -29,37 +31,25 @@ export async function startAggregator(
   return { ...siem, url: `http://127.0.0.1:${addr.port}`, close: () => siem.app.close() };
 }
 
-/** POST a batch as JSON; returns status and parsed body. */
-export async function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+async function answer(res: Response): Promise<{ status: number; body: any }> {
   const text = await res.text();
-  let parsed: unknown = text;
+  let body: unknown = text;
   try {
-    parsed = JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     /* keep text */
   }
-  return { status: res.status, body: parsed };
+  return { status: res.status, body };
+}
+
+/** POST a batch as JSON; returns status and parsed body. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  return answer(await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload }));
 }
 
 export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { headers });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, body: parsed };
+  return answer(await fetch(url, { headers }));
 }
 
 /** Value of one series in a Prometheus text exposition, or undefined. */
@@ -75,4 +65,44 @@ export function metricValue(exposition: string, name: string, labels: Record<str
     if (want.every(([k, v]) => got[k] === v)) return Number(m[4]);
   }
   return undefined;
+}
+
+export interface AggregatorProcess {
+  child: ChildProcess;
+  /** port, once the server logged that it listens */
+  port: Promise<number>;
+  /** exit code */
+  exited: Promise<number | null>;
+  /** everything it wrote so far (JSON log lines) */
+  log(): string;
+}
+
+/**
+ * The aggregator as its own process (`node <out>/aggregator/server.js`), for
+ * signal and restart tests. Killed with SIGKILL in `t.after` if still alive.
+ */
+export function spawnAggregator(t: { after(fn: () => void): void }, env: Record<string, string>): AggregatorProcess {
+  const server = resolve(__dirname, '../../aggregator/server.js');
+  const child = spawn(process.execPath, [server], {
+    env: { ...process.env, SIEM_LOG_LEVEL: 'info', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const port = new Promise<number>((ok, fail) => {
+    const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
+    child.stdout?.on('data', () => {
+      const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
+      if (m) {
+        clearTimeout(deadline);
+        ok(Number(m[1]));
+      }
+    });
+  });
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  return { child, port, exited, log: () => out };
 }

@@ -3,12 +3,11 @@
 // ignored; SIGTERM finishes in-flight work, snapshots and exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { join } from 'node:path';
+import { getJson, metricValue, postJson, spawnAggregator, startAggregator } from '../helpers/aggregator';
 
 const T0 = 1_717_799_280_000;
 const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({ ts, ip, status, service: 'orders', ...extra });
@@ -84,42 +83,18 @@ test('corrupt, foreign and future-version snapshots are ignored: the start succe
 test('SIGTERM: the server finishes, snapshots and exits 0; the next start has the state', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const server = resolve(__dirname, '../../aggregator/server.js');
   const file = join(dir, 'state.ndjson');
-  const start = () => {
-    const child = spawn(process.execPath, [server], {
-      env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0', SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    t.after(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const url = new Promise<string>((ok, fail) => {
-      const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
-      child.stdout.on('data', () => {
-        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(out);
-        if (m) {
-          clearTimeout(deadline);
-          ok(m[1] as string);
-        }
-      });
-    });
-    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
-    return { child, url, exited, log: () => out };
-  };
+  const start = () => spawnAggregator(t, { SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
 
   const first = start();
-  const url = await first.url;
+  const url = `http://127.0.0.1:${await first.port}`;
   assert.equal((await postJson(`${url}/v1/records`, { records: traffic() })).body.accepted, traffic().length);
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0, first.log());
   assert.match(first.log(), /state snapshot written/);
 
   const second = start();
-  const url2 = await second.url;
+  const url2 = `http://127.0.0.1:${await second.port}`;
   const findings = (await getJson(`${url2}/v1/findings`)).body.findings;
   assert.equal(findings.length, 3, second.log());
   assert.match(second.log(), /state restored/);
@@ -130,31 +105,8 @@ test('SIGTERM: the server finishes, snapshots and exits 0; the next start has th
 test('SIGTERM during a batch: the batch is answered 202 and its records are in the next start\'s state', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const server = resolve(__dirname, '../../aggregator/server.js');
   const file = join(dir, 'state.ndjson');
-  const run = () => {
-    const child = spawn(process.execPath, [server], {
-      env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0', SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.after(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const port = new Promise<number>((ok, fail) => {
-      const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
-      child.stdout.on('data', () => {
-        const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
-        if (m) {
-          clearTimeout(deadline);
-          ok(Number(m[1]));
-        }
-      });
-    });
-    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
-    return { child, port, exited };
-  };
+  const run = () => spawnAggregator(t, { SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
   const first = run();
   const port = await first.port;
   // a big batch (40k distinct IPs); SIGTERM as soon as its body is on the wire
