@@ -4,11 +4,13 @@
 // previous.json and shown in the last column).
 //   --quick          a small, fast subset (not run by npm test)
 //   --only 1,2,5     just these cases
+//   --profile        CPU profiles (node --cpu-prof) of case processes and of the
+//                    case 1 aggregator, in bench/results/profiles/
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cores, hasTaskset, pinSelf, spawnNode } from './pin';
-import { ratioOf, type CaseOptions, type Row } from './result';
+import { profileArgs, ratioOf, type CaseOptions, type Row } from './result';
 import { say } from './progress';
 import { run as runIngest } from './cases/ingest';
 
@@ -44,7 +46,7 @@ interface Results {
 function runChild(c: CaseDef, o: CaseOptions): Promise<Row[]> {
   return new Promise((resolve) => {
     const script = path.join(o.outDir, 'bench', 'child.js');
-    const p = spawnNode(cores().server, ['--expose-gc', '--max-old-space-size=8192', script, c.module, JSON.stringify(o)], {
+    const p = spawnNode(cores().server, ['--expose-gc', '--max-old-space-size=8192', ...profileArgs(o.profileDir, c.module), script, c.module, JSON.stringify(o)], {
       cwd: o.root,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -88,11 +90,12 @@ function table(rows: readonly Row[], previous: readonly Row[] | undefined): stri
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line), '', 'notes:', ...notes].join('\n');
 }
 
-function parseArgs(argv: string[]): { quick: boolean; only?: Set<number> } {
+function parseArgs(argv: string[]): { quick: boolean; profile: boolean; only?: Set<number> } {
   const quick = argv.includes('--quick');
+  const profile = argv.includes('--profile');
   const i = argv.indexOf('--only');
   const only = i >= 0 && argv[i + 1] ? new Set(argv[i + 1]!.split(',').map(Number)) : undefined;
-  return { quick, only };
+  return { quick, profile, only };
 }
 
 /** The nearest folder above the compiled output holding package.json (dist/ or .tmp/<name>/). */
@@ -108,6 +111,10 @@ async function main(): Promise<void> {
   const outDir = path.resolve(__dirname, '..');
   const root = repoRoot(outDir);
   const o: CaseOptions = { quick: args.quick, root, outDir };
+  if (args.profile) {
+    o.profileDir = path.join(root, 'bench', 'results', 'profiles');
+    fs.mkdirSync(o.profileDir, { recursive: true });
+  }
   const started = Date.now();
   const pinned = pinSelf(cores().client);
   say(`${os.availableParallelism()} cores; ${pinned ? `load generator on core ${cores().client}, servers and cases on core ${cores().server}` : hasTaskset() ? 'pinning failed: unpinned' : 'taskset not found (apt-get install -y util-linux): unpinned'}${args.quick ? '; quick subset' : ''}`);
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
   };
   fs.writeFileSync(latest, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${table(rows, previous?.rows)}\n\n`);
+  if (o.profileDir) process.stdout.write(`CPU profiles in ${path.relative(root, o.profileDir)}/ (open in Chrome DevTools or speedscope)\n`);
   process.stdout.write(`${rows.length} figures in ${(results.durationMs / 1000).toFixed(1)}s; written to bench/results/latest.json${previous ? ` (previous run: ${previous.started}${previous.quick ? ', quick' : ''})` : ''}\n`);
 }
 

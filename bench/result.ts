@@ -25,6 +25,13 @@ export interface CaseOptions {
   root: string;
   /** compiled output root (where bench/ and aggregator/ are) */
   outDir: string;
+  /** with --profile: where case processes and the case 1 aggregator write .cpuprofile files */
+  profileDir?: string;
+}
+
+/** node flags that write a CPU profile into `dir` at exit (none without a dir). */
+export function profileArgs(dir: string | undefined, name: string): string[] {
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
 }
 
 export function ratioOf(value: number, baseline: number): number {

@@ -3,7 +3,7 @@
 // the same prebuilt bodies by autocannon (keep-alive, several connections)
 // from this process on the other core. Rates are counted by the servers.
 import autocannon from 'autocannon';
-import { ratioOf, type CaseOptions, type Row } from '../result';
+import { profileArgs, ratioOf, type CaseOptions, type Row } from '../result';
 import { startChild, recordsSeen, type Child } from '../servers';
 import { cores } from '../pin';
 import { Traffic, distinctIps } from '../traffic';
@@ -54,7 +54,7 @@ async function compare(o: CaseOptions, bodies: readonly string[], seconds: numbe
   const baseline = await startChild('baseline', o.outDir, core);
   let aggregator: Child | undefined;
   try {
-    aggregator = await startChild('aggregator', o.outDir, core);
+    aggregator = await startChild('aggregator', o.outDir, core, {}, profileArgs(o.profileDir, 'ingest-aggregator'));
     // warm-up: JIT, and every key of the bodies seen once
     await load(baseline.url, bodies, 1);
     await load(aggregator.url, bodies, Math.max(1, Math.round(seconds / 2)));
