@@ -238,7 +238,7 @@ test('connections refused far past the queue cap: oldest dropped and counted; th
   const id = await ps.startInstance(
     kongConfig(await fields(), { aggregator_url: `http://127.0.0.1:${port}`, batch_max_size: BATCH, flush_interval_ms: 20, queue_max_records: CAP, timeout_ms: 500 }),
   );
-  const N = 3000;
+  const N = 2000;
   const base = Date.now();
   const t0 = performance.now();
   const timed = await mapConcurrent(logsFrom(base, N), 4, (log) => timedEvent(ps, id, log));
