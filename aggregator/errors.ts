@@ -18,6 +18,9 @@ export const errors = {
   bodyTooLarge: (limit: number) => new SiemError('SIEM_BODY_TOO_LARGE', 413, `body over ${limit} bytes (SIEM_MAX_BODY_BYTES), after decompression`),
   tooManyRecords: (limit: number) => new SiemError('SIEM_TOO_MANY_RECORDS', 413, `batch over ${limit} records (SIEM_MAX_BATCH_RECORDS)`),
   unsupportedEncoding: (enc: string) => new SiemError('SIEM_UNSUPPORTED_ENCODING', 415, `unsupported Content-Encoding "${enc}": use gzip or none`),
+  notKongLog: () => new SiemError('SIEM_BAD_KONG_LOG', 400, 'body must be a Kong log object or an array of them'),
+  /** The shared state (Redis) cannot be reached: 503 so that senders retry the batch. */
+  stateUnavailable: (why: string) => new SiemError('SIEM_STATE_UNAVAILABLE', 503, `state backend unavailable: ${why}`),
 } as const;
 
 /** Status codes of errors fastify itself raises, mapped to our body shape. */
@@ -28,5 +31,4 @@ export function statusOf(err: { statusCode?: number; validation?: unknown }): nu
 }
 
 /** The shared state (Redis) cannot be reached: 503 so that senders retry the batch. */
-export const stateUnavailable = (why: string) =>
-  new SiemError('SIEM_STATE_UNAVAILABLE', 503, `state backend unavailable: ${why}`);
+export const stateUnavailable = errors.stateUnavailable;

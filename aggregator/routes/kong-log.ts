@@ -13,7 +13,7 @@ import {
   type RecordOptions,
 } from '../../common/kong-log';
 import { bearer } from '../auth';
-import { errors, SiemError } from '../errors';
+import { errors } from '../errors';
 import { ingestRecords, type IngestDeps } from './ingest';
 
 export const CREDENTIAL_SOURCE_HEADER = 'x-siem-credential-source';
@@ -40,7 +40,7 @@ const HEADERS_SCHEMA = {
 
 // The body is checked by hand, not by a schema: fastify's ajv coerces a
 // scalar into a one-element array, which would turn "text" into a batch.
-const notKongLog = () => new SiemError('SIEM_BAD_KONG_LOG', 400, 'body must be a Kong log object or an array of them');
+const notKongLog = errors.notKongLog;
 
 interface KongLogRequest {
   Querystring: { credential_source?: CredentialSource; credential_header?: string };
