@@ -91,11 +91,18 @@ function fieldError(name: string, f: Obj, v: unknown): string | undefined {
   return undefined;
 }
 
-test('kong.yml: two services and routes, key-auth and consumers, siem tuned on one and default on the other, valid against the schema', async () => {
+test('kong.yml: two siem services and routes, key-auth and consumers, siem tuned on one and default on the other, valid against the schema; an http-log alternative', async () => {
   const conf = parse(readFileSync(path.join(ROOT, 'kong.yml'), 'utf8')) as Obj;
   assert.equal(conf._format_version, '3.0');
-  const services = conf.services as Obj[];
+  const all = conf.services as Obj[];
+  const hasPlugin = (s: Obj, name: string) => (s.plugins as Obj[]).some((p) => p.name === name);
+  const services = all.filter((s) => hasPlugin(s, 'siem'));
   assert.equal(services.length, 2);
+  // the stock alternative: http-log posting to /v1/kong-log
+  const viaHttpLog = all.filter((s) => hasPlugin(s, 'http-log'));
+  assert.equal(viaHttpLog.length, 1);
+  const httpLog = (viaHttpLog[0]!.plugins as Obj[]).find((p) => p.name === 'http-log')!.config as Obj;
+  assert.match(String(httpLog.http_endpoint), /^http:\/\/aggregator:9457\/v1\/kong-log\?credential_source=(auto|credential|consumer|header)$/);
   for (const s of services) assert.ok((s.routes as Obj[]).length >= 1, `${s.name} has a route`);
   const { infos } = await dumpAllPlugins();
   const fields = schemaFields(infos.find((i) => i.Name === 'siem')!);
