@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cores, hasTaskset, pinSelf, spawnNode } from './pin';
+import { coreCount, cores, hasTaskset, pinSelf, spawnNode } from './pin';
 import { profileArgs, ratioOf, type CaseOptions, type Row } from './result';
 import { say } from './progress';
 import { run as runIngest } from './cases/ingest';
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const pinned = pinSelf(cores().client);
-  say(`${os.availableParallelism()} cores; ${pinned ? `load generator on core ${cores().client}, servers and cases on core ${cores().server}` : hasTaskset() ? 'pinning failed: unpinned' : 'taskset not found (apt-get install -y util-linux): unpinned'}${args.quick ? '; quick subset' : ''}`);
+  say(`${coreCount()} cores; ${pinned ? `load generator on core ${cores().client}, servers and cases on core ${cores().server}` : hasTaskset() ? 'pinning failed: unpinned' : 'taskset not found (apt-get install -y util-linux): unpinned'}${args.quick ? '; quick subset' : ''}`);
 
   const rows: Row[] = [];
   for (const c of CASES) {
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     started: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     quick: args.quick,
-    machine: { cpus: os.availableParallelism(), node: process.version, pinned },
+    machine: { cpus: coreCount(), node: process.version, pinned },
     rows,
   };
   fs.writeFileSync(latest, `${JSON.stringify(results, null, 2)}\n`);

@@ -10,9 +10,15 @@ export function hasTaskset(): boolean {
 }
 
 /** Cores for [load generator, server]: distinct when there are two or more. */
+// Read once, at load: after pinSelf this process itself sees one core.
+const CORES = os.availableParallelism();
+
 export function cores(): { client: number; server: number } {
-  const n = os.availableParallelism();
-  return n >= 2 ? { client: 0, server: 1 } : { client: 0, server: 0 };
+  return CORES >= 2 ? { client: 0, server: 1 } : { client: 0, server: 0 };
+}
+
+export function coreCount(): number {
+  return CORES;
 }
 
 export function pinSelf(core: number): boolean {
