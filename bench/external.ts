@@ -71,8 +71,10 @@ export async function runExternal(caseName: string, script: string, o: CaseOptio
   if (!fs.existsSync(file)) return [{ case: caseName, name: 'all', unavailable: `${label} is not in this tree yet` }];
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(file) as { run?: (o: CaseOptions) => Promise<unknown> };
-    const out = typeof mod.run === 'function' ? await mod.run(o) : await standalone(file, o, extraArgs);
+    // Import only a module that exports run(): a standalone script would
+    // start its own main() at import.
+    const hasRun = /\bexports\.run\s*=/.test(fs.readFileSync(file, 'utf8'));
+    const out = hasRun ? await (require(file) as { run: (o: CaseOptions) => Promise<unknown> }).run(o) : await standalone(file, o, extraArgs);
     return toRows(caseName, out, label);
   } catch (err) {
     return [{ case: caseName, name: 'all', unavailable: `${label} failed: ${(err as Error).message}` }];

@@ -60,7 +60,7 @@ function runChild(c: CaseDef, o: CaseOptions): Promise<Row[]> {
 
 function fmt(v: number | undefined, unit?: string): string {
   if (v === undefined || Number.isNaN(v)) return '';
-  if (unit === 'rec/s' || unit === 'lines/s' || (unit === undefined && v >= 10_000)) {
+  if (unit === 'rec/s' || unit === 'records/s' || unit === 'lines/s' || (unit === undefined && v >= 10_000)) {
     return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0);
   }
   if (unit === 'ms') return v.toFixed(2);
