@@ -33,6 +33,7 @@ const CASES: readonly CaseDef[] = [
   { n: 5, name: 'scrape', module: 'scrape' },
   { n: 6, name: 'plugin', module: 'plugin' },
   { n: 7, name: 'replay', module: 'replay' },
+  { n: 8, name: 'spray', module: 'spray', inProcess: true },
 ];
 
 interface Results {
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     let got: Row[];
     try {
-      got = c.inProcess ? await runIngest(o) : await runChild(c, o);
+      got = !c.inProcess ? await runChild(c, o) : c.module === 'ingest' ? await runIngest(o) : await ((await import(`./cases/${c.module}`)) as { run(o: CaseOptions): Promise<Row[]> }).run(o);
     } catch (err) {
       got = [{ case: `${c.n} ${c.name}`, name: 'all', unavailable: `failed: ${(err as Error).message}` }];
     }
