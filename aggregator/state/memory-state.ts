@@ -407,8 +407,7 @@ export class MemoryState implements SiemState {
     const cap = Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
     if (e.ips.size > cap) e.ips.delete(e.ips.keys().next().value as string);
 
-    const distinct = distinctIpsSince(e.ips, now - svc.settings.credential_window_seconds * 1000);
-    if (credentialIps(distinct, svc.settings) !== undefined) {
+    if (hasIpsSince(e.ips, now - svc.settings.credential_window_seconds * 1000, svc.settings.credential_min_ips)) {
       svc.credentialCandidates.add(e);
       if (e.since === NONE) e.since = ts;
     } else {
@@ -537,7 +536,7 @@ export class MemoryState implements SiemState {
       }
       const credFrom = now - s.credential_window_seconds * 1000;
       for (const e of svc.credentialCandidates) {
-        if (credentialIps(distinctIpsSince(e.ips, credFrom), s) === undefined) {
+        if (!hasIpsSince(e.ips, credFrom, s.credential_min_ips)) {
           svc.credentialCandidates.delete(e);
           e.since = NONE;
         }
@@ -624,6 +623,18 @@ export class MemoryState implements SiemState {
     }
     return { services, findings: this.#findings({}), trackedIps: this.#trackedIps, trackedKeys: this.#keys.size };
   }
+}
+
+/**
+ * Whether at least `min` IP keys were seen after `fromTs`: the credential rule
+ * at ingest, which needs no exact count, so the walk stops at `min`.
+ */
+function hasIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: number, min: number): boolean {
+  if (min <= 0) return true;
+  if (lastSeen.size < min) return false;
+  let n = 0;
+  for (const ts of lastSeen.values()) if (ts > fromTs && ++n >= min) return true;
+  return false;
 }
 
 function sinceOf(since: number, lastTs: number): number {
