@@ -7,7 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { ATTACK, kongLogObject, scenario } from '../../cli/kong-traffic';
+import { kongLogScanner } from '../../cli/kong-log-scan';
+import { missingFields } from '../../cli/replay';
+import { recordFromKongLog } from '../../common/kong-log';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 
 const CLI = path.resolve(__dirname, '../../cli/index.js');
@@ -143,4 +147,114 @@ test('--since/--until skip records by start time; a record older than the longes
   assert.ok(part.first_ts >= since);
   assert.ok(!part.history.some((h: any) => h.ip === ATTACK.earlyErrorIp));
   assert.deepEqual(sorted(part.findings), sorted(full.findings), 'the last two minutes hold every finding of the end');
+});
+
+// The replay's line scanner against what it replaces, JSON.parse and the
+// same mapping: on generated Kong log lines, mutated byte by byte, whatever
+// the scanner accepts must be a JSON object giving the same record (and the
+// same bad-line reason) for every credential source.
+test('the line scanner gives what JSON.parse + recordFromKongLog give, or declines', () => {
+  const CRED_HEADER = 'X-Auth-Sub';
+  const scan = kongLogScanner(CRED_HEADER);
+  const sources = ['auto', 'credential', 'consumer', 'header'] as const;
+  const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant('0x1F'), fc.constant(' 42 '), fc.constant(''));
+  const any = fc.oneof(scalar, fc.jsonValue({ maxDepth: 2 }));
+  const field = fc.option(any, { nil: undefined });
+  const keyCase = fc.constantFrom('host', 'Host', 'HOST', 'x-auth-sub', 'X-AUTH-SUB', 'x-auth-sub\u212a', 'hos\u0074');
+  const logArb = fc.record({
+    ip: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('::ffff:10.0.0.1'), fc.string()),
+    status: fc.oneof(fc.integer({ min: 100, max: 599 }), fc.integer()),
+    ts: fc.oneof(fc.integer({ min: 0, max: 2 ** 45 }), fc.double()),
+    service: fc.constantFrom('orders', 'billing', 'sérvice', 'a"b', 'a\\b', 'x\u2028y'),
+    credential: fc.option(fc.string({ minLength: 1 }), { nil: undefined }),
+    overrides: fc.dictionary(
+      fc.constantFrom('client_ip', 'started_at', 'namespace', 'request_uri_host', 'request', 'response', 'service', 'route', 'consumer', 'authenticated_entity', 'latencies'),
+      any,
+      { maxKeys: 2 },
+    ),
+    headers: fc.array(fc.tuple(keyCase, field), { maxLength: 3 }),
+    consumer: fc.option(fc.record({ username: field, custom_id: field, id: field }), { nil: undefined }),
+  });
+  // Byte mutations that land on what a scanner could get wrong.
+  const noise = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x09, 0x0d, 0x01, 0x20, 0x30, 0x2d, 0x65, 0x2e, 0x75, 0xc3, 0xa9, 0xff, 0xe2];
+  const mutation = fc.oneof(
+    fc.constant({ kind: 'none' as const }),
+    fc.record({ kind: fc.constant('byte' as const), at: fc.nat(), byte: fc.constantFrom(...noise), del: fc.boolean() }),
+    fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('escape' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('space' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('dup' as const), key: fc.constantFrom('request', 'response', 'service', 'client_ip', 'headers', 'host', 'status'), value: any }),
+    // a repeated top-level key after the first: JSON.parse keeps only the last
+    fc.record({ kind: fc.constant('last' as const), key: fc.constantFrom('request', 'response', 'service', 'route', 'consumer', 'latencies', 'started_at'), value: fc.oneof(any, fc.constant({})) }),
+  );
+  let accepted = 0;
+  let clean = 0;
+  fc.assert(
+    fc.property(logArb, mutation, fc.boolean(), (g, m, crlf) => {
+      const log = kongLogObject({ ts: 0, ip: '1.2.3.4', status: 200, service: g.service, credential: g.credential });
+      Object.assign(log, { client_ip: g.ip, started_at: g.ts }, g.overrides);
+      (log.response as Record<string, unknown> | undefined) !== undefined && typeof log.response === 'object' && log.response !== null && !Array.isArray(log.response) && ((log.response as Record<string, unknown>).status = g.status);
+      const req = log.request;
+      if (req !== null && typeof req === 'object' && !Array.isArray(req)) {
+        const headers: Record<string, unknown> = {};
+        for (const [k, v] of g.headers) headers[k] = v;
+        (req as Record<string, unknown>).headers = { ...headers, ...((req as Record<string, unknown>).headers as object) };
+      }
+      if (g.consumer) log.consumer = g.consumer;
+      let text = JSON.stringify(log);
+      let bytes = Buffer.from(text, 'utf8');
+      if (m.kind === 'byte') {
+        const at = m.at % (bytes.length + 1);
+        bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([m.byte]), bytes.subarray(m.del ? at + 1 : at)]);
+      } else if (m.kind === 'cut') bytes = bytes.subarray(0, m.at % (bytes.length + 1));
+      else if (m.kind === 'escape') {
+        // write one character of a string as \uXXXX: still the same JSON
+        const at = m.at % text.length;
+        const q = text.indexOf('"', at);
+        const c = text.charCodeAt(q + 1);
+        if (q >= 0 && q + 1 < text.length && c !== 0x22 && c !== 0x5c) text = `${text.slice(0, q + 1)}\\u${c.toString(16).padStart(4, '0')}${text.slice(q + 2)}`;
+        bytes = Buffer.from(text, 'utf8');
+      } else if (m.kind === 'space') {
+        const at = m.at % text.length;
+        const p = text.slice(at).search(/[,:{[]/);
+        if (p >= 0) text = `${text.slice(0, at + p + 1)} \t\r ${text.slice(at + p + 1)}`;
+        bytes = Buffer.from(text, 'utf8');
+      } else if (m.kind === 'dup') {
+        const p = text.indexOf(`"${m.key}":`);
+        if (p >= 0) text = `${text.slice(0, p)}"${m.key}":${JSON.stringify(m.value ?? null)},${text.slice(p)}`;
+        bytes = Buffer.from(text, 'utf8');
+      } else if (m.kind === 'last') {
+        text = `${text.slice(0, -1)},"${m.key}":${JSON.stringify(m.value ?? null)}}`;
+        bytes = Buffer.from(text, 'utf8');
+      } else clean++;
+      // The line inside a bigger buffer, followed by its line end and more: the scanner must stop at `to`.
+      const before = Buffer.from('{"x":1}\n');
+      const after = Buffer.from(crlf ? '\r\n}]"0' : '\n}]"0');
+      const buf = Buffer.concat([before, bytes, after]);
+      const from = before.length;
+      const to = from + bytes.length;
+      const small = scan(buf, from, to);
+      let parsed: unknown;
+      let threw = false;
+      try {
+        parsed = JSON.parse(buf.toString('utf8', from, to));
+      } catch {
+        threw = true;
+      }
+      if (m.kind === 'none') assert.notEqual(small, undefined, `a clean line is scanned: ${text.slice(0, 200)}`);
+      if (small === undefined) return;
+      accepted++;
+      assert.equal(threw, false, `accepted a line JSON.parse rejects: ${JSON.stringify(bytes.toString('latin1'))}`);
+      assert.ok(parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed), 'accepted a line that is not one object');
+      for (const credentialSource of sources) {
+        for (const hashCredentials of [false, true]) {
+          const o = { credentialSource, credentialHeader: CRED_HEADER, hashCredentials };
+          assert.deepEqual(recordFromKongLog(small, o), recordFromKongLog(parsed, o), `${credentialSource}: ${bytes.toString('utf8')}`);
+        }
+      }
+      assert.equal(missingFields(small), missingFields(parsed));
+    }),
+    { numRuns: 3000, seed: 20261126 },
+  );
+  assert.ok(clean > 100 && accepted > clean, `lines scanned: ${accepted} (clean ${clean})`);
 });
