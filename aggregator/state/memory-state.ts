@@ -42,6 +42,7 @@ import {
   sumSeries,
   type Counts,
 } from '../window';
+import { IpSlots } from './ip-slots';
 import type {
   ApplyResult,
   FindingFilter,
@@ -83,17 +84,8 @@ const FINDING_IPS_MAX = 20;
 /** keys expired per sweep, so one sweep never stalls ingest for long */
 const EXPIRE_PER_SWEEP = 50_000;
 
-interface IpEntry {
-  readonly kind: 'ip';
-  readonly svc: ServiceState;
-  readonly key: string;
-  epoch: number;
-  lastTs: number;
-  /** [bucket, requests, failures, successes] entries, see window.ts */
-  series: number[];
-  errorSince: number;
-  spikeSince: number;
-}
+/** IP keys are slots of IpSlots; the LRU holds the slot number. */
+type Slot = number;
 
 interface CredentialEntry {
   readonly kind: 'credential';
@@ -105,7 +97,43 @@ interface CredentialEntry {
   since: number;
 }
 
-type Entry = IpEntry | CredentialEntry;
+type Entry = Slot | CredentialEntry;
+
+/** IPv4 keys are numbers in the LRU (service id * 2^32 + address): no string built or hashed per record. */
+const IPV4_SPAN = 2 ** 32;
+/** service ids from here on use string keys (id * 2^32 must stay a safe integer) */
+const NUMERIC_SERVICES = 2 ** 20;
+
+/** The address of a dotted-quad IPv4 key in canonical form (as ip-key.ts gives it), else -1. */
+function ipv4Number(ip: string): number {
+  const len = ip.length;
+  if (len < 7 || len > 15) return -1;
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      n = n * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return -1; // a leading zero: not canonical
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return -1;
+      digits++;
+    } else return -1;
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return n * 256 + octet;
+}
+
+function ipv4Text(n: number): string {
+  return `${Math.floor(n / 16777216)}.${Math.floor(n / 65536) & 255}.${Math.floor(n / 256) & 255}.${n & 255}`;
+}
 
 /**
  * Heavy hitters of one service by one count, kept incrementally: an IP is
@@ -114,11 +142,11 @@ type Entry = IpEntry | CredentialEntry;
  * set, not all keys.
  */
 class TopCandidates {
-  readonly set = new Set<IpEntry>();
+  readonly set = new Set<Slot>();
   #threshold = 0;
   constructor(readonly cap: number) {}
 
-  admit(e: IpEntry, count: number, countOf: (e: IpEntry) => number): void {
+  admit(e: Slot, count: number, countOf: (e: Slot) => number): void {
     if (this.set.has(e) || count <= 0) return;
     if (this.set.size < this.cap || count > this.#threshold) {
       this.set.add(e);
@@ -126,11 +154,11 @@ class TopCandidates {
     }
   }
 
-  #prune(countOf: (e: IpEntry) => number): void {
+  #prune(countOf: (e: Slot) => number): void {
     const ranked = [...this.set].map((e) => [e, countOf(e)] as const).sort((a, b) => b[1] - a[1]);
     const keep = this.cap >> 1;
     this.#threshold = ranked[keep]?.[1] ?? 0;
-    for (let i = keep; i < ranked.length; i++) this.set.delete((ranked[i] as readonly [IpEntry, number])[0]);
+    for (let i = keep; i < ranked.length; i++) this.set.delete((ranked[i] as readonly [Slot, number])[0]);
   }
 
   /**
@@ -138,7 +166,7 @@ class TopCandidates {
    * A bounded insertion keeps scrapes from allocating and sorting every
    * candidate of every service: only the n listed ones.
    */
-  ranked(countOf: (e: IpEntry) => number, n: number): TopItem[] {
+  ranked(countOf: (e: Slot) => number, ipOf: (e: Slot) => string, n: number): TopItem[] {
     const items: TopItem[] = [];
     n = Math.trunc(n); // as slice(0, n) would
     if (!(n > 0)) return items;
@@ -146,14 +174,15 @@ class TopCandidates {
       const count = countOf(e);
       if (count <= 0) continue;
       let i = items.length;
+      let ip: string | undefined; // built only when needed: a tie, or listed
       // walk up past the listed items this one beats (IP keys are unique: a total order)
       while (i > 0) {
         const prev = items[i - 1] as TopItem;
-        if (prev.count > count || (prev.count === count && prev.ip < e.key)) break;
+        if (prev.count > count || (prev.count === count && prev.ip < (ip ??= ipOf(e)))) break;
         i--;
       }
       if (i >= n) continue;
-      items.splice(i, 0, { ip: e.key, count });
+      items.splice(i, 0, { ip: ip ?? ipOf(e), count });
       if (items.length > n) items.pop();
     }
     return items;
@@ -169,8 +198,12 @@ class ServiceState {
    */
   bucketMs = 0;
   longestMs = 0;
-  /** bumps when bucketMs changes: older IP histories are then discarded */
-  epoch = 0;
+  /**
+   * Generation of this service's IP histories (an index into the shared
+   * registry): a new one when bucketMs changes, older histories are then
+   * discarded. A slot's generation also names its service.
+   */
+  gen = -1;
   kWindow = 1;
   kSpike = 1;
   kBaseline = 1;
@@ -179,8 +212,8 @@ class ServiceState {
   /** [bucket, IP keys whose newest record is in that bucket] */
   lastSeenHist: number[] = [];
   ipKeys = 0;
-  readonly errorCandidates = new Set<IpEntry>();
-  readonly spikeCandidates = new Set<IpEntry>();
+  readonly errorCandidates = new Set<Slot>();
+  readonly spikeCandidates = new Set<Slot>();
   readonly credentialCandidates = new Set<CredentialEntry>();
   topRequests!: TopCandidates;
   topErrors!: TopCandidates;
@@ -189,6 +222,8 @@ class ServiceState {
     readonly name: string,
     readonly id: number,
     settings: DetectionSettings,
+    /** generation -> service, shared by all services */
+    readonly gens: ServiceState[],
   ) {
     this.configure(settings);
   }
@@ -196,7 +231,7 @@ class ServiceState {
   configure(s: DetectionSettings): void {
     const bucketMs = Math.max(1, Math.floor((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / SUB_BUCKETS));
     if (bucketMs !== this.bucketMs) {
-      this.epoch++;
+      this.gen = this.gens.push(this) - 1;
       this.totals = [];
       this.lastSeenHist = [];
       this.errorCandidates.clear();
@@ -236,13 +271,17 @@ export class MemoryState implements SiemState {
   readonly #maxFindings: number;
   readonly #credentialMaxIps: number;
   readonly #services = new Map<string, ServiceState>();
-  readonly #keys: LRUCache<string, Entry>;
+  /** generation -> service (see ServiceState.gen) */
+  readonly #gens: ServiceState[] = [];
+  readonly #keys: LRUCache<number | string, Entry>;
+  readonly #slots: IpSlots;
   #trackedIps = 0;
   onEvict?: (table: 'ip' | 'credential') => void;
   // scratch sums, reused: ingest is synchronous
   readonly #w = emptyCounts();
   readonly #s = emptyCounts();
   readonly #b = emptyCounts();
+  readonly #ipOf = (slot: Slot): string => this.#ipKeyOf(slot);
 
   constructor(o: MemoryStateOptions) {
     this.#clock = o.clock;
@@ -251,7 +290,9 @@ export class MemoryState implements SiemState {
     this.#maxFindings = o.maxFindings;
     this.#credentialMaxIps = o.credentialMaxIps;
     this.onEvict = o.onEvict;
-    this.#keys = new LRUCache<string, Entry>({
+    // one slot more than keys: a new key's slot is taken before the LRU evicts for it
+    this.#slots = new IpSlots(o.maxKeys + 1);
+    this.#keys = new LRUCache<number | string, Entry>({
       max: o.maxKeys,
       dispose: (entry, _key, reason) => this.#forget(entry, reason === 'evict'),
     });
@@ -262,6 +303,10 @@ export class MemoryState implements SiemState {
   }
   get trackedIps(): number {
     return this.#trackedIps;
+  }
+  /** bytes of per-IP-key state held outside the JS heap (typed arrays), for measurements */
+  get arrayBytes(): number {
+    return this.#slots.arrayBytes;
   }
 
   settingsOf(service: string): DetectionSettings {
@@ -322,46 +367,64 @@ export class MemoryState implements SiemState {
     let svc = this.#services.get(name);
     if (!svc) {
       if (this.#services.size >= this.#maxServices) return undefined;
-      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults);
+      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults, this.#gens);
       this.#services.set(name, svc);
     }
     return svc;
   }
 
+  /** The LRU key of an IP key of `svc`. */
+  #lruKey(svc: ServiceState, ipKey: string): number | string {
+    if (svc.id < NUMERIC_SERVICES) {
+      const n = ipv4Number(ipKey);
+      if (n >= 0) return svc.id * IPV4_SPAN + n;
+    }
+    return `${svc.id}|${ipKey}`;
+  }
+
+  /** The IP key of a slot, as it came in. */
+  #ipKeyOf(slot: Slot): string {
+    const k = this.#slots.key(slot);
+    return typeof k === 'number' ? ipv4Text(k % IPV4_SPAN) : k.slice(k.indexOf('|') + 1);
+  }
+
+  #svcOf(slot: Slot): ServiceState {
+    return this.#gens[this.#slots.gen(slot)] as ServiceState;
+  }
+
   #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
-    const key = `${svc.id}|${r.ipKey}`;
-    let e = this.#keys.get(key) as IpEntry | undefined;
+    const slots = this.#slots;
+    const key = this.#lruKey(svc, r.ipKey);
+    let e = this.#keys.get(key) as Slot | undefined;
     const nowBucket = bucketOf(now, svc.bucketMs);
-    if (!e) {
-      e = { kind: 'ip', svc, key: r.ipKey, epoch: svc.epoch, lastTs: ts, series: [], errorSince: NONE, spikeSince: NONE };
+    if (e === undefined) {
+      e = slots.alloc(key, svc.gen, ts);
       this.#keys.set(key, e);
       this.#trackedIps++;
       svc.ipKeys++;
-    } else if (e.epoch !== svc.epoch || e.lastTs <= now - svc.longestMs) {
+    } else if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - svc.longestMs) {
       // expired (or bucketed under older settings): start over
-      if (e.epoch === svc.epoch) addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), -1);
-      e.epoch = svc.epoch;
-      e.series = [];
-      e.errorSince = NONE;
-      e.spikeSince = NONE;
-      e.lastTs = ts;
+      if (slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), svc.bucketMs), -1);
+      slots.setGen(e, svc.gen);
+      slots.reset(e);
+      slots.setLastTs(e, ts);
     } else {
-      addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), -1);
+      addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), svc.bucketMs), -1);
     }
-    if (ts > e.lastTs) e.lastTs = ts;
-    addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), 1);
+    if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
+    addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), svc.bucketMs), 1);
 
     const failure = isFailure(r.status);
     const success = isSuccess(r.status);
     const bucket = bucketOf(ts, svc.bucketMs);
-    addToSeries(e.series, bucket, failure, success);
-    pruneSeries(e.series, nowBucket - svc.spanBuckets + 1);
+    slots.add(e, bucket, failure, success);
+    slots.prune(e, nowBucket - svc.spanBuckets + 1);
     addToSeries(svc.totals, bucket, failure, success);
     pruneSeries(svc.totals, nowBucket - svc.spanBuckets + 1);
     pruneHistogram(svc.lastSeenHist, nowBucket - svc.spanBuckets + 1);
 
     const s = svc.settings;
-    const w = sumSeries(e.series, nowBucket - svc.kWindow, nowBucket, this.#w);
+    const w = slots.sum(e, nowBucket - svc.kWindow, nowBucket, this.#w);
     svc.topRequests.admit(e, w.requests, (x) => this.#windowCounts(x, now).requests);
     if (failure) svc.topErrors.admit(e, w.failures, (x) => this.#windowCounts(x, now).failures);
 
@@ -369,11 +432,11 @@ export class MemoryState implements SiemState {
       if (errorIpCandidate(w, s)) {
         svc.errorCandidates.add(e);
         if (errorIp(w, s)) {
-          if (e.errorSince === NONE) e.errorSince = r.ts;
-        } else e.errorSince = NONE;
+          if (slots.errorSince(e) === NONE) slots.setErrorSince(e, r.ts);
+        } else slots.setErrorSince(e, NONE);
       } else {
         svc.errorCandidates.delete(e);
-        e.errorSince = NONE;
+        slots.setErrorSince(e, NONE);
       }
     }
     if (failure || svc.spikeCandidates.has(e)) {
@@ -381,11 +444,11 @@ export class MemoryState implements SiemState {
       if (failureSpikeCandidate(spike, s)) {
         svc.spikeCandidates.add(e);
         if (failureSpike(base, spike, s)) {
-          if (e.spikeSince === NONE) e.spikeSince = r.ts;
-        } else e.spikeSince = NONE;
+          if (slots.spikeSince(e) === NONE) slots.setSpikeSince(e, r.ts);
+        } else slots.setSpikeSince(e, NONE);
       } else {
         svc.spikeCandidates.delete(e);
-        e.spikeSince = NONE;
+        slots.setSpikeSince(e, NONE);
       }
     }
   }
@@ -416,37 +479,39 @@ export class MemoryState implements SiemState {
     }
   }
 
-  #windowCounts(e: IpEntry, now: number, out: Counts = emptyCounts()): Counts {
-    const svc = e.svc;
-    if (e.epoch !== svc.epoch) return sumSeries([], 0, 0, out);
+  #windowCounts(e: Slot, now: number, out: Counts = emptyCounts()): Counts {
+    const svc = this.#svcOf(e);
+    if (this.#slots.gen(e) !== svc.gen) return sumSeries([], 0, 0, out);
     const c = bucketOf(now, svc.bucketMs);
-    return sumSeries(e.series, c - svc.kWindow, c, out);
+    return this.#slots.sum(e, c - svc.kWindow, c, out);
   }
 
   /** [baseline (T-S-B, T-S], spike window (T-S, T]] */
-  #spikeCounts(e: IpEntry, now: number): [Counts, Counts] {
-    const svc = e.svc;
+  #spikeCounts(e: Slot, now: number): [Counts, Counts] {
+    const svc = this.#svcOf(e);
     const c = bucketOf(now, svc.bucketMs);
-    const spike = sumSeries(e.series, c - svc.kSpike, c, this.#s);
-    const base = sumSeries(e.series, c - svc.kSpike - svc.kBaseline, c - svc.kSpike, this.#b);
+    const spike = this.#slots.sum(e, c - svc.kSpike, c, this.#s);
+    const base = this.#slots.sum(e, c - svc.kSpike - svc.kBaseline, c - svc.kSpike, this.#b);
     return [base, spike];
   }
 
   /** Called by the LRU when a key leaves, by eviction or expiry. */
   #forget(e: Entry, evicted: boolean): void {
-    const svc = e.svc;
-    if (e.kind === 'ip') {
+    if (typeof e === 'number') {
+      const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
-      if (e.epoch === svc.epoch) addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), -1);
+      if (this.#slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(this.#slots.lastTs(e), svc.bucketMs), -1);
       svc.errorCandidates.delete(e);
       svc.spikeCandidates.delete(e);
       svc.topRequests.set.delete(e);
       svc.topErrors.set.delete(e);
+      this.#slots.free(e);
+      if (evicted) this.onEvict?.('ip');
     } else {
-      svc.credentialCandidates.delete(e);
+      e.svc.credentialCandidates.delete(e);
+      if (evicted) this.onEvict?.('credential');
     }
-    if (evicted) this.onEvict?.(e.kind);
   }
 
   /** Services with their settings, for a snapshot. */
@@ -456,9 +521,11 @@ export class MemoryState implements SiemState {
 
   /** Every key, least recently seen first (restoring in this order keeps the LRU order). */
   *exportEntries(): Generator<SnapshotEntry> {
-    for (const [, e] of this.#keys.rentries() as Iterable<[string, Entry]>) {
-      if (e.kind === 'ip') yield ['ip', e.svc.name, e.key, e.lastTs, e.series.slice(), e.errorSince, e.spikeSince];
-      else yield ['credential', e.svc.name, e.key, e.lastTs, [...e.ips], e.since];
+    const slots = this.#slots;
+    for (const [, e] of this.#keys.rentries() as Iterable<[number | string, Entry]>) {
+      if (typeof e === 'number') {
+        yield ['ip', this.#svcOf(e).name, this.#ipKeyOf(e), slots.lastTs(e), slots.series(e).slice(), slots.errorSince(e), slots.spikeSince(e)];
+      } else yield ['credential', e.svc.name, e.key, e.lastTs, [...e.ips], e.since];
     }
   }
 
@@ -478,15 +545,19 @@ export class MemoryState implements SiemState {
     if (!svc || t[3] <= now - svc.longestMs) return false;
     if (t[0] === 'ip') {
       if (bucketMsWritten(svc.name) !== svc.bucketMs) return false;
-      const key = `${svc.id}|${t[2]}`;
+      const key = this.#lruKey(svc, t[2]);
       if (this.#keys.has(key)) return false;
-      const e: IpEntry = { kind: 'ip', svc, key: t[2], epoch: svc.epoch, lastTs: t[3], series: t[4], errorSince: t[5], spikeSince: t[6] };
+      const slots = this.#slots;
+      const e = slots.alloc(key, svc.gen, t[3]);
+      slots.setSeries(e, t[4]);
+      slots.setErrorSince(e, t[5]);
+      slots.setSpikeSince(e, t[6]);
       this.#keys.set(key, e);
       this.#trackedIps++;
       svc.ipKeys++;
-      addToHistogram(svc.lastSeenHist, bucketOf(e.lastTs, svc.bucketMs), 1);
-      for (let i = 0; i < e.series.length; i += 4) {
-        const [b, req, fail, succ] = e.series.slice(i, i + 4) as [number, number, number, number];
+      addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.bucketMs), 1);
+      for (let i = 0; i < t[4].length; i += 4) {
+        const [b, req, fail, succ] = t[4].slice(i, i + 4) as [number, number, number, number];
         addCountsToSeries(svc.totals, b, req, fail, succ);
       }
       const w = this.#windowCounts(e, now, this.#w);
@@ -507,14 +578,16 @@ export class MemoryState implements SiemState {
 
   sweep(): void {
     const now = this.#clock.now();
+    const slots = this.#slots;
     // Expiry: least recently seen first. Records arrive nearly in ts order,
     // so expired keys gather at the LRU's tail; look a bounded way past it.
-    const expired: string[] = [];
+    const expired: (number | string)[] = [];
     let live = 0;
     for (const k of this.#keys.rkeys()) {
       const e = this.#keys.peek(k);
-      if (!e || expired.length >= EXPIRE_PER_SWEEP) break;
-      if (e.lastTs <= now - e.svc.longestMs) expired.push(k);
+      if (e === undefined || expired.length >= EXPIRE_PER_SWEEP) break;
+      const stale = typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).longestMs : e.lastTs <= now - e.svc.longestMs;
+      if (stale) expired.push(k);
       else if (++live > EXPIRY_SCAN_LIVE) break;
     }
     for (const k of expired) this.#keys.delete(k);
@@ -527,12 +600,12 @@ export class MemoryState implements SiemState {
       for (const e of svc.errorCandidates) {
         const w = this.#windowCounts(e, now, this.#w);
         if (!errorIpCandidate(w, s)) svc.errorCandidates.delete(e);
-        if (!errorIp(w, s)) e.errorSince = NONE;
+        if (!errorIp(w, s)) slots.setErrorSince(e, NONE);
       }
       for (const e of svc.spikeCandidates) {
         const [base, spike] = this.#spikeCounts(e, now);
         if (!failureSpikeCandidate(spike, s)) svc.spikeCandidates.delete(e);
-        if (!failureSpike(base, spike, s)) e.spikeSince = NONE;
+        if (!failureSpike(base, spike, s)) slots.setSpikeSince(e, NONE);
       }
       const credFrom = now - s.credential_window_seconds * 1000;
       for (const e of svc.credentialCandidates) {
@@ -552,6 +625,7 @@ export class MemoryState implements SiemState {
 
   #findings(filter: FindingFilter): Finding[] {
     const now = this.#clock.now();
+    const slots = this.#slots;
     const out: Finding[] = [];
     const want = (t: FindingType) => filter.type === undefined || filter.type === t;
     for (const svc of this.#services.values()) {
@@ -560,7 +634,7 @@ export class MemoryState implements SiemState {
       if (want('error_ip')) {
         for (const e of svc.errorCandidates) {
           const hit = errorIp(this.#windowCounts(e, now), s);
-          if (hit) out.push({ type: 'error_ip', service: svc.name, ip: e.key, count: hit.count, ratio: round(hit.ratio), since: sinceOf(e.errorSince, e.lastTs) });
+          if (hit) out.push({ type: 'error_ip', service: svc.name, ip: this.#ipKeyOf(e), count: hit.count, ratio: round(hit.ratio), since: sinceOf(slots.errorSince(e), slots.lastTs(e)) });
         }
       }
       if (want('credential_ips')) {
@@ -576,7 +650,7 @@ export class MemoryState implements SiemState {
         for (const e of svc.spikeCandidates) {
           const [base, spike] = this.#spikeCounts(e, now);
           const hit = failureSpike(base, spike, s);
-          if (hit) out.push({ type: 'failure_spike', service: svc.name, ip: e.key, count: hit.count, successes: hit.successes, ratio: round(hit.ratio), since: sinceOf(e.spikeSince, e.lastTs) });
+          if (hit) out.push({ type: 'failure_spike', service: svc.name, ip: this.#ipKeyOf(e), count: hit.count, successes: hit.successes, ratio: round(hit.ratio), since: sinceOf(slots.spikeSince(e), slots.lastTs(e)) });
         }
       }
     }
@@ -598,7 +672,7 @@ export class MemoryState implements SiemState {
     const field = by === 'requests' ? 'requests' : 'failures';
     const cands = by === 'requests' ? svc.topRequests : svc.topErrors;
     const scratch = this.#w;
-    list.items = cands.ranked((e) => this.#windowCounts(e, now, scratch)[field], n ?? s.top_n);
+    list.items = cands.ranked((e) => this.#windowCounts(e, now, scratch)[field], this.#ipOf, n ?? s.top_n);
     const c = bucketOf(now, svc.bucketMs);
     const total = sumSeries(svc.totals, c - svc.kWindow, c, emptyCounts())[field];
     let listed = 0;

@@ -1,0 +1,91 @@
+// IpSlots must behave exactly as the window.ts series it stands for: random
+// operations on slots and on plain series side by side, compared after each,
+// across the inline form, spills (many buckets, counts over 16 bits, buckets
+// far apart) and the way back inline.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { IpSlots } from '../../aggregator/state/ip-slots';
+import { addToSeries, emptyCounts, pruneSeries, sumSeries } from '../../aggregator/window';
+
+const B0 = 30_000_000_000; // a bucket number past 2^32, as 50 ms buckets of today give
+
+const opArb = fc.oneof(
+  fc.record({ op: fc.constant('add' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.integer({ min: -3, max: 8 }), status: fc.constantFrom(101, 200, 404) }),
+  fc.record({ op: fc.constant('far' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.constantFrom(-(2 ** 33), 2 ** 33) }),
+  fc.record({ op: fc.constant('prune' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.integer({ min: -2, max: 8 }) }),
+  fc.record({ op: fc.constant('set' as const), slot: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 0, max: 3 }), big: fc.boolean() }),
+  fc.record({ op: fc.constant('free' as const), slot: fc.integer({ min: 0, max: 3 }) }),
+);
+
+test('slots hold the same series as window.ts, inline or spilled', () => {
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 20, maxLength: 120 }), (ops) => {
+      const slots = new IpSlots(8);
+      const ids = [0, 1, 2, 3].map((i) => slots.alloc(`k${i}`, 0, 0));
+      const ref: number[][] = [[], [], [], []];
+      for (const o of ops) {
+        const slot = ids[o.slot] as number;
+        const series = ref[o.slot] as number[];
+        if (o.op === 'add' || o.op === 'far') {
+          const failure = o.op === 'add' && o.status >= 400;
+          const success = o.op === 'far' || (o.status >= 200 && o.status < 400);
+          slots.add(slot, B0 + o.db, failure, success);
+          addToSeries(series, B0 + o.db, failure, success);
+        } else if (o.op === 'prune') {
+          slots.prune(slot, B0 + o.db);
+          pruneSeries(series, B0 + o.db);
+        } else if (o.op === 'set') {
+          const s: number[] = [];
+          for (let i = 0; i < o.n; i++) s.push(B0 + 2 * i, o.big ? 70_000 + i : 3, 1, 1);
+          slots.setSeries(slot, s.slice());
+          ref[o.slot] = s;
+        } else {
+          slots.free(slot);
+          ids[o.slot] = slots.alloc(`k${o.slot}`, 0, 0);
+          ref[o.slot] = [];
+        }
+        for (let i = 0; i < 4; i++) {
+          const id = ids[i] as number;
+          const want = ref[i] as number[];
+          assert.deepEqual(slots.series(id), want);
+          for (const [from, to] of [[B0 - 5, B0 + 10], [B0, B0 + 3], [B0 + 2, B0 + 2], [-Infinity, Infinity]] as const) {
+            assert.deepEqual(slots.sum(id, from, to, emptyCounts()), sumSeries(want, from, to, emptyCounts()));
+          }
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('run starts are kept per slot and cleared when the slot is reset or freed', () => {
+  const slots = new IpSlots(4);
+  const a = slots.alloc(1, 0, 100);
+  const b = slots.alloc(2, 0, 200);
+  slots.setErrorSince(a, 150);
+  slots.setSpikeSince(b, 250);
+  assert.deepEqual([slots.errorSince(a), slots.spikeSince(a), slots.errorSince(b), slots.spikeSince(b)], [150, -1, -1, 250]);
+  slots.reset(a);
+  assert.equal(slots.errorSince(a), -1);
+  slots.free(b);
+  const c = slots.alloc(3, 0, 300);
+  assert.equal(c, b, 'a freed slot is reused');
+  assert.deepEqual([slots.spikeSince(c), slots.lastTs(c), slots.key(c)], [-1, 300, 3]);
+});
+
+test('slots grow past their first allocation up to the bound and keep their contents', () => {
+  const slots = new IpSlots(5000);
+  const ids: number[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const s = slots.alloc(i, 0, i);
+    slots.add(s, B0 + (i % 3), i % 2 === 0, i % 2 === 1);
+    ids.push(s);
+  }
+  assert.equal(new Set(ids).size, 5000);
+  for (let i = 0; i < 5000; i += 499) {
+    const s = ids[i] as number;
+    assert.equal(slots.lastTs(s), i);
+    assert.deepEqual(slots.series(s), [B0 + (i % 3), 1, i % 2 === 0 ? 1 : 0, i % 2 === 1 ? 1 : 0]);
+  }
+});
