@@ -1,6 +1,9 @@
-// Per-IP-key state of the in-memory backend as a struct of typed arrays, one
-// small integer "slot" per tracked IP key: no object, boxed number or array
-// per key, so a million keys cost a few dozen bytes each and no GC work.
+// Per-IP-key state of the in-memory backend in one typed buffer, one small
+// integer "slot" per tracked IP key: no object, boxed number or array per
+// key, so a million keys cost a few dozen bytes each and no GC work. A slot's
+// fields share one 32-byte record (half a cache line): with keys touched at
+// random, one record costs one cache miss, where an array per field would
+// cost one per field.
 //
 // A slot's window history is logically the series of window.ts (entries
 // [bucket, requests, failures, successes], same order, same operations). Up
@@ -11,26 +14,38 @@
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../window';
 
 const INLINE = 2;
+/**
+ * Record layout, by bytes: 0 lastTs (f64); 8 generation (low 30 bits) and
+ * inline entries held (top 2 bits, SPILLED_N when spilled) (u32); 12 and 16
+ * the two bucket offsets (u32); 20 the two [requests, failures, successes]
+ * (u16 each).
+ */
+const RECORD = 32;
+const F64 = RECORD / 8;
+const U32 = RECORD / 4;
+const U16 = RECORD / 2;
+const GEN_AT = 2;
+const OFF_AT = 3;
+const CNT_AT = 10;
+const GEN_MASK = 0x3fffffff;
+const SPILLED_N = 3;
 const MAX_COUNT = 0xffff;
 const MAX_OFFSET = 0xffffffff;
 /** offsets of a generation start this far below its first bucket, so older ones fit too */
 const BASE_BELOW = 2 ** 31;
-const SPILLED = -1;
 export const NO_TS = -1;
 
 export class IpSlots {
   #cap = 0;
   readonly #maxCap: number;
-  /** newest record ts; a free slot holds the next free slot here (a free list with no array of its own) */
-  #lastTs = new Float64Array(0);
-  /** generation: the service and its sub-bucket length (see MemoryState) */
-  #gen = new Uint32Array(0);
-  /** inline entries held, or SPILLED */
-  #n = new Int8Array(0);
-  /** INLINE bucket offsets per slot */
-  #off = new Uint32Array(0);
-  /** INLINE x [requests, failures, successes] per slot */
-  #cnt = new Uint16Array(0);
+  /**
+   * Views of the records. lastTs: the newest record's ts, or in a free slot
+   * the next free slot (a free list with no array of its own). Generation:
+   * the service and its sub-bucket length (see MemoryState).
+   */
+  #f64 = new Float64Array(0);
+  #u32 = new Uint32Array(0);
+  #u16 = new Uint16Array(0);
   /** the slot's LRU key (the IP key is derived from it when shown) */
   #key: (number | string)[] = [];
   readonly #spill = new Map<number, number[]>();
@@ -49,19 +64,18 @@ export class IpSlots {
 
   /** bytes held outside the JS heap by the arrays (for measurements) */
   get arrayBytes(): number {
-    return this.#lastTs.byteLength + this.#gen.byteLength + this.#n.byteLength + this.#off.byteLength + this.#cnt.byteLength;
+    return this.#f64.byteLength;
   }
 
   alloc(key: number | string, gen: number, lastTs: number): number {
     let slot = this.#freeHead;
-    if (slot >= 0) this.#freeHead = this.#lastTs[slot] as number;
+    if (slot >= 0) this.#freeHead = this.#f64[slot * F64] as number;
     else {
       if (this.#used >= this.#cap) this.#grow(Math.min(Math.max(this.#cap * 2, 1024), Math.max(this.#maxCap, this.#cap + 1)));
       slot = this.#used++;
     }
-    this.#lastTs[slot] = lastTs;
-    this.#gen[slot] = gen;
-    this.#n[slot] = 0;
+    this.#f64[slot * F64] = lastTs;
+    this.#u32[slot * U32 + GEN_AT] = gen & GEN_MASK; // no entries
     this.#key[slot] = key;
     return slot;
   }
@@ -69,38 +83,43 @@ export class IpSlots {
   free(slot: number): void {
     this.reset(slot);
     this.#key[slot] = 0;
-    this.#lastTs[slot] = this.#freeHead;
+    this.#f64[slot * F64] = this.#freeHead;
     this.#freeHead = slot;
   }
 
   #grow(cap: number): void {
-    const grown = <T extends Float64Array | Uint32Array | Int8Array | Uint16Array>(a: T, make: (n: number) => T, per: number): T => {
-      const b = make(cap * per);
-      b.set(a);
-      return b;
-    };
-    this.#lastTs = grown(this.#lastTs, (n) => new Float64Array(n), 1);
-    this.#gen = grown(this.#gen, (n) => new Uint32Array(n), 1);
-    this.#n = grown(this.#n, (n) => new Int8Array(n), 1);
-    this.#off = grown(this.#off, (n) => new Uint32Array(n), INLINE);
-    this.#cnt = grown(this.#cnt, (n) => new Uint16Array(n), 3 * INLINE);
+    const buf = new ArrayBuffer(cap * RECORD);
+    new Uint8Array(buf).set(new Uint8Array(this.#f64.buffer));
+    this.#f64 = new Float64Array(buf);
+    this.#u32 = new Uint32Array(buf);
+    this.#u16 = new Uint16Array(buf);
     this.#cap = cap;
+  }
+
+  #nOf(slot: number): number {
+    return (this.#u32[slot * U32 + GEN_AT] as number) >>> 30;
+  }
+
+  #setN(slot: number, n: number): void {
+    const at = slot * U32 + GEN_AT;
+    this.#u32[at] = ((this.#u32[at] as number) & GEN_MASK) | (n << 30);
   }
 
   key(slot: number): number | string {
     return this.#key[slot] as number | string;
   }
   lastTs(slot: number): number {
-    return this.#lastTs[slot] as number;
+    return this.#f64[slot * F64] as number;
   }
   setLastTs(slot: number, ts: number): void {
-    this.#lastTs[slot] = ts;
+    this.#f64[slot * F64] = ts;
   }
   gen(slot: number): number {
-    return this.#gen[slot] as number;
+    return (this.#u32[slot * U32 + GEN_AT] as number) & GEN_MASK;
   }
   setGen(slot: number, gen: number): void {
-    this.#gen[slot] = gen;
+    const at = slot * U32 + GEN_AT;
+    this.#u32[at] = ((this.#u32[at] as number) & ~GEN_MASK) | (gen & GEN_MASK);
   }
   errorSince(slot: number): number {
     return this.#errorSince.get(slot) ?? NO_TS;
@@ -119,8 +138,8 @@ export class IpSlots {
 
   /** Empty history, no run starts (a key starting over). */
   reset(slot: number): void {
-    if (this.#n[slot] === SPILLED) this.#spill.delete(slot);
-    this.#n[slot] = 0;
+    if (this.#nOf(slot) === SPILLED_N) this.#spill.delete(slot);
+    this.#setN(slot, 0);
     this.#errorSince.delete(slot);
     this.#spikeSince.delete(slot);
   }
@@ -140,22 +159,23 @@ export class IpSlots {
 
   /** The offset of `bucket` in the slot's generation, or -1 when it does not fit inline. */
   #offsetOf(slot: number, bucket: number): number {
-    const o = bucket - this.#base(this.#gen[slot] as number, bucket);
+    const o = bucket - this.#base(this.gen(slot), bucket);
     return Number.isInteger(o) && o >= 0 && o <= MAX_OFFSET ? o : -1;
   }
 
   #bucketAt(slot: number, i: number): number {
-    return (this.#genBase[this.#gen[slot] as number] as number) + (this.#off[slot * INLINE + i] as number);
+    return (this.#genBase[this.gen(slot)] as number) + (this.#u32[slot * U32 + OFF_AT + i] as number);
   }
 
   /** The history as a window.ts series (a copy when inline). */
   series(slot: number): number[] {
-    const n = this.#n[slot] as number;
-    if (n === SPILLED) return this.#spill.get(slot) as number[];
+    const n = this.#nOf(slot);
+    if (n === SPILLED_N) return this.#spill.get(slot) as number[];
     const out: number[] = [];
+    const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
-      const c = (slot * INLINE + i) * 3;
-      out.push(this.#bucketAt(slot, i), this.#cnt[c] as number, this.#cnt[c + 1] as number, this.#cnt[c + 2] as number);
+      const c = slot * U16 + CNT_AT + i * 3;
+      out.push(this.#bucketAt(slot, i), u16[c] as number, u16[c + 1] as number, u16[c + 2] as number);
     }
     return out;
   }
@@ -164,7 +184,7 @@ export class IpSlots {
   setSeries(slot: number, series: number[]): void {
     this.reset(slot);
     if (!this.#tryInline(slot, series)) {
-      this.#n[slot] = SPILLED;
+      this.#setN(slot, SPILLED_N);
       this.#spill.set(slot, series);
     }
   }
@@ -183,29 +203,38 @@ export class IpSlots {
       }
       offs.push(o);
     }
+    const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
-      this.#off[slot * INLINE + i] = offs[i] as number;
-      const c = (slot * INLINE + i) * 3;
-      this.#cnt[c] = series[i * STRIDE + 1] as number;
-      this.#cnt[c + 1] = series[i * STRIDE + 2] as number;
-      this.#cnt[c + 2] = series[i * STRIDE + 3] as number;
+      this.#u32[slot * U32 + OFF_AT + i] = offs[i] as number;
+      const c = slot * U16 + CNT_AT + i * 3;
+      u16[c] = series[i * STRIDE + 1] as number;
+      u16[c + 1] = series[i * STRIDE + 2] as number;
+      u16[c + 2] = series[i * STRIDE + 3] as number;
     }
-    if (this.#n[slot] === SPILLED) this.#spill.delete(slot);
-    this.#n[slot] = n;
+    if (this.#nOf(slot) === SPILLED_N) this.#spill.delete(slot);
+    this.#setN(slot, n);
     return true;
   }
 
   #toSpill(slot: number): number[] {
     const s = this.series(slot);
-    this.#n[slot] = SPILLED;
+    this.#setN(slot, SPILLED_N);
     this.#spill.set(slot, s);
     return s;
   }
 
+  /** Move inline entry `from` to `to` (offset and counts). */
+  #move(slot: number, from: number, to: number): void {
+    const o = slot * U32 + OFF_AT;
+    this.#u32[o + to] = this.#u32[o + from] as number;
+    const c = slot * U16 + CNT_AT;
+    this.#u16.copyWithin(c + to * 3, c + from * 3, c + from * 3 + 3);
+  }
+
   /** window.ts addToSeries on the slot's history. */
   add(slot: number, bucket: number, failure: boolean, success: boolean): void {
-    const n = this.#n[slot] as number;
-    if (n === SPILLED) {
+    const n = this.#nOf(slot);
+    if (n === SPILLED_N) {
       addToSeries(this.#spill.get(slot) as number[], bucket, failure, success);
       return;
     }
@@ -214,19 +243,20 @@ export class IpSlots {
       addToSeries(this.#toSpill(slot), bucket, failure, success);
       return;
     }
-    const at = slot * INLINE;
+    const u32 = this.#u32;
+    const u16 = this.#u16;
+    const at = slot * U32 + OFF_AT;
     let i = n - 1;
-    while (i >= 0 && (this.#off[at + i] as number) > o) i--;
-    if (i >= 0 && this.#off[at + i] === o) {
-      const c = (at + i) * 3;
-      if ((this.#cnt[c] as number) >= MAX_COUNT) {
+    while (i >= 0 && (u32[at + i] as number) > o) i--;
+    if (i >= 0 && u32[at + i] === o) {
+      const c = slot * U16 + CNT_AT + i * 3;
+      if ((u16[c] as number) >= MAX_COUNT) {
         addToSeries(this.#toSpill(slot), bucket, failure, success);
         return;
       }
-      const cnt = this.#cnt;
-      cnt[c] = (cnt[c] as number) + 1;
-      if (failure) cnt[c + 1] = (cnt[c + 1] as number) + 1;
-      if (success) cnt[c + 2] = (cnt[c + 2] as number) + 1;
+      u16[c] = (u16[c] as number) + 1;
+      if (failure) u16[c + 1] = (u16[c + 1] as number) + 1;
+      if (success) u16[c + 2] = (u16[c + 2] as number) + 1;
       return;
     }
     if (n >= INLINE) {
@@ -234,22 +264,19 @@ export class IpSlots {
       return;
     }
     // insert at i + 1, shifting the later entries up
-    for (let j = n - 1; j > i; j--) {
-      this.#off[at + j + 1] = this.#off[at + j] as number;
-      this.#cnt.copyWithin((at + j + 1) * 3, (at + j) * 3, (at + j) * 3 + 3);
-    }
-    const c = (at + i + 1) * 3;
-    this.#off[at + i + 1] = o;
-    this.#cnt[c] = 1;
-    this.#cnt[c + 1] = failure ? 1 : 0;
-    this.#cnt[c + 2] = success ? 1 : 0;
-    this.#n[slot] = n + 1;
+    for (let j = n - 1; j > i; j--) this.#move(slot, j, j + 1);
+    const c = slot * U16 + CNT_AT + (i + 1) * 3;
+    u32[at + i + 1] = o;
+    u16[c] = 1;
+    u16[c + 1] = failure ? 1 : 0;
+    u16[c + 2] = success ? 1 : 0;
+    this.#setN(slot, n + 1);
   }
 
   /** window.ts pruneSeries on the slot's history. */
   prune(slot: number, minBucket: number): void {
-    const n = this.#n[slot] as number;
-    if (n === SPILLED) {
+    const n = this.#nOf(slot);
+    if (n === SPILLED_N) {
       const s = this.#spill.get(slot) as number[];
       pruneSeries(s, minBucket);
       if (s.length <= INLINE * STRIDE) this.#tryInline(slot, s);
@@ -258,30 +285,26 @@ export class IpSlots {
     let k = 0;
     while (k < n && this.#bucketAt(slot, k) < minBucket) k++;
     if (k === 0) return;
-    const at = slot * INLINE;
-    for (let j = k; j < n; j++) {
-      this.#off[at + j - k] = this.#off[at + j] as number;
-      this.#cnt.copyWithin((at + j - k) * 3, (at + j) * 3, (at + j) * 3 + 3);
-    }
-    this.#n[slot] = n - k;
+    for (let j = k; j < n; j++) this.#move(slot, j, j - k);
+    this.#setN(slot, n - k);
   }
 
   /** window.ts sumSeries on the slot's history. */
   sum(slot: number, fromBucket: number, toBucket: number, out: Counts): Counts {
-    const n = this.#n[slot] as number;
-    if (n === SPILLED) return sumSeries(this.#spill.get(slot) as number[], fromBucket, toBucket, out);
+    const n = this.#nOf(slot);
+    if (n === SPILLED_N) return sumSeries(this.#spill.get(slot) as number[], fromBucket, toBucket, out);
     out.requests = 0;
     out.failures = 0;
     out.successes = 0;
-    const at = slot * INLINE;
+    const u16 = this.#u16;
     for (let i = n - 1; i >= 0; i--) {
       const b = this.#bucketAt(slot, i);
       if (b <= fromBucket) break;
       if (b > toBucket) continue;
-      const c = (at + i) * 3;
-      out.requests += this.#cnt[c] as number;
-      out.failures += this.#cnt[c + 1] as number;
-      out.successes += this.#cnt[c + 2] as number;
+      const c = slot * U16 + CNT_AT + i * 3;
+      out.requests += u16[c] as number;
+      out.failures += u16[c + 1] as number;
+      out.successes += u16[c + 2] as number;
     }
     return out;
   }
