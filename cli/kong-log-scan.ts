@@ -307,25 +307,29 @@ const latin1 = (from: number, to: number) => (src as unknown as Latin1).latin1Sl
 // made, cheaper than making it again. A slot holds the last string hashed to it.
 const INTERN_SLOTS = 8192;
 const INTERN_MAX_BYTES = 64;
-const internBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(INTERN_SLOTS).fill(undefined);
+/** slot i's bytes at i * INTERN_MAX_BYTES, its length in internLength[i] (0: empty) */
+const internPool = new Uint8Array(INTERN_SLOTS * INTERN_MAX_BYTES);
+const internLength = new Uint8Array(INTERN_SLOTS);
 const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
 /** The string of the ASCII bytes [from, to). */
 function ascii(from: number, to: number): string {
   const len = to - from;
-  if (len > INTERN_MAX_BYTES) return latin1(from, to);
+  if (len > INTERN_MAX_BYTES || len === 0) return latin1(from, to);
   const buf = b;
   let h = len;
   for (let k = from; k < to; k++) h = (Math.imul(h, 31) + (buf[k] as number)) | 0;
   const slot = h & (INTERN_SLOTS - 1);
-  const had = internBytes[slot];
-  if (had !== undefined && had.length === len) {
+  const at = slot * INTERN_MAX_BYTES;
+  const pool = internPool;
+  if (internLength[slot] === len) {
     let k = 0;
-    while (k < len && had[k] === buf[from + k]) k++;
+    while (k < len && pool[at + k] === buf[from + k]) k++;
     if (k === len) return internStrings[slot] as string;
   }
   const str = latin1(from, to);
-  internBytes[slot] = buf.slice(from, to);
+  pool.set(buf.subarray(from, to), at);
+  internLength[slot] = len;
   internStrings[slot] = str;
   return str;
 }
