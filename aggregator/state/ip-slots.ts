@@ -148,11 +148,7 @@ export class IpSlots {
     let base = this.#genBase[gen];
     if (base === undefined) {
       base = bucket - BASE_BELOW;
-      while (this.#genBase.length < gen) this.#genBase.push(Number.NaN);
-      this.#genBase[gen] = base;
-    } else if (Number.isNaN(base)) {
-      base = bucket - BASE_BELOW;
-      this.#genBase[gen] = base;
+      this.#genBase[gen] = base; // generations count up from 0: the array stays dense in practice
     }
     return base;
   }

@@ -465,7 +465,7 @@ export class MemoryState implements SiemState {
     }
     e.lastTs = Math.max(e.lastTs, ts);
     const prev = e.ips.get(ipKey);
-    e.ips.delete(ipKey); // re-insert: Map order is order of last use
+    if (prev !== undefined) e.ips.delete(ipKey); // re-insert: Map order is order of last use
     e.ips.set(ipKey, prev !== undefined && prev > ts ? prev : ts);
     const cap = Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
     if (e.ips.size > cap) e.ips.delete(e.ips.keys().next().value as string);

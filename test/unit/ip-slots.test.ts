@@ -89,3 +89,18 @@ test('slots grow past their first allocation up to the bound and keep their cont
     assert.deepEqual(slots.series(s), [B0 + (i % 3), 1, i % 2 === 0 ? 1 : 0, i % 2 === 1 ? 1 : 0]);
   }
 });
+
+test('the generation and the entry count share a word without touching each other', () => {
+  const slots = new IpSlots(4);
+  const a = slots.alloc(1, 2 ** 30 - 1, 0);
+  const b = slots.alloc(2, 7, 0);
+  for (const bucket of [B0, B0 + 1, B0 + 2]) slots.add(a, bucket, false, true); // three entries: spilled
+  slots.add(b, B0, true, false);
+  assert.deepEqual([slots.gen(a), slots.gen(b)], [2 ** 30 - 1, 7]);
+  slots.setGen(a, 3);
+  slots.setGen(b, 2 ** 30 - 2);
+  assert.deepEqual([slots.gen(a), slots.gen(b)], [3, 2 ** 30 - 2]);
+  assert.deepEqual(slots.series(a), [B0, 1, 0, 1, B0 + 1, 1, 0, 1, B0 + 2, 1, 0, 1]);
+  slots.setGen(b, 7);
+  assert.deepEqual(slots.series(b), [B0, 1, 1, 0]);
+});
