@@ -128,6 +128,8 @@ export class RedisState implements SiemState {
   #version: string | null = '';
   #lastError = '';
   #sweeping = false;
+  #closing = false;
+  #sweepRun: Promise<void> | undefined;
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
@@ -155,6 +157,10 @@ export class RedisState implements SiemState {
   }
 
   async close(): Promise<void> {
+    // Let a sweep in flight finish first: disconnecting under it would leave
+    // its commands to reject after the app is gone.
+    this.#closing = true;
+    await this.#sweepRun?.catch(() => {});
     this.#r.disconnect();
   }
 
@@ -647,9 +653,9 @@ export class RedisState implements SiemState {
   }
 
   sweep(): void {
-    if (this.#sweeping || this.#r.status !== 'ready') return;
+    if (this.#sweeping || this.#closing || this.#r.status !== 'ready') return;
     this.#sweeping = true;
-    this.#sweep()
+    this.#sweepRun = this.#sweep()
       .catch((err) => this.#o.onError?.(err))
       .finally(() => {
         this.#sweeping = false;
@@ -673,6 +679,8 @@ export class RedisState implements SiemState {
       this.#r.zremrangebyscore(k.seenIps, '-inf', now - svc.longestMs),
       this.#r.zremrangebyscore(k.seenCreds, '-inf', now - svc.longestMs),
     ];
+    // awaited at the end; if a read below fails first, they must not reject unhandled
+    for (const op of ops) op.catch(() => {});
     const [errs, spikes, creds, tr, te] = await Promise.all([
       this.#r.smembers(k.errorCands),
       this.#r.smembers(k.spikeCands),
