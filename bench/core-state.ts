@@ -15,6 +15,13 @@ export function coreDeps(env: Record<string, string> = {}): IngestDeps {
 }
 
 /** Heap in use after a full collection (needs --expose-gc). */
+/** JS heap plus typed-array storage (which lives outside the JS heap), after full GCs. */
+export function heapAndBuffers(): { heap: number; buffers: number } {
+  heapUsed();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, buffers: m.arrayBuffers };
+}
+
 export function heapUsed(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');

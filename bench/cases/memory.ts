@@ -1,8 +1,8 @@
-// Case 4: bytes of heap per tracked IP key at 1M keys, every detector's
+// Case 4: bytes of memory (JS heap plus typed arrays) per tracked IP key at 1M keys, every detector's
 // per-key state held (window history in two sub-buckets, last-seen time,
 // error and spike run starts), against a naive Map<string, {...}> of the
 // same information built in the same process.
-import { coreDeps, heapUsed } from '../core-state';
+import { coreDeps, heapAndBuffers } from '../core-state';
 import { keyedRecord, serviceOf } from '../keyed';
 import { ratioOf, type CaseOptions, type Row } from '../result';
 import { ipOf } from '../traffic';
@@ -32,7 +32,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
   const tsA = now - 30_000;
   const statusOf = (i: number) => (i % 33 === 0 ? 500 : 200);
 
-  const before = heapUsed();
+  const before = heapAndBuffers();
   let deps: ReturnType<typeof coreDeps> | undefined = coreDeps({ SIEM_MAX_KEYS: String(keys) });
   const s = step(`${CASE}: ${keys} keys in the state`);
   for (let i = 0; i < keys; i += 1000) {
@@ -43,10 +43,13 @@ export async function run(o: CaseOptions): Promise<Row[]> {
   }
   s.end();
   const tracked = (deps.state as unknown as { trackedIps: number }).trackedIps;
-  const stateBytes = (heapUsed() - before) / tracked;
+  const after = heapAndBuffers();
+  const heapPerKey = (after.heap - before.heap) / tracked;
+  const buffersPerKey = (after.buffers - before.buffers) / tracked;
+  const stateBytes = heapPerKey + buffersPerKey;
   deps = undefined;
 
-  const before2 = heapUsed();
+  const before2 = heapAndBuffers();
   const naive = new Map<string, NaiveEntry>();
   const bucketMs = 3000;
   for (let i = 0; i < keys; i++) {
@@ -61,21 +64,22 @@ export async function run(o: CaseOptions): Promise<Row[]> {
       ],
     });
   }
-  const naiveBytes = (heapUsed() - before2) / naive.size;
+  const after2 = heapAndBuffers();
+  const naiveBytes = (after2.heap - before2.heap + after2.buffers - before2.buffers) / naive.size;
   const naiveSize = naive.size;
   naive.clear();
   const ratio = ratioOf(stateBytes, naiveBytes);
   return [
     {
       case: CASE,
-      name: `heap bytes per IP key at ${keys.toLocaleString('en')} keys`,
+      name: `bytes per IP key at ${keys.toLocaleString('en')} keys (heap + typed arrays)`,
       value: stateBytes,
       unit: 'B/key',
       baseline: { name: 'naive Map<string, {...}>', value: naiveBytes },
       ratio,
       target: `<= ${TARGET_BYTES} B/key and <= 1/3 of naive`,
       met: stateBytes <= TARGET_BYTES && ratio <= 1 / 3,
-      note: `${tracked} IP keys tracked, ${naiveSize} naive entries`,
+      note: `${tracked} IP keys tracked (${heapPerKey.toFixed(0)} B JS heap + ${buffersPerKey.toFixed(0)} B typed arrays each), ${naiveSize} naive entries`,
     },
   ];
 }
