@@ -4,17 +4,8 @@
 // hitters, a long tail), credentials on some records, 3% failures.
 import type { SiemRecord } from '../common/record';
 
-/** mulberry32: small, fast, seedable (Math.random cannot be replayed). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../cli/kong-traffic';
+import { prng } from '../cli/kong-traffic';
 
 export interface TrafficOptions {
   seed: number;

@@ -18,13 +18,4 @@ export function burst(n: number, from: number, spanMs: number, ip: string, statu
 }
 
 /** Deterministic PRNG (mulberry32) so generated traffic is the same every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../cli/kong-traffic';

@@ -9,37 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ATTACK, kongLogObject, scenario } from '../../cli/kong-traffic';
+import { CLI, runCli } from '../helpers/cli';
 
-const CLI = path.resolve(__dirname, '../../cli/index.js');
 const END = Date.parse('2024-06-07T22:10:00Z');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the CLI with a clean SIEM_* environment; killed if it outlives the deadline. */
-function runCli(args: string[], o: { input?: string | Buffer; env?: Record<string, string> } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIEM_')) env[k] = v;
-  Object.assign(env, o.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(o.input);
-  });
-}
 
 function tmp(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-cli-'));

@@ -2,7 +2,6 @@
 // ingest of the same log objects into a real aggregator on the event clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,37 +12,10 @@ import { kongLogScanner } from '../../cli/kong-log-scan';
 import { missingFields } from '../../cli/replay';
 import { recordFromKongLog } from '../../common/kong-log';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
+import { runCli } from '../helpers/cli';
 
-const CLI = path.resolve(__dirname, '../../cli/index.js');
 const END = Date.parse('2024-06-07T22:10:00Z');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the CLI with a clean SIEM_* environment; killed if it outlives the deadline. */
-function runCli(args: string[], o: { input?: string | Buffer; env?: Record<string, string> } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIEM_')) env[k] = v;
-  Object.assign(env, o.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => {}); // the CLI may exit before reading all of it
-    child.stdin.end(o.input);
-  });
-}
 
 function tmp(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-'));
