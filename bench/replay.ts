@@ -8,7 +8,6 @@
 // [--quick] [--json] [--lines N]`.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +19,7 @@ import { DEFAULT_SETTINGS } from '../common/settings';
 import { fileLogLines, scenario, type Request } from '../cli/kong-traffic';
 import { replay } from '../cli/replay';
 import { profileArgs, type Row } from './result';
+import { freePort } from '../test/helpers/loopback';
 
 const CASE = '7 replay';
 /** The issue's target for the CLI end to end. */
@@ -149,16 +149,6 @@ export function nginxLine(r: Request): string {
   return `${r.ip} - ${user} [${time}] "${r.method ?? 'GET'} ${r.path ?? `/${r.service}/items`} HTTP/1.1" ${r.status} 934 "-" "curl/8.5.0"\n`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * A private CrowdSec configuration under `dir`: the package's parsers and

@@ -1,9 +1,11 @@
 // Servers of case 1 as child processes pinned to their own core: the real
 // aggregator (node <outDir>/aggregator/server.js) and the baseline route.
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { spawnNode } from './pin';
+import { freePort } from '../test/helpers/loopback';
+
+export { freePort };
 
 export interface Child {
   url: string;
@@ -11,16 +13,6 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function waitReady(url: string, proc: ChildProcess, deadlineMs = 20_000): Promise<void> {
   const until = Date.now() + deadlineMs;

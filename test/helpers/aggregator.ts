@@ -67,42 +67,46 @@ export function metricValue(exposition: string, name: string, labels: Record<str
   return undefined;
 }
 
-export interface AggregatorProcess {
+export interface SpawnedAggregator {
   child: ChildProcess;
-  /** port, once the server logged that it listens */
+  /** port, once the server logged that it listens (at once when a port was given) */
   port: Promise<number>;
-  /** exit code */
-  exited: Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** everything it wrote so far (JSON log lines) */
   log(): string;
 }
 
 /**
  * The aggregator as its own process (`node <out>/aggregator/server.js`), for
- * signal and restart tests. Killed with SIGKILL in `t.after` if still alive.
+ * signal, restart and fault tests, on `port` (0: any free one, read from its
+ * listen line, which needs SIEM_LOG_LEVEL info or lower). With `t`, killed in
+ * `t.after` if still alive.
  */
-export function spawnAggregator(t: { after(fn: () => void): void }, env: Record<string, string>): AggregatorProcess {
+export function spawnAggregator(t: { after(fn: () => void): void } | undefined, env: Record<string, string>, port = 0): SpawnedAggregator {
   const server = resolve(__dirname, '../../aggregator/server.js');
   const child = spawn(process.execPath, [server], {
-    env: { ...process.env, SIEM_LOG_LEVEL: 'info', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: '0' },
+    env: { ...process.env, SIEM_LOG_LEVEL: 'info', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  t.after(() => {
+  t?.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
-  const port = new Promise<number>((ok, fail) => {
-    const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
-    child.stdout?.on('data', () => {
-      const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
-      if (m) {
-        clearTimeout(deadline);
-        ok(Number(m[1]));
-      }
-    });
-  });
-  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
-  return { child, port, exited, log: () => out };
+  const listening =
+    port !== 0
+      ? Promise.resolve(port)
+      : new Promise<number>((ok, fail) => {
+          const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
+          child.stdout?.on('data', () => {
+            const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
+            if (m) {
+              clearTimeout(deadline);
+              ok(Number(m[1]));
+            }
+          });
+        });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.on('exit', (code, signal) => ok({ code, signal })));
+  return { child, port: listening, exited, log: () => out };
 }

@@ -17,7 +17,10 @@ import { gunzipSync } from 'node:zlib';
 import { encode, decodeMultiStream } from '@msgpack/msgpack';
 import { loadConfig } from '../../aggregator/config';
 import { buildApp, type Siem } from '../../aggregator/app';
-import { OUT_DIR } from './paths';
+import { freePort, waitFor } from './loopback';
+import { spawnAggregator } from './aggregator';
+
+export { freePort, waitFor };
 
 /** The compiled plugins directory: <outDir>/plugin, beside this file's <outDir>/test/helpers. */
 export const PLUGINS_DIR = path.resolve(__dirname, '../../plugin');
@@ -238,14 +241,6 @@ export async function startRecordingAggregator(env: Record<string, string> = {},
   };
 }
 
-/** A loopback port nothing listens on (yet). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** A loopback TCP server that accepts and at once drops every connection, counting them: an aggregator that fails. */
 export async function startDroppingServer(port = 0): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
@@ -263,14 +258,6 @@ export async function startDroppingServer(port = 0): Promise<{ port: number; con
   };
 }
 
-/** Poll `check` until it returns true or the deadline passes. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Run `fn` over items with at most `n` at a time (Kong's workers run log timers concurrently). */
 export async function mapConcurrent<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -396,26 +383,16 @@ export interface AggregatorProcess {
 }
 
 export async function startAggregatorProcess(port: number, env: Record<string, string> = {}): Promise<AggregatorProcess> {
-  const server = path.join(OUT_DIR, 'aggregator', 'server.js');
-  const child = spawn(process.execPath, [server], {
-    env: { ...process.env, SIEM_LOG_LEVEL: 'warn', ...env, SIEM_HOST: '127.0.0.1', SIEM_PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const alive = () => child.exitCode === null && child.signalCode === null;
+  const p = spawnAggregator(undefined, { SIEM_LOG_LEVEL: 'warn', ...env }, port);
+  const alive = () => p.child.exitCode === null && p.child.signalCode === null;
   const stop = async () => {
-    if (alive()) child.kill('SIGKILL');
-    await exited;
+    if (alive()) p.child.kill('SIGKILL');
+    await p.exited;
   };
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(`aggregator process on ${url}`, async () => {
-      if (!alive()) throw new Error(`aggregator process exited:\n${out}`);
+      if (!alive()) throw new Error(`aggregator process exited:\n${p.log()}`);
       try {
         return (await fetch(`${url}/healthz`)).status === 200;
       } catch {
@@ -426,7 +403,7 @@ export async function startAggregatorProcess(port: number, env: Record<string, s
     await stop();
     throw err;
   }
-  return { pid: child.pid as number, port, url, output: () => out, signal: (sig) => child.kill(sig), exited, stop };
+  return { pid: p.child.pid as number, port, url, output: p.log, signal: (sig) => p.child.kill(sig), exited: p.exited, stop };
 }
 
 /** Bytes waiting in the kernel on established loopback TCP sockets with `port` at either end (/proc/net/tcp, Linux). */

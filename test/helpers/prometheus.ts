@@ -3,9 +3,11 @@
 // with the Debian package to install: these tests never skip.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './loopback';
+
+export { freePort };
 
 /** Debian package of each tool (.ci/run installs them). */
 export const TOOL_PACKAGES = {
@@ -84,17 +86,6 @@ export function runTool(tool: Tool, args: string[], opts: { input?: string; cwd?
   });
 }
 
-/** A port free on 127.0.0.1 right now (the caller binds it next). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr !== 'string' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Poll `fn` until it returns something other than undefined; bounded. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 200): Promise<T> {

@@ -2,9 +2,10 @@
 // port, in its own temporary directory, stopped by PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort, waitFor as pollUntil } from './loopback';
 
 export interface RunningRedis {
   port: number;
@@ -25,17 +26,6 @@ export function requireRedisServer(): void {
   if (r.error || r.status !== 0) throw new Error('redis-server not found: apt-get install -y redis-server');
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One PING over a raw socket: true on +PONG. */
 function ping(port: number): Promise<boolean> {
@@ -110,12 +100,9 @@ export async function startRedis(opts: { persist?: boolean } = {}): Promise<Runn
   };
 }
 
-/** Poll until `check` holds, at most `ms`; throws with `what` otherwise. */
-export async function waitFor(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+export { freePort };
+
+/** Poll until `check` holds, at most `ms` (10 s by default here), every 20 ms. */
+export function waitFor(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  return pollUntil(what, check, ms, 20);
 }

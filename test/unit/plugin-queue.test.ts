@@ -9,14 +9,10 @@ import { classify, type SendRequest, type SendResult } from '../../plugin/siem/s
 import type { DeliveryOptions } from '../../plugin/siem/config';
 import { DEFAULT_SETTINGS } from '../../common/settings';
 import type { RecordBatch, SiemRecord } from '../../common/record';
+import { waitFor as pollUntil } from '../helpers/loopback';
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Synchronous checks of queue state, polled often. */
+const waitFor = (what: string, check: () => boolean, timeoutMs = 10_000) => pollUntil(what, check, timeoutMs, 5);
 
 const rec = (i: number, service = 'orders'): SiemRecord => ({ ts: i, ip: '192.0.2.1', status: 200, service });
 const opts = (o: Partial<DeliveryOptions> = {}): DeliveryOptions => ({
