@@ -7,7 +7,6 @@
 //   --profile        CPU profiles (node --cpu-prof) of case processes and of the
 //                    case 1 aggregator, in bench/results/profiles/
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { coreCount, cores, hasTaskset, pinSelf, spawnNode } from './pin';
 import { profileArgs, ratioOf, type CaseOptions, type Row } from './result';
