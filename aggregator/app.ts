@@ -3,7 +3,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
-import { createMetrics, stateErrorsCounter, type SiemMetrics } from './metrics';
+import { createMetrics, type SiemMetrics } from './metrics';
 import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
@@ -45,8 +45,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   app.server.maxConnections = config.maxConnections;
   const clock = createClock(config.clock, opts.wallNow);
   const metrics = createMetrics();
-  const stateErrors = stateErrorsCounter(metrics.registry);
-  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => stateErrors.inc() });
+  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => metrics.stateErrors.inc() });
   const deps = { config, state, metrics };
 
   registerJsonBody(app, config.maxBodyBytes);

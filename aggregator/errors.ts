@@ -29,6 +29,3 @@ export function statusOf(err: { statusCode?: number; validation?: unknown }): nu
   const s = err.statusCode;
   return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
 }
-
-/** The shared state (Redis) cannot be reached: 503 so that senders retry the batch. */
-export const stateUnavailable = errors.stateUnavailable;

@@ -11,6 +11,8 @@ export interface SiemMetrics {
   rejected: Counter<'reason'>;
   senderDropped: Counter;
   evictions: Counter<'table'>;
+  /** operations a shared state backend (Redis) could not complete; ingest answered 503 */
+  stateErrors: Counter;
   /** refresh every gauge from `snap` (call right before rendering) */
   fill(snap: GaugeSnapshot): void;
 }
@@ -34,6 +36,7 @@ export function createMetrics(): SiemMetrics {
   const received = new Counter({ name: 'kong_siem_records_received_total', help: 'Records received, valid or not.', registers });
   const rejected = new Counter({ name: 'kong_siem_records_rejected_total', help: 'Records (and settings entries) rejected, by reason.', labelNames: ['reason'], registers });
   const senderDropped = new Counter({ name: 'kong_siem_sender_dropped_total', help: 'Records that senders reported they dropped before delivery.', registers });
+  const stateErrors = new Counter({ name: 'kong_siem_state_errors_total', help: 'State backend operations that failed (shared state unreachable); ingest answered 503.', registers });
   const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap, by table.', labelNames: ['table'], registers });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
@@ -59,13 +62,5 @@ export function createMetrics(): SiemMetrics {
     trackedKeys.set(snap.trackedKeys);
   }
 
-  return { registry, received, rejected, senderDropped, evictions, fill };
-}
-
-/**
- * `kong_siem_state_errors_total`: operations the state backend could not
- * complete (Redis unreachable or failing); ingest answered 503 for them.
- */
-export function stateErrorsCounter(registry: Registry): Counter {
-  return new Counter({ name: 'kong_siem_state_errors_total', help: 'State backend operations that failed (shared state unreachable); ingest answered 503.', registers: [registry] });
+  return { registry, received, rejected, senderDropped, evictions, stateErrors, fill };
 }

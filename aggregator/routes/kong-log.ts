@@ -38,10 +38,6 @@ const HEADERS_SCHEMA = {
   },
 } as const;
 
-// The body is checked by hand, not by a schema: fastify's ajv coerces a
-// scalar into a one-element array, which would turn "text" into a batch.
-const notKongLog = errors.notKongLog;
-
 interface KongLogRequest {
   Querystring: { credential_source?: CredentialSource; credential_header?: string };
   Headers: Record<string, string | undefined>;
@@ -58,7 +54,9 @@ export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
     },
     async (req, reply) => {
       const body = req.body;
-      if (body === null || typeof body !== 'object') throw notKongLog();
+      // Checked by hand, not by a schema: fastify's ajv coerces a scalar into
+      // a one-element array, which would turn "text" into a batch.
+      if (body === null || typeof body !== 'object') throw errors.notKongLog();
       // One log object or an array; each entry is checked on its own, so one
       // odd entry does not cost the rest of the batch.
       const logs = Array.isArray(body) ? (body as unknown[]) : [body];

@@ -29,7 +29,7 @@ import {
   failureSpikeCandidate,
   newestIps,
 } from '../detectors';
-import { stateUnavailable } from '../errors';
+import { errors } from '../errors';
 import { addToSeries, bucketOf, bucketsFor, emptyCounts, STRIDE, sumSeries } from '../window';
 import type { RedisClient } from './redis-client';
 import {
@@ -173,14 +173,14 @@ export class RedisState implements SiemState {
     const h = this.health();
     if (!h.ok) {
       this.#o.onError?.(new Error(h.reason));
-      throw stateUnavailable(h.reason ?? 'redis not ready');
+      throw errors.stateUnavailable(h.reason ?? 'redis not ready');
     }
     try {
       return await fn();
     } catch (err) {
       if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
       this.#o.onError?.(err);
-      throw stateUnavailable((err as Error).message);
+      throw errors.stateUnavailable((err as Error).message);
     }
   }
 
