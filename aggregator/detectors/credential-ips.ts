@@ -9,6 +9,19 @@ export function distinctIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: 
   return n;
 }
 
+/**
+ * The rule without the exact count: at least `credential_min_ips` IP keys seen
+ * after `fromTs`, the walk stopping there (ingest and sweep need no more).
+ */
+export function credentialIpsCandidate(lastSeen: ReadonlyMap<string, number>, fromTs: number, s: DetectionSettings): boolean {
+  const min = s.credential_min_ips;
+  if (min <= 0) return true;
+  if (lastSeen.size < min) return false;
+  let n = 0;
+  for (const ts of lastSeen.values()) if (ts > fromTs && ++n >= min) return true;
+  return false;
+}
+
 export function credentialIps(distinct: number, s: DetectionSettings): number | undefined {
   return distinct >= s.credential_min_ips ? distinct : undefined;
 }

@@ -2,4 +2,4 @@
 // decide. A shared-state backend reuses them unchanged.
 export { errorIp, errorIpCandidate, type ErrorIpResult } from './error-ip';
 export { failureSpike, failureSpikeCandidate, type FailureSpikeResult } from './failure-spike';
-export { credentialIps, distinctIpsSince, newestIps } from './credential-ips';
+export { credentialIps, credentialIpsCandidate, distinctIpsSince, newestIps } from './credential-ips';

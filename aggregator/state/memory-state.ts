@@ -22,6 +22,7 @@ import {
 import type { Clock } from '../clock';
 import {
   credentialIps,
+  credentialIpsCandidate,
   distinctIpsSince,
   errorIp,
   errorIpCandidate,
@@ -470,7 +471,7 @@ export class MemoryState implements SiemState {
     const cap = Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
     if (e.ips.size > cap) e.ips.delete(e.ips.keys().next().value as string);
 
-    if (hasIpsSince(e.ips, now - svc.settings.credential_window_seconds * 1000, svc.settings.credential_min_ips)) {
+    if (credentialIpsCandidate(e.ips, now - svc.settings.credential_window_seconds * 1000, svc.settings)) {
       svc.credentialCandidates.add(e);
       if (e.since === NONE) e.since = ts;
     } else {
@@ -609,7 +610,7 @@ export class MemoryState implements SiemState {
       }
       const credFrom = now - s.credential_window_seconds * 1000;
       for (const e of svc.credentialCandidates) {
-        if (!hasIpsSince(e.ips, credFrom, s.credential_min_ips)) {
+        if (!credentialIpsCandidate(e.ips, credFrom, s)) {
           svc.credentialCandidates.delete(e);
           e.since = NONE;
         }
@@ -697,18 +698,6 @@ export class MemoryState implements SiemState {
     }
     return { services, findings: this.#findings({}), trackedIps: this.#trackedIps, trackedKeys: this.#keys.size };
   }
-}
-
-/**
- * Whether at least `min` IP keys were seen after `fromTs`: the credential rule
- * at ingest, which needs no exact count, so the walk stops at `min`.
- */
-function hasIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: number, min: number): boolean {
-  if (min <= 0) return true;
-  if (lastSeen.size < min) return false;
-  let n = 0;
-  for (const ts of lastSeen.values()) if (ts > fromTs && ++n >= min) return true;
-  return false;
 }
 
 function sinceOf(since: number, lastTs: number): number {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_SETTINGS as S } from '../../common/settings';
-import { credentialIps, distinctIpsSince, errorIp, failureSpike, newestIps } from '../../aggregator/detectors';
+import { credentialIps, credentialIpsCandidate, distinctIpsSince, errorIp, failureSpike, newestIps } from '../../aggregator/detectors';
 
 const c = (requests: number, failures: number, successes = requests - failures) => ({ requests, failures, successes });
 
@@ -30,4 +30,8 @@ test('credential_ips: 3 distinct IPs fire, 2 do not; only IPs inside the window 
   assert.equal(credentialIps(distinctIpsSince(seen, 0), S), 3);
   assert.equal(credentialIps(distinctIpsSince(seen, 1000), S), undefined); // (from, T]: ts 1000 is out
   assert.deepEqual(newestIps(seen, 0, 2), ['198.51.100.3', '198.51.100.2']);
+  // the counting shortcut used at ingest agrees with the exact count
+  for (const from of [0, 999, 1000, 5000, 9000]) {
+    assert.equal(credentialIpsCandidate(seen, from, S), credentialIps(distinctIpsSince(seen, from), S) !== undefined, `from ${from}`);
+  }
 });
