@@ -18,6 +18,12 @@ export const errors = {
   bodyTooLarge: (limit: number) => new SiemError('SIEM_BODY_TOO_LARGE', 413, `body over ${limit} bytes (SIEM_MAX_BODY_BYTES), after decompression`),
   tooManyRecords: (limit: number) => new SiemError('SIEM_TOO_MANY_RECORDS', 413, `batch over ${limit} records (SIEM_MAX_BATCH_RECORDS)`),
   unsupportedEncoding: (enc: string) => new SiemError('SIEM_UNSUPPORTED_ENCODING', 415, `unsupported Content-Encoding "${enc}": use gzip or none`),
+  redactedCredentialHeader: (name: string) =>
+    new SiemError(
+      'SIEM_REDACTED_CREDENTIAL_HEADER',
+      400,
+      `credential_header "${name}" cannot be a credential source: Kong's log serializer replaces authorization and proxy-authorization values with REDACTED, so every client would share one credential`,
+    ),
   notKongLog: () => new SiemError('SIEM_BAD_KONG_LOG', 400, 'body must be a Kong log object or an array of them'),
   /** The shared state (Redis) cannot be reached: 503 so that senders retry the batch. */
   stateUnavailable: (why: string) => new SiemError('SIEM_STATE_UNAVAILABLE', 503, `state backend unavailable: ${why}`),

@@ -40,7 +40,7 @@ export function createMetrics(): SiemMetrics {
   const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap, by table.', labelNames: ['table'], registers });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
-  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'services', 'settings']) rejected.inc({ reason }, 0);
+  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'services', 'settings', 'stream']) rejected.inc({ reason }, 0);
   for (const table of ['ip', 'credential']) evictions.inc({ table }, 0);
 
   function fill(snap: GaugeSnapshot): void {

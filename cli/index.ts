@@ -4,7 +4,7 @@
 // be read, a demo that did not detect); 2 usage (bad option or SIEM_* value).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../aggregator/config';
-import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
+import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, isRedactedHeader, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
 import { fingerprintOf, firstLine } from './fingerprint';
 import type { ReplayProgress } from './replay';
@@ -24,6 +24,12 @@ function intIn(min: number, max: number) {
     if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
     return n;
   };
+}
+
+/** A credential header replay can read: Kong's serializer logs authorization headers as REDACTED. */
+function credentialHeader(v: string): string {
+  if (isRedactedHeader(v)) throw new InvalidArgumentError(`${v} cannot be a credential source: Kong logs its value as REDACTED, so every client would share one credential`);
+  return v;
 }
 
 function settingParser(name: SettingName) {
@@ -139,7 +145,7 @@ export function program(): Command {
     .option('--since <time>', 'skip records that started before this time (ISO 8601, or epoch s/ms)', parseTime)
     .option('--until <time>', 'skip records that started at or after this time', parseTime)
     .addOption(new Option('--credential-source <source>', 'where the credential comes from').choices([...CREDENTIAL_SOURCES]).default('auto'))
-    .option('--credential-header <name>', 'request header of the "header" source', DEFAULT_CREDENTIAL_HEADER)
+    .option('--credential-header <name>', 'request header of the "header" source (not authorization or proxy-authorization: Kong redacts them)', credentialHeader, DEFAULT_CREDENTIAL_HEADER)
     .option('--hash-key <key>', 'HMAC key of credential fingerprints (default: SIEM_HASH_KEY)')
     .option('--hash-credentials', 'report credentials as fingerprints (default, unless SIEM_HASH_CREDENTIALS=false)')
     .option('--no-hash-credentials', 'report credentials as they are in the log')

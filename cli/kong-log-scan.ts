@@ -17,6 +17,8 @@
 //   merges into a malformed sequence, so decoding a piece equals decoding the
 //   line and taking that piece.
 
+import { ANONYMOUS_HEADER } from '../common/kong-log';
+
 type Obj = Record<string, unknown>;
 
 // The kept fields: leaves land in `vals` slots; objects are nodes, whose
@@ -37,7 +39,8 @@ const CONSUMER_CUSTOM_ID = 11;
 const CONSUMER_ID = 12;
 const AUTH_ID = 13;
 const LATENCY_REQUEST = 14;
-const SLOTS = 15;
+const SESSION_STATUS = 15;
+const SLOTS = 16;
 
 const TOP = 0;
 const REQUEST = 1;
@@ -48,7 +51,8 @@ const ROUTE = 5;
 const CONSUMER = 6;
 const AUTH = 7;
 const LATENCIES = 8;
-const NODES = 9;
+const SESSION = 9;
+const NODES = 10;
 
 const ABSENT = 0;
 const OTHER = 1;
@@ -94,7 +98,7 @@ function node(fields: Record<string, number | { node: number }>, lower: string[]
   return n;
 }
 
-/** The fields recordFromKongLog (common/kong-log.ts) reads, and the header it looks up besides host. */
+/** The fields recordFromKongLog and isStreamLog (common/kong-log.ts) read, and the headers they look up. */
 function kongLogNodes(credentialHeader: string): Node[] {
   const nodes: Node[] = [];
   nodes[TOP] = node({
@@ -109,15 +113,17 @@ function kongLogNodes(credentialHeader: string): Node[] {
     consumer: { node: CONSUMER },
     authenticated_entity: { node: AUTH },
     latencies: { node: LATENCIES },
+    session: { node: SESSION },
   });
   nodes[REQUEST] = node({ method: METHOD, headers: { node: HEADERS } });
-  nodes[HEADERS] = node({}, [...new Set(['host', credentialHeader.toLowerCase()])]);
+  nodes[HEADERS] = node({}, [...new Set(['host', ANONYMOUS_HEADER, credentialHeader.toLowerCase()])]);
   nodes[RESPONSE] = node({ status: STATUS });
   nodes[SERVICE] = node({ name: SERVICE_NAME, id: SERVICE_ID });
   nodes[ROUTE] = node({ name: ROUTE_NAME, id: ROUTE_ID });
   nodes[CONSUMER] = node({ username: CONSUMER_USERNAME, custom_id: CONSUMER_CUSTOM_ID, id: CONSUMER_ID });
   nodes[AUTH] = node({ id: AUTH_ID });
   nodes[LATENCIES] = node({ request: LATENCY_REQUEST });
+  nodes[SESSION] = node({ status: SESSION_STATUS });
   return nodes;
 }
 
@@ -165,6 +171,7 @@ function build(): Obj {
       kind[CONSUMER] === OBJECT ? { username: vals[CONSUMER_USERNAME], custom_id: vals[CONSUMER_CUSTOM_ID], id: vals[CONSUMER_ID] } : notObject(CONSUMER),
     authenticated_entity: kind[AUTH] === OBJECT ? { id: vals[AUTH_ID] } : notObject(AUTH),
     latencies: kind[LATENCIES] === OBJECT ? { request: vals[LATENCY_REQUEST] } : notObject(LATENCIES),
+    session: kind[SESSION] === OBJECT ? { status: vals[SESSION_STATUS] } : notObject(SESSION),
   };
 }
 

@@ -7,7 +7,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { fingerprint } from '../common/fingerprint';
-import { recordFromKongLog, type RecordOptions } from '../common/kong-log';
+import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/kong-log';
 import type { Finding, TopItem } from '../common/record';
 import type { DetectionSettings } from '../common/settings';
 import { createClock } from '../aggregator/clock';
@@ -83,8 +83,12 @@ export interface ReplayResult {
   /** records applied to the detectors */
   records: number;
   bad_lines: number;
-  /** valid records not applied, by reason (late: older than the longest window behind the event clock; services: over the cap) */
-  rejected: { late: number; services: number };
+  /**
+   * valid records not applied, by reason (late: older than the longest window
+   * behind the event clock; services: over the cap); stream: logs of Kong's
+   * stream subsystem, which are no request records (not bad lines either)
+   */
+  rejected: { late: number; services: number; stream: number };
   /** records outside --since/--until */
   filtered: number;
   first_ts: number | null;
@@ -225,7 +229,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const result: ReplayResult = {
     records: 0,
     bad_lines: 0,
-    rejected: { late: 0, services: 0 },
+    rejected: { late: 0, services: 0, stream: 0 },
     filtered: 0,
     first_ts: null,
     last_ts: null,
@@ -303,6 +307,10 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const take = (log: unknown, file: string, line: number): Promise<void> | undefined => {
     const rec = recordFromKongLog(log, rawRecord);
     if (!rec) {
+      if (isStreamLog(log)) {
+        result.rejected.stream++;
+        return undefined;
+      }
       result.bad_lines++;
       hooks.onBadLine?.({ file, line, reason: missingFields(log) });
       return undefined;

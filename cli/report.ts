@@ -45,6 +45,7 @@ export function tableReport(r: ReplayResult): string {
   if (r.bad_lines) skipped.push(`${r.bad_lines} bad lines`);
   if (r.rejected.late) skipped.push(`${r.rejected.late} late`);
   if (r.rejected.services) skipped.push(`${r.rejected.services} over the service cap`);
+  if (r.rejected.stream) skipped.push(`${r.rejected.stream} stream-subsystem logs (no HTTP request)`);
   if (r.filtered) skipped.push(`${r.filtered} outside --since/--until`);
   out.push(
     `Replayed ${r.records} records from ${iso(r.first_ts)} to ${iso(r.last_ts)} in ${secs.toFixed(1)} s (${Math.round(r.records / secs)} records/s)` +

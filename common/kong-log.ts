@@ -8,6 +8,16 @@ import { STRING_MAX, UNMATCHED_SERVICE, type SiemRecord } from './record';
 export type CredentialSource = 'auto' | 'credential' | 'consumer' | 'header';
 export const CREDENTIAL_SOURCES: readonly CredentialSource[] = Object.freeze(['auto', 'credential', 'consumer', 'header']);
 export const DEFAULT_CREDENTIAL_HEADER = 'x-auth-sub';
+/**
+ * Headers Kong's serializer always replaces by `REDACTED` (kong/pdk/log.lua):
+ * as a credential source every client would share the one value "REDACTED".
+ */
+export const REDACTED_HEADERS: readonly string[] = Object.freeze(['authorization', 'proxy-authorization']);
+/** Request header Kong's auth plugins set to `true` when their `anonymous` consumer stands in. */
+export const ANONYMOUS_HEADER = 'x-anonymous-consumer';
+
+/** Whether `name` is a header Kong redacts in its logs, so never a credential source (any case). */
+export const isRedactedHeader = (name: string): boolean => REDACTED_HEADERS.includes(name.toLowerCase());
 
 export interface RecordOptions {
   credentialSource: CredentialSource;
@@ -48,8 +58,30 @@ export function headerValue(headers: unknown, name: string): string | undefined 
   return text(Array.isArray(v) ? v[0] : v);
 }
 
-/** The raw credential per `source`, before any hashing. */
+/**
+ * An auth plugin's `anonymous` consumer: Kong authenticates it with no
+ * credential (no `authenticated_entity`) and sets `x-anonymous-consumer: true`
+ * on the request. Every unauthenticated client shares it, so it is no
+ * credential: taken as one, it would be one credential used from every IP.
+ */
+export function isAnonymous(log: Obj): boolean {
+  if (text(obj(log.authenticated_entity)?.id) !== undefined) return false;
+  return headerValue(obj(log.request)?.headers, ANONYMOUS_HEADER)?.toLowerCase() === 'true';
+}
+
+/**
+ * A log of Kong's stream subsystem (TCP/TLS routes): `session` with its
+ * status, and no HTTP `response`. Not a request record, and not a malformed
+ * one either: counted apart (reason `stream`).
+ */
+export function isStreamLog(input: unknown): boolean {
+  const log = obj(input);
+  return log !== undefined && obj(log.response) === undefined && obj(log.session)?.status !== undefined;
+}
+
+/** The raw credential per `source`, before any hashing; none for the anonymous consumer, whatever the source. */
 export function rawCredential(log: Obj, source: CredentialSource, header: string): string | undefined {
+  if (isAnonymous(log)) return undefined;
   const fromCredential = () => text(obj(log.authenticated_entity)?.id);
   const fromConsumer = () => {
     const c = obj(log.consumer);

@@ -24,20 +24,26 @@ const BODY_SCHEMA = {
   },
 } as const;
 
-/** Validate and apply raw records; shared by /v1/records and /v1/kong-log. */
+/**
+ * Validate and apply raw records; shared by /v1/records and /v1/kong-log.
+ * `skipped`: entries the caller received but already set aside, by reason
+ * (a Kong stream log), counted as received and rejected like the rest.
+ */
 export async function ingestRecords(
   deps: IngestDeps,
   raw: readonly unknown[],
   settings?: Record<string, unknown>,
+  skipped: Partial<Record<RejectReason, number>> = {},
 ): Promise<{ accepted: number; rejected: number }> {
   const { config, state, metrics } = deps;
-  metrics.received.inc(raw.length);
-  const byReason: Partial<Record<RejectReason, number>> = {};
+  const byReason: Partial<Record<RejectReason, number>> = { ...skipped };
+  let bad = 0;
+  for (const n of Object.values(byReason)) bad += n;
+  metrics.received.inc(raw.length + bad);
   if (settings) {
     for (const _ of await state.applySettings(settings)) byReason.settings = (byReason.settings ?? 0) + 1;
   }
   const good: KeyedRecord[] = [];
-  let bad = 0;
   for (const r of raw) {
     const c = checkRecord(r, config.ipv6Prefix);
     if (c.ok) good.push(c.record);

@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import {
   CREDENTIAL_SOURCES,
   DEFAULT_CREDENTIAL_HEADER,
+  isRedactedHeader,
+  isStreamLog,
   recordFromKongLog,
   type CredentialSource,
   type RecordOptions,
@@ -46,13 +48,12 @@ interface KongLogRequest {
 
 export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
   const { config } = deps;
-  app.post<KongLogRequest>(
-    '/v1/kong-log',
-    {
-      schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA },
-      onRequest: bearer(config.ingestToken),
-    },
-    async (req, reply) => {
+  app.route<KongLogRequest>({
+    method: ['POST', 'PUT', 'PATCH'],
+    url: '/v1/kong-log',
+    schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA },
+    onRequest: bearer(config.ingestToken),
+    handler: async (req, reply) => {
       const body = req.body;
       // Checked by hand, not by a schema: fastify's ajv coerces a scalar into
       // a one-element array, which would turn "text" into a batch.
@@ -70,11 +71,20 @@ export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
         hashCredentials: config.hashCredentials,
         hashKey: config.hashKey,
       };
+      if (isRedactedHeader(opts.credentialHeader)) throw errors.redactedCredentialHeader(opts.credentialHeader);
       // A log object lacking client_ip, status or started_at maps to nothing:
       // pass an empty object so that ingest rejects and counts it as invalid.
-      const records = logs.map((log) => recordFromKongLog(log, opts) ?? {});
-      const result = await ingestRecords(deps, records);
+      // A stream-subsystem log is no request: counted apart, as `stream`.
+      const records: unknown[] = [];
+      let stream = 0;
+      for (const log of logs) {
+        const rec = recordFromKongLog(log, opts);
+        if (rec !== undefined) records.push(rec);
+        else if (isStreamLog(log)) stream++;
+        else records.push({});
+      }
+      const result = await ingestRecords(deps, records, undefined, stream > 0 ? { stream } : {});
       return reply.code(202).send(result);
     },
-  );
+  });
 }

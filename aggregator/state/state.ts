@@ -12,7 +12,7 @@ export interface KeyedRecord {
   credential?: string;
 }
 
-export type RejectReason = 'invalid' | 'ip' | 'status' | 'length' | 'late' | 'services' | 'settings';
+export type RejectReason = 'invalid' | 'ip' | 'status' | 'length' | 'late' | 'services' | 'settings' | 'stream';
 
 export interface ApplyResult {
   accepted: number;

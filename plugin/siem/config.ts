@@ -4,7 +4,7 @@
 // values already; this only guards against a caller that did not (a test, a
 // hand-started plugin server): out-of-range or mistyped values fall back to
 // the default instead of throwing, so a bad config never breaks a request.
-import { CREDENTIAL_SOURCES, type CredentialSource, type RecordOptions } from '../../common/kong-log';
+import { CREDENTIAL_SOURCES, isRedactedHeader, type CredentialSource, type RecordOptions } from '../../common/kong-log';
 import { SETTING_NAMES, type DetectionSettings } from '../../common/settings';
 import { DELIVERY_DEFAULTS, FIELDS } from './schema';
 
@@ -63,6 +63,7 @@ export function parseConfig(raw: unknown): PluginConfig {
   const settings = {} as DetectionSettings;
   for (const n of SETTING_NAMES) settings[n] = num(conf, n);
   const hashKey = str(conf, 'hash_key');
+  const header = str(conf, 'credential_header');
   const ingestToken = str(conf, 'ingest_token');
   return {
     delivery: {
@@ -75,7 +76,8 @@ export function parseConfig(raw: unknown): PluginConfig {
     },
     record: {
       credentialSource: CREDENTIAL_SOURCES.includes(source as CredentialSource) ? (source as CredentialSource) : 'auto',
-      credentialHeader: str(conf, 'credential_header') ?? (FIELDS.get('credential_header')?.default as string),
+      // Kong's schema refuses a redacted header; a caller that did not validate gets the default.
+      credentialHeader: header !== undefined && !isRedactedHeader(header) ? header : (FIELDS.get('credential_header')?.default as string),
       hashCredentials: typeof conf.hash_credentials === 'boolean' ? conf.hash_credentials : true,
       ...(hashKey !== undefined && { hashKey }),
     },

@@ -3,7 +3,7 @@
 // common/settings.ts so the plugin and the aggregator cannot drift. Kong
 // validates these at config load (`between`, `one_of`, `match`), so a bad
 // value never reaches the plugin server.
-import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER } from '../../common/kong-log';
+import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, REDACTED_HEADERS } from '../../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES } from '../../common/settings';
 
 /** One Kong schema field definition (the subset this plugin uses). */
@@ -16,6 +16,8 @@ export interface KongField {
   one_of?: string[];
   /** a Lua pattern, as Kong's `match` validator takes */
   match?: string;
+  /** Lua patterns the value must not match, each with its error (Kong's `match_none`) */
+  match_none?: Array<{ pattern: string; err: string }>;
   len_min?: number;
   referenceable?: boolean;
 }
@@ -30,6 +32,11 @@ export const DELIVERY_DEFAULTS = Object.freeze({
   queue_max_records: 10_000,
   timeout_ms: 2000,
 });
+
+/** A Lua pattern matching `name` in any case ('-' escaped), as Kong's http-log schema writes header names. */
+function caseless(name: string): string {
+  return [...name].map((c) => (/[a-z]/i.test(c) ? `[${c.toUpperCase()}${c.toLowerCase()}]` : c === '-' ? '%-' : c)).join('');
+}
 
 const DELIVERY_FIELDS: KongSchema = [
   {
@@ -79,7 +86,10 @@ const DELIVERY_FIELDS: KongSchema = [
       default: DEFAULT_CREDENTIAL_HEADER,
       // Lua pattern of a header token (letters, digits, '-', '_').
       match: '^[%w%-_]+$',
-      description: 'request header read by credential_source header (and auto)',
+      // Kong's log serializer replaces these headers' values by REDACTED:
+      // every client would share that one "credential".
+      match_none: REDACTED_HEADERS.map((h) => ({ pattern: `^${caseless(h)}$`, err: `cannot be '${h}': Kong's log serializer redacts it, so every client would share one credential` })),
+      description: 'request header read by credential_source header (and auto); not authorization or proxy-authorization, which Kong redacts in its logs',
     },
   },
   { hash_credentials: { type: 'boolean', required: true, default: true, description: 'send only a keyed fingerprint of the credential, never the credential' } },

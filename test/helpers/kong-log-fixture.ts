@@ -118,3 +118,29 @@ export function kongLog(s: LogShape = {}): Record<string, unknown> {
   if (s.credentialId) log.authenticated_entity = { id: s.credentialId, consumer_id: consumerId };
   return log;
 }
+
+/**
+ * An anonymous request as Kong 3.9 logs it when an auth plugin's `anonymous`
+ * option let it through: the anonymous consumer, no authenticated_entity,
+ * and `x-anonymous-consumer: true` set on the request (kong/plugins/*-auth).
+ */
+export function anonymousKongLog(s: Omit<LogShape, 'credentialId'> = {}): Record<string, unknown> {
+  return kongLog({ consumer: 'anonymous', ...s, credentialId: null, headers: { 'x-anonymous-consumer': 'true', ...s.headers } });
+}
+
+/** A log of Kong's stream subsystem (a TCP/TLS route), shaped as kong/pdk/log.lua serializes it: `session`, no request or response. */
+export function kongStreamLog(s: { ip?: string; startedAt?: number; service?: string } = {}): Record<string, unknown> {
+  const startedAt = s.startedAt ?? Date.now();
+  return {
+    session: { tls: null, received: 517, sent: 3021, status: 200, server_port: 5555 },
+    upstream: { received: 3021, sent: 517 },
+    latencies: { kong: 1, session: 1250 },
+    tries: [{ ip: '172.18.0.9', port: 5432, balancer_start: startedAt + 1, balancer_latency: 0 }],
+    route: { id: entityId('route-tcp'), name: 'tcp-v1', protocols: ['tcp'], destinations: [{ port: 5555 }], ws_id: WS },
+    service: serviceEntity(s.service ?? 'postgres'),
+    client_ip: s.ip ?? '203.0.113.7',
+    started_at: startedAt,
+    workspace: WS,
+    workspace_name: 'default',
+  };
+}

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { luaMatches } from '../helpers/lua-pattern';
 import { dumpAllPlugins, schemaFields } from '../helpers/pluginserver';
 
 // The repository root: the nearest ancestor of this compiled file holding
@@ -20,9 +21,9 @@ function repoRoot(from: string): string {
 }
 const ROOT = repoRoot(__dirname);
 
-function dockerCompose(args: string[]): Promise<string> {
+function dockerCompose(args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), ...args], { cwd: ROOT, timeout: 60_000, env: { ...process.env, SIEM_INGEST_TOKEN: '', SIEM_HASH_KEY: '' } }, (err, stdout, stderr) => {
+    execFile('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), ...args], { cwd: ROOT, timeout: 60_000, env: { ...process.env, SIEM_INGEST_TOKEN: '', SIEM_HASH_KEY: '', ...env } }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
         return reject(new Error('docker-compose is not installed: apt-get install -y docker-compose'));
       }
@@ -88,7 +89,16 @@ function fieldError(name: string, f: Obj, v: unknown): string | undefined {
   if (f.between && ((v as number) < f.between[0] || (v as number) > f.between[1])) return `${name}: ${v} outside ${f.between}`;
   if (f.one_of && !f.one_of.includes(v)) return `${name}: ${v} not one of ${f.one_of}`;
   if (f.len_min && (v as string).length < f.len_min) return `${name}: too short`;
+  // Lua patterns, run as Kong runs them (value:match(pattern)).
+  if (typeof f.match === 'string' && !luaMatches(v as string, f.match)) return `${name}: ${v} does not match ${f.match}`;
+  for (const m of (f.match_none ?? []) as Array<{ pattern: string; err: string }>) if (luaMatches(v as string, m.pattern)) return `${name}: ${m.err}`;
   return undefined;
+}
+
+/** `{vault://env/<name>}` -> the environment variable Kong's env vault reads (kong/vaults/env: upper case, '-' to '_'). */
+function envVaultVariable(ref: string): string | undefined {
+  const m = /^\{vault:\/\/env\/([^}/]+)\}$/.exec(ref);
+  return m ? m[1]!.toUpperCase().replace(/-/g, '_') : undefined;
 }
 
 test('kong.yml: two siem services and routes, key-auth and consumers, siem tuned on one and default on the other, valid against the schema; an http-log alternative', async () => {
@@ -102,7 +112,9 @@ test('kong.yml: two siem services and routes, key-auth and consumers, siem tuned
   const viaHttpLog = all.filter((s) => hasPlugin(s, 'http-log'));
   assert.equal(viaHttpLog.length, 1);
   const httpLog = (viaHttpLog[0]!.plugins as Obj[]).find((p) => p.name === 'http-log')!.config as Obj;
-  assert.match(String(httpLog.http_endpoint), /^http:\/\/aggregator:9457\/v1\/kong-log\?credential_source=(auto|credential|consumer|header)$/);
+  // http-log builds its request from the endpoint's path alone (a query string never arrives): the source goes in a header.
+  assert.equal(httpLog.http_endpoint, 'http://aggregator:9457/v1/kong-log');
+  assert.match(String(httpLog.headers?.['X-Siem-Credential-Source']), /^(auto|credential|consumer|header)$/);
   for (const s of services) assert.ok((s.routes as Obj[]).length >= 1, `${s.name} has a route`);
   const { infos } = await dumpAllPlugins();
   const fields = schemaFields(infos.find((i) => i.Name === 'siem')!);
@@ -129,4 +141,34 @@ test('kong.yml: two siem services and routes, key-auth and consumers, siem tuned
   assert.ok(fieldError('error_ratio', fields.get('error_ratio')!, 1.5));
   assert.ok(fieldError('credential_source', fields.get('credential_source')!, 'cookie'));
   assert.ok(fieldError('timeout_ms', fields.get('timeout_ms')!, 2.5));
+});
+
+test('credential_header: Kong\'s validators refuse authorization and proxy-authorization in any case (the serializer redacts them), accept other header names', async () => {
+  const { infos } = await dumpAllPlugins();
+  const f = schemaFields(infos.find((i) => i.Name === 'siem')!).get('credential_header')!;
+  for (const bad of ['authorization', 'Authorization', 'AUTHORIZATION', 'proxy-authorization', 'Proxy-Authorization']) {
+    assert.match(fieldError('credential_header', f, bad) ?? '', /redact/, `${bad} refused`);
+  }
+  for (const good of ['x-auth-sub', 'X-Consumer-Username', 'x-authorization-id', 'authorization2']) {
+    assert.equal(fieldError('credential_header', f, good), undefined, `${good} accepted`);
+  }
+  assert.ok(fieldError('credential_header', f, 'bad header'), 'not a header token');
+});
+
+test('kong.yml\'s http-log follows SIEM_INGEST_TOKEN: its Authorization is an env-vault reference that resolves to the aggregator\'s token', async () => {
+  const yml = readFileSync(path.join(ROOT, 'kong.yml'), 'utf8');
+  assert.ok(!yml.includes('demo-ingest-token'), 'no token written into kong.yml');
+  const conf = parse(yml) as Obj;
+  const legacy = (conf.services as Obj[]).find((s) => (s.plugins as Obj[]).some((p) => p.name === 'http-log'))!;
+  const httpLog = (legacy.plugins as Obj[]).find((p) => p.name === 'http-log')!.config as Obj;
+  const auth = String(httpLog.headers?.Authorization);
+  const variable = envVaultVariable(auth);
+  assert.ok(variable, `${auth} is an env-vault reference`);
+  for (const token of ['an-operator-token', '']) {
+    const cfg = parse(await dockerCompose(['config'], { SIEM_INGEST_TOKEN: token })) as Obj;
+    const kongEnv = cfg.services.kong.environment as Record<string, string>;
+    const aggToken = (cfg.services.aggregator.environment as Record<string, string>).SIEM_INGEST_TOKEN;
+    if (token) assert.equal(aggToken, token);
+    assert.equal(kongEnv[variable], `Bearer ${aggToken}`, `http-log sends the aggregator's token (SIEM_INGEST_TOKEN=${JSON.stringify(token)})`);
+  }
 });

@@ -6,6 +6,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getJson, metricValue, postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
+import { anonymousKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
 
 function repoRoot(): string {
   // from any outDir: the first directory up with a package.json
@@ -84,24 +85,28 @@ test('the seed pipeline\'s log (namespace, request.headers.x-auth-sub, no servic
   assert.deepEqual(unmatched.body.items, []);
 });
 
-test('credential source by query parameter or header; the query wins', async (t) => {
+test('credential source by the X-Siem-Credential-Source header (http-log drops a query string), or by the query string for senders that keep it; the query wins', async (t) => {
   const agg = await start(t, { SIEM_HASH_CREDENTIALS: 'false' });
   const log = fixture('kong-3x-log.json');
   const svc = (name: string) => fromIps({ ...log, service: { ...log.service, name } }, 3);
 
+  await postJson(`${agg.url}/v1/kong-log`, svc('by-header'), { 'x-siem-credential-source': 'consumer' });
+  await postJson(`${agg.url}/v1/kong-log`, svc('by-header-name'), { 'x-siem-credential-source': 'header', 'x-siem-credential-header': 'user-agent' });
   await postJson(`${agg.url}/v1/kong-log?credential_source=consumer`, svc('by-query'));
-  await postJson(`${agg.url}/v1/kong-log`, svc('by-header'), { 'x-siem-credential-source': 'header' });
   await postJson(`${agg.url}/v1/kong-log?credential_source=credential`, svc('query-wins'), { 'x-siem-credential-source': 'header' });
   await postJson(`${agg.url}/v1/kong-log?credential_source=header&credential_header=user-agent`, svc('other-header'));
 
+  assert.equal((await credentialFindings(agg, 'by-header'))[0]?.credential, 'acme');
+  assert.equal((await credentialFindings(agg, 'by-header-name'))[0]?.credential, 'HTTPie/3.2.2');
   assert.equal((await credentialFindings(agg, 'by-query'))[0]?.credential, 'acme');
-  assert.equal((await credentialFindings(agg, 'by-header'))[0]?.credential, 'header-subject-1');
   assert.equal((await credentialFindings(agg, 'query-wins'))[0]?.credential, 'eaa330c0-4cff-47f5-c79e-b2e4f355207e');
   assert.equal((await credentialFindings(agg, 'other-header'))[0]?.credential, 'HTTPie/3.2.2');
 
   const bad = await postJson(`${agg.url}/v1/kong-log?credential_source=cookie`, log);
   assert.equal(bad.status, 400);
   assert.match(bad.body.error, /credential_source/);
+  const badHeader = await postJson(`${agg.url}/v1/kong-log`, log, { 'x-siem-credential-source': 'cookie' });
+  assert.equal(badHeader.status, 400);
 });
 
 test('http-log\'s "application/json; charset=utf-8" content type is accepted', async (t) => {
@@ -152,4 +157,62 @@ test('a batch over SIEM_MAX_BATCH_RECORDS is 413', async (t) => {
   const agg = await start(t, { SIEM_MAX_BATCH_RECORDS: '2' });
   const r = await postJson(`${agg.url}/v1/kong-log`, fromIps(fixture('kong-3x-log.json'), 3));
   assert.equal(r.status, 413);
+});
+
+// issue 16 (1): an auth plugin's anonymous consumer is shared by every
+// unauthenticated client: taken as a credential it was one credential_ips finding.
+test('Kong\'s anonymous consumer is no credential, whatever the credential source', async (t) => {
+  const agg = await start(t, { SIEM_HASH_CREDENTIALS: 'false', SIEM_CREDENTIAL_MIN_IPS: '2' });
+  const base = 1_717_799_300_000;
+  const anon = (svc: string) => Array.from({ length: 5 }, (_, i) => anonymousKongLog({ service: svc, ip: `198.51.100.${i + 1}`, startedAt: base + i, headers: { 'x-auth-sub': 'anonymous-sub' } }));
+  for (const source of ['auto', 'credential', 'consumer', 'header']) {
+    const r = await postJson(`${agg.url}/v1/kong-log`, anon(`anon-${source}`), { 'x-siem-credential-source': source });
+    assert.deepEqual(r.body, { accepted: 5, rejected: 0 }, source);
+    assert.deepEqual(await credentialFindings(agg, `anon-${source}`), [], `${source}: no shared credential`);
+  }
+  // A real consumer from as many IPs still is one.
+  const real = Array.from({ length: 5 }, (_, i) => kongLog({ service: 'real', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i }));
+  await postJson(`${agg.url}/v1/kong-log`, real);
+  assert.equal((await credentialFindings(agg, 'real'))[0]?.credential, 'cred-1');
+});
+
+// issue 16 (2)
+test('authorization and proxy-authorization are refused as the credential header (400): Kong logs them as REDACTED', async (t) => {
+  const agg = await start(t);
+  const log = fixture('kong-3x-log.json');
+  for (const name of ['authorization', 'Authorization', 'proxy-authorization', 'PROXY-AUTHORIZATION']) {
+    const byQuery = await postJson(`${agg.url}/v1/kong-log?credential_source=header&credential_header=${name}`, log);
+    assert.equal(byQuery.status, 400, name);
+    assert.match(byQuery.body.error, /REDACTED/);
+    const byHeader = await postJson(`${agg.url}/v1/kong-log`, log, { 'x-siem-credential-source': 'header', 'x-siem-credential-header': name });
+    assert.equal(byHeader.status, 400, name);
+  }
+  const text = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(text, 'kong_siem_records_received_total'), 0, 'nothing stored');
+});
+
+// issue 16 (4)
+test('stream-subsystem logs are counted as reason="stream", never as invalid; the HTTP logs of the batch are kept', async (t) => {
+  const agg = await start(t);
+  const log = fixture('kong-3x-log.json');
+  const r = await postJson(`${agg.url}/v1/kong-log`, [kongStreamLog({ startedAt: log.started_at }), log, kongStreamLog({ startedAt: log.started_at + 1 }), { client_ip: '192.0.2.1' }]);
+  assert.equal(r.status, 202);
+  assert.deepEqual(r.body, { accepted: 1, rejected: 3 });
+  const text = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(text, 'kong_siem_records_received_total'), 4);
+  assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'stream' }), 2);
+  assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'invalid' }), 1, 'only the malformed entry');
+});
+
+// issue 16 (5)
+test('http-log\'s PUT and PATCH methods are accepted like POST', async (t) => {
+  const agg = await start(t);
+  const log = fixture('kong-3x-log.json');
+  for (const method of ['PUT', 'PATCH']) {
+    const res = await fetch(`${agg.url}/v1/kong-log`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify([log]) });
+    assert.equal(res.status, 202, method);
+    assert.deepEqual(await res.json(), { accepted: 1, rejected: 0 });
+  }
+  const get = await fetch(`${agg.url}/v1/kong-log`);
+  assert.equal(get.status, 404);
 });

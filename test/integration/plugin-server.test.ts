@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { kongLog } from '../helpers/kong-log-fixture';
+import { anonymousKongLog, kongLog } from '../helpers/kong-log-fixture';
 import {
   PLUGINS_DIR,
   dumpAllPlugins,
@@ -139,6 +139,25 @@ test('records arrive complete and correct, credentials hashed, one PDK call per 
   // Nothing raw leaves a hashing instance.
   const all = JSON.stringify(agg.requests.map((r) => r.body));
   for (const secret of ['cred-acme-1', 'sub-42']) assert.equal(all.includes(secret), false, `${secret} sent raw`);
+});
+
+// issue 16 (1)
+test('anonymous consumers through the real plugin server: records without a credential, so no shared-credential finding', async (t) => {
+  const agg = await startRecordingAggregator({ SIEM_INGEST_TOKEN: TOKEN });
+  t.after(() => agg.close());
+  const ps = await startPluginServer();
+  t.after(() => ps.stop());
+  const f = await fields();
+  const id = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, hash_key: HASH_KEY, flush_interval_ms: 20, credential_min_ips: 2 }));
+  const now = Date.now();
+  for (let i = 0; i < 5; i++) await ps.logEvent(id, anonymousKongLog({ startedAt: now + i, ip: `198.51.100.${i + 1}`, service: 'open' }));
+  await waitFor('5 records', () => agg.records().length >= 5);
+  for (const r of agg.records()) {
+    assert.equal(r.credential, undefined, 'no credential');
+    assert.equal(r.consumer, 'anonymous');
+  }
+  const found = (await (await fetch(`${agg.url}/v1/findings?type=credential_ips`)).json()) as { findings: unknown[] };
+  assert.deepEqual(found.findings, []);
 });
 
 test('1000 log events: all delivered once, at most 2 PDK calls each, large batches gzipped', async (t) => {

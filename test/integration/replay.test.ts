@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { ATTACK, kongLogObject, scenario } from '../../cli/kong-traffic';
 import { kongLogScanner } from '../../cli/kong-log-scan';
 import { missingFields } from '../../cli/replay';
-import { recordFromKongLog } from '../../common/kong-log';
+import { isStreamLog, recordFromKongLog } from '../../common/kong-log';
+import { anonymousKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 import { runCli } from '../helpers/cli';
 
@@ -129,10 +130,10 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
   const CRED_HEADER = 'X-Auth-Sub';
   const scan = kongLogScanner(CRED_HEADER);
   const sources = ['auto', 'credential', 'consumer', 'header'] as const;
-  const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant('0x1F'), fc.constant(' 42 '), fc.constant(''));
+  const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant('0x1F'), fc.constant(' 42 '), fc.constant(''), fc.constant('true'));
   const any = fc.oneof(scalar, fc.jsonValue({ maxDepth: 2 }));
   const field = fc.option(any, { nil: undefined });
-  const keyCase = fc.constantFrom('host', 'Host', 'HOST', 'x-auth-sub', 'X-AUTH-SUB', 'x-auth-sub\u212a', 'hos\u0074');
+  const keyCase = fc.constantFrom('host', 'Host', 'HOST', 'x-auth-sub', 'X-AUTH-SUB', 'x-auth-sub\u212a', 'hos\u0074', 'x-anonymous-consumer', 'X-Anonymous-Consumer');
   const logArb = fc.record({
     ip: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('::ffff:10.0.0.1'), fc.string()),
     status: fc.oneof(fc.integer({ min: 100, max: 599 }), fc.integer()),
@@ -140,8 +141,8 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
     service: fc.constantFrom('orders', 'billing', 'sérvice', 'a"b', 'a\\b', 'x\u2028y'),
     credential: fc.option(fc.string({ minLength: 1 }), { nil: undefined }),
     overrides: fc.dictionary(
-      fc.constantFrom('client_ip', 'started_at', 'namespace', 'request_uri_host', 'request', 'response', 'service', 'route', 'consumer', 'authenticated_entity', 'latencies'),
-      any,
+      fc.constantFrom('client_ip', 'started_at', 'namespace', 'request_uri_host', 'request', 'response', 'service', 'route', 'consumer', 'authenticated_entity', 'latencies', 'session'),
+      fc.oneof(any, fc.record({ status: any })),
       { maxKeys: 2 },
     ),
     headers: fc.array(fc.tuple(keyCase, field), { maxLength: 3 }),
@@ -225,8 +226,36 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
         }
       }
       assert.equal(missingFields(small), missingFields(parsed));
+      assert.equal(isStreamLog(small), isStreamLog(parsed), 'stream logs recognised alike');
     }),
     { numRuns: 3000, seed: 20261126 },
   );
   assert.ok(clean > 100 && accepted > clean, `lines scanned: ${accepted} (clean ${clean})`);
+});
+
+// issue 16 (1, 4): replay maps like the plugin and /v1/kong-log, on both of its paths (the line scanner and JSON.parse of arrays).
+test('replay: the anonymous consumer is no credential; stream-subsystem logs are counted as stream, not as bad lines', { timeout: 60_000 }, async (t) => {
+  const dir = tmp(t);
+  const base = END - 60_000;
+  const anon = Array.from({ length: 6 }, (_, i) => anonymousKongLog({ service: 'open', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 }));
+  const real = Array.from({ length: 6 }, (_, i) => kongLog({ service: 'open', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 + 1 }));
+  const streams = [kongStreamLog({ startedAt: base }), kongStreamLog({ startedAt: base + 10 })];
+  const file = path.join(dir, 'mixed.log');
+  // one object per line (the scanner), and an http-log batch as one array line (JSON.parse)
+  writeFileSync(file, `${[...anon, ...real.slice(0, 3), streams[0]].map((l) => JSON.stringify(l)).join('\n')}\n${JSON.stringify([...real.slice(3), streams[1]])}\n`);
+  const run = await runCli(['replay', '--json', '--quiet', '--credential-min-ips', '3', '--no-hash-credentials', file]);
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.records, 12);
+  assert.equal(report.bad_lines, 0, 'stream logs are no bad lines');
+  assert.equal(report.rejected.stream, 2);
+  const shared = report.findings.filter((f: any) => f.type === 'credential_ips');
+  assert.deepEqual(shared.map((f: any) => f.credential), ['cred-1'], 'the real credential only, never the anonymous consumer');
+});
+
+// issue 16 (2)
+test('replay refuses authorization as the credential header (usage error): Kong logs it as REDACTED', async () => {
+  const run = await runCli(['replay', '--credential-source', 'header', '--credential-header', 'Authorization', '-'], { input: '' });
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /REDACTED/);
 });

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { recordFromSerialized } from '../../plugin/siem/record';
 import { parseConfig, ingestEndpoint } from '../../plugin/siem/config';
 import { Plugin, type SiemKong } from '../../plugin/siem/index';
-import { kongLog } from '../helpers/kong-log-fixture';
-import type { RecordOptions } from '../../common/kong-log';
+import { anonymousKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
+import { isStreamLog, type RecordOptions } from '../../common/kong-log';
 
 const KEY = 'k1';
 const hashed: RecordOptions = { credentialSource: 'auto', credentialHeader: 'x-auth-sub', hashCredentials: true, hashKey: KEY };
@@ -66,6 +66,40 @@ test('credential_source picks credential, consumer or header; auto takes the fir
   assert.equal(recordFromSerialized(ser(kongLog({ consumer: 'acme' })), plain)?.credential, 'acme');
   assert.equal(recordFromSerialized(ser(kongLog({ consumer: null, headers: { 'x-auth-sub': 'sub-9' } })), plain)?.credential, 'sub-9');
   assert.equal(recordFromSerialized(ser(kongLog({ consumer: null, headers: { 'x-auth-sub': '' } })), plain)?.credential, undefined);
+});
+
+// issue 16 (1)
+test('an auth plugin\'s anonymous consumer is no credential, whatever the source; its name stays as context', () => {
+  const anon = anonymousKongLog({ headers: { 'x-auth-sub': 'sub-9' } });
+  for (const credentialSource of ['auto', 'credential', 'consumer', 'header'] as const) {
+    const r = recordFromSerialized(ser(anon), { ...plain, credentialSource });
+    assert.equal(r?.credential, undefined, credentialSource);
+    assert.equal(r?.consumer, 'anonymous');
+  }
+  // The header in another case, as some proxies rewrite it.
+  assert.equal(recordFromSerialized(ser(anonymousKongLog({ headers: { 'X-Anonymous-Consumer': 'True' } })), plain)?.credential, undefined);
+  // An authenticated request keeps its credential even when a client sent the header itself.
+  const spoofed = kongLog({ consumer: 'acme', credentialId: 'c-1', headers: { 'x-anonymous-consumer': 'true' } });
+  assert.equal(recordFromSerialized(ser(spoofed), plain)?.credential, 'c-1');
+  // A consumer without the anonymous marker is still a consumer credential.
+  assert.equal(recordFromSerialized(ser(kongLog({ consumer: 'acme', credentialId: null })), plain)?.credential, 'acme');
+});
+
+// issue 16 (4)
+test('a stream-subsystem log is recognised as such and gives no record; HTTP logs are not stream logs', () => {
+  assert.equal(isStreamLog(kongStreamLog()), true);
+  assert.equal(recordFromSerialized(ser(kongStreamLog()), plain), undefined);
+  assert.equal(isStreamLog(kongLog()), false);
+  assert.equal(isStreamLog({ client_ip: '1.2.3.4' }), false);
+  assert.equal(isStreamLog({ session: {} }), false);
+  assert.equal(isStreamLog(null), false);
+});
+
+// issue 16 (2)
+test('config: a redacted header as credential_header (a caller Kong did not validate) falls back to the default', () => {
+  assert.equal(parseConfig({ credential_header: 'Authorization' }).record.credentialHeader, 'x-auth-sub');
+  assert.equal(parseConfig({ credential_header: 'proxy-authorization' }).record.credentialHeader, 'x-auth-sub');
+  assert.equal(parseConfig({ credential_header: 'x-user' }).record.credentialHeader, 'x-user');
 });
 
 test('hash_credentials without a key fingerprints with plain SHA-256, never raw', () => {
