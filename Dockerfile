@@ -12,7 +12,9 @@ COPY common ./common
 COPY aggregator ./aggregator
 COPY cli ./cli
 COPY bin ./bin
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+COPY ui ./ui
+RUN npx tsc -p tsconfig.json && npx tsc -p ui/tsconfig.json && cp -r ui/static/. dist/ui/ \
+ && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production SIEM_HOST=0.0.0.0 SIEM_PORT=9457

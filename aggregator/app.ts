@@ -12,6 +12,9 @@ import { ingestRoutes } from './routes/ingest';
 import { kongLogRoutes } from './routes/kong-log';
 import { queryRoutes } from './routes/query';
 import { metricsRoutes } from './routes/metrics';
+import { overviewRoutes } from './routes/overview';
+import { settingsRoutes } from './routes/settings';
+import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 
 export interface BuildOptions {
@@ -62,6 +65,9 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   kongLogRoutes(app, deps);
   queryRoutes(app, deps);
   metricsRoutes(app, deps);
+  overviewRoutes(app, deps);
+  settingsRoutes(app, deps);
+  uiRoutes(app);
 
   const sweep = setInterval(() => state.sweep(), config.sweepIntervalMs);
   sweep.unref();
