@@ -1,4 +1,4 @@
-// One clock for the whole aggregator (CONTRACT.md, "Clock"): the wall clock,
+// One clock for the whole aggregator (docs/configuration.md, "Clock"): the wall clock,
 // or for replays the largest record ts seen so far.
 import type { ClockMode } from './config';
 

@@ -1,5 +1,5 @@
 // Every error the API answers with, its status and message, in one place.
-// Bodies are always `{"error": "..."}` (CONTRACT.md).
+// Bodies are always `{"error": "..."}` (docs/api.md, "Errors").
 export class SiemError extends Error {
   constructor(
     readonly code: string,

@@ -1,4 +1,4 @@
-// The Prometheus metrics of CONTRACT.md. One Registry per app (tests build
+// The Prometheus metrics of docs/metrics.md. One Registry per app (tests build
 // many apps). Gauges are filled from one state snapshot per scrape, so a
 // series disappears as soon as its entity stops qualifying, and labelled
 // series stay bounded: top N + `other` per service, flagged entities only.

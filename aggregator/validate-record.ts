@@ -1,4 +1,4 @@
-// Per-record validation (CONTRACT.md, "Definitions": a record is invalid when
+// Per-record validation (docs/api.md, "The record": a record is invalid when
 // a required field is missing or mistyped, `ip` does not parse, `status` is
 // out of range, or a string is over its length). Each bad record is rejected
 // with a reason and the rest of its batch is kept; unknown fields are ignored.

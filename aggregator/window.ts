@@ -7,7 +7,7 @@
 // while a busy IP costs at most one entry per sub-bucket of the longest
 // window. A window of W ms at clock T is the k = ceil(W / bucketMs) buckets
 // ending with T's bucket: it covers (T - W, T] to within one sub-bucket,
-// which CONTRACT.md allows when bucketMs <= W / 10.
+// which docs/api.md ("Definitions") allows when bucketMs <= W / 10.
 
 export const STRIDE = 4;
 const REQ = 1;

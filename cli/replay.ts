@@ -1,6 +1,6 @@
 // `kong-siem replay`: Kong file-log / http-log NDJSON (plain or gzip, files
 // or stdin) through the aggregator's own state and detectors on the event
-// clock (CONTRACT.md, "Clock"), with no HTTP in between. A bad line is
+// clock (docs/configuration.md, "Clock"), with no HTTP in between. A bad line is
 // reported with its line number, counted and skipped; only a file that cannot
 // be read ends the run (ReplayError).
 import { constants, promises as fsp } from 'node:fs';

@@ -1,4 +1,4 @@
-// The replay report: JSON for machines (CONTRACT.md: records, bad_lines,
+// The replay report: JSON for machines (docs/cli.md: records, bad_lines,
 // findings, plus this tool's extra fields), a table of the four answers for
 // people.
 import type { Finding } from '../common/record';

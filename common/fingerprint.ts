@@ -1,4 +1,4 @@
-// The credential fingerprint of CONTRACT.md: the first 16 hex digits of
+// The credential fingerprint of docs/configuration.md: the first 16 hex digits of
 // HMAC-SHA256(key, value), or of SHA-256(value) when no key is set. The plugin,
 // the aggregator (for /v1/kong-log and replay) and `kong-siem fingerprint`
 // must agree on it, so it lives here once.

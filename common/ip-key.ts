@@ -1,4 +1,4 @@
-// IP keys (CONTRACT.md, "Definitions"): IPv4 whole, IPv4-mapped IPv6 as
+// IP keys (docs/api.md, "Definitions"): IPv4 whole, IPv4-mapped IPv6 as
 // IPv4, other IPv6 grouped by a prefix (/64 by default) shown in CIDR form
 // with RFC 5952 text. Parsing is ipaddr.js's: IPv6 text has too many forms
 // (zero compression, embedded IPv4, zones) to parse by hand.

@@ -1,6 +1,7 @@
 // From Kong's serialized log object (`kong.log.serialize()`, which is also
 // what the bundled http-log and file-log plugins send) to a SiemRecord, with
-// the field mapping of CONTRACT.md ("Record building"). Shared by the plugin,
+// the field mapping of docs/api.md ("Kong's http-log") and
+// docs/configuration.md ("Record building"). Shared by the plugin,
 // the /v1/kong-log endpoint and `kong-siem replay`, so all three agree.
 import { fingerprint } from './fingerprint';
 import { STRING_MAX, UNMATCHED_SERVICE, type SiemRecord } from './record';

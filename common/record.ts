@@ -1,5 +1,5 @@
 // What the plugin sends, what the aggregator stores and reports, and what the
-// CLI replays: the wire format of CONTRACT.md, "Ingest: POST /v1/records".
+// CLI replays: the wire format of docs/api.md, "Ingest: POST /v1/records".
 
 import type { DetectionSettings } from './settings';
 

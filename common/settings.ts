@@ -1,7 +1,7 @@
 // The four detections' settings, defined once. The plugin builds its Kong
 // schema fields from this table, the aggregator its SIEM_* environment
 // variables and the validation of the `settings` a batch carries
-// (CONTRACT.md, "The four detections and their defaults").
+// (docs/configuration.md, "Detection settings").
 
 export interface DetectionSettings {
   /** top_ip / error_ip window, seconds */

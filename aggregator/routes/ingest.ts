@@ -1,5 +1,5 @@
 // POST /v1/records: validate each record on its own, keep the good ones,
-// count the rest by reason (CONTRACT.md, "Ingest").
+// count the rest by reason (docs/api.md, "Ingest").
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config';
 import { errors } from '../errors';

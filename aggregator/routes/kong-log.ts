@@ -1,5 +1,5 @@
 // POST /v1/kong-log: Kong's bundled http-log plugin as the sender
-// (CONTRACT.md, "Ingest"). Its body is `kong.log.serialize()`: one log object,
+// (docs/api.md). Its body is `kong.log.serialize()`: one log object,
 // or an array of them when its queue batches. http-log sends no settings, so
 // the credential source comes from the query string or a header (http-log's
 // `headers` option can set one); detection settings are the aggregator's.

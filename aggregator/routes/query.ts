@@ -1,4 +1,4 @@
-// Read-only endpoints: findings, top lists, health (CONTRACT.md). They never
+// Read-only endpoints: findings, top lists, health (docs/api.md). They never
 // change state.
 import type { FastifyInstance } from 'fastify';
 import { FINDING_TYPES, type FindingType } from '../../common/record';

@@ -76,11 +76,11 @@ export interface SnapshotService {
 }
 
 const NONE = -1;
-/** sub-buckets per shortest window (CONTRACT.md asks for at least 10) */
+/** sub-buckets per shortest window (docs/api.md, "Definitions": at least 10) */
 const SUB_BUCKETS = 20;
 /** live keys looked at per sweep past the first: arrival order is only nearly ts order */
 const EXPIRY_SCAN_LIVE = 10_000;
-/** IP keys listed in a finding's `ips` (CONTRACT.md) */
+/** IP keys listed in a finding's `ips` (docs/api.md) */
 const FINDING_IPS_MAX = 20;
 /** keys expired per sweep, so one sweep never stalls ingest for long */
 const EXPIRE_PER_SWEEP = 50_000;

@@ -1,5 +1,5 @@
 // A bounded FIFO of records that drops the oldest when full (as Kong's own
-// kong/tools/queue.lua does with max_entries): new records tell more about an
+// Kong/kong kong/tools/queue.lua does with max_entries): new records tell more about an
 // ongoing attack than old ones, and memory must stay bounded while the
 // aggregator is away. Array plus head index: O(1) amortized push and take.
 

@@ -1,5 +1,5 @@
-// The plugin's Kong schema: the delivery and credential fields of CONTRACT.md
-// ("Plugin schema fields") plus one field per detection setting, built from
+// The plugin's Kong schema: the delivery and credential fields of docs/configuration.md
+// ("The plugin `siem`: schema fields") plus one field per detection setting, built from
 // common/settings.ts so the plugin and the aggregator cannot drift. Kong
 // validates these at config load (`between`, `one_of`, `match`), so a bad
 // value never reaches the plugin server.

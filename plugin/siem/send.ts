@@ -1,7 +1,7 @@
 // One POST of a batch to the aggregator, classified for the queue: `ok`
 // (2xx), `retry` (connection error, timeout, 5xx, 408, 429: the aggregator is
 // away or busy, the batch is fine) or `reject` (any other status: the batch
-// itself or the token is refused, and retrying would not help) — CONTRACT.md,
+// itself or the token is refused, and retrying would not help) — docs/configuration.md,
 // "Delivery". Node's http with keep-alive agents: one socket per aggregator
 // is reused across batches instead of a handshake per batch.
 import http from 'node:http';

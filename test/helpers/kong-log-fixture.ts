@@ -1,5 +1,5 @@
 // Realistic serialized Kong log objects, shaped as Kong 3.9's
-// kong.log.serialize() returns them (kong/pdk/log.lua): full service, route
+// kong.log.serialize() returns them (Kong/kong kong/pdk/log.lua): full service, route
 // and consumer entities, headers as Kong gives them (lower-case names, arrays
 // for repeated headers, authorization REDACTED), latencies, tries, workspace.
 import { randomUUID } from 'node:crypto';

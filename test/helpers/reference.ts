@@ -1,4 +1,4 @@
-// An exact, brute-force reading of CONTRACT.md's rules over a list of
+// An exact, brute-force reading of the rules of docs/configuration.md over a list of
 // records at clock T: the yardstick for the aggregator's windowed state.
 import type { KeyedRecord } from '../../aggregator/state/state';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';

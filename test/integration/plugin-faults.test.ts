@@ -2,7 +2,7 @@
 // real kong-js-pluginserver driven as Kong drives it: an aggregator killed with
 // a batch in flight, an answer lost after the batch was stored, a slow
 // aggregator, 5xx/408/429 and 4xx answers, refused connections past the queue
-// cap, and a long outage. CONTRACT.md "Delivery" fixes what must happen:
+// cap, and a long outage. docs/configuration.md ("Delivery") fixes what must happen:
 // retryable failures are retried with backoff capped at 5 s, other 4xx drop
 // the batch (counted, reported in `dropped`), and log() never waits.
 //

@@ -4,8 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENV_SCHEMA } from '../../aggregator/config';
+import { buildApp } from '../../aggregator/app';
+import { ENV_SCHEMA, loadConfig } from '../../aggregator/config';
+import { errors, type SiemError } from '../../aggregator/errors';
 import { createMetrics } from '../../aggregator/metrics';
+import { FIELDS } from '../../plugin/siem/schema';
 import { REPO_ROOT } from '../helpers/paths';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
@@ -20,4 +23,82 @@ test('README documents every exported metric', async () => {
   assert.ok(names.length >= 13);
   const missing = names.filter((n) => !readme.includes(`\`${n}\``));
   assert.deepEqual(missing, []);
+});
+
+// docs/ is the project's own reference: every variable with its default and
+// range, every plugin field, every metric, every route and error code.
+const doc = (name: string) => readFileSync(join(REPO_ROOT, 'docs', name), 'utf8');
+
+/** The table row of docs/<file> that documents `name` (a line starting `| \`name\``). */
+function rowOf(text: string, name: string): string | undefined {
+  return text.split('\n').find((l) => l.startsWith(`| \`${name}\``));
+}
+
+test('docs/configuration.md gives every SIEM_* variable with its default and range', () => {
+  const text = doc('configuration.md');
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(ENV_SCHEMA.properties) as [string, Record<string, unknown>][]) {
+    const row = rowOf(text, name);
+    if (!row) {
+      problems.push(`${name}: no row`);
+      continue;
+    }
+    const cells = row.split('|').map((c) => c.trim());
+    const [, , dflt = '', range = ''] = cells;
+    if (spec.default !== undefined && dflt !== `\`${String(spec.default)}\``) problems.push(`${name}: default cell "${dflt}", expected \`${String(spec.default)}\``);
+    if (spec.default === undefined && dflt !== 'unset') problems.push(`${name}: default cell "${dflt}", expected unset`);
+    for (const k of ['minimum', 'maximum'] as const) {
+      if (spec[k] !== undefined && !range.includes(String(spec[k]))) problems.push(`${name}: range "${range}" lacks its ${k} ${String(spec[k])}`);
+    }
+    for (const v of (spec.enum as string[] | undefined) ?? []) if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('docs/configuration.md gives every plugin field and detection setting with its default and range', () => {
+  const text = doc('configuration.md');
+  const problems: string[] = [];
+  for (const [name, f] of FIELDS) {
+    const row = rowOf(text, name);
+    if (!row) {
+      problems.push(`${name}: no row`);
+      continue;
+    }
+    const cells = row.split('|').map((c) => c.trim());
+    const [, , type = '', dflt = '', range = ''] = cells;
+    if (!type.startsWith(f.type)) problems.push(`${name}: type "${type}", expected ${f.type}`);
+    const want = f.default === undefined ? 'none' : String(f.default);
+    if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", expected ${want}`);
+    if (f.between && !(range.includes(String(f.between[0])) && range.includes(String(f.between[1])))) problems.push(`${name}: range "${range}" lacks ${f.between.join('–')}`);
+    for (const v of f.one_of ?? []) if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
+  }
+  assert.ok(FIELDS.size >= 21, `only ${FIELDS.size} plugin fields`);
+  assert.deepEqual(problems, []);
+});
+
+test('docs/metrics.md documents every exported metric', async () => {
+  const text = doc('metrics.md');
+  const names = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
+  assert.deepEqual(names.filter((n) => !rowOf(text, n)), []);
+});
+
+test('docs/api.md documents every route, error code and finding field', async () => {
+  const text = doc('api.md');
+  const { app } = buildApp(loadConfig({}), { logger: false });
+  const routes: string[] = [];
+  await app.ready();
+  // printRoutes lists "METHOD, METHOD" per path; HEAD is fastify's automatic twin of GET.
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /(\/\S*) \(([A-Z, ]+)\)/.exec(line);
+    if (!m) continue;
+    for (const method of (m[2] as string).split(', ')) if (method !== 'HEAD') routes.push(`${method} ${m[1]}`);
+  }
+  await app.close();
+  assert.ok(routes.length >= 6, routes.join(', '));
+  assert.deepEqual(routes.filter((r) => !text.includes(`\`${r}\``)), [], 'routes missing from docs/api.md');
+  const codes = Object.values(errors).map((make) => (make as (a: never) => SiemError)('x' as never));
+  assert.deepEqual(codes.filter((e) => !(rowOf(text, e.code) ?? '').includes(String(e.statusCode))).map((e) => e.code), []);
+  for (const field of ['count', 'ratio', 'successes', 'ips', 'since', 'generated_at', 'window_seconds', 'other', 'accepted', 'rejected']) {
+    assert.ok(rowOf(text, field), `docs/api.md has no row for the answer field ${field}`);
+  }
 });

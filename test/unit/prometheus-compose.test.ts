@@ -16,7 +16,7 @@ interface Service {
 const compose = () => parse(fs.readFileSync(repoPath('docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
 const readYaml = (...p: string[]) => parse(fs.readFileSync(repoPath(...p), 'utf8'));
 
-/** Where `service` mounts the repository path `src` (e.g. ./deploy/x.yml). */
+/** Where `service` mounts the repository path `src` (e.g. ./deploy/prometheus/prometheus.yml). */
 function mountOf(service: Service, src: string): string {
   const norm = (p: string) => path.posix.normalize(p).replace(/\/$/, '');
   for (const v of service.volumes ?? []) {
