@@ -1,7 +1,6 @@
 // The findings page over HTTP (issue 17): its files and headers, and the
 // read-only JSON it reads besides /v1/findings (/v1/overview, /v1/settings).
-// What the page does with them is tested in a real browser
-// (test/e2e/findings-page.test.ts).
+// What the page does with them is for a test in a real browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CONTENT_SECURITY_POLICY } from '../../aggregator/routes/ui';

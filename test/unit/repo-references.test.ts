@@ -61,6 +61,8 @@ function existsInRepo(root: string, p: string): boolean {
   // a compiled file: dist/<dir>/<name>.js is built from <dir>/<name>.ts
   const src = clean.replace(/^dist\//, '');
   for (const cand of [src, src.replace(/\.js$/, '.ts'), `${src}.ts`, `${src}/index.ts`]) if (existsSync(join(root, cand))) return true;
+  // built by `npm run build` into dist/ under the same path (ui/page.js)
+  if (existsSync(join(root, 'dist', clean))) return true;
   // a generated tree itself, or a file directly in bench/results (made by a run)
   if (GENERATED.includes(clean) || /^bench\/results\/[^/]+$/.test(clean)) return true;
   return false;
