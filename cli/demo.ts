@@ -53,7 +53,7 @@ async function post(url: string, body: unknown): Promise<void> {
 }
 
 /** One wave: benign traffic of the last minute and the four attacks, posted as http-log would. */
-async function wave(url: string, n: number): Promise<number> {
+export async function wave(url: string, n: number): Promise<number> {
   const requests = scenario({ endMs: Date.now(), benign: BENIGN_PER_WAVE, spanMs: 60_000, seed: n + 1, spikeIp: SPIKE_IPS[n % SPIKE_IPS.length] });
   for (let i = 0; i < requests.length; i += BATCH) {
     await post(`${url}/v1/kong-log`, requests.slice(i, i + BATCH).map(kongLogObject));

@@ -3,6 +3,10 @@
 // What the page does with them is for a test in a real browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SCREENSHOT, SCREENSHOT_MAX_BYTES } from '../../tools/screenshot';
+import { REPO_ROOT } from '../helpers/paths';
 import { CONTENT_SECURITY_POLICY } from '../../aggregator/routes/ui';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 
@@ -101,4 +105,13 @@ test('/v1/settings: the defaults and each service\'s settings in force, batch se
   assert.equal(body.services.billing.error_min, 25);
   assert.deepEqual(Object.keys(body.services).sort(), ['billing', 'orders']);
   assert.deepEqual(Object.keys(body.services.orders).sort(), Object.keys(body.defaults).sort());
+});
+
+test('the README shows the page: docs/findings-page.png, a PNG under the size limit that `npm run screenshot` enforces', () => {
+  const png = readFileSync(SCREENSHOT);
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+  assert.ok(png.length <= SCREENSHOT_MAX_BYTES, `${png.length} bytes`);
+  const width = png.readUInt32BE(16);
+  assert.ok(width >= 800 && width <= 1600, `width ${width}`);
+  assert.ok(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').includes('](docs/findings-page.png)'));
 });

@@ -11,9 +11,10 @@ function fmtRate(perSecond: number): string {
   return `${rateFormat.format(perSecond)}/s`;
 }
 
-/** 0.9375 -> "94%"; shares just under 1 are not rounded up to 100%. */
+/** 0.9375 -> "94%"; a share is never rounded to 0% or 100% it is not. */
 function pct(ratio: number): string {
   const p = Math.round(ratio * 100);
+  if (p === 0 && ratio > 0) return '<1%';
   return `${p === 100 && ratio < 1 ? 99 : p}%`;
 }
 
