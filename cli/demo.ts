@@ -1,6 +1,7 @@
 // `npm run demo` / `kong-siem demo`: the aggregator in this process on
 // 127.0.0.1, fed Kong http-log payloads of benign traffic with the four attack
-// patterns, then the findings and the /metrics URL. A new user sees the
+// patterns, then the findings and the /metrics URL; unless --once, it keeps
+// serving (the findings page's URL printed) until Ctrl-C. A new user sees the
 // product work with nothing else installed. Traffic carries wall-clock
 // timestamps, the spike's baseline successes backdated 95 s (within the
 // longest window, so not late), so every pattern qualifies at once.
@@ -118,6 +119,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     if (o.once) return ok ? 0 : 1;
 
     say();
+    say(`Findings page:      ${url}/   (open it in a browser; it refreshes itself)`);
     say(`Serving until Ctrl-C; a new wave of traffic every ${WAVE_EVERY_MS / 1000} s keeps the findings current.`);
     return await new Promise<number>((resolve) => {
       let n = 1;

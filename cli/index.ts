@@ -186,9 +186,9 @@ export function program(): Command {
     });
 
   p.command('demo')
-    .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL')
+    .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C')
     .option('--port <port>', `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`, intIn(0, 65535))
-    .option('--once', 'stop after printing the findings')
+    .option('--once', 'stop after printing the findings (no page served)')
     .action(async (flags: { port?: number; once?: boolean }) => {
       const fromEnv = process.env.SIEM_PORT;
       let port = flags.port ?? DEFAULT_DEMO_PORT;

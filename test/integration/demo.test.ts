@@ -60,16 +60,23 @@ test('demo --once: every pattern detected, /metrics URL printed, a busy port fal
   const url = /Prometheus metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stdout);
   assert.ok(url, stdout);
   assert.notEqual(Number(url[1]), busy);
+  assert.doesNotMatch(stdout, /Findings page/, '--once serves nothing after it prints');
   assert.match(stdout, new RegExp(`${ATTACK.floodIp.replace(/\./g, '\\.')} +400 requests`));
   assert.match(stdout, new RegExp(`error_ip +orders +${ATTACK.errorIp.replace(/\./g, '\\.')} +60 failures`));
   assert.match(stdout, /credential_ips +orders +credential [0-9a-f]{16} +from 5 IPs/);
   assert.match(stdout, new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`));
 });
 
-test('demo keeps serving: /metrics shows the flagged series; Ctrl-C stops it with exit 0', { timeout: 60_000 }, async (t) => {
+test('demo keeps serving: the findings page\'s URL printed and served, /metrics shows the flagged series; Ctrl-C stops it with exit 0', { timeout: 60_000 }, async (t) => {
   const demo = startDemo(t, [], { SIEM_PORT: '0' });
   const [, metricsUrl] = await demo.waitFor(/Prometheus metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
+  const [, pageUrl] = await demo.waitFor(/Findings page: +(http:\/\/127\.0\.0\.1:\d+\/) /);
   await demo.waitFor(/Serving until Ctrl-C/);
+  assert.equal(new URL(pageUrl as string).origin, new URL(metricsUrl as string).origin);
+  const page = await fetch(pageUrl as string);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  assert.match(await page.text(), /<title>kong-siem findings<\/title>/);
   const res = await fetch(metricsUrl as string);
   assert.equal(res.status, 200);
   const text = await res.text();
