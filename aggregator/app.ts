@@ -61,18 +61,26 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  ingestRoutes(app, deps);
-  kongLogRoutes(app, deps);
-  queryRoutes(app, deps);
-  metricsRoutes(app, deps);
-  overviewRoutes(app, deps);
-  settingsRoutes(app, deps);
-  uiRoutes(app);
+  // each route set is a plugin with only the dependencies it uses
+  void app.register(ingestRoutes, deps);
+  void app.register(kongLogRoutes, deps);
+  void app.register(queryRoutes, deps);
+  void app.register(metricsRoutes, deps);
+  void app.register(overviewRoutes, deps);
+  void app.register(settingsRoutes, deps);
+  void app.register(uiRoutes);
 
-  const sweep = setInterval(() => state.sweep(), config.sweepIntervalMs);
+  // one sweep at a time: a slow one (a shared backend) is not stacked
+  let sweeping: Promise<void> | undefined;
+  const sweep = setInterval(() => {
+    sweeping ??= state.sweep().catch((err) => app.log.error({ err }, 'sweep failed')).finally(() => {
+      sweeping = undefined;
+    });
+  }, config.sweepIntervalMs);
   sweep.unref();
   app.addHook('onClose', async () => {
     clearInterval(sweep);
+    await sweeping;
     await state.close?.();
   });
   app.addHook('onReady', async () => {

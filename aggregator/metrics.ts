@@ -3,6 +3,7 @@
 // series disappears as soon as its entity stops qualifying, and labelled
 // series stay bounded: top N + `other` per service, flagged entities only.
 import { Counter, Gauge, Registry } from 'prom-client';
+import { RULES } from './rules/registry';
 import type { GaugeSnapshot } from './state/state';
 
 export interface SiemMetrics {
@@ -25,9 +26,8 @@ export function createMetrics(): SiemMetrics {
 
   const topRequests = gauge('kong_siem_top_ip_requests', 'Requests in the window of the top N IP keys of a service, and of all others as ip="other".', ['service', 'ip']);
   const topErrors = gauge('kong_siem_top_ip_errors', 'Failures (status >= 400) in the window of the top N IP keys of a service by failures, and of all others as ip="other".', ['service', 'ip']);
-  const errorIp = gauge('kong_siem_error_ip', 'Failures in the window of IP keys flagged by the error_ip rule.', ['service', 'ip']);
-  const credentialIps = gauge('kong_siem_credential_ips', 'Distinct IP keys of credentials flagged by the credential_ips rule.', ['service', 'credential']);
-  const failureSpike = gauge('kong_siem_failure_spike', 'Failures in the spike window of IP keys flagged by the failure_spike rule.', ['service', 'ip']);
+  // one gauge per rule, labelled by its entity, valued by its findings' count
+  const flagged = new Map(RULES.map((r) => [r.type, gauge<'service' | 'ip' | 'credential'>(r.metric.name, r.metric.help, ['service', r.entity])]));
   const uniqueIps = gauge('kong_siem_unique_ips', 'Distinct IP keys seen in the service\'s window.', ['service']);
   const windowRequests = gauge('kong_siem_window_requests', 'Requests in the service\'s window.', ['service']);
   const trackedIps = gauge('kong_siem_tracked_ips', 'IP keys held in state, all services.');
@@ -44,7 +44,7 @@ export function createMetrics(): SiemMetrics {
   for (const table of ['ip', 'credential']) evictions.inc({ table }, 0);
 
   function fill(snap: GaugeSnapshot): void {
-    for (const g of [topRequests, topErrors, errorIp, credentialIps, failureSpike, uniqueIps, windowRequests]) g.reset();
+    for (const g of [topRequests, topErrors, uniqueIps, windowRequests, ...flagged.values()]) g.reset();
     for (const s of snap.services) {
       for (const it of s.topRequests.items) topRequests.set({ service: s.service, ip: it.ip }, it.count);
       topRequests.set({ service: s.service, ip: 'other' }, s.topRequests.other);
@@ -54,9 +54,8 @@ export function createMetrics(): SiemMetrics {
       windowRequests.set({ service: s.service }, s.windowRequests);
     }
     for (const f of snap.findings) {
-      if (f.type === 'error_ip') errorIp.set({ service: f.service, ip: f.ip }, f.count);
-      else if (f.type === 'credential_ips') credentialIps.set({ service: f.service, credential: f.credential }, f.count);
-      else failureSpike.set({ service: f.service, ip: f.ip }, f.count);
+      const labels = 'credential' in f ? { service: f.service, credential: f.credential } : { service: f.service, ip: f.ip };
+      flagged.get(f.type)?.set(labels, f.count);
     }
     trackedIps.set(snap.trackedIps);
     trackedKeys.set(snap.trackedKeys);

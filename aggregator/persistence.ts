@@ -4,7 +4,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config';
 import type { Clock } from './clock';
-import { MemoryState } from './state/memory-state';
 import type { SiemState } from './state/state';
 import { loadSnapshot, saveSnapshot, type SaveResult } from './state-file';
 
@@ -16,14 +15,15 @@ export interface Persistence {
 export function registerPersistence(app: FastifyInstance, config: Readonly<Config>, state: SiemState, clock: Clock): Persistence {
   const file = config.stateFile;
   if (!file) return { snapshot: async () => undefined };
-  if (!(state instanceof MemoryState)) {
+  const snapshots = state.snapshots;
+  if (!snapshots) {
     throw new Error('SIEM_STATE_FILE works with SIEM_STATE=memory only (Redis keeps its own state)');
   }
   let running: Promise<SaveResult | undefined> | undefined;
   const snapshot = () => {
     if (running) return running;
     const t0 = process.hrtime.bigint();
-    running = saveSnapshot(state, file, clock.now())
+    running = saveSnapshot(snapshots, file, clock.now())
       .then((r) => {
         app.log.info({ file, keys: r.keys, bytes: r.bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'state snapshot written');
         return r;
@@ -40,7 +40,7 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
 
   app.addHook('onReady', async () => {
     const t0 = process.hrtime.bigint();
-    const r = await loadSnapshot(state, file, (ts) => clock.observe(ts));
+    const r = await loadSnapshot(snapshots, file, (ts) => clock.observe(ts));
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status === 'restored') app.log.info({ file, keys: r.keys, skipped: r.skipped, saved_at: r.savedAt, ms }, 'state restored');
     else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');

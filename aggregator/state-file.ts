@@ -10,11 +10,16 @@
 import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
-import type { MemoryState, SnapshotEntry, SnapshotService } from './state/memory-state';
+import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
+import type { SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
 
 export const SNAPSHOT_FORMAT = 'kong-siem-state';
-export const SNAPSHOT_VERSION = 1;
+/**
+ * 2: each key carries its run starts by rule type. Version 1 (the run starts
+ * of error_ip and failure_spike, or credential_ips, as numbers) still reads.
+ */
+export const SNAPSHOT_VERSION = 2;
+const READS = [1, 2];
 const FLUSH_BYTES = 1 << 20;
 
 interface Header {
@@ -31,7 +36,7 @@ export interface SaveResult {
 }
 
 /** Write a snapshot of `state` to `file` atomically. */
-export async function saveSnapshot(state: MemoryState, file: string, clockNow: number): Promise<SaveResult> {
+export async function saveSnapshot(state: Snapshotting, file: string, clockNow: number): Promise<SaveResult> {
   // Serialize synchronously first: the state must not change under the
   // iteration. Writing then proceeds while ingest goes on.
   const header: Header = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, saved_at: Date.now(), clock: clockNow, services: state.exportServices() };
@@ -76,12 +81,14 @@ export type LoadResult =
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
+/** Settings as saved; a setting added since (a new rule's) takes its default. */
 function checkSettings(v: unknown): v is DetectionSettings {
   if (!v || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
   return SETTING_NAMES.every((n) => {
-    const x = o[n];
     const spec = DETECTION_SETTINGS[n];
+    if (o[n] === undefined) o[n] = DEFAULT_SETTINGS[n];
+    const x = o[n];
     return typeof x === 'number' && x >= spec.min && x <= spec.max && (spec.type === 'number' || Number.isInteger(x));
   });
 }
@@ -90,7 +97,7 @@ function checkHeader(v: unknown): string | undefined {
   if (!v || typeof v !== 'object') return 'header is not an object';
   const h = v as Partial<Header>;
   if (h.format !== SNAPSHOT_FORMAT) return `not a kong-siem snapshot (format ${JSON.stringify(h.format)})`;
-  if (h.version !== SNAPSHOT_VERSION) return `snapshot version ${h.version}, this build reads ${SNAPSHOT_VERSION}`;
+  if (!READS.includes(h.version as number)) return `snapshot version ${h.version}, this build reads ${READS.join(', ')}`;
   if (!isInt(h.clock) || !isInt(h.saved_at) || !Array.isArray(h.services)) return 'header fields missing or mistyped';
   for (const s of h.services) {
     if (!s || !isStr(s.name) || !isInt(s.bucketMs) || s.bucketMs < 1 || !checkSettings(s.settings)) return 'bad service in header';
@@ -98,30 +105,47 @@ function checkHeader(v: unknown): string | undefined {
   return undefined;
 }
 
-function checkEntry(v: unknown): v is SnapshotEntry {
-  if (!Array.isArray(v)) return false;
+const isRuns = (v: unknown): v is SnapshotRuns =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && Object.entries(v).every(([k, x]) => isStr(k) && isInt(x) && x >= 0);
+
+/** Version 1's run starts (numbers, -1 for none) as version 2's. */
+function runsV1(types: string[], since: unknown[]): SnapshotRuns | undefined {
+  const out: SnapshotRuns = {};
+  for (let i = 0; i < types.length; i++) {
+    const x = since[i];
+    if (!isInt(x)) return undefined;
+    if (x >= 0) out[types[i] as string] = x;
+  }
+  return out;
+}
+
+/** The entry in this version's form, or undefined when it is not one. */
+function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
+  if (!Array.isArray(v)) return undefined;
   if (v[0] === 'ip') {
     const series = v[4];
-    return (
-      v.length === 7 && isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isInt(v[5]) && isInt(v[6]) &&
-      Array.isArray(series) && series.length % 4 === 0 && series.every((x) => isInt(x) && x >= 0)
-    );
+    const runs = version === 1 ? (v.length === 7 ? runsV1(['error_ip', 'failure_spike'], v.slice(5)) : undefined) : v.length === 6 ? v[5] : undefined;
+    const ok =
+      isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isRuns(runs) &&
+      Array.isArray(series) && series.length % 4 === 0 && series.every((x) => isInt(x) && x >= 0);
+    return ok ? ['ip', v[1], v[2], v[3], series, runs] : undefined;
   }
   if (v[0] === 'credential') {
     const ips = v[4];
-    return (
-      v.length === 6 && isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isInt(v[5]) &&
-      Array.isArray(ips) && ips.every((p) => Array.isArray(p) && p.length === 2 && isStr(p[0]) && isInt(p[1]))
-    );
+    const runs = v.length !== 6 ? undefined : version === 1 ? runsV1(['credential_ips'], v.slice(5)) : v[5];
+    const ok =
+      isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isRuns(runs) &&
+      Array.isArray(ips) && ips.every((p) => Array.isArray(p) && p.length === 2 && isStr(p[0]) && isInt(p[1]));
+    return ok ? ['credential', v[1], v[2], v[3], ips as [string, number][], runs] : undefined;
   }
-  return false;
+  return undefined;
 }
 
 /**
  * Read `file` and restore it into `state` (which must be empty). `observeClock`
  * receives the snapshot's clock first, so an event clock resumes where it was.
  */
-export async function loadSnapshot(state: MemoryState, file: string, observeClock: (ts: number) => void): Promise<LoadResult> {
+export async function loadSnapshot(state: Snapshotting, file: string, observeClock: (ts: number) => void): Promise<LoadResult> {
   let header: Header | undefined;
   const entries: SnapshotEntry[] = [];
   const stream = createReadStream(file, { encoding: 'utf8' });
@@ -141,8 +165,11 @@ export async function loadSnapshot(state: MemoryState, file: string, observeCloc
         const why = checkHeader(v);
         if (why) return { status: 'ignored', reason: why };
         header = v as Header;
-      } else if (checkEntry(v)) entries.push(v);
-      else return { status: 'ignored', reason: `line ${n} is not a state entry` };
+      } else {
+        const e = checkEntry(v, header.version);
+        if (!e) return { status: 'ignored', reason: `line ${n} is not a state entry` };
+        entries.push(e);
+      }
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -11,7 +11,7 @@ import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/ko
 import type { Finding, TopItem } from '../common/record';
 import type { DetectionSettings } from '../common/settings';
 import { createClock } from '../aggregator/clock';
-import { MemoryState } from '../aggregator/state/memory-state';
+import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
 import { checkRecord } from '../aggregator/validate-record';
 import { kongLogScanner } from './kong-log-scan';
@@ -211,7 +211,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const files = o.files.length > 0 ? o.files : [STDIN];
   const totalBytes = await checkFiles(files);
   const clock = createClock('event');
-  const state = new MemoryState({
+  const state = createMemoryState({
     clock,
     defaults: o.settings,
     maxKeys: o.maxKeys,
@@ -258,7 +258,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
 
   const sample = async () => {
     const now = clock.now();
-    state.sweep();
+    await state.sweep();
     for (const f of await state.findings()) {
       const k = sameEntity(f);
       const h = history.get(k);

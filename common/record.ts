@@ -44,43 +44,9 @@ export function isSuccess(status: number): boolean {
   return status >= 200 && status < 400;
 }
 
-export type FindingType = 'error_ip' | 'credential_ips' | 'failure_spike';
-export const FINDING_TYPES: readonly FindingType[] = Object.freeze(['error_ip', 'credential_ips', 'failure_spike']);
-
-export interface ErrorIpFinding {
-  type: 'error_ip';
-  service: string;
-  ip: string;
-  /** failures in the window */
-  count: number;
-  ratio: number;
-  since: number;
-}
-
-export interface CredentialIpsFinding {
-  type: 'credential_ips';
-  service: string;
-  credential: string;
-  /** distinct IP keys in the credential window */
-  count: number;
-  /** at most 20 IP keys, newest first */
-  ips: string[];
-  since: number;
-}
-
-export interface FailureSpikeFinding {
-  type: 'failure_spike';
-  service: string;
-  ip: string;
-  /** failures in the spike window */
-  count: number;
-  /** successes in the baseline period */
-  successes: number;
-  ratio: number;
-  since: number;
-}
-
-export type Finding = ErrorIpFinding | CredentialIpsFinding | FailureSpikeFinding;
+// Findings are defined by the rules that build them (aggregator/rules); a
+// type-only import, so nothing of the aggregator loads with this module.
+export type { Finding, FindingType } from '../aggregator/rules/registry';
 
 export interface TopItem {
   ip: string;

@@ -1,6 +1,6 @@
 // POST /v1/records: validate each record on its own, keep the good ones,
 // count the rest by reason (docs/api.md, "Ingest").
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config';
 import { errors } from '../errors';
 import type { SiemMetrics } from '../metrics';
@@ -9,9 +9,9 @@ import { checkRecord } from '../validate-record';
 import { bearer } from '../auth';
 
 export interface IngestDeps {
-  config: Readonly<Config>;
-  state: SiemState;
-  metrics: SiemMetrics;
+  config: Pick<Readonly<Config>, 'ingestToken' | 'maxBatchRecords' | 'ipv6Prefix'>;
+  state: Pick<SiemState, 'apply' | 'applySettings'>;
+  metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
 }
 
 const BODY_SCHEMA = {
@@ -61,7 +61,7 @@ export async function ingestRecords(
   return { accepted: applied.accepted, rejected: bad };
 }
 
-export function ingestRoutes(app: FastifyInstance, deps: IngestDeps): void {
+export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number } }>(
     '/v1/records',
     { schema: { body: BODY_SCHEMA }, onRequest: bearer(deps.config.ingestToken) },
@@ -73,4 +73,4 @@ export function ingestRoutes(app: FastifyInstance, deps: IngestDeps): void {
       return reply.code(202).send(result);
     },
   );
-}
+};

@@ -4,7 +4,8 @@
 // the credential source comes from the query string or a header (http-log's
 // `headers` option can set one); detection settings are the aggregator's.
 // Credentials arrive raw and are fingerprinted here as the plugin would.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Config } from '../config';
 import {
   CREDENTIAL_SOURCES,
   DEFAULT_CREDENTIAL_HEADER,
@@ -46,7 +47,12 @@ interface KongLogRequest {
   Body: unknown;
 }
 
-export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
+/** Ingest's, plus how credentials are fingerprinted here. */
+export interface KongLogDeps extends IngestDeps {
+  config: IngestDeps['config'] & Pick<Readonly<Config>, 'hashCredentials' | 'hashKey'>;
+}
+
+export const kongLogRoutes: FastifyPluginAsync<KongLogDeps> = async (app, deps) => {
   const { config } = deps;
   app.route<KongLogRequest>({
     method: ['POST', 'PUT', 'PATCH'],
@@ -87,4 +93,4 @@ export function kongLogRoutes(app: FastifyInstance, deps: IngestDeps): void {
       return reply.code(202).send(result);
     },
   });
-}
+};

@@ -4,10 +4,18 @@
 // into rates); the tracked keys against SIEM_MAX_KEYS. The same figures as
 // /metrics, as JSON under the read token (the metrics token may differ, and
 // the page should not parse Prometheus text).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { Counter } from 'prom-client';
 import { bearer } from '../auth';
-import type { IngestDeps } from './ingest';
+import type { Config } from '../config';
+import type { SiemMetrics } from '../metrics';
+import type { SiemState } from '../state/state';
+
+export interface OverviewDeps {
+  config: Pick<Readonly<Config>, 'readToken' | 'maxKeys'>;
+  state: Pick<SiemState, 'gauges'>;
+  metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
+}
 
 async function total(c: Counter): Promise<number> {
   let n = 0;
@@ -24,7 +32,7 @@ async function byLabel(c: Counter<string>, label: string): Promise<Record<string
   return out;
 }
 
-export function overviewRoutes(app: FastifyInstance, deps: IngestDeps): void {
+export const overviewRoutes: FastifyPluginAsync<OverviewDeps> = async (app, deps) => {
   app.get('/v1/overview', { onRequest: bearer(deps.config.readToken) }, async () => {
     const snap = await deps.state.gauges();
     const { metrics } = deps;
@@ -46,4 +54,4 @@ export function overviewRoutes(app: FastifyInstance, deps: IngestDeps): void {
       })),
     };
   });
-}
+};

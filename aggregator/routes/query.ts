@@ -1,11 +1,17 @@
 // Read-only endpoints: findings, top lists, health (docs/api.md). They never
 // change state.
-import type { FastifyInstance } from 'fastify';
-import { FINDING_TYPES, type FindingType } from '../../common/record';
+import type { FastifyPluginAsync } from 'fastify';
 import { bearer } from '../auth';
-import type { IngestDeps } from './ingest';
+import type { Config } from '../config';
+import { FINDING_TYPES, type FindingType } from '../rules/registry';
+import type { SiemState } from '../state/state';
 
-export function queryRoutes(app: FastifyInstance, deps: IngestDeps): void {
+export interface QueryDeps {
+  config: Pick<Readonly<Config>, 'readToken'>;
+  state: Pick<SiemState, 'findings' | 'top' | 'health'>;
+}
+
+export const queryRoutes: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
   const auth = bearer(deps.config.readToken);
 
   app.get<{ Querystring: { type?: FindingType; service?: string } }>(
@@ -49,4 +55,4 @@ export function queryRoutes(app: FastifyInstance, deps: IngestDeps): void {
     const h = deps.state.health?.() ?? { ok: true };
     return h.ok ? { status: 'ok' } : reply.code(503).send({ status: 'unavailable', reason: h.reason });
   });
-}
+};

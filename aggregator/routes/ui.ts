@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 /** `npm run build` writes the page here: dist/ui beside dist/aggregator. */
 export const UI_DIR = path.resolve(__dirname, '../../ui');
@@ -66,7 +66,8 @@ export function loadAssets(): Map<string, Asset> {
   ]);
 }
 
-export function uiRoutes(app: FastifyInstance): void {
+/** The page needs nothing of the aggregator: a plugin without dependencies. */
+export const uiRoutes: FastifyPluginAsync = async (app) => {
   let assets: Map<string, Asset>;
   try {
     assets = loadAssets();
@@ -85,4 +86,4 @@ export function uiRoutes(app: FastifyInstance): void {
   };
   for (const [url, a] of assets) app.get(url, send(a));
   app.get('/ui', async (_req, reply) => reply.redirect('ui/', 301));
-}
+};

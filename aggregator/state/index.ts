@@ -1,16 +1,38 @@
 // Chooses the state backend from SIEM_STATE: `memory` (embedded) or a
 // redis:// / rediss:// URL (comma-separated seeds: Redis Cluster) shared by
-// several aggregators.
+// several aggregators. Everything outside this folder sees only SiemState.
+import type { DetectionSettings } from '../../common/settings';
 import type { Config } from '../config';
 import type { Clock } from '../clock';
-import { MemoryState } from './memory-state';
-import { connectRedis, parseRedisState } from './redis-client';
-import { RedisState } from './redis-state';
+import { MemoryState } from './memory/state';
+import { connectRedis, parseRedisState } from './redis/client';
+import { RedisState } from './redis/state';
 import type { SiemState } from './state';
 
 export interface StateHooks {
   /** a state operation failed (shared backend unreachable) */
   onError?: (err: unknown) => void;
+}
+
+/** What every backend needs. */
+export interface StateOptions {
+  clock: Clock;
+  defaults: DetectionSettings;
+  maxKeys: number;
+  maxServices: number;
+  maxFindings: number;
+  credentialMaxIps: number;
+  onEvict?: (table: 'ip' | 'credential') => void;
+}
+
+/** An embedded state (the CLI's replay, tests, benchmarks). */
+export function createMemoryState(o: StateOptions): SiemState {
+  return new MemoryState(o);
+}
+
+/** A state shared through Redis (SIEM_STATE=redis://...). */
+export function createRedisState(url: string, o: StateOptions & { sweepIntervalMs: number; onError?: (err: unknown) => void }): SiemState {
+  return new RedisState({ ...o, client: connectRedis(parseRedisState(url)) });
 }
 
 export function createState(
@@ -19,7 +41,7 @@ export function createState(
   onEvict: (table: 'ip' | 'credential') => void,
   hooks: StateHooks = {},
 ): SiemState {
-  const common = {
+  const common: StateOptions = {
     clock,
     defaults: config.defaults,
     maxKeys: config.maxKeys,
@@ -28,11 +50,6 @@ export function createState(
     credentialMaxIps: config.credentialMaxIps,
     onEvict,
   };
-  if (config.state === 'memory') return new MemoryState(common);
-  return new RedisState({
-    ...common,
-    client: connectRedis(parseRedisState(config.state)),
-    sweepIntervalMs: config.sweepIntervalMs,
-    onError: hooks.onError,
-  });
+  if (config.state === 'memory') return createMemoryState(common);
+  return createRedisState(config.state, { ...common, sweepIntervalMs: config.sweepIntervalMs, onError: hooks.onError });
 }

@@ -1,7 +1,8 @@
 // The state interface: validated records in; findings, top lists and gauges
-// out. The in-memory backend implements it; a shared backend (Redis) can too.
-import type { Finding, FindingType, TopList } from '../../common/record';
+// out. The app meets its backend (memory/ or redis/) only through this.
+import type { TopList } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
+import type { Finding, FindingType } from '../rules/registry';
 
 /** A record that passed validation, with its IP key computed. */
 export interface KeyedRecord {
@@ -48,14 +49,41 @@ export interface SiemState {
   top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList>;
   gauges(): Promise<GaugeSnapshot>;
   settingsOf(service: string): DetectionSettings;
-  /** housekeeping: expire keys, drop stale candidates */
-  sweep(): void;
+  /** housekeeping: expire keys, step candidates at the clock; resolves when done */
+  sweep(): Promise<void>;
   /** called for every key evicted at the SIEM_MAX_KEYS cap */
   onEvict?: (table: 'ip' | 'credential') => void;
   /** whether the backend can take records now, and why not (shared backends) */
   health?(): StateHealth;
   /** release connections (called when the app closes) */
   close?(): Promise<void>;
+  /** present when the backend can be saved to and restored from SIEM_STATE_FILE */
+  readonly snapshots?: Snapshotting;
+}
+
+/** Run starts by rule type, of the runs in progress (see rules/types.ts Run). */
+export type SnapshotRuns = Record<string, number>;
+
+/** One key as written to a snapshot (see aggregator/state-file.ts). */
+export type SnapshotEntry =
+  | ['ip', string, string, number, number[], SnapshotRuns] // service, ip key, lastTs, series, runs
+  | ['credential', string, string, number, [string, number][], SnapshotRuns]; // service, credential, lastTs, [ip, ts], runs
+
+export interface SnapshotService {
+  name: string;
+  settings: DetectionSettings;
+  /** sub-bucket length the IP series were written with */
+  bucketMs: number;
+}
+
+/** The capability of saving and restoring a backend's keys. */
+export interface Snapshotting {
+  exportServices(): SnapshotService[];
+  /** every key, least recently seen first */
+  exportEntries(): Iterable<SnapshotEntry>;
+  importServices(services: readonly SnapshotService[]): void;
+  /** restore one key; false when skipped (expired, unknown service, other sub-bucket length) */
+  importEntry(e: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean;
 }
 
 export interface StateHealth {

@@ -1,13 +1,11 @@
 // An exact, brute-force reading of the rules of docs/configuration.md over a list of
 // records at clock T: the yardstick for the aggregator's windowed state.
 import type { KeyedRecord } from '../../aggregator/state/state';
+import type { FindingType } from '../../aggregator/rules/registry';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
 
-export interface RefFindings {
-  error_ip: Map<string, number>; // "service|ip" -> failures
-  credential_ips: Map<string, number>; // "service|credential" -> distinct IPs
-  failure_spike: Map<string, number>; // "service|ip" -> spike failures
-}
+/** Per finding type: "service|ip" (or "service|credential") -> the finding's count. */
+export type RefFindings = Record<FindingType, Map<string, number>>;
 
 const inRange = (ts: number, from: number, to: number) => ts > from && ts <= to;
 

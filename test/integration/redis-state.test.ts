@@ -64,7 +64,7 @@ test('two aggregators on one Redis, records split between them, equal one in-mem
   }
   assert.equal(accepted, records.length);
   // expire keys in the in-memory state now, not at its next timer tick
-  mem.state.sweep();
+  await mem.state.sweep();
 
   const want = canonical((await getJson(`${mem.url}/v1/findings`)).body.findings);
   for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {

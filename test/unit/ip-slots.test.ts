@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { IpSlots } from '../../aggregator/state/ip-slots';
+import { IpSlots } from '../../aggregator/state/memory/ip-slots';
 import { addToSeries, emptyCounts, pruneSeries, sumSeries } from '../../aggregator/window';
 
 const B0 = 30_000_000_000; // a bucket number past 2^32, as 50 ms buckets of today give
@@ -59,19 +59,19 @@ test('slots hold the same series as window.ts, inline or spilled', () => {
   );
 });
 
-test('run starts are kept per slot and cleared when the slot is reset or freed', () => {
+test('a reset slot holds no history; a freed slot is reused clean', () => {
   const slots = new IpSlots(4);
   const a = slots.alloc(1, 0, 100);
   const b = slots.alloc(2, 0, 200);
-  slots.setErrorSince(a, 150);
-  slots.setSpikeSince(b, 250);
-  assert.deepEqual([slots.errorSince(a), slots.spikeSince(a), slots.errorSince(b), slots.spikeSince(b)], [150, -1, -1, 250]);
+  slots.add(a, 10, true, false);
+  slots.add(b, 10, false, true);
+  assert.deepEqual(slots.series(a), [10, 1, 1, 0]);
   slots.reset(a);
-  assert.equal(slots.errorSince(a), -1);
+  assert.deepEqual(slots.series(a), []);
   slots.free(b);
   const c = slots.alloc(3, 0, 300);
   assert.equal(c, b, 'a freed slot is reused');
-  assert.deepEqual([slots.spikeSince(c), slots.lastTs(c), slots.key(c)], [-1, 300, 3]);
+  assert.deepEqual([slots.series(c), slots.lastTs(c), slots.key(c)], [[], 300, 3]);
 });
 
 test('slots grow past their first allocation up to the bound and keep their contents', () => {

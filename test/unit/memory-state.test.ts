@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryState } from '../../aggregator/state/memory-state';
+import { MemoryState } from '../../aggregator/state/memory/state';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
 import { burst, rec } from '../helpers/records';
@@ -150,7 +150,7 @@ test('late records are rejected; keys expire after the longest window and the sw
   const r = await s.apply([rec(T0 + 400_000 - 360_000, '10.0.0.2', 200), rec(T0 + 400_000 - 359_999, '10.0.0.3', 200)]);
   assert.deepEqual(r, { accepted: 1, rejected: { late: 1 } });
   await s.apply([rec(T0 + 400_000 + 359_999, '10.0.0.4', 200)]);
-  s.sweep();
+  await s.sweep();
   assert.equal((await s.gauges()).trackedIps, 2, '10.0.0.3 expired (newest record older than 360 s), .1 not yet');
 });
 

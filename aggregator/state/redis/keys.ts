@@ -27,11 +27,11 @@ export const metaKeys = {
  * successes in sub-bucket b). Written blind (HINCRBY), aged out by TTL.
  */
 export const ipChunkKey = (sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:{${sid}:${ip}}:${bm}:${chunk}`;
-/** Hash of one IP key's rule state: E, P (error / spike `since`). */
+/** Hash of one IP key's rule state: field <rule type> = the `since` of its run in progress. */
 export const ipMetaKey = (sid: number, ip: string, bm: number) => `${PREFIX}im:{${sid}:${ip}}:${bm}`;
 /** Sorted set of one credential: IP key -> newest ts. */
 export const credIpsKey = (sid: number, cred: string) => `${PREFIX}c:{${sid}:${cred}}`;
-/** Hash of one credential: L (newest ts), S (since). */
+/** Hash of one credential: L (newest ts); per credential rule it is a candidate of, field <rule type> = its run. */
 export const credMetaKey = (sid: number, cred: string) => `${PREFIX}cm:{${sid}:${cred}}`;
 
 export function serviceKeys(sid: number, bm: number) {
@@ -43,9 +43,10 @@ export function serviceKeys(sid: number, bm: number) {
     seenIps: `${t}:seen:${bm}`,
     /** credential -> newest ts */
     seenCreds: `${t}:seenc`,
-    errorCands: `${t}:ec:${bm}`,
-    spikeCands: `${t}:sc:${bm}`,
-    credCands: `${t}:cc`,
+    /** candidates of one IP rule */
+    ipCands: (type: string) => `${t}:c:${type}:${bm}`,
+    /** candidates of one credential rule */
+    credCands: (type: string) => `${t}:cc:${type}`,
     /** IP key -> requests (failures) in the window when last touched: upper bounds until the next touch or sweep */
     topRequests: `${t}:tr:${bm}`,
     topErrors: `${t}:te:${bm}`,

@@ -11,7 +11,7 @@
 // generation and counts as 16 bits; a history that does not fit (more
 // entries, a count over 65535, a bucket out of range) spills to a plain
 // window.ts series and comes back inline once pruned small again.
-import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../window';
+import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
 
 const INLINE = 2;
 /**
@@ -33,7 +33,6 @@ const MAX_COUNT = 0xffff;
 const MAX_OFFSET = 0xffffffff;
 /** offsets of a generation start this far below its first bucket, so older ones fit too */
 const BASE_BELOW = 2 ** 31;
-export const NO_TS = -1;
 
 export class IpSlots {
   #cap = 0;
@@ -49,9 +48,6 @@ export class IpSlots {
   /** the slot's LRU key (the IP key is derived from it when shown) */
   #key: (number | string)[] = [];
   readonly #spill = new Map<number, number[]>();
-  /** run starts, held only while set (few keys meet a rule) */
-  readonly #errorSince = new Map<number, number>();
-  readonly #spikeSince = new Map<number, number>();
   #freeHead = -1;
   #used = 0;
   /** base bucket of each generation's offsets (undefined until its first bucket) */
@@ -121,27 +117,10 @@ export class IpSlots {
     const at = slot * U32 + GEN_AT;
     this.#u32[at] = ((this.#u32[at] as number) & ~GEN_MASK) | (gen & GEN_MASK);
   }
-  errorSince(slot: number): number {
-    return this.#errorSince.get(slot) ?? NO_TS;
-  }
-  setErrorSince(slot: number, ts: number): void {
-    if (ts === NO_TS) this.#errorSince.delete(slot);
-    else this.#errorSince.set(slot, ts);
-  }
-  spikeSince(slot: number): number {
-    return this.#spikeSince.get(slot) ?? NO_TS;
-  }
-  setSpikeSince(slot: number, ts: number): void {
-    if (ts === NO_TS) this.#spikeSince.delete(slot);
-    else this.#spikeSince.set(slot, ts);
-  }
-
-  /** Empty history, no run starts (a key starting over). */
+  /** Empty history (a key starting over). */
   reset(slot: number): void {
     if (this.#nOf(slot) === SPILLED_N) this.#spill.delete(slot);
     this.#setN(slot, 0);
-    this.#errorSince.delete(slot);
-    this.#spikeSince.delete(slot);
   }
 
   #base(gen: number, bucket: number): number {

@@ -1,0 +1,58 @@
+// Read-only answers of the in-memory backend: findings (each rule's
+// candidates evaluated at the clock) and top lists (from the top candidates).
+import type { TopList } from '../../../common/record';
+import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
+import { sinceOf } from '../../rules/step';
+import type { CredentialCounts, Run } from '../../rules/types';
+import { bucketOf, emptyCounts, sumSeries, type Counts } from '../../window';
+import { WINDOW } from '../layout';
+import type { FindingFilter } from '../state';
+import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
+
+/** Findings of `services` at clock `now`, at most `max`, the strongest first. */
+export function findingsOf(services: Iterable<ServiceState>, cx: SlotCounts, ipOf: (e: Slot) => string, now: number, filter: FindingFilter, max: number): Finding[] {
+  const out: Finding[] = [];
+  const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
+  for (const svc of services) {
+    if (filter.service !== undefined && filter.service !== svc.name) continue;
+    const s = svc.settings;
+    const c = bucketOf(now, svc.layout.bucketMs);
+    IP_RULES.forEach((rule, i) => {
+      if (!want(rule.type)) return;
+      for (const [e, run] of svc.ipRuns[i] as Map<Slot, Run>) {
+        cx.at(svc, e, c);
+        if (rule.holds(cx, s)) out.push(rule.finding(svc.name, ipOf(e), cx, s, sinceOf(run, cx.lastTs)) as Finding);
+      }
+    });
+    CREDENTIAL_RULES.forEach((rule, i) => {
+      if (!want(rule.type)) return;
+      for (const [e, run] of svc.credentialRuns[i] as Map<CredentialEntry, Run>) {
+        const cc: CredentialCounts = { ips: e.ips, now };
+        if (rule.holds(cc, s)) out.push(rule.finding(svc.name, e.key, cc, s, sinceOf(run, e.lastTs)) as Finding);
+      }
+    });
+  }
+  // Bounded output (SIEM_MAX_FINDINGS): the strongest first.
+  out.sort(compareFindings);
+  return out.length > max ? out.slice(0, max) : out;
+}
+
+/** The service's own counts in its window at bucket c. */
+export function serviceWindow(svc: ServiceState, c: number): Counts {
+  const L = svc.layout;
+  return sumSeries(svc.totals, c - (L.back[WINDOW.window] as number), c - (L.till[WINDOW.window] as number), emptyCounts());
+}
+
+export function topOf(svc: ServiceState | undefined, service: string, by: 'requests' | 'errors', n: number, now: number, cx: SlotCounts, ipOf: (e: Slot) => string, window_seconds: number): TopList {
+  const list: TopList = { service, by, window_seconds, items: [], other: 0 };
+  if (!svc) return list;
+  const field = by === 'requests' ? 'requests' : 'failures';
+  const cands = by === 'requests' ? svc.topRequests : svc.topErrors;
+  const c = bucketOf(now, svc.layout.bucketMs);
+  list.items = cands.ranked((e) => cx.at(svc, e, c).ip(WINDOW.window)[field], ipOf, n);
+  const total = serviceWindow(svc, c)[field];
+  let listed = 0;
+  for (const it of list.items) listed += it.count;
+  list.other = Math.max(0, total - listed);
+  return list;
+}

@@ -1,0 +1,146 @@
+// One service of the in-memory state: its settings and layout, its totals,
+// and per rule the candidates with their runs (rules/step.ts), so findings,
+// top lists and gauges cost work in proportion to flagged entities, never to
+// all tracked keys.
+import type { DetectionSettings } from '../../../common/settings';
+import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
+import type { Run } from '../../rules/types';
+import { emptyCounts, sumSeries, type Counts } from '../../window';
+import { layoutOf, type Layout, type WindowId } from '../layout';
+import type { IpCounts } from '../../rules/types';
+import type { IpSlots } from './ip-slots';
+import { TopCandidates } from './top-candidates';
+
+/** IP keys are slots of IpSlots; the LRU holds the slot number. */
+export type Slot = number;
+
+export interface CredentialEntry {
+  readonly kind: 'credential';
+  readonly svc: ServiceState;
+  readonly key: string;
+  lastTs: number;
+  /** IP key -> newest ts, in order of last use (oldest first) */
+  ips: Map<string, number>;
+}
+
+export class ServiceState {
+  settings!: DetectionSettings;
+  layout!: Layout;
+  /**
+   * Generation of this service's IP histories (an index into the shared
+   * registry): a new one when the sub-bucket length changes, older histories
+   * are then discarded. A slot's generation also names its service.
+   */
+  gen = -1;
+  /** service-wide [bucket, requests, failures, successes] */
+  totals: number[] = [];
+  /** [bucket, IP keys whose newest record is in that bucket] */
+  lastSeenHist: number[] = [];
+  ipKeys = 0;
+  /** per IP rule (registry order): candidate -> its run */
+  readonly ipRuns: Map<Slot, Run>[] = IP_RULES.map(() => new Map());
+  /** per credential rule (registry order): candidate -> its run */
+  readonly credentialRuns: Map<CredentialEntry, Run>[] = CREDENTIAL_RULES.map(() => new Map());
+  topRequests!: TopCandidates;
+  topErrors!: TopCandidates;
+
+  constructor(
+    readonly name: string,
+    readonly id: number,
+    settings: DetectionSettings,
+    /** generation -> service, shared by all services */
+    readonly gens: ServiceState[],
+  ) {
+    this.configure(settings);
+  }
+
+  configure(s: DetectionSettings): void {
+    const layout = layoutOf(s);
+    if (layout.bucketMs !== this.layout?.bucketMs) {
+      this.gen = this.gens.push(this) - 1;
+      this.totals = [];
+      this.lastSeenHist = [];
+      for (const m of this.ipRuns) m.clear();
+      this.topRequests?.set.clear();
+      this.topErrors?.set.clear();
+    }
+    const cap = Math.max(256, 4 * s.top_n);
+    if (!this.topRequests || this.topRequests.cap !== cap) {
+      const old = [this.topRequests?.set, this.topErrors?.set];
+      this.topRequests = new TopCandidates(cap);
+      this.topErrors = new TopCandidates(cap);
+      for (const e of old[0] ?? []) this.topRequests.set.add(e);
+      for (const e of old[1] ?? []) this.topErrors.set.add(e);
+    }
+    this.settings = s;
+    this.layout = layout;
+  }
+}
+
+/**
+ * IpCounts over one slot at one clock bucket: each window summed at most once
+ * per `at()`, into reused objects (ingest allocates nothing per record).
+ */
+export class SlotCounts implements IpCounts {
+  readonly #slots: IpSlots;
+  #svc!: ServiceState;
+  #slot = 0;
+  #c = 0;
+  #current = false;
+  #ipDone = 0;
+  #svcDone = 0;
+  readonly #ip: Counts[] = [];
+  readonly #total: Counts[] = [];
+
+  constructor(slots: IpSlots) {
+    this.#slots = slots;
+  }
+
+  /** the newest record's ts of the slot pointed at */
+  get lastTs(): number {
+    return this.#slots.lastTs(this.#slot);
+  }
+
+  /** Point at `slot` of `svc` with the clock in bucket `c`. */
+  at(svc: ServiceState, slot: Slot, c: number): this {
+    this.#svc = svc;
+    this.#slot = slot;
+    this.#c = c;
+    // a history bucketed under older settings counts nothing
+    this.#current = this.#slots.gen(slot) === svc.gen;
+    this.#ipDone = 0;
+    this.#svcDone = 0;
+    return this;
+  }
+
+  ip(w: WindowId): Counts {
+    const out = (this.#ip[w] ??= emptyCounts());
+    if (!(this.#ipDone & (1 << w))) {
+      this.#ipDone |= 1 << w;
+      const L = this.#svc.layout;
+      if (this.#current) this.#slots.sum(this.#slot, this.#c - (L.back[w] as number), this.#c - (L.till[w] as number), out);
+      else out.requests = out.failures = out.successes = 0;
+    }
+    return out;
+  }
+
+  service(w: WindowId): Counts {
+    const out = (this.#total[w] ??= emptyCounts());
+    if (!(this.#svcDone & (1 << w))) {
+      this.#svcDone |= 1 << w;
+      const L = this.#svc.layout;
+      sumSeries(this.#svc.totals, this.#c - (L.back[w] as number), this.#c - (L.till[w] as number), out);
+    }
+    return out;
+  }
+}
+
+/** The run starts of one entity, by rule type (snapshots keep only runs in progress). */
+export function runsOf<E>(e: E, runs: readonly Map<E, Run>[], rules: readonly { type: string }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  rules.forEach((rule, i) => {
+    const run = runs[i]?.get(e);
+    if (run !== undefined && run >= 0) out[rule.type] = run;
+  });
+  return out;
+}

@@ -1,0 +1,397 @@
+// In-memory window state: one LRU of all IP and credential keys (bounded by
+// SIEM_MAX_KEYS, least recently seen evicted first), per-service totals, and
+// per-service, per-rule candidates (service.ts). The rules and their
+// candidacy/`since` steps are the registry's (aggregator/rules); this file
+// only stores counts and calls them.
+import { LRUCache } from 'lru-cache';
+import type { TopList } from '../../../common/record';
+import { isFailure, isSuccess } from '../../../common/record';
+import type { DetectionSettings } from '../../../common/settings';
+import type { Clock } from '../../clock';
+import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
+import { stepCredential, stepIp } from '../../rules/step';
+import { OUT, type CredentialCounts, type Run } from '../../rules/types';
+import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, sumHistogram } from '../../window';
+import { WINDOW } from '../layout';
+import { mergeSettings, sameSettings } from '../settings';
+import type {
+  ApplyResult,
+  FindingFilter,
+  GaugeSnapshot,
+  KeyedRecord,
+  ServiceGauges,
+  SiemState,
+  SnapshotEntry,
+  SnapshotRuns,
+  SnapshotService,
+  Snapshotting,
+} from '../state';
+import { IpSlots } from './ip-slots';
+import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { findingsOf, serviceWindow, topOf } from './queries';
+import { runsOf, ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
+
+export interface MemoryStateOptions {
+  clock: Clock;
+  defaults: DetectionSettings;
+  maxKeys: number;
+  maxServices: number;
+  maxFindings: number;
+  credentialMaxIps: number;
+  onEvict?: (table: 'ip' | 'credential') => void;
+}
+
+/** live keys looked at per sweep past the first: arrival order is only nearly ts order */
+const EXPIRY_SCAN_LIVE = 10_000;
+/** keys expired per sweep, so one sweep never stalls ingest for long */
+const EXPIRE_PER_SWEEP = 50_000;
+
+type Entry = Slot | CredentialEntry;
+
+export class MemoryState implements SiemState, Snapshotting {
+  readonly #clock: Clock;
+  readonly #defaults: DetectionSettings;
+  readonly #maxServices: number;
+  readonly #maxFindings: number;
+  readonly #credentialMaxIps: number;
+  readonly #services = new Map<string, ServiceState>();
+  /** generation -> service (see ServiceState.gen) */
+  readonly #gens: ServiceState[] = [];
+  readonly #keys: LRUCache<number | string, Entry>;
+  readonly #slots: IpSlots;
+  /** counts of one slot at one clock, reused: ingest is synchronous */
+  readonly #cx: SlotCounts;
+  /** a second one for callbacks that run while #cx is in use (top admission) */
+  readonly #cx2: SlotCounts;
+  #trackedIps = 0;
+  onEvict?: (table: 'ip' | 'credential') => void;
+  readonly snapshots: Snapshotting = this;
+  readonly #ipOf = (slot: Slot): string => ipKeyOfLruKey(this.#slots.key(slot));
+
+  constructor(o: MemoryStateOptions) {
+    this.#clock = o.clock;
+    this.#defaults = o.defaults;
+    this.#maxServices = o.maxServices;
+    this.#maxFindings = o.maxFindings;
+    this.#credentialMaxIps = o.credentialMaxIps;
+    this.onEvict = o.onEvict;
+    // one slot more than keys: a new key's slot is taken before the LRU evicts for it
+    this.#slots = new IpSlots(o.maxKeys + 1);
+    this.#cx = new SlotCounts(this.#slots);
+    this.#cx2 = new SlotCounts(this.#slots);
+    this.#keys = new LRUCache<number | string, Entry>({
+      max: o.maxKeys,
+      dispose: (entry, _key, reason) => this.#forget(entry, reason === 'evict'),
+    });
+  }
+
+  get trackedKeys(): number {
+    return this.#keys.size;
+  }
+  get trackedIps(): number {
+    return this.#trackedIps;
+  }
+  /** bytes of per-IP-key state held outside the JS heap (typed arrays), for measurements */
+  get arrayBytes(): number {
+    return this.#slots.arrayBytes;
+  }
+
+  settingsOf(service: string): DetectionSettings {
+    return this.#services.get(service)?.settings ?? this.#defaults;
+  }
+
+  async applySettings(settings: Record<string, unknown>): Promise<string[]> {
+    const refused: string[] = [];
+    for (const [name, value] of Object.entries(settings)) {
+      const merged = mergeSettings(this.#defaults, name, value);
+      const svc = merged && this.#service(name, merged);
+      if (!merged || !svc) refused.push(name);
+      else if (!sameSettings(svc.settings, merged)) svc.configure(merged);
+    }
+    return refused;
+  }
+
+  async apply(records: readonly KeyedRecord[]): Promise<ApplyResult> {
+    let accepted = 0;
+    let late = 0;
+    let overServices = 0;
+    for (const r of records) {
+      const svc = this.#service(r.service);
+      if (!svc) {
+        overServices++;
+        continue;
+      }
+      this.#clock.observe(r.ts);
+      const now = this.#clock.now();
+      if (r.ts <= now - svc.layout.longestMs) {
+        late++;
+        continue;
+      }
+      // A sender's clock ahead of ours: count the record now, not in the future.
+      const ts = r.ts > now ? now : r.ts;
+      this.#applyIp(svc, r, ts, now);
+      if (r.credential) this.#applyCredential(svc, r.credential, r.ipKey, ts, now);
+      accepted++;
+    }
+    const rejected: ApplyResult['rejected'] = {};
+    if (late) rejected.late = late;
+    if (overServices) rejected.services = overServices;
+    return { accepted, rejected };
+  }
+
+  #service(name: string, settings?: DetectionSettings): ServiceState | undefined {
+    let svc = this.#services.get(name);
+    if (!svc) {
+      if (this.#services.size >= this.#maxServices) return undefined;
+      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults, this.#gens);
+      this.#services.set(name, svc);
+    }
+    return svc;
+  }
+
+  #svcOf(slot: Slot): ServiceState {
+    return this.#gens[this.#slots.gen(slot)] as ServiceState;
+  }
+
+  /** Window count of a top candidate now (for TopCandidates' pruning). */
+  #countNow(field: 'requests' | 'failures', now: number): (e: Slot) => number {
+    return (e) => {
+      const svc = this.#svcOf(e);
+      return this.#cx2.at(svc, e, bucketOf(now, svc.layout.bucketMs)).ip(WINDOW.window)[field];
+    };
+  }
+
+  #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
+    const slots = this.#slots;
+    const L = svc.layout;
+    const key = lruKeyOf(svc.id, r.ipKey);
+    let e = this.#keys.get(key) as Slot | undefined;
+    const nowBucket = bucketOf(now, L.bucketMs);
+    if (e === undefined) {
+      e = slots.alloc(key, svc.gen, ts);
+      this.#keys.set(key, e);
+      this.#trackedIps++;
+      svc.ipKeys++;
+    } else if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
+      // expired (or bucketed under older settings): start over
+      if (slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+      slots.setGen(e, svc.gen);
+      slots.reset(e);
+      slots.setLastTs(e, ts);
+      for (const runs of svc.ipRuns) runs.delete(e);
+    } else {
+      addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+    }
+    if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
+    addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), 1);
+
+    const failure = isFailure(r.status);
+    const success = isSuccess(r.status);
+    const bucket = bucketOf(ts, L.bucketMs);
+    const oldest = nowBucket - L.span + 1;
+    slots.add(e, bucket, failure, success);
+    slots.prune(e, oldest);
+    addToSeries(svc.totals, bucket, failure, success);
+    pruneSeries(svc.totals, oldest);
+    pruneHistogram(svc.lastSeenHist, oldest);
+
+    const cx = this.#cx.at(svc, e, nowBucket);
+    const w = cx.ip(WINDOW.window);
+    svc.topRequests.admit(e, w.requests, this.#countNow('requests', now));
+    if (failure) svc.topErrors.admit(e, w.failures, this.#countNow('failures', now));
+
+    const s = svc.settings;
+    for (let i = 0; i < IP_RULES.length; i++) {
+      const rule = IP_RULES[i] as (typeof IP_RULES)[number];
+      const runs = svc.ipRuns[i] as Map<Slot, Run>;
+      const before = runs.get(e);
+      if (before === undefined && !rule.wakes(r.status)) continue;
+      const after = stepIp(rule, before ?? OUT, cx, s, r.ts);
+      if (after === OUT) {
+        if (before !== undefined) runs.delete(e);
+      } else if (after !== before) runs.set(e, after);
+    }
+  }
+
+  #applyCredential(svc: ServiceState, credential: string, ipKey: string, ts: number, now: number): void {
+    const key = `${svc.id}#${credential}`;
+    let e = this.#keys.get(key) as CredentialEntry | undefined;
+    if (!e) {
+      e = { kind: 'credential', svc, key: credential, lastTs: ts, ips: new Map() };
+      this.#keys.set(key, e);
+    } else if (e.lastTs <= now - svc.layout.longestMs) {
+      e.ips.clear();
+      for (const runs of svc.credentialRuns) runs.delete(e);
+    }
+    e.lastTs = Math.max(e.lastTs, ts);
+    const prev = e.ips.get(ipKey);
+    if (prev !== undefined) e.ips.delete(ipKey); // re-insert: Map order is order of last use
+    e.ips.set(ipKey, prev !== undefined && prev > ts ? prev : ts);
+    const cap = Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
+    if (e.ips.size > cap) e.ips.delete(e.ips.keys().next().value as string);
+    this.#stepCredential(svc, e, now, ts);
+  }
+
+  /** Every credential rule over `e` at clock `now`, after a record at `ts` (undefined: a clock tick). */
+  #stepCredential(svc: ServiceState, e: CredentialEntry, now: number, ts?: number, saved?: SnapshotRuns): void {
+    const c: CredentialCounts = { ips: e.ips, now };
+    for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
+      const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
+      const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
+      const before = saved ? (saved[rule.type] ?? OUT) : (runs.get(e) ?? OUT);
+      const after = stepCredential(rule, before, c, svc.settings, ts);
+      if (after === OUT) runs.delete(e);
+      else runs.set(e, after);
+    }
+  }
+
+  /** Called by the LRU when a key leaves, by eviction or expiry. */
+  #forget(e: Entry, evicted: boolean): void {
+    if (typeof e === 'number') {
+      const svc = this.#svcOf(e);
+      this.#trackedIps--;
+      svc.ipKeys--;
+      if (this.#slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(this.#slots.lastTs(e), svc.layout.bucketMs), -1);
+      for (const runs of svc.ipRuns) runs.delete(e);
+      svc.topRequests.set.delete(e);
+      svc.topErrors.set.delete(e);
+      this.#slots.free(e);
+      if (evicted) this.onEvict?.('ip');
+    } else {
+      for (const runs of e.svc.credentialRuns) runs.delete(e);
+      if (evicted) this.onEvict?.('credential');
+    }
+  }
+
+  // --- snapshots (SIEM_STATE_FILE, see aggregator/state-file.ts)
+
+  exportServices(): SnapshotService[] {
+    return [...this.#services.values()].map((svc) => ({ name: svc.name, settings: { ...svc.settings }, bucketMs: svc.layout.bucketMs }));
+  }
+
+  /** Every key, least recently seen first (restoring in this order keeps the LRU order). */
+  *exportEntries(): Generator<SnapshotEntry> {
+    const slots = this.#slots;
+    for (const [, e] of this.#keys.rentries() as Iterable<[number | string, Entry]>) {
+      if (typeof e === 'number') {
+        const svc = this.#svcOf(e);
+        yield ['ip', svc.name, this.#ipOf(e), slots.lastTs(e), slots.series(e).slice(), runsOf(e, svc.ipRuns, IP_RULES)];
+      } else yield ['credential', e.svc.name, e.key, e.lastTs, [...e.ips], runsOf(e, e.svc.credentialRuns, CREDENTIAL_RULES)];
+    }
+  }
+
+  importServices(services: readonly SnapshotService[]): void {
+    for (const s of services) this.#service(s.name, s.settings);
+  }
+
+  /**
+   * Restore one key from a snapshot and re-derive what the snapshot does not
+   * hold (totals, candidates: each rule stepped at the clock, keeping the
+   * saved run starts). Expired keys, keys of unknown services and IP series
+   * written under another sub-bucket length are skipped.
+   * Returns whether the key was restored.
+   */
+  importEntry(t: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean {
+    const svc = this.#services.get(t[1]);
+    const now = this.#clock.now();
+    if (!svc || t[3] <= now - svc.layout.longestMs) return false;
+    if (t[0] === 'ip') {
+      if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
+      const key = lruKeyOf(svc.id, t[2]);
+      if (this.#keys.has(key)) return false;
+      const slots = this.#slots;
+      const e = slots.alloc(key, svc.gen, t[3]);
+      slots.setSeries(e, t[4]);
+      this.#keys.set(key, e);
+      this.#trackedIps++;
+      svc.ipKeys++;
+      addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
+      for (let i = 0; i < t[4].length; i += 4) {
+        const [b, req, fail, succ] = t[4].slice(i, i + 4) as [number, number, number, number];
+        addCountsToSeries(svc.totals, b, req, fail, succ);
+      }
+      const cx = this.#cx.at(svc, e, bucketOf(now, svc.layout.bucketMs));
+      const w = cx.ip(WINDOW.window);
+      svc.topRequests.admit(e, w.requests, this.#countNow('requests', now));
+      svc.topErrors.admit(e, w.failures, this.#countNow('failures', now));
+      IP_RULES.forEach((rule, i) => {
+        const after = stepIp(rule, t[5][rule.type] ?? OUT, cx, svc.settings);
+        if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
+      });
+    } else {
+      const key = `${svc.id}#${t[2]}`;
+      if (this.#keys.has(key)) return false;
+      const e: CredentialEntry = { kind: 'credential', svc, key: t[2], lastTs: t[3], ips: new Map(t[4]) };
+      this.#keys.set(key, e);
+      this.#stepCredential(svc, e, now, undefined, t[5]);
+    }
+    return true;
+  }
+
+  async sweep(): Promise<void> {
+    const now = this.#clock.now();
+    const slots = this.#slots;
+    // Expiry: least recently seen first. Records arrive nearly in ts order,
+    // so expired keys gather at the LRU's tail; look a bounded way past it.
+    const expired: (number | string)[] = [];
+    let live = 0;
+    for (const k of this.#keys.rkeys()) {
+      const e = this.#keys.peek(k);
+      if (e === undefined || expired.length >= EXPIRE_PER_SWEEP) break;
+      const stale = typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
+      if (stale) expired.push(k);
+      else if (++live > EXPIRY_SCAN_LIVE) break;
+    }
+    for (const k of expired) this.#keys.delete(k);
+
+    for (const svc of this.#services.values()) {
+      const s = svc.settings;
+      const c = bucketOf(now, svc.layout.bucketMs);
+      const oldest = c - svc.layout.span + 1;
+      pruneSeries(svc.totals, oldest);
+      pruneHistogram(svc.lastSeenHist, oldest);
+      // each candidate stepped at the clock: out when its condition lapsed, its run ended when the rule stopped holding
+      IP_RULES.forEach((rule, i) => {
+        const runs = svc.ipRuns[i] as Map<Slot, Run>;
+        for (const [e, before] of runs) {
+          const after = stepIp(rule, before, this.#cx.at(svc, e, c), s);
+          if (after === OUT) runs.delete(e);
+          else if (after !== before) runs.set(e, after);
+        }
+      });
+      for (const e of svc.credentialRuns.flatMap((runs) => [...runs.keys()])) this.#stepCredential(svc, e, now);
+      for (const e of svc.topRequests.set) if (this.#cx.at(svc, e, c).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
+      for (const e of svc.topErrors.set) if (this.#cx.at(svc, e, c).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
+    }
+  }
+
+  async findings(filter: FindingFilter = {}): Promise<Finding[]> {
+    return findingsOf(this.#services.values(), this.#cx, this.#ipOf, this.#clock.now(), filter, this.#maxFindings);
+  }
+
+  async top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList> {
+    return this.#top(service, by, n);
+  }
+
+  #top(service: string, by: 'requests' | 'errors', n?: number): TopList {
+    const svc = this.#services.get(service);
+    return topOf(svc, service, by, n ?? this.settingsOf(service).top_n, this.#clock.now(), this.#cx, this.#ipOf, this.settingsOf(service).window_seconds);
+  }
+
+  async gauges(): Promise<GaugeSnapshot> {
+    const now = this.#clock.now();
+    const services: ServiceGauges[] = [];
+    for (const svc of this.#services.values()) {
+      const c = bucketOf(now, svc.layout.bucketMs);
+      services.push({
+        service: svc.name,
+        topRequests: this.#top(svc.name, 'requests'),
+        topErrors: this.#top(svc.name, 'errors'),
+        uniqueIps: sumHistogram(svc.lastSeenHist, c - (svc.layout.back[WINDOW.window] as number), c),
+        windowRequests: serviceWindow(svc, c).requests,
+      });
+    }
+    const findings = findingsOf(this.#services.values(), this.#cx, this.#ipOf, now, {}, this.#maxFindings);
+    return { services, findings, trackedIps: this.#trackedIps, trackedKeys: this.#keys.size };
+  }
+}

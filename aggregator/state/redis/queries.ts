@@ -1,0 +1,130 @@
+// Read-only answers of the Redis backend: findings, top lists, gauges. They
+// read candidate sets and top-N candidate sorted sets, never all keys, and
+// evaluate the registry's rules at the shared clock.
+import type { TopList } from '../../../common/record';
+import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
+import { sinceOf } from '../../rules/step';
+import { NONE } from '../../rules/types';
+import { bucketOf } from '../../window';
+import { WINDOW } from '../layout';
+import { SeriesCounts } from '../series-counts';
+import type { FindingFilter, ServiceGauges } from '../state';
+import { credIpsKey, credMetaKey, ipChunkKey } from './keys';
+import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
+
+/** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
+export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, filter: FindingFilter, max: number): Promise<Finding[]> {
+  const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
+  const perService = svcs
+    .filter((svc) => filter.service === undefined || filter.service === svc.name)
+    .map(async (svc) => {
+      const s = svc.settings;
+      const L = svc.layout;
+      const found: Finding[] = [];
+      const c = bucketOf(now, L.bucketMs);
+      const [ipCands, credCands] = await Promise.all([
+        Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(svc.ipCands[i] as string) : []))),
+        Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(svc.credCands[i] as string) : []))),
+      ]);
+      const ipSet = [...new Set(ipCands.flat())];
+      const creds = [...new Set(credCands.flat())];
+      const [views, credViews, totals] = await Promise.all([
+        Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c))),
+        Promise.all(creds.map((cr) => Promise.all([r.zrange(credIpsKey(svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(svc.id, cr))]))),
+        ipSet.length > 0 ? readTotals(r, svc, c - svc.totalsReach + 1, c) : [],
+      ]);
+      const byIp = new Map(ipSet.map((ip, i) => [ip, views[i] as IpView]));
+      const cx = new SeriesCounts();
+      IP_RULES.forEach((rule, i) => {
+        for (const ip of ipCands[i] ?? []) {
+          const v = byIp.get(ip);
+          if (!v || v.last === NONE) continue;
+          cx.at(L, v.series, totals, c);
+          if (!rule.holds(cx, s)) continue;
+          const since = v.since[rule.type];
+          found.push(rule.finding(svc.name, ip, cx, s, sinceOf(since === undefined ? NONE : Number(since), v.last)) as Finding);
+        }
+      });
+      const credOf = new Map<string, [string[], Record<string, string>]>(creds.map((cr, i) => [cr, credViews[i] ?? [[], {}]]));
+      CREDENTIAL_RULES.forEach((rule, i) => {
+        for (const cr of credCands[i] ?? []) {
+          const [flat, meta] = credOf.get(cr) ?? [[], {}];
+          if (meta.L === undefined) continue;
+          const cc = { ips: scored(flat), now };
+          if (!rule.holds(cc, s)) continue;
+          const run = meta[rule.type];
+          found.push(rule.finding(svc.name, cr, cc, s, sinceOf(run === undefined ? NONE : Number(run), Number(meta.L))) as Finding);
+        }
+      });
+      return found;
+    });
+  const out = (await Promise.all(perService)).flat();
+  out.sort(compareFindings);
+  return out.length > max ? out.slice(0, max) : out;
+}
+
+/** Sum of one count (r or f) of an IP key over sub-buckets [from, to]. */
+async function windowSum(r: Scripts, svc: Svc, ip: string, kind: 'r' | 'f', from: number, to: number): Promise<number> {
+  const span = svc.layout.span;
+  const reads: Promise<(string | null)[]>[] = [];
+  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) {
+    const fields: string[] = [];
+    for (let b = Math.max(from, chunk * span); b <= Math.min(to, chunk * span + span - 1); b++) fields.push(`${kind}${b}`);
+    reads.push(r.hmget(ipChunkKey(svc.id, ip, svc.layout.bucketMs, chunk), ...fields));
+  }
+  let n = 0;
+  for (const vals of await Promise.all(reads)) for (const x of vals) n += Number(x ?? 0);
+  return n;
+}
+
+/** Buckets [from, to] of the service's window at bucket c. */
+function windowBuckets(svc: Svc, c: number): [number, number] {
+  const L = svc.layout;
+  return [c - (L.back[WINDOW.window] as number) + 1, c - (L.till[WINDOW.window] as number)];
+}
+
+export async function topAt(r: Scripts, svc: Svc | undefined, service: string, by: 'requests' | 'errors', n: number | undefined, now: number, window_seconds: number): Promise<TopList> {
+  const list: TopList = { service, by, window_seconds, items: [], other: 0 };
+  if (!svc) return list;
+  const c = bucketOf(now, svc.layout.bucketMs);
+  const f = by === 'requests' ? 'r' : 'f';
+  const [from, to] = windowBuckets(svc, c);
+  const buckets: number[] = [];
+  for (let b = from; b <= to; b++) buckets.push(b);
+  // Scores are each IP's window count when last touched, an upper bound of
+  // its count now: the true top N is among the best-scored candidates.
+  const [members, totals] = await Promise.all([
+    r.zrevrange(by === 'requests' ? svc.keys.topRequests : svc.keys.topErrors, 0, svc.topCap - 1),
+    Promise.all(buckets.map((b) => r.hget(svc.keys.totals(b), f))),
+  ]);
+  const counts = await Promise.all(members.map((ip) => windowSum(r, svc, ip, f, from, to)));
+  const items = members.map((ip, i) => ({ ip, count: counts[i] ?? 0 })).filter((it) => it.count > 0);
+  items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
+  list.items = items.slice(0, n ?? svc.settings.top_n);
+  const total = totals.reduce((a, x) => a + Number(x ?? 0), 0);
+  let listed = 0;
+  for (const it of list.items) listed += it.count;
+  list.other = Math.max(0, total - listed);
+  return list;
+}
+
+/** One service's gauges, with the IP and credential keys it holds. */
+export async function serviceGauges(r: Scripts, svc: Svc, now: number): Promise<[ServiceGauges, number, number]> {
+  const L = svc.layout;
+  const c = bucketOf(now, L.bucketMs);
+  const [from, to] = windowBuckets(svc, c);
+  const expired = `(${now - L.longestMs}`;
+  const windowReq: Promise<string | null>[] = [];
+  for (let b = from; b <= to; b++) windowReq.push(r.hget(svc.keys.totals(b), 'r'));
+  const [topRequests, topErrors, uniqueIps, req, ipsHeld, credsHeld] = await Promise.all([
+    topAt(r, svc, svc.name, 'requests', undefined, now, svc.settings.window_seconds),
+    topAt(r, svc, svc.name, 'errors', undefined, now, svc.settings.window_seconds),
+    // IP keys whose newest record falls in the window's sub-buckets (the memory backend's lastSeen histogram)
+    r.zcount(svc.keys.seenIps, from * L.bucketMs, (to + 1) * L.bucketMs - 1),
+    Promise.all(windowReq),
+    r.zcount(svc.keys.seenIps, expired, '+inf'),
+    r.zcount(svc.keys.seenCreds, expired, '+inf'),
+  ]);
+  const windowRequests = req.reduce((a, x) => a + Number(x ?? 0), 0);
+  return [{ service: svc.name, topRequests, topErrors, uniqueIps, windowRequests }, ipsHeld, credsHeld];
+}

@@ -1,0 +1,108 @@
+// Step 3 of a Redis batch (see state.ts): each touched entity's records
+// replayed in order over its state before the batch, the registry's rules
+// stepped at each record's clock exactly as the in-memory backend steps them,
+// and only what changed written back.
+import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
+import { stepCredential, stepIp } from '../../rules/step';
+import { NONE, OUT, type Run } from '../../rules/types';
+import { addToSeries, bucketOf } from '../../window';
+import { SeriesCounts } from '../series-counts';
+import { credMetaKey, ipMetaKey } from './keys';
+import { pairs, runBefore, scored, type IpView, type Scripts, type Svc } from './service';
+
+export interface IpRec {
+  /** ts as sent (a run's `since`) */
+  ts: number;
+  /** ts as counted (not ahead of the clock) */
+  cts: number;
+  /** the clock at this record */
+  now: number;
+  status: number;
+  failure: boolean;
+  success: boolean;
+}
+
+export interface CredRec {
+  cts: number;
+  ip: string;
+  now: number;
+}
+
+const cx = new SeriesCounts();
+
+/**
+ * Replay an IP key's records over `v` (its state before the batch; `cand0`
+ * its candidacy per IP rule) with the service's `totals` series; push the
+ * writes of what changed to `out`.
+ */
+export function replayIp(r: Scripts, svc: Svc, ip: string, recs: readonly IpRec[], v: IpView, cand0: readonly boolean[], totals: readonly number[], out: Promise<unknown>[]): void {
+  const s = svc.settings;
+  const L = svc.layout;
+  let { series, last } = v;
+  const runs: Run[] = IP_RULES.map((rule, i) => runBefore(v, rule.type, cand0[i] === true));
+  for (const rec of recs) {
+    if (last !== NONE && last <= rec.now - L.longestMs) {
+      // expired: the key starts over
+      series = [];
+      runs.fill(OUT);
+    }
+    if (last === NONE || rec.cts > last) last = rec.cts;
+    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.failure, rec.success);
+    cx.at(L, series, totals, bucketOf(rec.now, L.bucketMs));
+    for (let i = 0; i < IP_RULES.length; i++) {
+      const rule = IP_RULES[i] as (typeof IP_RULES)[number];
+      if (runs[i] === OUT && !rule.wakes(rec.status)) continue;
+      runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
+    }
+  }
+  const key = ipMetaKey(svc.id, ip, L.bucketMs);
+  const set: (string | number)[] = [];
+  const del: string[] = [];
+  IP_RULES.forEach((rule, i) => {
+    const run = runs[i] as Run;
+    const before = v.since[rule.type];
+    const after = run >= 0 ? String(run) : undefined;
+    if (before !== after) {
+      if (after === undefined) del.push(rule.type);
+      else set.push(rule.type, after);
+    }
+    const cand = run !== OUT;
+    if (cand !== cand0[i]) out.push(cand ? r.sadd(svc.ipCands[i] as string, ip) : r.srem(svc.ipCands[i] as string, ip));
+  });
+  if (set.length > 0) out.push(r.hset(key, ...set), r.pexpire(key, svc.ttlMs));
+  if (del.length > 0) out.push(r.hdel(key, ...del));
+}
+
+/** The same for a credential, over its IP set and meta hash as they were before the batch. */
+export function replayCred(r: Scripts, svc: Svc, cred: string, recs: readonly CredRec[], flatIps: string[], flatMeta: string[], credentialMaxIps: number, out: Promise<unknown>[]): void {
+  const s = svc.settings;
+  const ips = scored(flatIps);
+  const meta = pairs(flatMeta);
+  let last = meta.L === undefined ? NONE : Number(meta.L);
+  const before: Run[] = CREDENTIAL_RULES.map((rule) => (meta[rule.type] === undefined ? OUT : Number(meta[rule.type])));
+  const runs = [...before];
+  const cap = Math.max(credentialMaxIps, s.credential_min_ips);
+  for (const rec of recs) {
+    if (last !== NONE && last <= rec.now - svc.layout.longestMs) {
+      ips.clear();
+      runs.fill(OUT);
+    }
+    if (last === NONE || rec.cts > last) last = rec.cts;
+    const prev = ips.get(rec.ip);
+    ips.delete(rec.ip); // re-insert: Map order is order of last use
+    ips.set(rec.ip, prev !== undefined && prev > rec.cts ? prev : rec.cts);
+    if (ips.size > cap) ips.delete(ips.keys().next().value as string);
+    const c = { ips, now: rec.now };
+    CREDENTIAL_RULES.forEach((rule, i) => {
+      runs[i] = stepCredential(rule, runs[i] as Run, c, s, rec.cts);
+    });
+  }
+  const key = credMetaKey(svc.id, cred);
+  CREDENTIAL_RULES.forEach((rule, i) => {
+    const a = runs[i] as Run;
+    const b = before[i] as Run;
+    if (a === b) return;
+    out.push(a === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, a));
+    if ((a === OUT) !== (b === OUT)) out.push(a === OUT ? r.srem(svc.credCands[i] as string, cred) : r.sadd(svc.credCands[i] as string, cred));
+  });
+}

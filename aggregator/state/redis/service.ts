@@ -1,0 +1,141 @@
+// A service as one aggregator knows it (id from the shared registry, settings,
+// layout, key names), and how entities are read back from Redis.
+import type { DetectionSettings } from '../../../common/settings';
+import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
+import { NONE, OUT, type Run } from '../../rules/types';
+import { STRIDE } from '../../window';
+import { layoutOf, type Layout } from '../layout';
+import type { RedisClient } from './client';
+import { ipChunkKey, ipMetaKey, serviceKeys } from './keys';
+
+export type Scripts = RedisClient & {
+  siemCredApply(ips: string, meta: string, ...args: (string | number)[]): Promise<[string[], string[]]>;
+  siemClockMax(key: string, ts: number): Promise<string>;
+  siemRegister(registry: string, next: string, max: number, ...names: string[]): Promise<number[]>;
+};
+
+export interface Svc {
+  readonly name: string;
+  readonly id: number;
+  readonly settings: DetectionSettings;
+  readonly layout: Layout;
+  /** top candidates read per query (as the memory backend's TopCandidates) */
+  readonly topCap: number;
+  /** TTL of every key of the service: the longest window plus slack (wall time) */
+  readonly ttlMs: number;
+  readonly keys: ReturnType<typeof serviceKeys>;
+  /** per IP rule, its candidate set's key */
+  readonly ipCands: readonly string[];
+  /** per credential rule, its candidate set's key */
+  readonly credCands: readonly string[];
+  /** sub-bucket ranges [back, till] of the service totals some rule reads (see IpRule.serviceWindows) */
+  readonly totalsReach: number;
+}
+
+export function describe(name: string, id: number, s: DetectionSettings): Svc {
+  const layout = layoutOf(s);
+  const keys = serviceKeys(id, layout.bucketMs);
+  let totalsReach = 0;
+  for (const rule of IP_RULES) for (const w of rule.serviceWindows) totalsReach = Math.max(totalsReach, layout.back[w] as number);
+  return {
+    name,
+    id,
+    settings: s,
+    layout,
+    topCap: Math.max(256, 4 * s.top_n),
+    // Keys expire by Redis's wall clock; with SIEM_CLOCK=event the windows are
+    // cut by bucket numbers anyway, so the slack only has to cover a replay
+    // running slower than the events it replays.
+    ttlMs: 2 * layout.longestMs + 60_000,
+    keys,
+    ipCands: IP_RULES.map((r) => keys.ipCands(r.type)),
+    credCands: CREDENTIAL_RULES.map((r) => keys.credCands(r.type)),
+    totalsReach,
+  };
+}
+
+/** An IP key read back: its series as window.ts wants it, newest ts, and the `since` of runs in progress by rule type. */
+export interface IpView {
+  series: number[];
+  last: number;
+  since: Record<string, string>;
+}
+
+/** The run of rule `type` before a batch: out unless a candidate, else its `since` or NONE. */
+export function runBefore(v: IpView, type: string, candidate: boolean): Run {
+  if (!candidate) return OUT;
+  const since = v.since[type];
+  return since === undefined ? NONE : Number(since);
+}
+
+export function addCounts(m: Map<number, [number, number, number]>, b: number, failure: boolean, success: boolean): void {
+  let c = m.get(b);
+  if (!c) m.set(b, (c = [0, 0, 0]));
+  c[0]++;
+  if (failure) c[1]++;
+  if (success) c[2]++;
+}
+
+export function pairs(flat: readonly string[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i] as string] = flat[i + 1] as string;
+  return o;
+}
+
+/** A sorted-set reply WITHSCORES as a Map, in its order. */
+export function scored(flat: readonly string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (let j = 0; j + 1 < flat.length; j += 2) m.set(flat[j] as string, Number(flat[j + 1]));
+  return m;
+}
+
+/** [bucket -> [r, f, s]] as a window.ts series, ascending by bucket. */
+function toSeries(byBucket: Map<number, [number, number, number]>): number[] {
+  const buckets = [...byBucket.keys()].sort((a, b) => a - b);
+  const series = new Array<number>(buckets.length * STRIDE);
+  buckets.forEach((b, i) => {
+    const c = byBucket.get(b) as [number, number, number];
+    series[i * STRIDE] = b;
+    series[i * STRIDE + 1] = c[0];
+    series[i * STRIDE + 2] = c[1];
+    series[i * STRIDE + 3] = c[2];
+  });
+  return series;
+}
+
+/** An IP key's chunk hashes (fields r<b>, f<b>, s<b>), rule state and newest ts. */
+export function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {
+  const byBucket = new Map<number, [number, number, number]>();
+  for (const h of chunks) {
+    for (const [f, val] of Object.entries(h)) {
+      const kind = f.charCodeAt(0);
+      const b = Number(f.slice(1));
+      let c = byBucket.get(b);
+      if (!c) byBucket.set(b, (c = [0, 0, 0]));
+      c[kind === 114 ? 0 : kind === 102 ? 1 : 2] = Number(val);
+    }
+  }
+  return { series: toSeries(byBucket), last: newest === null ? NONE : Number(newest), since: meta };
+}
+
+/** An IP key's history over sub-buckets [from, to], its newest ts and rule state. */
+export async function readIp(r: RedisClient, svc: Svc, ip: string, from: number, to: number): Promise<IpView> {
+  const span = svc.layout.span;
+  const reads: Promise<Record<string, string>>[] = [];
+  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) reads.push(r.hgetall(ipChunkKey(svc.id, ip, svc.layout.bucketMs, chunk)));
+  const [meta, score, ...chunks] = await Promise.all([r.hgetall(ipMetaKey(svc.id, ip, svc.layout.bucketMs)), r.zscore(svc.keys.seenIps, ip), ...reads]);
+  return ipView(chunks as Record<string, string>[], meta as Record<string, string>, score as string | null);
+}
+
+/** The service's totals over sub-buckets [from, to] as a series (empty when no rule reads them). */
+export async function readTotals(r: RedisClient, svc: Svc, from: number, to: number): Promise<number[]> {
+  if (svc.totalsReach === 0) return [];
+  const buckets: number[] = [];
+  for (let b = from; b <= to; b++) buckets.push(b);
+  const hashes = await Promise.all(buckets.map((b) => r.hgetall(svc.keys.totals(b))));
+  const byBucket = new Map<number, [number, number, number]>();
+  hashes.forEach((h, i) => {
+    if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.s ?? 0)]);
+  });
+  return toSeries(byBucket);
+}

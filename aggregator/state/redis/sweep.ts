@@ -1,0 +1,116 @@
+// Housekeeping of the Redis backend, by one aggregator per interval: expiry of
+// the indexes, every candidate stepped at the clock (rules/step.ts), fresh top
+// scores, and eviction at SIEM_MAX_KEYS.
+import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
+import { stepCredential, stepIp } from '../../rules/step';
+import { NONE, OUT, type Run } from '../../rules/types';
+import { bucketOf } from '../../window';
+import { WINDOW } from '../layout';
+import { SeriesCounts } from '../series-counts';
+import { credIpsKey, credMetaKey, ipChunkKey, ipMetaKey } from './keys';
+import { ipView, readIp, readTotals, runBefore, scored, type IpView, type Scripts, type Svc } from './service';
+
+/** keys evicted per sweep at the SIEM_MAX_KEYS cap */
+const EVICT_PER_SWEEP = 10_000;
+
+export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<void> {
+  const s = svc.settings;
+  const k = svc.keys;
+  const L = svc.layout;
+  const c = bucketOf(now, L.bucketMs);
+  const ops: Promise<unknown>[] = [
+    r.zremrangebyscore(k.seenIps, '-inf', now - L.longestMs),
+    r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs),
+  ];
+  // awaited at the end; if a read below fails first, they must not reject unhandled
+  for (const op of ops) op.catch(() => {});
+  const [ipCands, credCands, tr, te] = await Promise.all([
+    Promise.all(svc.ipCands.map((key) => r.smembers(key))),
+    Promise.all(svc.credCands.map((key) => r.smembers(key))),
+    r.zrange(k.topRequests, 0, -1),
+    r.zrange(k.topErrors, 0, -1),
+  ]);
+  const ipSet = [...new Set([...ipCands.flat(), ...tr, ...te])];
+  const views = new Map<string, IpView>();
+  const [raw, totals] = await Promise.all([
+    Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c))),
+    readTotals(r, svc, c - svc.totalsReach + 1, c),
+  ]);
+  ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
+  const empty: IpView = ipView([], {}, null);
+  const cx = new SeriesCounts();
+  IP_RULES.forEach((rule, i) => {
+    for (const ip of ipCands[i] ?? []) {
+      const v = views.get(ip) ?? empty;
+      const before = runBefore(v, rule.type, true);
+      const after = stepIp(rule, before, cx.at(L, v.series, totals, c), s);
+      const key = ipMetaKey(svc.id, ip, L.bucketMs);
+      if (after === OUT) ops.push(r.srem(svc.ipCands[i] as string, ip));
+      if (after < 0 && before >= 0) ops.push(r.hdel(key, rule.type));
+    }
+  });
+  const credIps = await Promise.all((credCands.flat().length > 0 ? [...new Set(credCands.flat())] : []).map(async (cr) => [cr, ...(await Promise.all([r.zrange(credIpsKey(svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(svc.id, cr))]))] as const));
+  const credOf = new Map(credIps.map(([cr, flat, meta]) => [cr, { ips: scored(flat), meta }]));
+  CREDENTIAL_RULES.forEach((rule, i) => {
+    for (const cr of credCands[i] ?? []) {
+      const got = credOf.get(cr) ?? { ips: new Map<string, number>(), meta: {} as Record<string, string> };
+      const m = got.meta[rule.type];
+      const before: Run = m === undefined ? NONE : Number(m);
+      const after = stepCredential(rule, before, { ips: got.ips, now }, s);
+      if (after === before) continue;
+      const key = credMetaKey(svc.id, cr);
+      ops.push(after === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, after));
+      if (after === OUT) ops.push(r.srem(svc.credCands[i] as string, cr));
+    }
+  });
+  // fresh scores for the top candidates; gone from the window: out
+  const refresh = (key: string, members: string[], field: 'requests' | 'failures') => {
+    for (const ip of members) {
+      const v = views.get(ip) ?? empty;
+      const n = cx.at(L, v.series, totals, c).ip(WINDOW.window)[field];
+      ops.push(n > 0 ? r.zadd(key, n, ip) : r.zrem(key, ip));
+    }
+  };
+  refresh(k.topRequests, tr, 'requests');
+  refresh(k.topErrors, te, 'failures');
+  await Promise.all(ops);
+}
+
+/**
+ * SIEM_MAX_KEYS: the least recently seen IP and credential keys go first,
+ * counted as evictions. An evicted key loses its counts too (its bucket
+ * chunks), so it cannot come back with them.
+ */
+export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, now: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<void> {
+  const sizes = await Promise.all(svcs.map((svc) => Promise.all([r.zcard(svc.keys.seenIps), r.zcard(svc.keys.seenCreds)])));
+  const held = sizes.reduce((a, [i, c]) => a + i + c, 0);
+  const excess = Math.min(EVICT_PER_SWEEP, held - maxKeys);
+  if (excess <= 0) return;
+  const oldest = await Promise.all(
+    svcs.map((svc) => Promise.all([r.zrange(svc.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(svc.keys.seenCreds, 0, excess - 1, 'WITHSCORES')])),
+  );
+  const all: { svc: Svc; table: 'ip' | 'credential'; key: string; ts: number }[] = [];
+  svcs.forEach((svc, i) => {
+    const [ipFlat, credFlat] = oldest[i] ?? [[], []];
+    for (const [key, ts] of scored(ipFlat)) all.push({ svc, table: 'ip', key, ts });
+    for (const [key, ts] of scored(credFlat)) all.push({ svc, table: 'credential', key, ts });
+  });
+  all.sort((a, b) => a.ts - b.ts);
+  const ops: Promise<unknown>[] = [];
+  for (const e of all.slice(0, excess)) {
+    const k = e.svc.keys;
+    if (e.table === 'ip') {
+      const L = e.svc.layout;
+      // every chunk a record up to the clock can have written
+      const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / L.span);
+      for (let chunk = Math.floor(bucketOf(e.ts, L.bucketMs) / L.span) - 1; chunk <= newest; chunk++) ops.push(r.del(ipChunkKey(e.svc.id, e.key, L.bucketMs, chunk)));
+      ops.push(r.zrem(k.seenIps, e.key), r.del(ipMetaKey(e.svc.id, e.key, L.bucketMs)), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
+      for (const key of e.svc.ipCands) ops.push(r.srem(key, e.key));
+    } else {
+      ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(e.svc.id, e.key)), r.del(credMetaKey(e.svc.id, e.key)));
+      for (const key of e.svc.credCands) ops.push(r.srem(key, e.key));
+    }
+    onEvict?.(e.table);
+  }
+  await Promise.all(ops);
+}
