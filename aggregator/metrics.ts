@@ -2,7 +2,7 @@
 // many apps). Gauges are filled from one state snapshot per scrape, so a
 // series disappears as soon as its entity stops qualifying, and labelled
 // series stay bounded: top N + `other` per service, flagged entities only.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RULES } from './rules/registry';
 import type { GaugeSnapshot } from './state/state';
 
@@ -18,9 +18,24 @@ export interface SiemMetrics {
   fill(snap: GaugeSnapshot): void;
 }
 
-export function createMetrics(): SiemMetrics {
+/**
+ * The process's own metrics come from prom-client's collectors under their
+ * standard names, `process_*` and `nodejs_*` (CPU, memory, file
+ * descriptors, heap, GC, event-loop lag), not under `kong_siem_`: every
+ * Node.js dashboard and alert reads them by these names. Their labels are
+ * bounded by the runtime (GC kinds, heap spaces, handle types, one version).
+ */
+export const PROCESS_METRIC_PREFIXES = ['process_', 'nodejs_'] as const;
+
+export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetrics {
   const registry = new Registry();
   const registers = [registry];
+  if (opts.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named like counters (promtool's lint rejects them); the same
+    // figures remain per type in nodejs_active_handles{type} and friends.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n);
+  }
   const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers });
 

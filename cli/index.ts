@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // `kong-siem`: replay Kong logs, fingerprint a credential, run the
-// aggregator, run the demo. Exit codes: 0 done; 1 fatal (a file that cannot
-// be read, a demo that did not detect); 2 usage (bad option or SIEM_* value).
+// aggregator, run the demo, read a running aggregator's findings and top
+// lists. Exit codes: 0 done; 1 fatal (a file that cannot be read, a demo
+// that did not detect, an aggregator that cannot be reached); 2 usage (bad
+// option or SIEM_* value).
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../aggregator/config';
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, isRedactedHeader, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
+import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
 import { fingerprintOf, firstLine } from './fingerprint';
 import type { ReplayProgress } from './replay';
 
@@ -131,9 +136,23 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
   return 0;
 }
 
+/** The package's version, from the first kong-siem package.json above this file (dist/cli/ in a checkout and in the image). */
+export function version(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'kong-siem' && pkg.version) return pkg.version;
+    } catch {
+      /* no package.json here: look further up */
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
+}
+
 export function program(): Command {
   const p = new Command('kong-siem')
-    .description('A small SIEM for Kong Gateway: replay Kong logs, fingerprint credentials, run the aggregator.')
+    .description('A small SIEM for Kong Gateway: replay Kong logs, fingerprint credentials, run the aggregator, read its findings.')
+    .version(version(), '-V, --version', 'print the version')
     .showHelpAfterError('(kong-siem --help for usage)')
     .exitOverride();
 
@@ -185,6 +204,29 @@ export function program(): Command {
       await serve(env);
     });
 
+  const urlOption = () =>
+    new Option('--url <url>', 'base URL of the aggregator').env('SIEM_URL').default(DEFAULT_URL);
+  const token = () => process.env.SIEM_READ_TOKEN || undefined;
+  p.command('findings')
+    .description('print the findings of a running aggregator (GET /v1/findings); the read token comes from SIEM_READ_TOKEN')
+    .addOption(urlOption())
+    .addOption(new Option('--type <type>', 'only findings of this rule'))
+    .option('--service <service>', 'only findings of this service')
+    .option('--json', 'print the answer as JSON, as the endpoint gives it')
+    .action(async (flags: FindingsFlags) => {
+      process.stdout.write(await findingsCommand(flags, token()));
+    });
+  p.command('top')
+    .description('print the top IPs of a service (GET /v1/top), or of every service; the read token comes from SIEM_READ_TOKEN')
+    .argument('[service]', 'the service (default: every service the aggregator holds)')
+    .addOption(urlOption())
+    .addOption(new Option('--by <what>', 'rank by requests or by failures').choices(['requests', 'errors']).default('requests'))
+    .option('-n <n>', 'IPs listed (default: the service\'s top_n)', intIn(1, 100))
+    .option('--json', 'print the answer as JSON, as the endpoint gives it (an array of them without a service)')
+    .action(async (service: string | undefined, flags: TopFlags) => {
+      process.stdout.write(await topCommand(service, flags, token()));
+    });
+
   p.command('demo')
     .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C')
     .option('--port <port>', `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`, intIn(0, 65535))
@@ -209,6 +251,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     } else if (err instanceof UsageError || err instanceof InvalidArgumentError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
+    } else if (err instanceof ClientError) {
+      process.stderr.write(`kong-siem: ${err.message}\n`);
+      process.exitCode = EXIT_FATAL;
     } else if (err instanceof Error && err.name === 'ReplayError') {
       process.stderr.write(`kong-siem replay: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;

@@ -3,6 +3,7 @@
 // people.
 import type { Finding } from '../common/record';
 import type { HistoryEntry, ReplayResult } from './replay';
+import { iso, pct, table } from './table';
 
 /** Rows shown per section of the table; --json has them all. */
 const ROWS_MAX = 20;
@@ -11,15 +12,6 @@ export function jsonReport(r: ReplayResult): string {
   return `${JSON.stringify(r)}\n`;
 }
 
-function iso(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
-}
 
 function section(title: string, header: string[], rows: string[][]): string {
   if (rows.length === 0) return `${title}\n  none\n`;
@@ -28,7 +20,6 @@ function section(title: string, header: string[], rows: string[][]): string {
   return `${title}\n${table(header, shown).replace(/^/gm, '  ')}${more}\n`;
 }
 
-const pct = (x: number) => `${Math.round(x * 100)}%`;
 
 function ofType<T extends Finding['type']>(h: HistoryEntry[], t: T): (HistoryEntry & { type: T })[] {
   return h.filter((e) => e.type === t) as (HistoryEntry & { type: T })[];

@@ -49,16 +49,42 @@ test('the provisioned datasource points at the compose Prometheus and the dashbo
   assert.equal(ds.length, 1);
   assert.equal(ds[0].type, 'prometheus');
   assert.equal(ds[0].url, 'http://prometheus:9090');
+  // The dashboard names no datasource uid: its `datasource` variable takes
+  // the default Prometheus of whichever Grafana loads it, which in compose is
+  // the provisioned one.
+  assert.equal(ds[0].isDefault, true);
   const dash = dashboard();
   const panels = dash.panels.filter((p: { type: string }) => p.type !== 'row');
   assert.ok(panels.length >= 10);
   for (const p of panels) {
-    assert.equal(p.datasource?.uid, ds[0].uid, `panel ${p.title}`);
+    assert.equal(p.datasource?.uid, '${datasource}', `panel ${p.title}`);
     assert.ok(p.targets?.length > 0, `panel ${p.title} has no query`);
-    for (const tg of p.targets) assert.equal(tg.datasource?.uid, ds[0].uid, `panel ${p.title}`);
+    for (const tg of p.targets) assert.equal(tg.datasource?.uid, '${datasource}', `panel ${p.title}`);
   }
   const ids = dash.panels.map((p: { id: number }) => p.id);
   assert.equal(new Set(ids).size, ids.length, 'panel ids must be unique');
+});
+
+test('the dashboard imports into an existing Grafana: a datasource variable, no uid of one Grafana, no id', () => {
+  const dash = dashboard();
+  const vars = dash.templating.list as { name: string; type: string; query?: unknown; current?: { value?: unknown }; datasource?: { uid?: string } }[];
+  const dsVar = vars.find((v) => v.type === 'datasource');
+  assert.ok(dsVar, 'no datasource variable');
+  assert.equal(dsVar.name, 'datasource');
+  assert.equal(dsVar.query, 'prometheus');
+  // an empty current value: Grafana picks its default Prometheus instead of a uid it may not have
+  assert.equal(dsVar.current?.value, undefined);
+  for (const v of vars.filter((x) => x.type === 'query')) assert.equal(v.datasource?.uid, '${datasource}', `variable ${v.name}`);
+  // Every datasource reference anywhere (panels, targets, variables, annotations) is the variable.
+  const uids = new Set<string>();
+  JSON.stringify(dash, (k, v) => {
+    if (k === 'datasource' && v && typeof v === 'object') uids.add(String((v as { uid?: unknown }).uid));
+    return v;
+  });
+  assert.deepEqual([...uids], ['${datasource}']);
+  // an `id` belongs to one Grafana's database: importing it elsewhere would overwrite another dashboard
+  assert.equal(dash.id ?? null, null);
+  assert.equal(dash.__inputs, undefined, 'provisioning cannot fill ${DS_...} inputs: use the variable');
 });
 
 test('the dashboards provider loads kong-siem.json', () => {
