@@ -16,6 +16,7 @@ import { overviewRoutes } from './routes/overview';
 import { settingsRoutes } from './routes/settings';
 import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
+import { createBatchLedger } from './batch-ledger';
 
 export interface BuildOptions {
   /** injected wall clock, for tests */
@@ -49,7 +50,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   const clock = createClock(config.clock, opts.wallNow);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => metrics.stateErrors.inc() });
-  const deps = { config, state, metrics };
+  const batches = createBatchLedger(config.maxBatchIds, opts.wallNow ?? Date.now, () => metrics.evictions.inc({ table: 'batch' }));
+  const deps = { config, state, metrics, batches };
 
   registerJsonBody(app, config.maxBodyBytes);
   app.setErrorHandler((err, req, reply) => {

@@ -27,6 +27,8 @@ export interface Config {
   /** concurrent connections; further ones are refused */
   maxConnections: number;
   maxBatchRecords: number;
+  /** batch ids remembered for deduplication (each for 10 minutes) */
+  maxBatchIds: number;
   maxServices: number;
   maxKeys: number;
   maxFindings: number;
@@ -62,6 +64,7 @@ export const ENV_SCHEMA = {
     SIEM_REQUEST_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 100 },
     SIEM_MAX_CONNECTIONS: { type: 'integer', default: 1024, minimum: 1 },
     SIEM_MAX_BATCH_RECORDS: { type: 'integer', default: 50_000, minimum: 1 },
+    SIEM_MAX_BATCH_IDS: { type: 'integer', default: 100_000, minimum: 1 },
     SIEM_MAX_SERVICES: { type: 'integer', default: 100, minimum: 1 },
     SIEM_MAX_KEYS: { type: 'integer', default: 1_000_000, minimum: 1 },
     SIEM_MAX_FINDINGS: { type: 'integer', default: 1000, minimum: 1 },
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     metricsToken: str('SIEM_METRICS_TOKEN'),
     maxBodyBytes: Number(e.SIEM_MAX_BODY_BYTES),
     maxBatchRecords: Number(e.SIEM_MAX_BATCH_RECORDS),
+    maxBatchIds: Number(e.SIEM_MAX_BATCH_IDS),
     requestTimeoutMs: Number(e.SIEM_REQUEST_TIMEOUT_MS),
     maxConnections: Number(e.SIEM_MAX_CONNECTIONS),
     maxServices: Number(e.SIEM_MAX_SERVICES),

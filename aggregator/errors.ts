@@ -24,6 +24,7 @@ export const errors = {
       400,
       `credential_header "${name}" cannot be a credential source: Kong's log serializer replaces authorization and proxy-authorization values with REDACTED, so every client would share one credential`,
     ),
+  batchBusy: (id: string) => new SiemError('SIEM_BATCH_BUSY', 503, `batch ${JSON.stringify(id)} is being stored by another request: retry`),
   notKongLog: () => new SiemError('SIEM_BAD_KONG_LOG', 400, 'body must be a Kong log object or an array of them'),
   /** The shared state (Redis) cannot be reached: 503 so that senders retry the batch. */
   stateUnavailable: (why: string) => new SiemError('SIEM_STATE_UNAVAILABLE', 503, `state backend unavailable: ${why}`),

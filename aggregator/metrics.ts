@@ -52,11 +52,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
   const rejected = new Counter({ name: 'kong_siem_records_rejected_total', help: 'Records (and settings entries) rejected, by reason.', labelNames: ['reason'], registers });
   const senderDropped = new Counter({ name: 'kong_siem_sender_dropped_total', help: 'Records that senders reported they dropped before delivery.', registers });
   const stateErrors = new Counter({ name: 'kong_siem_state_errors_total', help: 'State backend operations that failed (shared state unreachable); ingest answered 503.', registers });
-  const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap, by table.', labelNames: ['table'], registers });
+  const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap (ip, credential), batch ids at the SIEM_MAX_BATCH_IDS cap (batch), by table.', labelNames: ['table'], registers });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
   for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'services', 'settings', 'stream']) rejected.inc({ reason }, 0);
-  for (const table of ['ip', 'credential']) evictions.inc({ table }, 0);
+  for (const table of ['ip', 'credential', 'batch']) evictions.inc({ table }, 0);
 
   function fill(snap: GaugeSnapshot): void {
     for (const g of [topRequests, topErrors, uniqueIps, windowRequests, ...flagged.values()]) g.reset();

@@ -5,13 +5,15 @@ import { createClock } from '../aggregator/clock';
 import { createMetrics } from '../aggregator/metrics';
 import { createState } from '../aggregator/state';
 import type { IngestDeps } from '../aggregator/routes/ingest';
+import { createBatchLedger } from '../aggregator/batch-ledger';
 
 export function coreDeps(env: Record<string, string> = {}): IngestDeps {
   const config = loadConfig({ SIEM_LOG_LEVEL: 'silent', ...env });
   const clock = createClock(config.clock);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }));
-  return { config, state, metrics };
+  const batches = createBatchLedger(config.maxBatchIds, Date.now, () => metrics.evictions.inc({ table: 'batch' }));
+  return { config, state, metrics, batches };
 }
 
 /** Heap in use after a full collection (needs --expose-gc). */

@@ -22,6 +22,8 @@ export interface SiemRecord {
 }
 
 export interface RecordBatch {
+  /** the sender's id of this batch, the same on every retry (≤ 64 characters) */
+  batch?: string;
   settings?: Record<string, Partial<DetectionSettings>>;
   records: SiemRecord[];
   /** records the sender dropped since its last accepted batch */

@@ -7,11 +7,13 @@ import type { SiemMetrics } from '../metrics';
 import type { KeyedRecord, RejectReason, SiemState } from '../state/state';
 import { checkRecord } from '../validate-record';
 import { bearer } from '../auth';
+import { BATCH_ID_MAX, type BatchLedger } from '../batch-ledger';
 
 export interface IngestDeps {
   config: Pick<Readonly<Config>, 'ingestToken' | 'maxBatchRecords' | 'ipv6Prefix'>;
   state: Pick<SiemState, 'apply' | 'applySettings'>;
   metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
+  batches: BatchLedger;
 }
 
 const BODY_SCHEMA = {
@@ -21,6 +23,7 @@ const BODY_SCHEMA = {
     records: { type: 'array' },
     settings: { type: 'object' },
     dropped: { type: 'integer', minimum: 0 },
+    batch: { type: 'string', minLength: 1, maxLength: BATCH_ID_MAX },
   },
 } as const;
 
@@ -30,7 +33,7 @@ const BODY_SCHEMA = {
  * (a Kong stream log), counted as received and rejected like the rest.
  */
 export async function ingestRecords(
-  deps: IngestDeps,
+  deps: Omit<IngestDeps, 'batches'>,
   raw: readonly unknown[],
   settings?: Record<string, unknown>,
   skipped: Partial<Record<RejectReason, number>> = {},
@@ -61,15 +64,31 @@ export async function ingestRecords(
   return { accepted: applied.accepted, rejected: bad };
 }
 
+/** The answer to a batch whose id was accepted before (a retry after a lost answer). */
+const DUPLICATE = Object.freeze({ accepted: 0, rejected: 0, duplicate: true });
+
 export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
-  app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number } }>(
+  app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number; batch?: string } }>(
     '/v1/records',
     { schema: { body: BODY_SCHEMA }, onRequest: bearer(deps.config.ingestToken) },
     async (req, reply) => {
-      const { records, settings, dropped } = req.body;
+      const { records, settings, dropped, batch } = req.body;
       if (records.length > deps.config.maxBatchRecords) throw errors.tooManyRecords(deps.config.maxBatchRecords);
+      if (batch !== undefined) {
+        const claim = await deps.batches.claim(batch);
+        if (claim === 'duplicate') return reply.code(202).send(DUPLICATE);
+        if (claim === 'busy') throw errors.batchBusy(batch);
+      }
+      let result: Awaited<ReturnType<typeof ingestRecords>>;
+      try {
+        result = await ingestRecords(deps, records, settings);
+      } catch (err) {
+        // nothing accepted (the state refused the batch): a retry must be stored
+        if (batch !== undefined) await deps.batches.release(batch);
+        throw err;
+      }
+      if (batch !== undefined) await deps.batches.accept(batch);
       if (dropped) deps.metrics.senderDropped.inc(dropped);
-      const result = await ingestRecords(deps, records, settings);
       return reply.code(202).send(result);
     },
   );

@@ -10,6 +10,14 @@
 // jittered exponential backoff, while new records keep queueing up to
 // `queue_max_records` (the oldest dropped and counted beyond that). Nothing
 // here is awaited by log(): push() only appends and arms a timer.
+//
+// Each batch carries an id (`batch`) that it keeps across its retries, so an
+// aggregator that stored a batch whose answer was lost answers the retry as a
+// duplicate instead of counting it twice. A retried batch is re-sent with the
+// same records or, when the queue cap dropped some of them meanwhile, a
+// subset of them (never with new ones): whatever the aggregator stored under
+// that id, nothing new is lost to a duplicate answer.
+import { randomUUID } from 'node:crypto';
 import type { SiemRecord, RecordBatch } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import type { DeliveryOptions } from './config';
@@ -49,6 +57,8 @@ export class DeliveryQueue {
   /** drops not yet reported to the aggregator in a batch's `dropped` */
   #unreported = 0;
   #attempt = 0;
+  /** the batch waiting for a retry: its id and `dropped`, and how many records at the head of the buffer are still its */
+  #retry: { id: string; dropped: number; size: number } | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -67,7 +77,7 @@ export class DeliveryQueue {
   /** Apply a newer instance's delivery options (last config wins). */
   configure(opts: DeliveryOptions): void {
     this.#opts = opts;
-    this.#countDrops(this.#buf.resize(opts.queueMaxRecords));
+    this.#headDropped(this.#buf.resize(opts.queueMaxRecords));
   }
 
   stats(): Readonly<QueueStats> {
@@ -79,7 +89,7 @@ export class DeliveryQueue {
       if (this.#settings.size >= MAX_SERVICES) this.#settings.clear();
       this.#settings.set(record.service, settings);
     }
-    this.#countDrops(this.#buf.push(record));
+    this.#headDropped(this.#buf.push(record));
     this.#kick();
   }
 
@@ -112,10 +122,10 @@ export class DeliveryQueue {
   /** Send full batches (or everything, when the interval fired) until the queue is short or a send fails. */
   async #run(all: boolean): Promise<void> {
     while (!this.#closed && this.#buf.length > 0 && (all || this.#buf.length >= this.#opts.batchMaxSize)) {
-      const batch = this.#buf.take(this.#opts.batchMaxSize);
+      const batch = this.#takeBatch();
       const r = await this.#deliver(batch, this.#opts.timeoutMs);
       if (r.outcome === 'retry') {
-        this.#countDrops(this.#buf.putBack(batch));
+        this.#putBack(batch);
         this.#stats.failures++;
         this.#attempt++;
         const delay = backoffMs(this.#attempt);
@@ -131,10 +141,33 @@ export class DeliveryQueue {
     }
   }
 
+  /** The next batch: the one awaiting its retry (same id), else a new one from the head of the queue. */
+  #takeBatch(): Batch {
+    const retry = this.#retry;
+    this.#retry = undefined;
+    if (retry) return { id: retry.id, dropped: retry.dropped, records: this.#buf.take(retry.size) };
+    return { id: randomUUID(), dropped: this.#unreported, records: this.#buf.take(this.#opts.batchMaxSize) };
+  }
+
+  /** A batch to retry goes back to the head, keeping its id. */
+  #putBack(batch: Batch): void {
+    this.#retry = { id: batch.id, dropped: batch.dropped, size: batch.records.length };
+    this.#headDropped(this.#buf.putBack(batch.records));
+  }
+
+  /** `n` oldest records dropped from the head: those of a batch awaiting its retry go first. */
+  #headDropped(n: number): void {
+    if (n <= 0) return;
+    if (this.#retry) {
+      this.#retry.size -= n;
+      if (this.#retry.size <= 0) this.#retry = undefined;
+    }
+    this.#countDrops(n);
+  }
+
   /** POST one batch; accounts delivered and refused records. Never throws. */
-  async #deliver(batch: SiemRecord[], timeoutMs: number): Promise<SendResult> {
-    const reported = this.#unreported;
-    const body: RecordBatch = { records: batch };
+  async #deliver({ id, dropped: reported, records: batch }: Batch, timeoutMs: number): Promise<SendResult> {
+    const body: RecordBatch = { batch: id, records: batch };
     const settings: NonNullable<RecordBatch['settings']> = {};
     for (const r of batch) {
       const s = this.#settings.get(r.service);
@@ -180,15 +213,23 @@ export class DeliveryQueue {
     while (this.#buf.length > 0) {
       const left = end - Date.now();
       if (left <= 0) break;
-      const batch = this.#buf.take(this.#opts.batchMaxSize);
+      const batch = this.#takeBatch();
       const r = await this.#deliver(batch, Math.min(this.#opts.timeoutMs, left));
       if (r.outcome === 'retry') {
-        this.#buf.putBack(batch);
+        this.#putBack(batch);
         break;
       }
     }
     return this.#buf.length;
   }
+}
+
+interface Batch {
+  /** the sender's id of this batch (RecordBatch.batch), kept across retries */
+  id: string;
+  /** its `dropped` report, also kept: a duplicate answer must not acknowledge drops it did not carry */
+  dropped: number;
+  records: SiemRecord[];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

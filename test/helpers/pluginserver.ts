@@ -297,6 +297,8 @@ export interface ProxiedRequest {
   atMs: number;
   /** performance.now() when the connection closed without a complete answer (the sender gave up, or a reset) */
   abandonedMs?: number;
+  /** the aggregator's answer to a forwarded request (also when it was then lost on the way back) */
+  answer?: { status: number; body: unknown };
 }
 
 export interface FaultProxy {
@@ -344,6 +346,12 @@ export async function startFaultProxy(target: string | undefined, fault: (index:
             const body: Buffer[] = [];
             upRes.on('data', (c: Buffer) => body.push(c));
             upRes.on('end', () => {
+              const text = Buffer.concat(body).toString('utf8');
+              try {
+                entry.answer = { status: upRes.statusCode ?? 0, body: JSON.parse(text) as unknown };
+              } catch {
+                entry.answer = { status: upRes.statusCode ?? 0, body: text };
+              }
               if (f === 'lose-answer') req.socket.resetAndDestroy();
               else res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json' }).end(Buffer.concat(body));
             });

@@ -233,3 +233,37 @@ test('bad configuration stops the start with the variable named', async () => {
   assert.equal(c.port, 9457);
   assert.ok(Object.isFrozen(c));
 });
+
+// issue 16 (7): a retry after a lost answer is answered, not counted twice.
+test('a batch id accepted within 10 minutes is answered 202 duplicate and not counted again; its `dropped` neither', async (t) => {
+  let now = Date.now();
+  const agg = await startAggregator({}, { wallNow: () => now });
+  t.after(() => agg.close());
+  const records = [0, 1, 2].map((i) => ({ ts: now - 1000 + i, ip: `192.0.2.${i + 1}`, status: 500, service: 'orders' }));
+  const body = { batch: 'b7f3c2e0-batch-1', records, dropped: 4 };
+  const first = await postJson(`${agg.url}/v1/records`, body);
+  assert.equal(first.status, 202);
+  assert.deepEqual(first.body, { accepted: 3, rejected: 0 });
+  const again = await postJson(`${agg.url}/v1/records`, body);
+  assert.equal(again.status, 202);
+  assert.deepEqual(again.body, { accepted: 0, rejected: 0, duplicate: true });
+  let text = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(text, 'kong_siem_records_received_total'), 3);
+  assert.equal(metricValue(text, 'kong_siem_sender_dropped_total'), 4);
+  assert.equal(metricValue(text, 'kong_siem_window_requests', { service: 'orders' }), 3);
+  // another id, or none, is a new batch
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { ...body, batch: 'b7f3c2e0-batch-2', dropped: 0 })).body, { accepted: 3, rejected: 0 });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records })).body, { accepted: 3, rejected: 0 });
+  // ten minutes on, the id is forgotten (the records are new ones then)
+  now += 10 * 60_000 + 1;
+  const later = [{ ts: now - 1000, ip: '192.0.2.9', status: 200, service: 'orders' }];
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { batch: 'b7f3c2e0-batch-1', records: later })).body, { accepted: 1, rejected: 0 });
+  text = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(text, 'kong_siem_records_received_total'), 10);
+  // an id over 64 characters, or empty, is a bad body
+  for (const batch of ['x'.repeat(65), '']) {
+    const bad = await postJson(`${agg.url}/v1/records`, { batch, records });
+    assert.equal(bad.status, 400, JSON.stringify(batch));
+    assert.match(bad.body.error, /batch/);
+  }
+});

@@ -99,3 +99,47 @@ test('close() sends what is queued once, within the deadline, and reports what i
   for (let i = 0; i < 3; i++) q2.push(rec(i), DEFAULT_SETTINGS);
   assert.equal(await q2.close(1000), 3, 'a failed final send leaves the records counted as left');
 });
+
+// issue 16 (7): the batch id lets the aggregator tell a retry from a new batch.
+test('every batch carries an id of at most 64 characters, kept with its records across retries; the next batch has a new one', async () => {
+  const t = transport([{ outcome: 'retry', error: 'ECONNRESET' }, { outcome: 'retry', status: 503 }]);
+  const q = new DeliveryQueue(opts({ batchMaxSize: 2 }), t.send);
+  q.push(rec(1), DEFAULT_SETTINGS);
+  q.push(rec(2), DEFAULT_SETTINGS);
+  // arrives while the first batch waits for its retry: must not join it
+  q.push(rec(3), DEFAULT_SETTINGS);
+  await waitFor('delivery', () => q.stats().delivered === 3);
+  const sent = t.bodies.map((b) => ({ batch: b.batch, ts: b.records.map((r) => r.ts) }));
+  assert.equal(sent.length, 4);
+  const first = sent[0]!.batch;
+  assert.ok(typeof first === 'string' && first.length > 0 && first.length <= 64);
+  assert.deepEqual(sent.slice(0, 3), [1, 2, 3].map(() => ({ batch: first, ts: [1, 2] })), 'the same id and records on every retry');
+  assert.notEqual(sent[3]!.batch, first);
+  assert.deepEqual(sent[3]!.ts, [3]);
+});
+
+test('a batch whose records the queue cap drops while it waits is retried with the rest, same id, and never with newer records', async () => {
+  let release: (() => void) | undefined;
+  const bodies: RecordBatch[] = [];
+  const answers: SendResult[] = [{ outcome: 'retry', error: 'down' }];
+  const send = async (req: SendRequest): Promise<SendResult> => {
+    bodies.push(JSON.parse(req.body) as RecordBatch);
+    // the retry waits until the test has overfilled the queue
+    if (bodies.length === 2) await new Promise<void>((r) => (release = r));
+    return answers.shift() ?? { outcome: 'ok', status: 202 };
+  };
+  const q = new DeliveryQueue(opts({ batchMaxSize: 4, queueMaxRecords: 6, flushIntervalMs: 60000 }), send);
+  for (let i = 1; i <= 4; i++) q.push(rec(i), DEFAULT_SETTINGS);
+  await waitFor('first attempt failed', () => q.stats().failures === 1);
+  // 4 waiting for the retry + 4 new, cap 6: records 1 and 2 (the oldest, the batch's) are dropped
+  for (let i = 5; i <= 8; i++) q.push(rec(i), DEFAULT_SETTINGS);
+  assert.equal(q.stats().dropped, 2);
+  await waitFor('retry sent', () => release !== undefined);
+  release!();
+  await waitFor('all delivered', () => q.stats().delivered === 6);
+  assert.deepEqual(bodies.map((b) => b.records.map((r) => r.ts)), [[1, 2, 3, 4], [3, 4], [5, 6, 7, 8]]);
+  assert.equal(bodies[1]!.batch, bodies[0]!.batch, 'the rest keeps the id');
+  assert.notEqual(bodies[2]!.batch, bodies[0]!.batch);
+  assert.equal(bodies[1]!.dropped, undefined, 'a retry carries the drop report of its first attempt');
+  assert.equal(bodies[2]!.dropped, 2);
+});
