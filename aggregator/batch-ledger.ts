@@ -1,4 +1,4 @@
-// Idempotent ingest (CONTRACT.md "Ingest", `batch`): the plugin delivers
+// Idempotent ingest (docs/api.md, `batch` of `POST /v1/records`): the plugin delivers
 // at-least-once (a batch is kept until a 2xx answer arrives), so a batch the
 // aggregator stored whose answer was lost comes again. A sender's batch id
 // accepted within the last BATCH_ID_TTL_MS is answered as a duplicate and not
