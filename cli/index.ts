@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `kong-siem`: replay Kong logs, fingerprint a credential, run the
 // aggregator, run the demo, read a running aggregator's findings and top
-// lists. Exit codes: 0 done; 1 fatal (a file that cannot be read, a demo
-// that did not detect, an aggregator that cannot be reached); 2 usage (bad
-// option or SIEM_* value).
+// lists. Exit codes: 0 done; 1 fatal (a file that cannot be read to the
+// end, a demo that did not detect, an aggregator that cannot be reached); 2
+// usage (bad option or SIEM_* value); 3 replay found no Kong log at all.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -20,6 +20,15 @@ const DEFAULT_DEMO_PORT = 9457;
 
 const EXIT_FATAL = 1;
 const EXIT_USAGE = 2;
+/** replay: no line of any file was a Kong log object (wrong file, wrong format) */
+const EXIT_NOT_KONG_LOGS = 3;
+
+/** What replay reads, said when it found none of it. */
+export const KONG_LOG_HINT =
+  'expected Kong file-log / http-log output: one JSON log object per line (as kong.log.serialize() gives it, with client_ip, started_at and response.status), or a JSON array of them per line; plain or gzip';
+
+/** Late records beyond this share of the valid ones suggest files given out of order. */
+const LATE_HINT_SHARE = 0.01;
 
 class UsageError extends Error {}
 
@@ -122,6 +131,14 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
         progress.interrupt();
         process.stderr.write(`kong-siem replay: ${b.file}:${b.line}: ${b.reason} (skipped)\n`);
       },
+      onBadLinesHidden: (file, hidden, total) => {
+        progress.interrupt();
+        process.stderr.write(`kong-siem replay: ${file}: ${hidden} more bad lines not shown (${total} in all, skipped)\n`);
+      },
+      onFileError: (f) => {
+        progress.interrupt();
+        process.stderr.write(`kong-siem replay: ${f.file}: ${f.error}; the report covers what was read\n`);
+      },
       onProgress: (p) => {
         last = p;
         progress.update(p);
@@ -132,7 +149,20 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
     throw err;
   });
   if (last) progress.done(last);
+  // The report is printed in every case, so that a failure late in one file
+  // does not cost what was found in it and in the others.
   process.stdout.write(flags.json ? jsonReport(result) : tableReport(result));
+  const late = result.rejected.late;
+  if (late >= 10 && late >= LATE_HINT_SHARE * (result.records + late)) {
+    process.stderr.write(
+      `kong-siem replay: ${late} records were older than the longest window behind the newest record already read (late), and were left out: give the files oldest first (e.g. access.log.2.gz access.log.1 access.log)\n`,
+    );
+  }
+  if (result.failed_files.length > 0) return EXIT_FATAL;
+  if (result.kong_logs === 0) {
+    process.stderr.write(`kong-siem replay: no line was a Kong log: ${KONG_LOG_HINT}\n`);
+    return EXIT_NOT_KONG_LOGS;
+  }
   return 0;
 }
 
@@ -253,9 +283,6 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof ClientError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
-      process.exitCode = EXIT_FATAL;
-    } else if (err instanceof Error && err.name === 'ReplayError') {
-      process.stderr.write(`kong-siem replay: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;
     } else {
       process.stderr.write(`kong-siem: ${(err as Error).stack ?? String(err)}\n`);

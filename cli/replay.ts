@@ -1,8 +1,9 @@
 // `kong-siem replay`: Kong file-log / http-log NDJSON (plain or gzip, files
 // or stdin) through the aggregator's own state and detectors on the event
 // clock (docs/configuration.md, "Clock"), with no HTTP in between. A bad line is
-// reported with its line number, counted and skipped; only a file that cannot
-// be read ends the run (ReplayError).
+// counted and skipped (the first few of each file reported with their line
+// numbers); a file that cannot be read to the end is reported and the others
+// are still read, so the report always covers everything that was read.
 import { constants, promises as fsp } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -25,6 +26,8 @@ const BATCH = 1024;
 const HISTORY_MAX = 10_000;
 /** Fingerprints remembered: a log repeats few credentials, and SHA-256 per record costs. */
 const FINGERPRINT_CACHE = 50_000;
+/** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
+export const BAD_LINES_SHOWN = 10;
 
 export interface ReplayOptions {
   files: readonly string[];
@@ -59,7 +62,12 @@ export interface ReplayProgress {
 }
 
 export interface ReplayHooks {
+  /** the first BAD_LINES_SHOWN bad lines of each file */
   onBadLine?(bad: BadLine): void;
+  /** after a file with more bad lines than were shown: how many were not */
+  onBadLinesHidden?(file: string, hidden: number, total: number): void;
+  /** a file that could not be read to the end; the replay goes on with the next */
+  onFileError?(failure: FileFailure): void;
   /** called every few thousand lines and once at the end */
   onProgress?(p: ReplayProgress): void;
 }
@@ -79,10 +87,21 @@ export interface PeakTop {
   items: TopItem[];
 }
 
+export interface FileFailure {
+  file: string;
+  /** lines read from it before the failure */
+  lines: number;
+  error: string;
+}
+
 export interface ReplayResult {
   /** records applied to the detectors */
   records: number;
   bad_lines: number;
+  /** lines (or array entries) that were Kong log objects, usable or not: 0 means the input was no Kong log */
+  kong_logs: number;
+  /** files that could not be read to the end (missing, unreadable, truncated gzip) */
+  failed_files: FileFailure[];
   /**
    * valid records not applied, by reason (late: older than the longest window
    * behind the event clock; services: over the cap); stream: logs of Kong's
@@ -102,14 +121,11 @@ export interface ReplayResult {
   elapsed_ms: number;
 }
 
-export class ReplayError extends Error {
-  override name = 'ReplayError';
-}
-
-/** Check that every file can be opened before spending time on the first. */
-export async function checkFiles(files: readonly string[]): Promise<number | undefined> {
+/** Check every file before spending time on the first: their total size, and those that cannot be read. */
+export async function checkFiles(files: readonly string[]): Promise<{ totalBytes: number | undefined; unreadable: Map<string, string> }> {
   let total = 0;
   let known = true;
+  const unreadable = new Map<string, string>();
   for (const f of files) {
     if (f === STDIN) {
       known = false;
@@ -118,15 +134,14 @@ export async function checkFiles(files: readonly string[]): Promise<number | und
     try {
       await fsp.access(f, constants.R_OK);
       const st = await fsp.stat(f);
-      if (st.isDirectory()) throw new ReplayError(`${f}: is a directory`);
-      if (st.isFile()) total += st.size;
+      if (st.isDirectory()) unreadable.set(f, 'is a directory');
+      else if (st.isFile()) total += st.size;
       else known = false; // a FIFO or /dev/stdin: size unknown
     } catch (err) {
-      if (err instanceof ReplayError) throw err;
-      throw new ReplayError(`${f}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      unreadable.set(f, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  return known ? total : undefined;
+  return { totalBytes: known ? total : undefined, unreadable };
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -209,7 +224,7 @@ function sameEntity(f: Finding): string {
 export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise<ReplayResult> {
   const started = Date.now();
   const files = o.files.length > 0 ? o.files : [STDIN];
-  const totalBytes = await checkFiles(files);
+  const { totalBytes, unreadable } = await checkFiles(files);
   const clock = createClock('event');
   const state = createMemoryState({
     clock,
@@ -229,6 +244,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const result: ReplayResult = {
     records: 0,
     bad_lines: 0,
+    kong_logs: 0,
+    failed_files: [],
     rejected: { late: 0, services: 0, stream: 0 },
     filtered: 0,
     first_ts: null,
@@ -303,18 +320,29 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     return f;
   };
 
+  // Bad lines of the file being read: the first few reported, all counted.
+  let badInFile = 0;
+  const bad = (file: string, line: number, reason: string) => {
+    result.bad_lines++;
+    if (++badInFile <= BAD_LINES_SHOWN) hooks.onBadLine?.({ file, line, reason });
+  };
+  /** Where take() sends why a log object was refused: a line's own report, or an array's tally. */
+  type BadSink = (reason: string) => void;
+
   // Synchronous unless the batch is due: no promise per record on the hot path.
-  const take = (log: unknown, file: string, line: number): Promise<void> | undefined => {
+  const take = (log: unknown, file: string, line: number, sink?: BadSink): Promise<void> | undefined => {
+    const refuse = sink ?? ((reason: string) => bad(file, line, reason));
     const rec = recordFromKongLog(log, rawRecord);
     if (!rec) {
       if (isStreamLog(log)) {
+        result.kong_logs++;
         result.rejected.stream++;
         return undefined;
       }
-      result.bad_lines++;
-      hooks.onBadLine?.({ file, line, reason: missingFields(log) });
+      refuse(missingFields(log));
       return undefined;
     }
+    result.kong_logs++;
     if (rec.credential !== undefined && o.record.hashCredentials) rec.credential = fingerprintOf(rec.credential);
     if ((o.since !== undefined && rec.ts < o.since) || (o.until !== undefined && rec.ts >= o.until)) {
       result.filtered++;
@@ -322,8 +350,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     }
     const c = checkRecord(rec, o.ipv6Prefix);
     if (!c.ok) {
-      result.bad_lines++;
-      hooks.onBadLine?.({ file, line, reason: REASONS[c.reason] ?? c.reason });
+      refuse(REASONS[c.reason] ?? c.reason);
       return undefined;
     }
     const ts = c.record.ts;
@@ -353,13 +380,21 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      result.bad_lines++;
-      hooks.onBadLine?.({ file, line: n, reason: `not JSON (${(err as Error).message})` });
+      bad(file, n, `not JSON (${(err as Error).message})`);
       return;
     }
-    // A captured http-log batch is an array of log objects on one line.
+    // A captured http-log batch is an array of log objects on one line: one
+    // line, so at most one bad line however many of its entries are refused.
     if (Array.isArray(parsed)) {
-      for (const log of parsed) await take(log, file, n);
+      let refused = 0;
+      let first = '';
+      const sink: BadSink = (reason) => {
+        if (refused++ === 0) first = reason;
+        return undefined;
+      };
+      for (const log of parsed) await take(log, file, n, sink);
+      if (parsed.length === 0) bad(file, n, 'an empty array, not a Kong log object');
+      else if (refused > 0) bad(file, n, `${refused} of ${parsed.length} entries of this array refused; the first: ${first}`);
     } else await take(parsed, file, n);
   };
   /** Line `n` of `file`: bytes [from, to) of `buf` without the \n; null when over-long. */
@@ -367,8 +402,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     progress.lines++;
     if ((progress.lines & 4095) === 0) hooks.onProgress?.(progress);
     if (buf === null) {
-      result.bad_lines++;
-      hooks.onBadLine?.({ file, line: n, reason: `line over ${MAX_LINE_BYTES} bytes` });
+      bad(file, n, `line over ${MAX_LINE_BYTES} bytes`);
       return undefined;
     }
     if (to > from && buf[to - 1] === 13) to--;
@@ -381,6 +415,14 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   let bytesBefore = 0;
   for (const file of files) {
     const name = file === STDIN ? '(stdin)' : file;
+    const cannot = unreadable.get(file);
+    if (cannot !== undefined) {
+      const failure = { file: name, lines: 0, error: cannot };
+      result.failed_files.push(failure);
+      hooks.onFileError?.(failure);
+      continue;
+    }
+    badInFile = 0;
     let n = 0;
     let fileBytes = 0;
     // the unfinished last line of the chunks so far (only its bytes are copied)
@@ -434,11 +476,15 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
         await line(last, 0, last?.length ?? 0, name, ++n);
       }
     } catch (err) {
-      throw new ReplayError(`${name}: read error after line ${n}: ${(err as Error).message}`);
+      // What was read of it stays counted; the other files are still read.
+      const failure = { file: name, lines: n, error: `read error after line ${n}: ${(err as Error).message}` };
+      result.failed_files.push(failure);
+      hooks.onFileError?.(failure);
     } finally {
       src?.destroy();
       await fh?.close();
     }
+    if (badInFile > BAD_LINES_SHOWN) hooks.onBadLinesHidden?.(name, badInFile - BAD_LINES_SHOWN, badInFile);
     bytesBefore += fileBytes;
   }
   await flush();

@@ -43,6 +43,7 @@ export function tableReport(r: ReplayResult): string {
       (skipped.length ? `; skipped ${skipped.join(', ')}` : '') +
       '.\n',
   );
+  for (const f of r.failed_files) out.push(`Not read to the end: ${f.file} (${f.error}); everything before that is counted.\n`);
   const end = flaggedAtEnd(r);
   const mark = (e: HistoryEntry) => (end.has(`${e.type}|${e.service}|${e.type === 'credential_ips' ? e.credential : e.ip}`) ? 'yes' : '');
 

@@ -58,31 +58,38 @@ test('bad lines are reported with their line numbers, counted and skipped; the r
   assert.match(lines[3] as string, /:7: not a Kong log object/);
 });
 
-test('a file that cannot be read is fatal (exit 1), checked before any replay output', async (t) => {
+test('a file that cannot be read: exit 1, and the report of the others is still printed', async (t) => {
   const dir = tmp(t);
   const ok = path.join(dir, 'ok.log');
   writeFileSync(ok, scenarioText(100));
   const missing = path.join(dir, 'missing.log');
   const r = await runCli(['replay', '--json', '-q', ok, missing]);
   assert.equal(r.code, 1);
-  assert.equal(r.stdout, '');
-  assert.match(r.stderr, /missing\.log: cannot read: ENOENT/);
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.records > 100, r.stdout);
+  assert.deepEqual(report.failed_files, [{ file: missing, lines: 0, error: 'cannot read: ENOENT' }]);
+  assert.match(r.stderr, /missing\.log: cannot read: ENOENT; the report covers what was read/);
 
   const sub = path.join(dir, 'logs');
   mkdirSync(sub);
   const d = await runCli(['replay', '-q', sub]);
   assert.equal(d.code, 1);
   assert.match(d.stderr, /logs: is a directory/);
+  assert.match(d.stdout, /^Replayed 0 records/);
 });
 
-test('a corrupt gzip file is fatal (exit 1) with the line reached', async (t) => {
+test('a corrupt gzip file: exit 1 with the line reached, its records before that still counted', async (t) => {
   const dir = tmp(t);
   const gz = gzipSync(scenarioText(2000));
   const file = path.join(dir, 'access.log.gz');
   writeFileSync(file, gz.subarray(0, Math.floor(gz.length / 2)));
-  const r = await runCli(['replay', '-q', file]);
+  const r = await runCli(['replay', '-q', '--json', file]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /access\.log\.gz: read error after line \d+: unexpected end of file/);
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.records > 0, 'the lines before the damage are replayed');
+  assert.equal(report.failed_files.length, 1);
+  assert.equal(report.failed_files[0].lines > 0, true);
 });
 
 test('usage errors exit 2: unknown option, bad setting, bad time, bad SIEM_* variable', async () => {
