@@ -19,6 +19,8 @@ export interface ApplyResult {
   accepted: number;
   /** rejections by reason (only those the state decides: late, services) */
   rejected: Partial<Record<RejectReason, number>>;
+  /** the batch id was stored before (a retry after a lost answer): nothing counted again */
+  duplicate?: boolean;
 }
 
 export interface FindingFilter {
@@ -44,7 +46,14 @@ export interface GaugeSnapshot {
 export interface SiemState {
   /** Apply per-service settings; returns the services whose settings were refused. */
   applySettings(settings: Record<string, unknown>): Promise<string[]>;
-  apply(records: readonly KeyedRecord[]): Promise<ApplyResult>;
+  /**
+   * Store records. A backend that keeps batch ids itself (sharedBatchIds)
+   * stores the records and the id `batch` in one step, and answers a known
+   * id as a duplicate.
+   */
+  apply(records: readonly KeyedRecord[], batch?: string): Promise<ApplyResult>;
+  /** true when apply() records batch ids atomically with the batch, for every aggregator sharing the state */
+  readonly sharedBatchIds?: boolean;
   findings(filter?: FindingFilter): Promise<Finding[]>;
   top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList>;
   gauges(): Promise<GaugeSnapshot>;

@@ -1,11 +1,15 @@
-// Key layout of the shared state, and the Lua scripts that touch one entity.
+// Key layout of the shared state.
 //
-// Hash tags ({...}) decide the Redis Cluster slot. What one rule reads for one
-// entity lives under one tag: an IP key's bucket chunks and rule state; a
-// credential's IP set and its meta hash. A service's own keys (totals per sub-bucket, candidate
-// sets, top candidates, last-seen indexes) share the service's tag, and the
-// registry, settings and shared clock share `{m}`. Entities of a service are
-// spread over the cluster; each script touches one slot only.
+// Slot groups: every key carries a hash tag ({...}) naming its slot group, so
+// that everything one batch changes in a group is written by one atomic
+// script (writes.ts). On one Redis there is one group, `{k0}`: a batch is one
+// script. On a Redis Cluster there are CLUSTER_GROUPS groups spread over the
+// masters; an entity (IP key or credential, per service) lives wholly in the
+// group its name hashes to: its bucket chunks, rule state, and its entries in
+// the per-group indexes (last seen, top candidates, rule candidates). So an
+// entity's keys change together, and eviction removes them together.
+// A service's totals per sub-bucket live in the service's group; the shared
+// registry, settings and clock in `{m}`.
 //
 // Names carry the service's sub-bucket length (bm): settings that change it
 // start on fresh keys, as the in-memory state drops histories then, and the
@@ -13,33 +17,75 @@
 
 export const PREFIX = 'ks:';
 
+/** Slot groups on a Redis Cluster: enough to spread over a few masters, few enough that a batch is a handful of scripts. */
+export const CLUSTER_GROUPS = 16;
+
 export const metaKeys = {
   registry: `${PREFIX}{m}:svc`,
   nextId: `${PREFIX}{m}:svcn`,
   settings: `${PREFIX}{m}:set`,
   version: `${PREFIX}{m}:ver`,
   clock: `${PREFIX}{m}:clock`,
+  sweepLock: `${PREFIX}{m}:sweep`,
 };
+export const META_TAG = '{m}';
+
+/** FNV-1a, 32 bits: a stable spread of names over the groups. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The groups of one deployment: 1 on a single Redis, CLUSTER_GROUPS on a Cluster. */
+export class Groups {
+  readonly tags: readonly string[];
+  constructor(readonly count: number) {
+    this.tags = Array.from({ length: count }, (_, g) => `{k${g}}`);
+  }
+
+  /** The tag of an entity (IP key or credential) of service `sid`. */
+  of(sid: number, entity: string): string {
+    return this.count === 1 ? (this.tags[0] as string) : (this.tags[fnv1a(`${sid}|${entity}`) % this.count] as string);
+  }
+
+  /** The tag of a service's totals. */
+  service(sid: number): string {
+    return this.tags[sid % this.count] as string;
+  }
+
+  /**
+   * The script a tag's writes go into: on one Redis every key, `{m}`
+   * included, is written by one script per batch.
+   */
+  script(tag: string): string {
+    return this.count === 1 ? (this.tags[0] as string) : tag;
+  }
+}
 
 /**
  * Hash of one IP key's sub-buckets within one chunk of `span` sub-buckets
  * (the longest window): fields r<b>, f<b>, s<b> (requests, failures,
- * successes in sub-bucket b). Written blind (HINCRBY), aged out by TTL.
+ * successes in sub-bucket b). Aged out by TTL, deleted on eviction.
  */
-export const ipChunkKey = (sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:{${sid}:${ip}}:${bm}:${chunk}`;
+export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:${tag}:${sid}:${bm}:${chunk}:${ip}`;
 /** Hash of one IP key's rule state: field <rule type> = the `since` of its run in progress. */
-export const ipMetaKey = (sid: number, ip: string, bm: number) => `${PREFIX}im:{${sid}:${ip}}:${bm}`;
+export const ipMetaKey = (tag: string, sid: number, ip: string, bm: number) => `${PREFIX}im:${tag}:${sid}:${bm}:${ip}`;
 /** Sorted set of one credential: IP key -> newest ts. */
-export const credIpsKey = (sid: number, cred: string) => `${PREFIX}c:{${sid}:${cred}}`;
+export const credIpsKey = (tag: string, sid: number, cred: string) => `${PREFIX}c:${tag}:${sid}:${cred}`;
 /** Hash of one credential: L (newest ts); per credential rule it is a candidate of, field <rule type> = its run. */
-export const credMetaKey = (sid: number, cred: string) => `${PREFIX}cm:{${sid}:${cred}}`;
+export const credMetaKey = (tag: string, sid: number, cred: string) => `${PREFIX}cm:${tag}:${sid}:${cred}`;
+/** Sorted set of batch ids written into a group (id -> when), the exactly-once ledger. */
+export const batchesKey = (tag: string) => `${PREFIX}${tag}:batches`;
 
-export function serviceKeys(sid: number, bm: number) {
-  const t = `${PREFIX}{s${sid}}`;
+/** A service's keys within one group. */
+export function groupKeys(sid: number, bm: number, tag: string) {
+  const t = `${PREFIX}${tag}:s${sid}`;
   return {
-    /** hash r, f, s of one sub-bucket, all IPs of the service */
-    totals: (b: number) => `${t}:t:${bm}:${b}`,
-    /** IP key -> newest ts (unique IPs, tracked keys, expiry) */
+    /** IP key -> newest ts (unique IPs, tracked keys, expiry, eviction) */
     seenIps: `${t}:seen:${bm}`,
     /** credential -> newest ts */
     seenCreds: `${t}:seenc`,
@@ -50,38 +96,12 @@ export function serviceKeys(sid: number, bm: number) {
     /** IP key -> requests (failures) in the window when last touched: upper bounds until the next touch or sweep */
     topRequests: `${t}:tr:${bm}`,
     topErrors: `${t}:te:${bm}`,
-    sweepLock: `${t}:sweep`,
   };
 }
+export type GroupKeys = ReturnType<typeof groupKeys>;
 
-/**
- * Add a batch's (IP key, newest ts) pairs to one credential, bounded to `cap`
- * IP keys (oldest dropped) and to the longest window. Returns the IP set and
- * the meta hash as they were before.
- * KEYS[1] ip set, KEYS[2] meta hash; ARGV: ttlMs, cap, newestTs, expiredTs, then (ip, ts)...
- */
-export const CRED_APPLY = `
-local ips = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local meta = redis.call('HGETALL', KEYS[2])
-for i = 5, #ARGV, 2 do redis.call('ZADD', KEYS[1], 'GT', ARGV[i + 1], ARGV[i]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
-local cap = tonumber(ARGV[2])
-local n = redis.call('ZCARD', KEYS[1])
-if n > cap then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - cap - 1) end
-local old = tonumber(redis.call('HGET', KEYS[2], 'L') or '-1')
-if tonumber(ARGV[3]) > old then redis.call('HSET', KEYS[2], 'L', ARGV[3]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return {ips, meta}
-`;
-
-/** The shared event clock only moves forward. KEYS[1] clock; ARGV[1] ts. Returns the clock. */
-export const CLOCK_MAX = `
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local ts = tonumber(ARGV[1])
-if ts > cur then redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1] end
-return tostring(cur)
-`;
+/** Hash r, f, s of one sub-bucket of a service, all its IP keys. */
+export const totalsKey = (tag: string, sid: number, bm: number, b: number) => `${PREFIX}${tag}:s${sid}:t:${bm}:${b}`;
 
 /**
  * Register services, at most `max` in all. KEYS[1] registry (name -> id),

@@ -9,7 +9,8 @@ import { bucketOf } from '../../window';
 import { WINDOW } from '../layout';
 import { SeriesCounts } from '../series-counts';
 import type { FindingFilter, ServiceGauges } from '../state';
-import { credIpsKey, credMetaKey, ipChunkKey } from './keys';
+import { readCred } from './batch';
+import { ipChunkKey } from './keys';
 import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
 
 /** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
@@ -22,15 +23,17 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
       const L = svc.layout;
       const found: Finding[] = [];
       const c = bucketOf(now, L.bucketMs);
+      // per rule, its candidates in every group
+      const union = (lists: string[][][]) => lists[0]?.map((_, i) => lists.flatMap((l) => l[i] ?? [])) ?? [];
       const [ipCands, credCands] = await Promise.all([
-        Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(svc.ipCands[i] as string) : []))),
-        Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(svc.credCands[i] as string) : []))),
+        Promise.all(svc.inGroups.map((g) => Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.ipCands[i] as string) : []))))).then(union),
+        Promise.all(svc.inGroups.map((g) => Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.credCands[i] as string) : []))))).then(union),
       ]);
       const ipSet = [...new Set(ipCands.flat())];
       const creds = [...new Set(credCands.flat())];
       const [views, credViews, totals] = await Promise.all([
         Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c))),
-        Promise.all(creds.map((cr) => Promise.all([r.zrange(credIpsKey(svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(svc.id, cr))]))),
+        Promise.all(creds.map((cr) => readCred(r, svc, cr))),
         ipSet.length > 0 ? readTotals(r, svc, c - svc.totalsReach + 1, c) : [],
       ]);
       const byIp = new Map(ipSet.map((ip, i) => [ip, views[i] as IpView]));
@@ -70,7 +73,7 @@ async function windowSum(r: Scripts, svc: Svc, ip: string, kind: 'r' | 'f', from
   for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) {
     const fields: string[] = [];
     for (let b = Math.max(from, chunk * span); b <= Math.min(to, chunk * span + span - 1); b++) fields.push(`${kind}${b}`);
-    reads.push(r.hmget(ipChunkKey(svc.id, ip, svc.layout.bucketMs, chunk), ...fields));
+    reads.push(r.hmget(ipChunkKey(svc.at(ip).tag, svc.id, ip, svc.layout.bucketMs, chunk), ...fields));
   }
   let n = 0;
   for (const vals of await Promise.all(reads)) for (const x of vals) n += Number(x ?? 0);
@@ -93,10 +96,11 @@ export async function topAt(r: Scripts, svc: Svc | undefined, service: string, b
   for (let b = from; b <= to; b++) buckets.push(b);
   // Scores are each IP's window count when last touched, an upper bound of
   // its count now: the true top N is among the best-scored candidates.
-  const [members, totals] = await Promise.all([
-    r.zrevrange(by === 'requests' ? svc.keys.topRequests : svc.keys.topErrors, 0, svc.topCap - 1),
-    Promise.all(buckets.map((b) => r.hget(svc.keys.totals(b), f))),
+  const [perGroup, totals] = await Promise.all([
+    Promise.all(svc.inGroups.map((g) => r.zrevrange(by === 'requests' ? g.keys.topRequests : g.keys.topErrors, 0, svc.topCap - 1))),
+    Promise.all(buckets.map((b) => r.hget(svc.totals(b), f))),
   ]);
+  const members = perGroup.flat();
   const counts = await Promise.all(members.map((ip) => windowSum(r, svc, ip, f, from, to)));
   const items = members.map((ip, i) => ({ ip, count: counts[i] ?? 0 })).filter((it) => it.count > 0);
   items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
@@ -115,15 +119,16 @@ export async function serviceGauges(r: Scripts, svc: Svc, now: number): Promise<
   const [from, to] = windowBuckets(svc, c);
   const expired = `(${now - L.longestMs}`;
   const windowReq: Promise<string | null>[] = [];
-  for (let b = from; b <= to; b++) windowReq.push(r.hget(svc.keys.totals(b), 'r'));
+  for (let b = from; b <= to; b++) windowReq.push(r.hget(svc.totals(b), 'r'));
+  const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
   const [topRequests, topErrors, uniqueIps, req, ipsHeld, credsHeld] = await Promise.all([
     topAt(r, svc, svc.name, 'requests', undefined, now, svc.settings.window_seconds),
     topAt(r, svc, svc.name, 'errors', undefined, now, svc.settings.window_seconds),
     // IP keys whose newest record falls in the window's sub-buckets (the memory backend's lastSeen histogram)
-    r.zcount(svc.keys.seenIps, from * L.bucketMs, (to + 1) * L.bucketMs - 1),
+    Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenIps, from * L.bucketMs, (to + 1) * L.bucketMs - 1))).then(sum),
     Promise.all(windowReq),
-    r.zcount(svc.keys.seenIps, expired, '+inf'),
-    r.zcount(svc.keys.seenCreds, expired, '+inf'),
+    Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenIps, expired, '+inf'))).then(sum),
+    Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenCreds, expired, '+inf'))).then(sum),
   ]);
   const windowRequests = req.reduce((a, x) => a + Number(x ?? 0), 0);
   return [{ service: svc.name, topRequests, topErrors, uniqueIps, windowRequests }, ipsHeld, credsHeld];

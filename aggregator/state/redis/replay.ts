@@ -8,7 +8,8 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { addToSeries, bucketOf } from '../../window';
 import { SeriesCounts } from '../series-counts';
 import { credMetaKey, ipMetaKey } from './keys';
-import { pairs, runBefore, scored, type IpView, type Scripts, type Svc } from './service';
+import { runBefore, scored, type IpView, type Svc } from './service';
+import type { Writes } from './writes';
 
 export interface IpRec {
   /** ts as sent (a run's `since`) */
@@ -35,7 +36,7 @@ const cx = new SeriesCounts();
  * its candidacy per IP rule) with the service's `totals` series; push the
  * writes of what changed to `out`.
  */
-export function replayIp(r: Scripts, svc: Svc, ip: string, recs: readonly IpRec[], v: IpView, cand0: readonly boolean[], totals: readonly number[], out: Promise<unknown>[]): void {
+export function replayIp(w: Writes, svc: Svc, ip: string, recs: readonly IpRec[], v: IpView, cand0: readonly boolean[], totals: readonly number[]): void {
   const s = svc.settings;
   const L = svc.layout;
   let { series, last } = v;
@@ -55,7 +56,8 @@ export function replayIp(r: Scripts, svc: Svc, ip: string, recs: readonly IpRec[
       runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
     }
   }
-  const key = ipMetaKey(svc.id, ip, L.bucketMs);
+  const g = svc.at(ip);
+  const key = ipMetaKey(g.tag, svc.id, ip, L.bucketMs);
   const set: (string | number)[] = [];
   const del: string[] = [];
   IP_RULES.forEach((rule, i) => {
@@ -67,17 +69,20 @@ export function replayIp(r: Scripts, svc: Svc, ip: string, recs: readonly IpRec[
       else set.push(rule.type, after);
     }
     const cand = run !== OUT;
-    if (cand !== cand0[i]) out.push(cand ? r.sadd(svc.ipCands[i] as string, ip) : r.srem(svc.ipCands[i] as string, ip));
+    if (cand !== cand0[i]) w.add(g.tag, cand ? 'SADD' : 'SREM', g.ipCands[i] as string, ip);
   });
-  if (set.length > 0) out.push(r.hset(key, ...set), r.pexpire(key, svc.ttlMs));
-  if (del.length > 0) out.push(r.hdel(key, ...del));
+  if (set.length > 0) {
+    w.add(g.tag, 'HSET', key, ...set);
+    w.add(g.tag, 'PEXPIRE', key, svc.ttlMs);
+  }
+  if (del.length > 0) w.add(g.tag, 'HDEL', key, ...del);
 }
 
 /** The same for a credential, over its IP set and meta hash as they were before the batch. */
-export function replayCred(r: Scripts, svc: Svc, cred: string, recs: readonly CredRec[], flatIps: string[], flatMeta: string[], credentialMaxIps: number, out: Promise<unknown>[]): void {
+export function replayCred(w: Writes, svc: Svc, cred: string, recs: readonly CredRec[], flatIps: string[], flatMeta: Record<string, string>, credentialMaxIps: number): void {
   const s = svc.settings;
   const ips = scored(flatIps);
-  const meta = pairs(flatMeta);
+  const meta = flatMeta;
   let last = meta.L === undefined ? NONE : Number(meta.L);
   const before: Run[] = CREDENTIAL_RULES.map((rule) => (meta[rule.type] === undefined ? OUT : Number(meta[rule.type])));
   const runs = [...before];
@@ -97,12 +102,14 @@ export function replayCred(r: Scripts, svc: Svc, cred: string, recs: readonly Cr
       runs[i] = stepCredential(rule, runs[i] as Run, c, s, rec.cts);
     });
   }
-  const key = credMetaKey(svc.id, cred);
+  const g = svc.at(cred);
+  const key = credMetaKey(g.tag, svc.id, cred);
   CREDENTIAL_RULES.forEach((rule, i) => {
     const a = runs[i] as Run;
     const b = before[i] as Run;
     if (a === b) return;
-    out.push(a === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, a));
-    if ((a === OUT) !== (b === OUT)) out.push(a === OUT ? r.srem(svc.credCands[i] as string, cred) : r.sadd(svc.credCands[i] as string, cred));
+    if (a === OUT) w.add(g.tag, 'HDEL', key, rule.type);
+    else w.add(g.tag, 'HSET', key, rule.type, a);
+    if ((a === OUT) !== (b === OUT)) w.add(g.tag, a === OUT ? 'SREM' : 'SADD', g.credCands[i] as string, cred);
   });
 }

@@ -6,13 +6,23 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { STRIDE } from '../../window';
 import { layoutOf, type Layout } from '../layout';
 import type { RedisClient } from './client';
-import { ipChunkKey, ipMetaKey, serviceKeys } from './keys';
+import { groupKeys, ipChunkKey, ipMetaKey, totalsKey, type GroupKeys, type Groups } from './keys';
+import type { ApplyScript } from './writes';
 
 export type Scripts = RedisClient & {
-  siemCredApply(ips: string, meta: string, ...args: (string | number)[]): Promise<[string[], string[]]>;
-  siemClockMax(key: string, ts: number): Promise<string>;
+  siemApply: ApplyScript;
   siemRegister(registry: string, next: string, max: number, ...names: string[]): Promise<number[]>;
 };
+
+/** A service's keys in one slot group, with its per-rule candidate sets. */
+export interface InGroup {
+  readonly tag: string;
+  readonly keys: GroupKeys;
+  /** per IP rule, its candidate set's key */
+  readonly ipCands: readonly string[];
+  /** per credential rule, its candidate set's key */
+  readonly credCands: readonly string[];
+}
 
 export interface Svc {
   readonly name: string;
@@ -23,18 +33,26 @@ export interface Svc {
   readonly topCap: number;
   /** TTL of every key of the service: the longest window plus slack (wall time) */
   readonly ttlMs: number;
-  readonly keys: ReturnType<typeof serviceKeys>;
-  /** per IP rule, its candidate set's key */
-  readonly ipCands: readonly string[];
-  /** per credential rule, its candidate set's key */
-  readonly credCands: readonly string[];
+  readonly groups: Groups;
+  /** the service's keys in each slot group, in group order */
+  readonly inGroups: readonly InGroup[];
+  /** the service's keys in the group of an entity */
+  at(entity: string): InGroup;
+  /** key of the service's totals in sub-bucket b */
+  totals(b: number): string;
   /** sub-bucket ranges [back, till] of the service totals some rule reads (see IpRule.serviceWindows) */
   readonly totalsReach: number;
 }
 
-export function describe(name: string, id: number, s: DetectionSettings): Svc {
+export function describe(name: string, id: number, s: DetectionSettings, groups: Groups): Svc {
   const layout = layoutOf(s);
-  const keys = serviceKeys(id, layout.bucketMs);
+  const bm = layout.bucketMs;
+  const inGroups = groups.tags.map((tag): InGroup => {
+    const keys = groupKeys(id, bm, tag);
+    return { tag, keys, ipCands: IP_RULES.map((r) => keys.ipCands(r.type)), credCands: CREDENTIAL_RULES.map((r) => keys.credCands(r.type)) };
+  });
+  const byTag = new Map(inGroups.map((x) => [x.tag, x]));
+  const totalsTag = groups.service(id);
   let totalsReach = 0;
   for (const rule of IP_RULES) for (const w of rule.serviceWindows) totalsReach = Math.max(totalsReach, layout.back[w] as number);
   return {
@@ -47,9 +65,10 @@ export function describe(name: string, id: number, s: DetectionSettings): Svc {
     // cut by bucket numbers anyway, so the slack only has to cover a replay
     // running slower than the events it replays.
     ttlMs: 2 * layout.longestMs + 60_000,
-    keys,
-    ipCands: IP_RULES.map((r) => keys.ipCands(r.type)),
-    credCands: CREDENTIAL_RULES.map((r) => keys.credCands(r.type)),
+    groups,
+    inGroups,
+    at: (entity) => byTag.get(groups.of(id, entity)) as InGroup,
+    totals: (b) => totalsKey(totalsTag, id, bm, b),
     totalsReach,
   };
 }
@@ -122,8 +141,9 @@ export function ipView(chunks: readonly Record<string, string>[], meta: Record<s
 export async function readIp(r: RedisClient, svc: Svc, ip: string, from: number, to: number): Promise<IpView> {
   const span = svc.layout.span;
   const reads: Promise<Record<string, string>>[] = [];
-  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) reads.push(r.hgetall(ipChunkKey(svc.id, ip, svc.layout.bucketMs, chunk)));
-  const [meta, score, ...chunks] = await Promise.all([r.hgetall(ipMetaKey(svc.id, ip, svc.layout.bucketMs)), r.zscore(svc.keys.seenIps, ip), ...reads]);
+  const g = svc.at(ip);
+  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) reads.push(r.hgetall(ipChunkKey(g.tag, svc.id, ip, svc.layout.bucketMs, chunk)));
+  const [meta, score, ...chunks] = await Promise.all([r.hgetall(ipMetaKey(g.tag, svc.id, ip, svc.layout.bucketMs)), r.zscore(g.keys.seenIps, ip), ...reads]);
   return ipView(chunks as Record<string, string>[], meta as Record<string, string>, score as string | null);
 }
 
@@ -132,7 +152,7 @@ export async function readTotals(r: RedisClient, svc: Svc, from: number, to: num
   if (svc.totalsReach === 0) return [];
   const buckets: number[] = [];
   for (let b = from; b <= to; b++) buckets.push(b);
-  const hashes = await Promise.all(buckets.map((b) => r.hgetall(svc.keys.totals(b))));
+  const hashes = await Promise.all(buckets.map((b) => r.hgetall(svc.totals(b))));
   const byBucket = new Map<number, [number, number, number]>();
   hashes.forEach((h, i) => {
     if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.s ?? 0)]);

@@ -2,33 +2,33 @@
 // aggregators behind a load balancer hold one state and answer alike.
 //
 // The layout (state/layout.ts) and the rules (aggregator/rules) are the
-// memory backend's, so both backends decide identically. Per batch:
-//   1. one round reads the shared event clock and the settings version (and
-//      registers services seen for the first time);
-//   2. the batch, pre-aggregated in memory (counts per IP key per sub-bucket,
-//      newest ts per credential IP), goes out as one pipelined round: a Lua
-//      script per touched credential (one slot each) that adds the IPs and
-//      returns it as it was before, the IP keys' counts, and per-service
-//      totals; the IP keys a rule may need are read before their writes;
-//   3. each such entity's records are replayed in order over its "before"
-//      state (replay.ts), and the changes go out as a second pipelined round.
+// memory backend's, so both backends decide identically. Per batch
+// (batch.ts): the records are pre-aggregated in memory (counts per IP key per
+// sub-bucket, newest ts per credential IP, service totals); a few pipelined
+// reads fetch what a rule replay needs (candidacy, credentials, histories of
+// the IP keys a record can wake a rule for); each such entity's records are
+// replayed over its state (replay.ts); and every write of the batch goes out
+// as one script per slot group that records the batch id with it
+// (writes.ts): a batch counts once or not at all.
 // Queries (queries.ts) read candidate sets and top-N candidate sorted sets,
 // never all keys; housekeeping is sweep.ts.
-import { isFailure, isSuccess } from '../../../common/record';
+import { randomUUID } from 'node:crypto';
 import type { TopList } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
-import { IP_RULES, type Finding } from '../../rules/registry';
+import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, SiemState, StateHealth } from '../state';
+import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
 import type { RedisClient } from './client';
-import { CLOCK_MAX, CRED_APPLY, REGISTER, credIpsKey, credMetaKey, ipChunkKey, metaKeys } from './keys';
+import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
-import { replayCred, replayIp, type CredRec, type IpRec } from './replay';
-import { addCounts, describe, readIp, readTotals, type IpView, type Scripts, type Svc } from './service';
+import { replayCred, replayIp, type IpRec } from './replay';
+import { describe, readIp, readTotals, type IpView, type Scripts, type Svc } from './service';
 import { evict, sweepService } from './sweep';
+import { Writes, defineApply } from './writes';
 
 export interface RedisStateOptions {
   client: RedisClient;
@@ -44,13 +44,12 @@ export interface RedisStateOptions {
   onError?: (err: unknown) => void;
 }
 
-interface IpBatch { svc: Svc; ip: string; buckets: Map<number, [number, number, number]>; last: number; recs: IpRec[]; wakes: boolean }
-interface CredBatch { svc: Svc; cred: string; ips: Map<string, number>; last: number; recs: CredRec[] }
-
 export class RedisState implements SiemState {
+  readonly sharedBatchIds = true;
   readonly #r: Scripts;
   readonly #clock: Clock;
   readonly #o: RedisStateOptions;
+  readonly #groups: Groups;
   /** services by name, as last read from the shared registry */
   #svcs = new Map<string, Svc>();
   #version: string | null = '';
@@ -62,10 +61,10 @@ export class RedisState implements SiemState {
   constructor(o: RedisStateOptions) {
     this.#o = o;
     this.#clock = o.clock;
+    this.#groups = new Groups(o.client.isCluster ? CLUSTER_GROUPS : 1);
     this.onEvict = o.onEvict;
     const r = o.client;
-    r.defineCommand('siemCredApply', { numberOfKeys: 2, lua: CRED_APPLY });
-    r.defineCommand('siemClockMax', { numberOfKeys: 1, lua: CLOCK_MAX });
+    defineApply(r);
     r.defineCommand('siemRegister', { numberOfKeys: 2, lua: REGISTER });
     r.on('error', (err: Error) => {
       this.#lastError = err.message;
@@ -127,7 +126,7 @@ export class RedisState implements SiemState {
       // settings saved before a rule was added lack its fields: defaults fill them
       const s = json === undefined ? this.#o.defaults : { ...this.#o.defaults, ...(JSON.parse(json) as Partial<DetectionSettings>) };
       const old = this.#svcs.get(name);
-      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) ? old : describe(name, Number(id), s));
+      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) ? old : describe(name, Number(id), s, this.#groups));
     }
     this.#svcs = new Map([...svcs].sort((a, b) => a[1].id - b[1].id));
     this.#version = version;
@@ -170,7 +169,7 @@ export class RedisState implements SiemState {
           continue;
         }
         writes.push(this.#r.hset(metaKeys.settings, name, JSON.stringify(s)));
-        this.#svcs.set(name, describe(name, id, s));
+        this.#svcs.set(name, describe(name, id, s, this.#groups));
       }
       if (writes.length > 0) {
         await Promise.all(writes);
@@ -180,164 +179,62 @@ export class RedisState implements SiemState {
     });
   }
 
-  async apply(records: readonly KeyedRecord[]): Promise<ApplyResult> {
-    if (records.length === 0) return { accepted: 0, rejected: {} };
-    return this.#guard(() => this.#apply(records));
+  async apply(records: readonly KeyedRecord[], batch?: string): Promise<ApplyResult> {
+    return this.#guard(() => this.#apply(records, batch ?? randomUUID()));
   }
 
-  async #apply(records: readonly KeyedRecord[]): Promise<ApplyResult> {
+  async #apply(records: readonly KeyedRecord[], batch: string): Promise<ApplyResult> {
     // Round 1: clock, settings, new services.
     const sharedNow = await this.#refresh();
     const unknown = [...new Set(records.map((r) => r.service))].filter((n) => !this.#svcs.has(n));
     if (unknown.length > 0) {
       const ids = await this.#register(unknown);
-      for (const [name, id] of ids) if (id >= 0) this.#svcs.set(name, describe(name, id, this.#o.defaults));
+      for (const [name, id] of ids) if (id >= 0) this.#svcs.set(name, describe(name, id, this.#o.defaults, this.#groups));
     }
+    const b = preAggregate(records, this.#svcs, this.#clock, sharedNow);
 
-    // Pre-aggregate, deciding late records and each record's clock as the in-memory state does.
-    const event = this.#clock.mode === 'event';
-    const ips = new Map<string, IpBatch>();
-    const creds = new Map<string, CredBatch>();
-    const totals = new Map<Svc, Map<number, [number, number, number]>>();
-    let accepted = 0;
-    let late = 0;
-    let overServices = 0;
-    let newestObserved = 0;
-    let nowEnd = 0;
-    for (const r of records) {
-      const svc = this.#svcs.get(r.service);
-      if (!svc) {
-        overServices++;
-        continue;
-      }
-      this.#clock.observe(r.ts);
-      if (r.ts > newestObserved) newestObserved = r.ts;
-      const now = event ? Math.max(sharedNow, this.#clock.now()) : this.#clock.now();
-      if (r.ts <= now - svc.layout.longestMs) {
-        late++;
-        continue;
-      }
-      const ts = r.ts > now ? now : r.ts;
-      if (now > nowEnd) nowEnd = now;
-      const failure = isFailure(r.status);
-      const success = isSuccess(r.status);
-      const b = bucketOf(ts, svc.layout.bucketMs);
-      const ik = `${svc.id}|${r.ipKey}`;
-      let ib = ips.get(ik);
-      if (!ib) ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), last: ts, recs: [], wakes: false }));
-      addCounts(ib.buckets, b, failure, success);
-      if (ts > ib.last) ib.last = ts;
-      ib.recs.push({ ts: r.ts, cts: ts, now, status: r.status, failure, success });
-      if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(r.status));
-      let t = totals.get(svc);
-      if (!t) totals.set(svc, (t = new Map()));
-      addCounts(t, b, failure, success);
-      if (r.credential) {
-        const ck = `${svc.id}|${r.credential}`;
-        let cb = creds.get(ck);
-        if (!cb) creds.set(ck, (cb = { svc, cred: r.credential, ips: new Map(), last: ts, recs: [] }));
-        const prev = cb.ips.get(r.ipKey);
-        if (prev === undefined || ts > prev) cb.ips.set(r.ipKey, ts);
-        if (ts > cb.last) cb.last = ts;
-        cb.recs.push({ cts: ts, ip: r.ipKey, now });
-      }
-      accepted++;
-    }
+    // Round 2: which IP keys are rule candidates (SMISMEMBER per group), and
+    // each touched credential as it was. An IP key needs its history read and
+    // its records replayed only when a record of it can wake a rule or it is
+    // a candidate; every other IP key is written blind.
+    const credList = [...b.creds.values()];
+    const [cands, credStates] = await Promise.all([candidacy(this.#r, b.ips.values()), Promise.all(credList.map((cb) => readCred(this.#r, cb.svc, cb.cred)))]);
+    const hot = [...b.ips.values()].filter((ib) => ib.wakes || (cands.get(ib) ?? []).includes(true));
 
-    // Candidate sets of the services in the batch: an IP needs its history
-    // read (and the rules replayed) only when a record of it can wake a rule
-    // or it is a candidate; every other IP is written blind.
-    const svcList = [...totals.keys()];
-    const cands = await Promise.all(svcList.map((svc) => Promise.all(svc.ipCands.map((key) => this.#r.smembers(key)))));
-    const candOf = new Map(svcList.map((svc, i) => [svc, (cands[i] ?? []).map((m) => new Set(m))]));
-
-    // Round 2: the pre-aggregated batch, one pipelined round. Reads of an
-    // entity are issued before its writes, so they see it as it was.
-    const r2: Promise<unknown>[] = [];
-    if (event && newestObserved > 0) r2.push(this.#r.siemClockMax(metaKeys.clock, newestObserved));
-    for (const [svc, t] of totals) {
-      for (const [b, [req, fail, succ]] of t) {
-        const key = svc.keys.totals(b);
-        r2.push(this.#r.hincrby(key, 'r', req));
-        if (fail) r2.push(this.#r.hincrby(key, 'f', fail));
-        if (succ) r2.push(this.#r.hincrby(key, 's', succ));
-        r2.push(this.#r.pexpire(key, svc.ttlMs));
-      }
-    }
-    const hot: { ib: IpBatch; view: Promise<IpView>; cand: boolean[] }[] = [];
-    for (const ib of ips.values()) {
-      const { svc } = ib;
-      const L = svc.layout;
-      const sets = candOf.get(svc) ?? [];
-      const cand = IP_RULES.map((_, i) => sets[i]?.has(ib.ip) === true);
-      if (ib.wakes || cand.includes(true)) {
-        const first = bucketOf((ib.recs[0] as IpRec).now, L.bucketMs);
-        hot.push({ ib, view: readIp(this.#r, svc, ib.ip, first - L.span + 1, bucketOf(nowEnd, L.bucketMs)), cand });
-      }
-      let requests = 0;
-      let failures = 0;
-      const chunks = new Set<number>();
-      for (const [b, [req, fail, succ]] of ib.buckets) {
-        const chunk = Math.floor(b / L.span);
-        const key = ipChunkKey(svc.id, ib.ip, L.bucketMs, chunk);
-        chunks.add(chunk);
-        r2.push(this.#r.hincrby(key, `r${b}`, req));
-        if (fail) r2.push(this.#r.hincrby(key, `f${b}`, fail));
-        if (succ) r2.push(this.#r.hincrby(key, `s${b}`, succ));
-        requests += req;
-        failures += fail;
-      }
-      for (const chunk of chunks) r2.push(this.#r.pexpire(ipChunkKey(svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs));
-      r2.push(this.#r.zadd(svc.keys.seenIps, 'GT', ib.last, ib.ip));
-      // Top candidates' scores only grow between sweeps: upper bounds of the
-      // window counts, which queries and sweeps compute exactly.
-      r2.push(this.#r.zincrby(svc.keys.topRequests, requests, ib.ip));
-      if (failures) r2.push(this.#r.zincrby(svc.keys.topErrors, failures, ib.ip));
-    }
-    // The services' totals some rule reads, after this batch's writes.
-    const hotSvcs = [...new Set(hot.map((h) => h.ib.svc))];
-    const totalsRead = hotSvcs.map((svc) => {
-      const c = bucketOf(nowEnd, svc.layout.bucketMs);
-      return readTotals(this.#r, svc, c - svc.totalsReach + 1, c);
-    });
-    const credList = [...creds.values()];
-    const credBefore = credList.map((cb) => {
-      const cap = Math.max(this.#o.credentialMaxIps, cb.svc.settings.credential_min_ips);
-      const args: (string | number)[] = [cb.svc.ttlMs, cap, cb.last, nowEnd - cb.svc.layout.longestMs];
-      for (const [ip, ts] of cb.ips) args.push(ip, ts);
-      r2.push(this.#r.zadd(cb.svc.keys.seenCreds, 'GT', cb.last, cb.cred));
-      return this.#r.siemCredApply(credIpsKey(cb.svc.id, cb.cred), credMetaKey(cb.svc.id, cb.cred), ...args);
-    });
-    const [ipStates, credStates, totalsOf] = await Promise.all([
-      Promise.all(hot.map((h) => h.view)),
-      Promise.all(credBefore),
-      Promise.all(totalsRead),
-      Promise.all(r2),
+    // Round 3: hot IP keys' histories and the totals of their services.
+    const hotSvcs = [...new Set(hot.map((ib) => ib.svc))];
+    const [views, totalsBefore] = await Promise.all([
+      Promise.all(
+        hot.map((ib) => {
+          const L = ib.svc.layout;
+          const first = bucketOf((ib.recs[0] as IpRec).now, L.bucketMs);
+          return readIp(this.#r, ib.svc, ib.ip, first - L.span + 1, bucketOf(b.nowEnd, L.bucketMs));
+        }),
+      ),
+      Promise.all(hotSvcs.map((svc) => {
+        const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
+        return readTotals(this.#r, svc, c - svc.totalsReach + 1, c);
+      })),
     ]);
-    const totalsBySvc = new Map(hotSvcs.map((svc, i) => [svc, totalsOf[i] ?? []]));
+    // the services' totals a rule reads: as they will be after this batch
+    const totalsBySvc = new Map(hotSvcs.map((svc, i) => [svc, withBatch(totalsBefore[i] ?? [], b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1)]));
 
-    // Round 3: replay each hot entity's records over its previous state; write what changed.
-    const r3: Promise<unknown>[] = [];
-    hot.forEach((h, i) => replayIp(this.#r, h.ib.svc, h.ib.ip, h.ib.recs, ipStates[i] as IpView, h.cand, totalsBySvc.get(h.ib.svc) ?? [], r3));
+    // Round 4: every write of the batch, one script per slot group.
+    const w = new Writes(this.#groups);
+    const touched = writeCounts(w, b, this.#o.credentialMaxIps);
+    hot.forEach((ib, i) => replayIp(w, ib.svc, ib.ip, ib.recs, views[i] as IpView, cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
     credList.forEach((cb, i) => {
-      const [flatIps, flatMeta] = credStates[i] ?? [[], []];
-      replayCred(this.#r, cb.svc, cb.cred, cb.recs, flatIps, flatMeta, this.#o.credentialMaxIps, r3);
+      const [flatIps, meta] = credStates[i] ?? [[], {}];
+      replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps);
     });
-    for (const svc of svcList) {
-      // bound the top candidates
-      r3.push(this.#r.zremrangebyrank(svc.keys.topRequests, 0, -(2 * svc.topCap) - 1));
-      r3.push(this.#r.zremrangebyrank(svc.keys.topErrors, 0, -(2 * svc.topCap) - 1));
-      for (const k of [svc.keys.seenIps, svc.keys.topRequests, svc.keys.topErrors, ...svc.ipCands]) r3.push(this.#r.pexpire(k, svc.ttlMs));
-    }
-    for (const svc of new Set(credList.map((cb) => cb.svc))) {
-      for (const k of [svc.keys.seenCreds, ...svc.credCands]) r3.push(this.#r.pexpire(k, svc.ttlMs));
-    }
-    await Promise.all(r3);
+    keepAlive(w, touched);
+    const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
+    if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
 
     const rejected: ApplyResult['rejected'] = {};
-    if (late) rejected.late = late;
-    if (overServices) rejected.services = overServices;
-    return { accepted, rejected };
+    if (b.late) rejected.late = b.late;
+    if (b.overServices) rejected.services = b.overServices;
+    return { accepted: b.accepted, rejected };
   }
 
   async findings(filter: FindingFilter = {}): Promise<Finding[]> {
@@ -391,7 +288,7 @@ export class RedisState implements SiemState {
 
   /** Housekeeping, by one aggregator per interval (a lock key). */
   async #sweep(): Promise<void> {
-    const got = await this.#r.set(`${metaKeys.clock}:sweep`, '1', 'PX', this.#o.sweepIntervalMs, 'NX');
+    const got = await this.#r.set(metaKeys.sweepLock, '1', 'PX', this.#o.sweepIntervalMs, 'NX');
     if (got === null) return;
     const now = await this.#refresh();
     await Promise.all(this.#services().map((svc) => sweepService(this.#r, svc, now)));

@@ -8,14 +8,20 @@ import { bucketOf } from '../../window';
 import { WINDOW } from '../layout';
 import { SeriesCounts } from '../series-counts';
 import { credIpsKey, credMetaKey, ipChunkKey, ipMetaKey } from './keys';
-import { ipView, readIp, readTotals, runBefore, scored, type IpView, type Scripts, type Svc } from './service';
+import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
-/** keys evicted per sweep at the SIEM_MAX_KEYS cap */
-const EVICT_PER_SWEEP = 10_000;
+/** keys evicted per round at the SIEM_MAX_KEYS cap */
+const EVICT_PER_ROUND = 10_000;
 
 export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<void> {
+  const c = bucketOf(now, svc.layout.bucketMs);
+  const totals = await readTotals(r, svc, c - svc.totalsReach + 1, c);
+  await Promise.all(svc.inGroups.map((g) => sweepGroup(r, svc, g, now, totals)));
+}
+
+async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals: number[]): Promise<void> {
   const s = svc.settings;
-  const k = svc.keys;
+  const k = g.keys;
   const L = svc.layout;
   const c = bucketOf(now, L.bucketMs);
   const ops: Promise<unknown>[] = [
@@ -25,17 +31,14 @@ export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<v
   // awaited at the end; if a read below fails first, they must not reject unhandled
   for (const op of ops) op.catch(() => {});
   const [ipCands, credCands, tr, te] = await Promise.all([
-    Promise.all(svc.ipCands.map((key) => r.smembers(key))),
-    Promise.all(svc.credCands.map((key) => r.smembers(key))),
+    Promise.all(g.ipCands.map((key) => r.smembers(key))),
+    Promise.all(g.credCands.map((key) => r.smembers(key))),
     r.zrange(k.topRequests, 0, -1),
     r.zrange(k.topErrors, 0, -1),
   ]);
   const ipSet = [...new Set([...ipCands.flat(), ...tr, ...te])];
   const views = new Map<string, IpView>();
-  const [raw, totals] = await Promise.all([
-    Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c))),
-    readTotals(r, svc, c - svc.totalsReach + 1, c),
-  ]);
+  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c)));
   ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
   const empty: IpView = ipView([], {}, null);
   const cx = new SeriesCounts();
@@ -44,12 +47,13 @@ export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<v
       const v = views.get(ip) ?? empty;
       const before = runBefore(v, rule.type, true);
       const after = stepIp(rule, before, cx.at(L, v.series, totals, c), s);
-      const key = ipMetaKey(svc.id, ip, L.bucketMs);
-      if (after === OUT) ops.push(r.srem(svc.ipCands[i] as string, ip));
+      const key = ipMetaKey(g.tag, svc.id, ip, L.bucketMs);
+      if (after === OUT) ops.push(r.srem(g.ipCands[i] as string, ip));
       if (after < 0 && before >= 0) ops.push(r.hdel(key, rule.type));
     }
   });
-  const credIps = await Promise.all((credCands.flat().length > 0 ? [...new Set(credCands.flat())] : []).map(async (cr) => [cr, ...(await Promise.all([r.zrange(credIpsKey(svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(svc.id, cr))]))] as const));
+  const creds = [...new Set(credCands.flat())];
+  const credIps = await Promise.all(creds.map(async (cr) => [cr, ...(await Promise.all([r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(g.tag, svc.id, cr))]))] as const));
   const credOf = new Map(credIps.map(([cr, flat, meta]) => [cr, { ips: scored(flat), meta }]));
   CREDENTIAL_RULES.forEach((rule, i) => {
     for (const cr of credCands[i] ?? []) {
@@ -58,9 +62,9 @@ export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<v
       const before: Run = m === undefined ? NONE : Number(m);
       const after = stepCredential(rule, before, { ips: got.ips, now }, s);
       if (after === before) continue;
-      const key = credMetaKey(svc.id, cr);
+      const key = credMetaKey(g.tag, svc.id, cr);
       ops.push(after === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, after));
-      if (after === OUT) ops.push(r.srem(svc.credCands[i] as string, cr));
+      if (after === OUT) ops.push(r.srem(g.credCands[i] as string, cr));
     }
   });
   // fresh scores for the top candidates; gone from the window: out
@@ -76,41 +80,48 @@ export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<v
   await Promise.all(ops);
 }
 
+/** Keys held now (IP and credential, every service and group). */
+export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number> {
+  const sizes = await Promise.all(svcs.flatMap((svc) => svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)])));
+  return sizes.reduce((a, n) => a + n, 0);
+}
+
 /**
  * SIEM_MAX_KEYS: the least recently seen IP and credential keys go first,
- * counted as evictions. An evicted key loses its counts too (its bucket
- * chunks), so it cannot come back with them.
+ * counted as evictions. Every key of an evicted entity goes with it (bucket
+ * chunks, rule state, index entries), so it cannot come back with its counts.
  */
 export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, now: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<void> {
-  const sizes = await Promise.all(svcs.map((svc) => Promise.all([r.zcard(svc.keys.seenIps), r.zcard(svc.keys.seenCreds)])));
-  const held = sizes.reduce((a, [i, c]) => a + i + c, 0);
-  const excess = Math.min(EVICT_PER_SWEEP, held - maxKeys);
-  if (excess <= 0) return;
-  const oldest = await Promise.all(
-    svcs.map((svc) => Promise.all([r.zrange(svc.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(svc.keys.seenCreds, 0, excess - 1, 'WITHSCORES')])),
-  );
-  const all: { svc: Svc; table: 'ip' | 'credential'; key: string; ts: number }[] = [];
-  svcs.forEach((svc, i) => {
-    const [ipFlat, credFlat] = oldest[i] ?? [[], []];
-    for (const [key, ts] of scored(ipFlat)) all.push({ svc, table: 'ip', key, ts });
-    for (const [key, ts] of scored(credFlat)) all.push({ svc, table: 'credential', key, ts });
-  });
-  all.sort((a, b) => a.ts - b.ts);
-  const ops: Promise<unknown>[] = [];
-  for (const e of all.slice(0, excess)) {
-    const k = e.svc.keys;
-    if (e.table === 'ip') {
-      const L = e.svc.layout;
-      // every chunk a record up to the clock can have written
-      const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / L.span);
-      for (let chunk = Math.floor(bucketOf(e.ts, L.bucketMs) / L.span) - 1; chunk <= newest; chunk++) ops.push(r.del(ipChunkKey(e.svc.id, e.key, L.bucketMs, chunk)));
-      ops.push(r.zrem(k.seenIps, e.key), r.del(ipMetaKey(e.svc.id, e.key, L.bucketMs)), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
-      for (const key of e.svc.ipCands) ops.push(r.srem(key, e.key));
-    } else {
-      ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(e.svc.id, e.key)), r.del(credMetaKey(e.svc.id, e.key)));
-      for (const key of e.svc.credCands) ops.push(r.srem(key, e.key));
+  for (;;) {
+    const excess = Math.min(EVICT_PER_ROUND, (await heldKeys(r, svcs)) - maxKeys);
+    if (excess <= 0) return;
+    const lists = svcs.flatMap((svc) => svc.inGroups.map((g) => ({ svc, g })));
+    const oldest = await Promise.all(lists.map(({ g }) => Promise.all([r.zrange(g.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(g.keys.seenCreds, 0, excess - 1, 'WITHSCORES')])));
+    const all: { svc: Svc; g: InGroup; table: 'ip' | 'credential'; key: string; ts: number }[] = [];
+    lists.forEach(({ svc, g }, i) => {
+      const [ipFlat, credFlat] = oldest[i] ?? [[], []];
+      for (const [key, ts] of scored(ipFlat)) all.push({ svc, g, table: 'ip', key, ts });
+      for (const [key, ts] of scored(credFlat)) all.push({ svc, g, table: 'credential', key, ts });
+    });
+    all.sort((a, b) => a.ts - b.ts);
+    const ops: Promise<unknown>[] = [];
+    for (const e of all.slice(0, excess)) {
+      const { g, svc } = e;
+      const k = g.keys;
+      if (e.table === 'ip') {
+        const L = svc.layout;
+        // every chunk a record up to the clock can have written
+        const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / L.span);
+        const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
+        for (let chunk = Math.floor(bucketOf(e.ts, L.bucketMs) / L.span) - 1; chunk <= newest; chunk++) dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
+        ops.push(r.del(...dels), r.zrem(k.seenIps, e.key), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
+        for (const key of g.ipCands) ops.push(r.srem(key, e.key));
+      } else {
+        ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(g.tag, svc.id, e.key), credMetaKey(g.tag, svc.id, e.key)));
+        for (const key of g.credCands) ops.push(r.srem(key, e.key));
+      }
+      onEvict?.(e.table);
     }
-    onEvict?.(e.table);
+    await Promise.all(ops);
   }
-  await Promise.all(ops);
 }

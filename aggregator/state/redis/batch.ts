@@ -1,0 +1,203 @@
+// One batch for the Redis backend: pre-aggregated in memory (counts per IP
+// key per sub-bucket, newest ts per credential IP, service totals), deciding
+// late records and each record's clock as the in-memory state does; then the
+// reads a replay needs, and the blind count writes.
+import { isFailure, isSuccess } from '../../../common/record';
+import type { Clock } from '../../clock';
+import { IP_RULES } from '../../rules/registry';
+import { STRIDE, bucketOf } from '../../window';
+import type { KeyedRecord } from '../state';
+import { META_TAG, credIpsKey, credMetaKey, ipChunkKey, metaKeys } from './keys';
+import type { CredRec, IpRec } from './replay';
+import { addCounts, type Scripts, type Svc } from './service';
+import type { Writes } from './writes';
+
+type Counts3 = [number, number, number];
+export interface IpBatch { svc: Svc; ip: string; buckets: Map<number, Counts3>; last: number; recs: IpRec[]; wakes: boolean }
+export interface CredBatch { svc: Svc; cred: string; ips: Map<string, number>; last: number; recs: CredRec[] }
+
+export interface Batch {
+  ips: Map<string, IpBatch>;
+  creds: Map<string, CredBatch>;
+  totals: Map<Svc, Map<number, Counts3>>;
+  accepted: number;
+  late: number;
+  overServices: number;
+  /** newest ts seen (moves the shared event clock) */
+  newest: number;
+  /** the clock at the batch's last record */
+  nowEnd: number;
+  event: boolean;
+}
+
+export function preAggregate(records: readonly KeyedRecord[], svcs: ReadonlyMap<string, Svc>, clock: Clock, sharedNow: number): Batch {
+  const event = clock.mode === 'event';
+  const out: Batch = { ips: new Map(), creds: new Map(), totals: new Map(), accepted: 0, late: 0, overServices: 0, newest: 0, nowEnd: 0, event };
+  for (const r of records) {
+    const svc = svcs.get(r.service);
+    if (!svc) {
+      out.overServices++;
+      continue;
+    }
+    clock.observe(r.ts);
+    if (r.ts > out.newest) out.newest = r.ts;
+    const now = event ? Math.max(sharedNow, clock.now()) : clock.now();
+    if (r.ts <= now - svc.layout.longestMs) {
+      out.late++;
+      continue;
+    }
+    const ts = r.ts > now ? now : r.ts;
+    if (now > out.nowEnd) out.nowEnd = now;
+    const failure = isFailure(r.status);
+    const success = isSuccess(r.status);
+    const b = bucketOf(ts, svc.layout.bucketMs);
+    const ik = `${svc.id}|${r.ipKey}`;
+    let ib = out.ips.get(ik);
+    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), last: ts, recs: [], wakes: false }));
+    addCounts(ib.buckets, b, failure, success);
+    if (ts > ib.last) ib.last = ts;
+    ib.recs.push({ ts: r.ts, cts: ts, now, status: r.status, failure, success });
+    if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(r.status));
+    let t = out.totals.get(svc);
+    if (!t) out.totals.set(svc, (t = new Map()));
+    addCounts(t, b, failure, success);
+    if (r.credential) {
+      const ck = `${svc.id}|${r.credential}`;
+      let cb = out.creds.get(ck);
+      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, ips: new Map(), last: ts, recs: [] }));
+      const prev = cb.ips.get(r.ipKey);
+      if (prev === undefined || ts > prev) cb.ips.set(r.ipKey, ts);
+      if (ts > cb.last) cb.last = ts;
+      cb.recs.push({ cts: ts, ip: r.ipKey, now });
+    }
+    out.accepted++;
+  }
+  return out;
+}
+
+/** Per IP key of the batch, whether it is a candidate of each IP rule (one SMISMEMBER per service, group and rule). */
+export async function candidacy(r: Scripts, ips: Iterable<IpBatch>): Promise<Map<IpBatch, boolean[]>> {
+  const byGroup = new Map<string, { svc: Svc; tag: string; list: IpBatch[] }>();
+  for (const ib of ips) {
+    const g = ib.svc.at(ib.ip);
+    const k = `${ib.svc.id}|${g.tag}`;
+    let e = byGroup.get(k);
+    if (!e) byGroup.set(k, (e = { svc: ib.svc, tag: g.tag, list: [] }));
+    e.list.push(ib);
+  }
+  const out = new Map<IpBatch, boolean[]>();
+  await Promise.all(
+    [...byGroup.values()].map(async ({ svc, list }) => {
+      const g = svc.at((list[0] as IpBatch).ip);
+      const names = list.map((ib) => ib.ip);
+      const answers = await Promise.all(g.ipCands.map((key) => r.smismember(key, ...names)));
+      list.forEach((ib, j) => out.set(ib, answers.map((a) => a[j] === 1)));
+    }),
+  );
+  return out;
+}
+
+/** A credential as it is: its IP set (flat WITHSCORES) and meta hash. */
+export async function readCred(r: Scripts, svc: Svc, cred: string): Promise<[string[], Record<string, string>]> {
+  const tag = svc.at(cred).tag;
+  return Promise.all([r.zrange(credIpsKey(tag, svc.id, cred), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(tag, svc.id, cred))]);
+}
+
+/** A totals series with this batch's counts added (the totals as they will be after the batch). */
+export function withBatch(series: readonly number[], add: Map<number, Counts3> | undefined, from: number): number[] {
+  if (!add) return [...series];
+  const by = new Map<number, Counts3>();
+  for (let i = 0; i < series.length; i += STRIDE) by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number]);
+  for (const [b, [req, f, s]] of add) {
+    if (b < from) continue; // before the read range: no rule reads it
+    const c = by.get(b) ?? [0, 0, 0];
+    by.set(b, [c[0] + req, c[1] + f, c[2] + s]);
+  }
+  const out: number[] = [];
+  for (const b of [...by.keys()].sort((x, y) => x - y)) {
+    const c = by.get(b) as Counts3;
+    out.push(b, c[0], c[1], c[2]);
+  }
+  return out;
+}
+
+/**
+ * The blind writes: counts, indexes, top candidates, credential IP sets, the
+ * event clock. Returns the groups touched per service (for keepAlive).
+ */
+export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<Svc, Set<string>> {
+  if (b.event && b.newest > 0) w.add(META_TAG, 'MAX', metaKeys.clock, b.newest);
+  const touched = new Map<Svc, Set<string>>();
+  const touch = (svc: Svc, tag: string) => {
+    let t = touched.get(svc);
+    if (!t) touched.set(svc, (t = new Set()));
+    t.add(tag);
+  };
+  for (const [svc, t] of b.totals) {
+    for (const [bk, [req, fail, succ]] of t) {
+      const key = svc.totals(bk);
+      const tag = svc.groups.service(svc.id);
+      w.add(tag, 'HINCRBY', key, 'r', req);
+      if (fail) w.add(tag, 'HINCRBY', key, 'f', fail);
+      if (succ) w.add(tag, 'HINCRBY', key, 's', succ);
+      w.add(tag, 'PEXPIRE', key, svc.ttlMs);
+    }
+  }
+  for (const ib of b.ips.values()) {
+    const { svc } = ib;
+    const L = svc.layout;
+    const g = svc.at(ib.ip);
+    touch(svc, g.tag);
+    let requests = 0;
+    let failures = 0;
+    const chunks = new Set<number>();
+    for (const [bk, [req, fail, succ]] of ib.buckets) {
+      const chunk = Math.floor(bk / L.span);
+      const key = ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk);
+      chunks.add(chunk);
+      w.add(g.tag, 'HINCRBY', key, `r${bk}`, req);
+      if (fail) w.add(g.tag, 'HINCRBY', key, `f${bk}`, fail);
+      if (succ) w.add(g.tag, 'HINCRBY', key, `s${bk}`, succ);
+      requests += req;
+      failures += fail;
+    }
+    for (const chunk of chunks) w.add(g.tag, 'PEXPIRE', ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs);
+    w.add(g.tag, 'ZADD', g.keys.seenIps, 'GT', ib.last, ib.ip);
+    // Top candidates' scores only grow between sweeps: upper bounds of the
+    // window counts, which queries and sweeps compute exactly.
+    w.add(g.tag, 'ZINCRBY', g.keys.topRequests, requests, ib.ip);
+    if (failures) w.add(g.tag, 'ZINCRBY', g.keys.topErrors, failures, ib.ip);
+  }
+  for (const cb of b.creds.values()) {
+    const { svc } = cb;
+    const g = svc.at(cb.cred);
+    touch(svc, g.tag);
+    const ipsKey = credIpsKey(g.tag, svc.id, cb.cred);
+    const metaKey = credMetaKey(g.tag, svc.id, cb.cred);
+    const cap = Math.max(credentialMaxIps, svc.settings.credential_min_ips);
+    const add: (string | number)[] = [];
+    for (const [ip, ts] of cb.ips) add.push(ts, ip);
+    w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
+    w.add(g.tag, 'ZREMRANGEBYSCORE', ipsKey, '-inf', b.nowEnd - svc.layout.longestMs);
+    w.add(g.tag, 'ZREMRANGEBYRANK', ipsKey, 0, -cap - 1);
+    w.add(g.tag, 'HMAX', metaKey, 'L', cb.last);
+    w.add(g.tag, 'PEXPIRE', ipsKey, svc.ttlMs);
+    w.add(g.tag, 'PEXPIRE', metaKey, svc.ttlMs);
+    w.add(g.tag, 'ZADD', g.keys.seenCreds, 'GT', cb.last, cb.cred);
+  }
+  return touched;
+}
+
+/** After every other write of the batch: bound the top candidates; keep the touched groups' indexes alive. */
+export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
+  for (const [svc, tags] of touched) {
+    for (const tag of tags) {
+      const g = svc.inGroups.find((x) => x.tag === tag);
+      if (!g) continue;
+      w.add(tag, 'ZREMRANGEBYRANK', g.keys.topRequests, 0, -(2 * svc.topCap) - 1);
+      w.add(tag, 'ZREMRANGEBYRANK', g.keys.topErrors, 0, -(2 * svc.topCap) - 1);
+      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands]) w.add(tag, 'PEXPIRE', k, svc.ttlMs);
+    }
+  }
+}
+
