@@ -7,7 +7,7 @@ import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
 import type { KeyedRecord } from '../state';
-import { META_TAG, credIpsKey, credMetaKey, ipChunkKey, metaKeys } from './keys';
+import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, metaKeys } from './keys';
 import type { CredRec, IpRec } from './replay';
 import { addCounts, type Scripts, type Svc } from './service';
 import type { Writes } from './writes';
@@ -134,14 +134,8 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     t.add(tag);
   };
   for (const [svc, t] of b.totals) {
-    for (const [bk, [req, fail, succ]] of t) {
-      const key = svc.totals(bk);
-      const tag = svc.groups.service(svc.id);
-      w.add(tag, 'HINCRBY', key, 'r', req);
-      if (fail) w.add(tag, 'HINCRBY', key, 'f', fail);
-      if (succ) w.add(tag, 'HINCRBY', key, 's', succ);
-      w.add(tag, 'PEXPIRE', key, svc.ttlMs);
-    }
+    const tag = svc.groups.service(svc.id);
+    for (const [bk, [req, fail, succ]] of t) w.add(tag, 'HINC', svc.totals(bk), svc.ttlMs, 'r', req, 'f', fail, 's', succ);
   }
   for (const ib of b.ips.values()) {
     const { svc } = ib;
@@ -150,23 +144,21 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     touch(svc, g.tag);
     let requests = 0;
     let failures = 0;
-    const chunks = new Set<number>();
+    const byChunk = new Map<number, (string | number)[]>();
     for (const [bk, [req, fail, succ]] of ib.buckets) {
-      const chunk = Math.floor(bk / L.span);
-      const key = ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk);
-      chunks.add(chunk);
-      w.add(g.tag, 'HINCRBY', key, `r${bk}`, req);
-      if (fail) w.add(g.tag, 'HINCRBY', key, `f${bk}`, fail);
-      if (succ) w.add(g.tag, 'HINCRBY', key, `s${bk}`, succ);
+      const chunk = Math.floor(bk / CHUNK);
+      let op = byChunk.get(chunk);
+      if (!op) byChunk.set(chunk, (op = ['HINC', ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs]));
+      op.push(`r${bk}`, req);
+      if (fail) op.push(`f${bk}`, fail);
+      if (succ) op.push(`s${bk}`, succ);
       requests += req;
       failures += fail;
     }
-    for (const chunk of chunks) w.add(g.tag, 'PEXPIRE', ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs);
-    w.add(g.tag, 'ZADD', g.keys.seenIps, 'GT', ib.last, ib.ip);
+    for (const op of byChunk.values()) w.add(g.tag, ...op);
     // Top candidates' scores only grow between sweeps: upper bounds of the
     // window counts, which queries and sweeps compute exactly.
-    w.add(g.tag, 'ZINCRBY', g.keys.topRequests, requests, ib.ip);
-    if (failures) w.add(g.tag, 'ZINCRBY', g.keys.topErrors, failures, ib.ip);
+    w.add(g.tag, 'SEEN', g.keys.seenIps, g.keys.topRequests, g.keys.topErrors, ib.ip, ib.last, requests, failures);
   }
   for (const cb of b.creds.values()) {
     const { svc } = cb;

@@ -67,8 +67,15 @@ export class Groups {
 }
 
 /**
- * Hash of one IP key's sub-buckets within one chunk of `span` sub-buckets
- * (the longest window): fields r<b>, f<b>, s<b> (requests, failures,
+ * Sub-buckets per chunk hash of an IP key: fixed, so that a settings change
+ * that lengthens or shortens windows finds the history where it was; small
+ * enough that a chunk stays a compact listpack (3 fields per sub-bucket).
+ */
+export const CHUNK = 40;
+
+/**
+ * Hash of one IP key's sub-buckets within one chunk of CHUNK sub-buckets:
+ * fields r<b>, f<b>, s<b> (requests, failures,
  * successes in sub-bucket b). Aged out by TTL, deleted on eviction.
  */
 export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:${tag}:${sid}:${bm}:${chunk}:${ip}`;
@@ -86,7 +93,7 @@ export function groupKeys(sid: number, bm: number, tag: string) {
   const t = `${PREFIX}${tag}:s${sid}`;
   return {
     /** IP key -> newest ts (unique IPs, tracked keys, expiry, eviction) */
-    seenIps: `${t}:seen:${bm}`,
+    seenIps: `${t}:seen`,
     /** credential -> newest ts */
     seenCreds: `${t}:seenc`,
     /** candidates of one IP rule */

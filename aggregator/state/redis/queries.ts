@@ -10,7 +10,7 @@ import { WINDOW } from '../layout';
 import { SeriesCounts } from '../series-counts';
 import type { FindingFilter, ServiceGauges } from '../state';
 import { readCred } from './batch';
-import { ipChunkKey } from './keys';
+import { CHUNK, ipChunkKey } from './keys';
 import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
 
 /** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
@@ -68,7 +68,7 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
 
 /** Sum of one count (r or f) of an IP key over sub-buckets [from, to]. */
 async function windowSum(r: Scripts, svc: Svc, ip: string, kind: 'r' | 'f', from: number, to: number): Promise<number> {
-  const span = svc.layout.span;
+  const span = CHUNK;
   const reads: Promise<(string | null)[]>[] = [];
   for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) {
     const fields: string[] = [];

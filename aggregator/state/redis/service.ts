@@ -6,7 +6,7 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { STRIDE } from '../../window';
 import { layoutOf, type Layout } from '../layout';
 import type { RedisClient } from './client';
-import { groupKeys, ipChunkKey, ipMetaKey, totalsKey, type GroupKeys, type Groups } from './keys';
+import { CHUNK, groupKeys, ipChunkKey, ipMetaKey, totalsKey, type GroupKeys, type Groups } from './keys';
 import type { ApplyScript } from './writes';
 
 export type Scripts = RedisClient & {
@@ -139,7 +139,7 @@ export function ipView(chunks: readonly Record<string, string>[], meta: Record<s
 
 /** An IP key's history over sub-buckets [from, to], its newest ts and rule state. */
 export async function readIp(r: RedisClient, svc: Svc, ip: string, from: number, to: number): Promise<IpView> {
-  const span = svc.layout.span;
+  const span = CHUNK;
   const reads: Promise<Record<string, string>>[] = [];
   const g = svc.at(ip);
   for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) reads.push(r.hgetall(ipChunkKey(g.tag, svc.id, ip, svc.layout.bucketMs, chunk)));

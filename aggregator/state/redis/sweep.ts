@@ -7,7 +7,7 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { bucketOf } from '../../window';
 import { WINDOW } from '../layout';
 import { SeriesCounts } from '../series-counts';
-import { credIpsKey, credMetaKey, ipChunkKey, ipMetaKey } from './keys';
+import { CHUNK, credIpsKey, credMetaKey, ipChunkKey, ipMetaKey } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** keys evicted per round at the SIEM_MAX_KEYS cap */
@@ -110,10 +110,10 @@ export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, n
       const k = g.keys;
       if (e.table === 'ip') {
         const L = svc.layout;
-        // every chunk a record up to the clock can have written
-        const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / L.span);
+        // every chunk not yet past its TTL that a record up to the clock can have written
+        const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / CHUNK);
         const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
-        for (let chunk = Math.floor(bucketOf(e.ts, L.bucketMs) / L.span) - 1; chunk <= newest; chunk++) dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
+        for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++) dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
         ops.push(r.del(...dels), r.zrem(k.seenIps, e.key), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
         for (const key of g.ipCands) ops.push(r.srem(key, e.key));
       } else {

@@ -17,8 +17,13 @@ export const BATCH_IDS_PER_GROUP = 100_000;
 
 /**
  * KEYS[1] the group's ledger; ARGV: batch id, now ms, ttl ms, max ids, ops
- * (JSON array of arrays of strings). An op is a Redis command, or
- * HMAX key field value (raise a hash field), or MAX key value (raise a string).
+ * (JSON array of arrays of strings). An op is a Redis command, or one of:
+ *   HMAX key field value: raise a hash field;
+ *   MAX key value: raise a string;
+ *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
+ *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
+ *   SEEN seen top-requests top-errors member ts requests failures: an IP
+ *     key's index entries (newest ts, top candidates) in one op.
  * Returns 0 when the batch was written into this group before, else 1.
  */
 export const APPLY = `
@@ -31,6 +36,16 @@ for i = 1, #ops do
   if c == 'HMAX' then
     local cur = redis.call('HGET', op[2], op[3])
     if not cur or tonumber(op[4]) > tonumber(cur) then redis.call('HSET', op[2], op[3], op[4]) end
+  elseif c == 'HINC' then
+    local fresh = false
+    for j = 4, #op, 2 do
+      if redis.call('HINCRBY', op[2], op[j], op[j + 1]) == tonumber(op[j + 1]) then fresh = true end
+    end
+    if fresh then redis.call('PEXPIRE', op[2], op[3]) end
+  elseif c == 'SEEN' then
+    redis.call('ZADD', op[2], 'GT', op[6], op[5])
+    redis.call('ZINCRBY', op[3], op[7], op[5])
+    if op[8] ~= '0' then redis.call('ZINCRBY', op[4], op[8], op[5]) end
   elseif c == 'MAX' then
     local cur = redis.call('GET', op[2])
     if not cur or tonumber(op[3]) > tonumber(cur) then redis.call('SET', op[2], op[3]) end

@@ -1,0 +1,93 @@
+// A real Redis Cluster on loopback: three masters (redis-server
+// --cluster-enabled yes), optionally one replica each, joined by
+// `redis-cli --cluster create`. Each node in its own temporary directory,
+// stopped by PID.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort, requireRedisServer, waitFor } from './redis';
+
+export interface ClusterNode {
+  port: number;
+  proc: ChildProcess;
+}
+
+export interface RunningCluster {
+  nodes: ClusterNode[];
+  /** SIEM_STATE for it: every node as a seed */
+  url: string;
+  /** the port of the master serving a slot's key, from CLUSTER NODES */
+  masters(): Promise<{ port: number; id: string }[]>;
+  /** stop one node (SIGKILL: a crash) */
+  kill(port: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function cli(port: number, ...args: string[]): string {
+  const r = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`redis-cli: ${r.error.message} (apt-get install -y redis-tools)`);
+  return r.stdout;
+}
+
+export async function startCluster(opts: { replicas?: number } = {}): Promise<RunningCluster> {
+  requireRedisServer();
+  const replicas = opts.replicas ?? 0;
+  const count = 3 * (1 + replicas);
+  const dir = mkdtempSync(path.join(tmpdir(), 'siem-cluster-'));
+  const nodes: ClusterNode[] = [];
+  const stopAll = async () => {
+    await Promise.all(
+      nodes.map(async (n) => {
+        if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => n.proc.once('exit', () => resolve()));
+        n.proc.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const d = path.join(dir, String(port));
+      spawnSync('mkdir', ['-p', d]);
+      const proc = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(d, 'nodes.conf'), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', d, '--protected-mode', 'no', '--loglevel', 'warning'],
+        { stdio: ['ignore', 'ignore', 'ignore'] },
+      );
+      nodes.push({ port, proc });
+    }
+    for (const n of nodes) await waitFor(`cluster node ${n.port}`, async () => cli(n.port, 'PING').trim() === 'PONG');
+    const out = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8', timeout: 120_000 });
+    if (out.status !== 0) throw new Error(`redis-cli --cluster create failed: ${out.stdout}${out.stderr}`);
+    const first = nodes[0] as ClusterNode;
+    await waitFor('cluster state ok', async () => nodes.every((n) => cli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) && cli(first.port, 'CLUSTER', 'INFO').includes(`cluster_known_nodes:${count}`), 30_000);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return {
+    nodes,
+    url: nodes.map((n) => `redis://127.0.0.1:${n.port}`).join(','),
+    masters: async () => {
+      const alive = nodes.find((n) => n.proc.exitCode === null && n.proc.signalCode === null) as ClusterNode;
+      return cli(alive.port, 'CLUSTER', 'NODES')
+        .split('\n')
+        .filter((l) => l.includes('master') && !l.includes('fail'))
+        .map((l) => {
+          const [id, addr] = l.split(' ');
+          return { id: id as string, port: Number((addr as string).split('@')[0]?.split(':')[1]) };
+        });
+    },
+    kill: async (port) => {
+      const n = nodes.find((x) => x.port === port);
+      if (!n || n.proc.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => n.proc.once('exit', () => resolve()));
+      n.proc.kill('SIGKILL');
+      await exited;
+    },
+    close: stopAll,
+  };
+}
