@@ -11,7 +11,7 @@ import { BATCH_ID_MAX, type BatchLedger } from '../batch-ledger';
 
 export interface IngestDeps {
   config: Pick<Readonly<Config>, 'ingestToken' | 'maxBatchRecords' | 'ipv6Prefix'>;
-  state: Pick<SiemState, 'apply' | 'applySettings'>;
+  state: Pick<SiemState, 'apply' | 'applySettings' | 'sharedBatchIds'>;
   metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
   batches: BatchLedger;
 }
@@ -31,18 +31,22 @@ const BODY_SCHEMA = {
  * Validate and apply raw records; shared by /v1/records and /v1/kong-log.
  * `skipped`: entries the caller received but already set aside, by reason
  * (a Kong stream log), counted as received and rejected like the rest.
+ * `batch`: the sender's id, for a state that keeps batch ids itself
+ * (sharedBatchIds): a duplicate is answered as such and counts nothing.
  */
 export async function ingestRecords(
   deps: Omit<IngestDeps, 'batches'>,
   raw: readonly unknown[],
   settings?: Record<string, unknown>,
   skipped: Partial<Record<RejectReason, number>> = {},
-): Promise<{ accepted: number; rejected: number }> {
+  batch?: string,
+): Promise<{ accepted: number; rejected: number; duplicate?: true }> {
   const { config, state, metrics } = deps;
   const byReason: Partial<Record<RejectReason, number>> = { ...skipped };
   let bad = 0;
   for (const n of Object.values(byReason)) bad += n;
-  metrics.received.inc(raw.length + bad);
+  // counted once the state has taken the batch (or refused it): a duplicate is not received twice
+  const received = raw.length + bad;
   if (settings) {
     for (const _ of await state.applySettings(settings)) byReason.settings = (byReason.settings ?? 0) + 1;
   }
@@ -55,7 +59,15 @@ export async function ingestRecords(
       byReason[c.reason] = (byReason[c.reason] ?? 0) + 1;
     }
   }
-  const applied = await state.apply(good);
+  let applied: Awaited<ReturnType<typeof state.apply>>;
+  try {
+    applied = await state.apply(good, batch);
+  } catch (err) {
+    metrics.received.inc(received);
+    throw err;
+  }
+  if (applied.duplicate) return { accepted: 0, rejected: 0, duplicate: true };
+  metrics.received.inc(received);
   for (const [reason, n] of Object.entries(applied.rejected)) {
     byReason[reason as RejectReason] = (byReason[reason as RejectReason] ?? 0) + n;
     bad += n;
@@ -74,6 +86,13 @@ export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
     async (req, reply) => {
       const { records, settings, dropped, batch } = req.body;
       if (records.length > deps.config.maxBatchRecords) throw errors.tooManyRecords(deps.config.maxBatchRecords);
+      if (deps.state.sharedBatchIds) {
+        // the state stores the id with the batch, in one step, for every aggregator sharing it
+        const result = await ingestRecords(deps, records, settings, {}, batch);
+        if (result.duplicate) return reply.code(202).send(DUPLICATE);
+        if (dropped) deps.metrics.senderDropped.inc(dropped);
+        return reply.code(202).send(result);
+      }
       if (batch !== undefined) {
         const claim = await deps.batches.claim(batch);
         if (claim === 'duplicate') return reply.code(202).send(DUPLICATE);
