@@ -17,6 +17,7 @@ import { settingsRoutes } from './routes/settings';
 import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 import { createBatchLedger } from './batch-ledger';
+import { registerDecisions, type Decisions } from './decisions';
 
 export interface BuildOptions {
   /** injected wall clock, for tests */
@@ -31,6 +32,7 @@ export interface Siem {
   clock: Clock;
   config: Readonly<Config>;
   persistence: Persistence;
+  decisions: Decisions;
 }
 
 export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
@@ -71,6 +73,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   void app.register(overviewRoutes, deps);
   void app.register(settingsRoutes, deps);
   void app.register(uiRoutes);
+  const decisions = registerDecisions(app, { ...deps, wallNow: opts.wallNow ?? Date.now });
 
   // one sweep at a time: a slow one (a shared backend) is not stacked
   let sweeping: Promise<void> | undefined;
@@ -91,5 +94,5 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
 
   const persistence = registerPersistence(app, config, state, clock);
 
-  return { app, state, metrics, clock, config, persistence };
+  return { app, state, metrics, clock, config, persistence, decisions };
 }

@@ -9,6 +9,8 @@ import {
   settingEnvName,
   type DetectionSettings,
 } from '../common/settings';
+import { DEFAULT_DECISIONS } from './decisions/policy';
+import { loadDecisionsConfig, type DecisionsConfig } from './decisions/config';
 
 export type ClockMode = 'wall' | 'event';
 
@@ -49,6 +51,8 @@ export interface Config {
   logLevel: string;
   /** detection defaults for services whose batches carry no settings */
   defaults: Readonly<DetectionSettings>;
+  /** ban decisions: policy, allowlist, bound, bouncer keys, admin token */
+  decisions: DecisionsConfig;
 }
 
 /** Every variable the aggregator reads, with its default, for the README and `--help`. */
@@ -77,6 +81,11 @@ export const ENV_SCHEMA = {
     SIEM_HASH_KEY: { type: 'string', minLength: 1 },
     SIEM_HASH_CREDENTIALS: { type: 'boolean', default: true },
     SIEM_SWEEP_INTERVAL_MS: { type: 'integer', default: 1000, minimum: 10, maximum: 60_000 },
+    SIEM_DECISIONS: { type: 'string', default: DEFAULT_DECISIONS },
+    SIEM_ALLOWLIST: { type: 'string' },
+    SIEM_MAX_DECISIONS: { type: 'integer', default: 10_000, minimum: 1, maximum: 1_000_000 },
+    SIEM_BOUNCER_KEYS: { type: 'string' },
+    SIEM_ADMIN_TOKEN: { type: 'string', minLength: 1 },
     SIEM_LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     ...Object.fromEntries(
       SETTING_NAMES.map((n) => {
@@ -104,6 +113,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     Object.fromEntries(SETTING_NAMES.map((n) => [n, e[settingEnvName(n)] as number])) as unknown as DetectionSettings,
   );
   const str = (k: string): string | undefined => (e[k] === undefined ? undefined : String(e[k]));
+  const decisions = loadDecisionsConfig({
+    // set but empty turns automatic decisions off (an unset variable takes the default)
+    decisions: env.SIEM_DECISIONS === '' ? '' : String(e.SIEM_DECISIONS),
+    allowlist: str('SIEM_ALLOWLIST'),
+    max: Number(e.SIEM_MAX_DECISIONS),
+    bouncerKeys: str('SIEM_BOUNCER_KEYS'),
+    adminToken: str('SIEM_ADMIN_TOKEN'),
+  });
   return Object.freeze({
     host: String(e.SIEM_HOST),
     port: Number(e.SIEM_PORT),
@@ -129,5 +146,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     sweepIntervalMs: Number(e.SIEM_SWEEP_INTERVAL_MS),
     logLevel: String(e.SIEM_LOG_LEVEL),
     defaults,
+    decisions,
   });
 }

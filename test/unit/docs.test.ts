@@ -136,3 +136,14 @@ test('routesOf reads nested route trees', () => {
   const tree = ['└── / (GET, HEAD)', '    ├── v1/records (POST)', '    └── ui (GET, HEAD)', '        └── / (GET, HEAD)', '            └── page.js (GET, HEAD)'].join('\n');
   assert.deepEqual(routesOf(tree), ['GET /', 'POST /v1/records', 'GET /ui', 'GET /ui/', 'GET /ui/page.js']);
 });
+
+test('README documents the decision metrics', async () => {
+  const { Registry } = await import('prom-client');
+  const { registerDecisionMetrics, DECISION_METRIC_NAMES } = await import('../../aggregator/decisions/metrics');
+  const registry = new Registry();
+  registerDecisionMetrics(registry, () => undefined);
+  const names = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
+  assert.deepEqual(names, [...DECISION_METRIC_NAMES].sort());
+  assert.deepEqual(names.filter((n) => !readme.includes(`\`${n}\``)), []);
+  assert.deepEqual(names.filter((n) => !rowOf(doc('metrics.md'), n)), []);
+});

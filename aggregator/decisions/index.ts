@@ -1,0 +1,88 @@
+// Wires the decision feed into the app: the store (this process, or the
+// shared Redis), the reconcile timer that follows the findings, the routes,
+// the metrics and, for the in-memory store, the file beside SIEM_STATE_FILE.
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config';
+import type { SiemState } from '../state/state';
+import type { SiemMetrics } from '../metrics';
+import { connectRedis, parseRedisState } from '../state/redis/client';
+import { MemoryDecisionRepo, type DecisionRepo } from './repo';
+import { RedisDecisionRepo } from './redis-repo';
+import { DecisionService } from './service';
+import { registerDecisionMetrics } from './metrics';
+import { decisionRoutes } from './routes';
+import { decisionsFileOf, loadDecisions, saveDecisions } from './persist';
+
+export interface Decisions {
+  service: DecisionService;
+  /** one reconcile round now (tests, and the timer) */
+  reconcileNow(): Promise<number>;
+  /** write the decisions file now (in-memory store with SIEM_STATE_FILE only) */
+  save(): Promise<void>;
+}
+
+export function registerDecisions(
+  app: FastifyInstance,
+  deps: { config: Readonly<Config>; state: SiemState; metrics: SiemMetrics; wallNow: () => number },
+): Decisions {
+  const { config, state } = deps;
+  const repo: DecisionRepo = config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(connectRedis(parseRedisState(config.state)));
+  const service = new DecisionService(repo, config.decisions, deps.wallNow);
+  const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
+  decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
+
+  let running: Promise<number> | undefined;
+  let lastError = '';
+  const reconcileNow = (): Promise<number> => {
+    running ??= state
+      .findings()
+      .then((f) => service.reconcile(f))
+      .finally(() => (running = undefined));
+    return running;
+  };
+  const tick = () =>
+    reconcileNow().then(
+      () => (lastError = ''),
+      (err) => {
+        // one line per distinct failure, not one per tick
+        const msg = (err as Error).message;
+        if (msg !== lastError) app.log.warn({ err: msg }, 'decisions: reconcile failed');
+        lastError = msg;
+      },
+    );
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    timer = setInterval(tick, config.sweepIntervalMs);
+    timer.unref();
+    if (config.decisions.bouncerKeys.length === 0) app.log.info('SIEM_BOUNCER_KEYS is not set: the bouncer endpoints answer 403 to everyone');
+  });
+
+  const file = config.state === 'memory' && config.stateFile ? decisionsFileOf(config.stateFile) : undefined;
+  const mem = repo instanceof MemoryDecisionRepo ? repo : undefined;
+  let saving: Promise<void> | undefined;
+  const save = async (): Promise<void> => {
+    if (!file || !mem) return;
+    saving ??= saveDecisions(mem, file)
+      .then((n) => app.log.info({ file, decisions: n }, 'decisions written'))
+      .catch((err) => app.log.error({ err, file }, 'decisions file failed'))
+      .finally(() => (saving = undefined));
+    return saving;
+  };
+  if (file && mem) {
+    app.addHook('onReady', async () => {
+      const r = await loadDecisions(mem, file);
+      if (r.status === 'restored') app.log.info({ file, decisions: r.decisions }, 'decisions restored');
+      else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'decisions file ignored');
+    });
+    const snapTimer = setInterval(() => void save(), config.snapshotIntervalMs);
+    snapTimer.unref();
+    app.addHook('onClose', async () => clearInterval(snapTimer));
+  }
+  app.addHook('onClose', async () => {
+    if (timer) clearInterval(timer);
+    await running?.catch(() => 0);
+    await save();
+    await repo.close();
+  });
+  return { service, reconcileNow, save };
+}

@@ -1,0 +1,101 @@
+// Which findings become ban decisions, for how long, and which addresses are
+// never banned (SIEM_DECISIONS, SIEM_ALLOWLIST). Address arithmetic is
+// ipaddr.js's, as for IP keys.
+import ipaddr from 'ipaddr.js';
+import { parseDuration } from './duration';
+
+export type DecisionScope = 'Ip' | 'Range';
+
+/** finding type -> ban duration (ms) */
+export type DecisionPolicy = ReadonlyMap<string, number>;
+
+export const DEFAULT_DECISIONS = 'error_ip:4h,failure_spike:4h';
+
+/** The credential is the victim of credential_ips, never the attacker: no IP is banned for it. */
+const NEVER_BANS = new Set(['credential_ips']);
+
+/** Parse `type:duration,...`; empty text turns automatic decisions off. Throws naming the bad entry. */
+export function parsePolicy(text: string): DecisionPolicy {
+  const policy = new Map<string, number>();
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (!entry || entry === 'none' || entry === 'off') continue;
+    const m = /^([a-z][a-z0-9_]*):(.+)$/.exec(entry);
+    if (!m) throw new Error(`SIEM_DECISIONS: "${entry}" is not type:duration (e.g. error_ip:4h)`);
+    const type = m[1] as string;
+    if (NEVER_BANS.has(type)) throw new Error(`SIEM_DECISIONS: ${type} never bans an IP (the credential is the victim)`);
+    const ms = parseDuration(m[2] as string);
+    if (ms === undefined) throw new Error(`SIEM_DECISIONS: "${m[2]}" is not a duration (e.g. 4h, 30m, 1h30m)`);
+    policy.set(type, ms);
+  }
+  return policy;
+}
+
+type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 address, as for IP keys. */
+function unmap(c: Cidr): Cidr {
+  const [a, len] = c;
+  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() && len >= 96) return [(a as ipaddr.IPv6).toIPv4Address(), len - 96];
+  return c;
+}
+
+/** An address or CIDR as [network, prefix]; undefined when neither. */
+export function parseTarget(value: string): Cidr | undefined {
+  const v = value.trim();
+  if (v.length > 64) return undefined;
+  try {
+    if (v.includes('/')) {
+      const [a, len] = unmap(ipaddr.parseCIDR(v));
+      // the network address, host bits cleared
+      const bytes = a.toByteArray();
+      for (let bit = len; bit < bytes.length * 8; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
+      return [ipaddr.fromByteArray(bytes), len];
+    }
+    if (!ipaddr.isValid(v)) return undefined;
+    const a = ipaddr.parse(v);
+    return unmap([a, a.kind() === 'ipv4' ? 32 : 128]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Canonical value and scope of a target: a whole address is `Ip`, anything wider a `Range` in CIDR form. */
+export function targetOf(value: string): { value: string; scope: DecisionScope } | undefined {
+  const t = parseTarget(value);
+  if (!t) return undefined;
+  const [a, len] = t;
+  const full = a.kind() === 'ipv4' ? 32 : 128;
+  const text = a.kind() === 'ipv6' ? (a as ipaddr.IPv6).toRFC5952String() : a.toString();
+  return len === full ? { value: text, scope: 'Ip' } : { value: `${text}/${len}`, scope: 'Range' };
+}
+
+function overlaps(x: Cidr, y: Cidr): boolean {
+  if (x[0].kind() !== y[0].kind()) return false;
+  // Two prefixes overlap exactly when the shorter one contains the other's network.
+  const [wide, narrow] = x[1] <= y[1] ? [x, y] : [y, x];
+  return narrow[0].match(wide[0] as never, wide[1]);
+}
+
+export class Allowlist {
+  private readonly nets: Cidr[];
+  constructor(readonly text: string) {
+    this.nets = [];
+    for (const raw of text.split(',')) {
+      const e = raw.trim();
+      if (!e) continue;
+      const t = parseTarget(e);
+      if (!t) throw new Error(`SIEM_ALLOWLIST: "${e}" is not an IP address or CIDR`);
+      this.nets.push(t);
+    }
+  }
+  get size(): number {
+    return this.nets.length;
+  }
+  /** Whether banning `value` (address or CIDR) would ban any allowlisted address. */
+  covers(value: string): boolean {
+    const t = parseTarget(value);
+    if (!t) return false;
+    return this.nets.some((n) => overlaps(n, t));
+  }
+}

@@ -1,0 +1,135 @@
+// Where decisions live: this process (MemoryDecisionRepo) or a Redis shared
+// by every aggregator (RedisDecisionRepo). Both keep the same things: the
+// active decisions, a change sequence (ids are sequence numbers too), the
+// tombstones of removed decisions for incremental pulls, each bouncer's
+// stream position and last pull, and the operator's suppressions.
+import type { Changes, NewDecision } from './reconcile';
+import type { StoredDecision, Tombstone } from './model';
+
+/** Everything a stream pull needs, read at one sequence number. */
+export interface StreamView {
+  seq: number;
+  active: StoredDecision[];
+  /** tombstones with seq > the position asked for */
+  removed: Tombstone[];
+}
+
+export interface DecisionRepo {
+  /** run `fn` as the only writer (across aggregators, for Redis) */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  active(): Promise<StoredDecision[]>;
+  suppressed(): Promise<Map<string, number>>;
+  /** apply atomically; returns the added decisions with their ids */
+  apply(c: Changes): Promise<StoredDecision[]>;
+  view(since: number | undefined): Promise<StreamView>;
+  position(bouncer: string): Promise<number | undefined>;
+  /** record a pull: position and wall-clock time */
+  pulled(bouncer: string, seq: number, at: number): Promise<void>;
+  lastPulls(): Promise<Map<string, number>>;
+  /** forget tombstones every bouncer in `bouncers` has pulled past, and any beyond `keep` */
+  prune(bouncers: readonly string[], keep: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What SIEM_STATE_FILE keeps of an in-memory repo. */
+export interface RepoSnapshot {
+  seq: number;
+  active: StoredDecision[];
+  tombstones: Tombstone[];
+  positions: [string, number][];
+  pulls: [string, number][];
+  suppressed: [string, number][];
+}
+
+export class MemoryDecisionRepo implements DecisionRepo {
+  private seq = 0;
+  private readonly byId = new Map<number, StoredDecision>();
+  /** ascending seq */
+  private tombs: Tombstone[] = [];
+  private readonly positions = new Map<string, number>();
+  private readonly pulls = new Map<string, number>();
+  private readonly supp = new Map<string, number>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+  async active(): Promise<StoredDecision[]> {
+    return [...this.byId.values()];
+  }
+  async suppressed(): Promise<Map<string, number>> {
+    return new Map(this.supp);
+  }
+  async apply(c: Changes): Promise<StoredDecision[]> {
+    for (const id of c.remove) {
+      const d = this.byId.get(id);
+      if (!d) continue;
+      this.byId.delete(id);
+      this.tombs.push({ seq: ++this.seq, id, scope: d.scope, value: d.value, scenario: d.scenario, origin: d.origin });
+    }
+    for (const u of c.update) if (this.byId.has(u.id)) this.byId.set(u.id, u);
+    const added = c.add.map((n: NewDecision) => ({ ...n, id: ++this.seq }));
+    for (const d of added) this.byId.set(d.id, d);
+    for (const [v, s] of c.suppress) this.supp.set(v, s);
+    for (const v of c.unsuppress) this.supp.delete(v);
+    return added;
+  }
+  async view(since: number | undefined): Promise<StreamView> {
+    const removed = since === undefined ? [] : this.tombs.slice(firstAfter(this.tombs, since));
+    return { seq: this.seq, active: [...this.byId.values()], removed };
+  }
+  async position(bouncer: string): Promise<number | undefined> {
+    return this.positions.get(bouncer);
+  }
+  async pulled(bouncer: string, seq: number, at: number): Promise<void> {
+    this.positions.set(bouncer, seq);
+    this.pulls.set(bouncer, at);
+  }
+  async lastPulls(): Promise<Map<string, number>> {
+    return new Map(this.pulls);
+  }
+  async prune(bouncers: readonly string[], keep: number): Promise<void> {
+    const floor = Math.min(...bouncers.map((b) => this.positions.get(b) ?? 0));
+    let from = firstAfter(this.tombs, Number.isFinite(floor) ? floor : this.seq);
+    from = Math.max(from, this.tombs.length - keep);
+    if (from > 0) this.tombs = this.tombs.slice(from);
+  }
+  async close(): Promise<void> {}
+
+  snapshot(): RepoSnapshot {
+    return {
+      seq: this.seq,
+      active: [...this.byId.values()],
+      tombstones: this.tombs,
+      positions: [...this.positions],
+      pulls: [...this.pulls],
+      suppressed: [...this.supp],
+    };
+  }
+  restore(s: RepoSnapshot): void {
+    this.seq = s.seq;
+    this.byId.clear();
+    for (const d of s.active) this.byId.set(d.id, d);
+    this.tombs = s.tombstones.slice().sort((a, b) => a.seq - b.seq);
+    this.positions.clear();
+    for (const [k, v] of s.positions) this.positions.set(k, v);
+    this.pulls.clear();
+    for (const [k, v] of s.pulls) this.pulls.set(k, v);
+    this.supp.clear();
+    for (const [k, v] of s.suppressed) this.supp.set(k, v);
+  }
+}
+
+/** index of the first tombstone with seq > `since` (tombstones ascend) */
+function firstAfter(tombs: readonly Tombstone[], since: number): number {
+  let lo = 0;
+  let hi = tombs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((tombs[mid] as Tombstone).seq <= since) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,182 @@
+// The decision set: derived from the findings on a timer, changed by
+// operators, read by bouncers (stream and live) and by the admin listing.
+// Every write runs as the repo's only writer; reads never write except a
+// bouncer's own stream position.
+import ipaddr from 'ipaddr.js';
+import { MANUAL_SCENARIO, MANUAL_STRENGTH, toWire, type DecisionOrigin, type StoredDecision, type WireDecision } from './model';
+import { isEmpty, noChanges, reconcile } from './reconcile';
+import { parseTarget, targetOf } from './policy';
+import { bouncerId, type DecisionsConfig } from './config';
+import type { DecisionRepo } from './repo';
+
+export class DecisionError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface StreamAnswer {
+  new: WireDecision[];
+  deleted: WireDecision[];
+}
+
+/** The admin listing: the wire fields plus why and since when. */
+export interface ListedDecision extends WireDecision {
+  until: number;
+  created: number;
+  reason?: string;
+  evidence: StoredDecision['evidence'];
+}
+
+const SCOPES = new Set(['ip', 'range']);
+/** tombstones kept beyond what every bouncer has pulled, as multiples of SIEM_MAX_DECISIONS */
+const TOMBSTONE_FACTOR = 2;
+
+export class DecisionService {
+  readonly bouncers: readonly string[];
+  private readonly started: number;
+  private rangeCache = new Map<string, [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined>();
+
+  constructor(
+    readonly repo: DecisionRepo,
+    readonly config: DecisionsConfig,
+    private readonly wallNow: () => number,
+  ) {
+    this.bouncers = config.bouncerKeys.map(bouncerId);
+    this.started = wallNow();
+  }
+
+  /** One round: bring the decisions in line with `findings`. Returns how many decisions changed. */
+  async reconcile(findings: readonly unknown[]): Promise<number> {
+    return this.repo.exclusive(async () => {
+      const [active, suppressed] = await Promise.all([this.repo.active(), this.repo.suppressed()]);
+      const c = reconcile({ active, suppressed, findings, policy: this.config.policy, allowlist: this.config.allowlist, max: this.config.max, now: this.wallNow() });
+      if (!isEmpty(c)) await this.repo.apply(c);
+      await this.repo.prune(this.bouncers, TOMBSTONE_FACTOR * this.config.max);
+      return c.add.length + c.remove.length;
+    });
+  }
+
+  /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`. */
+  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<StreamAnswer> {
+    const want = scopeFilter(scopes);
+    let pos = startup ? undefined : await this.repo.position(bouncer);
+    let v = await this.repo.view(pos);
+    // a position ahead of the store (its data was lost): start this bouncer over
+    if (pos !== undefined && pos > v.seq) v = await this.repo.view((pos = undefined));
+    const now = this.wallNow();
+    const fresh = v.active.filter((d) => d.until > now && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
+    // a decision both added and removed since the last pull never reached this bouncer
+    const gone = pos === undefined ? [] : v.removed.filter((t) => t.seq <= v.seq && t.id <= pos && want(t.scope));
+    await this.repo.pulled(bouncer, v.seq, now);
+    fresh.sort((a, b) => a.id - b.id);
+    return { new: fresh.map((d) => toWire(d, now)), deleted: gone.map((t) => toWire(t, now)) };
+  }
+
+  /** `GET /v1/decisions?ip=|range=`: active decisions covering the address or range; never moves a position. */
+  async live(q: { ip?: string; range?: string; contains?: boolean; scopes?: string }): Promise<WireDecision[]> {
+    const text = q.ip ?? q.range;
+    const now = this.wallNow();
+    const want = scopeFilter(q.scopes);
+    const all = (await this.repo.active()).filter((d) => d.until > now && want(d.scope));
+    if (text === undefined) return all.map((d) => toWire(d, now));
+    const t = parseTarget(text);
+    if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
+    const contains = q.contains ?? true;
+    const out: StoredDecision[] = [];
+    for (const d of all) {
+      const r = this.parsed(d.value);
+      if (!r || r[0].kind() !== t[0].kind()) continue;
+      // contains: the decision covers what was asked; otherwise it lies within it
+      const hit = contains ? r[1] <= t[1] && t[0].match(r[0] as never, r[1]) : t[1] <= r[1] && r[0].match(t[0] as never, t[1]);
+      if (hit) out.push(d);
+    }
+    return out.map((d) => toWire(d, now));
+  }
+
+  async list(): Promise<ListedDecision[]> {
+    const now = this.wallNow();
+    const all = (await this.repo.active()).filter((d) => d.until > now).sort((a, b) => a.id - b.id);
+    return all.map((d) => ({ ...toWire(d, now), until: d.until, created: d.created, ...(d.reason ? { reason: d.reason } : {}), evidence: d.evidence }));
+  }
+
+  /** A manual ban. It replaces any decision on the same value; it may displace the weakest automatic one at the bound. */
+  async add(value: string, durationMs: number, reason: string | undefined): Promise<ListedDecision> {
+    const t = targetOf(value);
+    if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR`);
+    if (this.config.allowlist.covers(t.value)) throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
+    return this.repo.exclusive(async () => {
+      const now = this.wallNow();
+      const active = (await this.repo.active()).filter((d) => d.until > now);
+      const c = noChanges();
+      const same = active.find((d) => d.value === t.value);
+      if (same) c.remove.push(same.id);
+      if (active.length - (same ? 1 : 0) >= this.config.max) {
+        const weakest = active.filter((d) => d.origin !== 'manual' && d !== same).sort((a, b) => a.strength - b.strength)[0];
+        if (!weakest) throw new DecisionError(409, `SIEM_MAX_DECISIONS (${this.config.max}) manual decisions are active`);
+        c.remove.push(weakest.id);
+      }
+      const until = now + durationMs;
+      c.add.push({
+        origin: 'manual', scenario: MANUAL_SCENARIO, scope: t.scope, value: t.value, until, created: now, issuedUntil: until,
+        durationMs, strength: MANUAL_STRENGTH, evidence: [], ...(reason ? { reason } : {}),
+      });
+      const [d] = await this.repo.apply(c);
+      const stored = d as StoredDecision;
+      return { ...toWire(stored, now), until, created: now, ...(reason ? { reason } : {}), evidence: [] };
+    });
+  }
+
+  /** Take a decision back. An automatic one stays away until its finding stops and starts again. */
+  async remove(id: number): Promise<boolean> {
+    return this.repo.exclusive(async () => {
+      const d = (await this.repo.active()).find((x) => x.id === id);
+      if (!d) return false;
+      const c = noChanges();
+      c.remove.push(id);
+      if (d.origin === 'kong-siem') c.suppress.set(d.value, d.since ?? 0);
+      await this.repo.apply(c);
+      return true;
+    });
+  }
+
+  /** active decisions by origin and scenario, for the gauge */
+  async counts(): Promise<Map<string, { origin: DecisionOrigin; scenario: string; n: number }>> {
+    const now = this.wallNow();
+    const out = new Map<string, { origin: DecisionOrigin; scenario: string; n: number }>();
+    for (const d of await this.repo.active()) {
+      if (d.until <= now) continue;
+      const k = `${d.origin}|${d.scenario}`;
+      const e = out.get(k);
+      if (e) e.n++;
+      else out.set(k, { origin: d.origin, scenario: d.scenario, n: 1 });
+    }
+    return out;
+  }
+
+  /** seconds since each configured bouncer's last pull (since this aggregator started when it never pulled) */
+  async pullAges(): Promise<Map<string, number>> {
+    const pulls = await this.repo.lastPulls();
+    const now = this.wallNow();
+    return new Map(this.bouncers.map((b) => [b, Math.max(0, now - (pulls.get(b) ?? this.started)) / 1000]));
+  }
+
+  private parsed(value: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
+    if (!this.rangeCache.has(value)) {
+      // bounded: rebuilt when it outgrows the decision bound
+      if (this.rangeCache.size > 2 * this.config.max) this.rangeCache = new Map();
+      this.rangeCache.set(value, parseTarget(value));
+    }
+    return this.rangeCache.get(value);
+  }
+}
+
+/** `scopes=ip,range` (case-insensitive); absent = both, as CrowdSec answers. */
+function scopeFilter(scopes: string | undefined): (scope: string) => boolean {
+  if (scopes === undefined || scopes.trim() === '') return () => true;
+  const want = new Set(scopes.split(',').map((s) => s.trim().toLowerCase()).filter((s) => SCOPES.has(s) || s.length > 0));
+  return (scope) => want.has(scope.toLowerCase());
+}

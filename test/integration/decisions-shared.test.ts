@@ -1,0 +1,82 @@
+// Decisions are part of the state: every aggregator on one Redis serves the
+// same set and the same stream positions; an in-memory aggregator keeps them
+// across a restart in the file beside SIEM_STATE_FILE.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { getJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
+import { startRedis, waitFor } from '../helpers/redis';
+import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, values } from '../helpers/decisions';
+
+const env = { SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`, SIEM_ADMIN_TOKEN: ADMIN, SIEM_SWEEP_INTERVAL_MS: '60000' };
+
+async function healthy(agg: RunningAggregator): Promise<void> {
+  await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+}
+
+test('two aggregators on one Redis serve one decision set and one stream position per bouncer', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
+  t.after(() => a.close());
+  const b = await startAggregator({ ...env, SIEM_STATE: redis.url });
+  t.after(() => b.close());
+  await healthy(a);
+  await healthy(b);
+  await waitFor('decision store reachable', async () => (await pull(a.url, KEY_B, true)).status === 200);
+
+  assert.equal(await attack(a.url, '203.0.113.7'), 202);
+  assert.equal(await attack(b.url, '2001:db8:9:9::1'), 202);
+  // either aggregator's round sees the shared findings; both running at once make no duplicates
+  await Promise.all([a.decisions.reconcileNow(), b.decisions.reconcileNow()]);
+
+  const first = await pull(b.url, KEY_A, true);
+  assert.equal(first.status, 200);
+  assert.deepEqual(values(first.body.new), ['2001:db8:9:9::/64', '203.0.113.7']);
+  // the position follows the bouncer to the other aggregator
+  assert.deepEqual((await pull(a.url, KEY_A)).body.new, []);
+  const manual = await addManual(a.url, '198.51.100.9', '1h');
+  assert.equal(manual.status, 201);
+  const next = await pull(b.url, KEY_A);
+  assert.deepEqual(values(next.body.new), ['198.51.100.9']);
+  assert.equal(await deleteDecision(b.url, manual.body.id), 204);
+  const gone = await pull(a.url, KEY_A);
+  assert.deepEqual(values(gone.body.deleted), ['198.51.100.9']);
+  assert.deepEqual(values((await getJson(`${a.url}/v1/decisions?ip=203.0.113.7`, { 'x-api-key': KEY_B })).body), ['203.0.113.7']);
+  const listA = (await getJson(`${a.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
+  const listB = (await getJson(`${b.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
+  assert.deepEqual(listA.map((d: any) => d.id), listB.map((d: any) => d.id));
+  assert.equal(listA.length, 2);
+});
+
+test('in-memory decisions and stream positions survive a restart (SIEM_STATE_FILE)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'siem-dec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'state.ndjson');
+  const conf = { ...env, SIEM_STATE_FILE: file };
+
+  const first = await startAggregator(conf);
+  await attack(first.url, '203.0.113.7');
+  await first.decisions.reconcileNow();
+  const startup = await pull(first.url, KEY_A, true);
+  assert.deepEqual(values(startup.body.new), ['203.0.113.7']);
+  const id = startup.body.new[0].id;
+  await first.close();
+  const saved = JSON.parse(readFileSync(`${file}.decisions.json`, 'utf8'));
+  assert.equal(saved.format, 'kong-siem-decisions');
+
+  const second = await startAggregator(conf);
+  t.after(() => second.close());
+  // the bouncer carries on incrementally: nothing new, and the decision is still served
+  assert.deepEqual((await pull(second.url, KEY_A)).body, { new: [], deleted: [] });
+  const list = (await getJson(`${second.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
+  assert.deepEqual(list.map((d: any) => [d.id, d.value, d.evidence[0].count]), [[id, '203.0.113.7', 30]]);
+  // ids continue after the restored sequence
+  const manual = await addManual(second.url, '198.51.100.1');
+  assert.ok(manual.body.id > id);
+  assert.equal(await deleteDecision(second.url, id), 204);
+  const next = await pull(second.url, KEY_A);
+  assert.deepEqual([values(next.body.new), values(next.body.deleted)], [['198.51.100.1'], ['203.0.113.7']]);
+});

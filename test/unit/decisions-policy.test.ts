@@ -1,0 +1,58 @@
+// Decision policy pieces: Go duration text both ways, SIEM_DECISIONS parsing,
+// targets (Ip / Range) and the allowlist's overlap test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatDuration, parseDuration } from '../../aggregator/decisions/duration';
+import { Allowlist, parsePolicy, targetOf } from '../../aggregator/decisions/policy';
+import { loadConfig } from '../../aggregator/config';
+
+test('durations parse as Go writes them and print as Go prints them', () => {
+  assert.equal(parseDuration('4h'), 4 * 3600_000);
+  assert.equal(parseDuration('1h30m'), 5400_000);
+  assert.equal(parseDuration('90s'), 90_000);
+  assert.equal(parseDuration('250ms'), 250);
+  for (const bad of ['', '4', 'h', '-1h', '4d', '0s', '1h 30m']) assert.equal(parseDuration(bad), undefined, bad);
+  assert.equal(formatDuration(4 * 3600_000), '4h0m0s');
+  assert.equal(formatDuration(3 * 3600_000 + 59 * 60_000 + 12_000), '3h59m12s');
+  assert.equal(formatDuration(61_500), '1m1.5s');
+  assert.equal(formatDuration(850), '850ms');
+  assert.equal(formatDuration(-5), '0s');
+  for (const ms of [1, 999, 1000, 59_999, 3_600_001, 86_400_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
+});
+
+test('SIEM_DECISIONS: type:duration list, empty is off, credential_ips refused', () => {
+  assert.deepEqual([...parsePolicy('error_ip:4h,failure_spike:4h')], [['error_ip', 4 * 3600_000], ['failure_spike', 4 * 3600_000]]);
+  assert.deepEqual([...parsePolicy('flood_ip:30m')], [['flood_ip', 1800_000]]);
+  assert.equal(parsePolicy('').size, 0);
+  assert.throws(() => parsePolicy('credential_ips:1h'), /credential_ips never bans/);
+  assert.throws(() => parsePolicy('error_ip'), /type:duration/);
+  assert.throws(() => parsePolicy('error_ip:forever'), /not a duration/);
+  assert.equal(loadConfig({}).decisions.policy.size, 2);
+  assert.equal(loadConfig({ SIEM_DECISIONS: '' }).decisions.policy.size, 0);
+  assert.throws(() => loadConfig({ SIEM_BOUNCER_KEYS: 'short' }), /at least 16/);
+  assert.throws(() => loadConfig({ SIEM_ALLOWLIST: '10.0.0.0/33' }), /SIEM_ALLOWLIST/);
+});
+
+test('targets: addresses are Ip, prefixes are Range in canonical CIDR text', () => {
+  assert.deepEqual(targetOf('203.0.113.7'), { value: '203.0.113.7', scope: 'Ip' });
+  assert.deepEqual(targetOf('2001:db8:1:2::/64'), { value: '2001:db8:1:2::/64', scope: 'Range' });
+  assert.deepEqual(targetOf('2001:DB8:1:2:0:0:0:9/64'), { value: '2001:db8:1:2::/64', scope: 'Range' });
+  assert.deepEqual(targetOf('::ffff:198.51.100.2'), { value: '198.51.100.2', scope: 'Ip' });
+  assert.deepEqual(targetOf('10.1.2.3/8'), { value: '10.0.0.0/8', scope: 'Range' });
+  assert.deepEqual(targetOf('10.1.2.3/32'), { value: '10.1.2.3', scope: 'Ip' });
+  assert.equal(targetOf('not-an-ip'), undefined);
+  assert.equal(targetOf('300.1.1.1'), undefined);
+});
+
+test('allowlist: a value is refused when it overlaps any allowlisted network', () => {
+  const a = new Allowlist('10.0.0.0/8, 192.0.2.10, 2001:db8:aa::/48');
+  assert.equal(a.covers('10.9.9.9'), true);
+  assert.equal(a.covers('11.0.0.1'), false);
+  assert.equal(a.covers('192.0.2.10'), true);
+  assert.equal(a.covers('192.0.2.0/24'), true, 'a range holding an allowlisted address');
+  assert.equal(a.covers('192.0.2.11'), false);
+  assert.equal(a.covers('2001:db8:aa:5::/64'), true, 'a /64 inside an allowlisted /48');
+  assert.equal(a.covers('2001:db8:ab::/64'), false);
+  assert.equal(a.covers('::ffff:10.1.1.1'), true, 'IPv4-mapped is the IPv4 address');
+  assert.equal(new Allowlist('').covers('10.0.0.1'), false);
+});
