@@ -33,6 +33,7 @@ const CASES: readonly CaseDef[] = [
   { n: 6, name: 'plugin', module: 'plugin' },
   { n: 7, name: 'replay', module: 'replay' },
   { n: 8, name: 'spray', module: 'spray', inProcess: true },
+  { n: 9, name: 'decisions', module: 'decisions' },
 ];
 
 interface Results {

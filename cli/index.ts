@@ -257,6 +257,75 @@ export function program(): Command {
       process.stdout.write(await topCommand(service, flags, token()));
     });
 
+  const d = p.command('decisions').description('ban decisions of an aggregator: list, add, delete; export or sync them as Kong\'s ip-restriction plugin');
+  const access = (c: Command) =>
+    c
+      .addOption(urlOption())
+      .option('--token <token>', 'SIEM_ADMIN_TOKEN (list, export and sync also take the read token); default: SIEM_ADMIN_TOKEN');
+  const accessOf = (f: { url: string; token?: string; apiKey?: string }) => ({ url: f.url, token: f.token ?? process.env.SIEM_ADMIN_TOKEN, apiKey: f.apiKey });
+  access(d.command('list').description('the active decisions with their evidence'))
+    .option('--json', 'print the listing as JSON')
+    .action(async (f: { url: string; token?: string; json?: boolean }) => {
+      const m = await import('./decisions');
+      const list = await m.activeDecisions(accessOf(f));
+      process.stdout.write(f.json ? JSON.stringify(list, null, 2) + '\n' : m.table(list));
+    });
+  access(d.command('add').description('ban an IP or CIDR by hand').argument('<value>', 'IP address or CIDR'))
+    .option('--duration <d>', 'how long (Go duration: 30m, 4h, 1h30m)', '4h')
+    .option('--reason <text>', 'why (kept with the decision)')
+    .action(async (value: string, f: { url: string; token?: string; duration: string; reason?: string }) => {
+      const m = await import('./decisions');
+      const made = await m.addDecision(accessOf(f), value, f.duration, f.reason);
+      process.stdout.write(`${made.id} ${made.value} ${made.scope} ${made.duration}\n`);
+    });
+  access(d.command('delete').description('take a decision back').argument('<id>', 'decision id', intIn(1, Number.MAX_SAFE_INTEGER)))
+    .action(async (id: number, f: { url: string; token?: string }) => {
+      const m = await import('./decisions');
+      await m.deleteDecision(accessOf(f), id);
+      process.stdout.write(`deleted ${id}\n`);
+    });
+  access(d.command('export').description('print the active bans as configuration'))
+    .addOption(new Option('--format <format>', 'kong: a declarative-config snippet of Kong\'s ip-restriction plugin').choices(['kong']).makeOptionMandatory())
+    .option('--api-key <key>', 'read the bans as a bouncer (one of SIEM_BOUNCER_KEYS) instead of with a token')
+    .option('--service <name>', 'attach the plugin to this Kong service')
+    .option('--route <name>', 'attach the plugin to this Kong route')
+    .option('--status <code>', 'status Kong answers banned clients (ip-restriction default 403)', intIn(100, 599))
+    .option('--message <text>', 'message Kong answers banned clients')
+    .action(async (f: { url: string; token?: string; apiKey?: string; service?: string; route?: string; status?: number; message?: string }) => {
+      const m = await import('./decisions');
+      const deny = m.denyList(await m.activeDecisions(accessOf(f)));
+      process.stdout.write(m.kongSnippet(deny, f));
+    });
+  access(d.command('sync').description('keep a DB-mode Kong\'s ip-restriction deny list equal to the active bans (Admin API)'))
+    .requiredOption('--admin-url <url>', 'Kong Admin API, e.g. http://127.0.0.1:8001')
+    .requiredOption('--plugin-id <id>', 'id of the ip-restriction plugin instance to manage')
+    .option('--admin-header <header...>', 'extra Admin API header(s), "Name: value" (e.g. Kong-Admin-Token)')
+    .option('--api-key <key>', 'read the bans as a bouncer (one of SIEM_BOUNCER_KEYS) instead of with a token')
+    .option('--interval <seconds>', 'seconds between rounds', intIn(1, 86_400), 10)
+    .option('--once', 'one round, then exit')
+    .action(async (f: { url: string; token?: string; apiKey?: string; adminUrl: string; pluginId: string; adminHeader?: string[]; interval: number; once?: boolean }) => {
+      const m = await import('./decisions');
+      const headers: Record<string, string> = {};
+      for (const h of f.adminHeader ?? []) {
+        const i = h.indexOf(':');
+        if (i < 1) throw new UsageError(`--admin-header "${h}" is not "Name: value"`);
+        headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      const kong = { adminUrl: f.adminUrl, pluginId: f.pluginId, headers };
+      const round = async () => {
+        const r = await m.syncKong(kong, m.denyList(await m.activeDecisions(accessOf(f))));
+        const at = new Date().toISOString();
+        if (r.changed) process.stdout.write(`${at} synced: ${r.deny.length} denied (+${r.added.length} -${r.removed.length})${r.enabled ? '' : ', plugin disabled (no bans)'}\n`);
+        else if (f.once) process.stdout.write(`${at} in sync: ${r.deny.length} denied\n`);
+      };
+      if (f.once) return round();
+      // keeps going through errors (Kong or the aggregator restarting), one line each
+      for (;;) {
+        await round().catch((err) => process.stderr.write(`kong-siem decisions sync: ${(err as Error).message}\n`));
+        await new Promise((ok) => setTimeout(ok, f.interval * 1000));
+      }
+    });
+
   p.command('demo')
     .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C')
     .option('--port <port>', `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`, intIn(0, 65535))
@@ -283,6 +352,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof ClientError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
+    } else if (err instanceof Error && err.name === 'DecisionsCliError') {
+      process.stderr.write(`kong-siem decisions: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;
     } else {
       process.stderr.write(`kong-siem: ${(err as Error).stack ?? String(err)}\n`);

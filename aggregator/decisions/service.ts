@@ -68,7 +68,9 @@ export class DecisionService {
     // a position ahead of the store (its data was lost): start this bouncer over
     if (pos !== undefined && pos > v.seq) v = await this.repo.view((pos = undefined));
     const now = this.wallNow();
-    const fresh = v.active.filter((d) => d.until > now && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
+    // under a second left is not handed out: the firewall bouncer would truncate it to
+    // ipset's `timeout 0`, which means forever; its removal follows in `deleted` anyway
+    const fresh = v.active.filter((d) => d.until - now >= 1000 && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
     // a decision both added and removed since the last pull never reached this bouncer
     const gone = pos === undefined ? [] : v.removed.filter((t) => t.seq <= v.seq && t.id <= pos && want(t.scope));
     await this.repo.pulled(bouncer, v.seq, now);

@@ -62,7 +62,8 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   }
 
   before(async () => {
-    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200' }, { wallNow: () => t0 + offsetMs });
+    // a bouncer key, so that the decision row's last-pull panel has its series
+    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200', SIEM_BOUNCER_KEYS: 'bouncer-key-for-the-dashboard' }, { wallNow: () => t0 + offsetMs });
     prom = await startPrometheus({ target: new URL(agg.url).host, ruleFiles: ruleFiles(), intervalSeconds: 1 });
     // Counters must be seen at zero before traffic, or increase() has
     // nothing to compare the first sample with.

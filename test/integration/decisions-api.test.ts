@@ -153,3 +153,30 @@ test('without SIEM_ADMIN_TOKEN the operator endpoints are closed; without keys t
   assert.equal((await postJson(`${agg.url}/v1/decisions`, { value: '198.51.100.7' }, adminHeaders())).status, 401);
   assert.equal((await pull(agg.url, KEY_A, true)).status, 403);
 });
+
+test('safety: forged records without the ingest token ban nobody; decisions stay bounded whatever the traffic', async (t) => {
+  const agg = await startAggregator({ ...env, SIEM_INGEST_TOKEN: 'ingest-secret', SIEM_MAX_DECISIONS: '50' });
+  t.after(() => agg.close());
+  // an attacker forging failures "from" a benign address, without the token
+  assert.equal(await attack(agg.url, '198.51.100.20', 100), 401);
+  assert.equal(await attack(agg.url, '198.51.100.20', 100, { authorization: 'Bearer guessed' }), 401);
+  await agg.decisions.reconcileNow();
+  assert.deepEqual((await pull(agg.url, KEY_A, true)).body.new, []);
+
+  // 300 attackers at once, the last 20 the strongest: 50 decisions, those 20 among them
+  const now = Date.now();
+  const records = [];
+  for (let i = 0; i < 300; i++) {
+    const n = i >= 280 ? 60 : 25;
+    for (let j = 0; j < n; j++) records.push({ ts: now - j, ip: `198.18.${i >> 8}.${i & 255}`, status: 500, service: 'orders' });
+  }
+  assert.equal((await postJson(`${agg.url}/v1/records`, { records }, { authorization: 'Bearer ingest-secret' })).status, 202);
+  await agg.decisions.reconcileNow();
+  const got = values((await pull(agg.url, KEY_A, true)).body.new);
+  assert.equal(got.length, 50);
+  for (let i = 280; i < 300; i++) assert.ok(got.includes(`198.18.${i >> 8}.${i & 255}`), `strong attacker ${i} kept`);
+  // a second round changes nothing (no churn at the bound)
+  await agg.decisions.reconcileNow();
+  const again = await pull(agg.url, KEY_A);
+  assert.deepEqual([again.body.new, again.body.deleted], [[], []]);
+});

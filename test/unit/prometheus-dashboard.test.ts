@@ -19,6 +19,7 @@ const DOCUMENTED_METRICS = [
   'kong_siem_failure_spike', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
   'kong_siem_tracked_keys', 'kong_siem_records_received_total', 'kong_siem_records_rejected_total',
   'kong_siem_sender_dropped_total', 'kong_siem_evictions_total',
+  'kong_siem_decisions', 'kong_siem_bouncer_pulls_total', 'kong_siem_bouncer_last_pull_seconds',
 ];
 
 /** Metric names in a PromQL expression: identifiers left once strings, label
@@ -98,7 +99,7 @@ test('the dashboards provider loads kong-siem.json', () => {
 test('the dashboard shows top IPs, the three findings, traffic and the SIEM\'s health', () => {
   const titles = dashboard().panels.map((p: { title: string }) => p.title).join('\n');
   for (const want of [/top ips by requests/i, /error ips/i, /shared credentials/i, /failure spikes/i, /requests in window/i,
-    /records ingested/i, /aggregator up/i, /rejected/i, /dropped/i, /evictions/i]) assert.match(titles, want);
+    /records ingested/i, /aggregator up/i, /rejected/i, /dropped/i, /evictions/i, /active decisions/i, /bouncer pulls/i, /last pull/i]) assert.match(titles, want);
 });
 
 test('every dashboard expression reads only known metrics', () => {
