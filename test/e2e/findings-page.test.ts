@@ -50,8 +50,27 @@ async function withPage(t: { after(fn: () => Promise<void>): void }, viewport?: 
   return { browser, page };
 }
 
+/** The decisions table lists the API's decisions: value, scenario, why, time left. */
+async function checkDecisions(page: Page, listed: { value: string; scenario: string; until: number }[]): Promise<void> {
+  await page.locator('#service').selectOption('');
+  await page.waitForFunction(() => !document.querySelector('#decisions-section').hidden);
+  const rows = await page.locator('#decisions tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children as ArrayLike<HTMLElement>, (c) => c.innerText.trim())));
+  if (listed.length === 0) return assert.deepEqual(rows, [['none']]);
+  assert.equal(rows.length, listed.length, JSON.stringify(rows));
+  for (const d of listed) {
+    const row = rows.find((r) => r[0] === d.value);
+    assert.ok(row, `${d.value} listed`);
+    assert.equal(row[1], d.scenario);
+    const hours = Math.floor((d.until - Date.now()) / 3_600_000);
+    // the page read the time left a moment earlier: it may be an hour's edge apart
+    assert.match(row[4] ?? '', new RegExp(`^(${hours}|${hours + 1}) h \\d+ min$`), 'time left');
+  }
+}
+
 async function demoAggregator(t: { after(fn: () => Promise<void>): void }, env: Record<string, string> = {}): Promise<RunningAggregator> {
-  const agg = await startAggregator(env);
+  // The event clock stops with the last record: the page and the test's own
+  // API reads see the same windows, however long the browser takes.
+  const agg = await startAggregator({ SIEM_CLOCK: 'event', ...env });
   t.after(() => agg.close());
   // the demo posts without a token: SIEM_INGEST_TOKEN is never set here
   await wave(agg.url, 0);
@@ -67,6 +86,15 @@ test('findings page on the demo\'s traffic: findings in words against the thresh
   const firstRenderMs = await page.evaluate(() => performance.getEntriesByName('kong-siem:first-render')[0]?.startTime ?? -1);
   assert.ok(firstRenderMs > 0, 'first render marked');
   t.diagnostic(`time to first render: ${Math.round(firstRenderMs)} ms after navigation start`);
+  // the page's weight: its own files (not the API's answers), from Resource Timing
+  const weight = await page.evaluate(() => {
+    const perf: any = performance; // the browser's, with navigation and resource entries
+    const entries: { name: string; encodedBodySize: number }[] = [...perf.getEntriesByType('navigation'), ...perf.getEntriesByType('resource')];
+    const assets = entries.filter((e) => !new URL(e.name).pathname.startsWith('/v1/'));
+    return { requests: assets.length, bytes: assets.reduce((n, e) => n + e.encodedBodySize, 0), api: entries.length - assets.length, apiBytes: entries.filter((e) => new URL(e.name).pathname.startsWith('/v1/')).reduce((n, e) => n + e.encodedBodySize, 0) };
+  });
+  t.diagnostic(`page weight: ${weight.bytes} bytes in ${weight.requests} requests; first data: ${weight.api} API requests, ${weight.apiBytes} bytes`);
+  assert.ok(weight.requests <= 4 && weight.bytes > 10_000 && weight.bytes < 100_000, JSON.stringify(weight));
 
   // findings, in words, with the default thresholds
   const findings = await page.locator('li.finding').evaluateAll((els) => els.map((e) => ({
@@ -132,9 +160,11 @@ test('findings page on the demo\'s traffic: findings in words against the thresh
   assert.ok(filtered.includes('error_ip') && !filtered.includes('credential_ips'), JSON.stringify(filtered));
   assert.equal(await page.locator('tr.highlight').first().locator('th').innerText(), ATTACK.errorIp);
 
-  // decisions: hidden while the aggregator has none to show the page
-  const decisions = await fetch(`${agg.url}/v1/decisions`);
-  if (decisions.status !== 200) assert.equal(await page.locator('#decisions-section').isHidden(), true);
+  // decisions: the active ones as the aggregator lists them, or no section
+  // at all from an aggregator without decisions
+  const decisions = await getJson(`${agg.url}/v1/admin/decisions`);
+  if (decisions.status === 404) assert.equal(await page.locator('#decisions-section').isHidden(), true);
+  else await checkDecisions(page, decisions.body.decisions);
 
   assert.deepEqual(w.foreign(), [], 'every request goes to the aggregator');
   assert.deepEqual(w.problems, []);
@@ -162,8 +192,8 @@ test('values from records are text: a service named <img src=x onerror=alert(1)>
   assert.ok(texts.some((x) => x.includes(credential)));
   assert.ok((await page.locator('#top h3').first().innerText()).includes(service));
   assert.ok((await page.locator('#service option').allTextContents()).includes(service));
-  // only the page's own icon is an image; no script but the page's own
-  assert.deepEqual(await page.locator('img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('src'))), ['icon.svg']);
+  // no image at all (the page has none of its own); no script but the page's own
+  assert.equal(await page.locator('img').count(), 0);
   assert.deepEqual(await page.locator('script').evaluateAll((s) => s.map((x) => x.getAttribute('src'))), ['page.js']);
   // the IP filter built from the hash is text too
   await page.evaluate(() => (location.hash = `#ip=${encodeURIComponent('<b id=injected>x</b>')}`));
@@ -243,4 +273,48 @@ test('keyboard and phone: the skip link, the selector and IP links work from the
   const before = Number(await page.evaluate(() => document.documentElement.dataset.renders));
   await rendered(page, before + 1);
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Show every IP');
+});
+
+test('rule types the aggregator may add: flood_ip, auth_bruteforce and an error_ip burst in their words; an unknown type by its own fields, as text', TIMEOUT, async (t) => {
+  // The real aggregator's answers, with findings and settings of rules it
+  // does not run yet added in the browser (page.route), so the page's
+  // wording of every rule type is checked against known figures.
+  const agg = await demoAggregator(t);
+  const { page } = await withPage(t);
+  const w = watch(page, agg.url);
+  const now = Date.now();
+  const extra = [
+    { type: 'flood_ip', service: 'orders', ip: '192.0.2.44', count: 5200, ratio: 0.41, since: now - 65_000 },
+    { type: 'auth_bruteforce', service: 'orders', ip: '192.0.2.45', count: 12, ratio: 0.923, since: now - 10_000 },
+    { type: 'error_ip', service: 'orders', ip: '192.0.2.46', count: 12, ratio: 1, since: now - 5_000 },
+    { type: 'tor_exit', service: 'orders', ip: '192.0.2.47', count: 7, ratio: 0.5, since: now - 1_000, list: '<i id=injected>dan</i>' },
+  ];
+  const rules = { flood_min_requests: 1000, flood_min_share: 0.2, auth_fail_min: 6, auth_fail_window_seconds: 60, auth_fail_ratio: 0.8, error_burst_min: 10, error_burst_seconds: 10 };
+  await page.route(/\/v1\/findings(\?|$)/, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    await route.fulfill({ response: res, json: { ...body, findings: [...body.findings, ...extra] } });
+  });
+  await page.route(/\/v1\/settings$/, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    const services = Object.fromEntries(Object.entries(body.services as Record<string, object>).map(([k, v]) => [k, { ...v, ...rules }]));
+    await route.fulfill({ response: res, json: { ...body, defaults: { ...body.defaults, ...rules }, services } });
+  });
+  await page.goto(`${agg.url}/`);
+  await rendered(page);
+  const text = async (ip: string) => page.locator('li.finding', { has: page.locator(`a.ip:text-is("${ip}")`) }).innerText();
+  assert.match(await text('192.0.2.44'), /Flooding IP[\s\S]*5,200 requests, 41% of the service's requests in the last 60 s; rule: ≥ 1,000 and ≥ 20%/);
+  assert.match(await text('192.0.2.44'), /5\.2× threshold/);
+  assert.match(await text('192.0.2.45'), /Authentication brute force[\s\S]*12 401\/403 answers, 92% of its requests in the last 60 s; rule: ≥ 6 and ≥ 80%/);
+  assert.match(await text('192.0.2.46'), /Failing IP[\s\S]*12 failures, 100% of its requests in the last 10 s; rule: ≥ 10 within 10 s and ≥ 50%/);
+  const unknown = await text('192.0.2.47');
+  assert.match(unknown, /^tor_exit/);
+  assert.match(unknown, /count 7, ratio 50%, list <i id=injected>dan<\/i>/);
+  assert.equal(await page.locator('#injected').count(), 0);
+  // strongest first across old and new types: flood (5.2×) before error_ip (3×)
+  const order = await page.locator('li.finding a.ip').first().innerText();
+  assert.equal(order, '192.0.2.44');
+  assert.deepEqual(w.problems, []);
+  assert.deepEqual(w.foreign(), []);
 });

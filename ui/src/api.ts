@@ -33,7 +33,22 @@ interface Finding {
 }
 type Settings = Record<string, number>;
 interface SettingsInForce { source: string; defaults: Settings; services: Record<string, Settings> }
-interface Decision { id: number; origin: string; type: string; scope: string; value: string; duration: string; scenario: string }
+/** A decision as GET /v1/admin/decisions lists it: CrowdSec's fields plus when, why and since when. */
+interface Decision {
+  id: number;
+  origin: string;
+  type: string;
+  scope: string;
+  value: string;
+  /** time left when listed, Go duration text */
+  duration: string;
+  scenario: string;
+  /** ms: end and start */
+  until?: number;
+  created?: number;
+  reason?: string;
+  evidence?: { type: string; service: string; count: number; ratio?: number; successes?: number; since: number }[];
+}
 
 const TOKEN_KEY = 'kong-siem.read-token';
 

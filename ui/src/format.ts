@@ -23,8 +23,16 @@ function pctExact(ratio: number): string {
   return `${Number((ratio * 100).toFixed(2))}%`;
 }
 
-/** 60 -> "60 s", 300 -> "5 min", 3600 -> "1 h", 90 -> "90 s". */
-function fmtSeconds(s: number): string {
+/**
+ * A window: 60 -> "60 s", 300 -> "5 min", 3600 -> "1 h", 90 -> "90 s".
+ * A time left (`rounded`): 14352 -> "3 h 59 min", 125 -> "2 min 5 s".
+ */
+function fmtSeconds(s: number, rounded = false): string {
+  if (rounded) {
+    if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+    if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${s} s`;
+  }
   if (s >= 3600 && s % 3600 === 0) return `${s / 3600} h`;
   if (s >= 120 && s % 60 === 0) return `${s / 60} min`;
   return `${fmtInt(s)} s`;

@@ -84,7 +84,7 @@ async function refresh(): Promise<void> {
       settled(api.get<Overview>('v1/overview')),
       settled(api.get<{ findings: Finding[] }>('v1/findings', { service: v.service || undefined })),
       wantSettings ? settled(api.get<SettingsInForce>('v1/settings')) : Promise.resolve(undefined),
-      page.decisionsAbsent ? Promise.resolve(undefined) : settled(api.get<Decision[] | null>('v1/decisions')),
+      page.decisionsAbsent ? Promise.resolve(undefined) : settled(api.get<{ decisions: Decision[] }>('v1/admin/decisions')),
     ]);
     const results = [overview, findings, settings, decisions];
     if (results.some((r) => r && !r.ok && r.error instanceof AuthNeeded)) {
@@ -102,10 +102,12 @@ async function refresh(): Promise<void> {
       page.settings = settings.value;
       page.settingsAt = Date.now();
     }
-    if (decisions && !decisions.ok) page.decisionsAbsent = true;
+    // an aggregator without decisions (404) is not asked again; a passing
+    // error is: the section shows again on the next refresh that answers
+    if (decisions && !decisions.ok && decisions.error instanceof Absent) page.decisionsAbsent = true;
     byId('login').hidden = true;
     byId('data').hidden = false;
-    render(v, overview.value, findings.value.findings, decisions?.ok ? (decisions.value ?? []) : undefined);
+    render(v, overview.value, findings.value.findings, decisions?.ok ? decisions.value.decisions : undefined);
     setStatus(`updated ${clockTime(Date.now())}, every ${REFRESH_MS / 1000} s while this tab is visible`);
   } finally {
     page.inFlight = false;
@@ -131,7 +133,7 @@ function render(v: View, o: Overview, all: Finding[], decisions: Decision[] | un
   replaceChildrenKeepingFocus(byId('top'), ...topPanel(o, v.service, v.ip));
   replaceChildrenKeepingFocus(byId('ingest'), ...ingestPanel(o));
   byId('decisions-section').hidden = decisions === undefined;
-  if (decisions) replaceChildrenKeepingFocus(byId('decisions'), decisionsTable(decisions, v.ip));
+  if (decisions) replaceChildrenKeepingFocus(byId('decisions'), decisionsTable(decisions, v.ip, now));
 
   page.renders++;
   document.documentElement.dataset.renders = String(page.renders);

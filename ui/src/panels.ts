@@ -95,15 +95,25 @@ function topPanel(o: Overview, service: string, ip: string | undefined): HTMLEle
   return out;
 }
 
-function decisionsTable(list: Decision[], ip: string | undefined): HTMLElement {
+/** "error_ip 60 (94%)" for each finding behind an automatic decision; the reason of a manual one. */
+function decisionWhy(d: Decision): string {
+  const ev = (d.evidence ?? []).map((e) => `${e.type} in ${e.service}: ${fmtInt(e.count)}${typeof e.ratio === 'number' ? ` (${pct(e.ratio)})` : ''}`);
+  return [d.reason, ...ev].filter((x): x is string => typeof x === 'string' && x !== '').join('; ');
+}
+
+function decisionsTable(list: Decision[], ip: string | undefined, now: number): HTMLElement {
   const rows = list.filter((d) => ip === undefined || d.value === ip);
+  const left = (d: Decision) => (typeof d.until === 'number' ? fmtSeconds(Math.max(0, Math.round((d.until - now) / 1000)), true) : fmtGoDuration(d.duration));
   return h('table', { class: 'decisions' },
     h('caption', {}, ip === undefined ? `${plural(list.length, 'active decision', 'active decisions')}` : `Decisions on ${ip}`),
-    h('thead', {}, h('tr', {}, ...['value', 'type', 'scenario', 'origin', 'time left'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ...['value', 'scenario', 'why', 'since', 'time left'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, ...(rows.length
-      ? rows.map((d, i) => h('tr', {},
-        h('th', { scope: 'row' }, d.scope === 'Ip' ? ipLink('', d.value, `decision-${i}`) : d.value),
-        h('td', {}, d.type), h('td', {}, d.scenario), h('td', {}, d.origin), h('td', {}, fmtGoDuration(d.duration))))
+      ? rows.map((d, i) => h('tr', { 'data-origin': d.origin },
+        h('th', { scope: 'row' }, d.scope.toLowerCase() === 'ip' ? ipLink('', d.value, `decision-${i}`) : d.value, d.type === 'ban' ? '' : ` (${d.type})`),
+        h('td', {}, d.scenario),
+        h('td', {}, decisionWhy(d)),
+        h('td', {}, typeof d.created === 'number' ? `${clockTime(d.created)} (${ago(d.created, now)})` : ''),
+        h('td', { class: 'num' }, left(d))))
       : [h('tr', {}, h('td', { colspan: 5 }, 'none'))])),
   );
 }
