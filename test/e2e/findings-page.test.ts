@@ -5,7 +5,7 @@
 // text, the read-token prompt, and that nothing is loaded from elsewhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page, Request } from 'playwright-core';
+import type { Page, Request, Route } from 'playwright-core';
 import { wave } from '../../cli/demo';
 import { ATTACK } from '../../cli/kong-traffic';
 import { getJson, postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
@@ -290,17 +290,19 @@ test('rule types the aggregator may add: flood_ip, auth_bruteforce and an error_
     { type: 'tor_exit', service: 'orders', ip: '192.0.2.47', count: 7, ratio: 0.5, since: now - 1_000, list: '<i id=injected>dan</i>' },
   ];
   const rules = { flood_min_requests: 1000, flood_min_share: 0.2, auth_fail_min: 6, auth_fail_window_seconds: 60, auth_fail_ratio: 0.8, error_burst_min: 10, error_burst_seconds: 10 };
-  await page.route(/\/v1\/findings(\?|$)/, async (route) => {
-    const res = await route.fetch();
-    const body = await res.json();
-    await route.fulfill({ response: res, json: { ...body, findings: [...body.findings, ...extra] } });
-  });
-  await page.route(/\/v1\/settings$/, async (route) => {
-    const res = await route.fetch();
-    const body = await res.json();
+  const amend = (change: (body: any) => object) => async (route: Route) => {
+    try {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, json: change(await res.json()) });
+    } catch {
+      await route.abort().catch(() => {}); // the test is over: the aggregator is gone
+    }
+  };
+  await page.route(/\/v1\/findings(\?|$)/, amend((body) => ({ ...body, findings: [...body.findings, ...extra] })));
+  await page.route(/\/v1\/settings$/, amend((body) => {
     const services = Object.fromEntries(Object.entries(body.services as Record<string, object>).map(([k, v]) => [k, { ...v, ...rules }]));
-    await route.fulfill({ response: res, json: { ...body, defaults: { ...body.defaults, ...rules }, services } });
-  });
+    return { ...body, defaults: { ...body.defaults, ...rules }, services };
+  }));
   await page.goto(`${agg.url}/`);
   await rendered(page);
   const text = async (ip: string) => page.locator('li.finding', { has: page.locator(`a.ip:text-is("${ip}")`) }).innerText();
@@ -317,4 +319,5 @@ test('rule types the aggregator may add: flood_ip, auth_bruteforce and an error_
   assert.equal(order, '192.0.2.44');
   assert.deepEqual(w.problems, []);
   assert.deepEqual(w.foreign(), []);
+  await page.unrouteAll({ behavior: 'wait' });
 });
