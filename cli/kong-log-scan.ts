@@ -1,7 +1,8 @@
 // Replay's fast path: one pass over the bytes of a log line that checks it is
 // JSON (RFC 8259's grammar, as JSON.parse) and keeps only the fields
-// recordFromKongLog reads, so a 1.6 KB Kong log object does not become ~80
-// JS objects and strings per line. JSON.parse of every line alone was slower
+// recordFromKongLog reads (listed once, in common/kong-log.ts's
+// KONG_LOG_FIELDS: this file has no field table of its own), so a 1.6 KB
+// Kong log object does not become ~80 JS objects and strings per line. JSON.parse of every line alone was slower
 // than the replay target. Anything this does not handle simply (a line that is
 // not one JSON object, deep nesting) returns undefined and the caller takes
 // the slow path, JSON.parse, which also words the error of a bad line.
@@ -17,43 +18,14 @@
 //   merges into a malformed sequence, so decoding a piece equals decoding the
 //   line and taking that piece.
 
-import { ANONYMOUS_HEADER } from '../common/kong-log';
+import { HEADERS, KONG_LOG_FIELDS, KONG_LOG_HEADERS, type KongLogFields } from '../common/kong-log';
 
 type Obj = Record<string, unknown>;
 
-// The kept fields: leaves land in `vals` slots; objects are nodes, whose
-// `kind` says whether the key was absent, held a non-object, or an object.
-// build() makes the small log object from them in one fixed shape.
-const CLIENT_IP = 0;
-const STARTED_AT = 1;
-const NAMESPACE = 2;
-const REQUEST_URI_HOST = 3;
-const METHOD = 4;
-const STATUS = 5;
-const SERVICE_NAME = 6;
-const SERVICE_ID = 7;
-const ROUTE_NAME = 8;
-const ROUTE_ID = 9;
-const CONSUMER_USERNAME = 10;
-const CONSUMER_CUSTOM_ID = 11;
-const CONSUMER_ID = 12;
-const AUTH_ID = 13;
-const LATENCY_REQUEST = 14;
-const SESSION_STATUS = 15;
-const SLOTS = 16;
-
-const TOP = 0;
-const REQUEST = 1;
-const HEADERS = 2;
-const RESPONSE = 3;
-const SERVICE = 4;
-const ROUTE = 5;
-const CONSUMER = 6;
-const AUTH = 7;
-const LATENCIES = 8;
-const SESSION = 9;
-const NODES = 10;
-
+// The kept fields, from the mapping's own table (KONG_LOG_FIELDS): leaves
+// land in `vals` slots; objects are nodes, whose `kind` says whether the key
+// was absent, held a non-object, or an object. build() makes the small log
+// object from them, in the table's shape.
 const ABSENT = 0;
 const OTHER = 1;
 const OBJECT = 2;
@@ -72,64 +44,53 @@ interface Node {
   lower: string[];
   /** the same as bytes; empty for a non-ASCII name, which no ASCII key can match */
   lowerBytes: Uint8Array[];
+  /** this node is the request headers */
+  headers: boolean;
 }
 
 const bytesOf = (n: string) => new Uint8Array(Buffer.from(n, 'latin1'));
 
-function node(fields: Record<string, number | { node: number }>, lower: string[] = []): Node {
-  const n: Node = { names: [], strings: [], byLength: [], target: [], slots: [], children: [], lower, lowerBytes: [] };
-  for (const [name, t] of Object.entries(fields)) {
-    n.strings.push(name);
-    n.names.push(bytesOf(name));
-    if (typeof t === 'number') {
-      n.target.push(t);
-      n.slots.push(t);
-    } else {
-      n.target.push(-1 - t.node);
-      n.children.push(t.node);
-    }
-  }
-  for (let f = 0; f < n.names.length; f++) {
-    const len = (n.names[f] as Uint8Array).length;
-    while (n.byLength.length <= len) n.byLength.push([]);
-    (n.byLength[len] as number[]).push(f);
-  }
+function newNode(headers: boolean, lower: string[]): Node {
+  const n: Node = { names: [], strings: [], byLength: [], target: [], slots: [], children: [], lower, lowerBytes: [], headers };
   for (const l of lower) n.lowerBytes.push(/^[\x00-\x7f]*$/.test(l) ? bytesOf(l) : new Uint8Array(0));
   return n;
 }
 
-/** The fields recordFromKongLog and isStreamLog (common/kong-log.ts) read, and the headers they look up. */
-function kongLogNodes(credentialHeader: string): Node[] {
+/** The nodes of KONG_LOG_FIELDS, the top object first; `lower` are the header names kept. */
+function kongLogNodes(lower: string[]): { nodes: Node[]; slots: number } {
   const nodes: Node[] = [];
-  nodes[TOP] = node({
-    client_ip: CLIENT_IP,
-    started_at: STARTED_AT,
-    namespace: NAMESPACE,
-    request_uri_host: REQUEST_URI_HOST,
-    request: { node: REQUEST },
-    response: { node: RESPONSE },
-    service: { node: SERVICE },
-    route: { node: ROUTE },
-    consumer: { node: CONSUMER },
-    authenticated_entity: { node: AUTH },
-    latencies: { node: LATENCIES },
-    session: { node: SESSION },
-  });
-  nodes[REQUEST] = node({ method: METHOD, headers: { node: HEADERS } });
-  nodes[HEADERS] = node({}, [...new Set(['host', ANONYMOUS_HEADER, credentialHeader.toLowerCase()])]);
-  nodes[RESPONSE] = node({ status: STATUS });
-  nodes[SERVICE] = node({ name: SERVICE_NAME, id: SERVICE_ID });
-  nodes[ROUTE] = node({ name: ROUTE_NAME, id: ROUTE_ID });
-  nodes[CONSUMER] = node({ username: CONSUMER_USERNAME, custom_id: CONSUMER_CUSTOM_ID, id: CONSUMER_ID });
-  nodes[AUTH] = node({ id: AUTH_ID });
-  nodes[LATENCIES] = node({ request: LATENCY_REQUEST });
-  nodes[SESSION] = node({ status: SESSION_STATUS });
-  return nodes;
+  let slots = 0;
+  const add = (fields: KongLogFields): number => {
+    const at = nodes.length;
+    const n = newNode(false, []);
+    nodes.push(n);
+    for (const [name, t] of Object.entries(fields)) {
+      n.strings.push(name);
+      n.names.push(bytesOf(name));
+      if (t === true) {
+        n.target.push(slots);
+        n.slots.push(slots++);
+      } else {
+        const child = t === HEADERS ? nodes.push(newNode(true, lower)) - 1 : add(t);
+        n.target.push(-1 - child);
+        n.children.push(child);
+      }
+    }
+    for (let f = 0; f < n.names.length; f++) {
+      const len = (n.names[f] as Uint8Array).length;
+      while (n.byLength.length <= len) n.byLength.push([]);
+      (n.byLength[len] as number[]).push(f);
+    }
+    return at;
+  };
+  add(KONG_LOG_FIELDS);
+  return { nodes, slots };
 }
 
-// What the line being scanned holds so far.
-const vals: unknown[] = new Array<unknown>(SLOTS).fill(undefined);
-const kind = new Uint8Array(NODES);
+// What the line being scanned holds so far (sized by the table, which every scanner shares).
+const SHAPE = kongLogNodes([]);
+const vals: unknown[] = new Array<unknown>(SHAPE.slots).fill(undefined);
+const kind = new Uint8Array(SHAPE.nodes.length);
 const headerKeys: string[] = [];
 const headerVals: unknown[] = [];
 let nodes: Node[] = [];
@@ -142,14 +103,11 @@ function reset(n: number): void {
     kind[c] = ABSENT;
     reset(c);
   }
-  if (nd.lower.length > 0) {
+  if (nd.headers) {
     headerKeys.length = 0;
     headerVals.length = 0;
   }
 }
-
-/** undefined for an absent key, null for a non-object (both fail recordFromKongLog's obj() alike). */
-const notObject = (n: number) => (kind[n] === OTHER ? null : undefined);
 
 function headers(): Obj {
   const h: Obj = {};
@@ -157,22 +115,17 @@ function headers(): Obj {
   return h;
 }
 
-function build(): Obj {
-  return {
-    client_ip: vals[CLIENT_IP],
-    started_at: vals[STARTED_AT],
-    namespace: vals[NAMESPACE],
-    request_uri_host: vals[REQUEST_URI_HOST],
-    request: kind[REQUEST] === OBJECT ? { method: vals[METHOD], headers: kind[HEADERS] === OBJECT ? headers() : notObject(HEADERS) } : notObject(REQUEST),
-    response: kind[RESPONSE] === OBJECT ? { status: vals[STATUS] } : notObject(RESPONSE),
-    service: kind[SERVICE] === OBJECT ? { name: vals[SERVICE_NAME], id: vals[SERVICE_ID] } : notObject(SERVICE),
-    route: kind[ROUTE] === OBJECT ? { name: vals[ROUTE_NAME], id: vals[ROUTE_ID] } : notObject(ROUTE),
-    consumer:
-      kind[CONSUMER] === OBJECT ? { username: vals[CONSUMER_USERNAME], custom_id: vals[CONSUMER_CUSTOM_ID], id: vals[CONSUMER_ID] } : notObject(CONSUMER),
-    authenticated_entity: kind[AUTH] === OBJECT ? { id: vals[AUTH_ID] } : notObject(AUTH),
-    latencies: kind[LATENCIES] === OBJECT ? { request: vals[LATENCY_REQUEST] } : notObject(LATENCIES),
-    session: kind[SESSION] === OBJECT ? { status: vals[SESSION_STATUS] } : notObject(SESSION),
-  };
+/** Node `n` as the object recordFromKongLog reads: undefined for an absent key, null for a non-object (its obj() treats both alike). */
+function build(n: number): unknown {
+  if (kind[n] !== OBJECT && n !== 0) return kind[n] === OTHER ? null : undefined;
+  const nd = nodes[n] as Node;
+  if (nd.headers) return headers();
+  const o: Obj = {};
+  for (let f = 0; f < nd.strings.length; f++) {
+    const t = nd.target[f] as number;
+    o[nd.strings[f] as string] = t >= 0 ? vals[t] : build(-1 - t);
+  }
+  return o;
 }
 
 /** Nesting beyond this goes to JSON.parse (no recursion limits here to reason about). */
@@ -303,11 +256,9 @@ function skip(i: number, depth: number): number {
   return FAIL;
 }
 
-// latin1Slice is what toString('latin1') calls after checking its arguments,
-// which are known good here (short strings: the checks would cost more).
-type Latin1 = { latin1Slice(from: number, to: number): string };
 const utf8 = (from: number, to: number) => src.toString('utf8', from, to);
-const latin1 = (from: number, to: number) => (src as unknown as Latin1).latin1Slice(from, to);
+// only ever called on ASCII bytes (keys, numbers, unescaped ASCII strings)
+const latin1 = (from: number, to: number) => src.toString('latin1', from, to);
 
 // Strings kept per line are mostly the same few (service, route, host,
 // method) or repeat (IPs): a byte hash table hands back the string already
@@ -469,7 +420,7 @@ export type KongLogScanner = (buf: Buffer, from: number, to: number) => Obj | un
  * MAX_DEPTH): then use JSON.parse.
  */
 export function kongLogScanner(credentialHeader: string): KongLogScanner {
-  const own = kongLogNodes(credentialHeader);
+  const own = kongLogNodes([...new Set([...KONG_LOG_HEADERS, credentialHeader.toLowerCase()])]).nodes;
   let viewOf: Buffer | undefined;
   let view: Uint8Array = new Uint8Array(0);
   return (buf, from, to) => {
@@ -487,7 +438,7 @@ export function kongLogScanner(credentialHeader: string): KongLogScanner {
     headerKeys.length = 0;
     headerVals.length = 0;
     const i = ws(from);
-    const after = b[i] === 123 ? object(i, own[TOP] as Node, 0) : FAIL;
-    return after !== FAIL && ws(after) === to ? build() : undefined;
+    const after = b[i] === 123 ? object(i, own[0] as Node, 0) : FAIL;
+    return after !== FAIL && ws(after) === to ? (build(0) as Obj) : undefined;
   };
 }

@@ -17,6 +17,35 @@ export const REDACTED_HEADERS: readonly string[] = Object.freeze(['authorization
 /** Request header Kong's auth plugins set to `true` when their `anonymous` consumer stands in. */
 export const ANONYMOUS_HEADER = 'x-anonymous-consumer';
 
+/** Marks the request headers in KONG_LOG_FIELDS: read by name (KONG_LOG_HEADERS and the credential header), any case. */
+export const HEADERS = 'headers';
+export type KongLogFields = { readonly [key: string]: true | typeof HEADERS | KongLogFields };
+
+/**
+ * Every field of a Kong log object this mapping reads (recordFromKongLog,
+ * isStreamLog and what they call): `true` a value, an object the fields read
+ * inside it, HEADERS the request headers. Replay's scanner keeps exactly
+ * these and builds its log objects from them; a test proves the mapping
+ * reads nothing else, so a field added here reaches every reader at once.
+ */
+export const KONG_LOG_FIELDS: KongLogFields = {
+  client_ip: true,
+  started_at: true,
+  namespace: true,
+  request_uri_host: true,
+  request: { method: true, headers: HEADERS },
+  response: { status: true },
+  service: { name: true, id: true },
+  route: { name: true, id: true },
+  consumer: { username: true, custom_id: true, id: true },
+  authenticated_entity: { id: true },
+  latencies: { request: true },
+  session: { status: true },
+} as const;
+
+/** Request headers the mapping reads besides the credential header. */
+export const KONG_LOG_HEADERS: readonly string[] = Object.freeze(['host', ANONYMOUS_HEADER]);
+
 /** Whether `name` is a header Kong redacts in its logs, so never a credential source (any case). */
 export const isRedactedHeader = (name: string): boolean => REDACTED_HEADERS.includes(name.toLowerCase());
 
