@@ -110,10 +110,10 @@ function decisionsTable(list: Decision[], ip: string | undefined, now: number): 
     h('tbody', {}, ...(rows.length
       ? rows.map((d, i) => h('tr', { 'data-origin': d.origin },
         h('th', { scope: 'row' }, d.scope.toLowerCase() === 'ip' ? ipLink('', d.value, `decision-${i}`) : d.value, d.type === 'ban' ? '' : ` (${d.type})`),
-        h('td', {}, d.scenario),
-        h('td', {}, decisionWhy(d)),
-        h('td', {}, typeof d.created === 'number' ? `${clockTime(d.created)} (${ago(d.created, now)})` : ''),
-        h('td', { class: 'num' }, left(d))))
+        h('td', { 'data-label': 'scenario' }, d.scenario),
+        h('td', { 'data-label': 'why' }, decisionWhy(d)),
+        h('td', { 'data-label': 'since' }, typeof d.created === 'number' ? `${clockTime(d.created)} (${ago(d.created, now)})` : ''),
+        h('td', { class: 'num', 'data-label': 'time left' }, left(d))))
       : [h('tr', {}, h('td', { colspan: 5 }, 'none'))])),
   );
 }
