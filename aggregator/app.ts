@@ -60,7 +60,10 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     const status = statusOf(err as { statusCode?: number; validation?: unknown });
     if (status >= 500) req.log.error({ err }, 'request failed');
     let message = err instanceof SiemError || status < 500 ? (err as Error).message : 'internal error';
-    if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = errors.bodyTooLarge(config.maxBodyBytes).message;
+    const code = (err as { code?: string }).code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = errors.bodyTooLarge(config.maxBodyBytes).message;
+    // fastify's own wording names the type sent, not the one to send
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = errors.unsupportedMediaType(String(req.headers['content-type'] ?? '(none)')).message;
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));

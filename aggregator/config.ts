@@ -98,16 +98,61 @@ export const ENV_SCHEMA = {
 
 type Env = Record<string, string | number | boolean | undefined>;
 
+interface VarSchema {
+  type: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: readonly string[];
+}
+
+const DECIMAL_INTEGER = /^[+-]?\d+$/;
+const DECIMAL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+function rangeText(v: VarSchema): string {
+  if (v.minimum !== undefined && v.maximum !== undefined) return ` from ${v.minimum} to ${v.maximum}`;
+  if (v.minimum !== undefined) return ` of at least ${v.minimum}`;
+  if (v.maximum !== undefined) return ` of at most ${v.maximum}`;
+  return '';
+}
+
+/**
+ * What env-schema's coercion would let through or word badly, checked on the
+ * raw strings first: numbers in plain decimal only (Number() also takes
+ * `0x10`, `1e3`, `0b1`), ranges and enums in words that name the variable,
+ * its value and what it may be.
+ */
+function checkRaw(data: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const props = ENV_SCHEMA.properties as Record<string, VarSchema>;
+  for (const [name, raw] of Object.entries(data)) {
+    const v = props[name];
+    if (!v) continue;
+    const is = `${name}=${JSON.stringify(raw)}`;
+    if (v.enum && !v.enum.includes(raw)) problems.push(`${is}: expected one of ${v.enum.join(', ')}`);
+    if (v.type === 'boolean' && raw !== 'true' && raw !== 'false') problems.push(`${is}: expected true or false`);
+    if (v.type === 'integer' || v.type === 'number') {
+      const what = v.type === 'integer' ? 'a decimal integer' : 'a decimal number';
+      const n = Number(raw.trim());
+      if (!(v.type === 'integer' ? DECIMAL_INTEGER : DECIMAL_NUMBER).test(raw.trim()) || !Number.isFinite(n)) problems.push(`${is}: expected ${what}${rangeText(v)}`);
+      else if ((v.minimum !== undefined && n < v.minimum) || (v.maximum !== undefined && n > v.maximum)) problems.push(`${is}: out of range, expected ${what}${rangeText(v)}`);
+    }
+  }
+  return problems;
+}
+
 /** Load and validate the configuration from `env` (default: process.env). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   // Only SIEM_* variables: the rest of the environment is none of our business.
   const data: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.startsWith('SIEM_') && v !== undefined && v !== '') data[k] = v;
+  const problems = checkRaw(data);
+  if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   let e: Env;
   try {
     e = envSchema<Env>({ schema: ENV_SCHEMA, data, env: false, dotenv: false });
   } catch (err) {
-    throw new Error(`invalid configuration: ${(err as Error).message}`);
+    // ajv words it as `env/SIEM_X must ...`: name the variable as it is set
+    throw new Error(`invalid configuration: ${(err as Error).message.replace(/env\/(SIEM_\w+)/g, (_, name: string) => `${name}=${JSON.stringify(data[name] ?? '')}`)}`);
   }
   const defaults = Object.freeze(
     Object.fromEntries(SETTING_NAMES.map((n) => [n, e[settingEnvName(n)] as number])) as unknown as DetectionSettings,

@@ -1,6 +1,7 @@
 // `npm start`: the aggregator with SIEM_* configuration from the environment.
 import { loadConfig } from './config';
 import { buildApp } from './app';
+import { startErrorLine } from './start-error';
 
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config;
@@ -27,12 +28,19 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // one line naming what to change (the log has the details at debug level)
+    app.log.debug({ err }, 'start failed');
+    process.stderr.write(`kong-siem: ${startErrorLine(err, config)}\n`);
+    process.exit(1);
+  }
 }
 
 if (require.main === module) {
   serve().catch((err) => {
-    process.stderr.write(`kong-siem: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`kong-siem: cannot start: ${(err as Error)?.message ?? String(err)}\n`);
     process.exit(1);
   });
 }

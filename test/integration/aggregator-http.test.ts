@@ -74,7 +74,11 @@ test('error codes: 400 malformed JSON or wrong shape, 413 oversize, 415 content 
   assert.match(many.body.error, /SIEM_MAX_BATCH_RECORDS/);
   const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
   assert.equal(text.status, 415);
-  assert.equal(typeof ((await text.json()) as { error: unknown }).error, 'string');
+  // issue 16 (11): the answer says what to send
+  assert.equal(((await text.json()) as { error: unknown }).error, 'unsupported Content-Type "text/plain": send application/json (optionally with Content-Encoding: gzip)');
+  const form = await fetch(`${agg.url}/v1/kong-log`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+  assert.equal(form.status, 415);
+  assert.match(((await form.json()) as { error: string }).error, /send application\/json/);
   const br = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: '{"records":[]}' });
   assert.equal(br.status, 415);
 });

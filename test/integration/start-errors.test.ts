@@ -1,0 +1,56 @@
+// issue 16 (11): a failed start is one line that names the variable to
+// change, from the real server process; numbers are plain decimal, enums
+// list their values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { resolve } from 'node:path';
+import { loadConfig } from '../../aggregator/config';
+
+/** `node <out>/aggregator/server.js` with these SIEM_* values as given (raw text). */
+function startServer(t: { after(fn: () => void): void }, env: Record<string, string>) {
+  const child = spawn(process.execPath, [resolve(__dirname, '../../aggregator/server.js')], {
+    env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  return { exited, stderrLines: () => err.split('\n').filter((l) => l.trim() !== '') };
+}
+
+test('a port in use: exit 1 with one line naming SIEM_PORT, no stack trace', { timeout: 60_000 }, async (t) => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  t.after(() => holder.close());
+  const port = (holder.address() as net.AddressInfo).port;
+  const s = startServer(t, { SIEM_PORT: String(port) });
+  assert.equal(await s.exited, 1);
+  const said = s.stderrLines();
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.match(said[0]!, new RegExp(`^kong-siem: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*set SIEM_PORT`));
+});
+
+test('SIEM_PORT in hex or exponent notation is refused, naming the variable and its range; the server exits 2 with one line', { timeout: 60_000 }, async (t) => {
+  for (const value of ['0x10', '1e3', '9457.0', ' ', '+']) {
+    assert.throws(() => loadConfig({ SIEM_PORT: value }), (e: Error) => e.message.includes(`SIEM_PORT=${JSON.stringify(value)}: expected a decimal integer from 0 to 65535`), value);
+  }
+  assert.equal(loadConfig({ SIEM_PORT: '9457' }).port, 9457);
+  assert.throws(() => loadConfig({ SIEM_PORT: '70000' }), /SIEM_PORT="70000": out of range, expected a decimal integer from 0 to 65535/);
+  assert.throws(() => loadConfig({ SIEM_ERROR_RATIO: '5e-1' }), /SIEM_ERROR_RATIO="5e-1": expected a decimal number from 0 to 1/);
+  assert.equal(loadConfig({ SIEM_ERROR_RATIO: '0.25' }).defaults.error_ratio, 0.25);
+  const s = startServer(t, { SIEM_PORT: '1e3' });
+  assert.equal(await s.exited, 2);
+  assert.deepEqual(s.stderrLines(), ['kong-siem: invalid configuration: SIEM_PORT="1e3": expected a decimal integer from 0 to 65535']);
+});
+
+test('an enum or boolean variable\'s error lists the allowed values', () => {
+  assert.throws(() => loadConfig({ SIEM_CLOCK: 'sundial' }), /SIEM_CLOCK="sundial": expected one of wall, event/);
+  assert.throws(() => loadConfig({ SIEM_LOG_LEVEL: 'loud' }), /SIEM_LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/);
+  assert.throws(() => loadConfig({ SIEM_HASH_CREDENTIALS: 'yes' }), /SIEM_HASH_CREDENTIALS="yes": expected true or false/);
+});
