@@ -352,6 +352,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof ClientError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
+      process.exitCode = EXIT_FATAL;
     } else if (err instanceof Error && err.name === 'DecisionsCliError') {
       process.stderr.write(`kong-siem decisions: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;
