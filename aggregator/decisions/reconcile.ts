@@ -10,6 +10,9 @@
 import { MAX_EVIDENCE, SCENARIO_PREFIX, type Evidence, type IpFinding, type StoredDecision } from './model';
 import { targetOf, type Allowlist, type DecisionPolicy } from './policy';
 
+/** an ongoing decision's end and evidence are refreshed at most this often */
+export const REFRESH_MS = 60_000;
+
 export type NewDecision = Omit<StoredDecision, 'id'>;
 
 export interface Changes {
@@ -134,7 +137,8 @@ export function reconcile(input: ReconcileInput): Changes {
       out.remove.push(d.id);
       kept.splice(kept.indexOf(d), 1);
       candidates.push({ ...withoutId(d), ...fields, until, issuedUntil: until });
-    } else if (until > d.until || d.strength !== fields.strength || d.since !== fields.since) {
+    } else if (until - d.until >= Math.min(REFRESH_MS, g.durationMs / 10) || d.since !== fields.since) {
+      // not every round: a write per qualifying key per sweep would load a shared store for nothing
       out.update.push({ ...d, ...fields, until: Math.max(until, d.until) });
     }
   }

@@ -8,6 +8,7 @@
 //   ks:{d}:tomb  sorted set, score = removal seq, member "seq|tombstone JSON"
 //   ks:{d}:pos   hash bouncer -> stream position;  ks:{d}:pull  -> last pull ms
 //   ks:{d}:supp  hash value -> `since` of an operator-deleted automatic decision
+//   ks:{d}:ver   bumped by every write: aggregators cache the active set by it
 //   ks:{d}:lock  writer lock (SET NX PX), so two aggregators never reconcile at once
 //
 // Writes go through one Lua script that takes sequence numbers and writes in
@@ -27,6 +28,7 @@ const K = {
   pull: 'ks:{d}:pull',
   supp: 'ks:{d}:supp',
   lock: 'ks:{d}:lock',
+  ver: 'ks:{d}:ver',
 };
 
 // ARGV: nRemove, (id, tombJSON)*, nUpdate, (id, json)*, nAdd, json*, nSuppress, (value, since)*, nUnsuppress, value*
@@ -57,6 +59,7 @@ n = tonumber(nextArg())
 for _ = 1, n do local v = nextArg(); redis.call('HSET', KEYS[4], v, nextArg()) end
 n = tonumber(nextArg())
 for _ = 1, n do redis.call('HDEL', KEYS[4], nextArg()) end
+redis.call('INCR', KEYS[5])
 return ids
 `;
 
@@ -66,7 +69,7 @@ const LOCK_MS = 10_000;
 const LOCK_WAIT_MS = 5_000;
 
 interface Scripted {
-  ksDecApply(seq: string, act: string, tomb: string, supp: string, ...args: (string | number)[]): Promise<number[]>;
+  ksDecApply(seq: string, act: string, tomb: string, supp: string, ver: string, ...args: (string | number)[]): Promise<number[]>;
   ksDecUnlock(lock: string, token: string): Promise<number>;
 }
 
@@ -79,7 +82,7 @@ function body(d: StoredDecision): string {
 export class RedisDecisionRepo implements DecisionRepo {
   private readonly r: RedisClient & Scripted;
   constructor(client: RedisClient) {
-    client.defineCommand('ksDecApply', { numberOfKeys: 4, lua: APPLY });
+    client.defineCommand('ksDecApply', { numberOfKeys: 5, lua: APPLY });
     client.defineCommand('ksDecUnlock', { numberOfKeys: 1, lua: UNLOCK });
     this.r = client as RedisClient & Scripted;
   }
@@ -130,21 +133,28 @@ export class RedisDecisionRepo implements DecisionRepo {
     args.push(c.suppress.size);
     for (const [v, s] of c.suppress) args.push(v, s);
     args.push(c.unsuppress.length, ...c.unsuppress);
-    const ids = await this.r.ksDecApply(K.seq, K.act, K.tomb, K.supp, ...args);
+    const ids = await this.r.ksDecApply(K.seq, K.act, K.tomb, K.supp, K.ver, ...args);
     return c.add.map((a, i) => ({ ...a, id: Number(ids[i]) }));
   }
 
+  async version(): Promise<number> {
+    return Number((await this.r.get(K.ver)) ?? 0);
+  }
+
+  // seq, version and tombstones in one MULTI; the active set is read after
+  // (from a cache by version): it can only be newer than `seq`, and readers
+  // ignore ids above `seq`, which the next pull hands out.
   async view(since: number | undefined): Promise<StreamView> {
-    const m = this.r.multi().get(K.seq).hgetall(K.act);
+    const m = this.r.multi().get(K.seq).get(K.ver);
     if (since !== undefined) m.zrangebyscore(K.tomb, `(${since}`, '+inf');
     const res = await m.exec();
     if (!res) throw new Error('decision view aborted');
     for (const [err] of res) if (err) throw err;
     const seq = Number(res[0]?.[1] ?? 0);
-    const active = this.parseActive(res[1]?.[1] as Record<string, string>);
+    const version = Number(res[1]?.[1] ?? 0);
     const members = (since === undefined ? [] : (res[2]?.[1] as string[])) ?? [];
     const removed = members.map((m) => JSON.parse(m.slice(m.indexOf('|') + 1)) as Tombstone);
-    return { seq, active, removed };
+    return { seq, version, removed };
   }
 
   async position(bouncer: string): Promise<number | undefined> {

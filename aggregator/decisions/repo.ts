@@ -6,10 +6,11 @@
 import type { Changes, NewDecision } from './reconcile';
 import type { StoredDecision, Tombstone } from './model';
 
-/** Everything a stream pull needs, read at one sequence number. */
+/** Everything a stream pull needs besides the active set, read at one sequence number. */
 export interface StreamView {
   seq: number;
-  active: StoredDecision[];
+  /** changes with every write (adds, removals, updates): readers cache the active set by it */
+  version: number;
   /** tombstones with seq > the position asked for */
   removed: Tombstone[];
 }
@@ -21,6 +22,7 @@ export interface DecisionRepo {
   suppressed(): Promise<Map<string, number>>;
   /** apply atomically; returns the added decisions with their ids */
   apply(c: Changes): Promise<StoredDecision[]>;
+  version(): Promise<number>;
   view(since: number | undefined): Promise<StreamView>;
   position(bouncer: string): Promise<number | undefined>;
   /** record a pull: position and wall-clock time */
@@ -43,6 +45,7 @@ export interface RepoSnapshot {
 
 export class MemoryDecisionRepo implements DecisionRepo {
   private seq = 0;
+  private ver = 0;
   private readonly byId = new Map<number, StoredDecision>();
   /** ascending seq */
   private tombs: Tombstone[] = [];
@@ -74,11 +77,15 @@ export class MemoryDecisionRepo implements DecisionRepo {
     for (const d of added) this.byId.set(d.id, d);
     for (const [v, s] of c.suppress) this.supp.set(v, s);
     for (const v of c.unsuppress) this.supp.delete(v);
+    this.ver++;
     return added;
+  }
+  async version(): Promise<number> {
+    return this.ver;
   }
   async view(since: number | undefined): Promise<StreamView> {
     const removed = since === undefined ? [] : this.tombs.slice(firstAfter(this.tombs, since));
-    return { seq: this.seq, active: [...this.byId.values()], removed };
+    return { seq: this.seq, version: this.ver, removed };
   }
   async position(bouncer: string): Promise<number | undefined> {
     return this.positions.get(bouncer);
@@ -110,6 +117,7 @@ export class MemoryDecisionRepo implements DecisionRepo {
   }
   restore(s: RepoSnapshot): void {
     this.seq = s.seq;
+    this.ver++;
     this.byId.clear();
     for (const d of s.active) this.byId.set(d.id, d);
     this.tombs = s.tombstones.slice().sort((a, b) => a.seq - b.seq);

@@ -36,7 +36,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
       if (req.method === 'HEAD') return reply.code(200).send();
       const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes);
       deps.metrics.pulls.inc();
-      return answer;
+      return reply.code(200).type('application/json').send(answer);
     },
   });
 
@@ -58,8 +58,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
     handler: async (req, reply) => {
       const found = await service.live(req.query).catch((e) => Promise.reject(asSiem(e)));
       if (req.method === 'HEAD') return reply.code(200).send();
-      // CrowdSec answers `null` when nothing matches
-      return reply.code(200).type('application/json').send(found.length ? JSON.stringify(found) : 'null');
+      return reply.code(200).type('application/json').send(found);
     },
   });
 
@@ -96,5 +95,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
     return reply.code(204).send();
   });
 
-  app.get('/v1/admin/decisions', { onRequest: reader }, async () => ({ generated_at: Date.now(), decisions: await service.list() }));
+  app.get('/v1/admin/decisions', { onRequest: reader }, async (_req, reply) =>
+    reply.type('application/json').send(`{"generated_at":${Date.now()},"decisions":${await service.listJson()}}`),
+  );
 }

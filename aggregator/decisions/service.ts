@@ -2,12 +2,12 @@
 // operators, read by bouncers (stream and live) and by the admin listing.
 // Every write runs as the repo's only writer; reads never write except a
 // bouncer's own stream position.
-import ipaddr from 'ipaddr.js';
 import { MANUAL_SCENARIO, MANUAL_STRENGTH, toWire, type DecisionOrigin, type StoredDecision, type WireDecision } from './model';
 import { isEmpty, noChanges, reconcile } from './reconcile';
 import { parseTarget, targetOf } from './policy';
 import { bouncerId, type DecisionsConfig } from './config';
 import type { DecisionRepo } from './repo';
+import { ActiveSet, renderTombstones, renderWire } from './active-set';
 
 export class DecisionError extends Error {
   constructor(
@@ -16,11 +16,6 @@ export class DecisionError extends Error {
   ) {
     super(message);
   }
-}
-
-export interface StreamAnswer {
-  new: WireDecision[];
-  deleted: WireDecision[];
 }
 
 /** The admin listing: the wire fields plus why and since when. */
@@ -38,7 +33,7 @@ const TOMBSTONE_FACTOR = 2;
 export class DecisionService {
   readonly bouncers: readonly string[];
   private readonly started: number;
-  private rangeCache = new Map<string, [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined>();
+  private cache?: ActiveSet;
 
   constructor(
     readonly repo: DecisionRepo,
@@ -60,49 +55,60 @@ export class DecisionService {
     });
   }
 
-  /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`. */
-  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<StreamAnswer> {
+  /** The active set at the store's current version (rebuilt only when it changed). */
+  private async activeSet(version?: number): Promise<ActiveSet> {
+    const v = version ?? (await this.repo.version());
+    if (this.cache?.version === v) return this.cache;
+    const set = new ActiveSet(v, await this.repo.active());
+    this.cache = set;
+    return set;
+  }
+
+  /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`: the JSON answer. */
+  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<string> {
     const want = scopeFilter(scopes);
     let pos = startup ? undefined : await this.repo.position(bouncer);
     let v = await this.repo.view(pos);
     // a position ahead of the store (its data was lost): start this bouncer over
     if (pos !== undefined && pos > v.seq) v = await this.repo.view((pos = undefined));
+    const set = await this.activeSet(v.version);
     const now = this.wallNow();
     // under a second left is not handed out: the firewall bouncer would truncate it to
     // ipset's `timeout 0`, which means forever; its removal follows in `deleted` anyway
-    const fresh = v.active.filter((d) => d.until - now >= 1000 && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
+    const fresh = set.entries.filter(({ d }) => d.until - now >= 1000 && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
     // a decision both added and removed since the last pull never reached this bouncer
     const gone = pos === undefined ? [] : v.removed.filter((t) => t.seq <= v.seq && t.id <= pos && want(t.scope));
     await this.repo.pulled(bouncer, v.seq, now);
-    fresh.sort((a, b) => a.id - b.id);
-    return { new: fresh.map((d) => toWire(d, now)), deleted: gone.map((t) => toWire(t, now)) };
+    return `{"new":${renderWire(fresh, now)},"deleted":${renderTombstones(gone)}}`;
   }
 
-  /** `GET /v1/decisions?ip=|range=`: active decisions covering the address or range; never moves a position. */
-  async live(q: { ip?: string; range?: string; contains?: boolean; scopes?: string }): Promise<WireDecision[]> {
+  /** `GET /v1/decisions?ip=|range=`: JSON array of the active decisions covering it, or `null`; never moves a position. */
+  async live(q: { ip?: string; range?: string; contains?: boolean; scopes?: string }): Promise<string> {
     const text = q.ip ?? q.range;
     const now = this.wallNow();
     const want = scopeFilter(q.scopes);
-    const all = (await this.repo.active()).filter((d) => d.until > now && want(d.scope));
-    if (text === undefined) return all.map((d) => toWire(d, now));
-    const t = parseTarget(text);
-    if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
-    const contains = q.contains ?? true;
-    const out: StoredDecision[] = [];
-    for (const d of all) {
-      const r = this.parsed(d.value);
-      if (!r || r[0].kind() !== t[0].kind()) continue;
-      // contains: the decision covers what was asked; otherwise it lies within it
-      const hit = contains ? r[1] <= t[1] && t[0].match(r[0] as never, r[1]) : t[1] <= r[1] && r[0].match(t[0] as never, t[1]);
-      if (hit) out.push(d);
+    const set = await this.activeSet();
+    let found;
+    if (text === undefined) found = set.entries.filter(({ d }) => d.until > now);
+    else {
+      const t = parseTarget(text);
+      if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
+      found = set.covering(t, targetOf(text)?.value, q.contains ?? true, now);
     }
-    return out.map((d) => toWire(d, now));
+    found = found.filter(({ d }) => want(d.scope));
+    // CrowdSec answers `null` when nothing matches
+    return found.length ? renderWire(found, now) : 'null';
+  }
+
+  /** The admin listing as JSON: wire fields plus until, created, reason, evidence. */
+  async listJson(): Promise<string> {
+    const now = this.wallNow();
+    const set = await this.activeSet();
+    return renderWire(set.entries.filter(({ d }) => d.until > now), now, true);
   }
 
   async list(): Promise<ListedDecision[]> {
-    const now = this.wallNow();
-    const all = (await this.repo.active()).filter((d) => d.until > now).sort((a, b) => a.id - b.id);
-    return all.map((d) => ({ ...toWire(d, now), until: d.until, created: d.created, ...(d.reason ? { reason: d.reason } : {}), evidence: d.evidence }));
+    return JSON.parse(await this.listJson()) as ListedDecision[];
   }
 
   /** A manual ban. It replaces any decision on the same value; it may displace the weakest automatic one at the bound. */
@@ -149,7 +155,7 @@ export class DecisionService {
   async counts(): Promise<Map<string, { origin: DecisionOrigin; scenario: string; n: number }>> {
     const now = this.wallNow();
     const out = new Map<string, { origin: DecisionOrigin; scenario: string; n: number }>();
-    for (const d of await this.repo.active()) {
+    for (const { d } of (await this.activeSet()).entries) {
       if (d.until <= now) continue;
       const k = `${d.origin}|${d.scenario}`;
       const e = out.get(k);
@@ -164,15 +170,6 @@ export class DecisionService {
     const pulls = await this.repo.lastPulls();
     const now = this.wallNow();
     return new Map(this.bouncers.map((b) => [b, Math.max(0, now - (pulls.get(b) ?? this.started)) / 1000]));
-  }
-
-  private parsed(value: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
-    if (!this.rangeCache.has(value)) {
-      // bounded: rebuilt when it outgrows the decision bound
-      if (this.rangeCache.size > 2 * this.config.max) this.rangeCache = new Map();
-      this.rangeCache.set(value, parseTarget(value));
-    }
-    return this.rangeCache.get(value);
   }
 }
 
