@@ -29,7 +29,8 @@ export function formatDuration(ms: number): string {
   const rest = total % 60_000;
   const sec = Math.floor(rest / 1000);
   const frac = rest % 1000;
-  const secText = frac === 0 ? `${sec}` : `${sec}.${String(frac).padStart(3, '0').replace(/0+$/, '')}`;
+  // Go prints the fraction without trailing zeros: .5, .25, .125
+  const secText = frac === 0 ? `${sec}` : frac % 100 === 0 ? `${sec}.${frac / 100}` : frac % 10 === 0 ? `${sec}.${frac < 100 ? '0' : ''}${frac / 10}` : `${sec}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
   if (h > 0) return `${h}h${m}m${secText}s`;
   if (m > 0) return `${m}m${secText}s`;
   return `${secText}s`;

@@ -4,6 +4,7 @@
 // with the in-memory store and with the shared Redis store. Baseline:
 // GET /healthz on the same connection, same run. The issue's target: each
 // answer under 50 ms.
+import os from 'node:os';
 import { loadConfig } from '../../aggregator/config';
 import { buildApp, type Siem } from '../../aggregator/app';
 import { startRedis, requireRedisServer, type RunningRedis } from '../../test/helpers/redis';
@@ -21,15 +22,20 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-async function timeIt(n: number, fn: () => Promise<unknown>): Promise<number> {
+/** Median wall time and median CPU time of this process (server and client both live here) per call, ms. */
+async function timeIt(n: number, fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
   for (let i = 0; i < 3; i++) await fn();
-  const ms: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await fn();
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return median(ms);
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 /** 10,000 error_ip findings: 9,000 IPv4 addresses and 1,000 IPv6 /64s. */
@@ -75,17 +81,17 @@ async function measure(label: string, siem: Siem, runs: number): Promise<Row[]> 
   ];
   const rows: Row[] = [];
   for (const [name, fn] of cases) {
-    const ms = await timeIt(runs, fn);
+    const t = await timeIt(runs, fn);
     rows.push({
       case: CASE,
       name: `${label}: ${name}`,
-      value: ms,
+      value: t.wall,
       unit: 'ms',
-      baseline: { name: 'GET /healthz', value: health },
-      ratio: ratioOf(ms, health),
+      baseline: { name: 'GET /healthz', value: health.wall },
+      ratio: ratioOf(t.wall, health.wall),
       target: `< ${TARGET_MS} ms`,
-      met: ms < TARGET_MS,
-      note: name.startsWith('stream startup') ? 'median of answer times, whole body read and parsed' : undefined,
+      met: t.wall < TARGET_MS,
+      note: `median wall time, body read${name.startsWith('stream startup') ? ' and parsed' : ''}; CPU time of server + client per answer ${t.cpu.toFixed(1)} ms (healthz ${health.cpu.toFixed(1)} ms); load average ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} cores`,
     });
   }
   return rows;
