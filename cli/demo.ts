@@ -86,9 +86,11 @@ export async function demo(o: DemoOptions): Promise<number> {
   const { siem, url, fellBack } = await start(o.port);
   let stopped = false;
   try {
-    say(`kong-siem demo: aggregator listening on ${url}${fellBack ? ` (port ${o.port} was busy)` : ''}`);
+    // --once: the aggregator is gone when the demo exits, so no URL is printed that would not answer
+    const where = o.once ? `an aggregator on port ${new URL(url).port} for the length of the demo` : `aggregator listening on ${url}`;
+    say(`kong-siem demo: ${where}${fellBack ? ` (port ${o.port} was busy)` : ''}`);
     const played = await wave(url, 0);
-    say(`played ${played} requests of Kong http-log payloads (benign traffic and four attacks) into POST ${url}/v1/kong-log`);
+    say(`played ${played} requests of Kong http-log payloads (benign traffic and four attacks) into POST ${o.once ? '' : url}/v1/kong-log`);
     say();
 
     // Ingest is applied before the 202, so one read would do; a bounded poll
@@ -100,9 +102,11 @@ export async function demo(o: DemoOptions): Promise<number> {
       if (want.every((t) => findings.some((f) => f.type === t))) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    const top = await getJson<TopList>(`${url}/v1/top?service=${ATTACK.service}&n=3`);
+    // The list printed is the answer of the path cited, whole.
+    const topPath = `/v1/top?service=${encodeURIComponent(ATTACK.service)}&n=3`;
+    const top = await getJson<TopList>(`${url}${topPath}`);
 
-    say(`(a) top IPs of service "${top.service}" in the last ${top.window_seconds} s (GET /v1/top?service=${top.service}):`);
+    say(`(a) top IPs of service "${top.service}" in the last ${top.window_seconds} s (GET ${topPath}):`);
     for (const it of top.items) say(`      ${it.ip.padEnd(16)} ${it.count} requests`);
     say(`      other            ${top.other} requests`);
     say(`(b)-(d) findings (GET /v1/findings):`);
@@ -110,9 +114,11 @@ export async function demo(o: DemoOptions): Promise<number> {
     say();
     say(`The shared credential was "${ATTACK.sharedCredential}"; it is reported as its fingerprint:`);
     say(`      kong-siem fingerprint ${ATTACK.sharedCredential}   ->  ${fingerprint(ATTACK.sharedCredential)}`);
-    say();
-    say(`Prometheus metrics: ${url}/metrics`);
-    say(`Findings as JSON:   ${url}/v1/findings`);
+    if (!o.once) {
+      say();
+      say(`Prometheus metrics: ${url}/metrics`);
+      say(`Findings as JSON:   ${url}/v1/findings`);
+    }
 
     const ok = want.every((t) => findings.some((f) => f.type === t)) && top.items[0]?.ip === ATTACK.floodIp;
     if (!ok) say('demo: not every pattern was detected; this is a bug, please report it');

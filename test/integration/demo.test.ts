@@ -51,20 +51,51 @@ async function busyPort(t: { after(fn: () => Promise<void>): void }): Promise<nu
   return addr.port;
 }
 
-test('demo --once: every pattern detected, /metrics URL printed, a busy port falls back to a free one', { timeout: 60_000 }, async (t) => {
+test('demo --once: every pattern detected, a busy port falls back to a free one, and no URL printed that is gone when it exits', { timeout: 60_000 }, async (t) => {
   const busy = await busyPort(t);
   const demo = startDemo(t, ['--once'], { SIEM_PORT: String(busy) });
   assert.equal(await demo.exited, 0, demo.output().stderr);
   const { stdout } = demo.output();
   assert.match(stdout, new RegExp(`\\(port ${busy} was busy\\)`));
-  const url = /Prometheus metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stdout);
-  assert.ok(url, stdout);
-  assert.notEqual(Number(url[1]), busy);
+  const port = /an aggregator on port (\d+) for the length of the demo/.exec(stdout);
+  assert.ok(port, stdout);
+  assert.notEqual(Number(port[1]), busy);
+  // issue 16 (13): the aggregator stopped with the demo; a URL to it would answer nothing
+  assert.doesNotMatch(stdout, /https?:\/\//, 'no URL printed');
   assert.doesNotMatch(stdout, /Findings page/, '--once serves nothing after it prints');
   assert.match(stdout, new RegExp(`${ATTACK.floodIp.replace(/\./g, '\\.')} +400 requests`));
   assert.match(stdout, new RegExp(`error_ip +orders +${ATTACK.errorIp.replace(/\./g, '\\.')} +60 failures`));
   assert.match(stdout, /credential_ips +orders +credential [0-9a-f]{16} +from 5 IPs/);
   assert.match(stdout, new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`));
+});
+
+/** The top list the demo printed: the cited path, and its rows (ip, count) then `other`. */
+function printedTop(stdout: string): { path: string; items: Array<{ ip: string; count: number }>; other: number } {
+  const head = /\(a\) top IPs of service "[^"]+" in the last \d+ s \(GET (\S+)\):\n/.exec(stdout);
+  assert.ok(head, stdout);
+  const rows = stdout.slice(head.index + head[0].length).split('\n');
+  const items: Array<{ ip: string; count: number }> = [];
+  for (const row of rows) {
+    const m = /^ +(\S+) +(\d+) requests$/.exec(row);
+    if (!m) break;
+    items.push({ ip: m[1]!, count: Number(m[2]) });
+  }
+  const other = items.pop();
+  assert.equal(other?.ip, 'other', stdout);
+  return { path: head[1]!, items, other: other!.count };
+}
+
+test('demo: the top list printed is the answer of the endpoint it cites', { timeout: 60_000 }, async (t) => {
+  const demo = startDemo(t, [], { SIEM_PORT: '0' });
+  const [, metricsUrl] = await demo.waitFor(/Prometheus metrics: (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
+  const printed = printedTop(demo.output().stdout);
+  assert.match(printed.path, /^\/v1\/top\?/);
+  const answer = (await (await fetch(`${metricsUrl}${printed.path}`)).json()) as { items: Array<{ ip: string; count: number }>; other: number };
+  // the same IPs in the same order; counts may have slid by a few records as the window moved on
+  assert.deepEqual(printed.items.map((i) => i.ip), answer.items.map((i) => i.ip));
+  assert.equal(printed.items[0]?.ip, ATTACK.floodIp);
+  demo.child.kill('SIGINT');
+  assert.equal(await demo.exited, 0);
 });
 
 test('demo keeps serving: the findings page\'s URL printed and served, /metrics shows the flagged series; Ctrl-C stops it with exit 0', { timeout: 60_000 }, async (t) => {
