@@ -17,6 +17,8 @@ const WAVE_EVERY_MS = 30_000;
 /** spike attackers rotate between waves, so each wave's spike is fresh */
 const SPIKE_IPS = ['192.0.2.77', '192.0.2.78', '192.0.2.79', '192.0.2.80', '192.0.2.81', '192.0.2.82', '192.0.2.83', '192.0.2.84'];
 const BENIGN_PER_WAVE = 3000;
+/** the top IP's requests per wave: over flood_min_requests (1000), about 40% of its service's */
+export const FLOOD_REQUESTS = 1200;
 /** log objects per POST, as http-log's queue batches them */
 const BATCH = 500;
 
@@ -55,7 +57,7 @@ async function post(url: string, body: unknown): Promise<void> {
 
 /** One wave: benign traffic of the last minute and the four attacks, posted as http-log would. */
 export async function wave(url: string, n: number): Promise<number> {
-  const requests = scenario({ endMs: Date.now(), benign: BENIGN_PER_WAVE, spanMs: 60_000, seed: n + 1, spikeIp: SPIKE_IPS[n % SPIKE_IPS.length] });
+  const requests = scenario({ endMs: Date.now(), benign: BENIGN_PER_WAVE, spanMs: 60_000, seed: n + 1, spikeIp: SPIKE_IPS[n % SPIKE_IPS.length], floodRequests: FLOOD_REQUESTS });
   for (let i = 0; i < requests.length; i += BATCH) {
     await post(`${url}/v1/kong-log`, requests.slice(i, i + BATCH).map(kongLogObject));
   }
@@ -76,6 +78,8 @@ function describe(f: Finding): string {
       return `credential_ips  ${f.service}  credential ${f.credential}  from ${f.count} IPs: ${f.ips.join(' ')}`;
     case 'failure_spike':
       return `failure_spike   ${f.service}  ${f.ip}  ${f.count} failures (${Math.round(f.ratio * 100)}%) after ${f.successes} successes`;
+    case 'flood_ip':
+      return `flood_ip        ${f.service}  ${f.ip}  ${f.count} requests, ${Math.round(f.ratio * 100)}% of the service's requests in the window`;
   }
 }
 
@@ -90,12 +94,12 @@ export async function demo(o: DemoOptions): Promise<number> {
     const where = o.once ? `an aggregator on port ${new URL(url).port} for the length of the demo` : `aggregator listening on ${url}`;
     say(`kong-siem demo: ${where}${fellBack ? ` (port ${o.port} was busy)` : ''}`);
     const played = await wave(url, 0);
-    say(`played ${played} requests of Kong http-log payloads (benign traffic and four attacks) into POST ${o.once ? '' : url}/v1/kong-log`);
+    say(`played ${played} requests of Kong http-log payloads (benign traffic and five attacks) into POST ${o.once ? '' : url}/v1/kong-log`);
     say();
 
     // Ingest is applied before the 202, so one read would do; a bounded poll
     // keeps the demo honest should that ever change.
-    const want = ['error_ip', 'credential_ips', 'failure_spike'];
+    const want = ['error_ip', 'credential_ips', 'failure_spike', 'flood_ip'];
     let findings: Finding[] = [];
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
       findings = (await getJson<{ findings: Finding[] }>(`${url}/v1/findings`)).findings;
@@ -109,7 +113,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     say(`(a) top IPs of service "${top.service}" in the last ${top.window_seconds} s (GET ${topPath}):`);
     for (const it of top.items) say(`      ${it.ip.padEnd(16)} ${it.count} requests`);
     say(`      other            ${top.other} requests`);
-    say(`(b)-(d) findings (GET /v1/findings):`);
+    say(`findings (GET /v1/findings):`);
     for (const f of findings) say(`      ${describe(f)}`);
     say();
     say(`The shared credential was "${ATTACK.sharedCredential}"; it is reported as its fingerprint:`);

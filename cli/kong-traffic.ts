@@ -130,7 +130,7 @@ export function prng(seed: number): () => number {
 /** The attackers of the scenario, so the demo and the tests know what to expect. */
 export const ATTACK = Object.freeze({
   service: 'orders',
-  /** top_ip: floods with successful requests */
+  /** top_ip (and flood_ip in the demo): floods with successful requests */
   floodIp: '203.0.113.10',
   /** error_ip: mostly 401s */
   errorIp: '198.51.100.23',
@@ -153,6 +153,8 @@ export interface ScenarioOptions {
   seed?: number;
   /** IP of the spike attacker (the demo rotates it between waves) */
   spikeIp?: string;
+  /** requests of the top IP in the last 40 s (400: on top, under flood_min_requests) */
+  floodRequests?: number;
 }
 
 /**
@@ -188,8 +190,9 @@ export function scenario(o: ScenarioOptions): Request[] {
   const t = o.endMs;
   const svc = ATTACK.service;
   const spikeIp = o.spikeIp ?? ATTACK.spikeIp;
-  // top_ip: 400 requests in the last 40 s
-  for (let i = 0; i < 400; i++) out.push({ ts: t - 40_000 + i * 100, ip: ATTACK.floodIp, status: 200, service: svc, latencyMs: 3 });
+  // top_ip: 400 requests in the last 40 s (flood_ip too when there are 1000 or more)
+  const flood = o.floodRequests ?? 400;
+  for (let i = 0; i < flood; i++) out.push({ ts: t - 40_000 + Math.floor((i * 40_000) / flood), ip: ATTACK.floodIp, status: 200, service: svc, latencyMs: 3 });
   // error_ip: 60 failures out of 64 in the last 30 s
   for (let i = 0; i < 64; i++) {
     out.push({ ts: t - 30_000 + i * 450, ip: ATTACK.errorIp, status: i % 16 === 0 ? 200 : 401, service: svc, method: 'POST', path: '/orders/login', latencyMs: 2 });

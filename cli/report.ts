@@ -1,5 +1,5 @@
 // The replay report: JSON for machines (docs/cli.md: records, bad_lines,
-// findings, plus this tool's extra fields), a table of the four answers for
+// findings, plus this tool's extra fields), a table of the answers for
 // people.
 import type { Finding } from '../common/record';
 import type { HistoryEntry, ReplayResult } from './replay';
@@ -52,6 +52,13 @@ export function tableReport(r: ReplayResult): string {
       '(a) Top IPs: most requests in one window',
       ['service', 'ip', 'requests', 'window'],
       r.top.flatMap((t) => t.items.map((it) => [t.service, it.ip, String(it.count), `${t.window_seconds}s`])),
+    ),
+  );
+  out.push(
+    section(
+      '(a) IPs holding a large share of a service\'s requests (flood_ip)',
+      ['service', 'ip', 'requests', 'share', 'first seen', 'last seen', 'at end'],
+      ofType(r.history, 'flood_ip').map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
     ),
   );
   out.push(

@@ -1,4 +1,4 @@
-// The four detections' settings, defined once. The plugin builds its Kong
+// The detections' settings, defined once. The plugin builds its Kong
 // schema fields from this table, the aggregator its SIEM_* environment
 // variables and the validation of the `settings` a batch carries
 // (docs/configuration.md, "Detection settings").
@@ -19,6 +19,8 @@ export interface DetectionSettings {
   /** S: failure_spike window, seconds */
   spike_window_seconds: number;
   spike_failure_ratio: number;
+  flood_min_requests: number;
+  flood_min_share: number;
 }
 
 export type SettingName = keyof DetectionSettings;
@@ -46,6 +48,8 @@ export const DETECTION_SETTINGS: Readonly<Record<SettingName, SettingSpec>> = Ob
   spike_min_failures: { type: 'integer', default: 10, min: 1, max: COUNT_MAX, description: 'failure_spike: least failures in the spike window' },
   spike_window_seconds: { type: 'integer', default: 60, min: 1, max: SECONDS_MAX, description: 'failure_spike window, in seconds' },
   spike_failure_ratio: { type: 'number', default: 0.8, min: 0, max: 1, description: 'failure_spike: least share of failures in the spike window' },
+  flood_min_requests: { type: 'integer', default: 1000, min: 1, max: COUNT_MAX, description: 'flood_ip: least requests of one IP in the window' },
+  flood_min_share: { type: 'number', default: 0.2, min: 0, max: 1, description: 'flood_ip: least share of the service\'s requests in the window' },
 });
 
 export const SETTING_NAMES = Object.freeze(Object.keys(DETECTION_SETTINGS) as SettingName[]);
@@ -67,9 +71,4 @@ export function settingsJsonSchema(): Record<string, unknown> {
     properties[n] = { type: s.type, minimum: s.min, maximum: s.max };
   }
   return { type: 'object', properties };
-}
-
-/** Longest span of history any rule of these settings reads, in ms. */
-export function longestWindowMs(s: DetectionSettings): number {
-  return 1000 * Math.max(s.window_seconds, s.credential_window_seconds, s.spike_window_seconds + s.spike_baseline_seconds);
 }

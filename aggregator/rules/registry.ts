@@ -5,9 +5,10 @@
 import { credentialIps } from './credential-ips';
 import { errorIp } from './error-ip';
 import { failureSpike } from './failure-spike';
+import { floodIp } from './flood-ip';
 import type { CredentialRule, IpRule } from './types';
 
-const IP = [errorIp, failureSpike] as const;
+const IP = [errorIp, failureSpike, floodIp] as const;
 const CREDENTIAL = [credentialIps] as const;
 
 /** Rules over IP keys, in a fixed order (backends index their per-rule state by it). */

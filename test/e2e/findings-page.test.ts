@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page, Request, Route } from 'playwright-core';
-import { wave } from '../../cli/demo';
+import { FLOOD_REQUESTS, wave } from '../../cli/demo';
 import { ATTACK } from '../../cli/kong-traffic';
 import { getJson, postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
 import { launchBrowser, type Browser } from '../helpers/browser';
@@ -132,7 +132,7 @@ test('findings page on the demo\'s traffic: findings in words against the thresh
     href: tr.querySelector('a')?.getAttribute('href') ?? null,
   })));
   assert.equal(rows.length, top.items.length + 1);
-  assert.deepEqual(rows[0], { label: ATTACK.floodIp, count: 400, width: rows[0]?.width, href: `#service=orders&ip=${ATTACK.floodIp}` });
+  assert.deepEqual(rows[0], { label: ATTACK.floodIp, count: FLOOD_REQUESTS, width: rows[0]?.width, href: `#service=orders&ip=${ATTACK.floodIp}` });
   const other = rows[rows.length - 1];
   assert.deepEqual([other?.label, other?.count, other?.href], ['other', top.other, null]);
   const max = Math.max(...rows.map((r) => r.count));

@@ -62,8 +62,9 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   }
 
   before(async () => {
-    // a bouncer key, so that the decision row's last-pull panel has its series
-    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200', SIEM_BOUNCER_KEYS: 'bouncer-key-for-the-dashboard' }, { wallNow: () => t0 + offsetMs });
+    // a bouncer key, so that the decision row's last-pull panel has its series;
+    // flood_min_requests under the top talker's 200 requests, so flood_ip fires too
+    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200', SIEM_BOUNCER_KEYS: 'bouncer-key-for-the-dashboard', SIEM_FLOOD_MIN_REQUESTS: '150' }, { wallNow: () => t0 + offsetMs });
     prom = await startPrometheus({ target: new URL(agg.url).host, ruleFiles: ruleFiles(), intervalSeconds: 1 });
     // Counters must be seen at zero before traffic, or increase() has
     // nothing to compare the first sample with.
@@ -117,6 +118,9 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     await expectValue('count(kong_siem_error_ip)', 1);
     await expectValue('count(kong_siem_failure_spike)', 1);
     await expectValue('count(kong_siem_credential_ips)', 1);
+    // flood_ip: 200 of the 240 requests in orders' window, flood_min_requests 150
+    await expectValue(`kong_siem_flood_ip{job="kong-siem",service="orders",ip="198.51.100.50"}`, 200);
+    await expectValue('count(kong_siem_flood_ip)', 1);
     // top_ip: top N plus "other", by requests and by failures
     await expectValue('kong_siem_top_ip_requests{service="orders",ip="198.51.100.50"}', 200);
     await expectValue('kong_siem_top_ip_requests{service="orders",ip="203.0.113.7"}', 25);
@@ -153,6 +157,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     await expectValue('ALERTS{alertname="KongSiemErrorIP",alertstate="firing",service="orders",ip="203.0.113.7",kind="detection"}', 1);
     await expectValue(`ALERTS{alertname="KongSiemSharedCredential",alertstate="firing",service="orders",credential="${CRED}"}`, 1);
     await expectValue('ALERTS{alertname="KongSiemFailureSpike",alertstate="firing",service="orders",ip="198.51.100.9"}', 1);
+    await expectValue('ALERTS{alertname="KongSiemFloodIP",alertstate="firing",service="orders",ip="198.51.100.50"}', 1);
     // `for: 2m`: pending is as far as a short test goes
     await expectValue('ALERTS{alertname="KongSiemTopTalker",alertstate="pending",service="orders",ip="198.51.100.50"}', 1);
     await expectValue('ALERTS{alertname="KongSiemRecordsRejected",alertstate="firing",reason="ip"}', 1);
@@ -188,6 +193,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     offsetMs = 70_000;
     await expectGone('kong_siem_error_ip');
     await expectGone('kong_siem_failure_spike');
+    await expectGone('kong_siem_flood_ip');
     await expectGone('ALERTS{alertname=~"KongSiemErrorIP|KongSiemFailureSpike"}');
     await expectGone('kong_siem_top_ip_requests{service="orders",ip="198.51.100.50"}');
     await expectGone('aps_siem_ip_topn{namespace="orders"}');

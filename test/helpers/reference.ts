@@ -16,6 +16,7 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
   const C = s.credential_window_seconds * 1000;
   const perIp = new Map<string, { req: number; fail: number; sReq: number; sFail: number; bSucc: number }>();
   const perCred = new Map<string, Set<string>>();
+  const serviceRequests = new Map<string, number>();
   for (const r of records) {
     const k = `${r.service}|${r.ipKey}`;
     let v = perIp.get(k);
@@ -23,6 +24,7 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
     const fail = r.status >= 400;
     const succ = r.status >= 200 && r.status < 400;
     if (inRange(r.ts, T - W, T)) {
+      serviceRequests.set(r.service, (serviceRequests.get(r.service) ?? 0) + 1);
       v.req++;
       if (fail) v.fail++;
     }
@@ -38,8 +40,10 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
       set.add(r.ipKey);
     }
   }
-  const out: RefFindings = { error_ip: new Map(), credential_ips: new Map(), failure_spike: new Map() };
+  const out: RefFindings = { error_ip: new Map(), credential_ips: new Map(), failure_spike: new Map(), flood_ip: new Map() };
   for (const [k, v] of perIp) {
+    const all = serviceRequests.get(k.slice(0, k.indexOf('|'))) ?? 0;
+    if (v.req >= s.flood_min_requests && all > 0 && v.req / all >= s.flood_min_share) out.flood_ip.set(k, v.req);
     if (v.fail >= s.error_min && v.fail / v.req >= s.error_ratio) out.error_ip.set(k, v.fail);
     if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio) out.failure_spike.set(k, v.sFail);
   }

@@ -119,7 +119,7 @@ test('the table report answers the four questions; plain progress lines on a non
   const r = await runCli(['replay', file]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Replayed \d+ records from 2024-06-07T22:0\d:\d\d(\.\d+)?Z to 2024-06-07T22:(09:\d\d(\.\d+)?Z|10:00Z)/);
-  for (const heading of ['(a) Top IPs', '(b) IPs with many errors', '(c) Credentials used from several IPs', '(d) Successes, then a spike']) {
+  for (const heading of ['(a) Top IPs', '(a) IPs holding a large share', '(b) IPs with many errors', '(c) Credentials used from several IPs', '(d) Successes, then a spike']) {
     assert.ok(r.stdout.includes(heading), heading);
   }
   for (const ip of [ATTACK.floodIp, ATTACK.errorIp, ATTACK.spikeIp, ...ATTACK.sharedIps.slice(-2)]) assert.ok(r.stdout.includes(ip), ip);

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { ATTACK } from '../../cli/kong-traffic';
+import { FLOOD_REQUESTS } from '../../cli/demo';
 import { metricValue } from '../helpers/aggregator';
 
 const CLI = path.resolve(__dirname, '../../cli/index.js');
@@ -63,7 +64,8 @@ test('demo --once: every pattern detected, a busy port falls back to a free one,
   // issue 16 (13): the aggregator stopped with the demo; a URL to it would answer nothing
   assert.doesNotMatch(stdout, /https?:\/\//, 'no URL printed');
   assert.doesNotMatch(stdout, /Findings page/, '--once serves nothing after it prints');
-  assert.match(stdout, new RegExp(`${ATTACK.floodIp.replace(/\./g, '\\.')} +400 requests`));
+  assert.match(stdout, new RegExp(`${ATTACK.floodIp.replace(/\./g, '\\.')} +${FLOOD_REQUESTS} requests`));
+  assert.match(stdout, new RegExp(`flood_ip +orders +${ATTACK.floodIp.replace(/\./g, '\\.')} +${FLOOD_REQUESTS} requests, \\d+% of the service's requests`));
   assert.match(stdout, new RegExp(`error_ip +orders +${ATTACK.errorIp.replace(/\./g, '\\.')} +60 failures`));
   assert.match(stdout, /credential_ips +orders +credential [0-9a-f]{16} +from 5 IPs/);
   assert.match(stdout, new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`));
@@ -113,7 +115,8 @@ test('demo keeps serving: the findings page\'s URL printed and served, /metrics 
   const text = await res.text();
   assert.equal(metricValue(text, 'kong_siem_error_ip', { service: 'orders', ip: ATTACK.errorIp }), 60);
   assert.equal(metricValue(text, 'kong_siem_failure_spike', { service: 'orders', ip: ATTACK.spikeIp }), 15);
-  assert.equal(metricValue(text, 'kong_siem_top_ip_requests', { service: 'orders', ip: ATTACK.floodIp }), 400);
+  assert.equal(metricValue(text, 'kong_siem_top_ip_requests', { service: 'orders', ip: ATTACK.floodIp }), FLOOD_REQUESTS);
+  assert.equal(metricValue(text, 'kong_siem_flood_ip', { service: 'orders', ip: ATTACK.floodIp }), FLOOD_REQUESTS);
   demo.child.kill('SIGINT');
   assert.equal(await demo.exited, 0);
 });

@@ -38,7 +38,22 @@ test('near misses do not fire: 19 failures; a busy IP at 2% failures; 2 IPs on a
   busy.sort((a, b) => a.ts - b.ts);
   await s.apply(busy);
   await s.apply([rec(T0 + 1000, '198.51.100.1', 200, 'orders', 'cred-a'), rec(T0 + 2000, '198.51.100.2', 200, 'orders', 'cred-a')]);
-  assert.deepEqual(await s.findings(), []);
+  // the busy IP is alone on its service with 2000 requests: a flood, rightly
+  assert.deepEqual((await s.findings()).map((f) => `${f.type} ${'ip' in f ? f.ip : ''}`), ['flood_ip 203.0.113.2']);
+});
+
+test('flood_ip: 1000 requests making 20% of the service\'s fire; 999, or 1000 among 6000, do not', async () => {
+  const { s } = state();
+  // 4000 requests of 400 other IPs over the minute, 10 each
+  const others = Array.from({ length: 400 }, (_, i) => burst(10, T0, 50_000, `10.0.${i >> 8}.${i & 255}`, 200)).flat();
+  await s.apply([...others, ...burst(999, T0, 50_000, '203.0.113.9', 200)].sort((a, b) => a.ts - b.ts));
+  assert.deepEqual(await s.findings({ type: 'flood_ip' }), [], '999 requests');
+  await s.apply([rec(T0 + 50_500, '203.0.113.9', 200)]);
+  const f = (await s.findings({ type: 'flood_ip' }))[0] as { ip: string; count: number; ratio: number; since: number } | undefined;
+  assert.deepEqual(f && { ip: f.ip, count: f.count, ratio: f.ratio, since: f.since }, { ip: '203.0.113.9', count: 1000, ratio: 0.2, since: T0 + 50_500 });
+  // 1000 more requests of the others: its share drops to 1000 / 6000 without a record of its own
+  await s.apply(Array.from({ length: 100 }, (_, i) => burst(10, T0 + 51_000, 1_000, `10.1.${i >> 8}.${i & 255}`, 200)).flat().sort((a, b) => a.ts - b.ts));
+  assert.deepEqual(await s.findings({ type: 'flood_ip' }), [], 'under 20% of the service');
 });
 
 test('failures age out of the window: a finding disappears when the clock moves on', async () => {

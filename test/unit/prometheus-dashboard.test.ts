@@ -16,7 +16,7 @@ const dashboard = () => JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana',
 // shipped rules record, and Prometheus's own `up` and `ALERTS`.
 const DOCUMENTED_METRICS = [
   'kong_siem_top_ip_requests', 'kong_siem_top_ip_errors', 'kong_siem_error_ip', 'kong_siem_credential_ips',
-  'kong_siem_failure_spike', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
+  'kong_siem_failure_spike', 'kong_siem_flood_ip', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
   'kong_siem_tracked_keys', 'kong_siem_records_received_total', 'kong_siem_records_rejected_total',
   'kong_siem_sender_dropped_total', 'kong_siem_evictions_total',
   'kong_siem_decisions', 'kong_siem_bouncer_pulls_total', 'kong_siem_bouncer_last_pull_seconds',

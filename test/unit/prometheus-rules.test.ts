@@ -126,7 +126,7 @@ test('every alert has a case where it fires and a case where it must not', () =>
 
 test('the issue\'s alerts exist; each carries its routing labels, a summary and a runbook hint', () => {
   const byName = new Map(alerts().map((a) => [a.alert, a]));
-  const detections = ['KongSiemErrorIP', 'KongSiemSharedCredential', 'KongSiemFailureSpike', 'KongSiemTopTalker'];
+  const detections = ['KongSiemErrorIP', 'KongSiemSharedCredential', 'KongSiemFailureSpike', 'KongSiemFloodIP', 'KongSiemTopTalker'];
   const health = ['KongSiemAggregatorDown', 'KongSiemRecordsRejected', 'KongSiemSenderDropped', 'KongSiemEvictions', 'KongSiemIngestStopped'];
   for (const name of [...detections, ...health]) assert.ok(byName.has(name), `missing alert ${name}`);
   for (const a of byName.values()) {

@@ -31,6 +31,8 @@ const settingsArb = fc.record({
   spike_min_successes: fc.integer({ min: 1, max: 4 }),
   spike_min_failures: fc.integer({ min: 1, max: 5 }),
   spike_failure_ratio: fc.constantFrom(0.5, 0.8, 1),
+  flood_min_requests: fc.integer({ min: 1, max: 6 }),
+  flood_min_share: fc.constantFrom(0, 0.1, 0.2, 0.3, 1),
 });
 
 const recordArb = fc.record({
