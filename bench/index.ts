@@ -34,6 +34,7 @@ const CASES: readonly CaseDef[] = [
   { n: 7, name: 'replay', module: 'replay' },
   { n: 8, name: 'spray', module: 'spray', inProcess: true },
   { n: 9, name: 'decisions', module: 'decisions' },
+  { n: 10, name: 'redis', module: 'redis', inProcess: true },
 ];
 
 interface Results {

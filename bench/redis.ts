@@ -1,37 +1,22 @@
-// Benchmark: ingest records/s of the in-memory aggregator, one aggregator on
-// Redis and two aggregators sharing one Redis, in the same run, over HTTP
-// with the same pre-serialized batches. Each aggregator is a child process
-// (`node <outDir>/aggregator/server.js`); Redis is a fresh redis-server per
-// case. Prints one row per case and the ratios against in-memory.
-//
-//   node dist/bench/redis.js [--records 200000] [--batch 1000] [--concurrency 4] [--json]
-//
-// Every process shares the machine's cores (client, aggregators, Redis): on a
-// small machine the two-aggregator case measures contention as much as
-// scale-out. The core count is printed with the figures.
-import { spawn, type ChildProcess } from 'node:child_process';
-import os from 'node:os';
+// Case 10 of `npm run bench`: ingest records/s of the memory backend, one
+// aggregator on Redis, two aggregators sharing one Redis (each on its own
+// core when there are two) and one aggregator on a 3-master Redis Cluster,
+// in the same run, over HTTP with the same pre-serialized batches. Redis's
+// own CPU per record is read from INFO cpu (used_cpu_user + used_cpu_sys
+// deltas over the timed part, summed over the masters), its memory per
+// tracked key from INFO memory, and the aggregator's peak RSS for one
+// maximal batch from /proc (VmHWM), memory backend vs Redis.
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, startRedis, waitFor, type RunningRedis } from '../test/helpers/redis';
+import { freePort, startRedis, waitFor } from '../test/helpers/redis';
+import { startCluster } from '../test/helpers/redis-cluster';
+import { cores, spawnNode } from './pin';
 
-interface Args { records: number; batch: number; concurrency: number; json: boolean }
-
-function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { records: 200_000, batch: 1000, concurrency: 4, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = Number(argv[i + 1]);
-    if (k === '--json') a.json = true;
-    else if (k === '--records' && v > 0) (a.records = v), i++;
-    else if (k === '--batch' && v > 0) (a.batch = v), i++;
-    else if (k === '--concurrency' && v > 0) (a.concurrency = v), i++;
-    else throw new Error(`unknown or bad argument ${k}`);
-  }
-  return a;
-}
+export interface RedisBenchArgs { records: number; batch: number; concurrency: number }
 
 /** Deterministic traffic: 20k IPs (a few heavy), 5% failures, a credential on 10%, 4 services, ts rising. */
-function batches(a: Args): string[] {
+export function batches(a: RedisBenchArgs, t0 = 1_717_800_000_000): string[] {
   let seed = 7;
   const rnd = () => {
     seed = (seed + 0x6d2b79f5) >>> 0;
@@ -39,7 +24,6 @@ function batches(a: Args): string[] {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const t0 = 1_717_800_000_000;
   const out: string[] = [];
   for (let i = 0; i < a.records; i += a.batch) {
     const records = [];
@@ -58,10 +42,9 @@ function batches(a: Args): string[] {
 
 interface Child { url: string; proc: ChildProcess }
 
-async function startAggregator(env: Record<string, string>): Promise<Child> {
+async function startAggregator(outDir: string, core: number, env: Record<string, string>): Promise<Child> {
   const port = await freePort();
-  const server = path.resolve(__dirname, '../aggregator/server.js');
-  const proc = spawn(process.execPath, [server], {
+  const proc = spawnNode(core, [path.join(outDir, 'aggregator', 'server.js')], {
     env: { ...process.env, SIEM_HOST: '127.0.0.1', SIEM_PORT: String(port), SIEM_LOG_LEVEL: 'warn', SIEM_CLOCK: 'event', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -81,7 +64,7 @@ async function stop(c: Child): Promise<void> {
 }
 
 /** Post every batch, `concurrency` in flight, round-robin over the aggregators; returns records/s. */
-async function drive(children: Child[], bodies: readonly string[], a: Args): Promise<{ rps: number; accepted: number }> {
+async function drive(children: Child[], bodies: readonly string[], concurrency: number): Promise<{ rps: number; accepted: number }> {
   let next = 0;
   let accepted = 0;
   const t0 = process.hrtime.bigint();
@@ -94,53 +77,83 @@ async function drive(children: Child[], bodies: readonly string[], a: Args): Pro
       accepted += body.accepted ?? 0;
     }
   };
-  await Promise.all(Array.from({ length: a.concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   return { rps: accepted / s, accepted };
 }
 
-async function runCase(name: string, n: number, redis: boolean, bodies: readonly string[], a: Args) {
-  let r: RunningRedis | undefined;
+function info(port: number, section: string): Record<string, string> {
+  const out = spawnSync('redis-cli', ['-p', String(port), 'INFO', section], { encoding: 'utf8' }).stdout;
+  return Object.fromEntries(out.split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(':', 2) as [string, string]));
+}
+const cpuSeconds = (ports: number[]) => ports.reduce((s, p) => { const i = info(p, 'cpu'); return s + Number(i.used_cpu_user ?? 0) + Number(i.used_cpu_sys ?? 0); }, 0);
+const usedMemory = (ports: number[]) => ports.reduce((s, p) => s + Number(info(p, 'memory').used_memory ?? 0), 0);
+
+export interface CaseResult {
+  name: string;
+  aggregators: number;
+  records_per_s: number;
+  /** Redis CPU per record, µs (undefined for memory) */
+  redis_cpu_us?: number;
+  /** Redis memory per tracked key, bytes */
+  redis_bytes_per_key?: number;
+  tracked_keys: number;
+}
+
+async function trackedKeys(url: string): Promise<number> {
+  const m = /^kong_siem_tracked_keys (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text());
+  return Number(m?.[1] ?? 0);
+}
+
+export async function runCase(outDir: string, name: string, n: number, backend: 'memory' | 'redis' | 'cluster', bodies: readonly string[], a: RedisBenchArgs): Promise<CaseResult> {
+  const redis = backend === 'redis' ? await startRedis() : undefined;
+  const cluster = backend === 'cluster' ? await startCluster() : undefined;
+  const ports = redis ? [redis.port] : cluster ? cluster.nodes.map((x) => x.port) : [];
+  const state = redis?.url ?? cluster?.url;
   const children: Child[] = [];
+  const memEmpty = usedMemory(ports);
   try {
-    if (redis) r = await startRedis();
-    for (let i = 0; i < n; i++) children.push(await startAggregator(r ? { SIEM_STATE: r.url } : {}));
+    const c = cores();
+    for (let i = 0; i < n; i++) children.push(await startAggregator(outDir, i === 0 ? c.server : c.client, state ? { SIEM_STATE: state } : {}));
     // warm-up: the first 5% of batches, not timed (JIT, script cache, connections)
     const warm = Math.max(1, Math.floor(bodies.length / 20));
-    await drive(children, bodies.slice(0, warm), a);
-    const { rps, accepted } = await drive(children, bodies.slice(warm), a);
+    await drive(children, bodies.slice(0, warm), a.concurrency);
+    const cpu0 = cpuSeconds(ports);
+    const { rps, accepted } = await drive(children, bodies.slice(warm), a.concurrency);
+    const cpu = cpuSeconds(ports) - cpu0;
     // every aggregator must see the same state: one window count, asked of each
-    const seen = await Promise.all(children.map((c) => fetch(`${c.url}/v1/top?service=svc-0`).then((x) => x.json() as Promise<{ other: number; items: { count: number }[] }>)));
+    const seen = await Promise.all(children.map((ch) => fetch(`${ch.url}/v1/top?service=svc-0`).then((x) => x.json() as Promise<{ other: number; items: { count: number }[] }>)));
     const totals = seen.map((t) => t.other + t.items.reduce((s, x) => s + x.count, 0));
     if (new Set(totals).size !== 1) throw new Error(`${name}: aggregators disagree on svc-0's window: ${totals.join(' vs ')}`);
-    return { name, aggregators: n, records_per_s: Math.round(rps), records: accepted };
+    const keys = await trackedKeys((children[0] as Child).url);
+    const out: CaseResult = { name, aggregators: n, records_per_s: Math.round(rps), tracked_keys: keys };
+    if (ports.length > 0) {
+      out.redis_cpu_us = Math.round((1e6 * cpu * 100) / accepted) / 100;
+      // everything the state holds (keys of every kind, batch ids) over the entities it tracks
+      out.redis_bytes_per_key = Math.round((usedMemory(ports) - memEmpty) / Math.max(1, keys));
+    }
+    return out;
   } finally {
     await Promise.all(children.map(stop));
-    await r?.close();
+    await redis?.close();
+    await cluster?.close();
   }
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  const bodies = batches(a);
-  const rows = [
-    await runCase('memory', 1, false, bodies, a),
-    await runCase('redis x1', 1, true, bodies, a),
-    await runCase('redis x2', 2, true, bodies, a),
-  ];
-  const base = rows[0]?.records_per_s ?? 1;
-  const out = rows.map((r) => ({ ...r, ratio_vs_memory: Math.round((100 * r.records_per_s) / base) / 100 }));
-  if (a.json) {
-    process.stdout.write(`${JSON.stringify({ cores: os.cpus().length, batch: a.batch, concurrency: a.concurrency, rows: out })}\n`);
-    return;
+/** Peak RSS (MB, VmHWM) of a fresh aggregator after one maximal batch: `records` records of distinct IPs. */
+export async function peakRssOneBatch(outDir: string, backend: 'memory' | 'redis', records: number): Promise<number> {
+  const redis = backend === 'redis' ? await startRedis() : undefined;
+  const child = await startAggregator(outDir, cores().server, redis ? { SIEM_STATE: redis.url } : {});
+  try {
+    const t0 = 1_717_800_000_000;
+    const recs = Array.from({ length: records }, (_, i) => ({ ts: t0 + i, ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, status: i % 7 === 0 ? 401 : 200, service: 'orders', credential: i % 5 === 0 ? `c${i % 997}` : undefined }));
+    const res = await fetch(`${child.url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: recs }) });
+    if (res.status !== 202) throw new Error(`one maximal batch answered ${res.status}: ${await res.text()}`);
+    const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return Math.round(kb / 1024);
+  } finally {
+    await stop(child);
+    await redis?.close();
   }
-  process.stdout.write(`redis state benchmark: ${a.records} records, batches of ${a.batch}, ${a.concurrency} in flight, ${os.cpus().length} cores shared by client, aggregators and redis-server\n`);
-  for (const r of out) process.stdout.write(`${r.name.padEnd(10)} ${String(r.records_per_s).padStart(9)} records/s  x${r.ratio_vs_memory.toFixed(2)} of memory\n`);
-}
-
-if (require.main === module) {
-  main().catch((err) => {
-    process.stderr.write(`bench/redis: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
 }
