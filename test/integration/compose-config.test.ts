@@ -49,8 +49,16 @@ test('docker-compose config accepts the stack: six services, and Redis with two 
   const all = cfg.services as Record<string, Obj>;
   const inProfile = (name: string) => Array.isArray(all[name]?.profiles) && (all[name]?.profiles as string[]).includes('redis');
   assert.deepEqual(Object.keys(all).filter((n) => !inProfile(n)).sort(), ['aggregator', 'alertmanager', 'echo', 'grafana', 'kong', 'prometheus']);
-  assert.deepEqual(Object.keys(all).filter(inProfile).sort(), ['aggregator-a', 'aggregator-b', 'redis']);
+  assert.deepEqual(Object.keys(all).filter(inProfile).sort(), ['aggregator-a', 'aggregator-b', 'aggregators', 'redis']);
   for (const n of ['aggregator-a', 'aggregator-b']) assert.equal((all[n]?.environment as Record<string, string>).SIEM_STATE, 'redis://redis:6379/0');
+  // the load balancer spreads over exactly the profile's aggregators, on their port
+  const lbConf = readFileSync(path.join(ROOT, 'deploy', 'nginx', 'aggregators.conf'), 'utf8');
+  assert.deepEqual([...lbConf.matchAll(/^\s*server (\S+?):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`), ['aggregator-a:9457', 'aggregator-b:9457']);
+  assert.ok(mounts(all.aggregators as Obj).some((v) => v.target === '/etc/nginx/conf.d/default.conf'));
+  assert.deepEqual([...(all.aggregators?.depends_on instanceof Array ? all.aggregators.depends_on : Object.keys(all.aggregators?.depends_on ?? {}))].sort(), ['aggregator-a', 'aggregator-b']);
+  // Prometheus discovers every aggregator of the profile
+  const prom = parse(readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as Obj;
+  assert.deepEqual(prom.scrape_configs[0].dns_sd_configs[0].names, ['aggregator-a', 'aggregator-b']);
   const kong = cfg.services.kong as Obj;
   const env = kong.environment as Record<string, string>;
   assert.equal(env.KONG_DATABASE, 'off');
