@@ -5,9 +5,10 @@ import { createClock } from '../aggregator/clock';
 import { createMetrics } from '../aggregator/metrics';
 import { createState } from '../aggregator/state';
 import type { IngestDeps } from '../aggregator/routes/ingest';
+import type { SiemState } from '../aggregator/state/state';
 import { createBatchLedger } from '../aggregator/batch-ledger';
 
-export function coreDeps(env: Record<string, string> = {}): IngestDeps {
+export function coreDeps(env: Record<string, string> = {}): IngestDeps & { state: SiemState } {
   const config = loadConfig({ SIEM_LOG_LEVEL: 'silent', ...env });
   const clock = createClock(config.clock);
   const metrics = createMetrics();

@@ -27,6 +27,8 @@ export interface CaseOptions {
   outDir: string;
   /** with --profile: where case processes and the case 1 aggregator write .cpuprofile files */
   profileDir?: string;
+  /** --mix-only: cases 1 and 2 run only the ingest mix (INGEST_MIX) */
+  mixOnly?: boolean;
 }
 
 /** node flags that write a CPU profile into `dir` at exit (none without a dir). */

@@ -112,6 +112,25 @@ export class Traffic {
   }
 }
 
+/**
+ * The ingest mix the speed target is set for: the plugin's default batch of
+ * 200, 80% of records with a credential, over 200k distinct keys (IP and
+ * credential keys per service) in 400k records.
+ */
+export const INGEST_MIX = { batch: 200, records: 400_000, traffic: { seed: 12, ipPool: 1_000_000, credentialShare: 0.8 } } as const;
+
+/** Distinct keys the state tracks for these bodies: (service, IP key) and (service, credential). */
+export function distinctKeys(bodies: readonly string[], keyOf: (ip: string) => string | undefined): number {
+  const seen = new Set<string>();
+  for (const b of bodies) {
+    for (const r of (JSON.parse(b) as { records: SiemRecord[] }).records) {
+      seen.add(`${r.service}|${keyOf(r.ip)}`);
+      if (r.credential) seen.add(`${r.service}#${r.credential}`);
+    }
+  }
+  return seen.size;
+}
+
 /** Distinct `ip` values in JSON bodies (for reporting what the mix held). */
 export function distinctIps(bodies: readonly string[]): number {
   const seen = new Set<string>();

@@ -11,14 +11,15 @@ import { NONE, OUT, type CredentialCounts, type CredentialRule, type IpCounts, t
  */
 export function stepIp(rule: IpRule, before: Run, c: IpCounts, s: DetectionSettings, ts?: number): Run {
   if (!rule.candidate(c, s)) return OUT;
-  if (!rule.holds(c, s)) return NONE;
+  // a rule whose candidate condition is the rule itself is not evaluated twice
+  if (rule.holds !== rule.candidate && !rule.holds(c, s)) return NONE;
   return before >= 0 ? before : (ts ?? NONE);
 }
 
 /** stepIp for credentials. */
 export function stepCredential(rule: CredentialRule, before: Run, c: CredentialCounts, s: DetectionSettings, ts?: number): Run {
   if (!rule.candidate(c, s)) return OUT;
-  if (!rule.holds(c, s)) return NONE;
+  if (rule.holds !== rule.candidate && !rule.holds(c, s)) return NONE;
   return before >= 0 ? before : (ts ?? NONE);
 }
 

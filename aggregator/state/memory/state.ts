@@ -10,7 +10,7 @@ import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
 import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
-import { OUT, type CredentialCounts, type Run } from '../../rules/types';
+import { OUT, type Run } from '../../rules/types';
 import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, sumHistogram } from '../../window';
 import { WINDOW } from '../layout';
 import { mergeSettings, sameSettings } from '../settings';
@@ -61,6 +61,8 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #slots: IpSlots;
   /** counts of one slot at one clock, reused: ingest is synchronous */
   readonly #cx: SlotCounts;
+  /** a credential's counts, reused likewise */
+  readonly #cc: { ips: ReadonlyMap<string, number>; now: number } = { ips: new Map(), now: 0 };
   /** a second one for callbacks that run while #cx is in use (top admission) */
   readonly #cx2: SlotCounts;
   #trackedIps = 0;
@@ -234,7 +236,9 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** Every credential rule over `e` at clock `now`, after a record at `ts` (undefined: a clock tick). */
   #stepCredential(svc: ServiceState, e: CredentialEntry, now: number, ts?: number, saved?: SnapshotRuns): void {
-    const c: CredentialCounts = { ips: e.ips, now };
+    const c = this.#cc;
+    c.ips = e.ips;
+    c.now = now;
     for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
       const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
       const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
