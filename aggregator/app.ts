@@ -7,6 +7,7 @@ import { createMetrics, type SiemMetrics } from './metrics';
 import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
+import { guardConnections } from './connections';
 import { SiemError, errors, statusOf } from './errors';
 import { ingestRoutes } from './routes/ingest';
 import { kongLogRoutes } from './routes/kong-log';
@@ -44,11 +45,17 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     // Slow or stuck clients must not hold sockets forever.
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 2 * config.requestTimeoutMs,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: config.idleTimeoutMs,
     // node checks request timeouts on this period (30 s by default)
-    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.requestTimeoutMs >> 2)) },
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.headersTimeoutMs >> 2)) },
   });
   app.server.maxConnections = config.maxConnections;
+  guardConnections(app, {
+    maxPerAddress: config.maxConnectionsPerIp,
+    requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  });
   const clock = createClock(config.clock, opts.wallNow);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => metrics.stateErrors.inc() });

@@ -28,6 +28,12 @@ export interface Config {
   requestTimeoutMs: number;
   /** concurrent connections; further ones are refused */
   maxConnections: number;
+  /** concurrent connections of one client address (IPv6: its /64) */
+  maxConnectionsPerIp: number;
+  /** headers must arrive within this, ms (at most requestTimeoutMs) */
+  headersTimeoutMs: number;
+  /** idle keep-alive connections are closed after this, ms */
+  idleTimeoutMs: number;
   maxBatchRecords: number;
   /** batch ids remembered for deduplication (each for 10 minutes) */
   maxBatchIds: number;
@@ -67,6 +73,10 @@ export const ENV_SCHEMA = {
     SIEM_MAX_BODY_BYTES: { type: 'integer', default: 5 * 1024 * 1024, minimum: 1024 },
     SIEM_REQUEST_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 100 },
     SIEM_MAX_CONNECTIONS: { type: 'integer', default: 1024, minimum: 1 },
+    // default: a quarter of SIEM_MAX_CONNECTIONS (see loadConfig)
+    SIEM_MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 1 },
+    SIEM_HEADERS_TIMEOUT_MS: { type: 'integer', default: 10_000, minimum: 100 },
+    SIEM_IDLE_TIMEOUT_MS: { type: 'integer', default: 5000, minimum: 100 },
     SIEM_MAX_BATCH_RECORDS: { type: 'integer', default: 50_000, minimum: 1 },
     SIEM_MAX_BATCH_IDS: { type: 'integer', default: 100_000, minimum: 1 },
     SIEM_MAX_SERVICES: { type: 'integer', default: 100, minimum: 1 },
@@ -177,6 +187,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxBatchIds: Number(e.SIEM_MAX_BATCH_IDS),
     requestTimeoutMs: Number(e.SIEM_REQUEST_TIMEOUT_MS),
     maxConnections: Number(e.SIEM_MAX_CONNECTIONS),
+    maxConnectionsPerIp:
+      e.SIEM_MAX_CONNECTIONS_PER_IP === undefined
+        ? Math.max(1, Math.floor(Number(e.SIEM_MAX_CONNECTIONS) / 4))
+        : Number(e.SIEM_MAX_CONNECTIONS_PER_IP),
+    headersTimeoutMs: Math.min(Number(e.SIEM_HEADERS_TIMEOUT_MS), Number(e.SIEM_REQUEST_TIMEOUT_MS)),
+    idleTimeoutMs: Number(e.SIEM_IDLE_TIMEOUT_MS),
     maxServices: Number(e.SIEM_MAX_SERVICES),
     maxKeys: Number(e.SIEM_MAX_KEYS),
     maxFindings: Number(e.SIEM_MAX_FINDINGS),

@@ -69,7 +69,7 @@ test('label bombs: distinct services, IPs and credentials never grow /metrics pa
 });
 
 test('a client that never finishes its request is cut off; connections beyond the cap are refused', async (t) => {
-  const agg = await startAggregator({ SIEM_REQUEST_TIMEOUT_MS: '300', SIEM_MAX_CONNECTIONS: '3' });
+  const agg = await startAggregator({ SIEM_REQUEST_TIMEOUT_MS: '300', SIEM_MAX_CONNECTIONS: '3', SIEM_MAX_CONNECTIONS_PER_IP: '3' });
   t.after(() => agg.close());
   const port = Number(new URL(agg.url).port);
   // slow loris: headers never finished (408), or a body that never comes (cut)
