@@ -54,6 +54,13 @@ async function withPage(t: { after(fn: () => Promise<void>): void }, viewport?: 
 async function checkDecisions(page: Page, listed: { value: string; scenario: string; until: number }[]): Promise<void> {
   await page.locator('#service').selectOption('');
   await page.waitForFunction(() => !document.querySelector('#decisions-section').hidden);
+  // decisions are derived on the aggregator's own tick: the page may have read
+  // the listing one tick before the test did; its next refresh (5 s) catches up
+  if (listed.length > 0) {
+    await page
+      .waitForFunction((n) => document.querySelectorAll('#decisions tbody tr').length === n, listed.length, { timeout: 20_000 })
+      .catch(() => undefined); // the assertion below reports the difference
+  }
   const rows = await page.locator('#decisions tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children as ArrayLike<HTMLElement>, (c) => c.innerText.trim())));
   if (listed.length === 0) return assert.deepEqual(rows, [['none']]);
   assert.equal(rows.length, listed.length, JSON.stringify(rows));
