@@ -8,9 +8,9 @@
 // A snapshot that is corrupt, foreign or of another version is reported and
 // ignored as a whole: a start never fails because of it.
 import { createReadStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
+import { writeFileAtomic } from './atomic-write';
 import type { SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
 
 export const SNAPSHOT_FORMAT = 'kong-siem-state';
@@ -57,19 +57,7 @@ export async function saveSnapshot(state: Snapshotting, file: string, clockNow: 
   }
   if (pending.length) chunks.push(pending.join('\n') + '\n');
 
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  let bytes = 0;
-  try {
-    for (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
+  const bytes = await writeFileAtomic(file, chunks);
   return { keys, bytes };
 }
 

@@ -3,7 +3,8 @@
 // file, fsync, rename) on the same period and at shutdown. A sibling file
 // keeps the state snapshot's format untouched. A corrupt or foreign file is
 // reported and ignored: a start never fails because of it.
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-write';
 import type { MemoryDecisionRepo, RepoSnapshot } from './repo';
 
 export const DECISIONS_FORMAT = 'kong-siem-decisions';
@@ -14,18 +15,7 @@ export const decisionsFileOf = (stateFile: string): string => `${stateFile}.deci
 export async function saveDecisions(repo: MemoryDecisionRepo, file: string): Promise<number> {
   const snap = repo.snapshot();
   const text = JSON.stringify({ format: DECISIONS_FORMAT, version: DECISIONS_VERSION, saved_at: Date.now(), ...snap });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.write(text);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, file);
+  await writeFileAtomic(file, [text]);
   return snap.active.length;
 }
 

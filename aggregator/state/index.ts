@@ -1,28 +1,18 @@
 // Chooses the state backend from SIEM_STATE: `memory` (embedded) or a
 // redis:// / rediss:// URL (comma-separated seeds: Redis Cluster) shared by
 // several aggregators. Everything outside this folder sees only SiemState.
-import type { DetectionSettings } from '../../common/settings';
 import type { Config } from '../config';
 import type { Clock } from '../clock';
 import { MemoryState } from './memory/state';
 import { connectRedis, parseRedisState } from './redis/client';
 import { RedisState } from './redis/state';
-import type { SiemState } from './state';
+import type { SiemState, StateOptions } from './state';
+
+export type { StateOptions } from './state';
 
 export interface StateHooks {
   /** a state operation failed (shared backend unreachable) */
   onError?: (err: unknown) => void;
-}
-
-/** What every backend needs. */
-export interface StateOptions {
-  clock: Clock;
-  defaults: DetectionSettings;
-  maxKeys: number;
-  maxServices: number;
-  maxFindings: number;
-  credentialMaxIps: number;
-  onEvict?: (table: 'ip' | 'credential') => void;
 }
 
 /** An embedded state (the CLI's replay, tests, benchmarks). */

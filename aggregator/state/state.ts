@@ -2,6 +2,7 @@
 // out. The app meets its backend (memory/ or redis/) only through this.
 import type { TopList } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
+import type { Clock } from '../clock';
 import type { Finding, FindingType } from '../rules/registry';
 
 /** A record that passed validation, with its IP key computed. */
@@ -98,4 +99,15 @@ export interface Snapshotting {
 export interface StateHealth {
   ok: boolean;
   reason?: string;
+}
+
+/** What every backend needs (memory and Redis alike). */
+export interface StateOptions {
+  clock: Clock;
+  defaults: DetectionSettings;
+  maxKeys: number;
+  maxServices: number;
+  maxFindings: number;
+  credentialMaxIps: number;
+  onEvict?: (table: 'ip' | 'credential') => void;
 }

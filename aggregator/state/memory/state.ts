@@ -25,21 +25,14 @@ import type {
   SnapshotRuns,
   SnapshotService,
   Snapshotting,
+  StateOptions,
 } from '../state';
 import { IpSlots } from './ip-slots';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
 import { findingsOf, serviceWindow, topOf } from './queries';
 import { runsOf, ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
 
-export interface MemoryStateOptions {
-  clock: Clock;
-  defaults: DetectionSettings;
-  maxKeys: number;
-  maxServices: number;
-  maxFindings: number;
-  credentialMaxIps: number;
-  onEvict?: (table: 'ip' | 'credential') => void;
-}
+export type MemoryStateOptions = StateOptions;
 
 /** live keys looked at per sweep past the first: arrival order is only nearly ts order */
 const EXPIRY_SCAN_LIVE = 10_000;

@@ -20,7 +20,7 @@ import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
 import { mergeSettings, sameSettings } from '../settings';
-import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, SiemState, StateHealth } from '../state';
+import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, SiemState, StateHealth, StateOptions } from '../state';
 import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
 import type { RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, metaKeys } from './keys';
@@ -30,16 +30,9 @@ import { describe, readIp, readTotals, type IpView, type Scripts, type Svc } fro
 import { evict, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
 
-export interface RedisStateOptions {
+export interface RedisStateOptions extends StateOptions {
   client: RedisClient;
-  clock: Clock;
-  defaults: DetectionSettings;
-  maxKeys: number;
-  maxServices: number;
-  maxFindings: number;
-  credentialMaxIps: number;
   sweepIntervalMs: number;
-  onEvict?: (table: 'ip' | 'credential') => void;
   /** every failed operation (for kong_siem_state_errors_total) */
   onError?: (err: unknown) => void;
 }
