@@ -1,0 +1,85 @@
+// Reading replay's input: which files can be read and their total size,
+// and their bytes, plain or gunzipped, in bounded chunks.
+import { constants, promises as fsp } from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+/** The file name that means standard input. */
+export const STDIN = '-';
+
+/** Check every file before spending time on the first: their total size, and those that cannot be read. */
+export async function checkFiles(files: readonly string[]): Promise<{ totalBytes: number | undefined; unreadable: Map<string, string> }> {
+  let total = 0;
+  let known = true;
+  const unreadable = new Map<string, string>();
+  for (const f of files) {
+    if (f === STDIN) {
+      known = false;
+      continue;
+    }
+    try {
+      await fsp.access(f, constants.R_OK);
+      const st = await fsp.stat(f);
+      if (st.isDirectory()) unreadable.set(f, 'is a directory');
+      else if (st.isFile()) total += st.size;
+      else known = false; // a FIFO or /dev/stdin: size unknown
+    } catch (err) {
+      unreadable.set(f, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  return { totalBytes: known ? total : undefined, unreadable };
+}
+
+export const CHUNK_BYTES = 1 << 20;
+
+/**
+ * A plain file's bytes in two buffers, used in turn: the next read is under
+ * way while the caller works on the last, and memory stays at two chunks
+ * (a read stream's fresh 1 MiB buffers wait for a GC to go: +80 MB RSS). A
+ * chunk is valid until the next one is asked for.
+ */
+export async function* plainChunks(fh: fsp.FileHandle, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  let cur = Buffer.allocUnsafe(CHUNK_BYTES);
+  let next = Buffer.allocUnsafe(CHUNK_BYTES);
+  let reading = fh.read(cur, 0, CHUNK_BYTES, null);
+  for (;;) {
+    const { bytesRead } = await reading;
+    if (bytesRead === 0) return;
+    reading = fh.read(next, 0, CHUNK_BYTES, null);
+    onBytes(bytesRead);
+    yield cur.subarray(0, bytesRead);
+    [cur, next] = [next, cur];
+  }
+}
+
+export async function isGzip(fh: fsp.FileHandle): Promise<boolean> {
+  const head = Buffer.alloc(2);
+  const { bytesRead } = await fh.read(head, 0, 2, 0);
+  return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** The stored bytes of `src`, gunzipped when they start with the gzip magic. */
+export async function* decoded(src: Readable, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  if (first.done) return;
+  const head = first.value;
+  async function* raw(): AsyncGenerator<Buffer> {
+    onBytes(head.length);
+    yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      onBytes(n.value.length);
+      yield n.value;
+    }
+  }
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const gz = createGunzip({ chunkSize: 256 * 1024 });
+    // Errors of either side end up on gz, whose iteration then throws.
+    pipeline(Readable.from(raw()), gz, () => {});
+    yield* gz as AsyncIterable<Buffer>;
+  } else {
+    yield* raw();
+  }
+}
