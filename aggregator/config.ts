@@ -11,6 +11,7 @@ import {
 } from '../common/settings';
 import { DEFAULT_DECISIONS } from './decisions/policy';
 import { loadDecisionsConfig, type DecisionsConfig } from './decisions/config';
+import { parseSuccessStatuses, type SuccessByRoute } from '../common/success-statuses';
 
 export type ClockMode = 'wall' | 'event';
 
@@ -52,6 +53,8 @@ export interface Config {
   ipv6Prefix: number;
   hashKey: string | undefined;
   hashCredentials: boolean;
+  /** route -> statuses that are successes there, for records built here (/v1/kong-log, replay) */
+  successStatuses: SuccessByRoute;
   /** housekeeping period: expiry of keys and of stale candidates, ms */
   sweepIntervalMs: number;
   logLevel: string;
@@ -90,6 +93,7 @@ export const ENV_SCHEMA = {
     SIEM_IPV6_PREFIX: { type: 'integer', default: 64, minimum: 1, maximum: 128 },
     SIEM_HASH_KEY: { type: 'string', minLength: 1 },
     SIEM_HASH_CREDENTIALS: { type: 'boolean', default: true },
+    SIEM_SUCCESS_STATUSES: { type: 'string', minLength: 1 },
     SIEM_SWEEP_INTERVAL_MS: { type: 'integer', default: 1000, minimum: 10, maximum: 60_000 },
     SIEM_DECISIONS: { type: 'string', default: DEFAULT_DECISIONS },
     SIEM_ALLOWLIST: { type: 'string' },
@@ -176,6 +180,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bouncerKeys: str('SIEM_BOUNCER_KEYS'),
     adminToken: str('SIEM_ADMIN_TOKEN'),
   });
+  let successStatuses: SuccessByRoute;
+  try {
+    successStatuses = parseSuccessStatuses(str('SIEM_SUCCESS_STATUSES') ?? '');
+  } catch (err) {
+    throw new Error(`invalid configuration: SIEM_SUCCESS_STATUSES: ${(err as Error).message}`);
+  }
   return Object.freeze({
     host: String(e.SIEM_HOST),
     port: Number(e.SIEM_PORT),
@@ -204,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     ipv6Prefix: Number(e.SIEM_IPV6_PREFIX),
     hashKey: str('SIEM_HASH_KEY'),
     hashCredentials: Boolean(e.SIEM_HASH_CREDENTIALS),
+    successStatuses,
     sweepIntervalMs: Number(e.SIEM_SWEEP_INTERVAL_MS),
     logLevel: String(e.SIEM_LOG_LEVEL),
     defaults,

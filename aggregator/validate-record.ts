@@ -3,7 +3,7 @@
 // out of range, or a string is over its length). Each bad record is rejected
 // with a reason and the rest of its batch is kept; unknown fields are ignored.
 import Ajv, { type ErrorObject } from 'ajv';
-import { STRING_MAX } from '../common/record';
+import { OUTCOMES, STRING_MAX, type Outcome } from '../common/record';
 import { ipKey } from '../common/ip-key';
 import type { KeyedRecord, RejectReason } from './state/state';
 
@@ -23,6 +23,7 @@ export const RECORD_SCHEMA = {
     route: optionalString,
     method: optionalString,
     latency_ms: { type: 'number', minimum: 0 },
+    outcome: { type: 'string', enum: OUTCOMES },
   },
 } as const;
 
@@ -58,15 +59,17 @@ function plainValid(x: unknown): boolean {
     const v = r[k];
     if (v !== undefined && (typeof v !== 'string' || v.length > STRING_MAX)) return false;
   }
+  if (r.outcome !== undefined && r.outcome !== 'success' && r.outcome !== 'failure') return false;
   return latency === undefined || (typeof latency === 'number' && Number.isFinite(latency) && latency >= 0);
 }
 
 export function checkRecord(input: unknown, ipv6Prefix: number): Checked {
   if (!plainValid(input) && !check(input)) return { ok: false, reason: reasonOf(check.errors?.[0]) };
-  const r = input as { ts: number; ip: string; status: number; service: string; credential?: string };
+  const r = input as { ts: number; ip: string; status: number; service: string; credential?: string; outcome?: Outcome };
   const key = ipKey(r.ip, ipv6Prefix);
   if (key === undefined) return { ok: false, reason: 'ip' };
   const record: KeyedRecord = { ts: r.ts, ipKey: key, status: r.status, service: r.service };
   if (r.credential) record.credential = r.credential;
+  if (r.outcome !== undefined) record.outcome = r.outcome;
   return { ok: true, record };
 }

@@ -11,6 +11,7 @@ import type { Config } from '../aggregator/config';
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, isRedactedHeader, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
 import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
+import { parseSuccessStatuses } from '../common/success-statuses';
 import { fingerprintOf, firstLine } from './fingerprint';
 import type { ReplayProgress } from './replay';
 
@@ -44,6 +45,15 @@ function intIn(min: number, max: number) {
 function credentialHeader(v: string): string {
   if (isRedactedHeader(v)) throw new InvalidArgumentError(`${v} cannot be a credential source: Kong logs its value as REDACTED, so every client would share one credential`);
   return v;
+}
+
+/** `--success-statuses ROUTE=302[|303]`, repeatable: the entries add up. */
+function successStatuses(v: string, prev: Map<string, Set<number>> | undefined): Map<string, Set<number>> {
+  try {
+    return parseSuccessStatuses(v, prev ?? new Map());
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function settingParser(name: SettingName) {
@@ -87,6 +97,7 @@ interface ReplayFlags {
   credentialHeader: string;
   hashKey?: string;
   hashCredentials?: boolean;
+  successStatuses?: Map<string, Set<number>>;
   ipv6Prefix?: number;
   maxKeys?: number;
   progress?: 'bar' | 'plain' | 'none';
@@ -117,6 +128,7 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
         credentialHeader: flags.credentialHeader,
         hashCredentials: flags.hashCredentials ?? cfg.hashCredentials,
         hashKey: flags.hashKey ?? cfg.hashKey,
+        successByRoute: flags.successStatuses ?? cfg.successStatuses,
       },
       ipv6Prefix: flags.ipv6Prefix ?? cfg.ipv6Prefix,
       maxKeys: flags.maxKeys ?? cfg.maxKeys,
@@ -198,6 +210,7 @@ export function program(): Command {
     .option('--hash-key <key>', 'HMAC key of credential fingerprints (default: SIEM_HASH_KEY)')
     .option('--hash-credentials', 'report credentials as fingerprints (default, unless SIEM_HASH_CREDENTIALS=false)')
     .option('--no-hash-credentials', 'report credentials as they are in the log')
+    .option('--success-statuses <route=status>', 'on this route (name or id) only these statuses are successes, e.g. wp-login=302 or login=302|303; repeatable (default: SIEM_SUCCESS_STATUSES)', successStatuses)
     .option('--ipv6-prefix <bits>', 'IPv6 prefix of an IP key (default: SIEM_IPV6_PREFIX or 64)', intIn(1, 128))
     .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
     .addOption(new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']))

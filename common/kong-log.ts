@@ -5,6 +5,7 @@
 // the /v1/kong-log endpoint and `kong-siem replay`, so all three agree.
 import { fingerprint } from './fingerprint';
 import { STRING_MAX, UNMATCHED_SERVICE, type SiemRecord } from './record';
+import { outcomeOf, type SuccessByRoute } from './success-statuses';
 
 export type CredentialSource = 'auto' | 'credential' | 'consumer' | 'header';
 export const CREDENTIAL_SOURCES: readonly CredentialSource[] = Object.freeze(['auto', 'credential', 'consumer', 'header']);
@@ -57,6 +58,10 @@ export interface RecordOptions {
   hashCredentials: boolean;
   /** HMAC key of the fingerprint; plain SHA-256 when unset */
   hashKey?: string;
+  /** the plugin's `success_statuses`: successes for every record it builds (empty: the status rule) */
+  successStatuses?: ReadonlySet<number>;
+  /** successes per route name or id (/v1/kong-log, replay), when `successStatuses` is not set */
+  successByRoute?: SuccessByRoute;
 }
 
 export const DEFAULT_RECORD_OPTIONS: Readonly<RecordOptions> = Object.freeze({
@@ -130,6 +135,14 @@ export function rawCredential(log: Obj, source: CredentialSource, header: string
   }
 }
 
+/** The route's list, looked up by name, then by id. */
+function routeSuccesses(byRoute: SuccessByRoute | undefined, route: Obj | undefined): ReadonlySet<number> | undefined {
+  if (byRoute === undefined || byRoute.size === 0 || route === undefined) return undefined;
+  const name = text(route.name);
+  const id = text(route.id);
+  return (name !== undefined ? byRoute.get(name) : undefined) ?? (id !== undefined ? byRoute.get(id) : undefined);
+}
+
 function integer(v: unknown): number | undefined {
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   return typeof n === 'number' && Number.isFinite(n) ? Math.trunc(n) : undefined;
@@ -172,6 +185,9 @@ export function recordFromKongLog(input: unknown, o: Readonly<RecordOptions> = D
   const route = obj(log.route);
   const routeName = text(route?.name) ?? text(route?.id);
   if (routeName !== undefined) rec.route = routeName;
+  const successes = o.successStatuses?.size ? o.successStatuses : routeSuccesses(o.successByRoute, route);
+  const outcome = outcomeOf(status, successes);
+  if (outcome !== undefined) rec.outcome = outcome;
   const method = text(request?.method);
   if (method !== undefined) rec.method = method;
   const latency = obj(log.latencies)?.request;

@@ -19,7 +19,12 @@ export interface SiemRecord {
   route?: string;
   method?: string;
   latency_ms?: number;
+  /** the outcome the plugin decided with `success_statuses`; absent: the status rule */
+  outcome?: Outcome;
 }
+
+export type Outcome = 'success' | 'failure';
+export const OUTCOMES: readonly Outcome[] = ['success', 'failure'];
 
 export interface RecordBatch {
   /** the sender's id of this batch, the same on every retry (≤ 64 characters) */
@@ -44,6 +49,28 @@ export function isFailure(status: number): boolean {
 }
 export function isSuccess(status: number): boolean {
   return status >= 200 && status < 400;
+}
+
+/** How one record counts in the windows. */
+export interface RecordKind {
+  failure: boolean;
+  success: boolean;
+}
+
+const KINDS: readonly RecordKind[] = Object.freeze(
+  [0, 1, 2, 3].map((b) => Object.freeze({ failure: (b & 1) !== 0, success: (b & 2) !== 0 })),
+);
+const kind = (failure: boolean, success: boolean) => KINDS[(failure ? 1 : 0) | (success ? 2 : 0)] as RecordKind;
+
+/**
+ * The status rule, or the outcome the plugin decided (`success_statuses`)
+ * when the record carries one. Shared frozen objects: classifying
+ * allocates nothing.
+ */
+export function classify(status: number, outcome?: Outcome): RecordKind {
+  if (outcome === 'success') return kind(false, true);
+  if (outcome === 'failure') return kind(true, false);
+  return kind(isFailure(status), isSuccess(status));
 }
 
 // Findings are defined by the rules that build them (aggregator/rules); a

@@ -49,7 +49,7 @@ interface KongLogRequest {
 
 /** Ingest's, plus how credentials are fingerprinted here. */
 export interface KongLogDeps extends IngestDeps {
-  config: IngestDeps['config'] & Pick<Readonly<Config>, 'hashCredentials' | 'hashKey'>;
+  config: IngestDeps['config'] & Pick<Readonly<Config>, 'hashCredentials' | 'hashKey' | 'successStatuses'>;
 }
 
 export const kongLogRoutes: FastifyPluginAsync<KongLogDeps> = async (app, deps) => {
@@ -76,6 +76,7 @@ export const kongLogRoutes: FastifyPluginAsync<KongLogDeps> = async (app, deps) 
         credentialHeader: req.query.credential_header ?? req.headers[CREDENTIAL_HEADER_HEADER] ?? DEFAULT_CREDENTIAL_HEADER,
         hashCredentials: config.hashCredentials,
         hashKey: config.hashKey,
+        successByRoute: config.successStatuses,
       };
       if (isRedactedHeader(opts.credentialHeader)) throw errors.redactedCredentialHeader(opts.credentialHeader);
       // A log object lacking client_ip, status or started_at maps to nothing:

@@ -1,6 +1,6 @@
 // Use case (b): an IP key with at least `error_min` failures in the window
 // and a failure ratio >= `error_ratio` (failures / all its requests there).
-import { isFailure } from '../../common/record';
+import type { RecordKind } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import { WINDOW } from '../state/layout';
 import type { Counts } from '../window';
@@ -24,7 +24,7 @@ export const errorIp: IpRule<ErrorIpFinding> = {
   type: 'error_ip',
   entity: 'ip',
   metric: { name: 'kong_siem_error_ip', help: 'Failures in the window of IP keys flagged by the error_ip rule.' },
-  wakes: isFailure,
+  wakes: (k: RecordKind) => k.failure,
   serviceWindows: [],
   // enough failures: only fewer as the window slides on
   candidate: (c: IpCounts, s: DetectionSettings) => c.ip(WINDOW.window).failures >= s.error_min,

@@ -2,7 +2,7 @@
 // baseline (T-S-B, T-S], then at least `spike_min_failures` failures in the
 // spike window (T-S, T] making up >= `spike_failure_ratio` of its requests
 // there. An IP that only ever failed is an error_ip, not a spike.
-import { isFailure } from '../../common/record';
+import type { RecordKind } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import { WINDOW } from '../state/layout';
 import { round, type IpCounts, type IpRule } from './types';
@@ -30,7 +30,7 @@ export const failureSpike: IpRule<FailureSpikeFinding> = {
   type: 'failure_spike',
   entity: 'ip',
   metric: { name: 'kong_siem_failure_spike', help: 'Failures in the spike window of IP keys flagged by the failure_spike rule.' },
-  wakes: isFailure,
+  wakes: (k: RecordKind) => k.failure,
   serviceWindows: [],
   // enough recent failures: only fewer as the spike window slides on (the
   // baseline can still fill up from the spike window's older records)

@@ -2,6 +2,7 @@
 // IpRule or CredentialRule; the registry lists them; the shared steps
 // (step.ts) and both state backends drive them without knowing which rule
 // they hold.
+import type { RecordKind } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import type { Counts } from '../window';
 import type { WindowId } from '../state/layout';
@@ -40,11 +41,12 @@ interface RuleBase<F extends { type: string }> {
 export interface IpRule<F extends { type: string } = { type: string }> extends RuleBase<F> {
   readonly entity: 'ip';
   /**
-   * Whether a record with this status can turn a non-candidate into a
-   * candidate. Records that cannot skip the rule for IP keys that are not
-   * candidates (most keys, most records).
+   * Whether a record of this kind (failure, success: see common/record.ts
+   * classify) can turn a non-candidate into a candidate. Records that cannot
+   * skip the rule for IP keys that are not candidates (most keys, most
+   * records).
    */
-  wakes(status: number): boolean;
+  wakes(k: RecordKind): boolean;
   /** windows of the service's totals it reads through IpCounts.service (a shared backend fetches only these) */
   readonly serviceWindows: readonly WindowId[];
   /**

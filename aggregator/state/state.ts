@@ -1,6 +1,6 @@
 // The state interface: validated records in; findings, top lists and gauges
 // out. The app meets its backend (memory/ or redis/) only through this.
-import type { TopList } from '../../common/record';
+import type { Outcome, TopList } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import type { Clock } from '../clock';
 import type { Finding, FindingType } from '../rules/registry';
@@ -12,6 +12,8 @@ export interface KeyedRecord {
   status: number;
   service: string;
   credential?: string;
+  /** the outcome the plugin decided (success_statuses); absent: the status rule */
+  outcome?: Outcome;
 }
 
 export type RejectReason = 'invalid' | 'ip' | 'status' | 'length' | 'late' | 'services' | 'settings' | 'stream';

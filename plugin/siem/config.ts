@@ -6,6 +6,7 @@
 // the default instead of throwing, so a bad config never breaks a request.
 import { CREDENTIAL_SOURCES, isRedactedHeader, type CredentialSource, type RecordOptions } from '../../common/kong-log';
 import { SETTING_NAMES, type DetectionSettings } from '../../common/settings';
+import { STATUS_MAX, STATUS_MIN } from '../../common/success-statuses';
 import { DELIVERY_DEFAULTS, FIELDS } from './schema';
 
 export interface DeliveryOptions {
@@ -41,6 +42,12 @@ function str(conf: Obj, name: string): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
+/** `success_statuses` as a set; values Kong would refuse are left out. */
+function statusSet(v: unknown): ReadonlySet<number> {
+  if (!Array.isArray(v)) return new Set();
+  return new Set(v.filter((s): s is number => Number.isInteger(s) && s >= STATUS_MIN && s <= STATUS_MAX));
+}
+
 /** Base URL -> ingest URL: `/v1/records` appended to the base path. */
 export function ingestEndpoint(base: string): string {
   const u = new URL(base);
@@ -65,6 +72,7 @@ export function parseConfig(raw: unknown): PluginConfig {
   const hashKey = str(conf, 'hash_key');
   const header = str(conf, 'credential_header');
   const ingestToken = str(conf, 'ingest_token');
+  const successes = statusSet(conf.success_statuses);
   return {
     delivery: {
       endpoint,
@@ -80,6 +88,7 @@ export function parseConfig(raw: unknown): PluginConfig {
       credentialHeader: header !== undefined && !isRedactedHeader(header) ? header : (FIELDS.get('credential_header')?.default as string),
       hashCredentials: typeof conf.hash_credentials === 'boolean' ? conf.hash_credentials : true,
       ...(hashKey !== undefined && { hashKey }),
+      ...(successes.size > 0 && { successStatuses: successes }),
     },
     settings: Object.freeze(settings),
   };

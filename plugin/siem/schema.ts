@@ -5,13 +5,16 @@
 // value never reaches the plugin server.
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, REDACTED_HEADERS } from '../../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES } from '../../common/settings';
+import { STATUS_MAX, STATUS_MIN } from '../../common/success-statuses';
 
 /** One Kong schema field definition (the subset this plugin uses). */
 export interface KongField {
-  type: 'string' | 'integer' | 'number' | 'boolean';
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'array';
   description: string;
   required?: boolean;
-  default?: string | number | boolean;
+  default?: string | number | boolean | number[];
+  /** an array's element type */
+  elements?: { type: 'integer'; between: [number, number] };
   between?: [number, number];
   one_of?: string[];
   /** a Lua pattern, as Kong's `match` validator takes */
@@ -94,6 +97,14 @@ const DELIVERY_FIELDS: KongSchema = [
   },
   { hash_credentials: { type: 'boolean', required: true, default: true, description: 'send only a keyed fingerprint of the credential, never the credential' } },
   { hash_key: { type: 'string', referenceable: true, len_min: 1, description: 'HMAC-SHA256 key of the fingerprint (plain SHA-256 when unset)' } },
+  {
+    success_statuses: {
+      type: 'array',
+      elements: { type: 'integer', between: [STATUS_MIN, STATUS_MAX] },
+      default: [],
+      description: 'statuses that are successes for requests this instance logs (e.g. 302 on a login route that answers a failed login with 200); every other status is a failure. Empty: 200-399 are successes',
+    },
+  },
 ];
 
 function detectionFields(): KongSchema {

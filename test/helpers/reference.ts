@@ -21,8 +21,9 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
     const k = `${r.service}|${r.ipKey}`;
     let v = perIp.get(k);
     if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0 }));
-    const fail = r.status >= 400;
-    const succ = r.status >= 200 && r.status < 400;
+    // written out here rather than through common/record.ts classify: the yardstick stays independent
+    const fail = r.outcome ? r.outcome === 'failure' : r.status >= 400;
+    const succ = r.outcome ? r.outcome === 'success' : r.status >= 200 && r.status < 400;
     if (inRange(r.ts, T - W, T)) {
       serviceRequests.set(r.service, (serviceRequests.get(r.service) ?? 0) + 1);
       v.req++;
@@ -57,7 +58,7 @@ export function referenceCounts(records: readonly KeyedRecord[], T: number, serv
   const m = new Map<string, number>();
   for (const r of records) {
     if (r.service !== service || !inRange(r.ts, T - W, T)) continue;
-    if (by === 'errors' && r.status < 400) continue;
+    if (by === 'errors' && !(r.outcome ? r.outcome === 'failure' : r.status >= 400)) continue;
     m.set(r.ipKey, (m.get(r.ipKey) ?? 0) + 1);
   }
   return m;

@@ -38,7 +38,7 @@ test('--dump-all-plugins prints clean JSON with siem, its priority, phase and th
   assert.deepEqual(info.Phases, ['log']);
   assert.ok(info.Priority > 0 && info.Priority < 950, `priority ${info.Priority} runs after auth plugins (acl 950, hmac-auth 1030)`);
   const f = schemaFields(info);
-  const expect: Record<string, { type: string; default?: unknown; between?: [number, number]; one_of?: string[]; referenceable?: boolean }> = {
+  const expect: Record<string, { type: string; default?: unknown; between?: [number, number]; one_of?: string[]; referenceable?: boolean; elements?: unknown }> = {
     aggregator_url: { type: 'string', default: 'http://127.0.0.1:9457' },
     ingest_token: { type: 'string', referenceable: true },
     batch_max_size: { type: 'integer', default: 200, between: [1, 10000] },
@@ -49,6 +49,7 @@ test('--dump-all-plugins prints clean JSON with siem, its priority, phase and th
     credential_header: { type: 'string', default: 'x-auth-sub' },
     hash_credentials: { type: 'boolean', default: true },
     hash_key: { type: 'string', referenceable: true },
+    success_statuses: { type: 'array', default: [], elements: { type: 'integer', between: [100, 599] } },
     window_seconds: { type: 'integer', default: 60, between: [1, 86400] },
     credential_window_seconds: { type: 'integer', default: 300, between: [1, 86400] },
     spike_window_seconds: { type: 'integer', default: 60, between: [1, 86400] },
@@ -70,6 +71,7 @@ test('--dump-all-plugins prints clean JSON with siem, its priority, phase and th
     assert.deepEqual(got.default, want.default, `${name}.default`);
     assert.deepEqual(got.between, want.between, `${name}.between`);
     assert.deepEqual(got.one_of, want.one_of, `${name}.one_of`);
+    assert.deepEqual(got.elements, want.elements, `${name}.elements`);
     if (want.referenceable) assert.equal(got.referenceable, true, `${name}.referenceable`);
     assert.equal(typeof got.description, 'string', `${name}.description`);
   }
@@ -160,6 +162,29 @@ test('anonymous consumers through the real plugin server: records without a cred
   }
   const found = (await (await fetch(`${agg.url}/v1/findings?type=credential_ips`)).json()) as { findings: unknown[] };
   assert.deepEqual(found.findings, []);
+});
+
+// issue 18, item 3
+test('success_statuses through the real plugin server: a login route answering failed logins with 200 counts them as failures', async (t) => {
+  const agg = await startRecordingAggregator({ SIEM_INGEST_TOKEN: TOKEN });
+  t.after(() => agg.close());
+  const ps = await startPluginServer();
+  t.after(() => ps.stop());
+  const f = await fields();
+  const login = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, flush_interval_ms: 20, success_statuses: [302] }));
+  const plain = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, flush_interval_ms: 20 }, 2));
+  const now = Date.now();
+  // 8 failed logins answered 200, then one that worked (302), from one IP
+  for (let i = 0; i < 8; i++) await ps.logEvent(login, kongLog({ startedAt: now + i, ip: '203.0.113.80', status: 200, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
+  await ps.logEvent(login, kongLog({ startedAt: now + 8, ip: '203.0.113.80', status: 302, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
+  // the same 200s through an instance without the field: the status rule, no outcome
+  for (let i = 0; i < 8; i++) await ps.logEvent(plain, kongLog({ startedAt: now + i, ip: '203.0.113.81', status: 200, service: 'blog', route: 'home', consumer: null }));
+  await waitFor('17 records', () => agg.records().length >= 17);
+  const of = (ip: string) => agg.records().filter((r) => r.ip === ip).map((r) => `${r.status}:${r.outcome ?? '-'}`);
+  assert.deepEqual(of('203.0.113.80'), [...Array(8).fill('200:failure'), '302:success']);
+  assert.deepEqual(of('203.0.113.81'), Array(8).fill('200:-'));
+  const top = (await (await fetch(`${agg.url}/v1/top?service=blog&by=errors`)).json()) as { items: unknown[] };
+  assert.deepEqual(top.items, [{ ip: '203.0.113.80', count: 8 }]);
 });
 
 test('1000 log events: all delivered once, at most 2 PDK calls each, large batches gzipped', async (t) => {

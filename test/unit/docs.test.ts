@@ -74,9 +74,10 @@ test('docs/configuration.md gives every plugin field and detection setting with 
     const cells = row.split('|').map((c) => c.trim());
     const [, , type = '', dflt = '', range = ''] = cells;
     if (!type.startsWith(f.type)) problems.push(`${name}: type "${type}", expected ${f.type}`);
-    const want = f.default === undefined ? 'none' : String(f.default);
+    const want = f.default === undefined ? 'none' : Array.isArray(f.default) ? (f.default.length ? JSON.stringify(f.default) : 'empty') : String(f.default);
     if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", expected ${want}`);
-    if (f.between && !(range.includes(String(f.between[0])) && range.includes(String(f.between[1])))) problems.push(`${name}: range "${range}" lacks ${f.between.join('–')}`);
+    const between = f.between ?? f.elements?.between;
+    if (between && !(range.includes(String(between[0])) && range.includes(String(between[1])))) problems.push(`${name}: range "${range}" lacks ${between.join('–')}`);
     for (const v of f.one_of ?? []) if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
   }
   assert.ok(FIELDS.size >= 21, `only ${FIELDS.size} plugin fields`);

@@ -41,6 +41,8 @@ const recordArb = fc.record({
   status: fc.constantFrom(...STATUSES),
   service: fc.constantFrom('a', 'b'),
   credential: fc.option(fc.constantFrom('k1', 'k2', 'k3'), { nil: undefined }),
+  // the outcome a plugin with success_statuses decided, mostly none
+  outcome: fc.option(fc.constantFrom('success' as const, 'failure' as const), { nil: undefined, freq: 3 }),
 });
 
 type Make = (s: DetectionSettings) => Promise<SiemState>;
@@ -78,6 +80,7 @@ async function checkAgainstReference(make: Make, runs: number, reset: () => Prom
         const records: KeyedRecord[] = raw.map((r) => {
           const k: KeyedRecord = { ts: BASE + r.dt, ipKey: ipKey(r.ip) as string, status: r.status, service: r.service };
           if (r.credential) k.credential = r.credential;
+          if (r.outcome) k.outcome = r.outcome;
           return k;
         });
         // nearly in order: sorted, then neighbours swapped (out-of-order arrival)

@@ -5,7 +5,7 @@
 // only stores counts and calls them.
 import { LRUCache } from 'lru-cache';
 import type { TopList } from '../../../common/record';
-import { isFailure, isSuccess } from '../../../common/record';
+import { classify } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
 import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
@@ -180,8 +180,8 @@ export class MemoryState implements SiemState, Snapshotting {
     if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
     addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), 1);
 
-    const failure = isFailure(r.status);
-    const success = isSuccess(r.status);
+    const k = classify(r.status, r.outcome);
+    const { failure, success } = k;
     const bucket = bucketOf(ts, L.bucketMs);
     const oldest = nowBucket - L.span + 1;
     slots.add(e, bucket, failure, success);
@@ -200,7 +200,7 @@ export class MemoryState implements SiemState, Snapshotting {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
       const runs = svc.ipRuns[i] as Map<Slot, Run>;
       const before = runs.get(e);
-      if (before === undefined && !rule.wakes(r.status)) continue;
+      if (before === undefined && !rule.wakes(k)) continue;
       const after = stepIp(rule, before ?? OUT, cx, s, r.ts);
       if (after === OUT) {
         if (before !== undefined) runs.delete(e);

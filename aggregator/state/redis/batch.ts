@@ -2,7 +2,7 @@
 // key per sub-bucket, newest ts per credential IP, service totals), deciding
 // late records and each record's clock as the in-memory state does; then the
 // reads a replay needs, and the blind count writes.
-import { isFailure, isSuccess } from '../../../common/record';
+import { classify } from '../../../common/record';
 import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
@@ -48,16 +48,16 @@ export function preAggregate(records: readonly KeyedRecord[], svcs: ReadonlyMap<
     }
     const ts = r.ts > now ? now : r.ts;
     if (now > out.nowEnd) out.nowEnd = now;
-    const failure = isFailure(r.status);
-    const success = isSuccess(r.status);
+    const kind = classify(r.status, r.outcome);
+    const { failure, success } = kind;
     const b = bucketOf(ts, svc.layout.bucketMs);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
     if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), last: ts, recs: [], wakes: false }));
     addCounts(ib.buckets, b, failure, success);
     if (ts > ib.last) ib.last = ts;
-    ib.recs.push({ ts: r.ts, cts: ts, now, status: r.status, failure, success });
-    if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(r.status));
+    ib.recs.push({ ts: r.ts, cts: ts, now, kind });
+    if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
     let t = out.totals.get(svc);
     if (!t) out.totals.set(svc, (t = new Map()));
     addCounts(t, b, failure, success);

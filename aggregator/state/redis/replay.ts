@@ -2,6 +2,7 @@
 // replayed in order over its state before the batch, the registry's rules
 // stepped at each record's clock exactly as the in-memory backend steps them,
 // and only what changed written back.
+import type { RecordKind } from '../../../common/record';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
@@ -18,9 +19,7 @@ export interface IpRec {
   cts: number;
   /** the clock at this record */
   now: number;
-  status: number;
-  failure: boolean;
-  success: boolean;
+  kind: RecordKind;
 }
 
 export interface CredRec {
@@ -48,11 +47,11 @@ export function replayIp(w: Writes, svc: Svc, ip: string, recs: readonly IpRec[]
       runs.fill(OUT);
     }
     if (last === NONE || rec.cts > last) last = rec.cts;
-    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.failure, rec.success);
+    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.kind.failure, rec.kind.success);
     cx.at(L, series, totals, bucketOf(rec.now, L.bucketMs));
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
-      if (runs[i] === OUT && !rule.wakes(rec.status)) continue;
+      if (runs[i] === OUT && !rule.wakes(rec.kind)) continue;
       runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
     }
   }
