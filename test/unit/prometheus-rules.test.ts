@@ -25,7 +25,7 @@ interface AlertCase {
 }
 interface RuleTestFile {
   rule_files: string[];
-  tests: { alert_rule_test?: AlertCase[]; promql_expr_test?: { expr: string }[] }[];
+  tests: { input_series?: { series: string }[]; alert_rule_test?: AlertCase[]; promql_expr_test?: { expr: string }[] }[];
 }
 
 const testsDir = () => repoPath('deploy', 'prometheus', 'tests');
@@ -202,5 +202,38 @@ test('the top-talker share is tunable in one recording rule', async (t) => {
   const r = await runTool('promtool', ['test', 'rules', file]);
   assert.notEqual(r.code, 0, r.stdout);
   assert.match(r.stdout + r.stderr, /FAILED[\s\S]*KongSiemTopTalker/);
+  assert.doesNotMatch(r.stdout + r.stderr, /alertname: KongSiemErrorIP/);
+});
+
+test('aggregators sharing one state alert once: every alert but KongSiemAggregatorDown has a case fed by two aggregators that expects one alert, without instance', () => {
+  const perAggregator = new Set(['KongSiemAggregatorDown']);
+  const covered = new Set<string>();
+  for (const f of testFiles()) {
+    for (const t of (parse(fs.readFileSync(f, 'utf8')) as RuleTestFile).tests) {
+      const instances = new Set((t.input_series ?? []).map((i) => /instance="([^"]*)"/.exec(i.series)?.[1]).filter(Boolean));
+      for (const c of t.alert_rule_test ?? []) {
+        if (perAggregator.has(c.alertname)) continue;
+        for (const a of c.exp_alerts ?? []) assert.equal(a.exp_labels?.instance, undefined, `${c.alertname} in ${path.basename(f)} expects an instance label`);
+        if (instances.size >= 2 && (c.exp_alerts?.length ?? 0) > 0) covered.add(c.alertname);
+      }
+    }
+  }
+  for (const name of alerts().map((a) => a.alert)) if (!perAggregator.has(name)) assert.ok(covered.has(name), `${name}: no firing case with two aggregators`);
+});
+
+test('an alert per aggregator fails the two-aggregator cases (the cases can fail)', async (t) => {
+  // The rules as they were before shared state: each aggregator's series alerts on its own.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-siem-rules-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const f of ruleFiles()) fs.copyFileSync(f, path.join(dir, path.basename(f)));
+  const file = path.join(dir, 'kong-siem-alerts.yml');
+  const text = fs.readFileSync(file, 'utf8');
+  const perInstance = text.replace('max without (instance) (kong_siem_flood_ip)', 'kong_siem_flood_ip').replace(/sum without \(instance\) \((increase\(kong_siem_evictions_total[^\n]*\))\) > 0/, '$1 > 0');
+  assert.notEqual(perInstance, text);
+  fs.writeFileSync(file, perInstance);
+  const r = await runTool('promtool', ['test', 'rules', mutatedCopy(t, path.join(testsDir(), 'detections.yml'), () => {}, dir), mutatedCopy(t, path.join(testsDir(), 'health.yml'), () => {}, dir)]);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match(r.stdout + r.stderr, /FAILED[\s\S]*alertname: KongSiemFloodIP/);
+  assert.match(r.stdout + r.stderr, /alertname: KongSiemEvictions/);
   assert.doesNotMatch(r.stdout + r.stderr, /alertname: KongSiemErrorIP/);
 });
