@@ -28,6 +28,8 @@ const GEN_AT = 2;
 const OFF_AT = 3;
 const CNT_AT = 10;
 const GEN_MASK = 0x3fffffff;
+/** the generation of a free slot (generations count up from 0 and never get this far) */
+const FREE_GEN = GEN_MASK;
 const SPILLED_N = 3;
 const MAX_COUNT = 0xffff;
 const MAX_OFFSET = 0xffffffff;
@@ -78,6 +80,7 @@ export class IpSlots {
 
   free(slot: number): void {
     this.reset(slot);
+    this.setGen(slot, FREE_GEN);
     this.#key[slot] = 0;
     this.#f64[slot * F64] = this.#freeHead;
     this.#freeHead = slot;
@@ -140,6 +143,27 @@ export class IpSlots {
 
   #bucketAt(slot: number, i: number): number {
     return (this.#genBase[this.gen(slot)] as number) + (this.#u32[slot * U32 + OFF_AT + i] as number);
+  }
+
+  /** The slots in use of generation `gen` (a full scan: for rare rebuilds only). */
+  *ofGen(gen: number): Generator<number> {
+    for (let slot = 0; slot < this.#used; slot++) if (this.gen(slot) === gen) yield slot;
+  }
+
+  /** Entries of the slot's history (as window.ts series entries, oldest first). */
+  entries(slot: number): number {
+    const n = this.#nOf(slot);
+    return n === SPILLED_N ? (this.#spill.get(slot) as number[]).length / STRIDE : n;
+  }
+
+  entryBucket(slot: number, i: number): number {
+    return this.#nOf(slot) === SPILLED_N ? ((this.#spill.get(slot) as number[])[i * STRIDE] as number) : this.#bucketAt(slot, i);
+  }
+
+  /** Count `field` of entry i: 1 requests, 2 failures, 3 successes (window.ts order). */
+  entryCount(slot: number, i: number, field: 1 | 2 | 3): number {
+    if (this.#nOf(slot) === SPILLED_N) return (this.#spill.get(slot) as number[])[i * STRIDE + field] as number;
+    return this.#u16[slot * U16 + CNT_AT + i * 3 + field - 1] as number;
   }
 
   /** The history as a window.ts series (a copy when inline). */

@@ -37,6 +37,11 @@ export function findingsOf(services: Iterable<ServiceState>, cx: SlotCounts, ipO
   return out.length > max ? out.slice(0, max) : out;
 }
 
+/** The first sub-bucket of the service's window with the clock in bucket c. */
+export function windowStart(svc: ServiceState, c: number): number {
+  return c - (svc.layout.back[WINDOW.window] as number) + 1;
+}
+
 /** The service's own counts in its window at bucket c. */
 export function serviceWindow(svc: ServiceState, c: number): Counts {
   const L = svc.layout;
@@ -49,7 +54,7 @@ export function topOf(svc: ServiceState | undefined, service: string, by: 'reque
   const field = by === 'requests' ? 'requests' : 'failures';
   const cands = by === 'requests' ? svc.topRequests : svc.topErrors;
   const c = bucketOf(now, svc.layout.bucketMs);
-  list.items = cands.ranked((e) => cx.at(svc, e, c).ip(WINDOW.window)[field], ipOf, n);
+  list.items = cands.ranked((e) => cx.at(svc, e, c).ip(WINDOW.window)[field], ipOf, n, windowStart(svc, c));
   const total = serviceWindow(svc, c)[field];
   let listed = 0;
   for (const it of list.items) listed += it.count;

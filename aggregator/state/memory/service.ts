@@ -9,7 +9,7 @@ import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { layoutOf, type Layout, type WindowId } from '../layout';
 import type { IpCounts } from '../../rules/types';
 import type { IpSlots } from './ip-slots';
-import { TopCandidates } from './top-candidates';
+import { TopCandidates, type Histories } from './top-candidates';
 
 /** IP keys are slots of IpSlots; the LRU holds the slot number. */
 export type Slot = number;
@@ -43,6 +43,8 @@ export class ServiceState {
   readonly credentialRuns: Map<CredentialEntry, Run>[] = CREDENTIAL_RULES.map(() => new Map());
   topRequests!: TopCandidates;
   topErrors!: TopCandidates;
+  /** the slots' histories as this service's top candidates read them: other generations hold nothing */
+  readonly #hist: Histories;
 
   constructor(
     readonly name: string,
@@ -50,7 +52,14 @@ export class ServiceState {
     settings: DetectionSettings,
     /** generation -> service, shared by all services */
     readonly gens: ServiceState[],
+    slots: IpSlots,
   ) {
+    this.#hist = {
+      entries: (e) => (slots.gen(e) === this.gen ? slots.entries(e) : 0),
+      entryBucket: (e, i) => slots.entryBucket(e, i),
+      entryCount: (e, i, field) => slots.entryCount(e, i, field),
+      all: () => slots.ofGen(this.gen),
+    };
     this.configure(settings);
   }
 
@@ -61,16 +70,16 @@ export class ServiceState {
       this.totals = [];
       this.lastSeenHist = [];
       for (const m of this.ipRuns) m.clear();
-      this.topRequests?.set.clear();
-      this.topErrors?.set.clear();
+      this.topRequests?.clear();
+      this.topErrors?.clear();
     }
     const cap = Math.max(256, 4 * s.top_n);
-    if (!this.topRequests || this.topRequests.cap !== cap) {
-      const old = [this.topRequests?.set, this.topErrors?.set];
-      this.topRequests = new TopCandidates(cap);
-      this.topErrors = new TopCandidates(cap);
-      for (const e of old[0] ?? []) this.topRequests.set.add(e);
-      for (const e of old[1] ?? []) this.topErrors.set.add(e);
+    if (!this.topRequests) {
+      this.topRequests = new TopCandidates(cap, 1, this.#hist);
+      this.topErrors = new TopCandidates(cap, 2, this.#hist);
+    } else if (this.topRequests.cap !== cap) {
+      this.topRequests = this.topRequests.resized(cap);
+      this.topErrors = this.topErrors.resized(cap);
     }
     this.settings = s;
     this.layout = layout;

@@ -29,7 +29,7 @@ import type {
 } from '../state';
 import { IpSlots } from './ip-slots';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
-import { findingsOf, serviceWindow, topOf } from './queries';
+import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
 import { runsOf, ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
 
 export type MemoryStateOptions = StateOptions;
@@ -138,7 +138,7 @@ export class MemoryState implements SiemState, Snapshotting {
     let svc = this.#services.get(name);
     if (!svc) {
       if (this.#services.size >= this.#maxServices) return undefined;
-      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults, this.#gens);
+      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults, this.#gens, this.#slots);
       this.#services.set(name, svc);
     }
     return svc;
@@ -192,8 +192,9 @@ export class MemoryState implements SiemState, Snapshotting {
 
     const cx = this.#cx.at(svc, e, nowBucket);
     const w = cx.ip(WINDOW.window);
-    svc.topRequests.admit(e, w.requests, this.#countNow('requests', now));
-    if (failure) svc.topErrors.admit(e, w.failures, this.#countNow('failures', now));
+    const from = windowStart(svc, nowBucket);
+    svc.topRequests.admit(e, w.requests, from, this.#countNow('requests', now));
+    if (failure) svc.topErrors.admit(e, w.failures, from, this.#countNow('failures', now));
 
     const s = svc.settings;
     for (let i = 0; i < IP_RULES.length; i++) {
@@ -307,10 +308,11 @@ export class MemoryState implements SiemState, Snapshotting {
         const [b, req, fail, succ] = t[4].slice(i, i + 4) as [number, number, number, number];
         addCountsToSeries(svc.totals, b, req, fail, succ);
       }
-      const cx = this.#cx.at(svc, e, bucketOf(now, svc.layout.bucketMs));
+      const c = bucketOf(now, svc.layout.bucketMs);
+      const cx = this.#cx.at(svc, e, c);
       const w = cx.ip(WINDOW.window);
-      svc.topRequests.admit(e, w.requests, this.#countNow('requests', now));
-      svc.topErrors.admit(e, w.failures, this.#countNow('failures', now));
+      svc.topRequests.admit(e, w.requests, windowStart(svc, c), this.#countNow('requests', now));
+      svc.topErrors.admit(e, w.failures, windowStart(svc, c), this.#countNow('failures', now));
       IP_RULES.forEach((rule, i) => {
         const after = stepIp(rule, t[5][rule.type] ?? OUT, cx, svc.settings);
         if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
