@@ -3,10 +3,12 @@
 // before. The attack: short-lived heavy decoys (their counts raised the
 // candidates' admission threshold, which only rose), then many slow /64s
 // (filling the candidates without ever pruning them), kept a real flooder
-// with 900 requests out of /v1/top and kong_siem_top_ip_requests. Over HTTP.
+// with 900 requests out of /v1/top and kong_siem_top_ip_requests. Run
+// against the in-memory backend and a real redis-server, over HTTP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, metricValue, postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
+import { startRedis, waitFor } from '../helpers/redis';
 
 const T0 = 1_700_000_000_000 - (1_700_000_000_000 % 60_000);
 const FLOODER = '203.0.113.99';
@@ -71,4 +73,16 @@ test('memory: decoys, then slow /64s, do not keep a flooder with 900 requests ou
   // a sweep in between changes nothing
   await agg.state.sweep();
   await assertFlooderListed(agg, 'memory after a sweep');
+});
+
+test('redis: decoys, then slow /64s, do not keep a flooder with 900 requests out of the top list', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const agg = await startAggregator({ ...ENV, SIEM_STATE: redis.url });
+  t.after(() => agg.close());
+  await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+  await feed(agg, attack());
+  await assertFlooderListed(agg, 'redis');
+  await agg.state.sweep();
+  await assertFlooderListed(agg, 'redis after a sweep');
 });

@@ -7,7 +7,8 @@ import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
 import type { KeyedRecord } from '../state';
-import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, metaKeys } from './keys';
+import { WINDOW } from '../layout';
+import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys } from './keys';
 import type { CredRec, IpRec } from './replay';
 import { addCounts, type Scripts, type Svc } from './service';
 import type { Writes } from './writes';
@@ -142,8 +143,6 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     const L = svc.layout;
     const g = svc.at(ib.ip);
     touch(svc, g.tag);
-    let requests = 0;
-    let failures = 0;
     const byChunk = new Map<number, (string | number)[]>();
     for (const [bk, [req, fail, succ]] of ib.buckets) {
       const chunk = Math.floor(bk / CHUNK);
@@ -152,13 +151,10 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
       op.push(`r${bk}`, req);
       if (fail) op.push(`f${bk}`, fail);
       if (succ) op.push(`s${bk}`, succ);
-      requests += req;
-      failures += fail;
     }
     for (const op of byChunk.values()) w.add(g.tag, ...op);
-    // Top candidates' scores only grow between sweeps: upper bounds of the
-    // window counts, which queries and sweeps compute exactly.
-    w.add(g.tag, 'SEEN', g.keys.seenIps, g.keys.topRequests, g.keys.topErrors, ib.ip, ib.last, requests, failures);
+    const [from, to] = scoredBuckets(svc, b.nowEnd);
+    w.add(g.tag, 'SEEN', g.keys.seenIps, ib.ip, ib.last, ipChunkPrefix(g.tag, svc.id, L.bucketMs), `:${ib.ip}`, from, to, g.keys.topRequests, g.keys.topErrors);
   }
   for (const cb of b.creds.values()) {
     const { svc } = cb;
@@ -180,14 +176,22 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
   return touched;
 }
 
-/** After every other write of the batch: bound the top candidates; keep the touched groups' indexes alive. */
+/**
+ * The sub-buckets an IP key's top scores cover with the clock at `now`: its
+ * window, and one sub-bucket past it for a writer whose clock is a little
+ * ahead (writes.ts TOP_LUA).
+ */
+export function scoredBuckets(svc: Svc, now: number): [number, number] {
+  const c = bucketOf(now, svc.layout.bucketMs);
+  return [c - (svc.layout.back[WINDOW.window] as number) + 1, c + 1];
+}
+
+/** After every other write of the batch: keep the touched groups' indexes alive. */
 export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
   for (const [svc, tags] of touched) {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      w.add(tag, 'ZREMRANGEBYRANK', g.keys.topRequests, 0, -(2 * svc.topCap) - 1);
-      w.add(tag, 'ZREMRANGEBYRANK', g.keys.topErrors, 0, -(2 * svc.topCap) - 1);
       for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands]) w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }

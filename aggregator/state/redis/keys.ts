@@ -78,7 +78,9 @@ export const CHUNK = 40;
  * fields r<b>, f<b>, s<b> (requests, failures,
  * successes in sub-bucket b). Aged out by TTL, deleted on eviction.
  */
-export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) => `${PREFIX}i:${tag}:${sid}:${bm}:${chunk}:${ip}`;
+export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) => `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;
+/** What comes before the chunk number in ipChunkKey (scripts build the names of a key's chunks). */
+export const ipChunkPrefix = (tag: string, sid: number, bm: number) => `${PREFIX}i:${tag}:${sid}:${bm}:`;
 /** Hash of one IP key's rule state: field <rule type> = the `since` of its run in progress. */
 export const ipMetaKey = (tag: string, sid: number, ip: string, bm: number) => `${PREFIX}im:${tag}:${sid}:${bm}:${ip}`;
 /** Sorted set of one credential: IP key -> newest ts. */
@@ -100,7 +102,7 @@ export function groupKeys(sid: number, bm: number, tag: string) {
     ipCands: (type: string) => `${t}:c:${type}:${bm}`,
     /** candidates of one credential rule */
     credCands: (type: string) => `${t}:cc:${type}`,
-    /** IP key -> requests (failures) in the window when last touched: upper bounds until the next touch or sweep */
+    /** IP key -> requests (failures) in the window when last scored: never below its count in a later window (writes.ts TOP_LUA) */
     topRequests: `${t}:tr:${bm}`,
     topErrors: `${t}:te:${bm}`,
   };

@@ -1,7 +1,7 @@
 // Read-only answers of the Redis backend: findings, top lists, gauges. They
 // read candidate sets and top-N candidate sorted sets, never all keys, and
 // evaluate the registry's rules at the shared clock.
-import type { TopList } from '../../../common/record';
+import type { TopItem, TopList } from '../../../common/record';
 import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
@@ -94,17 +94,37 @@ export async function topAt(r: Scripts, svc: Svc | undefined, service: string, b
   const [from, to] = windowBuckets(svc, c);
   const buckets: number[] = [];
   for (let b = from; b <= to; b++) buckets.push(b);
-  // Scores are each IP's window count when last touched, an upper bound of
-  // its count now: the true top N is among the best-scored candidates.
-  const [perGroup, totals] = await Promise.all([
-    Promise.all(svc.inGroups.map((g) => r.zrevrange(by === 'requests' ? g.keys.topRequests : g.keys.topErrors, 0, svc.topCap - 1))),
-    Promise.all(buckets.map((b) => r.hget(svc.totals(b), f))),
-  ]);
-  const members = perGroup.flat();
-  const counts = await Promise.all(members.map((ip) => windowSum(r, svc, ip, f, from, to)));
-  const items = members.map((ip, i) => ({ ip, count: counts[i] ?? 0 })).filter((it) => it.count > 0);
-  items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
-  list.items = items.slice(0, n ?? svc.settings.top_n);
+  const want = n ?? svc.settings.top_n;
+  const keys = svc.inGroups.map((g) => (by === 'requests' ? g.keys.topRequests : g.keys.topErrors));
+  // Scores are never below a key's count now (writes.ts TOP_LUA). Read the
+  // best-scored keys of every group, count them exactly, and stop once the
+  // N-th count is at least the best score not read: no key unread can beat
+  // it. Stale high scores (keys gone quiet since) only make us read on.
+  const counted = new Map<string, number>();
+  const totalsRead = Promise.all(buckets.map((b) => r.hget(svc.totals(b), f)));
+  totalsRead.catch(() => {}); // awaited below; must not reject unhandled if the loop fails first
+  let items: TopItem[] = [];
+  for (let read = svc.topCap; ; read *= 4) {
+    const pages = await Promise.all(keys.map((key) => r.zrevrange(key, 0, read, 'WITHSCORES')));
+    let unread = 0;
+    const fresh: string[] = [];
+    for (const flat of pages) {
+      for (let i = 0; i < flat.length; i += 2) {
+        const ip = flat[i] as string;
+        if (i / 2 === read) unread = Math.max(unread, Number(flat[i + 1]));
+        else if (!counted.has(ip)) fresh.push(ip);
+      }
+    }
+    const counts = await Promise.all(fresh.map((ip) => windowSum(r, svc, ip, f, from, to)));
+    fresh.forEach((ip, i) => counted.set(ip, counts[i] ?? 0));
+    items = [...counted].filter(([, count]) => count > 0).map(([ip, count]) => ({ ip, count }));
+    items.sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : 1));
+    items = items.slice(0, want);
+    const certified = items.length === want ? (items[want - 1] as TopItem).count >= unread : unread === 0;
+    if (certified) break;
+  }
+  list.items = items;
+  const totals = await totalsRead;
   const total = totals.reduce((a, x) => a + Number(x ?? 0), 0);
   let listed = 0;
   for (const it of list.items) listed += it.count;

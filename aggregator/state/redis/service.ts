@@ -12,6 +12,8 @@ import type { ApplyScript } from './writes';
 export type Scripts = RedisClient & {
   siemApply: ApplyScript;
   siemRegister(registry: string, next: string, max: number, ...names: string[]): Promise<number[]>;
+  siemTopRefresh(topRequests: string, topErrors: string, chunkPrefix: string, from: number, to: number, ...ips: string[]): Promise<number>;
+  siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
 };
 
 /** A service's keys in one slot group, with its per-rule candidate sets. */

@@ -5,13 +5,16 @@ import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
 import { bucketOf } from '../../window';
-import { WINDOW } from '../layout';
 import { SeriesCounts } from '../series-counts';
-import { CHUNK, credIpsKey, credMetaKey, ipChunkKey, ipMetaKey } from './keys';
+import { scoredBuckets } from './batch';
+import { CHUNK, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, ipMetaKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** keys evicted per round at the SIEM_MAX_KEYS cap */
 const EVICT_PER_ROUND = 10_000;
+/** IP keys re-scored per script, expired per script: one script never holds Redis long */
+const REFRESH_PER_CALL = 500;
+const EXPIRE_PER_CALL = 10_000;
 
 export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<void> {
   const c = bucketOf(now, svc.layout.bucketMs);
@@ -24,19 +27,22 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const k = g.keys;
   const L = svc.layout;
   const c = bucketOf(now, L.bucketMs);
-  const ops: Promise<unknown>[] = [
-    r.zremrangebyscore(k.seenIps, '-inf', now - L.longestMs),
-    r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs),
-  ];
+  const ops: Promise<unknown>[] = [expireIps(r, k, now - L.longestMs), r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs)];
   // awaited at the end; if a read below fails first, they must not reject unhandled
   for (const op of ops) op.catch(() => {});
+  // The best-scored top candidates scored afresh, in one script (a batch
+  // between a read here and a write would otherwise be overwritten): stale
+  // high scores of keys gone quiet sink, so queries read fewer of them.
   const [ipCands, credCands, tr, te] = await Promise.all([
     Promise.all(g.ipCands.map((key) => r.smembers(key))),
     Promise.all(g.credCands.map((key) => r.smembers(key))),
-    r.zrange(k.topRequests, 0, -1),
-    r.zrange(k.topErrors, 0, -1),
+    r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1),
+    r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1),
   ]);
-  const ipSet = [...new Set([...ipCands.flat(), ...tr, ...te])];
+  const [from, to] = scoredBuckets(svc, now);
+  const stale = [...new Set([...tr, ...te])];
+  for (let i = 0; i < stale.length; i += REFRESH_PER_CALL) ops.push(r.siemTopRefresh(k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, L.bucketMs), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
+  const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c)));
   ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
@@ -67,17 +73,12 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
       if (after === OUT) ops.push(r.srem(g.credCands[i] as string, cr));
     }
   });
-  // fresh scores for the top candidates; gone from the window: out
-  const refresh = (key: string, members: string[], field: 'requests' | 'failures') => {
-    for (const ip of members) {
-      const v = views.get(ip) ?? empty;
-      const n = cx.at(L, v.series, totals, c).ip(WINDOW.window)[field];
-      ops.push(n > 0 ? r.zadd(key, n, ip) : r.zrem(key, ip));
-    }
-  };
-  refresh(k.topRequests, tr, 'requests');
-  refresh(k.topErrors, te, 'failures');
   await Promise.all(ops);
+}
+
+/** Expired IP keys out of the last-seen index and the top sorted sets, a bounded number per script. */
+async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void> {
+  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
 }
 
 /** Keys held now (IP and credential, every service and group). */
