@@ -2,7 +2,7 @@
 // --cluster-enabled yes), optionally one replica each, joined by
 // `redis-cli --cluster create`. Each node in its own temporary directory,
 // stopped by PID.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ export interface RunningCluster {
   nodes: ClusterNode[];
   /** SIEM_STATE for it: every node as a seed */
   url: string;
-  /** the port of the master serving a slot's key, from CLUSTER NODES */
+  /** the masters not marked failed, from CLUSTER NODES of a live node (async: the event loop keeps running) */
   masters(): Promise<{ port: number; id: string }[]>;
   /** stop one node (SIGKILL: a crash) */
   kill(port: number): Promise<void>;
@@ -54,7 +54,8 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
       spawnSync('mkdir', ['-p', d]);
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(d, 'nodes.conf'), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', d, '--protected-mode', 'no', '--loglevel', 'warning'],
+        // repl-diskless-sync-delay 0: a replica's first sync starts at once (the default waits 5 s for more replicas)
+        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(d, 'nodes.conf'), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--dir', d, '--protected-mode', 'no', '--loglevel', 'warning'],
         { stdio: ['ignore', 'ignore', 'ignore'] },
       );
       nodes.push({ port, proc });
@@ -64,6 +65,11 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
     if (out.status !== 0) throw new Error(`redis-cli --cluster create failed: ${out.stdout}${out.stderr}`);
     const first = nodes[0] as ClusterNode;
     await waitFor('cluster state ok', async () => nodes.every((n) => cli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) && cli(first.port, 'CLUSTER', 'INFO').includes(`cluster_known_nodes:${count}`), 30_000);
+    // A replica that has not finished its first sync holds no data and
+    // refuses to take over ("Disconnected from master for longer than
+    // allowed"): a failover test must not kill a master before that.
+    if (replicas > 0)
+      await waitFor('every replica synced', async () => nodes.filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave')).every((n) => cli(n.port, 'INFO', 'replication').includes('master_link_status:up')) && nodes.filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave')).length === 3 * replicas, 60_000);
   } catch (err) {
     await stopAll();
     throw err;
@@ -73,7 +79,10 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
     url: nodes.map((n) => `redis://127.0.0.1:${n.port}`).join(','),
     masters: async () => {
       const alive = nodes.find((n) => n.proc.exitCode === null && n.proc.signalCode === null) as ClusterNode;
-      return cli(alive.port, 'CLUSTER', 'NODES')
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile('redis-cli', ['-p', String(alive.port), 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      );
+      return out
         .split('\n')
         .filter((l) => l.includes('master') && !l.includes('fail'))
         .map((l) => {
