@@ -35,3 +35,53 @@ export function formatDuration(ms: number): string {
   if (m > 0) return `${m}m${secText}s`;
   return `${secText}s`;
 }
+
+/** the longest formatDuration text of a safe integer, with room to spare */
+export const MAX_DURATION_BYTES = 32;
+
+/**
+ * formatDuration(ms) written as ASCII bytes into `buf` at `at`; returns the
+ * end. The stream's startup answer writes 10,000 of these per pull: bytes
+ * straight into the answer's buffer, no string per decision.
+ */
+export function writeDuration(buf: Buffer, at: number, ms: number): number {
+  const total = Math.max(0, Math.floor(ms));
+  let p = at;
+  if (total < 1000) {
+    p = writeUint(buf, p, total);
+    if (total > 0) buf[p++] = 0x6d; // m
+    buf[p++] = 0x73; // s
+    return p;
+  }
+  const h = Math.floor(total / 3_600_000);
+  const m = Math.floor((total % 3_600_000) / 60_000);
+  const rest = total % 60_000;
+  const frac = rest % 1000;
+  if (h > 0) {
+    p = writeUint(buf, p, h);
+    buf[p++] = 0x68; // h
+  }
+  if (h > 0 || m > 0) {
+    p = writeUint(buf, p, m);
+    buf[p++] = 0x6d; // m
+  }
+  p = writeUint(buf, p, Math.floor(rest / 1000));
+  if (frac !== 0) {
+    // without trailing zeros, as Go prints it
+    const d2 = Math.floor(frac / 10) % 10;
+    const d3 = frac % 10;
+    buf[p++] = 0x2e; // .
+    buf[p++] = 0x30 + Math.floor(frac / 100);
+    if (d2 !== 0 || d3 !== 0) buf[p++] = 0x30 + d2;
+    if (d3 !== 0) buf[p++] = 0x30 + d3;
+  }
+  buf[p++] = 0x73; // s
+  return p;
+}
+
+function writeUint(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = at + digits - 1, x = n; i >= at; i--, x = Math.floor(x / 10)) buf[i] = 0x30 + (x % 10);
+  return at + digits;
+}

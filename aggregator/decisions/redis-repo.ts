@@ -101,8 +101,17 @@ export class RedisDecisionRepo implements DecisionRepo {
     }
   }
 
+  /** id -> the text last read and its object: an unchanged decision is handed out as the same object */
+  private parsed = new Map<string, { json: string; d: StoredDecision }>();
+
   private parseActive(h: Record<string, string>): StoredDecision[] {
-    return Object.entries(h).map(([id, j]) => ({ ...(JSON.parse(j) as Omit<StoredDecision, 'id'>), id: Number(id) }));
+    const next = new Map<string, { json: string; d: StoredDecision }>();
+    for (const [id, json] of Object.entries(h)) {
+      const had = this.parsed.get(id);
+      next.set(id, had?.json === json ? had : { json, d: { ...(JSON.parse(json) as Omit<StoredDecision, 'id'>), id: Number(id) } });
+    }
+    this.parsed = next;
+    return [...next.values()].map((x) => x.d);
   }
 
   async active(): Promise<StoredDecision[]> {

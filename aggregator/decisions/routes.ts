@@ -96,6 +96,6 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
   });
 
   app.get('/v1/admin/decisions', { onRequest: reader }, async (_req, reply) =>
-    reply.type('application/json').send(`{"generated_at":${Date.now()},"decisions":${await service.listJson()}}`),
+    reply.type('application/json').send(await service.listJson(`{"generated_at":${Date.now()},"decisions":`, '}')),
   );
 }

@@ -7,7 +7,7 @@ import { isEmpty, noChanges, reconcile } from './reconcile';
 import { parseTarget, targetOf } from './policy';
 import { bouncerId, type DecisionsConfig } from './config';
 import type { DecisionRepo } from './repo';
-import { ActiveSet, renderTombstones, renderWire } from './active-set';
+import { ActiveSet, renderTombstones } from './active-set';
 
 export class DecisionError extends Error {
   constructor(
@@ -65,7 +65,7 @@ export class DecisionService {
   }
 
   /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`: the JSON answer. */
-  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<string> {
+  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<Buffer> {
     const want = scopeFilter(scopes);
     let pos = startup ? undefined : await this.repo.position(bouncer);
     let v = await this.repo.view(pos);
@@ -75,40 +75,39 @@ export class DecisionService {
     const now = this.wallNow();
     // under a second left is not handed out: the firewall bouncer would truncate it to
     // ipset's `timeout 0`, which means forever; its removal follows in `deleted` anyway
-    const fresh = set.entries.filter(({ d }) => d.until - now >= 1000 && want(d.scope) && (pos === undefined || d.id > pos) && d.id <= v.seq);
+    const fresh = set.pick({ now, minLeft: 1000, scope: want, after: pos, upTo: v.seq });
     // a decision both added and removed since the last pull never reached this bouncer
     const gone = pos === undefined ? [] : v.removed.filter((t) => t.seq <= v.seq && t.id <= pos && want(t.scope));
     await this.repo.pulled(bouncer, v.seq, now);
-    return `{"new":${renderWire(fresh, now)},"deleted":${renderTombstones(gone)}}`;
+    return set.render(fresh, now, { prefix: '{"new":', suffix: `,"deleted":${renderTombstones(gone)}}` });
   }
 
   /** `GET /v1/decisions?ip=|range=`: JSON array of the active decisions covering it, or `null`; never moves a position. */
-  async live(q: { ip?: string; range?: string; contains?: boolean; scopes?: string }): Promise<string> {
+  async live(q: { ip?: string; range?: string; contains?: boolean; scopes?: string }): Promise<Buffer | 'null'> {
     const text = q.ip ?? q.range;
     const now = this.wallNow();
     const want = scopeFilter(q.scopes);
     const set = await this.activeSet();
     let found;
-    if (text === undefined) found = set.entries.filter(({ d }) => d.until > now);
+    if (text === undefined) found = set.pick({ now, minLeft: 0, scope: want });
     else {
       const t = parseTarget(text);
       if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
-      found = set.covering(t, targetOf(text)?.value, q.contains ?? true, now);
+      found = set.covering(t, targetOf(text)?.value, q.contains ?? true, now).filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
     }
-    found = found.filter(({ d }) => want(d.scope));
     // CrowdSec answers `null` when nothing matches
-    return found.length ? renderWire(found, now) : 'null';
+    return found.length ? set.render(found, now) : 'null';
   }
 
-  /** The admin listing as JSON: wire fields plus until, created, reason, evidence. */
-  async listJson(): Promise<string> {
+  /** The admin listing: wire fields plus until, created, reason, evidence, inside `prefix` … `suffix`. */
+  async listJson(prefix = '', suffix = ''): Promise<Buffer> {
     const now = this.wallNow();
     const set = await this.activeSet();
-    return renderWire(set.entries.filter(({ d }) => d.until > now), now, true);
+    return set.render(set.pick({ now, minLeft: 0, scope: () => true }), now, { admin: true, prefix, suffix });
   }
 
   async list(): Promise<ListedDecision[]> {
-    return JSON.parse(await this.listJson()) as ListedDecision[];
+    return JSON.parse((await this.listJson()).toString('utf8')) as ListedDecision[];
   }
 
   /** A manual ban. It replaces any decision on the same value; it may displace the weakest automatic one at the bound. */
