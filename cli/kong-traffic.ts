@@ -204,9 +204,10 @@ export function scenario(o: ScenarioOptions): Request[] {
     }
   });
   // failure_spike: 8 successes 90 s back (baseline period), then 15
-  // failures in the last 20 s: under error_min, so it is not an error_ip too
+  // failures in the last 42 s: under error_min and never 10 within 10 s, so
+  // it is not an error_ip too
   for (let i = 0; i < 8; i++) out.push({ ts: t - 95_000 + i * 1_000, ip: spikeIp, status: 200, service: svc, latencyMs: 9 });
-  for (let i = 0; i < 15; i++) out.push({ ts: t - 20_000 + i * 1_000, ip: spikeIp, status: 403, service: svc, latencyMs: 1 });
+  for (let i = 0; i < 15; i++) out.push({ ts: t - 42_000 + i * 3_000, ip: spikeIp, status: 503, service: svc, latencyMs: 1 });
   // An earlier error burst that lapses long before the end: a replay's
   // history shows it, the findings at the end of the log do not.
   if (o.spanMs >= 300_000) {

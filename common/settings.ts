@@ -9,6 +9,9 @@ export interface DetectionSettings {
   top_n: number;
   error_min: number;
   error_ratio: number;
+  /** error_ip's short window: least failures within error_burst_seconds */
+  error_burst_min: number;
+  error_burst_seconds: number;
   credential_min_ips: number;
   /** credential_ips window, seconds */
   credential_window_seconds: number;
@@ -41,6 +44,8 @@ export const DETECTION_SETTINGS: Readonly<Record<SettingName, SettingSpec>> = Ob
   top_n: { type: 'integer', default: 10, min: 1, max: 100, description: 'IPs listed by top_ip (the rest is summed as "other")' },
   error_min: { type: 'integer', default: 20, min: 1, max: COUNT_MAX, description: 'error_ip: least failures in the window' },
   error_ratio: { type: 'number', default: 0.5, min: 0, max: 1, description: 'error_ip: least share of failures among the IP\'s requests' },
+  error_burst_min: { type: 'integer', default: 10, min: 1, max: COUNT_MAX, description: 'error_ip: least failures within the burst window (same ratio)' },
+  error_burst_seconds: { type: 'integer', default: 10, min: 1, max: SECONDS_MAX, description: 'error_ip burst window, in seconds' },
   credential_min_ips: { type: 'integer', default: 3, min: 1, max: COUNT_MAX, description: 'credential_ips: least distinct IPs of one credential' },
   credential_window_seconds: { type: 'integer', default: 300, min: 1, max: SECONDS_MAX, description: 'credential_ips window, in seconds' },
   spike_min_successes: { type: 'integer', default: 3, min: 1, max: COUNT_MAX, description: 'failure_spike: least successes in the baseline period' },

@@ -13,29 +13,42 @@ export const WINDOW = Object.freeze({
   spike: 1,
   /** (T - S - B, T - S]: failure_spike's baseline */
   baseline: 2,
+  /** (T - error_burst_seconds, T]: error_ip's short window */
+  burst: 3,
 } as const);
 export type WindowId = (typeof WINDOW)[keyof typeof WINDOW];
 export const WINDOW_COUNT = Object.keys(WINDOW).length;
 
 /**
- * Per WindowId: the window as seconds before the clock T, [a, b] for
- * (T - a, T - b]. The grid follows the shortest window (a - b); history is
- * kept as far back as the furthest a.
+ * Sub-buckets per window at least (docs/api.md, "Definitions": at least 10).
+ * Twenty for the rule windows; ten for error_ip's burst window, the shortest
+ * by design (10 s by default): a twentieth of it made the grid 500 ms, six
+ * times finer than the 3 s the other defaults need, and a busy IP key's
+ * ingest cost and history grow with the sub-buckets its windows span
+ * (figures in docs/engine.md). A tenth keeps the grid at 1 s.
  */
-const WINDOWS: readonly ((s: DetectionSettings) => readonly [number, number])[] = [
-  (s) => [s.window_seconds, 0],
-  (s) => [s.spike_window_seconds, 0],
-  (s) => [s.spike_window_seconds + s.spike_baseline_seconds, s.spike_window_seconds],
-];
+const FINE = 20;
+const BURST = 10;
 
-/** sub-buckets per shortest window (docs/api.md, "Definitions": at least 10) */
-export const SUB_BUCKETS = 20;
+/**
+ * Per WindowId: the window as seconds before the clock T, [a, b] for
+ * (T - a, T - b], and its sub-buckets at least. The grid follows the
+ * windows' lengths (a - b); history is kept as far back as the furthest a.
+ */
+const WINDOWS: readonly { span: (s: DetectionSettings) => readonly [number, number]; sub: number }[] = [
+  { span: (s) => [s.window_seconds, 0], sub: FINE },
+  { span: (s) => [s.spike_window_seconds, 0], sub: FINE },
+  { span: (s) => [s.spike_window_seconds + s.spike_baseline_seconds, s.spike_window_seconds], sub: FINE },
+  { span: (s) => [s.error_burst_seconds, 0], sub: BURST },
+];
 
 export interface Layout {
   /**
-   * Sub-bucket length: a twentieth of the shortest IP window. A window then
-   * spans between W - W/20 and W, never more: borderline traffic is
-   * under-counted rather than decoys over-counted.
+   * Sub-bucket length: the largest that gives every window its sub-buckets
+   * (a twentieth of the shortest rule window, a tenth of the burst window).
+   * A window then spans between W - W/10 (W - W/20 for the rule windows) and
+   * W, never more: borderline traffic is under-counted rather than decoys
+   * over-counted.
    */
   readonly bucketMs: number;
   /** longest span of history any rule reads, ms: older keys expire, older records are late */
@@ -48,9 +61,8 @@ export interface Layout {
 }
 
 export function layoutOf(s: DetectionSettings): Layout {
-  const spans = WINDOWS.map((w) => w(s));
-  const shortest = Math.min(...spans.map(([a, b]) => a - b));
-  const bucketMs = Math.max(1, Math.floor((1000 * shortest) / SUB_BUCKETS));
+  const spans = WINDOWS.map((w) => w.span(s));
+  const bucketMs = Math.max(1, Math.floor(Math.min(...spans.map(([a, b], i) => (1000 * (a - b)) / (WINDOWS[i] as (typeof WINDOWS)[number]).sub))));
   const k = (seconds: number) => (seconds > 0 ? bucketsFor(seconds * 1000, bucketMs) : 0);
   // a window ending b before T: k(b) buckets back, then its own length
   const till = spans.map(([, b]) => k(b));

@@ -77,7 +77,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
       ...Array.from({ length: 25 }, (_, i) => ({ ts: now - 1000 + i, ip: '203.0.113.7', status: 401, service: 'orders' })),
       // failure_spike: successes 2 minutes ago (baseline), failures now
       ...Array.from({ length: 4 }, (_, i) => ({ ts: now - 120_000 + i, ip: '198.51.100.9', status: 200, service: 'orders' })),
-      ...Array.from({ length: 12 }, (_, i) => ({ ts: now - 500 + i, ip: '198.51.100.9', status: 503, service: 'orders' })),
+      ...Array.from({ length: 12 }, (_, i) => ({ ts: now - 48_000 + i * 4000, ip: '198.51.100.9', status: 503, service: 'orders' })),
       // credential_ips: one credential from 3 IPs
       ...[1, 2, 3].map((n) => ({ ts: now, ip: `192.0.2.${n}`, status: 200, service: 'orders', credential: CRED })),
       // top talker: 200 of the 240 requests in orders' window

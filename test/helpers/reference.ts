@@ -14,13 +14,14 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
   const S = s.spike_window_seconds * 1000;
   const B = s.spike_baseline_seconds * 1000;
   const C = s.credential_window_seconds * 1000;
-  const perIp = new Map<string, { req: number; fail: number; sReq: number; sFail: number; bSucc: number }>();
+  const E = s.error_burst_seconds * 1000;
+  const perIp = new Map<string, { req: number; fail: number; sReq: number; sFail: number; bSucc: number; eReq: number; eFail: number }>();
   const perCred = new Map<string, Set<string>>();
   const serviceRequests = new Map<string, number>();
   for (const r of records) {
     const k = `${r.service}|${r.ipKey}`;
     let v = perIp.get(k);
-    if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0 }));
+    if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0, eReq: 0, eFail: 0 }));
     // written out here rather than through common/record.ts classify: the yardstick stays independent
     const fail = r.outcome ? r.outcome === 'failure' : r.status >= 400;
     const succ = r.outcome ? r.outcome === 'success' : r.status >= 200 && r.status < 400;
@@ -34,6 +35,10 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
       if (fail) v.sFail++;
     }
     if (inRange(r.ts, T - S - B, T - S) && succ) v.bSucc++;
+    if (inRange(r.ts, T - E, T)) {
+      v.eReq++;
+      if (fail) v.eFail++;
+    }
     if (r.credential && inRange(r.ts, T - C, T)) {
       const ck = `${r.service}|${r.credential}`;
       let set = perCred.get(ck);
@@ -46,6 +51,7 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
     const all = serviceRequests.get(k.slice(0, k.indexOf('|'))) ?? 0;
     if (v.req >= s.flood_min_requests && all > 0 && v.req / all >= s.flood_min_share) out.flood_ip.set(k, v.req);
     if (v.fail >= s.error_min && v.fail / v.req >= s.error_ratio) out.error_ip.set(k, v.fail);
+    else if (v.eFail >= s.error_burst_min && v.eFail / v.eReq >= s.error_ratio) out.error_ip.set(k, v.eFail);
     if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio) out.failure_spike.set(k, v.sFail);
   }
   for (const [k, set] of perCred) if (set.size >= s.credential_min_ips) out.credential_ips.set(k, set.size);

@@ -124,16 +124,16 @@ test('settings in a batch take effect for their service only; invalid settings a
   t.after(() => agg.close());
   const records = [];
   for (let i = 0; i < 6; i++) {
-    records.push(r(T0 + i * 1000, '192.0.2.1', 401, { service: 'tuned' }));
-    records.push(r(T0 + i * 1000, '192.0.2.1', 401, { service: 'default' }));
-    records.push(r(T0 + i * 1000, '192.0.2.1', 401, { service: 'broken' }));
+    records.push(r(T0 + i * 1000, '192.0.2.1', 500, { service: 'tuned' }));
+    records.push(r(T0 + i * 1000, '192.0.2.1', 500, { service: 'default' }));
+    records.push(r(T0 + i * 1000, '192.0.2.1', 500, { service: 'broken' }));
   }
   const settings = { tuned: { error_min: 5, window_seconds: 30 }, broken: { error_min: 0 } };
   assert.deepEqual(await postJson(`${agg.url}/v1/records`, { settings, records }), { status: 202, body: { accepted: 18, rejected: 0 } }, 'settings are not records');
   const f = await getJson(`${agg.url}/v1/findings`);
   assert.equal(f.status, 200);
   assert.equal(typeof f.body.generated_at, 'number');
-  assert.deepEqual(f.body.findings, [{ type: 'error_ip', service: 'tuned', ip: '192.0.2.1', count: 6, ratio: 1, since: T0 + 4000 }]);
+  assert.deepEqual(f.body.findings, [{ type: 'error_ip', service: 'tuned', ip: '192.0.2.1', count: 6, ratio: 1, since: T0 + 4000, window: 'long' }]);
   const top = await getJson(`${agg.url}/v1/top?service=tuned`);
   assert.equal(top.body.window_seconds, 30);
   const m = await scrape(agg.url);

@@ -134,7 +134,7 @@ test('detection flags change the rules; --no-hash-credentials keeps credentials 
   const base = JSON.parse((await runCli(['replay', '--json', '-q', file])).stdout);
   assert.ok(base.findings.some((f: any) => f.type === 'error_ip'));
 
-  const strict = await runCli(['replay', '--json', '-q', '--error-min', '100', '--credential-min-ips', '6', '--no-hash-credentials', file]);
+  const strict = await runCli(['replay', '--json', '-q', '--error-min', '100', '--error-burst-min', '100', '--credential-min-ips', '6', '--no-hash-credentials', file]);
   assert.equal(strict.code, 0, strict.stderr);
   const s = JSON.parse(strict.stdout);
   assert.ok(!s.findings.some((f: any) => f.type === 'error_ip'), 'no IP has 100 failures');

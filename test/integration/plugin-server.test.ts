@@ -60,6 +60,8 @@ test('--dump-all-plugins prints clean JSON with siem, its priority, phase and th
     spike_min_successes: { type: 'integer', default: 3, between: [1, 1000000] },
     spike_min_failures: { type: 'integer', default: 10, between: [1, 1000000] },
     error_ratio: { type: 'number', default: 0.5, between: [0, 1] },
+    error_burst_min: { type: 'integer', default: 10, between: [1, 1000000] },
+    error_burst_seconds: { type: 'integer', default: 10, between: [1, 86400] },
     spike_failure_ratio: { type: 'number', default: 0.8, between: [0, 1] },
     flood_min_requests: { type: 'integer', default: 1000, between: [1, 1000000] },
     flood_min_share: { type: 'number', default: 0.2, between: [0, 1] },

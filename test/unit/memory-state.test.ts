@@ -24,11 +24,31 @@ function state(o: Partial<{ maxKeys: number; maxServices: number; maxFindings: n
 
 test('error_ip fires at 20 failures with ratio >= 0.5, with since = the 20th failure', async () => {
   const { s } = state();
-  const recs = burst(20, T0, 20_000, '203.0.113.7', 401);
+  // one every 2.5 s: never 10 within the 10 s burst window
+  const recs = burst(20, T0, 50_000, '203.0.113.7', 500);
   await s.apply(recs);
   const f = await s.findings();
   assert.equal(f.length, 1);
-  assert.deepEqual(f[0], { type: 'error_ip', service: 'orders', ip: '203.0.113.7', count: 20, ratio: 1, since: recs[19]!.ts });
+  assert.deepEqual(f[0], { type: 'error_ip', service: 'orders', ip: '203.0.113.7', count: 20, ratio: 1, since: recs[19]!.ts, window: 'long' });
+});
+
+test('error_ip bursts: 10 failures within 10 s qualify at the 10th (window "burst"), 9 do not, and the finding turns "long" at 20', async () => {
+  const { s } = state();
+  const probe = burst(12, T0, 6_000, '203.0.113.8', 404); // a probe of 12 × 404 in 6 s
+  const nine = burst(9, T0, 5_000, '203.0.113.9', 404);
+  const diluted = [...burst(10, T0, 5_000, '203.0.113.10', 404), ...burst(11, T0 + 250, 5_000, '203.0.113.10', 200)];
+  await s.apply([...probe, ...nine, ...diluted].sort((a, b) => a.ts - b.ts));
+  assert.deepEqual(await s.findings({ type: 'error_ip' }), [
+    { type: 'error_ip', service: 'orders', ip: '203.0.113.8', count: 12, ratio: 1, since: probe[9]!.ts, window: 'burst' },
+  ]);
+  // the burst lapses: 10 s later the probe is no finding
+  await s.apply([rec(T0 + 17_000, '192.0.2.1', 200)]);
+  assert.deepEqual(await s.findings({ type: 'error_ip' }), []);
+  // a long scan: 25 × 404 over 20 s is a burst first, then the long window holds
+  const scan = burst(25, T0 + 20_000, 20_000, '203.0.113.11', 404);
+  await s.apply(scan);
+  const [f] = await s.findings({ type: 'error_ip' });
+  assert.deepEqual(f, { type: 'error_ip', service: 'orders', ip: '203.0.113.11', count: 25, ratio: 1, since: scan[9]!.ts, window: 'long' });
 });
 
 test('near misses do not fire: 19 failures; a busy IP at 2% failures; 2 IPs on a credential', async () => {
@@ -196,7 +216,7 @@ test('changing the windows of a service re-buckets it without crashing or keepin
   const { s } = state();
   await s.apply(burst(30, T0, 10_000, '10.0.0.1', 500));
   assert.equal((await s.findings()).length, 1);
-  await s.applySettings({ orders: { window_seconds: 10, spike_window_seconds: 10, spike_baseline_seconds: 10 } });
+  await s.applySettings({ orders: { window_seconds: 10, spike_window_seconds: 10, spike_baseline_seconds: 10, error_burst_seconds: 5 } });
   await s.apply(burst(3, T0 + 10_000, 1000, '10.0.0.1', 500));
   const top = await s.top('orders', 'errors');
   assert.equal(top.window_seconds, 10);

@@ -23,7 +23,7 @@ async function scrapeWithFindings(t: { after: (fn: () => Promise<void>) => void 
     ...Array.from({ length: 6 }, (_, i) => ({ ts: now, ip: `10.9.0.${i + 1}`, status: 200, service: 'flood' })),
     ...Array.from({ length: 25 }, (_, i) => ({ ts: now - 1000 + i, ip: '203.0.113.7', status: 401, service: 'orders' })),
     ...Array.from({ length: 4 }, (_, i) => ({ ts: now - 120_000 + i, ip: '198.51.100.9', status: 200, service: 'orders' })),
-    ...Array.from({ length: 12 }, (_, i) => ({ ts: now - 500 + i, ip: '198.51.100.9', status: 503, service: 'orders' })),
+    ...Array.from({ length: 12 }, (_, i) => ({ ts: now - 48_000 + i * 4000, ip: '198.51.100.9', status: 503, service: 'orders' })),
     ...[1, 2, 3].map((n) => ({ ts: now, ip: `192.0.2.${n}`, status: 200, service: 'orders', credential: '3f9c1e0a7b2d4c55' })),
     { ts: now, ip: '2001:db8:1:2::5', status: 200, service: 'users' },
     { ts: now, ip: 'not-an-ip', status: 200, service: 'users' },

@@ -33,13 +33,25 @@ function countsOf(s: DetectionSettings, now: [number, number, number], base: [nu
 
 test('error_ip: 20 failures at ratio >= 0.5 fire; 19 failures, or a busy IP at 2%, do not', () => {
   const r = rule('error_ip');
-  const holds = (req: number, fail: number) => r.holds(countsOf(S, [req, fail, req - fail]), S);
+  // counts in the clock's own bucket are in every window: the burst window set out of reach here
+  const L: DetectionSettings = { ...S, error_burst_min: 1_000_000 };
+  const holds = (req: number, fail: number) => r.holds(countsOf(L, [req, fail, req - fail]), L);
   assert.equal(holds(40, 20), true);
   assert.equal(holds(19, 19), false);
   assert.equal(holds(5000, 100), false);
   assert.equal(holds(41, 20), false); // ratio just under 0.5
   const f = r.finding('orders', '203.0.113.7', countsOf(S, [40, 20, 20]), S, 123);
-  assert.deepEqual(f, { type: 'error_ip', service: 'orders', ip: '203.0.113.7', count: 20, ratio: 0.5, since: 123 });
+  assert.deepEqual(f, { type: 'error_ip', service: 'orders', ip: '203.0.113.7', count: 20, ratio: 0.5, since: 123, window: 'long' });
+});
+
+test('error_ip burst: 10 failures within 10 s at ratio >= 0.5 fire as window "burst"; 9, or 10 among 21, do not', () => {
+  const r = rule('error_ip');
+  const holds = (req: number, fail: number) => r.holds(countsOf(S, [req, fail, req - fail]), S);
+  assert.equal(holds(10, 10), true);
+  assert.equal(holds(9, 9), false);
+  assert.equal(holds(21, 10), false);
+  assert.equal(r.candidate(countsOf(S, [21, 10, 11]), S), true, 'a burst candidate below the ratio');
+  assert.deepEqual(r.finding('orders', '203.0.113.8', countsOf(S, [12, 11, 1]), S, 7), { type: 'error_ip', service: 'orders', ip: '203.0.113.8', count: 11, ratio: 0.9167, since: 7, window: 'burst' });
 });
 
 test('failure_spike: successes in the baseline, then mostly failures', () => {
@@ -85,6 +97,8 @@ const settingsArb: fc.Arbitrary<DetectionSettings> = fc
     credential_window_seconds: fc.constantFrom(30, 300),
     error_min: fc.integer({ min: 1, max: 8 }),
     error_ratio: fc.constantFrom(0, 0.3, 0.5, 1),
+    error_burst_min: fc.integer({ min: 1, max: 8 }),
+    error_burst_seconds: fc.constantFrom(5, 10),
     credential_min_ips: fc.integer({ min: 1, max: 5 }),
     spike_min_successes: fc.integer({ min: 1, max: 5 }),
     spike_min_failures: fc.integer({ min: 1, max: 8 }),

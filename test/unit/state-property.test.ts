@@ -27,6 +27,8 @@ const settingsArb = fc.record({
   credential_window_seconds: fc.constantFrom(60, 300),
   error_min: fc.integer({ min: 1, max: 6 }),
   error_ratio: fc.constantFrom(0, 0.3, 0.5, 0.9, 1),
+  error_burst_min: fc.integer({ min: 1, max: 6 }),
+  error_burst_seconds: fc.constantFrom(15, 30),
   credential_min_ips: fc.integer({ min: 1, max: 4 }),
   spike_min_successes: fc.integer({ min: 1, max: 4 }),
   spike_min_failures: fc.integer({ min: 1, max: 5 }),
@@ -74,7 +76,8 @@ async function checkAgainstReference(make: Make, runs: number, reset: () => Prom
     fc.asyncProperty(settingsArb, fc.array(recordArb, { minLength: 1, maxLength: 250 }), fc.integer({ min: 0, max: 5 }), async (partial, raw, jitterSeed) => {
       await reset();
       const s: DetectionSettings = { ...DEFAULT_SETTINGS, ...partial };
-      const bucketMs = (1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 20;
+      // a twentieth of the shortest rule window, a tenth of the burst window (aggregator/state/layout.ts)
+      const bucketMs = Math.min((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 20, (1000 * s.error_burst_seconds) / 10);
       const state = await make(s);
       try {
         const records: KeyedRecord[] = raw.map((r) => {

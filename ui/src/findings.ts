@@ -13,7 +13,7 @@ interface Explained {
   strength: number;
 }
 
-const KNOWN_FIELDS = new Set(['type', 'service', 'ip', 'credential', 'count', 'ratio', 'since', 'ips', 'successes']);
+const KNOWN_FIELDS = new Set(['type', 'service', 'ip', 'credential', 'count', 'ratio', 'since', 'ips', 'successes', 'window']);
 const CONTEXT_FIELDS = ['consumer', 'host', 'route'];
 
 function num(s: Settings | undefined, k: string): number | undefined {
@@ -41,14 +41,13 @@ function explain(f: Finding, s: Settings | undefined): Explained {
   switch (f.type) {
     case 'error_ip': {
       // The burst window (error_burst_*) qualifies IPs under error_min: a
-      // finding names its window when the aggregator says so, else the
-      // count tells which of the two windows it met.
+      // finding names its window (`window`: long | burst), else (an older
+      // aggregator) the count tells which of the two windows it met.
       const errorMin = num(s, 'error_min');
       const burstMin = num(s, 'error_burst_min');
       const burstS = num(s, 'error_burst_seconds');
-      const named = typeof f.window_seconds === 'number' ? f.window_seconds : undefined;
-      const burst = named !== undefined ? named === burstS && named !== num(s, 'window_seconds') : burstMin !== undefined && errorMin !== undefined && f.count < errorMin;
-      const seconds = named ?? (burst ? burstS : num(s, 'window_seconds'));
+      const burst = f.window === 'burst' || f.window === 'long' ? f.window === 'burst' : burstMin !== undefined && errorMin !== undefined && f.count < errorMin;
+      const seconds = burst ? burstS : num(s, 'window_seconds');
       const min = burst ? burstMin : errorMin;
       return {
         title: 'Failing IP',
