@@ -8,6 +8,7 @@ import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { guardConnections } from './connections';
+import { RejectionLog } from './rejections';
 import { SiemError, errors, statusOf } from './errors';
 import { ingestRoutes } from './routes/ingest';
 import { kongLogRoutes } from './routes/kong-log';
@@ -56,11 +57,11 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     headersTimeoutMs: config.headersTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
   });
-  const clock = createClock(config.clock, opts.wallNow);
+  const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => metrics.stateErrors.inc() });
   const batches = createBatchLedger(config.maxBatchIds, opts.wallNow ?? Date.now, () => metrics.evictions.inc({ table: 'batch' }));
-  const deps = { config, state, metrics, batches };
+  const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log) };
 
   registerJsonBody(app, config.maxBodyBytes);
   app.setErrorHandler((err, req, reply) => {

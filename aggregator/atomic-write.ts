@@ -1,12 +1,21 @@
 // Files the aggregator keeps (state snapshot, decisions) are replaced whole:
-// written to a temp file in the same folder, fsynced, then renamed over the
-// old one, so a crash mid-write leaves the previous file intact.
-import { open, rename, rm } from 'node:fs/promises';
+// written to a fresh temp file in the same folder, fsynced, then renamed over
+// the old one, so a crash mid-write leaves the previous file intact. The temp
+// file is created exclusively and never through a symlink (O_EXCL |
+// O_NOFOLLOW, random name): a link planted there cannot redirect the write.
+// A killed writer's temp files are removed by `removeLeftovers` at start.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+const TEMP_INFIX = '.tmp-';
 
 /** Writes `chunks` to `file` atomically; returns the bytes written. */
 export async function writeFileAtomic(file: string, chunks: Iterable<string>): Promise<number> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
+  const tmp = `${file}${TEMP_INFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const fh = await open(tmp, flags, 0o600);
   let bytes = 0;
   try {
     for (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
@@ -20,3 +29,34 @@ export async function writeFileAtomic(file: string, chunks: Iterable<string>): P
   await rename(tmp, file);
   return bytes;
 }
+
+/**
+ * Remove temp files a killed writer left beside `file` (regular files and
+ * symlinks named like ours; a symlink is removed itself, never its target).
+ * Returns their names.
+ */
+export async function removeLeftovers(file: string): Promise<string[]> {
+  const dir = dirname(file);
+  const prefix = basename(file) + TEMP_INFIX;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const path = join(dir, name);
+    try {
+      const st = await lstat(path);
+      if (!st.isFile() && !st.isSymbolicLink()) continue;
+      await rm(path);
+      removed.push(name);
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  return removed;
+}
+

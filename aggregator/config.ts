@@ -44,6 +44,8 @@ export interface Config {
   /** distinct IPs remembered per credential, at least credential_min_ips */
   credentialMaxIps: number;
   clock: ClockMode;
+  /** records more than this ahead of the event clock are refused as "future", ms */
+  maxClockSkewMs: number;
   /** `memory` (embedded) or a redis:// / rediss:// URL (comma-separated seeds for Redis Cluster) */
   state: string;
   /** file the in-memory state is snapshotted to and restored from; unset = none */
@@ -87,6 +89,7 @@ export const ENV_SCHEMA = {
     SIEM_MAX_FINDINGS: { type: 'integer', default: 1000, minimum: 1 },
     SIEM_CREDENTIAL_MAX_IPS: { type: 'integer', default: 100, minimum: 20 },
     SIEM_CLOCK: { type: 'string', enum: ['wall', 'event'], default: 'wall' },
+    SIEM_MAX_CLOCK_SKEW_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: 31_536_000 },
     SIEM_STATE: { type: 'string', default: 'memory', pattern: '^(memory|rediss?://.+)$' },
     SIEM_STATE_FILE: { type: 'string', minLength: 1 },
     SIEM_SNAPSHOT_INTERVAL_MS: { type: 'integer', default: 60_000, minimum: 1000 },
@@ -208,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxFindings: Number(e.SIEM_MAX_FINDINGS),
     credentialMaxIps: Number(e.SIEM_CREDENTIAL_MAX_IPS),
     clock: e.SIEM_CLOCK as ClockMode,
+    maxClockSkewMs: 1000 * Number(e.SIEM_MAX_CLOCK_SKEW_SECONDS),
     state: String(e.SIEM_STATE),
     stateFile: str('SIEM_STATE_FILE'),
     snapshotIntervalMs: Number(e.SIEM_SNAPSHOT_INTERVAL_MS),

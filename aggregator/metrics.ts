@@ -55,7 +55,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
   const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap (ip, credential), batch ids at the SIEM_MAX_BATCH_IDS cap (batch), by table.', labelNames: ['table'], registers });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
-  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'services', 'settings', 'stream']) rejected.inc({ reason }, 0);
+  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'future', 'services', 'settings', 'stream']) rejected.inc({ reason }, 0);
   for (const table of ['ip', 'credential', 'batch']) evictions.inc({ table }, 0);
 
   function fill(snap: GaugeSnapshot): void {

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config';
 import type { Clock } from './clock';
 import type { SiemState } from './state/state';
+import { removeLeftovers } from './atomic-write';
 import { loadSnapshot, saveSnapshot, type SaveResult } from './state-file';
 
 export interface Persistence {
@@ -26,6 +27,7 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     running = saveSnapshot(snapshots, file, clock.now())
       .then((r) => {
         app.log.info({ file, keys: r.keys, bytes: r.bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'state snapshot written');
+        if (r.oversized > 0) app.log.warn({ file, entries: r.oversized }, 'state snapshot: entries over the line limit left out');
         return r;
       })
       .catch((err) => {
@@ -39,10 +41,15 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
   };
 
   app.addHook('onReady', async () => {
+    const leftovers = await removeLeftovers(file);
+    if (leftovers.length > 0) app.log.warn({ file, removed: leftovers }, 'removed temp files of an interrupted snapshot');
     const t0 = process.hrtime.bigint();
     const r = await loadSnapshot(snapshots, file, (ts) => clock.observe(ts));
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status === 'restored') app.log.info({ file, keys: r.keys, skipped: r.skipped, saved_at: r.savedAt, ms }, 'state restored');
+    if (r.status === 'restored') {
+      app.log.info({ file, keys: r.keys, skipped: r.skipped, saved_at: r.savedAt, ms }, 'state restored');
+      if (r.unreadable.count > 0) app.log.warn({ file, count: r.unreadable.count, first: r.unreadable.first }, 'state snapshot: unreadable lines skipped');
+    }
     else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
     else app.log.info({ file }, 'no state snapshot yet');
   });

@@ -3,12 +3,16 @@
 //
 // Format: NDJSON. Line 1 is a header {format, version, saved_at, clock,
 // services}; every further line is one key (SnapshotEntry), least recently
-// seen first. Written to a temp file in the same folder, fsynced, then renamed
-// over the old one: a crash mid-write leaves the previous snapshot whole.
-// A snapshot that is corrupt, foreign or of another version is reported and
-// ignored as a whole: a start never fails because of it.
+// seen first. Written to a fresh temp file in the same folder (created
+// exclusively, never through a symlink: O_EXCL | O_NOFOLLOW), fsynced, then
+// renamed over the old one: a crash mid-write leaves the previous snapshot
+// whole, and the start after it removes the dead writer's temp file.
+// A snapshot that is foreign, of another version or without a readable
+// header is reported and ignored; a line that cannot be restored (corrupt,
+// over SNAPSHOT_LINE_MAX, a name over the limits) is skipped alone. A start
+// never fails because of a snapshot.
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
 import type { SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
@@ -21,7 +25,7 @@ export const SNAPSHOT_FORMAT = 'kong-siem-state';
 export const SNAPSHOT_VERSION = 2;
 const READS = [1, 2];
 const FLUSH_BYTES = 1 << 20;
-
+/** temp files are `<file>.tmp-<pid>-<random>` */
 interface Header {
   format: string;
   version: number;
@@ -33,6 +37,8 @@ interface Header {
 export interface SaveResult {
   keys: number;
   bytes: number;
+  /** entries left out: their line would be over SNAPSHOT_LINE_MAX */
+  oversized: number;
 }
 
 /** Write a snapshot of `state` to `file` atomically. */
@@ -44,8 +50,14 @@ export async function saveSnapshot(state: Snapshotting, file: string, clockNow: 
   let pending: string[] = [];
   let pendingBytes = 0;
   let keys = 0;
+  let oversized = 0;
   for (const e of state.exportEntries()) {
     const line = JSON.stringify(e);
+    // what the loader would refuse is not written (UTF-16 units bound UTF-8 bytes / 3)
+    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) {
+      oversized++;
+      continue;
+    }
     pending.push(line);
     pendingBytes += line.length + 1;
     keys++;
@@ -58,16 +70,75 @@ export async function saveSnapshot(state: Snapshotting, file: string, clockNow: 
   if (pending.length) chunks.push(pending.join('\n') + '\n');
 
   const bytes = await writeFileAtomic(file, chunks);
-  return { keys, bytes };
+  return { keys, bytes, oversized };
+}
+
+type Line = { text: string; n: number } | { oversized: number; n: number };
+
+/**
+ * The lines of `file`, each at most `max` bytes: a longer one is reported by
+ * its size and never held whole (readline would build one string of it, and a
+ * 600 MB line ended the start).
+ */
+async function* boundedLines(file: string, max: number): AsyncGenerator<Line> {
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  let parts: Buffer[] = [];
+  let held = 0;
+  let skipping = 0; // > 0: bytes of an oversized line so far
+  let n = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let from = 0;
+      while (from < chunk.length) {
+        const nl = chunk.indexOf(10, from);
+        const to = nl === -1 ? chunk.length : nl;
+        if (skipping > 0) skipping += to - from;
+        else if (held + (to - from) > max) {
+          skipping = held + (to - from);
+          parts = [];
+          held = 0;
+        } else if (to > from) {
+          parts.push(chunk.subarray(from, to));
+          held += to - from;
+        }
+        if (nl === -1) break;
+        n++;
+        if (skipping > 0) yield { oversized: skipping, n };
+        else yield { text: Buffer.concat(parts, held).toString('utf8'), n };
+        parts = [];
+        held = 0;
+        skipping = 0;
+        from = nl + 1;
+      }
+      // keep no view into a chunk the stream may reuse
+      if (parts.length > 0) {
+        parts = [Buffer.concat(parts, held)];
+      }
+    }
+  } finally {
+    stream.destroy();
+  }
+  n++;
+  if (skipping > 0) yield { oversized: skipping, n };
+  else if (held > 0) yield { text: Buffer.concat(parts, held).toString('utf8'), n };
 }
 
 export type LoadResult =
   | { status: 'missing' }
   | { status: 'ignored'; reason: string }
-  | { status: 'restored'; keys: number; skipped: number; savedAt: number };
+  | {
+      status: 'restored';
+      keys: number;
+      /** entries not restored: expired, of an unknown service, or unreadable (below) */
+      skipped: number;
+      /** lines or header services that could not be read, each skipped alone: the first few, with why */
+      unreadable: { count: number; first: string[] };
+      savedAt: number;
+    };
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
-const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+const isStr = isBoundedName;
+const isIpKey = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= IP_TEXT_MAX;
 
 /** Settings as saved; a setting added since (a new rule's) takes its default. */
 function checkSettings(v: unknown): v is DetectionSettings {
@@ -87,10 +158,12 @@ function checkHeader(v: unknown): string | undefined {
   if (h.format !== SNAPSHOT_FORMAT) return `not a kong-siem snapshot (format ${JSON.stringify(h.format)})`;
   if (!READS.includes(h.version as number)) return `snapshot version ${h.version}, this build reads ${READS.join(', ')}`;
   if (!isInt(h.clock) || !isInt(h.saved_at) || !Array.isArray(h.services)) return 'header fields missing or mistyped';
-  for (const s of h.services) {
-    if (!s || !isStr(s.name) || !isInt(s.bucketMs) || s.bucketMs < 1 || !checkSettings(s.settings)) return 'bad service in header';
-  }
   return undefined;
+}
+
+function checkService(s: unknown): s is SnapshotService {
+  const v = s as Partial<SnapshotService> | null;
+  return !!v && isStr(v.name) && isInt(v.bucketMs) && v.bucketMs >= 1 && checkSettings(v.settings);
 }
 
 const isRuns = (v: unknown): v is SnapshotRuns =>
@@ -114,7 +187,7 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
     const series = v[4];
     const runs = version === 1 ? (v.length === 7 ? runsV1(['error_ip', 'failure_spike'], v.slice(5)) : undefined) : v.length === 6 ? v[5] : undefined;
     const ok =
-      isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isRuns(runs) &&
+      isStr(v[1]) && isIpKey(v[2]) && isInt(v[3]) && isRuns(runs) &&
       Array.isArray(series) && series.length % 4 === 0 && series.every((x) => isInt(x) && x >= 0);
     return ok ? ['ip', v[1], v[2], v[3], series, runs] : undefined;
   }
@@ -123,11 +196,14 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
     const runs = v.length !== 6 ? undefined : version === 1 ? runsV1(['credential_ips'], v.slice(5)) : v[5];
     const ok =
       isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isRuns(runs) &&
-      Array.isArray(ips) && ips.every((p) => Array.isArray(p) && p.length === 2 && isStr(p[0]) && isInt(p[1]));
+      Array.isArray(ips) && ips.every((p) => Array.isArray(p) && p.length === 2 && isIpKey(p[0]) && isInt(p[1]));
     return ok ? ['credential', v[1], v[2], v[3], ips as [string, number][], runs] : undefined;
   }
   return undefined;
 }
+
+/** unreadable lines named in the result (the count has them all) */
+const UNREADABLE_SHOWN = 5;
 
 /**
  * Read `file` and restore it into `state` (which must be empty). `observeClock`
@@ -136,36 +212,45 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
 export async function loadSnapshot(state: Snapshotting, file: string, observeClock: (ts: number) => void): Promise<LoadResult> {
   let header: Header | undefined;
   const entries: SnapshotEntry[] = [];
-  const stream = createReadStream(file, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let n = 0;
+  const unreadable = { count: 0, first: [] as string[] };
+  const skip = (why: string) => {
+    unreadable.count++;
+    if (unreadable.first.length < UNREADABLE_SHOWN) unreadable.first.push(why);
+  };
   try {
-    for await (const line of lines) {
-      n++;
-      if (line.length === 0) continue;
+    for await (const line of boundedLines(file, SNAPSHOT_LINE_MAX)) {
+      if ('oversized' in line) {
+        if (!header) return { status: 'ignored', reason: `line ${line.n} (the header) is over ${SNAPSHOT_LINE_MAX} bytes` };
+        skip(`line ${line.n}: ${line.oversized} bytes, over ${SNAPSHOT_LINE_MAX}`);
+        continue;
+      }
+      if (line.text.length === 0) continue;
       let v: unknown;
       try {
-        v = JSON.parse(line);
+        v = JSON.parse(line.text);
       } catch {
-        return { status: 'ignored', reason: `line ${n} is not JSON (truncated or corrupt file)` };
+        if (!header) return { status: 'ignored', reason: `line ${line.n} (the header) is not JSON` };
+        skip(`line ${line.n}: not JSON`);
+        continue;
       }
       if (!header) {
         const why = checkHeader(v);
         if (why) return { status: 'ignored', reason: why };
         header = v as Header;
+        // a service that cannot be restored is left out alone (its entries follow it)
+        header.services = header.services.filter((s, i) => checkService(s) || (skip(`header service ${i}: unreadable`), false));
       } else {
         const e = checkEntry(v, header.version);
-        if (!e) return { status: 'ignored', reason: `line ${n} is not a state entry` };
-        entries.push(e);
+        if (e) entries.push(e);
+        else skip(`line ${line.n}: not a state entry`);
       }
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { status: 'missing' };
-    return { status: 'ignored', reason: `cannot read: ${(err as Error).message}` };
-  } finally {
-    lines.close();
-    stream.destroy();
+    // an error mid-file: what was read before it is still restored
+    if (!header) return { status: 'ignored', reason: `cannot read: ${(err as Error).message}` };
+    skip(`read error: ${(err as Error).message}`);
   }
   if (!header) return { status: 'ignored', reason: 'empty file' };
   observeClock(header.clock);
@@ -173,5 +258,5 @@ export async function loadSnapshot(state: Snapshotting, file: string, observeClo
   const written = new Map(header.services.map((s) => [s.name, s.bucketMs]));
   let keys = 0;
   for (const e of entries) if (state.importEntry(e, (name) => written.get(name))) keys++;
-  return { status: 'restored', keys, skipped: entries.length - keys, savedAt: header.saved_at };
+  return { status: 'restored', keys, skipped: entries.length - keys + unreadable.count, unreadable, savedAt: header.saved_at };
 }

@@ -3,7 +3,8 @@
 // out of range, or a string is over its length). Each bad record is rejected
 // with a reason and the rest of its batch is kept; unknown fields are ignored.
 import Ajv, { type ErrorObject } from 'ajv';
-import { OUTCOMES, STRING_MAX, type Outcome } from '../common/record';
+import { OUTCOMES, type Outcome } from '../common/record';
+import { IP_TEXT_MAX, STRING_MAX, wellFormed } from '../common/limits';
 import { ipKey } from '../common/ip-key';
 import type { KeyedRecord, RejectReason } from './state/state';
 
@@ -14,7 +15,7 @@ export const RECORD_SCHEMA = {
   required: ['ts', 'ip', 'status', 'service'],
   properties: {
     ts: { type: 'integer', minimum: 0 },
-    ip: { type: 'string', maxLength: 64 },
+    ip: { type: 'string', maxLength: IP_TEXT_MAX },
     status: { type: 'integer', minimum: 100, maximum: 599 },
     service: { type: 'string', minLength: 1, maxLength: STRING_MAX },
     credential: optionalString,
@@ -52,7 +53,7 @@ function plainValid(x: unknown): boolean {
   const r = x as Record<string, unknown>;
   const { ts, ip, status, service, latency_ms: latency } = r;
   if (typeof ts !== 'number' || !Number.isInteger(ts) || ts < 0) return false;
-  if (typeof ip !== 'string' || ip.length > 64) return false;
+  if (typeof ip !== 'string' || ip.length > IP_TEXT_MAX) return false;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return false;
   if (typeof service !== 'string' || service.length < 1 || service.length > STRING_MAX) return false;
   for (const k of OPTIONAL_STRINGS) {
@@ -68,8 +69,10 @@ export function checkRecord(input: unknown, ipv6Prefix: number): Checked {
   const r = input as { ts: number; ip: string; status: number; service: string; credential?: string; outcome?: Outcome };
   const key = ipKey(r.ip, ipv6Prefix);
   if (key === undefined) return { ok: false, reason: 'ip' };
-  const record: KeyedRecord = { ts: r.ts, ipKey: key, status: r.status, service: r.service };
-  if (r.credential) record.credential = r.credential;
+  // Lone surrogates become U+FFFD before the names key anything (lengths
+  // are unchanged: either counts as one code point).
+  const record: KeyedRecord = { ts: r.ts, ipKey: key, status: r.status, service: wellFormed(r.service) };
+  if (r.credential) record.credential = wellFormed(r.credential);
   if (r.outcome !== undefined) record.outcome = r.outcome;
   return { ok: true, record };
 }

@@ -135,6 +135,7 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
       maxServices: cfg.maxServices,
       maxFindings: cfg.maxFindings,
       credentialMaxIps: cfg.credentialMaxIps,
+      maxClockSkewMs: cfg.maxClockSkewMs,
       since: flags.since,
       until: flags.until,
     },

@@ -10,7 +10,7 @@ import { fingerprint } from '../common/fingerprint';
 import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/kong-log';
 import type { Finding, TopItem } from '../common/record';
 import type { DetectionSettings } from '../common/settings';
-import { createClock } from '../aggregator/clock';
+import { createClock, DEFAULT_MAX_SKEW_MS } from '../aggregator/clock';
 import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
 import { checkRecord } from '../aggregator/validate-record';
@@ -37,6 +37,8 @@ export interface ReplayOptions {
   maxServices: number;
   maxFindings: number;
   credentialMaxIps: number;
+  /** records more than this ahead of the event clock are set aside as "future" (ms; default 300 s) */
+  maxClockSkewMs?: number;
   /** keep records with ts >= since (ms) */
   since?: number;
   /** keep records with ts < until (ms) */
@@ -103,10 +105,11 @@ export interface ReplayResult {
   failed_files: FileFailure[];
   /**
    * valid records not applied, by reason (late: older than the longest window
-   * behind the event clock; services: over the cap); stream: logs of Kong's
+   * behind the event clock; future: more than the allowed skew ahead of it,
+   * each reported like a bad line; services: over the cap); stream: logs of Kong's
    * stream subsystem, which are no request records (not bad lines either)
    */
-  rejected: { late: number; services: number; stream: number };
+  rejected: { late: number; future: number; services: number; stream: number };
   /** records outside --since/--until */
   filtered: number;
   first_ts: number | null;
@@ -147,7 +150,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const started = Date.now();
   const files = o.files.length > 0 ? o.files : [STDIN];
   const { totalBytes, unreadable } = await checkFiles(files);
-  const clock = createClock('event');
+  const maxSkewMs = o.maxClockSkewMs ?? DEFAULT_MAX_SKEW_MS;
+  const clock = createClock('event', undefined, maxSkewMs);
   const state = createMemoryState({
     clock,
     defaults: o.settings,
@@ -168,7 +172,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     bad_lines: 0,
     kong_logs: 0,
     failed_files: [],
-    rejected: { late: 0, services: 0, stream: 0 },
+    rejected: { late: 0, future: 0, services: 0, stream: 0 },
     filtered: 0,
     first_ts: null,
     last_ts: null,
@@ -183,6 +187,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   const peaks = new Map<string, Map<string, number>>();
   const progress: ReplayProgress = { lines: 0, records: 0, bytes: 0, totalBytes };
   let pending: KeyedRecord[] = [];
+  /** the event clock of the records taken so far, applied in the same order */
+  const gate = createClock('event', undefined, maxSkewMs);
 
   const flush = async () => {
     if (pending.length === 0) return;
@@ -191,6 +197,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     const r = await state.apply(batch);
     result.records += r.accepted;
     result.rejected.late += r.rejected.late ?? 0;
+    result.rejected.future += r.rejected.future ?? 0;
     result.rejected.services += r.rejected.services ?? 0;
     progress.records = result.records;
   };
@@ -276,6 +283,15 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
       return undefined;
     }
     const ts = c.record.ts;
+    // The event clock as the state will see it once the pending records are
+    // applied in order: a record too far ahead of it is set aside here, so
+    // that its line can be named (the state would refuse it too).
+    const before = gate.now();
+    if (!gate.admit(ts)) {
+      result.rejected.future++;
+      hooks.onBadLine?.({ file, line, reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)` });
+      return undefined;
+    }
     if (ts >= nextCheck) {
       const first = nextCheck === -Infinity;
       nextCheck = (Math.floor(ts / checkEveryMs) + 1) * checkEveryMs;

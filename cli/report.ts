@@ -35,6 +35,7 @@ export function tableReport(r: ReplayResult): string {
   const skipped: string[] = [];
   if (r.bad_lines) skipped.push(`${r.bad_lines} bad lines`);
   if (r.rejected.late) skipped.push(`${r.rejected.late} late`);
+  if (r.rejected.future) skipped.push(`${r.rejected.future} ahead of the event clock (future)`);
   if (r.rejected.services) skipped.push(`${r.rejected.services} over the service cap`);
   if (r.rejected.stream) skipped.push(`${r.rejected.stream} stream-subsystem logs (no HTTP request)`);
   if (r.filtered) skipped.push(`${r.filtered} outside --since/--until`);

@@ -4,7 +4,8 @@
 // docs/configuration.md ("Record building"). Shared by the plugin,
 // the /v1/kong-log endpoint and `kong-siem replay`, so all three agree.
 import { fingerprint } from './fingerprint';
-import { STRING_MAX, UNMATCHED_SERVICE, type SiemRecord } from './record';
+import { STRING_MAX, truncateCodePoints, wellFormed } from './limits';
+import { UNMATCHED_SERVICE, type SiemRecord } from './record';
 import { outcomeOf, type SuccessByRoute } from './success-statuses';
 
 export type CredentialSource = 'auto' | 'credential' | 'consumer' | 'header';
@@ -74,15 +75,21 @@ type Obj = Record<string, unknown>;
 
 const obj = (v: unknown): Obj | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
 
-/** A non-empty string (numbers as text: ids are sometimes numeric), capped at STRING_MAX. */
-function text(v: unknown): string | undefined {
+/** A non-empty string (numbers as text: ids are sometimes numeric), well-formed, whole. */
+function wholeText(v: unknown): string | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
   if (typeof v !== 'string' || v.length === 0) return undefined;
-  return v.length > STRING_MAX ? v.slice(0, STRING_MAX) : v;
+  return wellFormed(v);
 }
 
-/** First value of a header: Kong gives a string, or an array when repeated. */
-export function headerValue(headers: unknown, name: string): string | undefined {
+/** wholeText capped at STRING_MAX code points: context shown in findings. */
+function text(v: unknown): string | undefined {
+  const t = wholeText(v);
+  return t === undefined ? undefined : truncateCodePoints(t, STRING_MAX);
+}
+
+/** First value of a header (capped as `text`, or whole): Kong gives a string, or an array when repeated. */
+export function headerValue(headers: unknown, name: string, whole = false): string | undefined {
   const h = obj(headers);
   if (!h) return undefined;
   const want = name.toLowerCase();
@@ -90,7 +97,8 @@ export function headerValue(headers: unknown, name: string): string | undefined 
   if (v === undefined) {
     for (const k of Object.keys(h)) if (k.toLowerCase() === want) v = h[k];
   }
-  return text(Array.isArray(v) ? v[0] : v);
+  const first = Array.isArray(v) ? v[0] : v;
+  return whole ? wholeText(first) : text(first);
 }
 
 /**
@@ -114,15 +122,20 @@ export function isStreamLog(input: unknown): boolean {
   return log !== undefined && obj(log.response) === undefined && obj(log.session)?.status !== undefined;
 }
 
-/** The raw credential per `source`, before any hashing; none for the anonymous consumer, whatever the source. */
+/**
+ * The raw credential per `source`, before any hashing; none for the anonymous
+ * consumer, whatever the source. Whole, never cut: two long tokens sharing a
+ * prefix stay two credentials (the length check comes after the fingerprint,
+ * and refuses a raw credential over the limit).
+ */
 export function rawCredential(log: Obj, source: CredentialSource, header: string): string | undefined {
   if (isAnonymous(log)) return undefined;
-  const fromCredential = () => text(obj(log.authenticated_entity)?.id);
+  const fromCredential = () => wholeText(obj(log.authenticated_entity)?.id);
   const fromConsumer = () => {
     const c = obj(log.consumer);
-    return text(c?.username) ?? text(c?.id);
+    return wholeText(c?.username) ?? wholeText(c?.id);
   };
-  const fromHeader = () => headerValue(obj(log.request)?.headers, header);
+  const fromHeader = () => headerValue(obj(log.request)?.headers, header, true);
   switch (source) {
     case 'credential':
       return fromCredential();

@@ -40,7 +40,8 @@ export interface IngestResult {
   rejected: number;
 }
 
-export const STRING_MAX = 256;
+/** most code points of a record's strings (common/limits.ts holds every limit) */
+export { STRING_MAX } from './limits';
 export const UNMATCHED_SERVICE = '_unmatched';
 
 /** success: 200 <= status < 400; failure: status >= 400; 1xx is neither. */

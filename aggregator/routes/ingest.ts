@@ -1,9 +1,12 @@
 // POST /v1/records: validate each record on its own, keep the good ones,
 // count the rest by reason (docs/api.md, "Ingest").
+import Ajv from 'ajv';
 import type { FastifyPluginAsync } from 'fastify';
+import { DROPPED_MAX, wellFormed } from '../../common/limits';
 import type { Config } from '../config';
 import { errors } from '../errors';
 import type { SiemMetrics } from '../metrics';
+import type { RejectionLog } from '../rejections';
 import type { KeyedRecord, RejectReason, SiemState } from '../state/state';
 import { checkRecord } from '../validate-record';
 import { bearer } from '../auth';
@@ -14,6 +17,16 @@ export interface IngestDeps {
   state: Pick<SiemState, 'apply' | 'applySettings' | 'sharedBatchIds'>;
   metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
   batches: BatchLedger;
+  /** where rejections are logged with a sample (none: not logged) */
+  rejections?: RejectionLog;
+}
+
+export interface IngestAnswer {
+  accepted: number;
+  rejected: number;
+  /** rejected records by reason, present whenever rejected > 0 */
+  rejected_by?: Partial<Record<RejectReason, number>>;
+  duplicate?: true;
 }
 
 const BODY_SCHEMA = {
@@ -22,10 +35,14 @@ const BODY_SCHEMA = {
   properties: {
     records: { type: 'array' },
     settings: { type: 'object' },
-    dropped: { type: 'integer', minimum: 0 },
+    dropped: { type: 'integer', minimum: 0, maximum: DROPPED_MAX },
     batch: { type: 'string', minLength: 1, maxLength: BATCH_ID_MAX },
   },
 } as const;
+
+// The body is checked as sent: fastify's own Ajv coerces types, which turned
+// `"records": 5` into `[5]` and `"dropped": "7"` into 7.
+const strictAjv = new Ajv({ coerceTypes: false, allErrors: false });
 
 /**
  * Validate and apply raw records; shared by /v1/records and /v1/kong-log.
@@ -40,15 +57,23 @@ export async function ingestRecords(
   settings?: Record<string, unknown>,
   skipped: Partial<Record<RejectReason, number>> = {},
   batch?: string,
-): Promise<{ accepted: number; rejected: number; duplicate?: true }> {
-  const { config, state, metrics } = deps;
+): Promise<IngestAnswer> {
+  const { config, state, metrics, rejections } = deps;
   const byReason: Partial<Record<RejectReason, number>> = { ...skipped };
+  /** one rejected input per reason, for the log */
+  const samples: Partial<Record<RejectReason, () => unknown>> = {};
   let bad = 0;
   for (const n of Object.values(byReason)) bad += n;
   // counted once the state has taken the batch (or refused it): a duplicate is not received twice
   const received = raw.length + bad;
   if (settings) {
-    for (const _ of await state.applySettings(settings)) byReason.settings = (byReason.settings ?? 0) + 1;
+    // service names as records name them: lone surrogates replaced first
+    const named: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(settings)) named[wellFormed(name)] = value;
+    for (const name of await state.applySettings(named)) {
+      byReason.settings = (byReason.settings ?? 0) + 1;
+      samples.settings ??= () => ({ service: name, settings: named[name] });
+    }
   }
   const good: KeyedRecord[] = [];
   for (const r of raw) {
@@ -57,11 +82,14 @@ export async function ingestRecords(
     else {
       bad++;
       byReason[c.reason] = (byReason[c.reason] ?? 0) + 1;
+      samples[c.reason] ??= () => r;
     }
   }
   let applied: Awaited<ReturnType<typeof state.apply>>;
   try {
-    applied = await state.apply(good, batch);
+    applied = await state.apply(good, batch, (reason, i) => {
+      samples[reason] ??= () => good[i];
+    });
   } catch (err) {
     metrics.received.inc(received);
     throw err;
@@ -72,8 +100,13 @@ export async function ingestRecords(
     byReason[reason as RejectReason] = (byReason[reason as RejectReason] ?? 0) + n;
     bad += n;
   }
-  for (const [reason, n] of Object.entries(byReason)) metrics.rejected.inc({ reason }, n);
-  return { accepted: applied.accepted, rejected: bad };
+  for (const [reason, n] of Object.entries(byReason) as [RejectReason, number][]) {
+    metrics.rejected.inc({ reason }, n);
+    rejections?.note(reason, n, samples[reason] ?? (() => undefined));
+  }
+  const answer: IngestAnswer = { accepted: applied.accepted, rejected: bad };
+  if (bad > 0) answer.rejected_by = byReason;
+  return answer;
 }
 
 /** The answer to a batch whose id was accepted before (a retry after a lost answer). */
@@ -82,7 +115,11 @@ const DUPLICATE = Object.freeze({ accepted: 0, rejected: 0, duplicate: true });
 export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number; batch?: string } }>(
     '/v1/records',
-    { schema: { body: BODY_SCHEMA }, onRequest: bearer(deps.config.ingestToken) },
+    {
+      schema: { body: BODY_SCHEMA },
+      validatorCompiler: ({ schema }) => strictAjv.compile(schema),
+      onRequest: bearer(deps.config.ingestToken),
+    },
     async (req, reply) => {
       const { records, settings, dropped, batch } = req.body;
       if (records.length > deps.config.maxBatchRecords) throw errors.tooManyRecords(deps.config.maxBatchRecords);

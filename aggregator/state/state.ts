@@ -16,15 +16,18 @@ export interface KeyedRecord {
   outcome?: Outcome;
 }
 
-export type RejectReason = 'invalid' | 'ip' | 'status' | 'length' | 'late' | 'services' | 'settings' | 'stream';
+export type RejectReason = 'invalid' | 'ip' | 'status' | 'length' | 'late' | 'future' | 'services' | 'settings' | 'stream';
 
 export interface ApplyResult {
   accepted: number;
-  /** rejections by reason (only those the state decides: late, services) */
+  /** rejections by reason (only those the state decides: late, future, services) */
   rejected: Partial<Record<RejectReason, number>>;
   /** the batch id was stored before (a retry after a lost answer): nothing counted again */
   duplicate?: boolean;
 }
+
+/** told of each record the state rejects: the reason and the record's index in the batch */
+export type OnReject = (reason: RejectReason, index: number) => void;
 
 export interface FindingFilter {
   type?: FindingType;
@@ -52,9 +55,9 @@ export interface SiemState {
   /**
    * Store records. A backend that keeps batch ids itself (sharedBatchIds)
    * stores the records and the id `batch` in one step, and answers a known
-   * id as a duplicate.
+   * id as a duplicate. `onReject` is told of each record the state rejects.
    */
-  apply(records: readonly KeyedRecord[], batch?: string): Promise<ApplyResult>;
+  apply(records: readonly KeyedRecord[], batch?: string, onReject?: OnReject): Promise<ApplyResult>;
   /** true when apply() records batch ids atomically with the batch, for every aggregator sharing the state */
   readonly sharedBatchIds?: boolean;
   findings(filter?: FindingFilter): Promise<Finding[]>;

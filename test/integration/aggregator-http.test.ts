@@ -43,7 +43,7 @@ test('partial acceptance: bad records are skipped and counted by reason, good on
   ];
   const res = await postJson(`${agg.url}/v1/records`, { records, dropped: 7 });
   assert.equal(res.status, 202);
-  assert.deepEqual(res.body, { accepted: 2, rejected: 9 });
+  assert.deepEqual(res.body, { accepted: 2, rejected: 9, rejected_by: { invalid: 4, ip: 1, length: 2, status: 2 } });
   const m = await scrape(agg.url);
   assert.equal(metricValue(m, 'kong_siem_records_received_total'), 11);
   assert.equal(metricValue(m, 'kong_siem_records_rejected_total', { reason: 'ip' }), 1);
@@ -54,7 +54,7 @@ test('partial acceptance: bad records are skipped and counted by reason, good on
   assert.equal(metricValue(m, 'kong_siem_window_requests', { service: 'orders' }), 2);
   // a batch of only invalid records is still a 202
   const bad = await postJson(`${agg.url}/v1/records`, { records: [{}, { ts: 'x' }] });
-  assert.deepEqual(bad, { status: 202, body: { accepted: 0, rejected: 2 } });
+  assert.deepEqual(bad, { status: 202, body: { accepted: 0, rejected: 2, rejected_by: { invalid: 2 } } });
 });
 
 test('error codes: 400 malformed JSON or wrong shape, 413 oversize, 415 content type', async (t) => {
@@ -213,7 +213,7 @@ test('late records (older than the longest window) are rejected with reason "lat
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { records: [r(T0 + 1_000_000, '10.0.0.1', 200)] });
   const res = await postJson(`${agg.url}/v1/records`, { records: [r(T0, '10.0.0.2', 200)] });
-  assert.deepEqual(res.body, { accepted: 0, rejected: 1 });
+  assert.deepEqual(res.body, { accepted: 0, rejected: 1, rejected_by: { late: 1 } });
   assert.equal(metricValue(await scrape(agg.url), 'kong_siem_records_rejected_total', { reason: 'late' }), 1);
 });
 
@@ -222,7 +222,7 @@ test('services beyond SIEM_MAX_SERVICES are rejected with reason "services"', as
   t.after(() => agg.close());
   const now = Date.now();
   const res = await postJson(`${agg.url}/v1/records`, { records: ['a', 'b', 'c', 'a'].map((service) => r(now, '10.0.0.1', 200, { service })) });
-  assert.deepEqual(res.body, { accepted: 3, rejected: 1 });
+  assert.deepEqual(res.body, { accepted: 3, rejected: 1, rejected_by: { services: 1 } });
   assert.equal(metricValue(await scrape(agg.url), 'kong_siem_records_rejected_total', { reason: 'services' }), 1);
 });
 

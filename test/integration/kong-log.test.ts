@@ -124,7 +124,7 @@ test('entries that are not log objects are rejected and counted, the rest of the
   const badStatus = { ...log, response: { ...log.response, status: 999 } };
   const r = await postJson(`${agg.url}/v1/kong-log`, [log, noIp, badIp, badStatus, 42, null]);
   assert.equal(r.status, 202);
-  assert.deepEqual(r.body, { accepted: 1, rejected: 5 });
+  assert.deepEqual(r.body, { accepted: 1, rejected: 5, rejected_by: { invalid: 3, ip: 1, status: 1 } });
   const text = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(text, 'kong_siem_records_received_total'), 6);
   assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'invalid' }), 3);
@@ -197,7 +197,7 @@ test('stream-subsystem logs are counted as reason="stream", never as invalid; th
   const log = fixture('kong-3x-log.json');
   const r = await postJson(`${agg.url}/v1/kong-log`, [kongStreamLog({ startedAt: log.started_at }), log, kongStreamLog({ startedAt: log.started_at + 1 }), { client_ip: '192.0.2.1' }]);
   assert.equal(r.status, 202);
-  assert.deepEqual(r.body, { accepted: 1, rejected: 3 });
+  assert.deepEqual(r.body, { accepted: 1, rejected: 3, rejected_by: { invalid: 1, stream: 2 } });
   const text = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(text, 'kong_siem_records_received_total'), 4);
   assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'stream' }), 2);

@@ -45,7 +45,7 @@ test('a restart with SIEM_STATE_FILE gives the same findings, top lists and gaug
   assert.equal(b.state.settingsOf('billing').window_seconds, 120);
 });
 
-test('corrupt, foreign and future-version snapshots are ignored: the start succeeds with empty state', async (t) => {
+test('foreign, future-version and headless snapshots are ignored: the start succeeds with empty state', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'state.ndjson');
@@ -57,11 +57,11 @@ test('corrupt, foreign and future-version snapshots are ignored: the start succe
   const lines = good.split('\n');
   const header = JSON.parse(lines[0] as string);
   const cases: Record<string, string> = {
-    truncated: good.slice(0, Math.floor(good.length / 2)),
+    // (a bad entry or a truncated end costs that entry alone: snapshot-file.test.ts)
     garbage: '\u0000\u0001binary junk\n{{{',
     foreign: JSON.stringify({ format: 'something-else', version: 1 }) + '\n',
     future: [JSON.stringify({ ...header, version: 99 }), ...lines.slice(1)].join('\n'),
-    'bad entry': [lines[0], '["ip","orders","10.0.0.1","x",[],-1,-1]', ...lines.slice(1)].join('\n'),
+    'truncated header': good.slice(0, 20),
     empty: '',
   };
   for (const [name, content] of Object.entries(cases)) {

@@ -29,3 +29,16 @@ test('non-addresses are refused', () => {
     assert.equal(ipKey(bad), undefined, bad);
   }
 });
+
+test('IPv6 carrying an IPv4 client is that IPv4: translated (::ffff:0:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) too', () => {
+  assert.equal(ipKey('::ffff:0:203.0.113.7'), '203.0.113.7');
+  assert.equal(ipKey('::ffff:0:cb00:7107'), '203.0.113.7');
+  assert.equal(ipKey('64:ff9b::203.0.113.7'), '203.0.113.7');
+  assert.equal(ipKey('64:FF9B::cb00:7107', 128), '203.0.113.7');
+  // distinct IPv4 clients stay distinct (they were all one /64 key before)
+  assert.notEqual(ipKey('64:ff9b::198.51.100.1'), ipKey('64:ff9b::198.51.100.2'));
+  assert.notEqual(ipKey('::ffff:0:198.51.100.1'), ipKey('::ffff:0:198.51.100.2'));
+  // neighbours of those prefixes are ordinary IPv6
+  assert.equal(ipKey('64:ff9b:1::203.0.113.7'), '64:ff9b:1::/64');
+  assert.equal(ipKey('::fffe:0:203.0.113.7'), '::/64');
+});

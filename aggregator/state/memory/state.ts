@@ -19,6 +19,7 @@ import type {
   FindingFilter,
   GaugeSnapshot,
   KeyedRecord,
+  OnReject,
   ServiceGauges,
   SiemState,
   SnapshotEntry,
@@ -106,20 +107,28 @@ export class MemoryState implements SiemState, Snapshotting {
     return refused;
   }
 
-  async apply(records: readonly KeyedRecord[]): Promise<ApplyResult> {
+  async apply(records: readonly KeyedRecord[], _batch?: string, onReject?: OnReject): Promise<ApplyResult> {
     let accepted = 0;
     let late = 0;
+    let future = 0;
     let overServices = 0;
-    for (const r of records) {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as KeyedRecord;
       const svc = this.#service(r.service);
       if (!svc) {
         overServices++;
+        onReject?.('services', i);
         continue;
       }
-      this.#clock.observe(r.ts);
+      if (!this.#clock.admit(r.ts)) {
+        future++;
+        onReject?.('future', i);
+        continue;
+      }
       const now = this.#clock.now();
       if (r.ts <= now - svc.layout.longestMs) {
         late++;
+        onReject?.('late', i);
         continue;
       }
       // A sender's clock ahead of ours: count the record now, not in the future.
@@ -130,6 +139,7 @@ export class MemoryState implements SiemState, Snapshotting {
     }
     const rejected: ApplyResult['rejected'] = {};
     if (late) rejected.late = late;
+    if (future) rejected.future = future;
     if (overServices) rejected.services = overServices;
     return { accepted, rejected };
   }

@@ -6,7 +6,7 @@ import { classify } from '../../../common/record';
 import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
-import type { KeyedRecord } from '../state';
+import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
 import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys } from './keys';
 import type { CredRec, IpRec } from './replay';
@@ -23,6 +23,7 @@ export interface Batch {
   totals: Map<Svc, Map<number, Counts3>>;
   accepted: number;
   late: number;
+  future: number;
   overServices: number;
   /** newest ts seen (moves the shared event clock) */
   newest: number;
@@ -31,20 +32,27 @@ export interface Batch {
   event: boolean;
 }
 
-export function preAggregate(records: readonly KeyedRecord[], svcs: ReadonlyMap<string, Svc>, clock: Clock, sharedNow: number): Batch {
+export function preAggregate(records: readonly KeyedRecord[], svcs: ReadonlyMap<string, Svc>, clock: Clock, sharedNow: number, onReject?: OnReject): Batch {
   const event = clock.mode === 'event';
-  const out: Batch = { ips: new Map(), creds: new Map(), totals: new Map(), accepted: 0, late: 0, overServices: 0, newest: 0, nowEnd: 0, event };
-  for (const r of records) {
+  const out: Batch = { ips: new Map(), creds: new Map(), totals: new Map(), accepted: 0, late: 0, future: 0, overServices: 0, newest: 0, nowEnd: 0, event };
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as KeyedRecord;
     const svc = svcs.get(r.service);
     if (!svc) {
       out.overServices++;
+      onReject?.('services', i);
       continue;
     }
-    clock.observe(r.ts);
+    if (!clock.admit(r.ts)) {
+      out.future++;
+      onReject?.('future', i);
+      continue;
+    }
     if (r.ts > out.newest) out.newest = r.ts;
     const now = event ? Math.max(sharedNow, clock.now()) : clock.now();
     if (r.ts <= now - svc.layout.longestMs) {
       out.late++;
+      onReject?.('late', i);
       continue;
     }
     const ts = r.ts > now ? now : r.ts;

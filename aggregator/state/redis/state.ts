@@ -20,7 +20,7 @@ import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
 import { mergeSettings, sameSettings } from '../settings';
-import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, SiemState, StateHealth, StateOptions } from '../state';
+import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
 import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
 import type { RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, metaKeys } from './keys';
@@ -108,7 +108,9 @@ export class RedisState implements SiemState {
     const [version, clock] = await this.#r.mget(metaKeys.version, metaKeys.clock);
     if (version !== this.#version) await this.#reload(version ?? null);
     if (this.#clock.mode === 'wall') return this.#clock.now();
-    return Math.max(Number(clock ?? 0), this.#clock.now());
+    // the shared clock moves this one's too: "future" is judged against both
+    this.#clock.observe(Number(clock ?? 0));
+    return this.#clock.now();
   }
 
   async #reload(version: string | null): Promise<void> {
@@ -172,11 +174,11 @@ export class RedisState implements SiemState {
     });
   }
 
-  async apply(records: readonly KeyedRecord[], batch?: string): Promise<ApplyResult> {
-    return this.#guard(() => this.#apply(records, batch ?? randomUUID()));
+  async apply(records: readonly KeyedRecord[], batch?: string, onReject?: OnReject): Promise<ApplyResult> {
+    return this.#guard(() => this.#apply(records, batch ?? randomUUID(), onReject));
   }
 
-  async #apply(records: readonly KeyedRecord[], batch: string): Promise<ApplyResult> {
+  async #apply(records: readonly KeyedRecord[], batch: string, onReject?: OnReject): Promise<ApplyResult> {
     // Round 1: clock, settings, new services.
     const sharedNow = await this.#refresh();
     const unknown = [...new Set(records.map((r) => r.service))].filter((n) => !this.#svcs.has(n));
@@ -184,7 +186,7 @@ export class RedisState implements SiemState {
       const ids = await this.#register(unknown);
       for (const [name, id] of ids) if (id >= 0) this.#svcs.set(name, describe(name, id, this.#o.defaults, this.#groups));
     }
-    const b = preAggregate(records, this.#svcs, this.#clock, sharedNow);
+    const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
     // Round 2: which IP keys are rule candidates (SMISMEMBER per group), and
     // each touched credential as it was. An IP key needs its history read and
@@ -226,6 +228,7 @@ export class RedisState implements SiemState {
 
     const rejected: ApplyResult['rejected'] = {};
     if (b.late) rejected.late = b.late;
+    if (b.future) rejected.future = b.future;
     if (b.overServices) rejected.services = b.overServices;
     return { accepted: b.accepted, rejected };
   }

@@ -1,0 +1,88 @@
+// Issue 13.4: one record cannot stop the event clock. A ts more than
+// SIEM_MAX_CLOCK_SKEW_SECONDS ahead of the clock is rejected as "future";
+// later valid records stay in time, also after a restart and in replay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { runCli } from '../helpers/cli';
+import { kongLog } from '../helpers/kong-log-fixture';
+
+const T0 = 1_717_799_280_000;
+const rec = (ts: number, ip = '192.0.2.1') => ({ ts, ip, status: 200, service: 'orders' });
+
+function tmp(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-skew-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('event clock: a record at ts 9e15 is rejected as "future" and later records are not late, also after a restart', async (t) => {
+  const env = { SIEM_CLOCK: 'event', SIEM_STATE_FILE: join(tmp(t), 'state.ndjson') };
+  const a = await startAggregator(env);
+  assert.deepEqual((await postJson(`${a.url}/v1/records`, { records: [rec(T0)] })).body, { accepted: 1, rejected: 0 });
+  const poison = await postJson(`${a.url}/v1/records`, { records: [rec(9e15)] });
+  assert.deepEqual(poison.body, { accepted: 0, rejected: 1, rejected_by: { future: 1 } });
+  assert.equal(a.clock.now(), T0, 'the clock did not move');
+  assert.equal((await postJson(`${a.url}/v1/records`, { records: [rec(T0 + 1000)] })).body.accepted, 1);
+  const text = await (await fetch(`${a.url}/metrics`)).text();
+  assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'future' }), 1);
+  assert.equal(metricValue(text, 'kong_siem_records_rejected_total', { reason: 'late' }), 0);
+  await a.close();
+
+  const b = await startAggregator(env);
+  t.after(() => b.close());
+  assert.equal(b.clock.now(), T0 + 1000);
+  assert.equal((await postJson(`${b.url}/v1/records`, { records: [rec(T0 + 2000)] })).body.accepted, 1);
+});
+
+test('SIEM_MAX_CLOCK_SKEW_SECONDS: within it the clock moves on, beyond it the record is "future"; the first record starts the clock whatever its ts', async (t) => {
+  const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_MAX_CLOCK_SKEW_SECONDS: '60' });
+  t.after(() => agg.close());
+  const r = await postJson(`${agg.url}/v1/records`, {
+    records: [rec(T0 + 86_400_000), rec(T0 + 86_400_000 + 59_000), rec(T0 + 86_400_000 + 59_000 + 61_000), rec(T0 + 86_400_000 + 100_000)],
+  });
+  assert.deepEqual(r.body, { accepted: 3, rejected: 1, rejected_by: { future: 1 } });
+  assert.equal(agg.clock.now(), T0 + 86_400_000 + 100_000);
+});
+
+test('wall clock: a record far ahead counts now and makes no later record late', async (t) => {
+  const now = T0 + 3_600_000;
+  const agg = await startAggregator({}, { wallNow: () => now });
+  t.after(() => agg.close());
+  assert.equal((await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(now - 30_000)] })).body.accepted, 2);
+  assert.equal((await postJson(`${agg.url}/v1/records`, { records: [rec(now - 20_000)] })).body.accepted, 1);
+});
+
+test('replay: a line an hour ahead is reported as future with its line number and does not hide the next records', async (t) => {
+  const file = join(tmp(t), 'access.log');
+  const lines = [];
+  for (let i = 0; i < 5; i++) lines.push(kongLog({ ip: '198.51.100.7', startedAt: T0 + i * 1000, status: 500 }));
+  lines.push(kongLog({ ip: '198.51.100.7', startedAt: T0 + 3_600_000, status: 500 }));
+  for (let i = 5; i < 30; i++) lines.push(kongLog({ ip: '198.51.100.7', startedAt: T0 + i * 1000, status: 500 }));
+  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const run = await runCli(['replay', '--json', '--quiet', file]);
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.records, 30, 'every record but the one ahead');
+  assert.equal(report.rejected.future, 1);
+  assert.equal(report.rejected.late, 0);
+  assert.match(run.stderr, /access\.log:6: .*\(future\)/);
+  assert.deepEqual(report.findings.map((f: { type: string; count: number }) => [f.type, f.count]), [['error_ip', 30]]);
+});
+
+test('a gap in the traffic is no poison: a second record within the skew of the first one ahead moves the clock there', async (t) => {
+  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
+  t.after(() => agg.close());
+  const gap = T0 + 3_600_000;
+  const r = await postJson(`${agg.url}/v1/records`, { records: [rec(T0), rec(gap), rec(gap + 1000), rec(gap + 2000), rec(T0 + 10)] });
+  // the two records confirming the jump are refused as future, the rest after the gap count
+  assert.deepEqual(r.body, { accepted: 2, rejected: 3, rejected_by: { future: 2, late: 1 } });
+  assert.equal(agg.clock.now(), gap + 2000);
+  // one record alone never moves it
+  const one = await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(gap + 3000), rec(1e16), rec(gap + 4000)] });
+  assert.deepEqual(one.body, { accepted: 2, rejected: 2, rejected_by: { future: 2 } });
+  assert.equal(agg.clock.now(), gap + 4000);
+});
