@@ -90,7 +90,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     ];
     const res = await postJson(`${agg.url}/v1/records`, { records, dropped: 3 });
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    assert.deepEqual(res.body, { accepted: 247, rejected: 1 });
+    assert.deepEqual(res.body, { accepted: 247, rejected: 1, rejected_by: { ip: 1 } });
   });
 
   after(async () => {
