@@ -11,6 +11,7 @@ import { RedisDecisionRepo } from './redis-repo';
 import { DecisionService } from './service';
 import { registerDecisionMetrics } from './metrics';
 import { decisionRoutes } from './routes';
+import { removeLeftovers } from '../atomic-write';
 import { decisionsFileOf, loadDecisions, saveDecisions } from './persist';
 
 export interface Decisions {
@@ -70,6 +71,8 @@ export function registerDecisions(
   };
   if (file && mem) {
     app.addHook('onReady', async () => {
+      const leftovers = await removeLeftovers(file);
+      if (leftovers.length) app.log.warn({ file, leftovers }, 'removed temp files a killed writer left');
       const r = await loadDecisions(mem, file);
       if (r.status === 'restored') app.log.info({ file, decisions: r.decisions }, 'decisions restored');
       else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'decisions file ignored');
