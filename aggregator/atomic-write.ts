@@ -11,14 +11,17 @@ import { basename, dirname, join } from 'node:path';
 
 const TEMP_INFIX = '.tmp-';
 
-/** Writes `chunks` to `file` atomically; returns the bytes written. */
-export async function writeFileAtomic(file: string, chunks: Iterable<string>): Promise<number> {
+/**
+ * Writes `chunks` to `file` atomically; returns the bytes written. Chunks may
+ * come from an async iterable that makes each one while the previous is written.
+ */
+export async function writeFileAtomic(file: string, chunks: Iterable<string> | AsyncIterable<string>): Promise<number> {
   const tmp = `${file}${TEMP_INFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   const fh = await open(tmp, flags, 0o600);
   let bytes = 0;
   try {
-    for (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
+    for await (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});

@@ -9,7 +9,11 @@ import { removeLeftovers } from './atomic-write';
 import { loadSnapshot, saveSnapshot, type SaveResult } from './state-file';
 
 export interface Persistence {
-  /** write a snapshot now (one at a time; a call during a write waits for it) */
+  /**
+   * Write a snapshot now, one at a time. A call during a write waits for it,
+   * then writes a fresh one (the running one may lack keys created while it
+   * ran); calls meanwhile share that one.
+   */
   snapshot(): Promise<SaveResult | undefined>;
 }
 
@@ -21,12 +25,24 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     throw new Error('SIEM_STATE_FILE works with SIEM_STATE=memory only (Redis keeps its own state)');
   }
   let running: Promise<SaveResult | undefined> | undefined;
-  const snapshot = () => {
-    if (running) return running;
+  let next: Promise<SaveResult | undefined> | undefined;
+  const snapshot = (): Promise<SaveResult | undefined> => {
+    if (next) return next;
+    if (running) {
+      next = running.then(() => {
+        next = undefined;
+        return save();
+      });
+      return next;
+    }
+    return save();
+  };
+  const save = () => {
     const t0 = process.hrtime.bigint();
     running = saveSnapshot(snapshots, file, clock.now())
       .then((r) => {
-        app.log.info({ file, keys: r.keys, bytes: r.bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'state snapshot written');
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        app.log.info({ file, keys: r.keys, bytes: r.bytes, ms, slices: r.slices, longest_slice_ms: r.longestSliceMs }, 'state snapshot written');
         if (r.oversized > 0) app.log.warn({ file, entries: r.oversized }, 'state snapshot: entries over the line limit left out');
         return r;
       })
@@ -53,7 +69,10 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
     else app.log.info({ file }, 'no state snapshot yet');
   });
-  const timer = setInterval(() => void snapshot(), config.snapshotIntervalMs);
+  // a save longer than the interval is not queued behind: the next tick takes it up
+  const timer = setInterval(() => {
+    if (!running) void snapshot();
+  }, config.snapshotIntervalMs);
   timer.unref();
   app.addHook('onClose', async () => {
     clearInterval(timer);

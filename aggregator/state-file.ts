@@ -3,7 +3,9 @@
 //
 // Format: NDJSON. Line 1 is a header {format, version, saved_at, clock,
 // services}; every further line is one key (SnapshotEntry), least recently
-// seen first. Written to a fresh temp file in the same folder (created
+// seen first. Saved in slices that yield to the event loop, so ingest goes on
+// during a save (what each key then holds: state/memory/snapshot-export.ts).
+// Written to a fresh temp file in the same folder (created
 // exclusively, never through a symlink: O_EXCL | O_NOFOLLOW), fsynced, then
 // renamed over the old one: a crash mid-write leaves the previous snapshot
 // whole, and the start after it removes the dead writer's temp file.
@@ -12,6 +14,7 @@
 // over SNAPSHOT_LINE_MAX, a name over the limits) is skipped alone. A start
 // never fails because of a snapshot.
 import { createReadStream } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
 import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
@@ -24,7 +27,6 @@ export const SNAPSHOT_FORMAT = 'kong-siem-state';
  */
 export const SNAPSHOT_VERSION = 2;
 const READS = [1, 2];
-const FLUSH_BYTES = 1 << 20;
 /** temp files are `<file>.tmp-<pid>-<random>` */
 interface Header {
   format: string;
@@ -39,38 +41,56 @@ export interface SaveResult {
   bytes: number;
   /** entries left out: their line would be over SNAPSHOT_LINE_MAX */
   oversized: number;
+  /** slices the save took, and the longest (how long it held the event loop at most) */
+  slices: number;
+  longestSliceMs: number;
 }
 
-/** Write a snapshot of `state` to `file` atomically. */
+/** keys handled in one slice at most, so a slice ends on any machine */
+export const SLICE_KEYS = 4096;
+/** a slice ends once it took this long: ingest waits about this much at most */
+const SLICE_MS = 10;
+/** keys per step, between looks at the time */
+const STEP = 256;
+
+/**
+ * Write a snapshot of `state` to `file` atomically, in slices that yield to
+ * the event loop, so ingest goes on during the save: each slice's lines are
+ * written while the next is made. What a key written during ingest holds is
+ * described in state/memory/snapshot-export.ts.
+ */
 export async function saveSnapshot(state: Snapshotting, file: string, clockNow: number): Promise<SaveResult> {
-  // Serialize synchronously first: the state must not change under the
-  // iteration. Writing then proceeds while ingest goes on.
-  const header: Header = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, saved_at: Date.now(), clock: clockNow, services: state.exportServices() };
-  const chunks: string[] = [JSON.stringify(header) + '\n'];
-  let pending: string[] = [];
-  let pendingBytes = 0;
+  const exp = state.beginExport(clockNow);
+  const header: Header = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, saved_at: Date.now(), clock: clockNow, services: exp.services };
   let keys = 0;
   let oversized = 0;
-  for (const e of state.exportEntries()) {
+  let slices = 0;
+  let longestSliceMs = 0;
+  let lines: string[] = [];
+  const take = (e: SnapshotEntry) => {
     const line = JSON.stringify(e);
     // what the loader would refuse is not written (UTF-16 units bound UTF-8 bytes / 3)
-    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) {
-      oversized++;
-      continue;
+    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) oversized++;
+    else {
+      lines.push(line);
+      keys++;
     }
-    pending.push(line);
-    pendingBytes += line.length + 1;
-    keys++;
-    if (pendingBytes >= FLUSH_BYTES) {
-      chunks.push(pending.join('\n') + '\n');
-      pending = [];
-      pendingBytes = 0;
+  };
+  async function* chunks(): AsyncGenerator<string> {
+    yield JSON.stringify(header) + '\n';
+    for (let more = true; more; ) {
+      const t0 = performance.now();
+      for (let n = 0; more && n < SLICE_KEYS && performance.now() - t0 < SLICE_MS; n += STEP) more = exp.step(STEP, take);
+      const chunk = lines.length > 0 ? lines.join('\n') + '\n' : '';
+      lines = [];
+      slices++;
+      longestSliceMs = Math.max(longestSliceMs, performance.now() - t0);
+      if (chunk) yield chunk;
+      if (more) await setImmediate();
     }
   }
-  if (pending.length) chunks.push(pending.join('\n') + '\n');
-
-  const bytes = await writeFileAtomic(file, chunks);
-  return { keys, bytes, oversized };
+  const bytes = await writeFileAtomic(file, chunks());
+  return { keys, bytes, oversized, slices, longestSliceMs };
 }
 
 type Line = { text: string; n: number } | { oversized: number; n: number };

@@ -91,11 +91,25 @@ export interface SnapshotService {
   bucketMs: number;
 }
 
+/**
+ * A snapshot being taken in steps, with ingest going on between them
+ * (aggregator/state-file.ts yields to the event loop between slices).
+ */
+export interface SnapshotExport {
+  /** the services as at the start (the snapshot's header) */
+  readonly services: SnapshotService[];
+  /**
+   * Do up to `max` keys' worth of work, handing each entry ready to `take`
+   * (every key, least recently seen first, each as it is when reached).
+   * Returns false once every key has been handed over.
+   */
+  step(max: number, take: (e: SnapshotEntry) => void): boolean;
+}
+
 /** The capability of saving and restoring a backend's keys. */
 export interface Snapshotting {
-  exportServices(): SnapshotService[];
-  /** every key, least recently seen first */
-  exportEntries(): Iterable<SnapshotEntry>;
+  /** start a snapshot at clock `now` */
+  beginExport(now: number): SnapshotExport;
   importServices(services: readonly SnapshotService[]): void;
   /** restore one key; false when skipped (expired, unknown service, other sub-bucket length) */
   importEntry(e: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean;

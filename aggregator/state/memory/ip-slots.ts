@@ -104,6 +104,14 @@ export class IpSlots {
     this.#u32[at] = ((this.#u32[at] as number) & GEN_MASK) | (n << 30);
   }
 
+  /** slots handed out so far: every live slot is below this */
+  get allocated(): number {
+    return this.#used;
+  }
+  /** whether `slot` holds a key (is not on the free list) */
+  live(slot: number): boolean {
+    return slot < this.#used && this.gen(slot) !== FREE_GEN;
+  }
   key(slot: number): number | string {
     return this.#key[slot] as number | string;
   }

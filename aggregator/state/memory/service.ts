@@ -21,6 +21,8 @@ export interface CredentialEntry {
   lastTs: number;
   /** IP key -> newest ts, in order of last use (oldest first) */
   ips: Map<string, number>;
+  /** set when the key left the state (a snapshot being taken skips it) */
+  gone?: true;
 }
 
 export class ServiceState {

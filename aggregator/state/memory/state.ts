@@ -23,6 +23,7 @@ import type {
   ServiceGauges,
   SiemState,
   SnapshotEntry,
+  SnapshotExport,
   SnapshotRuns,
   SnapshotService,
   Snapshotting,
@@ -31,7 +32,8 @@ import type {
 import { IpSlots } from './ip-slots';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
-import { runsOf, ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
+import { ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
+import { MemoryExport } from './snapshot-export';
 
 export type MemoryStateOptions = StateOptions;
 
@@ -53,6 +55,8 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #gens: ServiceState[] = [];
   readonly #keys: LRUCache<number | string, Entry>;
   readonly #slots: IpSlots;
+  /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
+  readonly #credentials = new Set<CredentialEntry>();
   /** counts of one slot at one clock, reused: ingest is synchronous */
   readonly #cx: SlotCounts;
   /** a credential's counts, reused likewise */
@@ -225,6 +229,7 @@ export class MemoryState implements SiemState, Snapshotting {
     if (!e) {
       e = { kind: 'credential', svc, key: credential, lastTs: ts, ips: new Map() };
       this.#keys.set(key, e);
+      this.#credentials.add(e);
     } else if (e.lastTs <= now - svc.layout.longestMs) {
       e.ips.clear();
       for (const runs of svc.credentialRuns) runs.delete(e);
@@ -267,25 +272,17 @@ export class MemoryState implements SiemState, Snapshotting {
       if (evicted) this.onEvict?.('ip');
     } else {
       for (const runs of e.svc.credentialRuns) runs.delete(e);
+      this.#credentials.delete(e);
+      e.gone = true;
       if (evicted) this.onEvict?.('credential');
     }
   }
 
   // --- snapshots (SIEM_STATE_FILE, see aggregator/state-file.ts)
 
-  exportServices(): SnapshotService[] {
-    return [...this.#services.values()].map((svc) => ({ name: svc.name, settings: { ...svc.settings }, bucketMs: svc.layout.bucketMs }));
-  }
-
-  /** Every key, least recently seen first (restoring in this order keeps the LRU order). */
-  *exportEntries(): Generator<SnapshotEntry> {
-    const slots = this.#slots;
-    for (const [, e] of this.#keys.rentries() as Iterable<[number | string, Entry]>) {
-      if (typeof e === 'number') {
-        const svc = this.#svcOf(e);
-        yield ['ip', svc.name, this.#ipOf(e), slots.lastTs(e), slots.series(e).slice(), runsOf(e, svc.ipRuns, IP_RULES)];
-      } else yield ['credential', e.svc.name, e.key, e.lastTs, [...e.ips], runsOf(e, e.svc.credentialRuns, CREDENTIAL_RULES)];
-    }
+  /** Keys least recently seen first (restoring in this order keeps the eviction order), in steps. */
+  beginExport(now: number): SnapshotExport {
+    return new MemoryExport({ slots: this.#slots, services: this.#services.values(), gens: this.#gens, credentials: this.#credentials }, now);
   }
 
   importServices(services: readonly SnapshotService[]): void {
@@ -332,6 +329,7 @@ export class MemoryState implements SiemState, Snapshotting {
       if (this.#keys.has(key)) return false;
       const e: CredentialEntry = { kind: 'credential', svc, key: t[2], lastTs: t[3], ips: new Map(t[4]) };
       this.#keys.set(key, e);
+      this.#credentials.add(e);
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
     return true;
