@@ -39,6 +39,7 @@ const CASES: readonly CaseDef[] = [
   { n: 8, name: 'spray', module: 'spray', inProcess: true },
   { n: 9, name: 'decisions', module: 'decisions' },
   { n: 10, name: 'redis', module: 'redis', inProcess: true },
+  { n: 11, name: 'snapshot', module: 'snapshot' },
 ];
 
 interface Results {
