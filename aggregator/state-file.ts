@@ -50,8 +50,8 @@ export interface SaveResult {
 export const SLICE_KEYS = 4096;
 /** a slice ends once it took this long: ingest waits about this much at most */
 const SLICE_MS = 10;
-/** keys per step, between looks at the time */
-const STEP = 256;
+/** keys per step, between looks at the time (a step is well under 1 ms) */
+const STEP = 64;
 
 /**
  * Write a snapshot of `state` to `file` atomically, in slices that yield to

@@ -100,7 +100,8 @@ export interface SnapshotExport {
   readonly services: SnapshotService[];
   /**
    * Do up to `max` keys' worth of work, handing each entry ready to `take`
-   * (every key, least recently seen first, each as it is when reached).
+   * (every key, least recently seen first, each as it is when reached; an
+   * entry may share arrays with the state: use it within the call).
    * Returns false once every key has been handed over.
    */
   step(max: number, take: (e: SnapshotEntry) => void): boolean;

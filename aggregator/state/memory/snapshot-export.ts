@@ -181,6 +181,6 @@ export class MemoryExport implements SnapshotExport {
     const gen = slots.gen(ref);
     const svc = this.#gens[gen] as ServiceState;
     if (this.#genAt.get(svc) !== gen) return undefined;
-    return ['ip', svc.name, ipKeyOfLruKey(slots.key(ref)), slots.lastTs(ref), slots.series(ref).slice(), runsOf(ref, svc.ipRuns, IP_RULES)];
+    return ['ip', svc.name, ipKeyOfLruKey(slots.key(ref)), slots.lastTs(ref), slots.series(ref), runsOf(ref, svc.ipRuns, IP_RULES)];
   }
 }
