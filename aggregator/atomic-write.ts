@@ -13,15 +13,19 @@ const TEMP_INFIX = '.tmp-';
 
 /**
  * Writes `chunks` to `file` atomically; returns the bytes written. Chunks may
- * come from an async iterable that makes each one while the previous is written.
+ * come from an async iterable that makes each one while the previous is
+ * written. `finalHead`, when given, is called once every chunk is written and
+ * its text written over the file's start (a header completed at the end: as
+ * many bytes as what it replaces).
  */
-export async function writeFileAtomic(file: string, chunks: Iterable<string> | AsyncIterable<string>): Promise<number> {
+export async function writeFileAtomic(file: string, chunks: Iterable<string> | AsyncIterable<string>, finalHead?: () => string): Promise<number> {
   const tmp = `${file}${TEMP_INFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   const fh = await open(tmp, flags, 0o600);
   let bytes = 0;
   try {
     for await (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
+    if (finalHead) await fh.write(finalHead(), 0);
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});

@@ -39,7 +39,7 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
   };
   const save = () => {
     const t0 = process.hrtime.bigint();
-    running = saveSnapshot(snapshots, file, clock.now())
+    running = saveSnapshot(snapshots, file, () => clock.now())
       .then((r) => {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         app.log.info({ file, keys: r.keys, bytes: r.bytes, ms, slices: r.slices, longest_slice_ms: r.longestSliceMs }, 'state snapshot written');

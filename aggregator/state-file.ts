@@ -2,8 +2,8 @@
 // does not blind the SIEM for a whole window.
 //
 // Format: NDJSON. Line 1 is a header {format, version, saved_at, clock,
-// services}; every further line is one key (SnapshotEntry), least recently
-// seen first. Saved in slices that yield to the event loop, so ingest goes on
+// services} (the line may end in spaces); every further line is one key
+// (SnapshotEntry), least recently seen first. Saved in slices that yield to the event loop, so ingest goes on
 // during a save (what each key then holds: state/memory/snapshot-export.ts).
 // Written to a fresh temp file in the same folder (created
 // exclusively, never through a symlink: O_EXCL | O_NOFOLLOW), fsynced, then
@@ -50,6 +50,8 @@ export interface SaveResult {
 export const SLICE_KEYS = 4096;
 /** a slice ends once it took this long: ingest waits about this much at most */
 const SLICE_MS = 10;
+/** room in the header line for its clock to grow (any safe integer fits) */
+const HEADER_SLACK = 24;
 /** keys per step, between looks at the time (a step is well under 1 ms) */
 const STEP = 64;
 
@@ -59,9 +61,21 @@ const STEP = 64;
  * written while the next is made. What a key written during ingest holds is
  * described in state/memory/snapshot-export.ts.
  */
-export async function saveSnapshot(state: Snapshotting, file: string, clockNow: number): Promise<SaveResult> {
-  const exp = state.beginExport(clockNow);
-  const header: Header = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, saved_at: Date.now(), clock: clockNow, services: exp.services };
+export async function saveSnapshot(state: Snapshotting, file: string, clock: () => number): Promise<SaveResult> {
+  const start = clock();
+  const exp = state.beginExport(start);
+  const header: Header = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, saved_at: Date.now(), clock: start, services: exp.services };
+  // The header's clock is the save's end, so no entry holds a record after
+  // it: written over the start's header once every entry is, in a line
+  // padded with spaces (JSON whitespace) for the clock's digits to grow.
+  const reserved = Buffer.byteLength(JSON.stringify(header)) + HEADER_SLACK;
+  const headerLine = (h: Header): string | undefined => {
+    const text = JSON.stringify(h);
+    const pad = reserved - Buffer.byteLength(text);
+    return pad >= 0 ? text + ' '.repeat(pad) + '\n' : undefined;
+  };
+  const first = headerLine(header) as string;
+  const last = () => headerLine({ ...header, clock: Math.max(start, clock()) }) ?? first;
   let keys = 0;
   let oversized = 0;
   let slices = 0;
@@ -77,7 +91,7 @@ export async function saveSnapshot(state: Snapshotting, file: string, clockNow: 
     }
   };
   async function* chunks(): AsyncGenerator<string> {
-    yield JSON.stringify(header) + '\n';
+    yield first;
     for (let more = true; more; ) {
       const t0 = performance.now();
       for (let n = 0; more && n < SLICE_KEYS && performance.now() - t0 < SLICE_MS; n += STEP) more = exp.step(STEP, take);
@@ -89,7 +103,7 @@ export async function saveSnapshot(state: Snapshotting, file: string, clockNow: 
       if (more) await setImmediate();
     }
   }
-  const bytes = await writeFileAtomic(file, chunks());
+  const bytes = await writeFileAtomic(file, chunks(), last);
   return { keys, bytes, oversized, slices, longestSliceMs };
 }
 

@@ -89,7 +89,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
     });
 
     const file = join(dir, 'state.ndjson');
-    const quiet = await stallDuring(() => saveSnapshot(snapshots, file, Date.now()));
+    const quiet = await stallDuring(() => saveSnapshot(snapshots, file, Date.now));
     const fileMb = statSync(file).size / 1048576;
     // floors, as long as the save: the probe alone (GC, timers), and 10 ms CPU slices (the machine's scheduling)
     const idle = await stallDuring(() => sleep(quiet.ms));
@@ -107,7 +107,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
       }
       void state.apply(batch).then((r) => (ingested += r.accepted));
     }, 1);
-    const busy = await stallDuring(() => saveSnapshot(snapshots, file, Date.now()));
+    const busy = await stallDuring(() => saveSnapshot(snapshots, file, Date.now));
     const duringSave = ingested;
     const ingestOnly = await stallDuring(() => sleep(busy.ms));
     clearInterval(ingest);

@@ -18,11 +18,10 @@
 // - a key evicted or expired meanwhile is skipped; a key created meanwhile is
 //   missing unless it took a freed IP slot not yet reached (written in that
 //   slot's place); the next snapshot carries it either way;
-// - the header (services, settings, clock) is the start's: IP keys of a
+// - the header's services and settings are the start's: IP keys of a
 //   service created or re-bucketed since are skipped (their series would not
-//   match the header's sub-bucket length), and an entry may hold records
-//   newer than the header's clock, which the loader takes (they count once
-//   the restored clock reaches them).
+//   match the header's sub-bucket length); its clock is the end's
+//   (state-file.ts), so no entry holds a record after it.
 // Memory while it runs: about 10 bytes per key, plus a reference per
 // credential key.
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
