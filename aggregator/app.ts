@@ -9,6 +9,7 @@ import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { guardConnections } from './connections';
 import { RejectionLog } from './rejections';
+import { IgnoredSettingsLog, logSettingsChange } from './settings-log';
 import { SiemError, errors, statusOf } from './errors';
 import { ingestRoutes } from './routes/ingest';
 import { kongLogRoutes } from './routes/kong-log';
@@ -59,9 +60,12 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   });
   const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();
-  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), { onError: () => metrics.stateErrors.inc() });
+  const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), {
+    onError: () => metrics.stateErrors.inc(),
+    onSettingsChange: (service, before, after) => logSettingsChange(app.log, service, before, after),
+  });
   const batches = createBatchLedger(config.maxBatchIds, opts.wallNow ?? Date.now, () => metrics.evictions.inc({ table: 'batch' }));
-  const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log) };
+  const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log), ignoredSettings: new IgnoredSettingsLog(app.log) };
 
   registerJsonBody(app, config.maxBodyBytes);
   app.setErrorHandler((err, req, reply) => {
@@ -101,6 +105,9 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   });
   app.addHook('onReady', async () => {
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
+    if (config.settingsSource === 'locked') {
+      app.log.info({ settings_file: config.settingsFile, services: config.lockedSettings.size }, 'detection settings locked (SIEM_SETTINGS=locked): settings in batches are ignored');
+    }
   });
 
   const persistence = registerPersistence(app, config, state, clock);

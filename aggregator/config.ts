@@ -12,8 +12,11 @@ import {
 import { DEFAULT_DECISIONS } from './decisions/policy';
 import { loadDecisionsConfig, type DecisionsConfig } from './decisions/config';
 import { parseSuccessStatuses, type SuccessByRoute } from '../common/success-statuses';
+import { loadSettingsFile } from './settings-file';
 
 export type ClockMode = 'wall' | 'event';
+/** where services' detection settings come from (docs/configuration.md, "Settings in force") */
+export type SettingsSource = 'batch' | 'locked';
 
 export interface Config {
   host: string;
@@ -62,6 +65,11 @@ export interface Config {
   logLevel: string;
   /** detection defaults for services whose batches carry no settings */
   defaults: Readonly<DetectionSettings>;
+  /** `batch`: settings from ingested batches; `locked`: batches' settings ignored */
+  settingsSource: SettingsSource;
+  settingsFile: string | undefined;
+  /** (locked) per-service settings of SIEM_SETTINGS_FILE, each merged over `defaults` */
+  lockedSettings: ReadonlyMap<string, Readonly<DetectionSettings>>;
   /** ban decisions: policy, allowlist, bound, bouncer keys, admin token */
   decisions: DecisionsConfig;
 }
@@ -103,6 +111,8 @@ export const ENV_SCHEMA = {
     SIEM_MAX_DECISIONS: { type: 'integer', default: 10_000, minimum: 1, maximum: 1_000_000 },
     SIEM_BOUNCER_KEYS: { type: 'string' },
     SIEM_ADMIN_TOKEN: { type: 'string', minLength: 1 },
+    SIEM_SETTINGS: { type: 'string', enum: ['batch', 'locked'], default: 'batch' },
+    SIEM_SETTINGS_FILE: { type: 'string', minLength: 1 },
     SIEM_LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     ...Object.fromEntries(
       SETTING_NAMES.map((n) => {
@@ -175,6 +185,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     Object.fromEntries(SETTING_NAMES.map((n) => [n, e[settingEnvName(n)] as number])) as unknown as DetectionSettings,
   );
   const str = (k: string): string | undefined => (e[k] === undefined ? undefined : String(e[k]));
+  const settingsSource = e.SIEM_SETTINGS as SettingsSource;
+  const settingsFile = str('SIEM_SETTINGS_FILE');
+  // A file next to batch settings would be overridden by the first batch: say so rather than pretend.
+  if (settingsFile !== undefined && settingsSource !== 'locked') {
+    throw new Error(`invalid configuration: SIEM_SETTINGS_FILE is read only with SIEM_SETTINGS=locked (SIEM_SETTINGS=${settingsSource})`);
+  }
+  let lockedSettings: ReadonlyMap<string, Readonly<DetectionSettings>> = new Map();
+  if (settingsFile !== undefined) {
+    try {
+      lockedSettings = loadSettingsFile(settingsFile, defaults);
+    } catch (err) {
+      throw new Error(`invalid configuration: ${(err as Error).message}`);
+    }
+  }
   const decisions = loadDecisionsConfig({
     // set but empty turns automatic decisions off (an unset variable takes the default)
     decisions: env.SIEM_DECISIONS === '' ? '' : String(e.SIEM_DECISIONS),
@@ -222,6 +246,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     sweepIntervalMs: Number(e.SIEM_SWEEP_INTERVAL_MS),
     logLevel: String(e.SIEM_LOG_LEVEL),
     defaults,
+    settingsSource,
+    settingsFile,
+    lockedSettings,
     decisions,
   });
 }

@@ -9,16 +9,19 @@ import type { SiemMetrics } from '../metrics';
 import type { RejectionLog } from '../rejections';
 import type { KeyedRecord, RejectReason, SiemState } from '../state/state';
 import { checkRecord } from '../validate-record';
+import type { IgnoredSettingsLog } from '../settings-log';
 import { bearer } from '../auth';
 import { BATCH_ID_MAX, type BatchLedger } from '../batch-ledger';
 
 export interface IngestDeps {
-  config: Pick<Readonly<Config>, 'ingestToken' | 'maxBatchRecords' | 'ipv6Prefix'>;
+  config: Pick<Readonly<Config>, 'ingestToken' | 'maxBatchRecords' | 'ipv6Prefix' | 'settingsSource'>;
   state: Pick<SiemState, 'apply' | 'applySettings' | 'sharedBatchIds'>;
   metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
   batches: BatchLedger;
   /** where rejections are logged with a sample (none: not logged) */
   rejections?: RejectionLog;
+  /** (SIEM_SETTINGS=locked) where ignored batch settings are told */
+  ignoredSettings?: IgnoredSettingsLog;
 }
 
 export interface IngestAnswer {
@@ -58,7 +61,7 @@ export async function ingestRecords(
   skipped: Partial<Record<RejectReason, number>> = {},
   batch?: string,
 ): Promise<IngestAnswer> {
-  const { config, state, metrics, rejections } = deps;
+  const { config, state, metrics, rejections, ignoredSettings } = deps;
   const byReason: Partial<Record<RejectReason, number>> = { ...skipped };
   /** one rejected input per reason, for the log */
   const samples: Partial<Record<RejectReason, () => unknown>> = {};
@@ -66,7 +69,11 @@ export async function ingestRecords(
   for (const n of Object.values(byReason)) bad += n;
   // counted once the state has taken the batch (or refused it): a duplicate is not received twice
   const received = raw.length + bad;
-  if (settings) {
+  if (settings && config.settingsSource === 'locked') {
+    // Only the settings are ignored: the records are counted as usual, and
+    // nothing is rejected (a plugin sends its settings with every batch).
+    ignoredSettings?.note(Object.keys(settings));
+  } else if (settings) {
     // service names as records name them: lone surrogates replaced first
     const named: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(settings)) named[wellFormed(name)] = value;

@@ -1,5 +1,6 @@
-// GET /v1/settings (read token): the detection settings in force, per service
-// with records, and the defaults for services without settings. Read-only;
+// GET /v1/settings (read token): where settings come from, the defaults, and
+// the detection settings in force per service with a place (with
+// SIEM_SETTINGS=locked also every service of SIEM_SETTINGS_FILE). Read-only;
 // the findings page states each finding's rule with these figures.
 import type { FastifyPluginAsync } from 'fastify';
 import { bearer } from '../auth';
@@ -7,15 +8,13 @@ import type { Config } from '../config';
 import type { SiemState } from '../state/state';
 
 export interface SettingsDeps {
-  config: Pick<Readonly<Config>, 'readToken' | 'defaults'>;
-  state: Pick<SiemState, 'gauges' | 'settingsOf'>;
+  config: Pick<Readonly<Config>, 'readToken' | 'defaults' | 'settingsSource'>;
+  state: Pick<SiemState, 'settingsInForce'>;
 }
 
 export const settingsRoutes: FastifyPluginAsync<SettingsDeps> = async (app, deps) => {
   app.get('/v1/settings', { onRequest: bearer(deps.config.readToken) }, async () => {
-    const services: Record<string, unknown> = {};
-    for (const s of (await deps.state.gauges()).services) services[s.service] = deps.state.settingsOf(s.service);
-    // Settings come from batches (SIEM_SETTINGS=batch, the contract's default).
-    return { source: 'batch', defaults: deps.config.defaults, services };
+    const services = await deps.state.settingsInForce();
+    return { source: deps.config.settingsSource, defaults: deps.config.defaults, services };
   });
 };

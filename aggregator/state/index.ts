@@ -13,6 +13,8 @@ export type { StateOptions } from './state';
 export interface StateHooks {
   /** a state operation failed (shared backend unreachable) */
   onError?: (err: unknown) => void;
+  /** a service's settings in force changed (see StateOptions) */
+  onSettingsChange?: StateOptions['onSettingsChange'];
 }
 
 /** An embedded state (the CLI's replay, tests, benchmarks). */
@@ -39,6 +41,9 @@ export function createState(
     maxFindings: config.maxFindings,
     credentialMaxIps: config.credentialMaxIps,
     onEvict,
+    settingsSource: config.settingsSource,
+    lockedSettings: config.lockedSettings,
+    onSettingsChange: hooks.onSettingsChange,
   };
   if (config.state === 'memory') return createMemoryState(common);
   return createRedisState(config.state, { ...common, sweepIntervalMs: config.sweepIntervalMs, onError: hooks.onError });

@@ -64,6 +64,8 @@ export interface SiemState {
   top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList>;
   gauges(): Promise<GaugeSnapshot>;
   settingsOf(service: string): DetectionSettings;
+  /** The settings in force of every service with a place (and, locked, every service of SIEM_SETTINGS_FILE). */
+  settingsInForce(): Promise<Record<string, DetectionSettings>>;
   /** housekeeping: expire keys, step candidates at the clock; resolves when done */
   sweep(): Promise<void>;
   /** called for every key evicted at the SIEM_MAX_KEYS cap */
@@ -130,4 +132,9 @@ export interface StateOptions {
   maxFindings: number;
   credentialMaxIps: number;
   onEvict?: (table: 'ip' | 'credential') => void;
+  /** `locked`: applySettings ignores batches; services start with lockedSettings or the defaults (default `batch`) */
+  settingsSource?: 'batch' | 'locked';
+  lockedSettings?: ReadonlyMap<string, DetectionSettings>;
+  /** told of each change of a service's settings in force, once (by the aggregator that made it) */
+  onSettingsChange?: (service: string, before: DetectionSettings, after: DetectionSettings) => void;
 }

@@ -134,6 +134,11 @@ export class IpSlots {
     this.#setN(slot, 0);
   }
 
+  /** A generation no slot holds any more may be given again: its base is set afresh by its first bucket. */
+  forgetGen(gen: number): void {
+    this.#genBase[gen] = undefined as unknown as number;
+  }
+
   #base(gen: number, bucket: number): number {
     let base = this.#genBase[gen];
     if (base === undefined) {

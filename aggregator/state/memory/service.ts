@@ -29,16 +29,21 @@ export class ServiceState {
   settings!: DetectionSettings;
   layout!: Layout;
   /**
-   * Generation of this service's IP histories (an index into the shared
+   * Generation of this service's IP histories (an index into the state's
    * registry): a new one when the sub-bucket length changes, older histories
    * are then discarded. A slot's generation also names its service.
    */
   gen = -1;
+  /** every generation this service has had (given back with its place) */
+  readonly gens: number[] = [];
+  /** newest record's ts (-Infinity: none yet); a service idle for its longest window gives its place back */
+  lastTs = -Infinity;
   /** service-wide [bucket, requests, failures, successes] */
   totals: number[] = [];
   /** [bucket, IP keys whose newest record is in that bucket] */
   lastSeenHist: number[] = [];
   ipKeys = 0;
+  credentialKeys = 0;
   /** per IP rule (registry order): candidate -> its run */
   readonly ipRuns: Map<Slot, Run>[] = IP_RULES.map(() => new Map());
   /** per credential rule (registry order): candidate -> its run */
@@ -52,8 +57,9 @@ export class ServiceState {
     readonly name: string,
     readonly id: number,
     settings: DetectionSettings,
-    /** generation -> service, shared by all services */
-    readonly gens: ServiceState[],
+    bucketMs: number,
+    /** a fresh generation for this service (the state's registry) */
+    readonly newGen: (svc: ServiceState) => number,
     slots: IpSlots,
   ) {
     this.#hist = {
@@ -62,13 +68,15 @@ export class ServiceState {
       entryCount: (e, i, field) => slots.entryCount(e, i, field),
       all: () => slots.ofGen(this.gen),
     };
-    this.configure(settings);
+    this.configure(settings, bucketMs);
   }
 
-  configure(s: DetectionSettings): void {
-    const layout = layoutOf(s);
+  /** Settings `s` on sub-buckets of `bucketMs` (state/grid.ts chooses it); another length restarts the IP histories. */
+  configure(s: DetectionSettings, bucketMs: number): void {
+    const layout = layoutOf(s, bucketMs);
     if (layout.bucketMs !== this.layout?.bucketMs) {
-      this.gen = this.gens.push(this) - 1;
+      this.gen = this.newGen(this);
+      this.gens.push(this.gen);
       this.totals = [];
       this.lastSeenHist = [];
       for (const m of this.ipRuns) m.clear();

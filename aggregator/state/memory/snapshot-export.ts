@@ -37,15 +37,15 @@ export const ORDER_BUCKETS = 1 << 16;
 export interface ExportSource {
   slots: IpSlots;
   services: Iterable<ServiceState>;
-  /** generation -> service */
-  gens: readonly ServiceState[];
+  /** generation -> service (undefined: a generation given back by an idle service) */
+  gens: readonly (ServiceState | undefined)[];
   credentials: ReadonlySet<CredentialEntry>;
 }
 
 export class MemoryExport implements SnapshotExport {
   readonly services: SnapshotService[] = [];
   readonly #slots: IpSlots;
-  readonly #gens: readonly ServiceState[];
+  readonly #gens: readonly (ServiceState | undefined)[];
   /** the services in the header, with the generation of their IP histories then */
   readonly #genAt = new Map<ServiceState, number>();
   readonly #now: number;
@@ -113,8 +113,9 @@ export class MemoryExport implements SnapshotExport {
       if (this.#nextSlot < this.#slotEnd) {
         const s = this.#nextSlot++;
         if (!slots.live(s)) continue;
-        const svc = this.#gens[slots.gen(s)] as ServiceState;
-        if (this.#genAt.get(svc) !== slots.gen(s)) continue; // history of older settings: counts nothing
+        const svc = this.#gens[slots.gen(s)];
+        // history of older settings (or of a service that gave its place back meanwhile): counts nothing
+        if (svc === undefined || this.#genAt.get(svc) !== slots.gen(s)) continue;
         const ts = slots.lastTs(s);
         if (ts > this.#now - svc.layout.longestMs) this.#take(s, ts);
         continue;

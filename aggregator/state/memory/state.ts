@@ -12,8 +12,9 @@ import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
 import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, sumHistogram } from '../../window';
+import { gridFor } from '../grid';
 import { WINDOW } from '../layout';
-import { mergeSettings, sameSettings } from '../settings';
+import { mergeSettings, sameSettings, SettingsAside } from '../settings';
 import type {
   ApplyResult,
   FindingFilter,
@@ -51,8 +52,15 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #maxFindings: number;
   readonly #credentialMaxIps: number;
   readonly #services = new Map<string, ServiceState>();
-  /** generation -> service (see ServiceState.gen) */
-  readonly #gens: ServiceState[] = [];
+  /** generation -> service (see ServiceState.gen); undefined: free */
+  readonly #gens: (ServiceState | undefined)[] = [];
+  /** generations and service ids given back by idle services, for reuse */
+  readonly #freeGens: number[] = [];
+  readonly #freeIds: number[] = [];
+  #nextId = 0;
+  /** settings for services that have no place (yet, or any more) */
+  readonly #aside: SettingsAside;
+  readonly #o: MemoryStateOptions;
   readonly #keys: LRUCache<number | string, Entry>;
   readonly #slots: IpSlots;
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
@@ -69,6 +77,8 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #ipOf = (slot: Slot): string => ipKeyOfLruKey(this.#slots.key(slot));
 
   constructor(o: MemoryStateOptions) {
+    this.#o = o;
+    this.#aside = new SettingsAside(o.maxServices);
     this.#clock = o.clock;
     this.#defaults = o.defaults;
     this.#maxServices = o.maxServices;
@@ -96,17 +106,43 @@ export class MemoryState implements SiemState, Snapshotting {
     return this.#slots.arrayBytes;
   }
 
+  /** The settings in force for `service`, or those it would start with. */
   settingsOf(service: string): DetectionSettings {
-    return this.#services.get(service)?.settings ?? this.#defaults;
+    return this.#services.get(service)?.settings ?? this.#initialSettings(service);
   }
 
+  async settingsInForce(): Promise<Record<string, DetectionSettings>> {
+    const out: Record<string, DetectionSettings> = {};
+    for (const [name, s] of this.#o.lockedSettings ?? []) out[name] = s;
+    for (const svc of this.#services.values()) out[svc.name] = svc.settings;
+    return out;
+  }
+
+  #initialSettings(name: string): DetectionSettings {
+    if (this.#o.settingsSource === 'locked') return this.#o.lockedSettings?.get(name) ?? this.#defaults;
+    return this.#aside.peek(name) ?? this.#defaults;
+  }
+
+  /**
+   * Settings from a batch. A service with a place takes them now (its grid
+   * kept while the tolerance holds: state/grid.ts); one without keeps them
+   * aside, bounded, until its first record. Locked settings ignore batches.
+   */
   async applySettings(settings: Record<string, unknown>): Promise<string[]> {
     const refused: string[] = [];
+    if (this.#o.settingsSource === 'locked') return refused;
     for (const [name, value] of Object.entries(settings)) {
       const merged = mergeSettings(this.#defaults, name, value);
-      const svc = merged && this.#service(name, merged);
-      if (!merged || !svc) refused.push(name);
-      else if (!sameSettings(svc.settings, merged)) svc.configure(merged);
+      if (!merged) {
+        refused.push(name);
+        continue;
+      }
+      const svc = this.#services.get(name);
+      if (!svc) this.#aside.keep(name, merged, this.#defaults);
+      else if (!sameSettings(svc.settings, merged)) {
+        this.#o.onSettingsChange?.(name, svc.settings, merged);
+        svc.configure(merged, gridFor(merged, svc.layout.bucketMs));
+      }
     }
     return refused;
   }
@@ -137,6 +173,7 @@ export class MemoryState implements SiemState, Snapshotting {
       }
       // A sender's clock ahead of ours: count the record now, not in the future.
       const ts = r.ts > now ? now : r.ts;
+      if (ts > svc.lastTs) svc.lastTs = ts;
       this.#applyIp(svc, r, ts, now);
       if (r.credential) this.#applyCredential(svc, r.credential, r.ipKey, ts, now);
       accepted++;
@@ -148,14 +185,50 @@ export class MemoryState implements SiemState, Snapshotting {
     return { accepted, rejected };
   }
 
-  #service(name: string, settings?: DetectionSettings): ServiceState | undefined {
+  /**
+   * The service of a record, taking a place in the table when it has none
+   * (undefined: the table is full). `restored`: settings and grid of a
+   * snapshot, for a service restored at start.
+   */
+  #service(name: string, restored?: { settings: DetectionSettings; bucketMs: number }): ServiceState | undefined {
     let svc = this.#services.get(name);
     if (!svc) {
       if (this.#services.size >= this.#maxServices) return undefined;
-      svc = new ServiceState(name, this.#services.size, settings ?? this.#defaults, this.#gens, this.#slots);
+      let s = this.#initialSettings(name);
+      if (restored && this.#o.settingsSource !== 'locked') s = restored.settings;
+      else if (!restored && !sameSettings(s, this.#defaults) && this.#o.settingsSource !== 'locked') {
+        // settings kept aside come into force now: that is their change
+        this.#o.onSettingsChange?.(name, this.#defaults, s);
+      }
+      this.#aside.delete(name);
+      svc = new ServiceState(name, this.#freeIds.pop() ?? this.#nextId++, s, gridFor(s, restored?.bucketMs), this.#newGen, this.#slots);
       this.#services.set(name, svc);
     }
     return svc;
+  }
+
+  readonly #newGen = (svc: ServiceState): number => {
+    const g = this.#freeGens.pop() ?? this.#gens.length;
+    this.#gens[g] = svc;
+    return g;
+  };
+
+  /**
+   * An idle service gives its place back: no record for its longest window
+   * and every key of it expired (so no slot holds its generations and no key
+   * its id). Settings other than the defaults are kept aside for its return.
+   */
+  #release(svc: ServiceState, now: number): boolean {
+    if (svc.ipKeys > 0 || svc.credentialKeys > 0 || svc.lastTs > now - svc.layout.longestMs) return false;
+    this.#services.delete(svc.name);
+    for (const g of svc.gens) {
+      this.#gens[g] = undefined;
+      this.#slots.forgetGen(g);
+      this.#freeGens.push(g);
+    }
+    this.#freeIds.push(svc.id);
+    if (this.#o.settingsSource !== 'locked') this.#aside.keep(svc.name, svc.settings, this.#defaults);
+    return true;
   }
 
   #svcOf(slot: Slot): ServiceState {
@@ -230,6 +303,7 @@ export class MemoryState implements SiemState, Snapshotting {
       e = { kind: 'credential', svc, key: credential, lastTs: ts, ips: new Map() };
       this.#keys.set(key, e);
       this.#credentials.add(e);
+      svc.credentialKeys++;
     } else if (e.lastTs <= now - svc.layout.longestMs) {
       e.ips.clear();
       for (const runs of svc.credentialRuns) runs.delete(e);
@@ -271,6 +345,7 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#slots.free(e);
       if (evicted) this.onEvict?.('ip');
     } else {
+      e.svc.credentialKeys--;
       for (const runs of e.svc.credentialRuns) runs.delete(e);
       this.#credentials.delete(e);
       e.gone = true;
@@ -286,7 +361,7 @@ export class MemoryState implements SiemState, Snapshotting {
   }
 
   importServices(services: readonly SnapshotService[]): void {
-    for (const s of services) this.#service(s.name, s.settings);
+    for (const s of services) this.#service(s.name, s);
   }
 
   /**
@@ -300,6 +375,7 @@ export class MemoryState implements SiemState, Snapshotting {
     const svc = this.#services.get(t[1]);
     const now = this.#clock.now();
     if (!svc || t[3] <= now - svc.layout.longestMs) return false;
+    if (t[3] > svc.lastTs) svc.lastTs = t[3];
     if (t[0] === 'ip') {
       if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
       const key = lruKeyOf(svc.id, t[2]);
@@ -330,6 +406,7 @@ export class MemoryState implements SiemState, Snapshotting {
       const e: CredentialEntry = { kind: 'credential', svc, key: t[2], lastTs: t[3], ips: new Map(t[4]) };
       this.#keys.set(key, e);
       this.#credentials.add(e);
+      svc.credentialKeys++;
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
     return true;
@@ -352,6 +429,7 @@ export class MemoryState implements SiemState, Snapshotting {
     for (const k of expired) this.#keys.delete(k);
 
     for (const svc of this.#services.values()) {
+      if (this.#release(svc, now)) continue;
       const s = svc.settings;
       const c = bucketOf(now, svc.layout.bucketMs);
       const oldest = c - svc.layout.span + 1;

@@ -46,8 +46,9 @@ export interface Svc {
   readonly totalsReach: number;
 }
 
-export function describe(name: string, id: number, s: DetectionSettings, groups: Groups): Svc {
-  const layout = layoutOf(s);
+/** `bucketMs`: the service's grid as stored with its settings (state/grid.ts), else the one `s` asks for. */
+export function describe(name: string, id: number, s: DetectionSettings, groups: Groups, bucketMs?: number): Svc {
+  const layout = layoutOf(s, bucketMs);
   const bm = layout.bucketMs;
   const inGroups = groups.tags.map((tag): InGroup => {
     const keys = groupKeys(id, bm, tag);

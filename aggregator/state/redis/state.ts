@@ -19,7 +19,8 @@ import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
-import { mergeSettings, sameSettings } from '../settings';
+import { gridFor } from '../grid';
+import { mergeSettings, sameSettings, SettingsAside } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
 import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
 import type { RedisClient } from './client';
@@ -49,10 +50,13 @@ export class RedisState implements SiemState {
   #lastError = '';
   #closing = false;
   #sweepRun: Promise<void> | undefined;
+  /** settings of services not (yet) in the shared registry: this aggregator's, bounded */
+  readonly #aside: SettingsAside;
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
     this.#o = o;
+    this.#aside = new SettingsAside(o.maxServices);
     this.#clock = o.clock;
     this.#groups = new Groups(o.client.isCluster ? CLUSTER_GROUPS : 1);
     this.onEvict = o.onEvict;
@@ -84,7 +88,22 @@ export class RedisState implements SiemState {
   }
 
   settingsOf(service: string): DetectionSettings {
-    return this.#svcs.get(service)?.settings ?? this.#o.defaults;
+    return this.#svcs.get(service)?.settings ?? this.#initialSettings(service);
+  }
+
+  #initialSettings(name: string): DetectionSettings {
+    if (this.#o.settingsSource === 'locked') return this.#o.lockedSettings?.get(name) ?? this.#o.defaults;
+    return this.#aside.peek(name) ?? this.#o.defaults;
+  }
+
+  async settingsInForce(): Promise<Record<string, DetectionSettings>> {
+    return this.#guard(async () => {
+      await this.#refresh();
+      const out: Record<string, DetectionSettings> = {};
+      for (const [name, s] of this.#o.lockedSettings ?? []) out[name] = s;
+      for (const svc of this.#svcs.values()) out[svc.name] = svc.settings;
+      return out;
+    });
   }
 
   /** Run one operation; any Redis failure becomes a 503 (counted). */
@@ -119,9 +138,13 @@ export class RedisState implements SiemState {
     for (const [name, id] of Object.entries(registry)) {
       const json = settings[name];
       // settings saved before a rule was added lack its fields: defaults fill them
-      const s = json === undefined ? this.#o.defaults : { ...this.#o.defaults, ...(JSON.parse(json) as Partial<DetectionSettings>) };
+      const { bucket_ms: bucketMs, ...saved } = json === undefined ? {} : (JSON.parse(json) as Partial<DetectionSettings> & { bucket_ms?: number });
+      const locked = this.#o.settingsSource === 'locked';
+      const s = locked ? this.#initialSettings(name) : { ...this.#o.defaults, ...saved };
+      // the grid the service's keys are on: stored with its settings (locked: kept while it fits, state/grid.ts)
+      const grid = locked ? gridFor(s, bucketMs) : (bucketMs ?? gridFor(s));
       const old = this.#svcs.get(name);
-      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) ? old : describe(name, Number(id), s, this.#groups));
+      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) && old.layout.bucketMs === grid ? old : describe(name, Number(id), s, this.#groups, grid));
     }
     this.#svcs = new Map([...svcs].sort((a, b) => a[1].id - b[1].id));
     this.#version = version;
@@ -139,8 +162,15 @@ export class RedisState implements SiemState {
     return out;
   }
 
+  /**
+   * Settings from a batch (SIEM_SETTINGS=batch; locked ignores them). A
+   * service in the shared registry takes them now, for every aggregator; one
+   * not in it keeps them aside on this aggregator (bounded) until its first
+   * record here: settings never take a place in SIEM_MAX_SERVICES.
+   */
   async applySettings(settings: Record<string, unknown>): Promise<string[]> {
     const refused: string[] = [];
+    if (this.#o.settingsSource === 'locked') return refused;
     const wanted = new Map<string, DetectionSettings>();
     for (const [name, value] of Object.entries(settings)) {
       const merged = mergeSettings(this.#o.defaults, name, value);
@@ -155,23 +185,30 @@ export class RedisState implements SiemState {
     }
     if (wanted.size === 0) return refused;
     return this.#guard(async () => {
-      const ids = await this.#register([...wanted.keys()]);
-      const writes: Promise<unknown>[] = [];
+      await this.#refresh();
+      const writes: [Svc, DetectionSettings][] = [];
       for (const [name, s] of wanted) {
-        const id = ids.get(name) ?? -1;
-        if (id < 0) {
-          refused.push(name);
-          continue;
-        }
-        writes.push(this.#r.hset(metaKeys.settings, name, JSON.stringify(s)));
-        this.#svcs.set(name, describe(name, id, s, this.#groups));
+        const svc = this.#svcs.get(name);
+        if (!svc) this.#aside.keep(name, s, this.#o.defaults);
+        else if (!sameSettings(svc.settings, s)) writes.push([svc, s]);
       }
-      if (writes.length > 0) {
-        await Promise.all(writes);
-        await this.#r.incr(metaKeys.version);
-      }
+      await this.#writeSettings(writes);
       return refused;
     });
+  }
+
+  /** Store new settings of registered services (each change logged once, here), keeping their grids where they fit. */
+  async #writeSettings(changes: readonly [Svc, DetectionSettings][]): Promise<void> {
+    if (changes.length === 0) return;
+    await Promise.all(
+      changes.map(([svc, s]) => {
+        const grid = gridFor(s, svc.layout.bucketMs);
+        this.#svcs.set(svc.name, describe(svc.name, svc.id, s, this.#groups, grid));
+        this.#o.onSettingsChange?.(svc.name, svc.settings, s);
+        return this.#r.hset(metaKeys.settings, svc.name, JSON.stringify({ ...s, bucket_ms: grid }));
+      }),
+    );
+    await this.#r.incr(metaKeys.version);
   }
 
   async apply(records: readonly KeyedRecord[], batch?: string, onReject?: OnReject): Promise<ApplyResult> {
@@ -184,7 +221,17 @@ export class RedisState implements SiemState {
     const unknown = [...new Set(records.map((r) => r.service))].filter((n) => !this.#svcs.has(n));
     if (unknown.length > 0) {
       const ids = await this.#register(unknown);
-      for (const [name, id] of ids) if (id >= 0) this.#svcs.set(name, describe(name, id, this.#o.defaults, this.#groups));
+      const fromAside: [Svc, DetectionSettings][] = [];
+      for (const [name, id] of ids) {
+        if (id < 0) continue;
+        const svc = describe(name, id, this.#o.settingsSource === 'locked' ? this.#initialSettings(name) : this.#o.defaults, this.#groups);
+        this.#svcs.set(name, svc);
+        const aside = this.#aside.peek(name);
+        if (aside && this.#o.settingsSource !== 'locked') fromAside.push([svc, aside]);
+        this.#aside.delete(name);
+      }
+      // settings kept aside come into force with the service's first record
+      await this.#writeSettings(fromAside);
     }
     const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
