@@ -24,6 +24,12 @@ export const metaKeys = {
   registry: `${PREFIX}{m}:svc`,
   nextId: `${PREFIX}{m}:svcn`,
   settings: `${PREFIX}{m}:set`,
+  /** settings of services without a place: name -> JSON, and name -> order of setting (least recent first) */
+  aside: `${PREFIX}{m}:aside`,
+  asideOrder: `${PREFIX}{m}:asideo`,
+  asideSeq: `${PREFIX}{m}:asiden`,
+  /** name -> clock when it took its place (a service is not idle before its longest window has passed) */
+  registeredAt: `${PREFIX}{m}:svcat`,
   version: `${PREFIX}{m}:ver`,
   clock: `${PREFIX}{m}:clock`,
   sweepLock: `${PREFIX}{m}:sweep`,
@@ -112,24 +118,96 @@ export type GroupKeys = ReturnType<typeof groupKeys>;
 /** Hash r, f, s of one sub-bucket of a service, all its IP keys. */
 export const totalsKey = (tag: string, sid: number, bm: number, b: number) => `${PREFIX}${tag}:s${sid}:t:${bm}:${b}`;
 
+/** Lua: keep settings aside (KEYS[3] aside, KEYS[4] its order, KEYS[5] sequence), at most `max`, least recently set dropped. */
+const ASIDE_KEEP = `
+local function aside_keep(name, json, max)
+  redis.call('HDEL', KEYS[3], name)
+  redis.call('ZREM', KEYS[4], name)
+  if json == '' then return end
+  redis.call('HSET', KEYS[3], name, json)
+  redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), name)
+  while redis.call('ZCARD', KEYS[4]) > max do
+    local old = redis.call('ZPOPMIN', KEYS[4])
+    redis.call('HDEL', KEYS[3], old[1])
+  end
+end
+`;
+
+/** The keys the settings scripts take, in order. */
+export const SETTINGS_SCRIPT_KEYS = () => [metaKeys.registry, metaKeys.settings, metaKeys.aside, metaKeys.asideOrder, metaKeys.asideSeq, metaKeys.registeredAt, metaKeys.version];
+
 /**
- * Register services, at most `max` in all. KEYS[1] registry (name -> id),
- * KEYS[2] id counter; ARGV: max, names... Returns ids, -1 where refused.
+ * Settings for services: KEYS as SETTINGS_SCRIPT_KEYS; ARGV: max, then pairs
+ * of name, JSON ('' = the defaults). A registered name's settings are
+ * stored (returned 1: in force), any other's kept aside (0): they never
+ * take a place.
+ */
+export const SETTINGS = `${ASIDE_KEEP}
+local out = {}
+local max = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i]) else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    out[#out + 1] = 1
+  else
+    aside_keep(ARGV[i], ARGV[i + 1], max)
+    out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+/**
+ * Give a service's place back: KEYS as SETTINGS_SCRIPT_KEYS; ARGV: max,
+ * name, the id it was registered with, '1' to keep its settings aside, the
+ * clock less its longest window. Only that registration is removed (a name
+ * registered again meanwhile keeps its new one), and only once it has had
+ * its place for the longest window (its first batch may still be on its
+ * way). Returns 1 if removed.
+ */
+export const UNREGISTER = `${ASIDE_KEEP}
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
+if tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '0') > tonumber(ARGV[5]) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[6], ARGV[2])
+local s = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if s and ARGV[4] == '1' then aside_keep(ARGV[2], s, tonumber(ARGV[1])) end
+return 1
+`;
+
+/**
+ * Register services, at most `max` in all. KEYS as SETTINGS_SCRIPT_KEYS
+ * plus KEYS[8] the id counter; ARGV: max, the clock, names... Returns ids,
+ * -1 where refused, and then the names whose settings kept aside came into
+ * force. A new service moves the version (KEYS[7]): every aggregator lists it.
  */
 export const REGISTER = `
 local out = {}
+local moved = {}
+local added = false
 local max = tonumber(ARGV[1])
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local id = redis.call('HGET', KEYS[1], ARGV[i])
   if id then
     out[#out + 1] = tonumber(id)
   elseif redis.call('HLEN', KEYS[1]) < max then
-    id = redis.call('INCR', KEYS[2])
+    id = redis.call('INCR', KEYS[8])
+    added = true
     redis.call('HSET', KEYS[1], ARGV[i], id)
+    redis.call('HSET', KEYS[6], ARGV[i], ARGV[2])
     out[#out + 1] = id
+    local s = redis.call('HGET', KEYS[3], ARGV[i])
+    if s then
+      redis.call('HSET', KEYS[2], ARGV[i], s)
+      redis.call('HDEL', KEYS[3], ARGV[i])
+      redis.call('ZREM', KEYS[4], ARGV[i])
+      moved[#moved + 1] = ARGV[i]
+    end
   else
     out[#out + 1] = -1
   end
 end
-return out
+if added then redis.call('INCR', KEYS[7]) end
+return {out, moved}
 `;

@@ -11,7 +11,11 @@ import type { ApplyScript } from './writes';
 
 export type Scripts = RedisClient & {
   siemApply: ApplyScript;
-  siemRegister(registry: string, next: string, max: number, ...names: string[]): Promise<number[]>;
+  /** keys: SETTINGS_SCRIPT_KEYS, the id counter */
+  siemRegister(...keysAndArgs: (string | number)[]): Promise<[number[], string[]]>;
+  /** keys: SETTINGS_SCRIPT_KEYS */
+  siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
+  siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
   siemTopRefresh(topRequests: string, topErrors: string, chunkPrefix: string, from: number, to: number, ...ips: string[]): Promise<number>;
   siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
 };

@@ -20,15 +20,15 @@ import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
 import { gridFor } from '../grid';
-import { mergeSettings, sameSettings, SettingsAside } from '../settings';
+import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
 import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
 import type { RedisClient } from './client';
-import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, metaKeys } from './keys';
+import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
 import { replayCred, replayIp, type IpRec } from './replay';
 import { describe, readIp, readTotals, type IpView, type Scripts, type Svc } from './service';
-import { evict, sweepService } from './sweep';
+import { evict, idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
 
 export interface RedisStateOptions extends StateOptions {
@@ -50,19 +50,19 @@ export class RedisState implements SiemState {
   #lastError = '';
   #closing = false;
   #sweepRun: Promise<void> | undefined;
-  /** settings of services not (yet) in the shared registry: this aggregator's, bounded */
-  readonly #aside: SettingsAside;
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
     this.#o = o;
-    this.#aside = new SettingsAside(o.maxServices);
     this.#clock = o.clock;
     this.#groups = new Groups(o.client.isCluster ? CLUSTER_GROUPS : 1);
     this.onEvict = o.onEvict;
     const r = o.client;
     defineApply(r);
-    r.defineCommand('siemRegister', { numberOfKeys: 2, lua: REGISTER });
+    const k = SETTINGS_SCRIPT_KEYS().length;
+    r.defineCommand('siemRegister', { numberOfKeys: k + 1, lua: REGISTER });
+    r.defineCommand('siemUnregister', { numberOfKeys: k, lua: UNREGISTER });
+    r.defineCommand('siemSettings', { numberOfKeys: k, lua: SETTINGS });
     r.on('error', (err: Error) => {
       this.#lastError = err.message;
     });
@@ -91,9 +91,10 @@ export class RedisState implements SiemState {
     return this.#svcs.get(service)?.settings ?? this.#initialSettings(service);
   }
 
+  /** Settings a service without a place would start with (batch: those kept aside in Redis, not read here). */
   #initialSettings(name: string): DetectionSettings {
     if (this.#o.settingsSource === 'locked') return this.#o.lockedSettings?.get(name) ?? this.#o.defaults;
-    return this.#aside.peek(name) ?? this.#o.defaults;
+    return this.#o.defaults;
   }
 
   async settingsInForce(): Promise<Record<string, DetectionSettings>> {
@@ -155,10 +156,18 @@ export class RedisState implements SiemState {
     return [...this.#svcs.values()];
   }
 
+  /** Register services; settings kept aside for them come into force (logged here, once). */
   async #register(names: string[]): Promise<Map<string, number>> {
-    const ids = await this.#r.siemRegister(metaKeys.registry, metaKeys.nextId, this.#o.maxServices, ...names);
+    const [ids, moved] = await this.#r.siemRegister(...SETTINGS_SCRIPT_KEYS(), metaKeys.nextId, this.#o.maxServices, this.#clock.now(), ...names);
     const out = new Map<string, number>();
     names.forEach((n, i) => out.set(n, Number(ids[i] ?? -1)));
+    if (moved.length > 0) {
+      await this.#refresh();
+      for (const name of moved) {
+        const s = this.#svcs.get(name)?.settings;
+        if (s && this.#o.settingsSource !== 'locked') this.#o.onSettingsChange?.(name, this.#o.defaults, s);
+      }
+    }
     return out;
   }
 
@@ -174,25 +183,29 @@ export class RedisState implements SiemState {
     const wanted = new Map<string, DetectionSettings>();
     for (const [name, value] of Object.entries(settings)) {
       const merged = mergeSettings(this.#o.defaults, name, value);
-      if (!merged) {
-        refused.push(name);
-        continue;
-      }
-      const known = this.#svcs.get(name);
-      // The common case (every batch carries the settings in force) costs nothing.
-      if (known && sameSettings(known.settings, merged)) continue;
-      wanted.set(name, merged);
+      if (merged) wanted.set(name, merged);
+      else refused.push(name);
     }
     if (wanted.size === 0) return refused;
+    // Compared with the settings as stored now (one read of the version):
+    // another aggregator may have changed them since this one last looked,
+    // and the newest batch's settings must win.
     return this.#guard(async () => {
       await this.#refresh();
       const writes: [Svc, DetectionSettings][] = [];
+      const aside: string[] = [];
       for (const [name, s] of wanted) {
         const svc = this.#svcs.get(name);
-        if (!svc) this.#aside.keep(name, s, this.#o.defaults);
+        if (!svc) aside.push(name, sameSettings(s, this.#o.defaults) ? '' : JSON.stringify(s));
         else if (!sameSettings(svc.settings, s)) writes.push([svc, s]);
       }
       await this.#writeSettings(writes);
+      if (aside.length > 0) {
+        // kept aside in Redis (bounded), for whichever aggregator sees the first record;
+        // a name registered since the refresh gets them stored at once
+        const inForce = await this.#r.siemSettings(...SETTINGS_SCRIPT_KEYS(), this.#o.maxServices, ...aside);
+        if (inForce.some((x) => Number(x) === 1)) await this.#r.incr(metaKeys.version);
+      }
       return refused;
     });
   }
@@ -221,17 +234,7 @@ export class RedisState implements SiemState {
     const unknown = [...new Set(records.map((r) => r.service))].filter((n) => !this.#svcs.has(n));
     if (unknown.length > 0) {
       const ids = await this.#register(unknown);
-      const fromAside: [Svc, DetectionSettings][] = [];
-      for (const [name, id] of ids) {
-        if (id < 0) continue;
-        const svc = describe(name, id, this.#o.settingsSource === 'locked' ? this.#initialSettings(name) : this.#o.defaults, this.#groups);
-        this.#svcs.set(name, svc);
-        const aside = this.#aside.peek(name);
-        if (aside && this.#o.settingsSource !== 'locked') fromAside.push([svc, aside]);
-        this.#aside.delete(name);
-      }
-      // settings kept aside come into force with the service's first record
-      await this.#writeSettings(fromAside);
+      for (const [name, id] of ids) if (id >= 0 && !this.#svcs.has(name)) this.#svcs.set(name, describe(name, id, this.#initialSettings(name), this.#groups));
     }
     const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
@@ -335,6 +338,22 @@ export class RedisState implements SiemState {
     if (got === null) return;
     const now = await this.#refresh();
     await Promise.all(this.#services().map((svc) => sweepService(this.#r, svc, now)));
+    await this.#release(await idleServices(this.#r, this.#services()), now);
     await evict(this.#r, this.#services(), this.#o.maxKeys, now, this.onEvict);
+  }
+
+  /**
+   * Idle services give their places back (for every aggregator: the version
+   * moves). Their settings, other than the defaults, are kept aside here.
+   * Their keys are gone already; a new registration of the name gets a new id.
+   */
+  async #release(idle: readonly Svc[], now: number): Promise<void> {
+    if (idle.length === 0) return;
+    const keep = (svc: Svc) => (this.#o.settingsSource !== 'locked' && !sameSettings(svc.settings, this.#o.defaults) ? '1' : '0');
+    const done = await Promise.all(idle.map((svc) => this.#r.siemUnregister(...SETTINGS_SCRIPT_KEYS(), this.#o.maxServices, svc.name, svc.id, keep(svc), now - svc.layout.longestMs)));
+    idle.forEach((svc, i) => {
+      if (Number(done[i]) === 1) this.#svcs.delete(svc.name);
+    });
+    await this.#r.incr(metaKeys.version);
   }
 }

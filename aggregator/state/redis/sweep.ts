@@ -81,6 +81,15 @@ async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void
   while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
 }
 
+/**
+ * Services none of whose keys are left after expiry (no record for the
+ * longest window): they give their place in SIEM_MAX_SERVICES back.
+ */
+export async function idleServices(r: Scripts, svcs: readonly Svc[]): Promise<Svc[]> {
+  const held = await Promise.all(svcs.map(async (svc) => (await Promise.all(svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)]))).reduce((a, n) => a + n, 0)));
+  return svcs.filter((_, i) => held[i] === 0);
+}
+
 /** Keys held now (IP and credential, every service and group). */
 export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number> {
   const sizes = await Promise.all(svcs.flatMap((svc) => svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)])));
