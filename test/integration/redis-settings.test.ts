@@ -22,7 +22,8 @@ test('Redis: two aggregators alternating window_seconds 60 and 30 for one servic
   t.after(() => redis.close());
   const logged: Record<string, unknown>[] = [];
   const onLog = (l: Record<string, unknown>) => logged.push(l);
-  const env = { SIEM_CLOCK: 'event', SIEM_STATE: redis.url, SIEM_LOG_LEVEL: 'info' };
+  // a 20 s burst window: the two windows ask for different grids (2 s and 1.5 s)
+  const env = { SIEM_CLOCK: 'event', SIEM_STATE: redis.url, SIEM_LOG_LEVEL: 'info', SIEM_ERROR_BURST_SECONDS: '20' };
   const a = await startAggregator(env, { onLog });
   t.after(() => a.close());
   const b = await startAggregator(env, { onLog });

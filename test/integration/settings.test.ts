@@ -24,29 +24,35 @@ function logBook() {
   return { lines, onLog: (l: Record<string, unknown>) => lines.push(l), matching: (re: RegExp) => lines.filter((l) => re.test(String(l.msg))) };
 }
 
-test('two senders alternating window_seconds 60 and 30 for one service: an IP with 100 failures is found and listed (no wipe)', async (t) => {
-  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
-  t.after(() => agg.close());
-  for (let i = 0; i < 10; i++) {
-    const window = i % 2 === 0 ? 60 : 30;
-    const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: window } }, records: failures(10, T0 + i * 1000, '203.0.113.7') });
-    assert.deepEqual(r.body, { accepted: 10, rejected: 0 });
-  }
-  const findings = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings;
-  assert.deepEqual(
-    findings.map((f: { ip: string; count: number }) => [f.ip, f.count]),
-    [['203.0.113.7', 100]],
-  );
-  const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
-  assert.equal(top.window_seconds, 30, 'the newest settings are in force');
-  assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 100 }]);
-});
+// The issue's case, with the default burst window (10 s, which sets the grid
+// by itself since error_ip's bursts), and with a 20 s burst window, where the
+// two senders' windows ask for different grids (2 s and 1.5 s).
+for (const burst of [undefined, 20]) {
+  test(`two senders alternating window_seconds 60 and 30 for one service (error_burst_seconds ${burst ?? 'default'}): an IP with 100 failures is found and listed (no wipe)`, async (t) => {
+    const agg = await startAggregator({ SIEM_CLOCK: 'event', ...(burst ? { SIEM_ERROR_BURST_SECONDS: String(burst) } : {}) });
+    t.after(() => agg.close());
+    for (let i = 0; i < 10; i++) {
+      const window = i % 2 === 0 ? 60 : 30;
+      const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: window } }, records: failures(10, T0 + i * 1000, '203.0.113.7') });
+      assert.deepEqual(r.body, { accepted: 10, rejected: 0 });
+    }
+    const findings = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings;
+    assert.deepEqual(
+      findings.map((f: { ip: string; count: number }) => [f.ip, f.count]),
+      [['203.0.113.7', 100]],
+    );
+    const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
+    assert.equal(top.window_seconds, 30, 'the newest settings are in force');
+    assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 100 }]);
+  });
+}
 
 test('a change beyond the tolerance (60 s to 5 s) still restarts the histories; the change is in force', async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { records: failures(30, T0, '203.0.113.7') });
-  await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: 5, spike_window_seconds: 5 } }, records: failures(3, T0 + 1000, '203.0.113.7') });
+  // 5 s windows need sub-buckets of 0.5 s at most; the service's grid is 1 s
+  await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: 5, spike_window_seconds: 5, error_burst_seconds: 5 } }, records: failures(3, T0 + 1000, '203.0.113.7') });
   const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
   assert.equal(top.window_seconds, 5);
   assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 3 }]);
