@@ -18,13 +18,18 @@ const TEMP_INFIX = '.tmp-';
  * its text written over the file's start (a header completed at the end: as
  * many bytes as what it replaces).
  */
-export async function writeFileAtomic(file: string, chunks: Iterable<string> | AsyncIterable<string>, finalHead?: () => string): Promise<number> {
+export async function writeFileAtomic(
+  file: string,
+  chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
+  finalHead?: () => string,
+): Promise<number> {
   const tmp = `${file}${TEMP_INFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   const fh = await open(tmp, flags, 0o600);
   let bytes = 0;
   try {
-    for await (const c of chunks) bytes += (await fh.write(c)).bytesWritten;
+    // each chunk written whole before the next is asked for (a chunk's buffer may be reused then)
+    for await (const c of chunks) bytes += typeof c === 'string' ? (await fh.write(c)).bytesWritten : (await fh.write(c, 0, c.length)).bytesWritten;
     if (finalHead) await fh.write(finalHead(), 0);
     await fh.sync();
   } catch (err) {

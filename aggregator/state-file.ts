@@ -54,6 +54,8 @@ const SLICE_MS = 10;
 const HEADER_SLACK = 24;
 /** keys per step, between looks at the time (a step is well under 1 ms) */
 const STEP = 64;
+/** the buffer of a slice's lines; a slice ends once it is half full */
+const CHUNK_BYTES = 1 << 20;
 
 /**
  * Write a snapshot of `state` to `file` atomically, in slices that yield to
@@ -80,26 +82,44 @@ export async function saveSnapshot(state: Snapshotting, file: string, clock: () 
   let oversized = 0;
   let slices = 0;
   let longestSliceMs = 0;
-  let lines: string[] = [];
+  // A slice's lines go into one buffer, reused (the writer is done with a
+  // chunk before it asks for the next): no string of a slice's size per
+  // slice, which would be allocated in the old generation and bring on full
+  // collections (long pauses at 1M keys) during the save. A line that does
+  // not fit waits in `rest`, and every line after it, to keep the order.
+  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  let used = 0;
+  let rest: string[] = [];
   const take = (e: SnapshotEntry) => {
     const line = JSON.stringify(e);
     // what the loader would refuse is not written (UTF-16 units bound UTF-8 bytes / 3)
-    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) oversized++;
-    else {
-      lines.push(line);
-      keys++;
+    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) {
+      oversized++;
+      return;
     }
+    keys++;
+    const room = CHUNK_BYTES - used - 1;
+    if (rest.length === 0 && (line.length * 3 <= room || Buffer.byteLength(line) <= room)) {
+      used += buf.write(line, used);
+      buf[used++] = 10;
+    } else rest.push(line);
   };
-  async function* chunks(): AsyncGenerator<string> {
+  async function* chunks(): AsyncGenerator<string | Uint8Array> {
     yield first;
     for (let more = true; more; ) {
       const t0 = performance.now();
-      for (let n = 0; more && n < SLICE_KEYS && performance.now() - t0 < SLICE_MS; n += STEP) more = exp.step(STEP, take);
-      const chunk = lines.length > 0 ? lines.join('\n') + '\n' : '';
-      lines = [];
+      for (let n = 0; more && n < SLICE_KEYS && used < CHUNK_BYTES / 2 && rest.length === 0 && performance.now() - t0 < SLICE_MS; n += STEP) {
+        more = exp.step(STEP, take);
+      }
       slices++;
       longestSliceMs = Math.max(longestSliceMs, performance.now() - t0);
-      if (chunk) yield chunk;
+      if (used > 0) yield buf.subarray(0, used);
+      used = 0;
+      if (rest.length > 0) {
+        const text = rest.join('\n') + '\n';
+        rest = [];
+        yield text;
+      }
       if (more) await setImmediate();
     }
   }

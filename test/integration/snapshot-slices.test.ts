@@ -26,7 +26,7 @@ function tmp(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
-function memory(maxKeys: number) {
+function memory(maxKeys: number, credentialMaxIps = 100) {
   const clock = createClock('event');
   let evicted = 0;
   const state = new MemoryState({
@@ -35,7 +35,7 @@ function memory(maxKeys: number) {
     maxKeys,
     maxServices: 10,
     maxFindings: 1000,
-    credentialMaxIps: 100,
+    credentialMaxIps,
     onEvict: () => evicted++,
   });
   return { state, clock, evicted: () => evicted };
@@ -171,4 +171,29 @@ test('a save asked for while one runs (SIGTERM during a periodic save) writes a 
   assert.equal((await b.state.gauges()).trackedKeys, N + 50);
   const top = await b.state.top('orders', 'errors', 100);
   assert.equal(top.items.length, 50, 'the records posted during the save were restored');
+});
+
+test('a line longer than a slice\'s buffer is written whole and in its place', async (t) => {
+  // one credential used from 40,000 IPs: its line is about 1.2 MB
+  const IPS = 40_000;
+  const { state, clock } = memory(IPS + 10, IPS);
+  const records: KeyedRecord[] = [];
+  for (let i = 0; i < IPS; i++) records.push(rec(T0 + i, ip(i), 200, 'orders', 'shared'));
+  // seconds apart: the order is kept to within 1/65,536 of the longest window
+  records.push(rec(T0 + IPS + 1000, '192.0.2.1', 200), rec(T0 + IPS + 2000, '192.0.2.2', 200));
+  assert.equal(await applyAll(state, records), IPS + 2);
+  const file = join(tmp(t), 'state.ndjson');
+  const r = await saveSnapshot(state, file, () => clock.now());
+  assert.equal(r.keys, IPS + 1 + 2);
+  const { entries } = readSnapshot(file);
+  assert.equal(entries.length, r.keys);
+  const cred = entries.find((e) => e[0] === 'credential');
+  assert.ok(cred && JSON.stringify(cred).length > 1 << 20, 'the credential line is over the buffer');
+  assert.equal((cred[4] as unknown[]).length, IPS);
+  // least recently seen first: the two IPs seen last come after the credential
+  const at = (key: string) => entries.findIndex((e) => e[2] === key);
+  assert.ok(at('shared') < at('192.0.2.1') && at('192.0.2.1') < at('192.0.2.2'));
+  const b = memory(IPS + 10, IPS);
+  const back = await loadSnapshot(b.state, file, (ts) => b.clock.observe(ts));
+  assert.equal(back.status === 'restored' && back.keys, r.keys);
 });
