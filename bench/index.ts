@@ -40,6 +40,7 @@ const CASES: readonly CaseDef[] = [
   { n: 9, name: 'decisions', module: 'decisions' },
   { n: 10, name: 'redis', module: 'redis', inProcess: true },
   { n: 11, name: 'snapshot', module: 'snapshot' },
+  { n: 12, name: 'bytes per key', module: 'key-bytes', inProcess: true },
 ];
 
 interface Results {

@@ -13,7 +13,7 @@ function state(o: Partial<{ maxKeys: number; maxServices: number; maxFindings: n
   const s = new MemoryState({
     clock,
     defaults: o.defaults ?? DEFAULT_SETTINGS,
-    maxKeys: o.maxKeys ?? 1000,
+    maxKeys: o.maxKeys ?? 10_000,
     maxServices: o.maxServices ?? 10,
     maxFindings: o.maxFindings ?? 1000,
     credentialMaxIps: 100,
@@ -193,10 +193,10 @@ test('eviction at the key cap: least recently seen first, counted by table', asy
   const { s, evicted } = state({ maxKeys: 3 });
   await s.apply([rec(T0, '10.0.0.1', 200), rec(T0 + 1, '10.0.0.2', 200), rec(T0 + 2, '10.0.0.3', 200)]);
   await s.apply([rec(T0 + 3, '10.0.0.1', 200)]); // touch .1: .2 is now least recent
-  await s.apply([rec(T0 + 4, '10.0.0.4', 200, 'orders', 'k')]); // two new keys: evict .2 and .3
+  await s.apply([rec(T0 + 4, '10.0.0.4', 200), rec(T0 + 5, '10.0.0.5', 200)]); // two new keys: evict .2 and .3
   assert.deepEqual(evicted, ['ip', 'ip']);
   const top = await s.top('orders', 'requests');
-  assert.deepEqual(top.items.map((x) => x.ip).sort(), ['10.0.0.1', '10.0.0.4']);
+  assert.deepEqual(top.items.map((x) => x.ip).sort(), ['10.0.0.1', '10.0.0.4', '10.0.0.5']);
   assert.equal((await s.gauges()).trackedKeys, 3);
 });
 

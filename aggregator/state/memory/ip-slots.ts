@@ -12,6 +12,10 @@
 // entries, a count over 65535, a bucket out of range) spills to a plain
 // window.ts series and comes back inline once pruned small again.
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
+import { SPILL_BYTES, SPILL_ENTRY_BYTES } from './key-budget';
+
+/** The accounted weight of a spilled history (key-budget.ts). */
+const spillWeight = (series: readonly number[]) => SPILL_BYTES + (series.length / STRIDE) * SPILL_ENTRY_BYTES;
 
 const INLINE = 2;
 /**
@@ -52,12 +56,41 @@ export class IpSlots {
   readonly #spill = new Map<number, number[]>();
   #freeHead = -1;
   #used = 0;
+  #spillBytes = 0;
   /** base bucket of each generation's offsets (undefined until its first bucket) */
   readonly #genBase: number[] = [];
 
   constructor(maxSlots: number) {
     this.#maxCap = Math.max(1, maxSlots);
     this.#grow(Math.min(1024, this.#maxCap));
+  }
+
+  /** the accounted weight of all spilled histories (key-budget.ts) */
+  get spillBytes(): number {
+    return this.#spillBytes;
+  }
+
+  /** The accounted weight of the slot's spilled history, 0 when inline. */
+  spillBytesOf(slot: number): number {
+    return this.#nOf(slot) === SPILLED_N ? spillWeight(this.#spill.get(slot) as number[]) : 0;
+  }
+
+  #spillSet(slot: number, series: number[]): void {
+    this.#spillBytes += spillWeight(series);
+    this.#spill.set(slot, series);
+    this.#setN(slot, SPILLED_N);
+  }
+
+  #spillDrop(slot: number): void {
+    this.#spillBytes -= spillWeight(this.#spill.get(slot) as number[]);
+    this.#spill.delete(slot);
+  }
+
+  /** addToSeries on a spilled series, its weight kept in step. */
+  #addSpilled(s: number[], bucket: number, failure: boolean, success: boolean): void {
+    const before = s.length;
+    addToSeries(s, bucket, failure, success);
+    this.#spillBytes += ((s.length - before) / STRIDE) * SPILL_ENTRY_BYTES;
   }
 
   /** bytes held outside the JS heap by the arrays (for measurements) */
@@ -130,7 +163,7 @@ export class IpSlots {
   }
   /** Empty history (a key starting over). */
   reset(slot: number): void {
-    if (this.#nOf(slot) === SPILLED_N) this.#spill.delete(slot);
+    if (this.#nOf(slot) === SPILLED_N) this.#spillDrop(slot);
     this.#setN(slot, 0);
   }
 
@@ -195,10 +228,7 @@ export class IpSlots {
   /** Replace the history with `series` (restoring a snapshot). */
   setSeries(slot: number, series: number[]): void {
     this.reset(slot);
-    if (!this.#tryInline(slot, series)) {
-      this.#setN(slot, SPILLED_N);
-      this.#spill.set(slot, series);
-    }
+    if (!this.#tryInline(slot, series)) this.#spillSet(slot, series);
   }
 
   /** Hold `series` inline if it fits; false leaves the slot as it was. */
@@ -223,15 +253,14 @@ export class IpSlots {
       u16[c + 1] = series[i * STRIDE + 2] as number;
       u16[c + 2] = series[i * STRIDE + 3] as number;
     }
-    if (this.#nOf(slot) === SPILLED_N) this.#spill.delete(slot);
+    if (this.#nOf(slot) === SPILLED_N) this.#spillDrop(slot);
     this.#setN(slot, n);
     return true;
   }
 
   #toSpill(slot: number): number[] {
     const s = this.series(slot);
-    this.#setN(slot, SPILLED_N);
-    this.#spill.set(slot, s);
+    this.#spillSet(slot, s);
     return s;
   }
 
@@ -247,12 +276,12 @@ export class IpSlots {
   add(slot: number, bucket: number, failure: boolean, success: boolean): void {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) {
-      addToSeries(this.#spill.get(slot) as number[], bucket, failure, success);
+      this.#addSpilled(this.#spill.get(slot) as number[], bucket, failure, success);
       return;
     }
     const o = this.#offsetOf(slot, bucket);
     if (o < 0) {
-      addToSeries(this.#toSpill(slot), bucket, failure, success);
+      this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
       return;
     }
     const u32 = this.#u32;
@@ -263,7 +292,7 @@ export class IpSlots {
     if (i >= 0 && u32[at + i] === o) {
       const c = slot * U16 + CNT_AT + i * 3;
       if ((u16[c] as number) >= MAX_COUNT) {
-        addToSeries(this.#toSpill(slot), bucket, failure, success);
+        this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
         return;
       }
       u16[c] = (u16[c] as number) + 1;
@@ -272,7 +301,7 @@ export class IpSlots {
       return;
     }
     if (n >= INLINE) {
-      addToSeries(this.#toSpill(slot), bucket, failure, success);
+      this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
       return;
     }
     // insert at i + 1, shifting the later entries up
@@ -290,7 +319,9 @@ export class IpSlots {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) {
       const s = this.#spill.get(slot) as number[];
+      const before = s.length;
       pruneSeries(s, minBucket);
+      this.#spillBytes -= ((before - s.length) / STRIDE) * SPILL_ENTRY_BYTES;
       if (s.length <= INLINE * STRIDE) this.#tryInline(slot, s);
       return;
     }

@@ -23,6 +23,8 @@ export interface CredentialEntry {
   ips: Map<string, number>;
   /** set when the key left the state (a snapshot being taken skips it) */
   gone?: true;
+  /** accounted weight (key-budget.ts), its IP pairs included */
+  bytes: number;
 }
 
 export class ServiceState {

@@ -31,7 +31,10 @@ import type {
   StateOptions,
 } from '../state';
 import { IpSlots } from './ip-slots';
+import { clearIps, newCredentialEntry, seeIp } from './credential-entry';
+import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { sweepService } from './sweep';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
 import { ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
 import { MemoryExport } from './snapshot-export';
@@ -44,6 +47,9 @@ const EXPIRY_SCAN_LIVE = 10_000;
 const EXPIRE_PER_SWEEP = 50_000;
 
 type Entry = Slot | CredentialEntry;
+
+/** The accounted weight of an IP key (key-budget.ts): numeric LRU keys are IPv4, string ones carry the IP key. */
+const ipKeyBytes = (key: number | string) => IP_KEY_BYTES + (typeof key === 'string' ? stringBytes(key) : 0);
 
 export class MemoryState implements SiemState, Snapshotting {
   readonly #clock: Clock;
@@ -72,6 +78,9 @@ export class MemoryState implements SiemState, Snapshotting {
   /** a second one for callbacks that run while #cx is in use (top admission) */
   readonly #cx2: SlotCounts;
   #trackedIps = 0;
+  /** SIEM_MAX_KEYS as bytes (key-budget.ts), and the weight of the keys held outside spilled histories */
+  readonly #budget: number;
+  #keyBytes = 0;
   onEvict?: (table: 'ip' | 'credential') => void;
   readonly snapshots: Snapshotting = this;
   readonly #ipOf = (slot: Slot): string => ipKeyOfLruKey(this.#slots.key(slot));
@@ -89,6 +98,7 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#slots = new IpSlots(o.maxKeys + 1);
     this.#cx = new SlotCounts(this.#slots);
     this.#cx2 = new SlotCounts(this.#slots);
+    this.#budget = BYTES_PER_KEY * o.maxKeys;
     this.#keys = new LRUCache<number | string, Entry>({
       max: o.maxKeys,
       dispose: (entry, _key, reason) => this.#forget(entry, reason === 'evict'),
@@ -101,6 +111,19 @@ export class MemoryState implements SiemState, Snapshotting {
   get trackedIps(): number {
     return this.#trackedIps;
   }
+  /** the keys' accounted weight (key-budget.ts): never over budgetBytes after a record */
+  get accountedBytes(): number {
+    return this.#keyBytes + this.#slots.spillBytes;
+  }
+  get budgetBytes(): number {
+    return this.#budget;
+  }
+
+  /** Evict the least recently seen keys while over the byte budget; the key just touched goes last. */
+  #fit(): void {
+    while (this.#keyBytes + this.#slots.spillBytes > this.#budget && this.#keys.size > 1) this.#keys.pop();
+  }
+
   /** bytes of per-IP-key state held outside the JS heap (typed arrays), for measurements */
   get arrayBytes(): number {
     return this.#slots.arrayBytes;
@@ -176,6 +199,7 @@ export class MemoryState implements SiemState, Snapshotting {
       if (ts > svc.lastTs) svc.lastTs = ts;
       this.#applyIp(svc, r, ts, now);
       if (r.credential) this.#applyCredential(svc, r.credential, r.ipKey, ts, now);
+      this.#fit();
       accepted++;
     }
     const rejected: ApplyResult['rejected'] = {};
@@ -252,6 +276,7 @@ export class MemoryState implements SiemState, Snapshotting {
     if (e === undefined) {
       e = slots.alloc(key, svc.gen, ts);
       this.#keys.set(key, e);
+      this.#keyBytes += ipKeyBytes(key);
       this.#trackedIps++;
       svc.ipKeys++;
     } else if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
@@ -300,20 +325,17 @@ export class MemoryState implements SiemState, Snapshotting {
     const key = `${svc.id}#${credential}`;
     let e = this.#keys.get(key) as CredentialEntry | undefined;
     if (!e) {
-      e = { kind: 'credential', svc, key: credential, lastTs: ts, ips: new Map() };
+      e = newCredentialEntry(svc, key, credential, ts);
       this.#keys.set(key, e);
       this.#credentials.add(e);
       svc.credentialKeys++;
+      this.#keyBytes += e.bytes;
     } else if (e.lastTs <= now - svc.layout.longestMs) {
-      e.ips.clear();
+      this.#keyBytes += clearIps(e);
       for (const runs of svc.credentialRuns) runs.delete(e);
     }
     e.lastTs = Math.max(e.lastTs, ts);
-    const prev = e.ips.get(ipKey);
-    if (prev !== undefined) e.ips.delete(ipKey); // re-insert: Map order is order of last use
-    e.ips.set(ipKey, prev !== undefined && prev > ts ? prev : ts);
-    const cap = Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
-    if (e.ips.size > cap) e.ips.delete(e.ips.keys().next().value as string);
+    this.#keyBytes += seeIp(e, ipKey, ts, Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips));
     this.#stepCredential(svc, e, now, ts);
   }
 
@@ -342,10 +364,12 @@ export class MemoryState implements SiemState, Snapshotting {
       for (const runs of svc.ipRuns) runs.delete(e);
       svc.topRequests.set.delete(e);
       svc.topErrors.set.delete(e);
+      this.#keyBytes -= ipKeyBytes(this.#slots.key(e));
       this.#slots.free(e);
       if (evicted) this.onEvict?.('ip');
     } else {
       e.svc.credentialKeys--;
+      this.#keyBytes -= e.bytes;
       for (const runs of e.svc.credentialRuns) runs.delete(e);
       this.#credentials.delete(e);
       e.gone = true;
@@ -384,6 +408,7 @@ export class MemoryState implements SiemState, Snapshotting {
       const e = slots.alloc(key, svc.gen, t[3]);
       slots.setSeries(e, t[4]);
       this.#keys.set(key, e);
+      this.#keyBytes += ipKeyBytes(key);
       this.#trackedIps++;
       svc.ipKeys++;
       addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
@@ -403,12 +428,14 @@ export class MemoryState implements SiemState, Snapshotting {
     } else {
       const key = `${svc.id}#${t[2]}`;
       if (this.#keys.has(key)) return false;
-      const e: CredentialEntry = { kind: 'credential', svc, key: t[2], lastTs: t[3], ips: new Map(t[4]) };
+      const e = newCredentialEntry(svc, key, t[2], t[3], new Map(t[4]));
       this.#keys.set(key, e);
       this.#credentials.add(e);
       svc.credentialKeys++;
+      this.#keyBytes += e.bytes;
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
+    this.#fit();
     return true;
   }
 
@@ -430,23 +457,7 @@ export class MemoryState implements SiemState, Snapshotting {
 
     for (const svc of this.#services.values()) {
       if (this.#release(svc, now)) continue;
-      const s = svc.settings;
-      const c = bucketOf(now, svc.layout.bucketMs);
-      const oldest = c - svc.layout.span + 1;
-      pruneSeries(svc.totals, oldest);
-      pruneHistogram(svc.lastSeenHist, oldest);
-      // each candidate stepped at the clock: out when its condition lapsed, its run ended when the rule stopped holding
-      IP_RULES.forEach((rule, i) => {
-        const runs = svc.ipRuns[i] as Map<Slot, Run>;
-        for (const [e, before] of runs) {
-          const after = stepIp(rule, before, this.#cx.at(svc, e, c), s);
-          if (after === OUT) runs.delete(e);
-          else if (after !== before) runs.set(e, after);
-        }
-      });
-      for (const e of svc.credentialRuns.flatMap((runs) => [...runs.keys()])) this.#stepCredential(svc, e, now);
-      for (const e of svc.topRequests.set) if (this.#cx.at(svc, e, c).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
-      for (const e of svc.topErrors.set) if (this.#cx.at(svc, e, c).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
+      sweepService(svc, this.#cx, now, (e) => this.#stepCredential(svc, e, now));
     }
   }
 

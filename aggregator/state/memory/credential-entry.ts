@@ -1,0 +1,43 @@
+// A credential key of the in-memory state: the IP keys it was seen from
+// (bounded per credential), and its accounted weight (key-budget.ts), kept
+// in step with every remembered credential-IP pair.
+import { CREDENTIAL_BYTES, CREDENTIAL_IP_BYTES, stringBytes } from './key-budget';
+import type { CredentialEntry, ServiceState } from './service';
+
+const pairBytes = (ip: string) => CREDENTIAL_IP_BYTES + stringBytes(ip);
+
+/** A credential entry under LRU key `lruKey`, with its IP pairs (a snapshot's) if any. */
+export function newCredentialEntry(svc: ServiceState, lruKey: string, credential: string, lastTs: number, ips: Map<string, number> = new Map()): CredentialEntry {
+  let bytes = CREDENTIAL_BYTES + stringBytes(lruKey) + stringBytes(credential);
+  for (const ip of ips.keys()) bytes += pairBytes(ip);
+  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes };
+}
+
+/** Forget every IP of `e` (it expired); returns the change of its weight. */
+export function clearIps(e: CredentialEntry): number {
+  let delta = 0;
+  for (const ip of e.ips.keys()) delta -= pairBytes(ip);
+  e.ips.clear();
+  e.bytes += delta;
+  return delta;
+}
+
+/**
+ * `e` seen from `ipKey` at `ts`: the pair moves to the newest end (Map order
+ * is order of last use) and the oldest goes past `cap` pairs. Returns the
+ * change of its weight.
+ */
+export function seeIp(e: CredentialEntry, ipKey: string, ts: number, cap: number): number {
+  let delta = 0;
+  const prev = e.ips.get(ipKey);
+  if (prev !== undefined) e.ips.delete(ipKey);
+  else delta += pairBytes(ipKey);
+  e.ips.set(ipKey, prev !== undefined && prev > ts ? prev : ts);
+  if (e.ips.size > cap) {
+    const oldest = e.ips.keys().next().value as string;
+    e.ips.delete(oldest);
+    delta -= pairBytes(oldest);
+  }
+  e.bytes += delta;
+  return delta;
+}
