@@ -27,9 +27,15 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const k = g.keys;
   const L = svc.layout;
   const c = bucketOf(now, L.bucketMs);
-  const ops: Promise<unknown>[] = [expireIps(r, k, now - L.longestMs), r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs)];
-  // awaited at the end; if a read below fails first, they must not reject unhandled
-  for (const op of ops) op.catch(() => {});
+  // Writes are awaited at the end; if a read in between fails first (Redis
+  // gone), they must not reject unhandled: each gets a handler when issued.
+  const ops: Promise<unknown>[] = [];
+  const write = (op: Promise<unknown>) => {
+    op.catch(() => {});
+    ops.push(op);
+  };
+  write(expireIps(r, k, now - L.longestMs));
+  write(r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs));
   // The best-scored top candidates scored afresh, in one script (a batch
   // between a read here and a write would otherwise be overwritten): stale
   // high scores of keys gone quiet sink, so queries read fewer of them.
@@ -41,7 +47,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   ]);
   const [from, to] = scoredBuckets(svc, now);
   const stale = [...new Set([...tr, ...te])];
-  for (let i = 0; i < stale.length; i += REFRESH_PER_CALL) ops.push(r.siemTopRefresh(k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, L.bucketMs), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
+  for (let i = 0; i < stale.length; i += REFRESH_PER_CALL) write(r.siemTopRefresh(k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, L.bucketMs), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c)));
@@ -54,8 +60,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
       const before = runBefore(v, rule.type, true);
       const after = stepIp(rule, before, cx.at(L, v.series, totals, c), s);
       const key = ipMetaKey(g.tag, svc.id, ip, L.bucketMs);
-      if (after === OUT) ops.push(r.srem(g.ipCands[i] as string, ip));
-      if (after < 0 && before >= 0) ops.push(r.hdel(key, rule.type));
+      if (after === OUT) write(r.srem(g.ipCands[i] as string, ip));
+      if (after < 0 && before >= 0) write(r.hdel(key, rule.type));
     }
   });
   const creds = [...new Set(credCands.flat())];
@@ -69,8 +75,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
       const after = stepCredential(rule, before, { ips: got.ips, now }, s);
       if (after === before) continue;
       const key = credMetaKey(g.tag, svc.id, cr);
-      ops.push(after === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, after));
-      if (after === OUT) ops.push(r.srem(g.credCands[i] as string, cr));
+      write(after === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, after));
+      if (after === OUT) write(r.srem(g.credCands[i] as string, cr));
     }
   });
   await Promise.all(ops);
