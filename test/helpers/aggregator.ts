@@ -98,7 +98,7 @@ export function spawnAggregator(t: { after(fn: () => void): void } | undefined, 
     port !== 0
       ? Promise.resolve(port)
       : new Promise<number>((ok, fail) => {
-          const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 15_000);
+          const deadline = setTimeout(() => fail(new Error(`no listen line in: ${out}`)), 60_000); // a bound for a hung start, generous for a loaded machine
           child.stdout?.on('data', () => {
             const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(out);
             if (m) {
