@@ -100,6 +100,7 @@ interface ReplayFlags {
   successStatuses?: Map<string, Set<number>>;
   ipv6Prefix?: number;
   maxKeys?: number;
+  workers?: number;
   progress?: 'bar' | 'plain' | 'none';
   quiet?: boolean;
   [setting: string]: unknown;
@@ -138,6 +139,7 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
       maxClockSkewMs: cfg.maxClockSkewMs,
       since: flags.since,
       until: flags.until,
+      workers: flags.workers ?? 1,
     },
     {
       onBadLine: (b) => {
@@ -214,6 +216,7 @@ export function program(): Command {
     .option('--success-statuses <route=status>', 'on this route (name or id) only these statuses are successes, e.g. wp-login=302 or login=302|303; repeatable (default: SIEM_SUCCESS_STATUSES)', successStatuses)
     .option('--ipv6-prefix <bits>', 'IPv6 prefix of an IP key (default: SIEM_IPV6_PREFIX or 64)', intIn(1, 128))
     .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
+    .option('--workers <n>', 'threads parsing lines: 1 (default) = all on the main thread; more = that many parser threads beside it, same report', intIn(1, 64))
     .addOption(new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']))
     .option('-q, --quiet', 'no progress output');
   for (const n of SETTING_NAMES) {

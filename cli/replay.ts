@@ -5,17 +5,21 @@
 // numbers); a file that cannot be read to the end is reported and the others
 // are still read, so the report always covers everything that was read.
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import type { Readable } from 'node:stream';
-import { fingerprint } from '../common/fingerprint';
-import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/kong-log';
 import type { Finding, TopItem } from '../common/record';
+import type { RecordOptions } from '../common/kong-log';
 import type { DetectionSettings } from '../common/settings';
 import { createClock, DEFAULT_MAX_SKEW_MS } from '../aggregator/clock';
 import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
-import { checkRecord } from '../aggregator/validate-record';
-import { kongLogScanner } from './kong-log-scan';
 import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
+import { lineMapper, type BlockResult, type LineOptions } from './replay-lines';
+
+type LineMap = ReturnType<typeof lineMapper>;
+import { ParserPool } from './replay-pool';
+
+export { missingFields } from './replay-lines';
 
 /** A longer line is skipped as bad: it is not a log line, and must not fill memory. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -23,8 +27,12 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const BATCH = 1024;
 /** Distinct entities kept in the history; more are counted, not listed. */
 const HISTORY_MAX = 10_000;
-/** Fingerprints remembered: a log repeats few credentials, and SHA-256 per record costs. */
-const FINGERPRINT_CACHE = 50_000;
+/**
+ * Threads for `--workers threads`: one per core, at most 4. Not the default:
+ * on a busy 2-core machine parser threads were measured slower than one
+ * thread, and each adds ~25 MB of RSS (bench case 7 reports both).
+ */
+export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
 /** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
 export const BAD_LINES_SHOWN = 10;
 
@@ -45,6 +53,8 @@ export interface ReplayOptions {
   until?: number;
   /** read for STDIN (default process.stdin) */
   stdin?: Readable;
+  /** threads parsing lines: 1 = all on this thread; more = that many parser threads beside it (default 1) */
+  workers?: number;
 }
 
 export interface BadLine {
@@ -122,25 +132,6 @@ export interface ReplayResult {
   top: PeakTop[];
   elapsed_ms: number;
 }
-
-/** Why a parsed line is not a Kong log object (the bad-line reason). */
-export function missingFields(log: unknown): string {
-  if (log === null || typeof log !== 'object' || Array.isArray(log)) return 'not a Kong log object';
-  const l = log as Record<string, unknown>;
-  const miss: string[] = [];
-  if (l.client_ip === undefined) miss.push('client_ip');
-  const resp = l.response as Record<string, unknown> | undefined;
-  if (resp === undefined || resp === null || typeof resp !== 'object' || resp.status === undefined) miss.push('response.status');
-  if (l.started_at === undefined) miss.push('started_at');
-  return miss.length > 0 ? `not a Kong log object: no ${miss.join(', ')}` : 'not a Kong log object: client_ip, response.status or started_at mistyped';
-}
-
-const REASONS: Record<string, string> = {
-  ip: 'client_ip is not an IP address',
-  status: 'response.status is outside 100-599',
-  length: 'a field is over 256 characters',
-  invalid: 'a field is missing or mistyped',
-};
 
 function sameEntity(f: Finding): string {
   return f.type === 'credential_ips' ? `${f.type}|${f.service}|${f.credential}` : `${f.type}|${f.service}|${f.ip}`;
@@ -236,60 +227,23 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     }
   };
 
-  // Raw credentials from the mapping; fingerprinted here through a cache.
-  const rawRecord: Readonly<RecordOptions> = { ...o.record, hashCredentials: false };
-  const fingerprints = new Map<string, string>();
-  const fingerprintOf = (raw: string): string => {
-    let f = fingerprints.get(raw);
-    if (f === undefined) {
-      if (fingerprints.size >= FINGERPRINT_CACHE) fingerprints.clear();
-      f = fingerprint(raw, o.record.hashKey);
-      fingerprints.set(raw, f);
-    }
-    return f;
-  };
-
   // Bad lines of the file being read: the first few reported, all counted.
   let badInFile = 0;
   const bad = (file: string, line: number, reason: string) => {
     result.bad_lines++;
     if (++badInFile <= BAD_LINES_SHOWN) hooks.onBadLine?.({ file, line, reason });
   };
-  /** Where take() sends why a log object was refused: a line's own report, or an array's tally. */
-  type BadSink = (reason: string) => void;
 
-  // Synchronous unless the batch is due: no promise per record on the hot path.
-  const take = (log: unknown, file: string, line: number, sink?: BadSink): Promise<void> | undefined => {
-    const refuse = sink ?? ((reason: string) => bad(file, line, reason));
-    const rec = recordFromKongLog(log, rawRecord);
-    if (!rec) {
-      if (isStreamLog(log)) {
-        result.kong_logs++;
-        result.rejected.stream++;
-        return undefined;
-      }
-      refuse(missingFields(log));
-      return undefined;
-    }
-    result.kong_logs++;
-    if (rec.credential !== undefined && o.record.hashCredentials) rec.credential = fingerprintOf(rec.credential);
-    if ((o.since !== undefined && rec.ts < o.since) || (o.until !== undefined && rec.ts >= o.until)) {
-      result.filtered++;
-      return undefined;
-    }
-    const c = checkRecord(rec, o.ipv6Prefix);
-    if (!c.ok) {
-      refuse(REASONS[c.reason] ?? c.reason);
-      return undefined;
-    }
-    const ts = c.record.ts;
+  // A record of line `line` into the state, in file order. Synchronous unless the batch or a sample is due.
+  const admit = (r: KeyedRecord, line: number): Promise<void> | undefined => {
+    const ts = r.ts;
     // The event clock as the state will see it once the pending records are
     // applied in order: a record too far ahead of it is set aside here, so
     // that its line can be named (the state would refuse it too).
     const before = gate.now();
     if (!gate.admit(ts)) {
       result.rejected.future++;
-      hooks.onBadLine?.({ file, line, reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)` });
+      hooks.onBadLine?.({ file: name, line, reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)` });
       return undefined;
     }
     if (ts >= nextCheck) {
@@ -298,10 +252,10 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
       return (async () => {
         await flush();
         if (!first) await sample();
-        push(c.record);
+        push(r);
       })();
     }
-    push(c.record);
+    push(r);
     return pending.length >= BATCH ? flush() : undefined;
   };
   const push = (r: KeyedRecord) => {
@@ -311,119 +265,145 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     pending.push(r);
   };
 
-  const scan = kongLogScanner(o.record.credentialHeader);
-  const slowPath = async (text: string, file: string, n: number): Promise<void> => {
-    if (text.trim() === '') return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      bad(file, n, `not JSON (${(err as Error).message})`);
-      return;
+  // Lines are parsed here (--workers 1) or by parser threads, whose results
+  // are taken in the order the blocks were read.
+  const lineOptions: LineOptions = { record: o.record, ipv6Prefix: o.ipv6Prefix, since: o.since, until: o.until };
+  const workers = Math.max(1, Math.floor(o.workers ?? 1));
+  const pool = workers > 1 ? new ParserPool(workers, lineOptions) : undefined;
+  const mapHere = pool ? undefined : lineMapper(lineOptions);
+  /** blocks being parsed, oldest first; OVER_LONG stands for a line too long to keep */
+  const OVER_LONG = 'over-long';
+  const queue: Promise<BlockResult | typeof OVER_LONG>[] = [];
+  // the file whose blocks are being taken, and its lines so far
+  let name = '';
+  let n = 0;
+  const takeBlock = async (r: BlockResult | typeof OVER_LONG): Promise<void> => {
+    const before = progress.lines;
+    if (r === OVER_LONG) {
+      progress.lines++;
+      bad(name, ++n, `line over ${MAX_LINE_BYTES} bytes`);
+    } else {
+      const n0 = n;
+      for (let i = 0; i < r.bad.length; i += 2) bad(name, n0 + (r.bad[i] as number), r.bad[i + 1] as string);
+      n += r.lines;
+      progress.lines += r.lines;
+      result.kong_logs += r.kongLogs;
+      result.rejected.stream += r.stream;
+      result.filtered += r.filtered;
+      for (let i = 0; i < r.records.length; i++) {
+        const due = admit(r.records[i] as KeyedRecord, n0 + (r.recordLines[i] as number));
+        if (due) await due;
+      }
     }
-    // A captured http-log batch is an array of log objects on one line: one
-    // line, so at most one bad line however many of its entries are refused.
-    if (Array.isArray(parsed)) {
-      let refused = 0;
-      let first = '';
-      const sink: BadSink = (reason) => {
-        if (refused++ === 0) first = reason;
-        return undefined;
-      };
-      for (const log of parsed) await take(log, file, n, sink);
-      if (parsed.length === 0) bad(file, n, 'an empty array, not a Kong log object');
-      else if (refused > 0) bad(file, n, `${refused} of ${parsed.length} entries of this array refused; the first: ${first}`);
-    } else await take(parsed, file, n);
+    if (progress.lines >>> 12 !== before >>> 12) hooks.onProgress?.(progress);
   };
-  /** Line `n` of `file`: bytes [from, to) of `buf` without the \n; null when over-long. */
-  const line = (buf: Buffer | null, from: number, to: number, file: string, n: number): Promise<void> | undefined => {
-    progress.lines++;
-    if ((progress.lines & 4095) === 0) hooks.onProgress?.(progress);
-    if (buf === null) {
-      bad(file, n, `line over ${MAX_LINE_BYTES} bytes`);
-      return undefined;
-    }
-    if (to > from && buf[to - 1] === 13) to--;
-    // The common line, one Kong log object, without JSON.parse; the rest
-    // (blank, arrays, not JSON) as before, where errors get their wording.
-    const log = scan(buf, from, to);
-    return log !== undefined ? take(log, file, n) : slowPath(buf.toString('utf8', from, to), file, n);
+  const drain = async () => {
+    while (queue.length > 0) await takeBlock(await (queue.shift() as Promise<BlockResult | typeof OVER_LONG>));
+  };
+  /** whole lines (the last of a file may lack its \n) in a buffer of their own (allocUnsafeSlow: moved to a thread whole) */
+  const give = async (block: Buffer | typeof OVER_LONG): Promise<void> => {
+    if (!pool) return takeBlock(block === OVER_LONG ? block : (mapHere as LineMap)(block, 0, block.length));
+    const parsed = block === OVER_LONG ? Promise.resolve(block) : pool.parse(block, block.length);
+    parsed.catch(() => undefined); // taken (and thrown) in order; not unhandled meanwhile
+    queue.push(parsed);
+    // bounded: a few blocks per thread in flight
+    if (queue.length >= 2 * workers) await takeBlock(await (queue.shift() as Promise<BlockResult | typeof OVER_LONG>));
   };
 
   let bytesBefore = 0;
-  for (const file of files) {
-    const name = file === STDIN ? '(stdin)' : file;
-    const cannot = unreadable.get(file);
-    if (cannot !== undefined) {
-      const failure = { file: name, lines: 0, error: cannot };
-      result.failed_files.push(failure);
-      hooks.onFileError?.(failure);
-      continue;
-    }
-    badInFile = 0;
-    let n = 0;
-    let fileBytes = 0;
-    // the unfinished last line of the chunks so far (only its bytes are copied)
-    let rest: Buffer[] = [];
-    let restBytes = 0;
-    let overLong = false;
-    let fh: fsp.FileHandle | undefined;
-    let src: Readable | undefined;
-    try {
-      const onBytes = (b: number) => (fileBytes += b);
-      let chunks: AsyncGenerator<Buffer>;
-      if (file === STDIN) chunks = decoded(o.stdin ?? process.stdin, onBytes);
-      else {
-        fh = await fsp.open(file, 'r');
-        // gzip goes through a stream (zlib keeps the buffers it is given)
-        if (await isGzip(fh)) chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
-        else chunks = plainChunks(fh, onBytes);
+  try {
+    for (const file of files) {
+      name = file === STDIN ? '(stdin)' : file;
+      const cannot = unreadable.get(file);
+      if (cannot !== undefined) {
+        const failure = { file: name, lines: 0, error: cannot };
+        result.failed_files.push(failure);
+        hooks.onFileError?.(failure);
+        continue;
       }
-      // Lines are split here, synchronously: an await only when a batch is due.
-      for await (const chunk of chunks) {
-        progress.bytes = bytesBefore + fileBytes;
-        let from = 0;
-        let nl = chunk.indexOf(10);
-        if (nl >= 0 && (restBytes > 0 || overLong)) {
-          const joined = overLong ? null : Buffer.concat([...rest, chunk.subarray(0, nl)]);
-          const due = line(joined, 0, joined?.length ?? 0, name, ++n);
-          if (due) await due;
-          rest = [];
-          restBytes = 0;
-          overLong = false;
-          from = nl + 1;
-          nl = chunk.indexOf(10, from);
+      badInFile = 0;
+      n = 0;
+      let fileBytes = 0;
+      // the unfinished last line of the chunks so far (only its bytes are copied)
+      let rest: Buffer[] = [];
+      let restBytes = 0;
+      let overLong = false;
+      let fh: fsp.FileHandle | undefined;
+      let src: Readable | undefined;
+      try {
+        const onBytes = (b: number) => (fileBytes += b);
+        let chunks: AsyncGenerator<Buffer>;
+        if (file === STDIN) chunks = decoded(o.stdin ?? process.stdin, onBytes);
+        else {
+          fh = await fsp.open(file, 'r');
+          // gzip goes through a stream (zlib keeps the buffers it is given)
+          if (await isGzip(fh)) chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
+          else chunks = plainChunks(fh, onBytes);
         }
-        while (nl >= 0) {
-          const due = line(chunk, from, nl, name, ++n);
-          if (due) await due;
-          from = nl + 1;
-          nl = chunk.indexOf(10, from);
-        }
-        if (from < chunk.length && !overLong) {
-          restBytes += chunk.length - from;
-          if (restBytes > MAX_LINE_BYTES) {
-            overLong = true;
+        for await (const chunk of chunks) {
+          progress.bytes = bytesBefore + fileBytes;
+          const last = chunk.lastIndexOf(10);
+          let from = 0;
+          if (last >= 0 && overLong) {
+            await give(OVER_LONG);
+            overLong = false;
+            from = chunk.indexOf(10) + 1;
+          }
+          if (last >= from && !pool) {
+            // on this thread the chunk is read in place; only a line begun in the previous chunks is joined
+            if (restBytes > 0) {
+              const nl = chunk.indexOf(10, from);
+              const joined = Buffer.concat([...rest, chunk.subarray(from, nl + 1)]);
+              rest = [];
+              restBytes = 0;
+              from = nl + 1;
+              await takeBlock((mapHere as LineMap)(joined, 0, joined.length));
+            }
+            if (last >= from) await takeBlock((mapHere as LineMap)(chunk, from, last + 1));
+            from = last + 1;
+          } else if (last >= from) {
+            // the lines up to the chunk's last \n, with what was left of the previous chunks
+            const block = Buffer.allocUnsafeSlow(restBytes + last + 1 - from);
+            let p = 0;
+            for (const r of rest) p += r.copy(block, p);
+            chunk.copy(block, p, from, last + 1);
             rest = [];
             restBytes = 0;
-          } else rest.push(Buffer.from(chunk.subarray(from))); // a copy: the chunk's buffer is read into again
+            from = last + 1;
+            await give(block);
+          }
+          if (from < chunk.length && !overLong) {
+            restBytes += chunk.length - from;
+            if (restBytes > MAX_LINE_BYTES) {
+              overLong = true;
+              rest = [];
+              restBytes = 0;
+            } else rest.push(Buffer.from(chunk.subarray(from))); // a copy: the chunk's buffer is read into again
+          }
         }
+        if (overLong) await give(OVER_LONG);
+        else if (restBytes > 0) {
+          const block = Buffer.allocUnsafeSlow(restBytes);
+          let p = 0;
+          for (const r of rest) p += r.copy(block, p);
+          await give(block);
+        }
+        await drain();
+      } catch (err) {
+        // What was read of it stays counted; the other files are still read.
+        await drain();
+        const failure = { file: name, lines: n, error: `read error after line ${n}: ${(err as Error).message}` };
+        result.failed_files.push(failure);
+        hooks.onFileError?.(failure);
+      } finally {
+        src?.destroy();
+        await fh?.close();
       }
-      if (overLong || restBytes > 0) {
-        const last = overLong ? null : Buffer.concat(rest);
-        await line(last, 0, last?.length ?? 0, name, ++n);
-      }
-    } catch (err) {
-      // What was read of it stays counted; the other files are still read.
-      const failure = { file: name, lines: n, error: `read error after line ${n}: ${(err as Error).message}` };
-      result.failed_files.push(failure);
-      hooks.onFileError?.(failure);
-    } finally {
-      src?.destroy();
-      await fh?.close();
+      if (badInFile > BAD_LINES_SHOWN) hooks.onBadLinesHidden?.(name, badInFile - BAD_LINES_SHOWN, badInFile);
+      bytesBefore += fileBytes;
     }
-    if (badInFile > BAD_LINES_SHOWN) hooks.onBadLinesHidden?.(name, badInFile - BAD_LINES_SHOWN, badInFile);
-    bytesBefore += fileBytes;
+  } finally {
+    await pool?.close();
   }
   await flush();
   await sample();

@@ -1,0 +1,11 @@
+// A replay parser thread: blocks of whole lines in (their buffers moved, not
+// copied), what cli/replay-lines.ts makes of them out, in the order they came.
+import { parentPort, workerData } from 'node:worker_threads';
+import { lineMapper, type LineOptions } from './replay-lines';
+
+const map = lineMapper(workerData as LineOptions);
+const port = parentPort;
+if (!port) throw new Error('replay-worker runs as a worker thread of kong-siem replay');
+port.on('message', (m: { buf: ArrayBuffer; length: number }) => {
+  port.postMessage(map(Buffer.from(m.buf, 0, m.length), 0, m.length));
+});

@@ -1,0 +1,103 @@
+// replay --workers: parser threads give exactly the report of one thread, bad
+// lines included (same numbers, same reasons, same order), over several
+// files (plain, gzip, a last line without its newline) spanning many read
+// chunks, with lines that take the slow path (arrays, not JSON, blank, CRLF,
+// stream logs, --since filtering).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { kongLogObject, scenario } from '../../cli/kong-traffic';
+import { replay, type BadLine, type ReplayResult } from '../../cli/replay';
+import { CHUNK_BYTES } from '../../cli/replay-input';
+import { DEFAULT_RECORD_OPTIONS } from '../../common/kong-log';
+import { DEFAULT_SETTINGS } from '../../common/settings';
+import { kongStreamLog } from '../helpers/kong-log-fixture';
+import { runCli } from '../helpers/cli';
+
+const END = Date.parse('2024-06-07T22:10:00Z');
+
+function input(dir: string): string[] {
+  const logs = scenario({ endMs: END, benign: 9_500, spanMs: 600_000, seed: 11 }).map((r) => JSON.stringify(kongLogObject(r)));
+  const odd = (i: number): string | undefined => {
+    switch (i % 397) {
+      case 5: return '{"not json';
+      case 17: return '';
+      case 29: return `[${logs[i]},{"client_ip":"x"},7]`;
+      case 41: return '[]';
+      case 53: return JSON.stringify(kongStreamLog());
+      case 67: return `${logs[i]}\r`;
+      case 79: return '{"client_ip":"192.0.2.1","started_at":1,"response":{"status":999}}';
+      default: return undefined;
+    }
+  };
+  const lines = logs.map((l, i) => odd(i) ?? l);
+  const third = Math.floor(lines.length / 3);
+  const files = [path.join(dir, 'a.log'), path.join(dir, 'b.log.gz'), path.join(dir, 'c.log')];
+  writeFileSync(files[0] as string, `${lines.slice(0, third).join('\n')}\n`);
+  writeFileSync(files[1] as string, gzipSync(`${lines.slice(third, 2 * third).join('\n')}\n`));
+  // the last line without its newline
+  writeFileSync(files[2] as string, lines.slice(2 * third).join('\n'));
+  const bytes = lines.join('\n').length;
+  assert.ok(bytes > 8 * CHUNK_BYTES, `${bytes} bytes: many read chunks per file`);
+  return files;
+}
+
+async function run(files: string[], workers: number, since?: number): Promise<{ result: Omit<ReplayResult, 'elapsed_ms'>; bad: BadLine[]; hidden: string[] }> {
+  const bad: BadLine[] = [];
+  const hidden: string[] = [];
+  const r = await replay(
+    {
+      files,
+      settings: DEFAULT_SETTINGS,
+      record: { ...DEFAULT_RECORD_OPTIONS, hashKey: 'workers-key' },
+      ipv6Prefix: 64,
+      maxKeys: 100_000,
+      maxServices: 100,
+      maxFindings: 1000,
+      credentialMaxIps: 100,
+      workers,
+      ...(since !== undefined ? { since } : {}),
+    },
+    { onBadLine: (b) => bad.push(b), onBadLinesHidden: (f, h, t) => hidden.push(`${f} ${h} ${t}`) },
+  );
+  const { elapsed_ms: _, ...result } = r;
+  return { result, bad, hidden };
+}
+
+test('replay with parser threads gives exactly what one thread gives', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const files = input(dir);
+  const one = await run(files, 1);
+  // the input does exercise what it is meant to
+  assert.ok(one.result.records > 9_000, `${one.result.records} records`);
+  assert.ok(one.result.bad_lines >= 100, `${one.result.bad_lines} bad lines`);
+  assert.ok(one.result.rejected.stream > 0 && one.result.findings.length > 0 && one.result.history.length > 0);
+  assert.equal(one.bad.length, 3 * 10, 'the first 10 bad lines of each file');
+  for (const workers of [2, 3]) {
+    const many = await run(files, workers);
+    assert.deepEqual(many.result, one.result, `--workers ${workers}`);
+    assert.deepEqual(many.bad, one.bad, `--workers ${workers}: bad lines`);
+    assert.deepEqual(many.hidden, one.hidden);
+  }
+  const since = END - 300_000;
+  assert.deepEqual((await run(files, 3, since)).result, (await run(files, 1, since)).result, '--since');
+});
+
+test('the CLI takes --workers and reports alike', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const files = input(dir);
+  const env = { SIEM_HASH_KEY: 'workers-key' };
+  const [a, b] = await Promise.all([runCli(['replay', '--json', '--quiet', '--workers', '1', ...files], { env }), runCli(['replay', '--json', '--quiet', '--workers', '2', ...files], { env })]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const strip = (s: string) => ({ ...JSON.parse(s), elapsed_ms: 0 });
+  assert.deepEqual(strip(b.stdout), strip(a.stdout));
+  assert.equal(b.stderr, a.stderr);
+  const bad = await runCli(['replay', '--workers', '0', ...files], { env });
+  assert.equal(bad.code, 2, bad.stderr);
+});
