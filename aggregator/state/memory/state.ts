@@ -12,9 +12,7 @@ import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
 import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, sumHistogram } from '../../window';
-import { gridFor } from '../grid';
 import { WINDOW } from '../layout';
-import { mergeSettings, sameSettings, SettingsAside } from '../settings';
 import type {
   ApplyResult,
   FindingFilter,
@@ -37,6 +35,7 @@ import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
 import { sweepService } from './sweep';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
 import { ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
+import { ServiceTable } from './service-table';
 import { MemoryExport } from './snapshot-export';
 
 export type MemoryStateOptions = StateOptions;
@@ -53,20 +52,12 @@ const ipKeyBytes = (key: number | string) => IP_KEY_BYTES + (typeof key === 'str
 
 export class MemoryState implements SiemState, Snapshotting {
   readonly #clock: Clock;
-  readonly #defaults: DetectionSettings;
-  readonly #maxServices: number;
   readonly #maxFindings: number;
   readonly #credentialMaxIps: number;
-  readonly #services = new Map<string, ServiceState>();
-  /** generation -> service (see ServiceState.gen); undefined: free */
-  readonly #gens: (ServiceState | undefined)[] = [];
-  /** generations and service ids given back by idle services, for reuse */
-  readonly #freeGens: number[] = [];
-  readonly #freeIds: number[] = [];
-  #nextId = 0;
-  /** settings for services that have no place (yet, or any more) */
-  readonly #aside: SettingsAside;
-  readonly #o: MemoryStateOptions;
+  /** the services with a place, their generations, and settings kept aside */
+  readonly #table: ServiceTable;
+  readonly #services: Map<string, ServiceState>;
+  readonly #gens: readonly (ServiceState | undefined)[];
   readonly #keys: LRUCache<number | string, Entry>;
   readonly #slots: IpSlots;
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
@@ -86,16 +77,15 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #ipOf = (slot: Slot): string => ipKeyOfLruKey(this.#slots.key(slot));
 
   constructor(o: MemoryStateOptions) {
-    this.#o = o;
-    this.#aside = new SettingsAside(o.maxServices);
     this.#clock = o.clock;
-    this.#defaults = o.defaults;
-    this.#maxServices = o.maxServices;
     this.#maxFindings = o.maxFindings;
     this.#credentialMaxIps = o.credentialMaxIps;
     this.onEvict = o.onEvict;
     // one slot more than keys: a new key's slot is taken before the LRU evicts for it
     this.#slots = new IpSlots(o.maxKeys + 1);
+    this.#table = new ServiceTable(o, this.#slots);
+    this.#services = this.#table.services;
+    this.#gens = this.#table.gens;
     this.#cx = new SlotCounts(this.#slots);
     this.#cx2 = new SlotCounts(this.#slots);
     this.#budget = BYTES_PER_KEY * o.maxKeys;
@@ -131,43 +121,15 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** The settings in force for `service`, or those it would start with. */
   settingsOf(service: string): DetectionSettings {
-    return this.#services.get(service)?.settings ?? this.#initialSettings(service);
+    return this.#table.settingsOf(service);
   }
 
   async settingsInForce(): Promise<Record<string, DetectionSettings>> {
-    const out: Record<string, DetectionSettings> = {};
-    for (const [name, s] of this.#o.lockedSettings ?? []) out[name] = s;
-    for (const svc of this.#services.values()) out[svc.name] = svc.settings;
-    return out;
+    return this.#table.settingsInForce();
   }
 
-  #initialSettings(name: string): DetectionSettings {
-    if (this.#o.settingsSource === 'locked') return this.#o.lockedSettings?.get(name) ?? this.#defaults;
-    return this.#aside.peek(name) ?? this.#defaults;
-  }
-
-  /**
-   * Settings from a batch. A service with a place takes them now (its grid
-   * kept while the tolerance holds: state/grid.ts); one without keeps them
-   * aside, bounded, until its first record. Locked settings ignore batches.
-   */
   async applySettings(settings: Record<string, unknown>): Promise<string[]> {
-    const refused: string[] = [];
-    if (this.#o.settingsSource === 'locked') return refused;
-    for (const [name, value] of Object.entries(settings)) {
-      const merged = mergeSettings(this.#defaults, name, value);
-      if (!merged) {
-        refused.push(name);
-        continue;
-      }
-      const svc = this.#services.get(name);
-      if (!svc) this.#aside.keep(name, merged, this.#defaults);
-      else if (!sameSettings(svc.settings, merged)) {
-        this.#o.onSettingsChange?.(name, svc.settings, merged);
-        svc.configure(merged, gridFor(merged, svc.layout.bucketMs));
-      }
-    }
-    return refused;
+    return this.#table.applySettings(settings);
   }
 
   async apply(records: readonly KeyedRecord[], _batch?: string, onReject?: OnReject): Promise<ApplyResult> {
@@ -177,7 +139,7 @@ export class MemoryState implements SiemState, Snapshotting {
     let overServices = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i] as KeyedRecord;
-      const svc = this.#service(r.service);
+      const svc = this.#table.take(r.service);
       if (!svc) {
         overServices++;
         onReject?.('services', i);
@@ -207,52 +169,6 @@ export class MemoryState implements SiemState, Snapshotting {
     if (future) rejected.future = future;
     if (overServices) rejected.services = overServices;
     return { accepted, rejected };
-  }
-
-  /**
-   * The service of a record, taking a place in the table when it has none
-   * (undefined: the table is full). `restored`: settings and grid of a
-   * snapshot, for a service restored at start.
-   */
-  #service(name: string, restored?: { settings: DetectionSettings; bucketMs: number }): ServiceState | undefined {
-    let svc = this.#services.get(name);
-    if (!svc) {
-      if (this.#services.size >= this.#maxServices) return undefined;
-      let s = this.#initialSettings(name);
-      if (restored && this.#o.settingsSource !== 'locked') s = restored.settings;
-      else if (!restored && !sameSettings(s, this.#defaults) && this.#o.settingsSource !== 'locked') {
-        // settings kept aside come into force now: that is their change
-        this.#o.onSettingsChange?.(name, this.#defaults, s);
-      }
-      this.#aside.delete(name);
-      svc = new ServiceState(name, this.#freeIds.pop() ?? this.#nextId++, s, gridFor(s, restored?.bucketMs), this.#newGen, this.#slots);
-      this.#services.set(name, svc);
-    }
-    return svc;
-  }
-
-  readonly #newGen = (svc: ServiceState): number => {
-    const g = this.#freeGens.pop() ?? this.#gens.length;
-    this.#gens[g] = svc;
-    return g;
-  };
-
-  /**
-   * An idle service gives its place back: no record for its longest window
-   * and every key of it expired (so no slot holds its generations and no key
-   * its id). Settings other than the defaults are kept aside for its return.
-   */
-  #release(svc: ServiceState, now: number): boolean {
-    if (svc.ipKeys > 0 || svc.credentialKeys > 0 || svc.lastTs > now - svc.layout.longestMs) return false;
-    this.#services.delete(svc.name);
-    for (const g of svc.gens) {
-      this.#gens[g] = undefined;
-      this.#slots.forgetGen(g);
-      this.#freeGens.push(g);
-    }
-    this.#freeIds.push(svc.id);
-    if (this.#o.settingsSource !== 'locked') this.#aside.keep(svc.name, svc.settings, this.#defaults);
-    return true;
   }
 
   #svcOf(slot: Slot): ServiceState {
@@ -385,7 +301,7 @@ export class MemoryState implements SiemState, Snapshotting {
   }
 
   importServices(services: readonly SnapshotService[]): void {
-    for (const s of services) this.#service(s.name, s);
+    for (const s of services) this.#table.take(s.name, s);
   }
 
   /**
@@ -456,7 +372,7 @@ export class MemoryState implements SiemState, Snapshotting {
     for (const k of expired) this.#keys.delete(k);
 
     for (const svc of this.#services.values()) {
-      if (this.#release(svc, now)) continue;
+      if (this.#table.release(svc, now)) continue;
       sweepService(svc, this.#cx, now, (e) => this.#stepCredential(svc, e, now));
     }
   }
