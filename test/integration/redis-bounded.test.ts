@@ -1,6 +1,6 @@
 // SIEM_MAX_KEYS bounds what the Redis backend stores: a spray of many more IP
 // keys and credentials than the cap, on one Redis and on a 3-master Cluster,
-// leaves at most the cap of entities after a sweep, and no key of an evicted
+// leaves at most the cap of entities after each batch (no sweep needed), and no key of an evicted
 // entity behind (bucket chunks, rule state, credential sets, index entries).
 // An evicted IP key that returns starts from zero.
 import { test } from 'node:test';
@@ -38,7 +38,12 @@ async function spray(url: string, nodes: () => Redis[]): Promise<void> {
     await waitFor('redis ready', async () => s.health?.().ok === true);
     const recs: KeyedRecord[] = [];
     for (let i = 0; i < 3000; i++) recs.push({ ts: T0 + i, ipKey: `10.1.${i >> 8}.${i & 255}`, status: i % 3 === 0 ? 401 : 200, service: 'orders', credential: `cred-${i}` });
-    for (let i = 0; i < recs.length; i += 500) await s.apply(recs.slice(i, i + 500));
+    for (let i = 0; i < recs.length; i += 500) {
+      await s.apply(recs.slice(i, i + 500));
+      // evicted after the batch, not only at the next sweep
+      const now = await s.gauges();
+      assert.ok(now.trackedKeys <= MAX, `after the batch at ${i}: tracked ${now.trackedKeys} <= ${MAX} before any sweep`);
+    }
     await s.sweep();
     const g = await s.gauges();
     assert.ok(g.trackedKeys <= MAX, `tracked ${g.trackedKeys} <= ${MAX}`);

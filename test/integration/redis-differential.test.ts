@@ -1,9 +1,10 @@
 // Equivalence as a property: the same random streams (IPv4 keys, IPv6
 // addresses grouped by /64, credentials, settings changes, clock jumps past
-// every window) fed to the memory backend, to one Redis with one aggregator,
+// every window, eviction at a small SIEM_MAX_KEYS) fed to the memory backend, to one Redis with one aggregator,
 // to the same Redis shared by two aggregators taking alternate batches, and
 // to a 3-master Redis Cluster. Findings (`since` included), top lists (up to
-// ties at the cut) and gauges must be equal. Real redis-server processes.
+// ties at the cut), gauges and evictions counted must be equal. Real
+// redis-server processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -59,12 +60,54 @@ const stepArb = fc.record({
   settings: fc.option(fc.record({ service: fc.constantFrom('a', 'b'), s: settingsArb }), { nil: undefined, freq: 4 }),
 });
 
-function options(): StateOptions {
-  return { clock: createClock('event', undefined, SPARSE), defaults: DEFAULT_SETTINGS, maxKeys: 100_000, maxServices: 10, maxFindings: 10_000, credentialMaxIps: 100 };
+/**
+ * SIEM_MAX_KEYS per stream: 4 and 9 of the 24 IP and credential keys a
+ * stream can touch (eviction all the time), or no eviction.
+ */
+const maxKeysArb = fc.constantFrom(4, 9, 100_000);
+
+function options(maxKeys: number, onEvict: () => void): StateOptions {
+  return { clock: createClock('event', undefined, SPARSE), defaults: DEFAULT_SETTINGS, maxKeys, maxServices: 10, maxFindings: 10_000, credentialMaxIps: 100, onEvict };
 }
 
-async function redisState(url: string): Promise<SiemState> {
-  const s = createRedisState(url, { ...options(), sweepIntervalMs: 60_000 });
+/**
+ * Where the backends evict differs: memory at the record that passes the cap
+ * (one LRU, least recently seen first), Redis after the batch, oldest
+ * newest-ts first (equal: IP key before credential, the order a record
+ * touches them). Same keys held after every batch; the counts differ only
+ * when a key evicted within a batch comes back later in that batch (memory
+ * restarts it, Redis has counted the whole batch before evicting). So a
+ * batch is sent in parts, cut before such a record: the memory LRU is
+ * simulated here and every part is one batch for each backend.
+ */
+function partsForEviction(batch: KeyedRecord[], lru: Map<string, true>, maxKeys: number): KeyedRecord[][] {
+  const parts: KeyedRecord[][] = [[]];
+  let evicted = new Set<string>();
+  for (const r of batch) {
+    const keys = [`${r.service}|${r.ipKey}`, ...(r.credential ? [`${r.service}#${r.credential}`] : [])];
+    if (keys.some((k) => evicted.has(k))) {
+      parts.push([]);
+      evicted = new Set();
+    }
+    (parts.at(-1) as KeyedRecord[]).push(r);
+    // memory touches a record's credential first: its IP key cannot evict it
+    const cred = keys[1];
+    if (cred && lru.delete(cred)) lru.set(cred, true);
+    for (const k of keys) {
+      lru.delete(k);
+      lru.set(k, true);
+      if (lru.size > maxKeys) {
+        const oldest = lru.keys().next().value as string;
+        lru.delete(oldest);
+        evicted.add(oldest);
+      }
+    }
+  }
+  return parts;
+}
+
+async function redisState(url: string, maxKeys: number, onEvict: () => void): Promise<SiemState> {
+  const s = createRedisState(url, { ...options(maxKeys, onEvict), sweepIntervalMs: 60_000 });
   await waitFor('redis ready', async () => s.health?.().ok === true);
   return s;
 }
@@ -91,7 +134,7 @@ async function view(s: SiemState) {
   return { findings: canonicalFindings(await s.findings()), tops, gauges: canonicalGauges(await s.gauges()) };
 }
 
-test(`differential: ${STREAMS} random streams give equal findings, top lists and gauges on memory, Redis x1, Redis x2 and a 3-master Cluster`, async (t) => {
+test(`differential: ${STREAMS} random streams, eviction at a small SIEM_MAX_KEYS included, give equal findings, top lists, gauges and evictions on memory, Redis x1, Redis x2 and a 3-master Cluster`, async (t) => {
   const redis = await startRedis();
   t.after(() => redis.close());
   const cluster = await startCluster();
@@ -103,23 +146,26 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists and
   let streams = 0;
   let records = 0;
   let findings = 0;
+  let evictions = 0;
 
   await fc.assert(
-    fc.asyncProperty(fc.array(stepArb, { minLength: 2, maxLength: 8 }), async (steps) => {
+    fc.asyncProperty(maxKeysArb, fc.array(stepArb, { minLength: 2, maxLength: 8 }), async (maxKeys, steps) => {
       await flushRedis.flushall();
       await Promise.all(flushCluster.nodes('master').map((n) => n.flushall()));
-      const mem = createMemoryState(options());
-      const one = await redisState(redis.url);
+      const evicted = { mem: 0, one: 0, two: 0, clu: 0 };
+      const mem = createMemoryState(options(maxKeys, () => evicted.mem++));
+      const one = await redisState(redis.url, maxKeys, () => evicted.one++);
       const db1 = redis.url.replace(/\/0$/, '/1');
-      const two = [await redisState(db1), await redisState(db1)];
-      const clu = await redisState(cluster.url);
+      const two = [await redisState(db1, maxKeys, () => evicted.two++), await redisState(db1, maxKeys, () => evicted.two++)];
+      const clu = await redisState(cluster.url, maxKeys, () => evicted.clu++);
+      const lru = new Map<string, true>();
       try {
         let ts = BASE;
-        for (const [i, step] of steps.entries()) {
-          const other = two[i % 2] as SiemState;
+        let sent = 0;
+        for (const step of steps) {
           if (step.settings) {
             const s = { [step.settings.service]: step.settings.s as Partial<DetectionSettings> };
-            for (const st of [mem, one, other, clu]) assert.deepEqual(await st.applySettings(s), []);
+            for (const st of [mem, one, ...two, clu]) assert.deepEqual(await st.applySettings(s), []);
           }
           const batch: KeyedRecord[] = step.records.map((r) => {
             ts += r.dt;
@@ -128,10 +174,13 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists and
             return k;
           });
           records += batch.length;
-          const want = await mem.apply(batch);
-          for (const st of [one, other, clu]) {
-            const got = await st.apply(batch);
-            assert.deepEqual({ accepted: got.accepted, rejected: got.rejected }, want);
+          for (const part of partsForEviction(batch, lru, maxKeys)) {
+            const other = two[sent++ % 2] as SiemState;
+            const want = await mem.apply(part);
+            for (const st of [one, other, clu]) {
+              const got = await st.apply(part);
+              assert.deepEqual({ accepted: got.accepted, rejected: got.rejected }, want);
+            }
           }
         }
         for (const st of [mem, one, two[0] as SiemState, clu]) await st.sweep();
@@ -140,6 +189,8 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists and
         for (const [name, st] of [['redis x1', one], ['redis x2 (a)', two[0]], ['redis x2 (b)', two[1]], ['cluster', clu]] as const) {
           assert.deepEqual(await view(st as SiemState), want, name);
         }
+        assert.deepEqual(evicted, { mem: evicted.mem, one: evicted.mem, two: evicted.mem, clu: evicted.mem }, 'evictions counted');
+        evictions += evicted.mem;
         streams++;
       } catch (err) {
         t.diagnostic(String((err as Error).message).slice(0, 4000));
@@ -150,7 +201,8 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists and
     }),
     { numRuns: STREAMS, seed: 20261130, endOnFailure: true },
   );
-  t.diagnostic(`${streams} streams, ${records} records, ${findings} findings compared`);
+  t.diagnostic(`${streams} streams, ${records} records, ${findings} findings, ${evictions} evictions compared`);
   assert.equal(streams, STREAMS);
   assert.ok(findings > STREAMS, `the streams produce findings to compare (${findings})`);
+  assert.ok(evictions > STREAMS, `the streams evict (${evictions})`);
 });

@@ -33,6 +33,7 @@ export const metaKeys = {
   version: `${PREFIX}{m}:ver`,
   clock: `${PREFIX}{m}:clock`,
   sweepLock: `${PREFIX}{m}:sweep`,
+  evictLock: `${PREFIX}{m}:evict`,
 };
 export const META_TAG = '{m}';
 

@@ -28,7 +28,8 @@ import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_K
 import { findingsAt, serviceGauges, topAt } from './queries';
 import { replayCred, replayIp, type IpRec } from './replay';
 import { describe, readIp, readTotals, type IpView, type Scripts, type Svc } from './service';
-import { evict, idleServices, sweepService } from './sweep';
+import { evict, heldKeys } from './evict';
+import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
 
 export interface RedisStateOptions extends StateOptions {
@@ -50,6 +51,9 @@ export class RedisState implements SiemState {
   #lastError = '';
   #closing = false;
   #sweepRun: Promise<void> | undefined;
+  /** keys held at the last count (-1: count after the next batch), and distinct keys this aggregator wrote since */
+  #held = -1;
+  #writtenSince = 0;
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
@@ -275,6 +279,7 @@ export class RedisState implements SiemState {
     keepAlive(w, touched);
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
+    await this.#capKeys(b.ips.size + b.creds.size, b.nowEnd);
 
     const rejected: ApplyResult['rejected'] = {};
     if (b.late) rejected.late = b.late;
@@ -320,6 +325,30 @@ export class RedisState implements SiemState {
     });
   }
 
+  /**
+   * SIEM_MAX_KEYS after a batch: evict at once what passed the cap, so the
+   * keys exceed it only while batches are in flight, not until the next
+   * sweep. Counting costs a ZCARD per service and slot group: skipped while
+   * the last count plus every key written since stays under half the cap.
+   * The batch is stored whatever happens here: a failure is reported, not
+   * thrown, and the sweep evicts in any case.
+   */
+  async #capKeys(written: number, now: number): Promise<void> {
+    this.#writtenSince += written;
+    if (this.#held >= 0 && this.#held + this.#writtenSince <= this.#o.maxKeys / 2) return;
+    try {
+      const svcs = this.#services();
+      this.#held = await heldKeys(this.#r, svcs);
+      this.#writtenSince = 0;
+      if (this.#held <= this.#o.maxKeys) return;
+      // undefined: another aggregator holds the lock and evicts
+      this.#held = (await evict(this.#r, svcs, this.#o.maxKeys, now, this.onEvict)) ?? -1;
+    } catch (err) {
+      this.#held = -1;
+      this.#o.onError?.(err);
+    }
+  }
+
   /** Resolves when this sweep (or the one already running) is done; errors are counted, not thrown. */
   sweep(): Promise<void> {
     if (this.#sweepRun) return this.#sweepRun;
@@ -334,6 +363,8 @@ export class RedisState implements SiemState {
 
   /** Housekeeping, by one aggregator per interval (a lock key). */
   async #sweep(): Promise<void> {
+    // other aggregators' writes are in no estimate here: count afresh after the next batch
+    this.#held = -1;
     const got = await this.#r.set(metaKeys.sweepLock, '1', 'PX', this.#o.sweepIntervalMs, 'NX');
     if (got === null) return;
     const now = await this.#refresh();

@@ -1,17 +1,15 @@
 // Housekeeping of the Redis backend, by one aggregator per interval: expiry of
 // the indexes, every candidate stepped at the clock (rules/step.ts), fresh top
-// scores, and eviction at SIEM_MAX_KEYS.
+// scores. Eviction at SIEM_MAX_KEYS is in evict.ts.
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
 import { bucketOf } from '../../window';
 import { SeriesCounts } from '../series-counts';
 import { scoredBuckets } from './batch';
-import { CHUNK, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, ipMetaKey, type GroupKeys } from './keys';
+import { credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
-/** keys evicted per round at the SIEM_MAX_KEYS cap */
-const EVICT_PER_ROUND = 10_000;
 /** IP keys re-scored per script, expired per script: one script never holds Redis long */
 const REFRESH_PER_CALL = 500;
 const EXPIRE_PER_CALL = 10_000;
@@ -94,50 +92,4 @@ async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void
 export async function idleServices(r: Scripts, svcs: readonly Svc[]): Promise<Svc[]> {
   const held = await Promise.all(svcs.map(async (svc) => (await Promise.all(svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)]))).reduce((a, n) => a + n, 0)));
   return svcs.filter((_, i) => held[i] === 0);
-}
-
-/** Keys held now (IP and credential, every service and group). */
-export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number> {
-  const sizes = await Promise.all(svcs.flatMap((svc) => svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)])));
-  return sizes.reduce((a, n) => a + n, 0);
-}
-
-/**
- * SIEM_MAX_KEYS: the least recently seen IP and credential keys go first,
- * counted as evictions. Every key of an evicted entity goes with it (bucket
- * chunks, rule state, index entries), so it cannot come back with its counts.
- */
-export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, now: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<void> {
-  for (;;) {
-    const excess = Math.min(EVICT_PER_ROUND, (await heldKeys(r, svcs)) - maxKeys);
-    if (excess <= 0) return;
-    const lists = svcs.flatMap((svc) => svc.inGroups.map((g) => ({ svc, g })));
-    const oldest = await Promise.all(lists.map(({ g }) => Promise.all([r.zrange(g.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(g.keys.seenCreds, 0, excess - 1, 'WITHSCORES')])));
-    const all: { svc: Svc; g: InGroup; table: 'ip' | 'credential'; key: string; ts: number }[] = [];
-    lists.forEach(({ svc, g }, i) => {
-      const [ipFlat, credFlat] = oldest[i] ?? [[], []];
-      for (const [key, ts] of scored(ipFlat)) all.push({ svc, g, table: 'ip', key, ts });
-      for (const [key, ts] of scored(credFlat)) all.push({ svc, g, table: 'credential', key, ts });
-    });
-    all.sort((a, b) => a.ts - b.ts);
-    const ops: Promise<unknown>[] = [];
-    for (const e of all.slice(0, excess)) {
-      const { g, svc } = e;
-      const k = g.keys;
-      if (e.table === 'ip') {
-        const L = svc.layout;
-        // every chunk not yet past its TTL that a record up to the clock can have written
-        const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / CHUNK);
-        const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
-        for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++) dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
-        ops.push(r.del(...dels), r.zrem(k.seenIps, e.key), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
-        for (const key of g.ipCands) ops.push(r.srem(key, e.key));
-      } else {
-        ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(g.tag, svc.id, e.key), credMetaKey(g.tag, svc.id, e.key)));
-        for (const key of g.credCands) ops.push(r.srem(key, e.key));
-      }
-      onEvict?.(e.table);
-    }
-    await Promise.all(ops);
-  }
 }
