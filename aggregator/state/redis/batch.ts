@@ -8,7 +8,7 @@ import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
-import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys } from './keys';
+import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, IpRec } from './replay';
 import { addCounts, type Scripts, type Svc } from './service';
 import type { Writes } from './writes';
@@ -142,6 +142,13 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     if (!t) touched.set(svc, (t = new Set()));
     t.add(tag);
   };
+  const newest = new Map<Svc, number>();
+  for (const ib of b.ips.values()) if (ib.last > (newest.get(ib.svc) ?? 0)) newest.set(ib.svc, ib.last);
+  for (const [svc, last] of newest) {
+    const key = serviceLastKey(svc.groups.service(svc.id), svc.id);
+    w.add(svc.groups.service(svc.id), 'MAX', key, last);
+    w.add(svc.groups.service(svc.id), 'PEXPIRE', key, svc.ttlMs);
+  }
   for (const [svc, t] of b.totals) {
     const tag = svc.groups.service(svc.id);
     for (const [bk, [req, fail, succ]] of t) w.add(tag, 'HINC', svc.totals(bk), svc.ttlMs, 'r', req, 'f', fail, 's', succ);

@@ -118,6 +118,8 @@ export type GroupKeys = ReturnType<typeof groupKeys>;
 
 /** Hash r, f, s of one sub-bucket of a service, all its IP keys. */
 export const totalsKey = (tag: string, sid: number, bm: number, b: number) => `${PREFIX}${tag}:s${sid}:t:${bm}:${b}`;
+/** the newest record time of a service (an evicted key's records still keep the service busy) */
+export const serviceLastKey = (tag: string, sid: number) => `${PREFIX}${tag}:s${sid}:last`;
 
 /** Lua: keep settings aside (KEYS[3] aside, KEYS[4] its order, KEYS[5] sequence), at most `max`, least recently set dropped. */
 const ASIDE_KEEP = `

@@ -369,7 +369,7 @@ export class RedisState implements SiemState {
     if (got === null) return;
     const now = await this.#refresh();
     await Promise.all(this.#services().map((svc) => sweepService(this.#r, svc, now)));
-    await this.#release(await idleServices(this.#r, this.#services()), now);
+    await this.#release(await idleServices(this.#r, this.#services(), now), now);
     await evict(this.#r, this.#services(), this.#o.maxKeys, now, this.onEvict);
   }
 
