@@ -200,17 +200,6 @@ test('eviction at the key cap: least recently seen first, counted by table', asy
   assert.equal((await s.gauges()).trackedKeys, 3);
 });
 
-test('a record\'s keys never evict each other: a new IP key evicts another key, not the credential of its own record', async () => {
-  const { s, evicted } = state({ maxKeys: 2, defaults: { ...DEFAULT_SETTINGS, credential_min_ips: 2 } });
-  await s.apply([rec(T0, '10.0.0.1', 200, 'orders', 'k')]); // .1, then k
-  await s.apply([rec(T0 + 1, '10.0.0.2', 200)]); // evicts .1: k is now the least recently seen
-  // .3 is new: the key to go is .2; k keeps .1 and gains .3
-  await s.apply([rec(T0 + 2, '10.0.0.3', 200, 'orders', 'k')]);
-  assert.deepEqual(evicted, ['ip', 'ip']);
-  const f = await s.findings({ type: 'credential_ips' });
-  assert.deepEqual(f.map((x) => ('credential' in x ? [x.credential, x.count] : [])), [['k', 2]]);
-});
-
 test('services beyond the cap are rejected; settings per service take effect', async () => {
   const { s } = state({ maxServices: 2 });
   const refused = await s.applySettings({ a: { error_min: 5, error_ratio: 0.9 }, b: { error_min: 'x' } });

@@ -159,10 +159,6 @@ export class MemoryState implements SiemState, Snapshotting {
       // A sender's clock ahead of ours: count the record now, not in the future.
       const ts = r.ts > now ? now : r.ts;
       if (ts > svc.lastTs) svc.lastTs = ts;
-      // A record's keys are seen together: its IP key, when new, must not
-      // evict its own credential as least recently seen (the Redis backend,
-      // evicting after the batch, never does).
-      if (r.credential) this.#keys.get(`${svc.id}#${r.credential}`);
       this.#applyIp(svc, r, ts, now);
       if (r.credential) this.#applyCredential(svc, r.credential, r.ipKey, ts, now);
       this.#fit();
