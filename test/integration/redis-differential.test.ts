@@ -81,7 +81,8 @@ function options(maxKeys: number, onEvict: () => void): StateOptions {
  * when a key evicted within a batch comes back later in that batch (memory
  * restarts it, Redis has counted the whole batch before evicting). So a
  * batch is sent in parts, cut before such a record: the memory LRU is
- * simulated here and every part is one batch for each backend.
+ * simulated here (by count) and every part is one batch for each backend.
+ * Inert while the streams do not reach the cap (see maxKeysArb).
  */
 function partsForEviction(batch: KeyedRecord[], lru: Map<string, true>, maxKeys: number): KeyedRecord[][] {
   const parts: KeyedRecord[][] = [[]];
@@ -93,9 +94,6 @@ function partsForEviction(batch: KeyedRecord[], lru: Map<string, true>, maxKeys:
       evicted = new Set();
     }
     (parts.at(-1) as KeyedRecord[]).push(r);
-    // memory touches a record's credential first: its IP key cannot evict it
-    const cred = keys[1];
-    if (cred && lru.delete(cred)) lru.set(cred, true);
     for (const k of keys) {
       lru.delete(k);
       lru.set(k, true);
