@@ -75,7 +75,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     const code = (err as { code?: string }).code;
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = errors.bodyTooLarge(config.maxBodyBytes).message;
     // fastify's own wording names the type sent, not the one to send
-    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = errors.unsupportedMediaType(String(req.headers['content-type'] ?? '(none)')).message;
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      message = errors.unsupportedMediaType(String(req.headers['content-type'] ?? '(none)')).message;
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
@@ -93,9 +94,12 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   // one sweep at a time: a slow one (a shared backend) is not stacked
   let sweeping: Promise<void> | undefined;
   const sweep = setInterval(() => {
-    sweeping ??= state.sweep().catch((err) => app.log.error({ err }, 'sweep failed')).finally(() => {
-      sweeping = undefined;
-    });
+    sweeping ??= state
+      .sweep()
+      .catch((err) => app.log.error({ err }, 'sweep failed'))
+      .finally(() => {
+        sweeping = undefined;
+      });
   }, config.sweepIntervalMs);
   sweep.unref();
   app.addHook('onClose', async () => {
@@ -106,7 +110,10 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   app.addHook('onReady', async () => {
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
     if (config.settingsSource === 'locked') {
-      app.log.info({ settings_file: config.settingsFile, services: config.lockedSettings.size }, 'detection settings locked (SIEM_SETTINGS=locked): settings in batches are ignored');
+      app.log.info(
+        { settings_file: config.settingsFile, services: config.lockedSettings.size },
+        'detection settings locked (SIEM_SETTINGS=locked): settings in batches are ignored',
+      );
     }
   });
 

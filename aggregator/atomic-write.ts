@@ -29,7 +29,8 @@ export async function writeFileAtomic(
   let bytes = 0;
   try {
     // each chunk written whole before the next is asked for (a chunk's buffer may be reused then)
-    for await (const c of chunks) bytes += typeof c === 'string' ? (await fh.write(c)).bytesWritten : (await fh.write(c, 0, c.length)).bytesWritten;
+    for await (const c of chunks)
+      bytes += typeof c === 'string' ? (await fh.write(c)).bytesWritten : (await fh.write(c, 0, c.length)).bytesWritten;
     if (finalHead) await fh.write(finalHead(), 0);
     await fh.sync();
   } catch (err) {
@@ -71,4 +72,3 @@ export async function removeLeftovers(file: string): Promise<string[]> {
   }
   return removed;
 }
-

@@ -13,7 +13,9 @@ export function registerJsonBody(app: FastifyInstance, maxBodyBytes: number): vo
     { parseAs: 'buffer', bodyLimit: maxBodyBytes },
     (req: FastifyRequest, raw: Buffer, done: (err: Error | null, body?: unknown) => void) => {
       let buf = raw;
-      const enc = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const enc = String(req.headers['content-encoding'] ?? 'identity')
+        .trim()
+        .toLowerCase();
       if (enc === 'gzip' || enc === 'x-gzip') {
         try {
           buf = gunzipSync(raw, { maxOutputLength: maxBodyBytes });

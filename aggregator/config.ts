@@ -3,12 +3,7 @@
 // frozen. A bad value stops the start with a message naming the variable;
 // there is no silent fallback.
 import envSchema from 'env-schema';
-import {
-  DETECTION_SETTINGS,
-  SETTING_NAMES,
-  settingEnvName,
-  type DetectionSettings,
-} from '../common/settings';
+import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings } from '../common/settings';
 import { DEFAULT_DECISIONS } from './decisions/policy';
 import { loadDecisionsConfig, type DecisionsConfig } from './decisions/config';
 import { parseSuccessStatuses, type SuccessByRoute } from '../common/success-statuses';
@@ -160,8 +155,10 @@ function checkRaw(data: Record<string, string>): string[] {
     if (v.type === 'integer' || v.type === 'number') {
       const what = v.type === 'integer' ? 'a decimal integer' : 'a decimal number';
       const n = Number(raw.trim());
-      if (!(v.type === 'integer' ? DECIMAL_INTEGER : DECIMAL_NUMBER).test(raw.trim()) || !Number.isFinite(n)) problems.push(`${is}: expected ${what}${rangeText(v)}`);
-      else if ((v.minimum !== undefined && n < v.minimum) || (v.maximum !== undefined && n > v.maximum)) problems.push(`${is}: out of range, expected ${what}${rangeText(v)}`);
+      if (!(v.type === 'integer' ? DECIMAL_INTEGER : DECIMAL_NUMBER).test(raw.trim()) || !Number.isFinite(n))
+        problems.push(`${is}: expected ${what}${rangeText(v)}`);
+      else if ((v.minimum !== undefined && n < v.minimum) || (v.maximum !== undefined && n > v.maximum))
+        problems.push(`${is}: out of range, expected ${what}${rangeText(v)}`);
     }
   }
   return problems;
@@ -179,7 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     e = envSchema<Env>({ schema: ENV_SCHEMA, data, env: false, dotenv: false });
   } catch (err) {
     // ajv words it as `env/SIEM_X must ...`: name the variable as it is set
-    throw new Error(`invalid configuration: ${(err as Error).message.replace(/env\/(SIEM_\w+)/g, (_, name: string) => `${name}=${JSON.stringify(data[name] ?? '')}`)}`);
+    throw new Error(
+      `invalid configuration: ${(err as Error).message.replace(/env\/(SIEM_\w+)/g, (_, name: string) => `${name}=${JSON.stringify(data[name] ?? '')}`)}`,
+    );
   }
   const defaults = Object.freeze(
     Object.fromEntries(SETTING_NAMES.map((n) => [n, e[settingEnvName(n)] as number])) as unknown as DetectionSettings,

@@ -46,7 +46,10 @@ export function guardConnections(app: FastifyInstance, limits: ConnectionLimits)
       const now = Date.now();
       if (now - lastLog >= REFUSAL_LOG_MS) {
         lastLog = now;
-        app.log.warn({ client, refused, max_per_address: limits.maxPerAddress }, 'connections refused: per-address cap (SIEM_MAX_CONNECTIONS_PER_IP)');
+        app.log.warn(
+          { client, refused, max_per_address: limits.maxPerAddress },
+          'connections refused: per-address cap (SIEM_MAX_CONNECTIONS_PER_IP)',
+        );
         refused = 0;
       }
       return;

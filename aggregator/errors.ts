@@ -15,11 +15,17 @@ export const errors = {
   unauthorized: () => new SiemError('SIEM_UNAUTHORIZED', 401, 'missing or wrong bearer token'),
   badJson: (why: string) => new SiemError('SIEM_BAD_JSON', 400, `malformed JSON body: ${why}`),
   badGzip: () => new SiemError('SIEM_BAD_GZIP', 400, 'body is not valid gzip'),
-  bodyTooLarge: (limit: number) => new SiemError('SIEM_BODY_TOO_LARGE', 413, `body over ${limit} bytes (SIEM_MAX_BODY_BYTES), after decompression`),
+  bodyTooLarge: (limit: number) =>
+    new SiemError('SIEM_BODY_TOO_LARGE', 413, `body over ${limit} bytes (SIEM_MAX_BODY_BYTES), after decompression`),
   tooManyRecords: (limit: number) => new SiemError('SIEM_TOO_MANY_RECORDS', 413, `batch over ${limit} records (SIEM_MAX_BATCH_RECORDS)`),
   unsupportedMediaType: (type: string) =>
-    new SiemError('SIEM_UNSUPPORTED_MEDIA_TYPE', 415, `unsupported Content-Type ${JSON.stringify(type)}: send application/json (optionally with Content-Encoding: gzip)`),
-  unsupportedEncoding: (enc: string) => new SiemError('SIEM_UNSUPPORTED_ENCODING', 415, `unsupported Content-Encoding "${enc}": use gzip or none`),
+    new SiemError(
+      'SIEM_UNSUPPORTED_MEDIA_TYPE',
+      415,
+      `unsupported Content-Type ${JSON.stringify(type)}: send application/json (optionally with Content-Encoding: gzip)`,
+    ),
+  unsupportedEncoding: (enc: string) =>
+    new SiemError('SIEM_UNSUPPORTED_ENCODING', 415, `unsupported Content-Encoding "${enc}": use gzip or none`),
   redactedCredentialHeader: (name: string) =>
     new SiemError(
       'SIEM_REDACTED_CREDENTIAL_HEADER',

@@ -34,28 +34,57 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters (promtool's lint rejects them); the same
     // figures remain per type in nodejs_active_handles{type} and friends.
-    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n);
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      registry.removeSingleMetric(n);
   }
-  const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
-    new Gauge<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
 
-  const topRequests = gauge('kong_siem_top_ip_requests', 'Requests in the window of the top N IP keys of a service, and of all others as ip="other".', ['service', 'ip']);
-  const topErrors = gauge('kong_siem_top_ip_errors', 'Failures (status >= 400) in the window of the top N IP keys of a service by failures, and of all others as ip="other".', ['service', 'ip']);
+  const topRequests = gauge(
+    'kong_siem_top_ip_requests',
+    'Requests in the window of the top N IP keys of a service, and of all others as ip="other".',
+    ['service', 'ip'],
+  );
+  const topErrors = gauge(
+    'kong_siem_top_ip_errors',
+    'Failures (status >= 400) in the window of the top N IP keys of a service by failures, and of all others as ip="other".',
+    ['service', 'ip'],
+  );
   // one gauge per rule, labelled by its entity, valued by its findings' count
-  const flagged = new Map(RULES.map((r) => [r.type, gauge<'service' | 'ip' | 'credential'>(r.metric.name, r.metric.help, ['service', r.entity])]));
-  const uniqueIps = gauge('kong_siem_unique_ips', 'Distinct IP keys seen in the service\'s window.', ['service']);
-  const windowRequests = gauge('kong_siem_window_requests', 'Requests in the service\'s window.', ['service']);
+  const flagged = new Map(
+    RULES.map((r) => [r.type, gauge<'service' | 'ip' | 'credential'>(r.metric.name, r.metric.help, ['service', r.entity])]),
+  );
+  const uniqueIps = gauge('kong_siem_unique_ips', "Distinct IP keys seen in the service's window.", ['service']);
+  const windowRequests = gauge('kong_siem_window_requests', "Requests in the service's window.", ['service']);
   const trackedIps = gauge('kong_siem_tracked_ips', 'IP keys held in state, all services.');
   const trackedKeys = gauge('kong_siem_tracked_keys', 'Keys held in state (IP and credential), all services.');
 
   const received = new Counter({ name: 'kong_siem_records_received_total', help: 'Records received, valid or not.', registers });
-  const rejected = new Counter({ name: 'kong_siem_records_rejected_total', help: 'Records (and settings entries) rejected, by reason.', labelNames: ['reason'], registers });
-  const senderDropped = new Counter({ name: 'kong_siem_sender_dropped_total', help: 'Records that senders reported they dropped before delivery.', registers });
-  const stateErrors = new Counter({ name: 'kong_siem_state_errors_total', help: 'State backend operations that failed (shared state unreachable); ingest answered 503.', registers });
-  const evictions = new Counter({ name: 'kong_siem_evictions_total', help: 'Keys evicted at the SIEM_MAX_KEYS cap (ip, credential), batch ids at the SIEM_MAX_BATCH_IDS cap (batch), by table.', labelNames: ['table'], registers });
+  const rejected = new Counter({
+    name: 'kong_siem_records_rejected_total',
+    help: 'Records (and settings entries) rejected, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const senderDropped = new Counter({
+    name: 'kong_siem_sender_dropped_total',
+    help: 'Records that senders reported they dropped before delivery.',
+    registers,
+  });
+  const stateErrors = new Counter({
+    name: 'kong_siem_state_errors_total',
+    help: 'State backend operations that failed (shared state unreachable); ingest answered 503.',
+    registers,
+  });
+  const evictions = new Counter({
+    name: 'kong_siem_evictions_total',
+    help: 'Keys evicted at the SIEM_MAX_KEYS cap (ip, credential), batch ids at the SIEM_MAX_BATCH_IDS cap (batch), by table.',
+    labelNames: ['table'],
+    registers,
+  });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
-  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'future', 'services', 'settings', 'stream']) rejected.inc({ reason }, 0);
+  for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'future', 'services', 'settings', 'stream'])
+    rejected.inc({ reason }, 0);
   for (const table of ['ip', 'credential', 'batch']) evictions.inc({ table }, 0);
 
   function fill(snap: GaugeSnapshot): void {

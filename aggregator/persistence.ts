@@ -42,7 +42,10 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     running = saveSnapshot(snapshots, file, () => clock.now())
       .then((r) => {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        app.log.info({ file, keys: r.keys, bytes: r.bytes, ms, slices: r.slices, longest_slice_ms: r.longestSliceMs }, 'state snapshot written');
+        app.log.info(
+          { file, keys: r.keys, bytes: r.bytes, ms, slices: r.slices, longest_slice_ms: r.longestSliceMs },
+          'state snapshot written',
+        );
         if (r.oversized > 0) app.log.warn({ file, entries: r.oversized }, 'state snapshot: entries over the line limit left out');
         return r;
       })
@@ -64,9 +67,9 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status === 'restored') {
       app.log.info({ file, keys: r.keys, skipped: r.skipped, saved_at: r.savedAt, ms }, 'state restored');
-      if (r.unreadable.count > 0) app.log.warn({ file, count: r.unreadable.count, first: r.unreadable.first }, 'state snapshot: unreadable lines skipped');
-    }
-    else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
+      if (r.unreadable.count > 0)
+        app.log.warn({ file, count: r.unreadable.count, first: r.unreadable.first }, 'state snapshot: unreadable lines skipped');
+    } else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
     else app.log.info({ file }, 'no state snapshot yet');
   });
   // a save longer than the interval is not queued behind: the next tick takes it up

@@ -26,7 +26,8 @@ export function parseSettingsFile(text: string, defaults: Readonly<DetectionSett
   } catch (err) {
     throw new Error(`not JSON (${(err as Error).message})`);
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('expected a JSON object {"<service>": {"<setting>": value, ...}, ...}');
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new Error('expected a JSON object {"<service>": {"<setting>": value, ...}, ...}');
   const entries = Object.entries(doc as Record<string, unknown>);
   if (entries.length > SETTINGS_FILE_MAX_SERVICES) throw new Error(`${entries.length} services, at most ${SETTINGS_FILE_MAX_SERVICES}`);
   const out = new Map<string, Readonly<DetectionSettings>>();
@@ -35,12 +36,15 @@ export function parseSettingsFile(text: string, defaults: Readonly<DetectionSett
     // named as records name services: lone surrogates replaced first
     const name = wellFormed(rawName);
     if (!isBoundedName(name)) throw new Error(`service ${at}: a service name is 1 to ${STRING_MAX} characters`);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`service ${at}: expected an object of settings`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new Error(`service ${at}: expected an object of settings`);
     const merged: DetectionSettings = { ...defaults };
     for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
-      if (!(field in DETECTION_SETTINGS)) throw new Error(`service ${at}: unknown setting ${JSON.stringify(field)} (the settings are ${SETTING_NAMES.join(', ')})`);
+      if (!(field in DETECTION_SETTINGS))
+        throw new Error(`service ${at}: unknown setting ${JSON.stringify(field)} (the settings are ${SETTING_NAMES.join(', ')})`);
       const spec = DETECTION_SETTINGS[field as SettingName];
-      const ok = typeof v === 'number' && Number.isFinite(v) && (spec.type === 'number' || Number.isInteger(v)) && v >= spec.min && v <= spec.max;
+      const ok =
+        typeof v === 'number' && Number.isFinite(v) && (spec.type === 'number' || Number.isInteger(v)) && v >= spec.min && v <= spec.max;
       if (!ok) throw new Error(`service ${at}: ${field}=${JSON.stringify(v)}: expected ${describeRange(field as SettingName)}`);
       merged[field as SettingName] = v as number;
     }

@@ -11,7 +11,8 @@ export function startErrorLine(err: unknown, config: StartConfig): string {
     case 'EADDRINUSE':
       return `${at}: the port is in use by another process (EADDRINUSE); set SIEM_PORT to a free port, or stop that process`;
     case 'EACCES':
-      if (e.syscall === 'listen' || e.syscall === 'bind') return `${at}: permission denied (EACCES; ports below 1024 need privileges); set SIEM_PORT to 1024 or above`;
+      if (e.syscall === 'listen' || e.syscall === 'bind')
+        return `${at}: permission denied (EACCES; ports below 1024 need privileges); set SIEM_PORT to 1024 or above`;
       break;
     case 'EADDRNOTAVAIL':
       return `${at}: ${config.host} is not an address of this machine (EADDRNOTAVAIL); set SIEM_HOST to one of its addresses, or 0.0.0.0 for all`;

@@ -108,7 +108,11 @@ export async function saveSnapshot(state: Snapshotting, file: string, clock: () 
     yield first;
     for (let more = true; more; ) {
       const t0 = performance.now();
-      for (let n = 0; more && n < SLICE_KEYS && used < CHUNK_BYTES / 2 && rest.length === 0 && performance.now() - t0 < SLICE_MS; n += STEP) {
+      for (
+        let n = 0;
+        more && n < SLICE_KEYS && used < CHUNK_BYTES / 2 && rest.length === 0 && performance.now() - t0 < SLICE_MS;
+        n += STEP
+      ) {
         more = exp.step(STEP, take);
       }
       slices++;
@@ -239,18 +243,28 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
   if (!Array.isArray(v)) return undefined;
   if (v[0] === 'ip') {
     const series = v[4];
-    const runs = version === 1 ? (v.length === 7 ? runsV1(['error_ip', 'failure_spike'], v.slice(5)) : undefined) : v.length === 6 ? v[5] : undefined;
+    const runs =
+      version === 1 ? (v.length === 7 ? runsV1(['error_ip', 'failure_spike'], v.slice(5)) : undefined) : v.length === 6 ? v[5] : undefined;
     const ok =
-      isStr(v[1]) && isIpKey(v[2]) && isInt(v[3]) && isRuns(runs) &&
-      Array.isArray(series) && series.length % 4 === 0 && series.every((x) => isInt(x) && x >= 0);
+      isStr(v[1]) &&
+      isIpKey(v[2]) &&
+      isInt(v[3]) &&
+      isRuns(runs) &&
+      Array.isArray(series) &&
+      series.length % 4 === 0 &&
+      series.every((x) => isInt(x) && x >= 0);
     return ok ? ['ip', v[1], v[2], v[3], series, runs] : undefined;
   }
   if (v[0] === 'credential') {
     const ips = v[4];
     const runs = v.length !== 6 ? undefined : version === 1 ? runsV1(['credential_ips'], v.slice(5)) : v[5];
     const ok =
-      isStr(v[1]) && isStr(v[2]) && isInt(v[3]) && isRuns(runs) &&
-      Array.isArray(ips) && ips.every((p) => Array.isArray(p) && p.length === 2 && isIpKey(p[0]) && isInt(p[1]));
+      isStr(v[1]) &&
+      isStr(v[2]) &&
+      isInt(v[3]) &&
+      isRuns(runs) &&
+      Array.isArray(ips) &&
+      ips.every((p) => Array.isArray(p) && p.length === 2 && isIpKey(p[0]) && isInt(p[1]));
     return ok ? ['credential', v[1], v[2], v[3], ips as [string, number][], runs] : undefined;
   }
   return undefined;

@@ -14,7 +14,13 @@ function isRow(x: unknown): x is Partial<Row> & { name: string } {
 
 /** Rows from whatever the script returned: Row-like objects, or a flat object of figures. */
 function toRows(caseName: string, out: unknown, script: string): Row[] {
-  const list = Array.isArray(out) ? out : isRow(out) ? [out] : Array.isArray((out as { rows?: unknown })?.rows) ? (out as { rows: unknown[] }).rows : undefined;
+  const list = Array.isArray(out)
+    ? out
+    : isRow(out)
+      ? [out]
+      : Array.isArray((out as { rows?: unknown })?.rows)
+        ? (out as { rows: unknown[] }).rows
+        : undefined;
   if (list && list.every(isRow)) {
     return list.map((r) => {
       const row = { ...r, case: caseName } as Row;
@@ -74,7 +80,9 @@ export async function runExternal(caseName: string, script: string, o: CaseOptio
     // Import only a module that exports run(): a standalone script would
     // start its own main() at import.
     const hasRun = /\bexports\.run\s*=/.test(fs.readFileSync(file, 'utf8'));
-    const out = hasRun ? await (require(file) as { run: (o: CaseOptions) => Promise<unknown> }).run(o) : await standalone(file, o, extraArgs);
+    const out = hasRun
+      ? await (require(file) as { run: (o: CaseOptions) => Promise<unknown> }).run(o)
+      : await standalone(file, o, extraArgs);
     return toRows(caseName, out, label);
   } catch (err) {
     return [{ case: caseName, name: 'all', unavailable: `${label} failed: ${(err as Error).message}` }];

@@ -54,14 +54,22 @@ interface Results {
 function runChild(c: CaseDef, o: CaseOptions): Promise<Row[]> {
   return new Promise((resolve) => {
     const script = path.join(o.outDir, 'bench', 'child.js');
-    const p = spawnNode(cores().server, ['--expose-gc', '--max-old-space-size=8192', ...profileArgs(o.profileDir, c.module), script, c.module, JSON.stringify(o)], {
-      cwd: o.root,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const p = spawnNode(
+      cores().server,
+      ['--expose-gc', '--max-old-space-size=8192', ...profileArgs(o.profileDir, c.module), script, c.module, JSON.stringify(o)],
+      {
+        cwd: o.root,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     let rows: Row[] | undefined;
     p.on('message', (m) => (rows = m as Row[]));
     p.on('exit', (code, signal) => {
-      resolve(rows ?? [{ case: `${c.n} ${c.name}`, name: 'all', unavailable: `case process ended with ${signal ?? `code ${code}`} and no result` }]);
+      resolve(
+        rows ?? [
+          { case: `${c.n} ${c.name}`, name: 'all', unavailable: `case process ended with ${signal ?? `code ${code}`} and no result` },
+        ],
+      );
     });
   });
 }
@@ -93,7 +101,11 @@ function table(rows: readonly Row[], previous: readonly Row[] | undefined): stri
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join(' | ')
+      .trimEnd();
   const notes = rows.filter((r) => r.note && !r.unavailable).map((r) => `  ${r.case} / ${r.name}: ${r.note}`);
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line), '', 'notes:', ...notes].join('\n');
 }
@@ -126,7 +138,9 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const pinned = pinSelf(cores().client);
-  say(`${coreCount()} cores; ${pinned ? `load generator on core ${cores().client}, servers and cases on core ${cores().server}` : hasTaskset() ? 'pinning failed: unpinned' : 'taskset not found (apt-get install -y util-linux): unpinned'}${args.quick ? '; quick subset' : ''}`);
+  say(
+    `${coreCount()} cores; ${pinned ? `load generator on core ${cores().client}, servers and cases on core ${cores().server}` : hasTaskset() ? 'pinning failed: unpinned' : 'taskset not found (apt-get install -y util-linux): unpinned'}${args.quick ? '; quick subset' : ''}`,
+  );
 
   const rows: Row[] = [];
   for (const c of CASES) {
@@ -135,7 +149,11 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     let got: Row[];
     try {
-      got = !c.inProcess ? await runChild(c, o) : c.module === 'ingest' ? await runIngest(o) : await ((await import(`./cases/${c.module}`)) as { run(o: CaseOptions): Promise<Row[]> }).run(o);
+      got = !c.inProcess
+        ? await runChild(c, o)
+        : c.module === 'ingest'
+          ? await runIngest(o)
+          : await ((await import(`./cases/${c.module}`)) as { run(o: CaseOptions): Promise<Row[]> }).run(o);
     } catch (err) {
       got = [{ case: `${c.n} ${c.name}`, name: 'all', unavailable: `failed: ${(err as Error).message}` }];
     }
@@ -146,7 +164,11 @@ async function main(): Promise<void> {
   // Core path >= 2x end to end: the HTTP layer, not the detectors, bounds
   // ingest. Each core row against the case 1 row of the same traffic.
   const pairs: [string, string, string][] = [
-    [`records/s, batch ${INGEST_MIX.batch}, 80% with a credential`, `records/s, parse + validate + state, batch ${INGEST_MIX.batch}, 80% with a credential`, `batch ${INGEST_MIX.batch}, 80% credentials`],
+    [
+      `records/s, batch ${INGEST_MIX.batch}, 80% with a credential`,
+      `records/s, parse + validate + state, batch ${INGEST_MIX.batch}, 80% with a credential`,
+      `batch ${INGEST_MIX.batch}, 80% credentials`,
+    ],
     ['records/s, batch 1000', 'records/s, parse + validate + state', 'batch 1000'],
   ];
   for (const [e2eName, coreName, label] of pairs) {
@@ -191,7 +213,9 @@ async function main(): Promise<void> {
   fs.writeFileSync(latest, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${table(rows, previous?.rows)}\n\n`);
   if (o.profileDir) process.stdout.write(`CPU profiles in ${path.relative(root, o.profileDir)}/ (open in Chrome DevTools or speedscope)\n`);
-  process.stdout.write(`${rows.length} figures in ${(results.durationMs / 1000).toFixed(1)}s; written to bench/results/latest.json${previous ? ` (previous run: ${previous.started}${previous.quick ? ', quick' : ''})` : ''}\n`);
+  process.stdout.write(
+    `${rows.length} figures in ${(results.durationMs / 1000).toFixed(1)}s; written to bench/results/latest.json${previous ? ` (previous run: ${previous.started}${previous.quick ? ', quick' : ''})` : ''}\n`,
+  );
 }
 
 main().catch((err) => {

@@ -36,11 +36,19 @@ function rss(): number {
 
 async function main(): Promise<void> {
   const [kind, max] = process.argv.slice(2);
-  if (!SPRAY_KINDS.includes(kind as SprayKind) || !(Number(max) > 0)) throw new Error(`usage: key-bytes.js <${SPRAY_KINDS.join('|')}> <maxKeys>`);
+  if (!SPRAY_KINDS.includes(kind as SprayKind) || !(Number(max) > 0))
+    throw new Error(`usage: key-bytes.js <${SPRAY_KINDS.join('|')}> <maxKeys>`);
   const maxKeys = Number(max);
   // Warm-up: the same spray into a small state, thrown away, so that the
   // young generation and compiled code are in the baseline, not the growth.
-  const small = new MemoryState({ clock: createClock('event'), defaults: DEFAULT_SETTINGS, maxKeys: 1000, maxServices: 10, maxFindings: 1000, credentialMaxIps: 100 });
+  const small = new MemoryState({
+    clock: createClock('event'),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys: 1000,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+  });
   let warm = 0;
   for (const batch of spray(kind as SprayKind, maxKeys)) {
     await small.apply(batch);
@@ -48,7 +56,15 @@ async function main(): Promise<void> {
   }
   const before = rss();
   let evictions = 0;
-  const state = new MemoryState({ clock: createClock('event'), defaults: DEFAULT_SETTINGS, maxKeys, maxServices: 10, maxFindings: 1000, credentialMaxIps: 100, onEvict: () => evictions++ });
+  const state = new MemoryState({
+    clock: createClock('event'),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+    onEvict: () => evictions++,
+  });
   let worst = 0;
   let records = 0;
   let i = 0;

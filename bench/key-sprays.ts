@@ -41,7 +41,8 @@ export function* spray(kind: SprayKind, maxKeys: number): Generator<KeyedRecord[
     }
     case 'long-credentials':
       // 3x the cap of distinct 256-character credentials, from a few IPs
-      for (let k = 0; k < 3 * maxKeys; k++) yield* out({ ts: T0 + Math.floor(k / 1000), ipKey: ipv4(k % 64), status: 200, service, credential: longCredential(k) });
+      for (let k = 0; k < 3 * maxKeys; k++)
+        yield* out({ ts: T0 + Math.floor(k / 1000), ipKey: ipv4(k % 64), status: 200, service, credential: longCredential(k) });
       break;
     case 'credential-many-ips':
       // credentials each seen from 100 distinct IPv6 /64s (SIEM_CREDENTIAL_MAX_IPS)
@@ -52,7 +53,9 @@ export function* spray(kind: SprayKind, maxKeys: number): Generator<KeyedRecord[
     case 'long-windows': {
       // IPs with a record in each of 120 sub-buckets (the default settings' 360 s of history)
       const ips = Math.ceil(maxKeys / 10);
-      for (let b = 0; b < 120; b++) for (let k = 0; k < ips; k++) yield* out({ ts: T0 + b * 3000 + Math.floor(k / 1000), ipKey: ipv4(k), status: k % 2 ? 500 : 200, service });
+      for (let b = 0; b < 120; b++)
+        for (let k = 0; k < ips; k++)
+          yield* out({ ts: T0 + b * 3000 + Math.floor(k / 1000), ipKey: ipv4(k), status: k % 2 ? 500 : 200, service });
       break;
     }
   }

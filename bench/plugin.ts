@@ -40,18 +40,29 @@ function baselinePlugins(): string {
     ['serialize', 'async log(kong) { await kong.log.serialize(); }'],
   ] as const) {
     mkdirSync(path.join(dir, name));
-    writeFileSync(path.join(dir, name, 'index.js'), `'use strict';\nclass Plugin { constructor(c) { this.c = c; } ${body} }\nmodule.exports = { Plugin, Name: '${name}', Version: '0.0.0', Priority: 1, Schema: [] };\n`);
+    writeFileSync(
+      path.join(dir, name, 'index.js'),
+      `'use strict';\nclass Plugin { constructor(c) { this.c = c; } ${body} }\nmodule.exports = { Plugin, Name: '${name}', Version: '0.0.0', Priority: 1, Schema: [] };\n`,
+    );
   }
   return dir;
 }
 
-async function measure(pluginsDir: string, name: string, config: Record<string, unknown>, events: number, aggRecords?: () => number): Promise<number> {
+async function measure(
+  pluginsDir: string,
+  name: string,
+  config: Record<string, unknown>,
+  events: number,
+  aggRecords?: () => number,
+): Promise<number> {
   const ps = await startPluginServer({ pluginsDir });
   try {
     const id = await ps.startInstance(config, name);
     const base = Date.now();
     const logs = Array.from({ length: events }, (_, i) =>
-      JSON.stringify(kongLog({ startedAt: base + i, ip: `10.2.${(i >> 8) & 255}.${i & 255}`, consumer: `c${i % 50}`, credentialId: `cred-${i % 50}` })),
+      JSON.stringify(
+        kongLog({ startedAt: base + i, ip: `10.2.${(i >> 8) & 255}.${i & 255}`, consumer: `c${i % 50}`, credentialId: `cred-${i % 50}` }),
+      ),
     );
     const parsed = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
     // Warm-up: JIT, sockets, first batches.
@@ -70,10 +81,18 @@ async function measure(pluginsDir: string, name: string, config: Record<string, 
 async function inProcess(events: number): Promise<{ logUs: number; encodeUs: number }> {
   const base = Date.now();
   const logs = Array.from({ length: events }, (_, i) =>
-    JSON.stringify(kongLog({ startedAt: base + i, ip: `10.3.${(i >> 8) & 255}.${i & 255}`, consumer: `c${i % 50}`, credentialId: `cred-${i % 50}` })),
+    JSON.stringify(
+      kongLog({ startedAt: base + i, ip: `10.3.${(i >> 8) & 255}.${i & 255}`, consumer: `c${i % 50}`, credentialId: `cred-${i % 50}` }),
+    ),
   );
   // Batches never fill and the interval never passes: log() is measured without delivery.
-  const conf = { aggregator_url: 'http://127.0.0.1:9/', hash_key: 'bench-key', batch_max_size: 10000, queue_max_records: 1000000, flush_interval_ms: 60000 };
+  const conf = {
+    aggregator_url: 'http://127.0.0.1:9/',
+    hash_key: 'bench-key',
+    batch_max_size: 10000,
+    queue_max_records: 1000000,
+    flush_interval_ms: 60000,
+  };
   const plugin = new Plugin(conf);
   let i = 0;
   const kong = { log: { serialize: async () => logs[i++ % events] } };
@@ -109,12 +128,28 @@ async function main(): Promise<void> {
     const rows: Row[] = [
       { case: 'plugin', name: 'CPU µs per log event, siem log() in-process (parse, record, HMAC, enqueue)', value: ip.logUs, unit: 'µs' },
       { case: 'plugin', name: 'CPU µs per record, batch encoding (JSON + gzip, 200 per batch)', value: ip.encodeUs, unit: 'µs' },
-      { case: 'plugin', name: 'CPU µs per log event, siem (plugin server process, incl. delivery)', value: siem, unit: 'µs', baseline: { name: 'empty plugin', value: empty } },
-      { case: 'plugin', name: 'CPU µs per log event, siem minus serialize-only plugin (record, hash, queue, send)', value: siem - serialize, unit: 'µs', baseline: { name: 'serialize-only plugin', value: serialize } },
+      {
+        case: 'plugin',
+        name: 'CPU µs per log event, siem (plugin server process, incl. delivery)',
+        value: siem,
+        unit: 'µs',
+        baseline: { name: 'empty plugin', value: empty },
+      },
+      {
+        case: 'plugin',
+        name: 'CPU µs per log event, siem minus serialize-only plugin (record, hash, queue, send)',
+        value: siem - serialize,
+        unit: 'µs',
+        baseline: { name: 'serialize-only plugin', value: serialize },
+      },
       { case: 'plugin', name: 'CPU µs per log event, siem minus empty plugin (adds the PDK call)', value: siem - empty, unit: 'µs' },
     ];
     if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    else for (const r of rows) process.stdout.write(`${r.name}: ${r.value?.toFixed(1)} ${r.unit}${r.baseline ? ` (${r.baseline.name}: ${r.baseline.value.toFixed(1)} µs)` : ''}\n`);
+    else
+      for (const r of rows)
+        process.stdout.write(
+          `${r.name}: ${r.value?.toFixed(1)} ${r.unit}${r.baseline ? ` (${r.baseline.name}: ${r.baseline.value.toFixed(1)} µs)` : ''}\n`,
+        );
     process.stdout.write(`events measured: ${events} per plugin, PDK calls per siem event: 1\n`);
   } finally {
     await agg.close();

@@ -15,7 +15,13 @@ export function step(label: string, stream: NodeJS.WriteStream = process.stderr)
     return {
       tick(done, total) {
         if (!bar) {
-          bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta}s`, stream, hideCursor: true, clearOnComplete: true, fps: 5 });
+          bar = new SingleBar({
+            format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta}s`,
+            stream,
+            hideCursor: true,
+            clearOnComplete: true,
+            fps: 5,
+          });
           bar.start(total, 0);
         }
         bar.update(done);

@@ -13,7 +13,11 @@ import { freePort, startRedis, waitFor } from '../test/helpers/redis';
 import { startCluster } from '../test/helpers/redis-cluster';
 import { cores, spawnNode } from './pin';
 
-export interface RedisBenchArgs { records: number; batch: number; concurrency: number }
+export interface RedisBenchArgs {
+  records: number;
+  batch: number;
+  concurrency: number;
+}
 
 /** Deterministic traffic: 20k IPs (a few heavy), 5% failures, a credential on 10%, 4 services, ts rising. */
 export function batches(a: RedisBenchArgs, t0 = 1_717_800_000_000): string[] {
@@ -40,7 +44,10 @@ export function batches(a: RedisBenchArgs, t0 = 1_717_800_000_000): string[] {
   return out;
 }
 
-interface Child { url: string; proc: ChildProcess }
+interface Child {
+  url: string;
+  proc: ChildProcess;
+}
 
 async function startAggregator(outDir: string, core: number, env: Record<string, string>): Promise<Child> {
   const port = await freePort();
@@ -49,10 +56,17 @@ async function startAggregator(outDir: string, core: number, env: Record<string,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`aggregator on ${url}`, async () => {
-    if (proc.exitCode !== null) throw new Error(`aggregator exited with ${proc.exitCode}`);
-    return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-  }, 20_000);
+  await waitFor(
+    `aggregator on ${url}`,
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`aggregator exited with ${proc.exitCode}`);
+      return fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    20_000,
+  );
   return { url, proc };
 }
 
@@ -84,9 +98,18 @@ async function drive(children: Child[], bodies: readonly string[], concurrency: 
 
 function info(port: number, section: string): Record<string, string> {
   const out = spawnSync('redis-cli', ['-p', String(port), 'INFO', section], { encoding: 'utf8' }).stdout;
-  return Object.fromEntries(out.split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(':', 2) as [string, string]));
+  return Object.fromEntries(
+    out
+      .split('\r\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(':', 2) as [string, string]),
+  );
 }
-const cpuSeconds = (ports: number[]) => ports.reduce((s, p) => { const i = info(p, 'cpu'); return s + Number(i.used_cpu_user ?? 0) + Number(i.used_cpu_sys ?? 0); }, 0);
+const cpuSeconds = (ports: number[]) =>
+  ports.reduce((s, p) => {
+    const i = info(p, 'cpu');
+    return s + Number(i.used_cpu_user ?? 0) + Number(i.used_cpu_sys ?? 0);
+  }, 0);
 const usedMemory = (ports: number[]) => ports.reduce((s, p) => s + Number(info(p, 'memory').used_memory ?? 0), 0);
 
 export interface CaseResult {
@@ -105,7 +128,14 @@ async function trackedKeys(url: string): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
-export async function runCase(outDir: string, name: string, n: number, backend: 'memory' | 'redis' | 'cluster', bodies: readonly string[], a: RedisBenchArgs): Promise<CaseResult> {
+export async function runCase(
+  outDir: string,
+  name: string,
+  n: number,
+  backend: 'memory' | 'redis' | 'cluster',
+  bodies: readonly string[],
+  a: RedisBenchArgs,
+): Promise<CaseResult> {
   const redis = backend === 'redis' ? await startRedis() : undefined;
   const cluster = backend === 'cluster' ? await startCluster() : undefined;
   const ports = redis ? [redis.port] : cluster ? cluster.nodes.map((x) => x.port) : [];
@@ -114,7 +144,8 @@ export async function runCase(outDir: string, name: string, n: number, backend: 
   const memEmpty = usedMemory(ports);
   try {
     const c = cores();
-    for (let i = 0; i < n; i++) children.push(await startAggregator(outDir, i === 0 ? c.server : c.client, state ? { SIEM_STATE: state } : {}));
+    for (let i = 0; i < n; i++)
+      children.push(await startAggregator(outDir, i === 0 ? c.server : c.client, state ? { SIEM_STATE: state } : {}));
     // warm-up: the first 5% of batches, not timed (JIT, script cache, connections)
     const warm = Math.max(1, Math.floor(bodies.length / 20));
     await drive(children, bodies.slice(0, warm), a.concurrency);
@@ -122,7 +153,11 @@ export async function runCase(outDir: string, name: string, n: number, backend: 
     const { rps, accepted } = await drive(children, bodies.slice(warm), a.concurrency);
     const cpu = cpuSeconds(ports) - cpu0;
     // every aggregator must see the same state: one window count, asked of each
-    const seen = await Promise.all(children.map((ch) => fetch(`${ch.url}/v1/top?service=svc-0`).then((x) => x.json() as Promise<{ other: number; items: { count: number }[] }>)));
+    const seen = await Promise.all(
+      children.map((ch) =>
+        fetch(`${ch.url}/v1/top?service=svc-0`).then((x) => x.json() as Promise<{ other: number; items: { count: number }[] }>),
+      ),
+    );
     const totals = seen.map((t) => t.other + t.items.reduce((s, x) => s + x.count, 0));
     if (new Set(totals).size !== 1) throw new Error(`${name}: aggregators disagree on svc-0's window: ${totals.join(' vs ')}`);
     const keys = await trackedKeys((children[0] as Child).url);
@@ -146,8 +181,18 @@ export async function peakRssOneBatch(outDir: string, backend: 'memory' | 'redis
   const child = await startAggregator(outDir, cores().server, redis ? { SIEM_STATE: redis.url } : {});
   try {
     const t0 = 1_717_800_000_000;
-    const recs = Array.from({ length: records }, (_, i) => ({ ts: t0 + i, ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, status: i % 7 === 0 ? 401 : 200, service: 'orders', credential: i % 5 === 0 ? `c${i % 997}` : undefined }));
-    const res = await fetch(`${child.url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: recs }) });
+    const recs = Array.from({ length: records }, (_, i) => ({
+      ts: t0 + i,
+      ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      status: i % 7 === 0 ? 401 : 200,
+      service: 'orders',
+      credential: i % 5 === 0 ? `c${i % 997}` : undefined,
+    }));
+    const res = await fetch(`${child.url}/v1/records`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ records: recs }),
+    });
     if (res.status !== 202) throw new Error(`one maximal batch answered ${res.status}: ${await res.text()}`);
     const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8');
     const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);

@@ -7,7 +7,19 @@
 // of `npm run bench` calls run(); standalone: `node <outDir>/bench/replay.js
 // [--quick] [--json] [--lines N]`.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -120,7 +132,10 @@ function timed(cmd: string, args: readonly string[], o: { dir: string; quietStde
       clearInterval(poll);
       clearTimeout(deadline);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (code !== 0) return reject(new Error(`${path.basename(cmd)} exited with ${code}${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+      if (code !== 0)
+        return reject(
+          new Error(`${path.basename(cmd)} exited with ${code}${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`),
+        );
       let kb = withTime ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : hwmKb;
       if (kb !== undefined && !Number.isFinite(kb)) kb = undefined;
       resolve({ ms, rssMb: kb === undefined ? undefined : kb / 1024, stdout: out });
@@ -128,8 +143,18 @@ function timed(cmd: string, args: readonly string[], o: { dir: string; quietStde
   });
 }
 
-async function viaCli(cli: string, file: string, dir: string, profileDir?: string, workers = 1): Promise<{ rate: number; rssMb: number | undefined }> {
-  const r = await timed(process.execPath, [...profileArgs(profileDir, `replay-cli-w${workers}`), cli, 'replay', '--json', '--quiet', '--workers', String(workers), file], { dir });
+async function viaCli(
+  cli: string,
+  file: string,
+  dir: string,
+  profileDir?: string,
+  workers = 1,
+): Promise<{ rate: number; rssMb: number | undefined }> {
+  const r = await timed(
+    process.execPath,
+    [...profileArgs(profileDir, `replay-cli-w${workers}`), cli, 'replay', '--json', '--quiet', '--workers', String(workers), file],
+    { dir },
+  );
   return { rate: (JSON.parse(r.stdout) as { records: number }).records / (r.ms / 1000), rssMb: r.rssMb };
 }
 
@@ -137,7 +162,8 @@ async function viaCli(cli: string, file: string, dir: string, profileDir?: strin
 
 /** Where the Debian package keeps its configuration (CROWDSEC_CONFIG_DIR overrides). */
 const CROWDSEC_ETC = process.env.CROWDSEC_CONFIG_DIR ?? '/etc/crowdsec';
-const CROWDSEC_INSTALL = 'apt-get install -y crowdsec (offline, its configure step fails registering with the central API: put a comment line in /etc/crowdsec/online_api_credentials.yaml, then dpkg --configure crowdsec; see its README.Debian)';
+const CROWDSEC_INSTALL =
+  'apt-get install -y crowdsec (offline, its configure step fails registering with the central API: put a comment line in /etc/crowdsec/online_api_credentials.yaml, then dpkg --configure crowdsec; see its README.Debian)';
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** One request as nginx's `combined` access log line (what CrowdSec's nginx parser reads). */
@@ -148,7 +174,6 @@ export function nginxLine(r: Request): string {
   const user = r.consumer ?? '-';
   return `${r.ip} - ${user} [${time}] "${r.method ?? 'GET'} ${r.path ?? `/${r.service}/items`} HTTP/1.1" ${r.status} 934 "-" "curl/8.5.0"\n`;
 }
-
 
 /**
  * A private CrowdSec configuration under `dir`: the package's parsers and
@@ -168,7 +193,8 @@ async function crowdsecConfig(dir: string, scenarios: boolean): Promise<string> 
   const paths = (cfg.config_paths ?? {}) as Record<string, string>;
   const sysData = paths.data_dir ?? '/var/lib/crowdsec/data/';
   mkdirSync(data);
-  for (const f of readdirSync(sysData)) if (!/\.db(-wal|-shm)?$/.test(f)) cpSync(path.join(sysData, f), path.join(data, f), { recursive: true });
+  for (const f of readdirSync(sysData))
+    if (!/\.db(-wal|-shm)?$/.test(f)) cpSync(path.join(sysData, f), path.join(data, f), { recursive: true });
   // The package's http-path-traversal-probing scenario wants this name; it ships path_traversal.txt.
   const traversal = path.join(data, 'http_path_traversal.txt');
   if (!existsSync(traversal) && existsSync(path.join(data, 'path_traversal.txt'))) cpSync(path.join(data, 'path_traversal.txt'), traversal);
@@ -183,14 +209,21 @@ async function crowdsecConfig(dir: string, scenarios: boolean): Promise<string> 
   cfg.crowdsec_service = { ...cfg.crowdsec_service, acquisition_path: inEtc('acquis.yaml'), acquisition_dir: inEtc('acquis.d') };
   cfg.db_config = { ...cfg.db_config, db_path: path.join(data, 'crowdsec.db') };
   const api = (cfg.api ?? {}) as Record<string, Record<string, unknown>>;
-  const server: Record<string, unknown> = { ...api.server, listen_uri: `127.0.0.1:${port}`, profiles_path: inEtc('profiles.yaml'), console_path: inEtc('console.yaml') };
+  const server: Record<string, unknown> = {
+    ...api.server,
+    listen_uri: `127.0.0.1:${port}`,
+    profiles_path: inEtc('profiles.yaml'),
+    console_path: inEtc('console.yaml'),
+  };
   delete server.online_client;
   cfg.api = { ...api, client: { ...api.client, credentials_path: inEtc('local_api_credentials.yaml') }, server };
   cfg.prometheus = { ...cfg.prometheus, enabled: false };
   const file = inEtc('config.yaml');
   writeFileSync(file, YAML.stringify(cfg));
   // The one-shot agent posts its alerts to the local API: a machine of this database.
-  const add = spawnSync('cscli', ['-c', file, 'machines', 'add', 'kong-siem-bench', '--auto', '-f', inEtc('local_api_credentials.yaml')], { encoding: 'utf8' });
+  const add = spawnSync('cscli', ['-c', file, 'machines', 'add', 'kong-siem-bench', '--auto', '-f', inEtc('local_api_credentials.yaml')], {
+    encoding: 'utf8',
+  });
   if (add.status !== 0) throw new Error(`cscli machines add: ${(add.stderr || add.stdout).trim().split('\n').pop()}`);
   const creds = inEtc('local_api_credentials.yaml');
   writeFileSync(creds, readFileSync(creds, 'utf8').replace(/^url:.*$/m, `url: http://127.0.0.1:${port}`));
@@ -242,7 +275,13 @@ async function crowdsecRun(reqs: readonly Request[], lines: number, scenarios: b
 
 async function crowdsec(reqs: readonly Request[], o: Options, dir: string, kong: { name: string; value: number }): Promise<Row[]> {
   if (spawnSync('crowdsec', ['-version'], { stdio: 'ignore' }).status !== 0) {
-    return [{ case: CASE, name: 'CrowdSec one-shot file mode (crowdsec -dsn file://... -type nginx)', unavailable: `crowdsec is not installed: ${CROWDSEC_INSTALL}` }];
+    return [
+      {
+        case: CASE,
+        name: 'CrowdSec one-shot file mode (crowdsec -dsn file://... -type nginx)',
+        unavailable: `crowdsec is not installed: ${CROWDSEC_INSTALL}`,
+      },
+    ];
   }
   const version = (spawnSync('crowdsec', ['-version'], { encoding: 'utf8' }).stderr.match(/version: (\S+)/) ?? [])[1] ?? '?';
   const rows: Row[] = [];
@@ -313,7 +352,11 @@ export async function run(o: Options = {}): Promise<Row[]> {
     const cliRow = row('CLI end to end (node start, report), --workers 1 (default)', cli.rate, `peak RSS ${rss}`);
     cliRow.target = `>= ${TARGET_FLOOR_RATIO}x the floor in <= ${TARGET_RSS_MB} MB RSS`;
     cliRow.met = cli.rate >= TARGET_FLOOR_RATIO * base && cli.rssMb !== undefined && cli.rssMb <= TARGET_RSS_MB;
-    const threadsRow = row(`CLI end to end, --workers ${threads} (parser threads)`, withThreads.rate, `peak RSS ${withThreads.rssMb === undefined ? 'not measured' : `${withThreads.rssMb.toFixed(0)} MB`}`);
+    const threadsRow = row(
+      `CLI end to end, --workers ${threads} (parser threads)`,
+      withThreads.rate,
+      `peak RSS ${withThreads.rssMb === undefined ? 'not measured' : `${withThreads.rssMb.toFixed(0)} MB`}`,
+    );
     threadsRow.target = cliRow.target;
     threadsRow.met = withThreads.rate >= TARGET_FLOOR_RATIO * base && withThreads.rssMb !== undefined && withThreads.rssMb <= TARGET_RSS_MB;
     const rows = [
@@ -323,7 +366,14 @@ export async function run(o: Options = {}): Promise<Row[]> {
       threadsRow,
     ];
     if (cli.rssMb !== undefined) {
-      rows.push({ case: CASE, name: 'CLI end to end, peak RSS', value: Math.round(cli.rssMb), unit: 'MB', target: `<= ${TARGET_RSS_MB} MB`, met: cli.rssMb <= TARGET_RSS_MB });
+      rows.push({
+        case: CASE,
+        name: 'CLI end to end, peak RSS',
+        value: Math.round(cli.rssMb),
+        unit: 'MB',
+        target: `<= ${TARGET_RSS_MB} MB`,
+        met: cli.rssMb <= TARGET_RSS_MB,
+      });
     }
     rows.push(...(await crowdsec(reqs, o, dir, { name: 'kong-siem replay CLI end to end, records/s', value: Math.round(cli.rate) })));
     return rows;
@@ -342,7 +392,10 @@ if (require.main === module) {
       else {
         for (const r of rows) {
           if (r.unavailable) process.stdout.write(`${r.name}: not available (${r.unavailable})\n`);
-          else process.stdout.write(`${r.name}: ${r.value} ${r.unit}${r.baseline ? ` (${(r.ratio ?? 0).toFixed(3)}x of ${r.baseline.name}: ${r.baseline.value})` : ''}${r.note ? `; ${r.note}` : ''}${r.target ? `; target ${r.target}: ${r.met ? 'met' : 'missed'}` : ''}\n`);
+          else
+            process.stdout.write(
+              `${r.name}: ${r.value} ${r.unit}${r.baseline ? ` (${(r.ratio ?? 0).toFixed(3)}x of ${r.baseline.name}: ${r.baseline.value})` : ''}${r.note ? `; ${r.note}` : ''}${r.target ? `; target ${r.target}: ${r.met ? 'met' : 'missed'}` : ''}\n`,
+            );
         }
       }
     },

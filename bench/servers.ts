@@ -13,7 +13,6 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-
 async function waitReady(url: string, proc: ChildProcess, deadlineMs = 20_000): Promise<void> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
@@ -29,7 +28,13 @@ async function waitReady(url: string, proc: ChildProcess, deadlineMs = 20_000): 
   throw new Error(`server not ready at ${url} within ${deadlineMs} ms`);
 }
 
-export async function startChild(kind: 'aggregator' | 'baseline', outDir: string, core: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Child> {
+export async function startChild(
+  kind: 'aggregator' | 'baseline',
+  outDir: string,
+  core: number,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<Child> {
   const port = await freePort();
   const script = kind === 'aggregator' ? path.join(outDir, 'aggregator', 'server.js') : path.join(outDir, 'bench', 'baseline-server.js');
   const proc = spawnNode(core, [...nodeArgs, script], {

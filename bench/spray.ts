@@ -47,9 +47,10 @@ function body(from: number, n: number, now: number, b: number): string {
   const recs: string[] = [];
   for (let i = 0; i < n; i++) {
     const k = from + i;
-    const ip = k % 10 === 0
-      ? `2001:db8:${(k & 0xffff).toString(16)}:${((k >>> 16) & 0xffff).toString(16)}::1`
-      : `${10 + (k >>> 24)}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`;
+    const ip =
+      k % 10 === 0
+        ? `2001:db8:${(k & 0xffff).toString(16)}:${((k >>> 16) & 0xffff).toString(16)}::1`
+        : `${10 + (k >>> 24)}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`;
     recs.push(`{"ts":${now},"ip":"${ip}","status":${k % 33 === 0 ? 404 : 200},"service":"orders","credential":"spray-${k}"}`);
   }
   // the real attackers: an error IP and a shared credential, every batch
@@ -61,7 +62,13 @@ function body(from: number, n: number, now: number, b: number): string {
 async function waitHealthy(url: string, deadlineMs: number): Promise<void> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('aggregator not healthy after restart');
@@ -71,7 +78,12 @@ export async function runSpray(o: SprayOptions): Promise<SprayResult> {
   const outDir = path.resolve(__dirname, '..');
   const dir = mkdtempSync(path.join(tmpdir(), 'siem-spray-'));
   const stateFile = path.join(dir, 'state.ndjson');
-  const env = { SIEM_MAX_KEYS: String(o.maxKeys), SIEM_STATE_FILE: stateFile, SIEM_SNAPSHOT_INTERVAL_MS: '3600000', SIEM_LOG_LEVEL: 'info' };
+  const env = {
+    SIEM_MAX_KEYS: String(o.maxKeys),
+    SIEM_STATE_FILE: stateFile,
+    SIEM_SNAPSHOT_INTERVAL_MS: '3600000',
+    SIEM_LOG_LEVEL: 'info',
+  };
   const { server } = cores();
   let agg: Child | undefined;
   try {
@@ -88,7 +100,11 @@ export async function runSpray(o: SprayOptions): Promise<SprayResult> {
         if (from >= o.ips) return;
         sent += o.batch;
         const n = Math.min(o.batch, o.ips - from);
-        const res = await fetch(`${agg!.url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(from, n, Date.now(), from / o.batch) });
+        const res = await fetch(`${agg!.url}/v1/records`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: body(from, n, Date.now(), from / o.batch),
+        });
         if (res.status !== 202) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
         await res.arrayBuffer();
         bar.tick(Math.min(sent, o.ips), o.ips);
@@ -108,9 +124,14 @@ export async function runSpray(o: SprayOptions): Promise<SprayResult> {
     const peak = rssMb(pid, 'VmHWM');
     const m = await (await fetch(`${agg.url}/metrics`)).text();
     const tracked = metric(m, /^kong_siem_tracked_keys (\d+)$/m);
-    const evictions = metric(m, /^kong_siem_evictions_total\{table="ip"\} (\d+)$/m) + metric(m, /^kong_siem_evictions_total\{table="credential"\} (\d+)$/m);
-    const findings = ((await (await fetch(`${agg.url}/v1/findings`)).json()) as { findings: { type: string; ip?: string; credential?: string }[] }).findings;
-    const found = findings.some((f) => f.type === 'error_ip' && f.ip === '192.0.2.66') && findings.some((f) => f.type === 'credential_ips' && f.credential === 'stolen');
+    const evictions =
+      metric(m, /^kong_siem_evictions_total\{table="ip"\} (\d+)$/m) + metric(m, /^kong_siem_evictions_total\{table="credential"\} (\d+)$/m);
+    const findings = (
+      (await (await fetch(`${agg.url}/v1/findings`)).json()) as { findings: { type: string; ip?: string; credential?: string }[] }
+    ).findings;
+    const found =
+      findings.some((f) => f.type === 'error_ip' && f.ip === '192.0.2.66') &&
+      findings.some((f) => f.type === 'credential_ips' && f.credential === 'stolen');
 
     say('SIGTERM: snapshot');
     const s0 = process.hrtime.bigint();
@@ -150,7 +171,12 @@ if (require.main === module) {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : dflt;
   };
-  runSpray({ ips: arg('ips', 5_000_000), maxKeys: arg('max-keys', 1_000_000), batch: arg('batch', 5000), connections: arg('connections', 4) }).then(
+  runSpray({
+    ips: arg('ips', 5_000_000),
+    maxKeys: arg('max-keys', 1_000_000),
+    batch: arg('batch', 5000),
+    connections: arg('connections', 4),
+  }).then(
     (r) => {
       if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else for (const [k, v] of Object.entries(r)) process.stdout.write(`${k.padEnd(18)} ${v}\n`);

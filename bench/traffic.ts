@@ -40,12 +40,14 @@ export function ipOf(i: number, ipv6Share = 0.1): string {
   }
   // 10.0.0.0/8-like spread over the whole IPv4 space, skipping 0 and 255 octets
   const n = (Math.imul(i + 1, 2654435761) >>> 0) % 4_000_000_000;
-  return `${1 + (n >>> 24) % 223}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${1 + (n & 0xff) % 254}`;
+  return `${1 + ((n >>> 24) % 223)}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${1 + ((n & 0xff) % 254)}`;
 }
 
 export function credentialOf(i: number): string {
   // looks like a plugin fingerprint: 16 hex digits
-  return ((Math.imul(i + 7, 0x27d4eb2d) >>> 0).toString(16).padStart(8, '0') + (Math.imul(i + 13, 0x165667b1) >>> 0).toString(16).padStart(8, '0'));
+  return (
+    (Math.imul(i + 7, 0x27d4eb2d) >>> 0).toString(16).padStart(8, '0') + (Math.imul(i + 13, 0x165667b1) >>> 0).toString(16).padStart(8, '0')
+  );
 }
 
 export class Traffic {

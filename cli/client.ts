@@ -41,7 +41,9 @@ export async function getJson(o: ClientOptions, path: string): Promise<unknown> 
   const text = await res.text();
   if (res.status === 401) {
     throw new ClientError(
-      o.token ? `the aggregator refused SIEM_READ_TOKEN (401): set it to the aggregator's read token` : `the aggregator wants a read token (401): set SIEM_READ_TOKEN`,
+      o.token
+        ? `the aggregator refused SIEM_READ_TOKEN (401): set it to the aggregator's read token`
+        : `the aggregator wants a read token (401): set SIEM_READ_TOKEN`,
     );
   }
   let body: unknown;

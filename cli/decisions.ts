@@ -29,7 +29,12 @@ export class DecisionsCliError extends Error {
 
 const base = (url: string) => url.replace(/\/+$/, '');
 
-async function call(method: string, url: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+async function call(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: unknown,
+): Promise<{ status: number; json: unknown; text: string }> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -90,7 +95,16 @@ export function table(list: readonly ListedDecision[]): string {
     rows.push([String(d.id), d.value, d.scope, d.origin, d.scenario, d.duration, why]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** The deny list Kong should hold: every active ban's value, sorted, once. */
@@ -136,7 +150,9 @@ export interface KongAdmin {
   headers?: Record<string, string>;
 }
 
-export type SyncResult = { changed: false; deny: string[] } | { changed: true; deny: string[]; added: string[]; removed: string[]; enabled: boolean };
+export type SyncResult =
+  | { changed: false; deny: string[] }
+  | { changed: true; deny: string[]; added: string[]; removed: string[]; enabled: boolean };
 
 interface KongPlugin {
   id: string;

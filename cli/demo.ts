@@ -57,7 +57,14 @@ async function post(url: string, body: unknown): Promise<void> {
 
 /** One wave: benign traffic of the last minute and the four attacks, posted as http-log would. */
 export async function wave(url: string, n: number): Promise<number> {
-  const requests = scenario({ endMs: Date.now(), benign: BENIGN_PER_WAVE, spanMs: 60_000, seed: n + 1, spikeIp: SPIKE_IPS[n % SPIKE_IPS.length], floodRequests: FLOOD_REQUESTS });
+  const requests = scenario({
+    endMs: Date.now(),
+    benign: BENIGN_PER_WAVE,
+    spanMs: 60_000,
+    seed: n + 1,
+    spikeIp: SPIKE_IPS[n % SPIKE_IPS.length],
+    floodRequests: FLOOD_REQUESTS,
+  });
   for (let i = 0; i < requests.length; i += BATCH) {
     await post(`${url}/v1/kong-log`, requests.slice(i, i + BATCH).map(kongLogObject));
   }

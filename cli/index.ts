@@ -43,7 +43,10 @@ function intIn(min: number, max: number) {
 
 /** A credential header replay can read: Kong's serializer logs authorization headers as REDACTED. */
 function credentialHeader(v: string): string {
-  if (isRedactedHeader(v)) throw new InvalidArgumentError(`${v} cannot be a credential source: Kong logs its value as REDACTED, so every client would share one credential`);
+  if (isRedactedHeader(v))
+    throw new InvalidArgumentError(
+      `${v} cannot be a credential source: Kong logs its value as REDACTED, so every client would share one credential`,
+    );
   return v;
 }
 
@@ -113,7 +116,8 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
     const v = flags[camel(n)];
     if (typeof v === 'number') settings[n] = v;
   }
-  if (flags.since !== undefined && flags.until !== undefined && flags.until <= flags.since) throw new UsageError('--until must be after --since');
+  if (flags.since !== undefined && flags.until !== undefined && flags.until <= flags.since)
+    throw new UsageError('--until must be after --since');
   const { replay } = await import('./replay');
   const { createProgress } = await import('./progress');
   const { jsonReport, tableReport } = await import('./report');
@@ -203,25 +207,48 @@ export function program(): Command {
 
   const r = p
     .command('replay')
-    .description('replay Kong file-log / http-log NDJSON (plain or gzip; "-" or nothing for stdin) through the detectors on the event clock, then report the findings')
+    .description(
+      'replay Kong file-log / http-log NDJSON (plain or gzip; "-" or nothing for stdin) through the detectors on the event clock, then report the findings',
+    )
     .argument('[files...]', 'log files, oldest first')
     .option('--json', 'print the report as JSON (records, bad_lines, findings, history, top)')
     .option('--since <time>', 'skip records that started before this time (ISO 8601, or epoch s/ms)', parseTime)
     .option('--until <time>', 'skip records that started at or after this time', parseTime)
-    .addOption(new Option('--credential-source <source>', 'where the credential comes from').choices([...CREDENTIAL_SOURCES]).default('auto'))
-    .option('--credential-header <name>', 'request header of the "header" source (not authorization or proxy-authorization: Kong redacts them)', credentialHeader, DEFAULT_CREDENTIAL_HEADER)
+    .addOption(
+      new Option('--credential-source <source>', 'where the credential comes from').choices([...CREDENTIAL_SOURCES]).default('auto'),
+    )
+    .option(
+      '--credential-header <name>',
+      'request header of the "header" source (not authorization or proxy-authorization: Kong redacts them)',
+      credentialHeader,
+      DEFAULT_CREDENTIAL_HEADER,
+    )
     .option('--hash-key <key>', 'HMAC key of credential fingerprints (default: SIEM_HASH_KEY)')
     .option('--hash-credentials', 'report credentials as fingerprints (default, unless SIEM_HASH_CREDENTIALS=false)')
     .option('--no-hash-credentials', 'report credentials as they are in the log')
-    .option('--success-statuses <route=status>', 'on this route (name or id) only these statuses are successes, e.g. wp-login=302 or login=302|303; repeatable (default: SIEM_SUCCESS_STATUSES)', successStatuses)
+    .option(
+      '--success-statuses <route=status>',
+      'on this route (name or id) only these statuses are successes, e.g. wp-login=302 or login=302|303; repeatable (default: SIEM_SUCCESS_STATUSES)',
+      successStatuses,
+    )
     .option('--ipv6-prefix <bits>', 'IPv6 prefix of an IP key (default: SIEM_IPV6_PREFIX or 64)', intIn(1, 128))
     .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
-    .option('--workers <n>', 'threads parsing lines: 1 (default) = all on the main thread; more = that many parser threads beside it, same report', intIn(1, 64))
-    .addOption(new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']))
+    .option(
+      '--workers <n>',
+      'threads parsing lines: 1 (default) = all on the main thread; more = that many parser threads beside it, same report',
+      intIn(1, 64),
+    )
+    .addOption(
+      new Option('--progress <how>', 'progress on stderr (default: bar on a terminal, else plain lines)').choices(['bar', 'plain', 'none']),
+    )
     .option('-q, --quiet', 'no progress output');
   for (const n of SETTING_NAMES) {
     const s = DETECTION_SETTINGS[n];
-    r.option(`${flagOf(n)} <${s.type === 'integer' ? 'n' : 'x'}>`, `${s.description} (default: ${settingEnvName(n)} or ${s.default})`, settingParser(n));
+    r.option(
+      `${flagOf(n)} <${s.type === 'integer' ? 'n' : 'x'}>`,
+      `${s.description} (default: ${settingEnvName(n)} or ${s.default})`,
+      settingParser(n),
+    );
   }
   r.action(async (files: string[], flags: ReplayFlags) => {
     process.exitCode = await runReplay(files, flags);
@@ -230,7 +257,7 @@ export function program(): Command {
   p.command('fingerprint')
     .description('print the fingerprint the plugin would send for a credential ("-" reads it from stdin)')
     .argument('<credential>', 'the credential id, consumer username or header value')
-    .option('--key <key>', 'the plugin\'s hash_key (default: SIEM_HASH_KEY)')
+    .option('--key <key>', "the plugin's hash_key (default: SIEM_HASH_KEY)")
     .action(async (credential: string, flags: { key?: string }) => {
       const value = credential === '-' ? await firstLine(process.stdin) : credential;
       if (value === '') throw new UsageError('empty credential');
@@ -251,8 +278,7 @@ export function program(): Command {
       await serve(env);
     });
 
-  const urlOption = () =>
-    new Option('--url <url>', 'base URL of the aggregator').env('SIEM_URL').default(DEFAULT_URL);
+  const urlOption = () => new Option('--url <url>', 'base URL of the aggregator').env('SIEM_URL').default(DEFAULT_URL);
   const token = () => process.env.SIEM_READ_TOKEN || undefined;
   p.command('findings')
     .description('print the findings of a running aggregator (GET /v1/findings); the read token comes from SIEM_READ_TOKEN')
@@ -268,18 +294,24 @@ export function program(): Command {
     .argument('[service]', 'the service (default: every service the aggregator holds)')
     .addOption(urlOption())
     .addOption(new Option('--by <what>', 'rank by requests or by failures').choices(['requests', 'errors']).default('requests'))
-    .option('-n <n>', 'IPs listed (default: the service\'s top_n)', intIn(1, 100))
+    .option('-n <n>', "IPs listed (default: the service's top_n)", intIn(1, 100))
     .option('--json', 'print the answer as JSON, as the endpoint gives it (an array of them without a service)')
     .action(async (service: string | undefined, flags: TopFlags) => {
       process.stdout.write(await topCommand(service, flags, token()));
     });
 
-  const d = p.command('decisions').description('ban decisions of an aggregator: list, add, delete; export or sync them as Kong\'s ip-restriction plugin');
+  const d = p
+    .command('decisions')
+    .description("ban decisions of an aggregator: list, add, delete; export or sync them as Kong's ip-restriction plugin");
   const access = (c: Command) =>
     c
       .addOption(urlOption())
       .option('--token <token>', 'SIEM_ADMIN_TOKEN (list, export and sync also take the read token); default: SIEM_ADMIN_TOKEN');
-  const accessOf = (f: { url: string; token?: string; apiKey?: string }) => ({ url: f.url, token: f.token ?? process.env.SIEM_ADMIN_TOKEN, apiKey: f.apiKey });
+  const accessOf = (f: { url: string; token?: string; apiKey?: string }) => ({
+    url: f.url,
+    token: f.token ?? process.env.SIEM_ADMIN_TOKEN,
+    apiKey: f.apiKey,
+  });
   access(d.command('list').description('the active decisions with their evidence'))
     .option('--json', 'print the listing as JSON')
     .action(async (f: { url: string; token?: string; json?: boolean }) => {
@@ -295,57 +327,84 @@ export function program(): Command {
       const made = await m.addDecision(accessOf(f), value, f.duration, f.reason);
       process.stdout.write(`${made.id} ${made.value} ${made.scope} ${made.duration}\n`);
     });
-  access(d.command('delete').description('take a decision back').argument('<id>', 'decision id', intIn(1, Number.MAX_SAFE_INTEGER)))
-    .action(async (id: number, f: { url: string; token?: string }) => {
+  access(d.command('delete').description('take a decision back').argument('<id>', 'decision id', intIn(1, Number.MAX_SAFE_INTEGER))).action(
+    async (id: number, f: { url: string; token?: string }) => {
       const m = await import('./decisions');
       await m.deleteDecision(accessOf(f), id);
       process.stdout.write(`deleted ${id}\n`);
-    });
+    },
+  );
   access(d.command('export').description('print the active bans as configuration'))
-    .addOption(new Option('--format <format>', 'kong: a declarative-config snippet of Kong\'s ip-restriction plugin').choices(['kong']).makeOptionMandatory())
+    .addOption(
+      new Option('--format <format>', "kong: a declarative-config snippet of Kong's ip-restriction plugin")
+        .choices(['kong'])
+        .makeOptionMandatory(),
+    )
     .option('--api-key <key>', 'read the bans as a bouncer (one of SIEM_BOUNCER_KEYS) instead of with a token')
     .option('--service <name>', 'attach the plugin to this Kong service')
     .option('--route <name>', 'attach the plugin to this Kong route')
     .option('--status <code>', 'status Kong answers banned clients (ip-restriction default 403)', intIn(100, 599))
     .option('--message <text>', 'message Kong answers banned clients')
-    .action(async (f: { url: string; token?: string; apiKey?: string; service?: string; route?: string; status?: number; message?: string }) => {
-      const m = await import('./decisions');
-      const deny = m.denyList(await m.activeDecisions(accessOf(f)));
-      process.stdout.write(m.kongSnippet(deny, f));
-    });
-  access(d.command('sync').description('keep a DB-mode Kong\'s ip-restriction deny list equal to the active bans (Admin API)'))
+    .action(
+      async (f: { url: string; token?: string; apiKey?: string; service?: string; route?: string; status?: number; message?: string }) => {
+        const m = await import('./decisions');
+        const deny = m.denyList(await m.activeDecisions(accessOf(f)));
+        process.stdout.write(m.kongSnippet(deny, f));
+      },
+    );
+  access(d.command('sync').description("keep a DB-mode Kong's ip-restriction deny list equal to the active bans (Admin API)"))
     .requiredOption('--admin-url <url>', 'Kong Admin API, e.g. http://127.0.0.1:8001')
     .requiredOption('--plugin-id <id>', 'id of the ip-restriction plugin instance to manage')
     .option('--admin-header <header...>', 'extra Admin API header(s), "Name: value" (e.g. Kong-Admin-Token)')
     .option('--api-key <key>', 'read the bans as a bouncer (one of SIEM_BOUNCER_KEYS) instead of with a token')
     .option('--interval <seconds>', 'seconds between rounds', intIn(1, 86_400), 10)
     .option('--once', 'one round, then exit')
-    .action(async (f: { url: string; token?: string; apiKey?: string; adminUrl: string; pluginId: string; adminHeader?: string[]; interval: number; once?: boolean }) => {
-      const m = await import('./decisions');
-      const headers: Record<string, string> = {};
-      for (const h of f.adminHeader ?? []) {
-        const i = h.indexOf(':');
-        if (i < 1) throw new UsageError(`--admin-header "${h}" is not "Name: value"`);
-        headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
-      }
-      const kong = { adminUrl: f.adminUrl, pluginId: f.pluginId, headers };
-      const round = async () => {
-        const r = await m.syncKong(kong, m.denyList(await m.activeDecisions(accessOf(f))));
-        const at = new Date().toISOString();
-        if (r.changed) process.stdout.write(`${at} synced: ${r.deny.length} denied (+${r.added.length} -${r.removed.length})${r.enabled ? '' : ', plugin disabled (no bans)'}\n`);
-        else if (f.once) process.stdout.write(`${at} in sync: ${r.deny.length} denied\n`);
-      };
-      if (f.once) return round();
-      // keeps going through errors (Kong or the aggregator restarting), one line each
-      for (;;) {
-        await round().catch((err) => process.stderr.write(`kong-siem decisions sync: ${(err as Error).message}\n`));
-        await new Promise((ok) => setTimeout(ok, f.interval * 1000));
-      }
-    });
+    .action(
+      async (f: {
+        url: string;
+        token?: string;
+        apiKey?: string;
+        adminUrl: string;
+        pluginId: string;
+        adminHeader?: string[];
+        interval: number;
+        once?: boolean;
+      }) => {
+        const m = await import('./decisions');
+        const headers: Record<string, string> = {};
+        for (const h of f.adminHeader ?? []) {
+          const i = h.indexOf(':');
+          if (i < 1) throw new UsageError(`--admin-header "${h}" is not "Name: value"`);
+          headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+        }
+        const kong = { adminUrl: f.adminUrl, pluginId: f.pluginId, headers };
+        const round = async () => {
+          const r = await m.syncKong(kong, m.denyList(await m.activeDecisions(accessOf(f))));
+          const at = new Date().toISOString();
+          if (r.changed)
+            process.stdout.write(
+              `${at} synced: ${r.deny.length} denied (+${r.added.length} -${r.removed.length})${r.enabled ? '' : ', plugin disabled (no bans)'}\n`,
+            );
+          else if (f.once) process.stdout.write(`${at} in sync: ${r.deny.length} denied\n`);
+        };
+        if (f.once) return round();
+        // keeps going through errors (Kong or the aggregator restarting), one line each
+        for (;;) {
+          await round().catch((err) => process.stderr.write(`kong-siem decisions sync: ${(err as Error).message}\n`));
+          await new Promise((ok) => setTimeout(ok, f.interval * 1000));
+        }
+      },
+    );
 
   p.command('demo')
-    .description('start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C')
-    .option('--port <port>', `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`, intIn(0, 65535))
+    .description(
+      'start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C',
+    )
+    .option(
+      '--port <port>',
+      `port to try first (default: SIEM_PORT or ${DEFAULT_DEMO_PORT}; a busy port falls back to a free one)`,
+      intIn(0, 65535),
+    )
     .option('--once', 'stop after printing the findings (no page served)')
     .action(async (flags: { port?: number; once?: boolean }) => {
       const fromEnv = process.env.SIEM_PORT;

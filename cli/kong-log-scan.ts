@@ -183,7 +183,14 @@ function str(i: number): number {
       escaped = true;
       const e = buf[++j] as number;
       if (e === 117) {
-        if (j + 4 >= n || HEX[buf[j + 1] as number] !== 1 || HEX[buf[j + 2] as number] !== 1 || HEX[buf[j + 3] as number] !== 1 || HEX[buf[j + 4] as number] !== 1) return FAIL;
+        if (
+          j + 4 >= n ||
+          HEX[buf[j + 1] as number] !== 1 ||
+          HEX[buf[j + 2] as number] !== 1 ||
+          HEX[buf[j + 3] as number] !== 1 ||
+          HEX[buf[j + 4] as number] !== 1
+        )
+          return FAIL;
         j += 4;
       } else if (ESCAPES[e] !== 1) return FAIL;
     } else if (k === CONTROL) return FAIL;

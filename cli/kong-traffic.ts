@@ -192,15 +192,31 @@ export function scenario(o: ScenarioOptions): Request[] {
   const spikeIp = o.spikeIp ?? ATTACK.spikeIp;
   // top_ip: 400 requests in the last 40 s (flood_ip too when there are 1000 or more)
   const flood = o.floodRequests ?? 400;
-  for (let i = 0; i < flood; i++) out.push({ ts: t - 40_000 + Math.floor((i * 40_000) / flood), ip: ATTACK.floodIp, status: 200, service: svc, latencyMs: 3 });
+  for (let i = 0; i < flood; i++)
+    out.push({ ts: t - 40_000 + Math.floor((i * 40_000) / flood), ip: ATTACK.floodIp, status: 200, service: svc, latencyMs: 3 });
   // error_ip: 60 failures out of 64 in the last 30 s
   for (let i = 0; i < 64; i++) {
-    out.push({ ts: t - 30_000 + i * 450, ip: ATTACK.errorIp, status: i % 16 === 0 ? 200 : 401, service: svc, method: 'POST', path: '/orders/login', latencyMs: 2 });
+    out.push({
+      ts: t - 30_000 + i * 450,
+      ip: ATTACK.errorIp,
+      status: i % 16 === 0 ? 200 : 401,
+      service: svc,
+      method: 'POST',
+      path: '/orders/login',
+      latencyMs: 2,
+    });
   }
   // credential_ips: one credential from five IPs in the last 50 s
   ATTACK.sharedIps.forEach((ip, k) => {
     for (let i = 0; i < 3; i++) {
-      out.push({ ts: t - 50_000 + k * 9_000 + i * 1_000, ip, status: 200, service: svc, credential: ATTACK.sharedCredential, consumer: ATTACK.sharedConsumer });
+      out.push({
+        ts: t - 50_000 + k * 9_000 + i * 1_000,
+        ip,
+        status: 200,
+        service: svc,
+        credential: ATTACK.sharedCredential,
+        consumer: ATTACK.sharedConsumer,
+      });
     }
   });
   // failure_spike: 8 successes 90 s back (baseline period), then 15
@@ -211,7 +227,8 @@ export function scenario(o: ScenarioOptions): Request[] {
   // An earlier error burst that lapses long before the end: a replay's
   // history shows it, the findings at the end of the log do not.
   if (o.spanMs >= 300_000) {
-    for (let i = 0; i < 30; i++) out.push({ ts: start + 30_000 + i * 300, ip: ATTACK.earlyErrorIp, status: 401, service: 'billing', latencyMs: 2 });
+    for (let i = 0; i < 30; i++)
+      out.push({ ts: start + 30_000 + i * 300, ip: ATTACK.earlyErrorIp, status: 401, service: 'billing', latencyMs: 2 });
   }
   return out.sort((a, b) => a.ts + (a.latencyMs ?? 0) - (b.ts + (b.latencyMs ?? 0)));
 }

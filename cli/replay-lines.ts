@@ -46,7 +46,9 @@ export function missingFields(log: unknown): string {
   const resp = l.response as Record<string, unknown> | undefined;
   if (resp === undefined || resp === null || typeof resp !== 'object' || resp.status === undefined) miss.push('response.status');
   if (l.started_at === undefined) miss.push('started_at');
-  return miss.length > 0 ? `not a Kong log object: no ${miss.join(', ')}` : 'not a Kong log object: client_ip, response.status or started_at mistyped';
+  return miss.length > 0
+    ? `not a Kong log object: no ${miss.join(', ')}`
+    : 'not a Kong log object: client_ip, response.status or started_at mistyped';
 }
 
 const REASONS: Record<string, string> = {

@@ -155,7 +155,10 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   // Sample findings and top lists at a tenth of the shortest window of event
   // time: an entity meeting a rule keeps meeting it for about a window, so a
   // sample this often sees it.
-  const checkEveryMs = Math.max(1000, Math.floor((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.credential_window_seconds)) / 10));
+  const checkEveryMs = Math.max(
+    1000,
+    Math.floor((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.credential_window_seconds)) / 10),
+  );
   let nextCheck = -Infinity;
 
   const result: ReplayResult = {
@@ -243,7 +246,11 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     const before = gate.now();
     if (!gate.admit(ts)) {
       result.rejected.future++;
-      hooks.onBadLine?.({ file: name, line, reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)` });
+      hooks.onBadLine?.({
+        file: name,
+        line,
+        reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)`,
+      });
       return undefined;
     }
     if (ts >= nextCheck) {
@@ -337,7 +344,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
         else {
           fh = await fsp.open(file, 'r');
           // gzip goes through a stream (zlib keeps the buffers it is given)
-          if (await isGzip(fh)) chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
+          if (await isGzip(fh))
+            chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
           else chunks = plainChunks(fh, onBytes);
         }
         for await (const chunk of chunks) {

@@ -12,14 +12,12 @@ export function jsonReport(r: ReplayResult): string {
   return `${JSON.stringify(r)}\n`;
 }
 
-
 function section(title: string, header: string[], rows: string[][]): string {
   if (rows.length === 0) return `${title}\n  none\n`;
   const shown = rows.slice(0, ROWS_MAX);
   const more = rows.length > shown.length ? `\n  ... ${rows.length - shown.length} more (see --json)` : '';
   return `${title}\n${table(header, shown).replace(/^/gm, '  ')}${more}\n`;
 }
-
 
 function ofType<T extends Finding['type']>(h: HistoryEntry[], t: T): (HistoryEntry & { type: T })[] {
   return h.filter((e) => e.type === t) as (HistoryEntry & { type: T })[];
@@ -57,16 +55,32 @@ export function tableReport(r: ReplayResult): string {
   );
   out.push(
     section(
-      '(a) IPs holding a large share of a service\'s requests (flood_ip)',
+      "(a) IPs holding a large share of a service's requests (flood_ip)",
       ['service', 'ip', 'requests', 'share', 'first seen', 'last seen', 'at end'],
-      ofType(r.history, 'flood_ip').map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
+      ofType(r.history, 'flood_ip').map((e) => [
+        e.service,
+        e.ip,
+        String(e.count),
+        pct(e.ratio),
+        iso(e.first_seen),
+        iso(e.last_seen),
+        mark(e),
+      ]),
     ),
   );
   out.push(
     section(
       '(b) IPs with many errors (error_ip)',
       ['service', 'ip', 'failures', 'ratio', 'first seen', 'last seen', 'at end'],
-      ofType(r.history, 'error_ip').map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
+      ofType(r.history, 'error_ip').map((e) => [
+        e.service,
+        e.ip,
+        String(e.count),
+        pct(e.ratio),
+        iso(e.first_seen),
+        iso(e.last_seen),
+        mark(e),
+      ]),
     ),
   );
   out.push(
@@ -88,10 +102,21 @@ export function tableReport(r: ReplayResult): string {
     section(
       '(d) Successes, then a spike of failures (failure_spike)',
       ['service', 'ip', 'failures', 'successes before', 'ratio', 'first seen', 'last seen', 'at end'],
-      ofType(r.history, 'failure_spike').map((e) => [e.service, e.ip, String(e.count), String(e.successes), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]),
+      ofType(r.history, 'failure_spike').map((e) => [
+        e.service,
+        e.ip,
+        String(e.count),
+        String(e.successes),
+        pct(e.ratio),
+        iso(e.first_seen),
+        iso(e.last_seen),
+        mark(e),
+      ]),
     ),
   );
   if (r.history_truncated) out.push(`(${r.history_truncated} further flagged entities not listed)\n`);
-  out.push(`Counts are each entity's peak; "at end" marks what still meets its rule at the end of the log (${r.findings.length} findings, as GET /v1/findings would show).\n`);
+  out.push(
+    `Counts are each entity's peak; "at end" marks what still meets its rule at the end of the log (${r.findings.length} findings, as GET /v1/findings would show).\n`,
+  );
   return out.join('\n');
 }

@@ -21,7 +21,8 @@ export function outcomeOf(status: number, successes: ReadonlySet<number> | undef
 
 function statusOf(text: string, where: string): number {
   const n = Number(text);
-  if (!/^\d{3}$/.test(text) || n < STATUS_MIN || n > STATUS_MAX) throw new Error(`${where}: "${text}" is not a status code ${STATUS_MIN}-${STATUS_MAX}`);
+  if (!/^\d{3}$/.test(text) || n < STATUS_MIN || n > STATUS_MAX)
+    throw new Error(`${where}: "${text}" is not a status code ${STATUS_MIN}-${STATUS_MAX}`);
   return n;
 }
 

@@ -20,7 +20,12 @@ function benign(seed: number, count: number): SiemRecord[] {
   const now = Date.now();
   return Array.from({ length: count }, () => {
     const c = Math.floor(rnd() * 400);
-    return { ts: now - Math.floor(rnd() * 1000), ip: `10.${1 + (c >> 8)}.${c & 255}.${1 + (c % 7)}`, status: 200, service: c % 2 ? 'billing' : 'orders' };
+    return {
+      ts: now - Math.floor(rnd() * 1000),
+      ip: `10.${1 + (c >> 8)}.${c & 255}.${1 + (c % 7)}`,
+      status: 200,
+      service: c % 2 ? 'billing' : 'orders',
+    };
   });
 }
 
@@ -34,7 +39,13 @@ async function main(): Promise<void> {
     await page.goto(`${agg.url}/#service=orders`);
     // benign traffic keeps coming while the page refreshes four times, so
     // the sparklines have a line to draw
-    const renders = () => page.evaluate(() => Number((globalThis as unknown as { document: { documentElement: { dataset: { renders?: string } } } }).document.documentElement.dataset.renders ?? 0));
+    const renders = () =>
+      page.evaluate(() =>
+        Number(
+          (globalThis as unknown as { document: { documentElement: { dataset: { renders?: string } } } }).document.documentElement.dataset
+            .renders ?? 0,
+        ),
+      );
     for (let n = 1; (await renders()) < 4 && n < 60; n++) {
       await postJson(`${agg.url}/v1/records`, { records: benign(n, 150 + 50 * (n % 3)) });
       await new Promise((r) => setTimeout(r, 1000));

@@ -26,12 +26,17 @@ export function loadDecisionsConfig(v: {
   bouncerKeys: string | undefined;
   adminToken: string | undefined;
 }): DecisionsConfig {
-  const keys = (v.bouncerKeys ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  const keys = (v.bouncerKeys ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
   for (const k of keys) {
-    if (k.length < MIN_KEY_LENGTH) throw new Error(`SIEM_BOUNCER_KEYS: every key needs at least ${MIN_KEY_LENGTH} characters (e.g. openssl rand -hex 24)`);
+    if (k.length < MIN_KEY_LENGTH)
+      throw new Error(`SIEM_BOUNCER_KEYS: every key needs at least ${MIN_KEY_LENGTH} characters (e.g. openssl rand -hex 24)`);
   }
   if (new Set(keys).size !== keys.length) throw new Error('SIEM_BOUNCER_KEYS: a key is listed twice (each bouncer needs its own)');
-  if (new Set(keys.map(bouncerId)).size !== keys.length) throw new Error('SIEM_BOUNCER_KEYS: two keys share a short id; choose another key');
+  if (new Set(keys.map(bouncerId)).size !== keys.length)
+    throw new Error('SIEM_BOUNCER_KEYS: two keys share a short id; choose another key');
   return Object.freeze({
     policy: parsePolicy(v.decisions),
     allowlist: new Allowlist(v.allowlist ?? ''),

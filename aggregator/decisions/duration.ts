@@ -30,7 +30,14 @@ export function formatDuration(ms: number): string {
   const sec = Math.floor(rest / 1000);
   const frac = rest % 1000;
   // Go prints the fraction without trailing zeros: .5, .25, .125
-  const secText = frac === 0 ? `${sec}` : frac % 100 === 0 ? `${sec}.${frac / 100}` : frac % 10 === 0 ? `${sec}.${frac < 100 ? '0' : ''}${frac / 10}` : `${sec}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+  const secText =
+    frac === 0
+      ? `${sec}`
+      : frac % 100 === 0
+        ? `${sec}.${frac / 100}`
+        : frac % 10 === 0
+          ? `${sec}.${frac < 100 ? '0' : ''}${frac / 10}`
+          : `${sec}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
   if (h > 0) return `${h}h${m}m${secText}s`;
   if (m > 0) return `${m}m${secText}s`;
   return `${secText}s`;

@@ -27,7 +27,8 @@ export function registerDecisions(
   deps: { config: Readonly<Config>; state: SiemState; metrics: SiemMetrics; wallNow: () => number },
 ): Decisions {
   const { config, state } = deps;
-  const repo: DecisionRepo = config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(connectRedis(parseRedisState(config.state)));
+  const repo: DecisionRepo =
+    config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(connectRedis(parseRedisState(config.state)));
   const service = new DecisionService(repo, config.decisions, deps.wallNow);
   const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
   decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
@@ -55,7 +56,8 @@ export function registerDecisions(
   app.addHook('onReady', async () => {
     timer = setInterval(tick, config.sweepIntervalMs);
     timer.unref();
-    if (config.decisions.bouncerKeys.length === 0) app.log.info('SIEM_BOUNCER_KEYS is not set: the bouncer endpoints answer 403 to everyone');
+    if (config.decisions.bouncerKeys.length === 0)
+      app.log.info('SIEM_BOUNCER_KEYS is not set: the bouncer endpoints answer 403 to everyone');
   });
 
   const file = config.state === 'memory' && config.stateFile ? decisionsFileOf(config.stateFile) : undefined;

@@ -9,7 +9,11 @@ export interface DecisionMetrics {
   pulls: Counter;
 }
 
-export const DECISION_METRIC_NAMES = ['kong_siem_decisions', 'kong_siem_bouncer_pulls_total', 'kong_siem_bouncer_last_pull_seconds'] as const;
+export const DECISION_METRIC_NAMES = [
+  'kong_siem_decisions',
+  'kong_siem_bouncer_pulls_total',
+  'kong_siem_bouncer_last_pull_seconds',
+] as const;
 
 export function registerDecisionMetrics(registry: Registry, service: () => DecisionService | undefined): DecisionMetrics {
   const registers = [registry];
@@ -39,6 +43,10 @@ export function registerDecisionMetrics(registry: Registry, service: () => Decis
       for (const [b, age] of await s.pullAges().catch(() => new Map<string, number>())) this.set({ bouncer: b }, age);
     },
   });
-  const pulls = new Counter({ name: 'kong_siem_bouncer_pulls_total', help: 'Decision stream pulls answered by this aggregator.', registers });
+  const pulls = new Counter({
+    name: 'kong_siem_bouncer_pulls_total',
+    help: 'Decision stream pulls answered by this aggregator.',
+    registers,
+  });
   return { pulls };
 }

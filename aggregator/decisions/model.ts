@@ -74,5 +74,13 @@ export interface WireDecision {
 
 export function toWire(d: StoredDecision | Tombstone, now: number): WireDecision {
   const until = 'until' in d ? d.until : now;
-  return { id: d.id, origin: d.origin, type: 'ban', scope: d.scope, value: d.value, duration: formatDuration(until - now), scenario: d.scenario };
+  return {
+    id: d.id,
+    origin: d.origin,
+    type: 'ban',
+    scope: d.scope,
+    value: d.value,
+    duration: formatDuration(until - now),
+    scenario: d.scenario,
+  };
 }

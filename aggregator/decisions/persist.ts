@@ -22,7 +22,8 @@ export async function saveDecisions(repo: MemoryDecisionRepo, file: string): Pro
 export type DecisionsLoad = { status: 'missing' } | { status: 'ignored'; reason: string } | { status: 'restored'; decisions: number };
 
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
-const isPairs = (v: unknown): boolean => Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && isInt(p[1]));
+const isPairs = (v: unknown): boolean =>
+  Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && isInt(p[1]));
 
 function check(v: unknown): string | undefined {
   if (!v || typeof v !== 'object') return 'not an object';
@@ -32,10 +33,12 @@ function check(v: unknown): string | undefined {
   if (!isInt(o.seq) || !Array.isArray(o.active) || !Array.isArray(o.tombstones)) return 'fields missing or mistyped';
   if (!isPairs(o.positions) || !isPairs(o.pulls) || !isPairs(o.suppressed)) return 'fields missing or mistyped';
   for (const d of o.active as Record<string, unknown>[]) {
-    if (!d || !isInt(d.id) || typeof d.value !== 'string' || !isInt(d.until) || (d.scope !== 'Ip' && d.scope !== 'Range')) return 'bad decision entry';
+    if (!d || !isInt(d.id) || typeof d.value !== 'string' || !isInt(d.until) || (d.scope !== 'Ip' && d.scope !== 'Range'))
+      return 'bad decision entry';
     if ((d.id as number) > (o.seq as number)) return 'decision id beyond the sequence';
   }
-  for (const t of o.tombstones as Record<string, unknown>[]) if (!t || !isInt(t.seq) || !isInt(t.id) || typeof t.value !== 'string') return 'bad tombstone entry';
+  for (const t of o.tombstones as Record<string, unknown>[])
+    if (!t || !isInt(t.seq) || !isInt(t.id) || typeof t.value !== 'string') return 'bad tombstone entry';
   return undefined;
 }
 

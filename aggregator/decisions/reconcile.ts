@@ -56,7 +56,8 @@ export function ipFindings(findings: readonly unknown[]): IpFinding[] {
   const out: IpFinding[] = [];
   for (const f of findings) {
     const o = f as Partial<IpFinding>;
-    if (o && typeof o.type === 'string' && typeof o.ip === 'string' && typeof o.count === 'number' && typeof o.since === 'number') out.push(o as IpFinding);
+    if (o && typeof o.type === 'string' && typeof o.ip === 'string' && typeof o.count === 'number' && typeof o.since === 'number')
+      out.push(o as IpFinding);
   }
   return out;
 }

@@ -182,7 +182,7 @@ export class RedisDecisionRepo implements DecisionRepo {
 
   async prune(bouncers: readonly string[], keep: number): Promise<void> {
     const pos = bouncers.length ? await this.r.hmget(K.pos, ...bouncers) : [];
-    const floor = bouncers.length ? Math.min(...pos.map((p) => (p === null ? 0 : Number(p)))) : Number(await this.r.get(K.seq) ?? 0);
+    const floor = bouncers.length ? Math.min(...pos.map((p) => (p === null ? 0 : Number(p)))) : Number((await this.r.get(K.seq)) ?? 0);
     if (floor > 0) await this.r.zremrangebyscore(K.tomb, '-inf', floor);
     await this.r.zremrangebyrank(K.tomb, 0, -(keep + 1));
   }

@@ -30,7 +30,12 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
     method: ['GET', 'HEAD'],
     url: '/v1/decisions/stream',
     onRequest: bouncer,
-    schema: { querystring: { type: 'object', properties: { startup: { type: 'string', maxLength: 8 }, scopes: { type: 'string', maxLength: 256 } } } },
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: { startup: { type: 'string', maxLength: 8 }, scopes: { type: 'string', maxLength: 256 } },
+      },
+    },
     handler: async (req, reply) => {
       // HEAD answers nothing and, as in CrowdSec, leaves the position alone
       if (req.method === 'HEAD') return reply.code(200).send();

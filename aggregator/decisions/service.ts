@@ -48,7 +48,15 @@ export class DecisionService {
   async reconcile(findings: readonly unknown[]): Promise<number> {
     return this.repo.exclusive(async () => {
       const [active, suppressed] = await Promise.all([this.repo.active(), this.repo.suppressed()]);
-      const c = reconcile({ active, suppressed, findings, policy: this.config.policy, allowlist: this.config.allowlist, max: this.config.max, now: this.wallNow() });
+      const c = reconcile({
+        active,
+        suppressed,
+        findings,
+        policy: this.config.policy,
+        allowlist: this.config.allowlist,
+        max: this.config.max,
+        now: this.wallNow(),
+      });
       if (!isEmpty(c)) await this.repo.apply(c);
       await this.repo.prune(this.bouncers, TOMBSTONE_FACTOR * this.config.max);
       return c.add.length + c.remove.length;
@@ -93,7 +101,9 @@ export class DecisionService {
     else {
       const t = parseTarget(text);
       if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
-      found = set.covering(t, targetOf(text)?.value, q.contains ?? true, now).filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
+      found = set
+        .covering(t, targetOf(text)?.value, q.contains ?? true, now)
+        .filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
     }
     // CrowdSec answers `null` when nothing matches
     return found.length ? set.render(found, now) : 'null';
@@ -114,7 +124,8 @@ export class DecisionService {
   async add(value: string, durationMs: number, reason: string | undefined): Promise<ListedDecision> {
     const t = targetOf(value);
     if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR`);
-    if (this.config.allowlist.covers(t.value)) throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
+    if (this.config.allowlist.covers(t.value))
+      throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
     return this.repo.exclusive(async () => {
       const now = this.wallNow();
       const active = (await this.repo.active()).filter((d) => d.until > now);
@@ -128,8 +139,17 @@ export class DecisionService {
       }
       const until = now + durationMs;
       c.add.push({
-        origin: 'manual', scenario: MANUAL_SCENARIO, scope: t.scope, value: t.value, until, created: now, issuedUntil: until,
-        durationMs, strength: MANUAL_STRENGTH, evidence: [], ...(reason ? { reason } : {}),
+        origin: 'manual',
+        scenario: MANUAL_SCENARIO,
+        scope: t.scope,
+        value: t.value,
+        until,
+        created: now,
+        issuedUntil: until,
+        durationMs,
+        strength: MANUAL_STRENGTH,
+        evidence: [],
+        ...(reason ? { reason } : {}),
       });
       const [d] = await this.repo.apply(c);
       const stored = d as StoredDecision;
@@ -175,6 +195,11 @@ export class DecisionService {
 /** `scopes=ip,range` (case-insensitive); absent = both, as CrowdSec answers. */
 function scopeFilter(scopes: string | undefined): (scope: string) => boolean {
   if (scopes === undefined || scopes.trim() === '') return () => true;
-  const want = new Set(scopes.split(',').map((s) => s.trim().toLowerCase()).filter((s) => SCOPES.has(s) || s.length > 0));
+  const want = new Set(
+    scopes
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => SCOPES.has(s) || s.length > 0),
+  );
   return (scope) => want.has(scope.toLowerCase());
 }

@@ -23,7 +23,7 @@ export const CREDENTIAL_SOURCE_HEADER = 'x-siem-credential-source';
 export const CREDENTIAL_HEADER_HEADER = 'x-siem-credential-header';
 
 // RFC 9110 token: what a header name may be.
-const HEADER_NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]{1,256}$';
+const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$";
 
 const QUERY_SCHEMA = {
   type: 'object',
@@ -71,8 +71,7 @@ export const kongLogRoutes: FastifyPluginAsync<KongLogDeps> = async (app, deps) 
       // The query string wins over the header: it is visible in kong.yml next
       // to the URL, the header may be set by some proxy on the way.
       const opts: RecordOptions = {
-        credentialSource:
-          req.query.credential_source ?? (req.headers[CREDENTIAL_SOURCE_HEADER] as CredentialSource | undefined) ?? 'auto',
+        credentialSource: req.query.credential_source ?? (req.headers[CREDENTIAL_SOURCE_HEADER] as CredentialSource | undefined) ?? 'auto',
         credentialHeader: req.query.credential_header ?? req.headers[CREDENTIAL_HEADER_HEADER] ?? DEFAULT_CREDENTIAL_HEADER,
         hashCredentials: config.hashCredentials,
         hashKey: config.hashKey,

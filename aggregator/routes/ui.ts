@@ -76,7 +76,8 @@ export const uiRoutes: FastifyPluginAsync = async (app) => {
     // still work; the page answers why it is missing.
     const why = (err as Error).message;
     app.addHook('onReady', async () => app.log.warn(why));
-    for (const url of ['/', '/ui/', '/ui/page.js', '/ui/page.css', '/ui/icon.svg']) app.get(url, async (_req, reply) => reply.code(503).send({ error: why }));
+    for (const url of ['/', '/ui/', '/ui/page.js', '/ui/page.css', '/ui/icon.svg'])
+      app.get(url, async (_req, reply) => reply.code(503).send({ error: why }));
     return;
   }
   const send = (a: Asset) => async (req: FastifyRequest, reply: FastifyReply) => {

@@ -55,6 +55,13 @@ export const credentialIps: CredentialRule<CredentialIpsFinding> = {
   holds,
   finding(service, credential, c, s, since) {
     const from = fromTs(c, s);
-    return { type: 'credential_ips', service, credential, count: distinctIpsSince(c.ips, from), ips: newestIps(c.ips, from, FINDING_IPS_MAX), since };
+    return {
+      type: 'credential_ips',
+      service,
+      credential,
+      count: distinctIpsSince(c.ips, from),
+      ips: newestIps(c.ips, from, FINDING_IPS_MAX),
+      since,
+    };
   },
 };

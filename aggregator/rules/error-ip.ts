@@ -32,11 +32,15 @@ const burst = (c: IpCounts, s: DetectionSettings) => fires(c.ip(WINDOW.burst), s
 export const errorIp: IpRule<ErrorIpFinding> = {
   type: 'error_ip',
   entity: 'ip',
-  metric: { name: 'kong_siem_error_ip', help: 'Failures in the window (long or burst) that made IP keys flagged by the error_ip rule qualify.' },
+  metric: {
+    name: 'kong_siem_error_ip',
+    help: 'Failures in the window (long or burst) that made IP keys flagged by the error_ip rule qualify.',
+  },
   wakes: (k: RecordKind) => k.failure,
   serviceWindows: [],
   // enough failures in either window: only fewer as the windows slide on
-  candidate: (c: IpCounts, s: DetectionSettings) => c.ip(WINDOW.window).failures >= s.error_min || c.ip(WINDOW.burst).failures >= s.error_burst_min,
+  candidate: (c: IpCounts, s: DetectionSettings) =>
+    c.ip(WINDOW.window).failures >= s.error_min || c.ip(WINDOW.burst).failures >= s.error_burst_min,
   holds: (c: IpCounts, s: DetectionSettings) => long(c, s) || burst(c, s),
   finding(service, ip, c, s, since) {
     const window = long(c, s) ? 'long' : 'burst';

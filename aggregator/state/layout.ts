@@ -62,7 +62,12 @@ export interface Layout {
 
 /** The sub-bucket length `s` asks for: the largest giving every window its sub-buckets, ms. */
 export function naturalBucketMs(s: DetectionSettings): number {
-  return Math.max(1, Math.floor(Math.min(...WINDOWS.map((w) => w.span(s)).map(([a, b], i) => (1000 * (a - b)) / (WINDOWS[i] as (typeof WINDOWS)[number]).sub))));
+  return Math.max(
+    1,
+    Math.floor(
+      Math.min(...WINDOWS.map((w) => w.span(s)).map(([a, b], i) => (1000 * (a - b)) / (WINDOWS[i] as (typeof WINDOWS)[number]).sub)),
+    ),
+  );
 }
 
 /** The longest sub-bucket that still counts every window of `s` to within a tenth of it (the contract's tolerance), ms. */

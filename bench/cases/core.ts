@@ -50,7 +50,13 @@ async function measure(bodies: readonly string[], seconds: number): Promise<{ co
   };
   const parse = (body: string) => (JSON.parse(body) as { records: unknown[] }).records.length;
   await alternate('warm-up', bodies, 1, core, parse);
-  const [coreRate, parseRate] = await alternate('core (parse + validate + state) alternated with a JSON.parse-only loop', bodies, seconds, core, parse);
+  const [coreRate, parseRate] = await alternate(
+    'core (parse + validate + state) alternated with a JSON.parse-only loop',
+    bodies,
+    seconds,
+    core,
+    parse,
+  );
   return { core: coreRate, parse: parseRate, keys: (await deps.state.gauges()).trackedKeys };
 }
 

@@ -36,7 +36,12 @@ interface Timing {
 }
 
 /** Median wall and CPU time (this process: server and client) per call of `fn` and of `base`, run alternately, ms. */
-async function timePair(n: number, fn: () => Promise<unknown>, base: () => Promise<unknown>, before?: () => Promise<unknown>): Promise<[Timing, Timing]> {
+async function timePair(
+  n: number,
+  fn: () => Promise<unknown>,
+  base: () => Promise<unknown>,
+  before?: () => Promise<unknown>,
+): Promise<[Timing, Timing]> {
   const one = async (f: () => Promise<unknown>, wall: number[], cpu: number[]) => {
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
@@ -129,7 +134,10 @@ async function measure(label: string, siem: Siem, runs: number): Promise<Row[]> 
   try {
     for (const [name, fn, floorName, before] of cases) {
       const [t, b] = await timePair(runs, fn, floorOf(floorName), before);
-      const baseName = floorName === 'healthz' ? 'fixed 15 B answer' : `fixed ${(floorName === 'startup' ? startup : listing).length.toLocaleString('en')} B answer`;
+      const baseName =
+        floorName === 'healthz'
+          ? 'fixed 15 B answer'
+          : `fixed ${(floorName === 'startup' ? startup : listing).length.toLocaleString('en')} B answer`;
       rows.push({
         case: CASE,
         name: `${label}: ${name}`,

@@ -21,7 +21,12 @@ function load(url: string, bodies: readonly string[], seconds: number): Promise<
         connections: 8,
         pipelining: 1,
         duration: seconds,
-        requests: bodies.map((body) => ({ method: 'POST' as const, path: '/v1/records', headers: { 'content-type': 'application/json' }, body })),
+        requests: bodies.map((body) => ({
+          method: 'POST' as const,
+          path: '/v1/records',
+          headers: { 'content-type': 'application/json' },
+          body,
+        })),
       },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
@@ -36,7 +41,12 @@ function load(url: string, bodies: readonly string[], seconds: number): Promise<
 }
 
 /** Records/s the server took in during one load run (counted by the server). */
-async function measure(kind: 'aggregator' | 'baseline', server: Child, bodies: readonly string[], seconds: number): Promise<{ rate: number; bad: number }> {
+async function measure(
+  kind: 'aggregator' | 'baseline',
+  server: Child,
+  bodies: readonly string[],
+  seconds: number,
+): Promise<{ rate: number; bad: number }> {
   const before = await recordsSeen(kind, server.url);
   const t0 = process.hrtime.bigint();
   const res = await load(server.url, bodies, seconds);
@@ -50,7 +60,12 @@ async function measure(kind: 'aggregator' | 'baseline', server: Child, bodies: r
  * baseline/aggregator `rounds` times, best of each kept: noise from other
  * work on the machine then hits both sides alike.
  */
-async function compare(o: CaseOptions, bodies: readonly string[], seconds: number, rounds: number): Promise<{ real: number; ceiling: number; bad: number }> {
+async function compare(
+  o: CaseOptions,
+  bodies: readonly string[],
+  seconds: number,
+  rounds: number,
+): Promise<{ real: number; ceiling: number; bad: number }> {
   const core = cores().server;
   const baseline = await startChild('baseline', o.outDir, core);
   let aggregator: Child | undefined;
@@ -82,8 +97,22 @@ export async function run(o: CaseOptions): Promise<Row[]> {
   const rounds = o.quick ? 1 : 2;
   // The mix the target is set for first; then the plain mixes of batch 200 and 1000.
   const mixes = [
-    { name: `records/s, batch ${INGEST_MIX.batch}, 80% with a credential`, batch: INGEST_MIX.batch, total: INGEST_MIX.records, traffic: INGEST_MIX.traffic, keys: true },
-    ...(o.mixOnly ? [] : (o.quick ? [1000] : [200, 1000]).map((batch) => ({ name: `records/s, batch ${batch}`, batch, total: o.quick ? 100_000 : 400_000, traffic: { seed: 1, ipPool: 1_000_000 }, keys: false }))),
+    {
+      name: `records/s, batch ${INGEST_MIX.batch}, 80% with a credential`,
+      batch: INGEST_MIX.batch,
+      total: INGEST_MIX.records,
+      traffic: INGEST_MIX.traffic,
+      keys: true,
+    },
+    ...(o.mixOnly
+      ? []
+      : (o.quick ? [1000] : [200, 1000]).map((batch) => ({
+          name: `records/s, batch ${batch}`,
+          batch,
+          total: o.quick ? 100_000 : 400_000,
+          traffic: { seed: 1, ipPool: 1_000_000 },
+          keys: false,
+        }))),
   ];
   for (const mix of mixes) {
     say(`${CASE}: building ${mix.total} records in bodies of ${mix.batch}`);

@@ -19,9 +19,17 @@ export async function run(o: CaseOptions): Promise<Row[]> {
   const rows: Row[] = [];
   for (const kind of SPRAY_KINDS) {
     say(`${CASE}: ${kind}, SIEM_MAX_KEYS=${maxKeys}`);
-    const p = spawnSync(process.execPath, ['--expose-gc', `--max-old-space-size=${HEAP_MB}`, path.join(o.outDir, 'bench', 'key-bytes.js'), kind, String(maxKeys)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const p = spawnSync(
+      process.execPath,
+      ['--expose-gc', `--max-old-space-size=${HEAP_MB}`, path.join(o.outDir, 'bench', 'key-bytes.js'), kind, String(maxKeys)],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    );
     if (p.status !== 0) {
-      rows.push({ case: CASE, name: kind, unavailable: `spray process ended with ${p.signal ?? `code ${p.status}`}: ${p.stderr.trim().split('\n').at(-1) ?? ''}` });
+      rows.push({
+        case: CASE,
+        name: kind,
+        unavailable: `spray process ended with ${p.signal ?? `code ${p.status}`}: ${p.stderr.trim().split('\n').at(-1) ?? ''}`,
+      });
       continue;
     }
     const r = JSON.parse(p.stdout.trim().split('\n').at(-1) as string) as KeyBytesResult;

@@ -25,7 +25,9 @@ const IPS_PER_CREDENTIAL = 4;
 const INGEST_BATCH = 200;
 
 /** Longest gap between ticks of a 1 ms timer, gaps over the target, and the event-loop delay histogram's max, while `work` runs. */
-async function stallDuring<T>(work: () => Promise<T>): Promise<{ result: T; maxGapMs: number; over: number; maxDelayMs: number; ms: number }> {
+async function stallDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; maxGapMs: number; over: number; maxDelayMs: number; ms: number }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   let last = performance.now();
   let maxGapMs = 0;
@@ -72,7 +74,8 @@ export async function run(o: CaseOptions): Promise<Row[]> {
   const s = step(`${CASE}: ${keys} keys in the state`);
   for (let i = 0; i < ipKeys; i += 1000) {
     const chunk: KeyedRecord[] = [];
-    for (let j = i; j < Math.min(ipKeys, i + 1000); j++) chunk.push(keyedRecord(j, tsOf(j), j % 33 === 0 ? 401 : 200, j % (ipKeys / IPS_PER_CREDENTIAL)));
+    for (let j = i; j < Math.min(ipKeys, i + 1000); j++)
+      chunk.push(keyedRecord(j, tsOf(j), j % 33 === 0 ? 401 : 200, j % (ipKeys / IPS_PER_CREDENTIAL)));
     await state.apply(chunk);
     s.tick(i, ipKeys);
   }

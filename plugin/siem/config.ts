@@ -93,4 +93,3 @@ export function parseConfig(raw: unknown): PluginConfig {
     settings: Object.freeze(settings),
   };
 }
-

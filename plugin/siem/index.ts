@@ -37,7 +37,9 @@ export class Plugin {
     this.#queue = queueFor(this.#config.delivery);
     installShutdownHooks();
     if (this.#config.record.hashCredentials && !this.#config.record.hashKey) {
-      warnUnhashed('no hash_key set: credentials are fingerprinted with plain SHA-256, which anyone can recompute for a guessed credential');
+      warnUnhashed(
+        'no hash_key set: credentials are fingerprinted with plain SHA-256, which anyone can recompute for a guessed credential',
+      );
     }
   }
 

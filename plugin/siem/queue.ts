@@ -129,7 +129,9 @@ export class DeliveryQueue {
         this.#stats.failures++;
         this.#attempt++;
         const delay = backoffMs(this.#attempt);
-        this.#warnFail(`${this.endpoint}: ${r.error ?? `status ${r.status}`}; ${this.#buf.length} records queued, retry #${this.#attempt} in ${delay} ms`);
+        this.#warnFail(
+          `${this.endpoint}: ${r.error ?? `status ${r.status}`}; ${this.#buf.length} records queued, retry #${this.#attempt} in ${delay} ms`,
+        );
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
           this.#start(true);

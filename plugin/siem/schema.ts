@@ -52,8 +52,23 @@ const DELIVERY_FIELDS: KongSchema = [
       description: 'base URL of the aggregator; the plugin posts to <path>/v1/records',
     },
   },
-  { ingest_token: { type: 'string', referenceable: true, len_min: 1, description: 'sent as Authorization: Bearer (the aggregator\'s SIEM_INGEST_TOKEN)' } },
-  { batch_max_size: { type: 'integer', required: true, default: DELIVERY_DEFAULTS.batch_max_size, between: [1, 10_000], description: 'records per POST' } },
+  {
+    ingest_token: {
+      type: 'string',
+      referenceable: true,
+      len_min: 1,
+      description: "sent as Authorization: Bearer (the aggregator's SIEM_INGEST_TOKEN)",
+    },
+  },
+  {
+    batch_max_size: {
+      type: 'integer',
+      required: true,
+      default: DELIVERY_DEFAULTS.batch_max_size,
+      between: [1, 10_000],
+      description: 'records per POST',
+    },
+  },
   {
     flush_interval_ms: {
       type: 'integer',
@@ -72,14 +87,23 @@ const DELIVERY_FIELDS: KongSchema = [
       description: 'records held while the aggregator is unreachable; when full the oldest are dropped and counted',
     },
   },
-  { timeout_ms: { type: 'integer', required: true, default: DELIVERY_DEFAULTS.timeout_ms, between: [100, 60_000], description: 'timeout of one POST, in ms' } },
+  {
+    timeout_ms: {
+      type: 'integer',
+      required: true,
+      default: DELIVERY_DEFAULTS.timeout_ms,
+      between: [100, 60_000],
+      description: 'timeout of one POST, in ms',
+    },
+  },
   {
     credential_source: {
       type: 'string',
       required: true,
       default: 'auto',
       one_of: [...CREDENTIAL_SOURCES],
-      description: 'where the credential comes from: the authenticated credential, the consumer, a request header, or the first of these (auto)',
+      description:
+        'where the credential comes from: the authenticated credential, the consumer, a request header, or the first of these (auto)',
     },
   },
   {
@@ -91,18 +115,37 @@ const DELIVERY_FIELDS: KongSchema = [
       match: '^[%w%-_]+$',
       // Kong's log serializer replaces these headers' values by REDACTED:
       // every client would share that one "credential".
-      match_none: REDACTED_HEADERS.map((h) => ({ pattern: `^${caseless(h)}$`, err: `cannot be '${h}': Kong's log serializer redacts it, so every client would share one credential` })),
-      description: 'request header read by credential_source header (and auto); not authorization or proxy-authorization, which Kong redacts in its logs',
+      match_none: REDACTED_HEADERS.map((h) => ({
+        pattern: `^${caseless(h)}$`,
+        err: `cannot be '${h}': Kong's log serializer redacts it, so every client would share one credential`,
+      })),
+      description:
+        'request header read by credential_source header (and auto); not authorization or proxy-authorization, which Kong redacts in its logs',
     },
   },
-  { hash_credentials: { type: 'boolean', required: true, default: true, description: 'send only a keyed fingerprint of the credential, never the credential' } },
-  { hash_key: { type: 'string', referenceable: true, len_min: 1, description: 'HMAC-SHA256 key of the fingerprint (plain SHA-256 when unset)' } },
+  {
+    hash_credentials: {
+      type: 'boolean',
+      required: true,
+      default: true,
+      description: 'send only a keyed fingerprint of the credential, never the credential',
+    },
+  },
+  {
+    hash_key: {
+      type: 'string',
+      referenceable: true,
+      len_min: 1,
+      description: 'HMAC-SHA256 key of the fingerprint (plain SHA-256 when unset)',
+    },
+  },
   {
     success_statuses: {
       type: 'array',
       elements: { type: 'integer', between: [STATUS_MIN, STATUS_MAX] },
       default: [],
-      description: 'statuses that are successes for requests this instance logs (e.g. 302 on a login route that answers a failed login with 200); every other status is a failure. Empty: 200-399 are successes',
+      description:
+        'statuses that are successes for requests this instance logs (e.g. 302 on a login route that answers a failed login with 200); every other status is a failure. Empty: 200-399 are successes',
     },
   },
 ];

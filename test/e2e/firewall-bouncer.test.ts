@@ -90,15 +90,29 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
     return c;
   };
   const server = path.resolve(__dirname, '../../aggregator/server.js');
-  keep('aggregator', spawnIn(ns, [process.execPath, server], {
-    SIEM_HOST: '127.0.0.1', SIEM_PORT: String(PORT), SIEM_LOG_LEVEL: 'warn',
-    SIEM_INGEST_TOKEN: INGEST, SIEM_ADMIN_TOKEN: ADMIN, SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`,
-    SIEM_ALLOWLIST: '10.0.0.0/8,2001:db8:aa::/48', SIEM_SWEEP_INTERVAL_MS: '200',
-  }));
+  keep(
+    'aggregator',
+    spawnIn(ns, [process.execPath, server], {
+      SIEM_HOST: '127.0.0.1',
+      SIEM_PORT: String(PORT),
+      SIEM_LOG_LEVEL: 'warn',
+      SIEM_INGEST_TOKEN: INGEST,
+      SIEM_ADMIN_TOKEN: ADMIN,
+      SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`,
+      SIEM_ALLOWLIST: '10.0.0.0/8,2001:db8:aa::/48',
+      SIEM_SWEEP_INTERVAL_MS: '200',
+    }),
+  );
   const sock = path.join(dir, 'agg.sock');
   keep('bridge', spawnIn(ns, [process.execPath, path.resolve(__dirname, '../helpers/netns.js'), sock, String(PORT)]));
-  const call = (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => viaSocket(sock, method, p, body, headers);
-  await waitFor('aggregator in the namespace', async () => existsSync(sock) && (await call('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200, 20_000, 100);
+  const call = (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) =>
+    viaSocket(sock, method, p, body, headers);
+  await waitFor(
+    'aggregator in the namespace',
+    async () => existsSync(sock) && (await call('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200,
+    20_000,
+    100,
+  );
 
   const ingest = { authorization: `Bearer ${INGEST}` };
   const admin = { authorization: `Bearer ${ADMIN}` };
@@ -108,7 +122,12 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
   assert.equal((await call('POST', '/v1/records', records('192.0.2.50', 60, 200), ingest)).status, 202);
   // forged records without the ingest token are refused and ban nobody
   assert.equal((await call('POST', '/v1/records', records('192.0.2.99', 60, 500))).status, 401);
-  await waitFor('three decisions', async () => (await call('GET', '/v1/admin/decisions', undefined, admin)).body.decisions?.length === 3, 20_000, 100);
+  await waitFor(
+    'three decisions',
+    async () => (await call('GET', '/v1/admin/decisions', undefined, admin)).body.decisions?.length === 3,
+    20_000,
+    100,
+  );
 
   const before = { v4: ipsetMembers(ns, 'ksa-v4'), v6: ipsetMembers(ns, 'ksa-v6') };
   keep('bouncer-a', spawnIn(ns, ['crowdsec-firewall-bouncer', '-c', bouncerConfig(dir, 'ksa', KEY_A)]));
@@ -120,7 +139,13 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
   const filled = setsA();
   t.diagnostic(`sets before the bouncer: ${JSON.stringify(before)}; after its startup pull: ${JSON.stringify(filled)}`);
   // the ipset timeout is the decision's time left (4h default: within a minute of 14400 s)
-  const timeout = Number(/timeout (\d+)/.exec(sh(['ipset', 'save', 'ksa-v4'], ns).split('\n').find((l) => l.includes('203.0.113.7')) ?? '')?.[1]);
+  const timeout = Number(
+    /timeout (\d+)/.exec(
+      sh(['ipset', 'save', 'ksa-v4'], ns)
+        .split('\n')
+        .find((l) => l.includes('203.0.113.7')) ?? '',
+    )?.[1],
+  );
   assert.ok(timeout > 14_300 && timeout <= 14_400, `ipset timeout ${timeout}`);
 
   // a manual range and a short ban enter; an operator's delete and the expiry take them out
@@ -129,7 +154,12 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
   const short = await call('POST', '/v1/decisions', { value: '198.51.100.200', duration: '4s' }, admin);
   assert.equal(short.status, 201);
   assert.equal((await call('POST', '/v1/decisions', { value: '10.9.9.9', duration: '1h' }, admin)).status, 422);
-  await waitFor('manual bans in the set', () => setsA().v4.join() === '198.18.0.0/24,198.51.100.200,198.51.100.23,203.0.113.7', 20_000, 200);
+  await waitFor(
+    'manual bans in the set',
+    () => setsA().v4.join() === '198.18.0.0/24,198.51.100.200,198.51.100.23,203.0.113.7',
+    20_000,
+    200,
+  );
   const list = (await call('GET', '/v1/admin/decisions', undefined, admin)).body.decisions as { id: number; value: string }[];
   const victim = list.find((d) => d.value === '198.51.100.23') as { id: number };
   assert.equal((await call('DELETE', `/v1/decisions/${victim.id}`, undefined, admin)).status, 204);

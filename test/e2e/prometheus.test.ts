@@ -33,11 +33,15 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   async function expectValue(expr: string, value: number): Promise<PromSample> {
     let last: PromSample[] = [];
     try {
-      return await waitFor(`${expr} == ${value}`, async () => {
-        last = await promQuery(url(), expr);
-        const [s] = last;
-        return last.length === 1 && s && Math.abs(Number(s.value[1]) - value) < 1e-9 ? s : undefined;
-      }, DEADLINE_MS);
+      return await waitFor(
+        `${expr} == ${value}`,
+        async () => {
+          last = await promQuery(url(), expr);
+          const [s] = last;
+          return last.length === 1 && s && Math.abs(Number(s.value[1]) - value) < 1e-9 ? s : undefined;
+        },
+        DEADLINE_MS,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}; last result: ${JSON.stringify(last)}`);
     }
@@ -47,10 +51,14 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   async function expectGone(expr: string): Promise<void> {
     let last: PromSample[] = [];
     try {
-      await waitFor(`${expr} to vanish`, async () => {
-        last = await promQuery(url(), expr);
-        return last.length === 0 ? true : undefined;
-      }, DEADLINE_MS);
+      await waitFor(
+        `${expr} to vanish`,
+        async () => {
+          last = await promQuery(url(), expr);
+          return last.length === 0 ? true : undefined;
+        },
+        DEADLINE_MS,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}; last result: ${JSON.stringify(last)}`);
     }
@@ -64,7 +72,10 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   before(async () => {
     // a bouncer key, so that the decision row's last-pull panel has its series;
     // flood_min_requests under the top talker's 200 requests, so flood_ip fires too
-    agg = await startAggregator({ SIEM_SWEEP_INTERVAL_MS: '200', SIEM_BOUNCER_KEYS: 'bouncer-key-for-the-dashboard', SIEM_FLOOD_MIN_REQUESTS: '150' }, { wallNow: () => t0 + offsetMs });
+    agg = await startAggregator(
+      { SIEM_SWEEP_INTERVAL_MS: '200', SIEM_BOUNCER_KEYS: 'bouncer-key-for-the-dashboard', SIEM_FLOOD_MIN_REQUESTS: '150' },
+      { wallNow: () => t0 + offsetMs },
+    );
     prom = await startPrometheus({ target: new URL(agg.url).host, ruleFiles: ruleFiles(), intervalSeconds: 1 });
     // Counters must be seen at zero before traffic, or increase() has
     // nothing to compare the first sample with.
@@ -99,19 +110,22 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
   });
 
   it('loads every shipped rule group and evaluates every rule without error', async () => {
-    const data = await waitFor('rules evaluated', async () => {
-      const d = await promApi(url(), '/api/v1/rules');
-      const rules = d.groups.flatMap((g: { rules: { lastEvaluation: string }[] }) => g.rules);
-      // evaluated after the traffic: every rule has a recent evaluation
-      return rules.length > 0 && rules.every((r: { lastEvaluation: string }) => !r.lastEvaluation.startsWith('0001')) ? d : undefined;
-    }, DEADLINE_MS);
+    const data = await waitFor(
+      'rules evaluated',
+      async () => {
+        const d = await promApi(url(), '/api/v1/rules');
+        const rules = d.groups.flatMap((g: { rules: { lastEvaluation: string }[] }) => g.rules);
+        // evaluated after the traffic: every rule has a recent evaluation
+        return rules.length > 0 && rules.every((r: { lastEvaluation: string }) => !r.lastEvaluation.startsWith('0001')) ? d : undefined;
+      },
+      DEADLINE_MS,
+    );
     const names = data.groups.map((g: { name: string }) => g.name).sort();
     assert.deepEqual(names, ['kong-siem-detections', 'kong-siem-health', 'kong-siem-recording', 'kong-siem-seed-compat']);
-    for (const g of data.groups)
-      for (const r of g.rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError ?? ''}`);
+    for (const g of data.groups) for (const r of g.rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError ?? ''}`);
   });
 
-  it('shows each detection\'s gauge with its value', async () => {
+  it("shows each detection's gauge with its value", async () => {
     await expectValue(`kong_siem_error_ip{job="kong-siem",service="orders",ip="203.0.113.7"}`, 25);
     await expectValue(`kong_siem_failure_spike{job="kong-siem",service="orders",ip="198.51.100.9"}`, 12);
     await expectValue(`kong_siem_credential_ips{job="kong-siem",service="orders",credential="${CRED}"}`, 3);
@@ -138,7 +152,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     await expectValue('kong_siem:top_ip_requests:share{service="orders",ip="198.51.100.50"}', 200 / 240);
   });
 
-  it('re-exports the seed\'s gauge names with the same values', async () => {
+  it("re-exports the seed's gauge names with the same values", async () => {
     await expectValue('aps_siem_ip_topn{namespace="orders",client_ip="198.51.100.50"}', 200);
     await expectValue('aps_siem_ip_topn{namespace="orders",client_ip="203.0.113.7"}', 25);
     await expectValue('count(aps_siem_ip_topn{client_ip="other"}) or vector(0)', 0);
@@ -174,20 +188,29 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     for (const q of queries) {
       // parse errors throw at once (HTTP 400); empty answers are retried
       // until the rates have two samples
-      const got = await waitFor(`data for "${q.where}": ${q.expr}`, async () => {
-        const r = await promQuery(url(), q.expr);
-        return r.length > 0 ? r : undefined;
-      }, DEADLINE_MS).catch(async (err) => {
+      const got = await waitFor(
+        `data for "${q.where}": ${q.expr}`,
+        async () => {
+          const r = await promQuery(url(), q.expr);
+          return r.length > 0 ? r : undefined;
+        },
+        DEADLINE_MS,
+      ).catch(async (err) => {
         await promQuery(url(), q.expr); // rethrows a parse error with its message
         throw err;
       });
-      assert.ok(got.every((s) => Number.isFinite(Number(s.value[1]))), `${q.where}: ${JSON.stringify(got)}`);
+      assert.ok(
+        got.every((s) => Number.isFinite(Number(s.value[1]))),
+        `${q.where}: ${JSON.stringify(got)}`,
+      );
     }
-    const services = (await promQuery(url(), dashboardQueries().find((q) => q.where === 'variable service')?.expr ?? '')).map((s) => s.metric.service).sort();
+    const services = (await promQuery(url(), dashboardQueries().find((q) => q.where === 'variable service')?.expr ?? ''))
+      .map((s) => s.metric.service)
+      .sort();
     assert.deepEqual(services, ['orders', 'users']);
   });
 
-  it('drops a finding\'s series once it stops qualifying', async () => {
+  it("drops a finding's series once it stops qualifying", async () => {
     // 70 s later: error_ip (60 s window) and failure_spike (60 s spike
     // window) end; credential_ips (300 s) still holds.
     offsetMs = 70_000;

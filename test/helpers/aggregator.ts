@@ -107,6 +107,8 @@ export function spawnAggregator(t: { after(fn: () => void): void } | undefined, 
             }
           });
         });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.on('exit', (code, signal) => ok({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
+    child.on('exit', (code, signal) => ok({ code, signal })),
+  );
   return { child, port: listening, exited, log: () => out };
 }

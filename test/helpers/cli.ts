@@ -11,7 +11,10 @@ export interface Run {
 }
 
 /** Run the CLI with a clean SIEM_* environment; killed if it outlives `deadlineMs` (a hang guard, not a timing assertion). */
-export function runCli(args: string[], o: { input?: string | Buffer; env?: Record<string, string>; deadlineMs?: number } = {}): Promise<Run> {
+export function runCli(
+  args: string[],
+  o: { input?: string | Buffer; env?: Record<string, string>; deadlineMs?: number } = {},
+): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIEM_')) env[k] = v;
   Object.assign(env, o.env);

@@ -33,7 +33,20 @@ export interface StandInKong {
   close(): Promise<void>;
 }
 
-const ENTITY_FIELDS = new Set(['name', 'enabled', 'config', 'protocols', 'tags', 'route', 'service', 'consumer', 'instance_name', 'id', 'created_at', 'updated_at']);
+const ENTITY_FIELDS = new Set([
+  'name',
+  'enabled',
+  'config',
+  'protocols',
+  'tags',
+  'route',
+  'service',
+  'consumer',
+  'instance_name',
+  'id',
+  'created_at',
+  'updated_at',
+]);
 const CONFIG_FIELDS = new Set(['allow', 'deny', 'status', 'message']);
 
 function ipOrCidr(v: unknown): boolean {
@@ -51,8 +64,17 @@ const nonEmpty = (v: unknown) => v !== null && v !== undefined && !(Array.isArra
 export async function startStandInKong(initial: Partial<KongPluginEntity['config']> = { deny: ['192.0.2.255'] }): Promise<StandInKong> {
   const id = '0e5b9f2c-3d1a-4f7e-9a61-7c2b8d4e5f60';
   const plugin: KongPluginEntity = {
-    id, name: 'ip-restriction', created_at: 1_717_000_000, updated_at: 1_717_000_000, route: null, service: null, consumer: null,
-    protocols: ['grpc', 'grpcs', 'http', 'https'], enabled: true, tags: null, instance_name: null,
+    id,
+    name: 'ip-restriction',
+    created_at: 1_717_000_000,
+    updated_at: 1_717_000_000,
+    route: null,
+    service: null,
+    consumer: null,
+    protocols: ['grpc', 'grpcs', 'http', 'https'],
+    enabled: true,
+    tags: null,
+    instance_name: null,
     config: { allow: null, deny: null, status: null, message: null, ...initial },
   };
   const log: StandInKong['log'] = [];
@@ -77,11 +99,12 @@ export async function startStandInKong(initial: Partial<KongPluginEntity['config
       return reply.code(404).send({ message: 'Not found' });
     }
     if (req.method === 'GET') return plugin;
-    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return violation(reply, entry, 'PATCH body must be application/json');
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
+      return violation(reply, entry, 'PATCH body must be application/json');
     const body = req.body as Record<string, unknown>;
     if (!body || typeof body !== 'object' || Array.isArray(body)) return violation(reply, entry, 'body is not an object');
     for (const k of Object.keys(body)) if (!ENTITY_FIELDS.has(k)) return violation(reply, entry, `${k}: unknown field`);
-    if (body.name !== undefined && body.name !== 'ip-restriction') return violation(reply, entry, 'name: cannot change a plugin\'s name');
+    if (body.name !== undefined && body.name !== 'ip-restriction') return violation(reply, entry, "name: cannot change a plugin's name");
     if (body.enabled !== undefined && typeof body.enabled !== 'boolean') return violation(reply, entry, 'enabled: expected a boolean');
     const next = { ...plugin, config: { ...plugin.config } };
     if (body.enabled !== undefined) next.enabled = body.enabled as boolean;
@@ -92,7 +115,8 @@ export async function startStandInKong(initial: Partial<KongPluginEntity['config
       for (const k of ['allow', 'deny'] as const) {
         const v = c[k];
         if (v === undefined) continue;
-        if (v !== null && (!Array.isArray(v) || !v.every(ipOrCidr))) return violation(reply, entry, `config.${k}: expected an array of IPs or CIDRs`);
+        if (v !== null && (!Array.isArray(v) || !v.every(ipOrCidr)))
+          return violation(reply, entry, `config.${k}: expected an array of IPs or CIDRs`);
         next.config[k] = v as string[] | null;
       }
     }

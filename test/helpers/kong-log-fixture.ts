@@ -84,7 +84,16 @@ export function kongLog(s: LogShape = {}): Record<string, unknown> {
       size: 412,
     },
     latencies: { kong: 2, proxy: latency - 3, request: latency, receive: 1 },
-    tries: [{ ip: '172.18.0.5', port: 80, balancer_start: startedAt + 1, balancer_start_ns: (startedAt + 1) * 1e6, balancer_latency: 0, balancer_latency_ns: 5000 }],
+    tries: [
+      {
+        ip: '172.18.0.5',
+        port: 80,
+        balancer_start: startedAt + 1,
+        balancer_start_ns: (startedAt + 1) * 1e6,
+        balancer_latency: 0,
+        balancer_latency_ns: 5000,
+      },
+    ],
     client_ip: s.ip ?? '203.0.113.7',
     started_at: startedAt,
     source: (s.status ?? 200) >= 500 && s.status !== 502 ? 'kong' : 'upstream',

@@ -7,12 +7,26 @@ import { prng } from './records';
 export const T = 1_717_800_000_000; // end of the scenario
 export const SEC = 1000;
 
-export interface Rec { ts: number; ip: string; status: number; service: string; credential?: string }
+export interface Rec {
+  ts: number;
+  ip: string;
+  status: number;
+  service: string;
+  credential?: string;
+}
 
 export function scenario(): { records: Rec[]; labels: Record<'error_ip' | 'credential_ips' | 'failure_spike', Set<string>> } {
   const rnd = prng(42);
   const records: Rec[] = [];
-  const add = (n: number, from: number, to: number, ip: string, status: number | (() => number), credential?: string, service = 'orders') => {
+  const add = (
+    n: number,
+    from: number,
+    to: number,
+    ip: string,
+    status: number | (() => number),
+    credential?: string,
+    service = 'orders',
+  ) => {
     for (let i = 0; i < n; i++) {
       const ts = Math.floor(from + ((to - from) * (i + rnd())) / n);
       const rec: Rec = { ts, ip, status: typeof status === 'number' ? status : status(), service };
@@ -26,7 +40,15 @@ export function scenario(): { records: Rec[]; labels: Record<'error_ip' | 'crede
   // some with their own credential, on two services.
   for (let i = 0; i < 4000; i++) {
     const ip = `172.16.${i >> 8}.${i & 255}`;
-    add(1 + Math.floor(rnd() * 5), T - 600 * SEC, T, ip, benignStatus, i % 4 === 0 ? `user-${i}` : undefined, i % 3 === 0 ? 'billing' : 'orders');
+    add(
+      1 + Math.floor(rnd() * 5),
+      T - 600 * SEC,
+      T,
+      ip,
+      benignStatus,
+      i % 4 === 0 ? `user-${i}` : undefined,
+      i % 3 === 0 ? 'billing' : 'orders',
+    );
   }
   for (let i = 0; i < 300; i++) add(2, T - 600 * SEC, T, `2001:db8:${i.toString(16)}:1::${(i * 7).toString(16)}`, benignStatus);
   // 40 devices in one IPv6 /64: one key with 80 requests, benign
@@ -76,7 +98,11 @@ export function scenario(): { records: Rec[]; labels: Record<'error_ip' | 'crede
   records.push({ ts: T, ip: '172.31.0.1', status: 200, service: 'orders' });
   records.sort((a, b) => a.ts - b.ts);
   const labels = {
-    error_ip: new Set(['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5', '10.20.0.1', '10.20.0.2', '10.20.0.3', '10.20.0.10'].map((ip) => `orders|${ip}`)),
+    error_ip: new Set(
+      ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5', '10.20.0.1', '10.20.0.2', '10.20.0.3', '10.20.0.10'].map(
+        (ip) => `orders|${ip}`,
+      ),
+    ),
     credential_ips: new Set(['stolen-1', 'stolen-2', 'stolen-3'].map((c) => `orders|${c}`)),
     failure_spike: new Set(['10.20.0.1', '10.20.0.2', '10.20.0.3'].map((ip) => `orders|${ip}`)),
   };

@@ -10,7 +10,11 @@ import { createServer, connect } from 'node:net';
 /** Fail (never skip) naming the reason and the fix. */
 export function requireNetns(): void {
   if (process.getuid?.() !== 0) throw new Error('the firewall bouncer test needs root (network namespaces, ipset): run the tests as root');
-  for (const [bin, pkg] of [['ip', 'iproute2'], ['ipset', 'ipset'], ['crowdsec-firewall-bouncer', 'crowdsec-firewall-bouncer']] as const) {
+  for (const [bin, pkg] of [
+    ['ip', 'iproute2'],
+    ['ipset', 'ipset'],
+    ['crowdsec-firewall-bouncer', 'crowdsec-firewall-bouncer'],
+  ] as const) {
     const r = spawnSync(bin, bin === 'ip' ? ['-V'] : bin === 'ipset' ? ['version'] : ['-V'], { encoding: 'utf8' });
     if (r.error) throw new Error(`${bin} not found: apt-get install -y ${pkg}`);
   }
@@ -63,23 +67,32 @@ export function bridgeMain(socketPath: string, port: number): void {
 }
 
 /** An HTTP call through the bridge's Unix socket. */
-export function viaSocket(socketPath: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+export function viaSocket(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          /* keep text */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
+    const req = request(
+      { socketPath, method, path, headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* keep text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no answer`)));
     req.end(payload);

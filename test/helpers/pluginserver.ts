@@ -145,10 +145,14 @@ export async function startPluginServer(opts: { pluginsDir?: string; env?: NodeJ
   const dir = mkdtempSync(path.join(os.tmpdir(), 'siem-ps-'));
   const sockName = 'js_pluginserver.sock';
   const socket = path.join(dir, sockName);
-  const child: ChildProcess = spawn(process.execPath, [PLUGINSERVER_BIN, '-d', opts.pluginsDir ?? PLUGINS_DIR, '-p', dir, '--sock-name', sockName], {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [PLUGINSERVER_BIN, '-d', opts.pluginsDir ?? PLUGINS_DIR, '-p', dir, '--sock-name', sockName],
+    {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
@@ -214,7 +218,10 @@ export async function startPluginServer(opts: { pluginsDir?: string; env?: NodeJ
 export interface RecordingAggregator extends Siem {
   url: string;
   port: number;
-  requests: Array<{ headers: Record<string, string | string[] | undefined>; body: { records: Record<string, unknown>[]; settings?: Record<string, Record<string, unknown>>; dropped?: number } }>;
+  requests: Array<{
+    headers: Record<string, string | string[] | undefined>;
+    body: { records: Record<string, unknown>[]; settings?: Record<string, Record<string, unknown>>; dropped?: number };
+  }>;
   records(): Record<string, unknown>[];
   close(): Promise<void>;
 }
@@ -241,7 +248,6 @@ export async function startRecordingAggregator(env: Record<string, string> = {},
   };
 }
 
-
 /** A loopback TCP server that accepts and at once drops every connection, counting them: an aggregator that fails. */
 export async function startDroppingServer(port = 0): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
   let n = 0;
@@ -257,7 +263,6 @@ export async function startDroppingServer(port = 0): Promise<{ port: number; con
     close: () => new Promise<void>((r) => srv.close(() => r())),
   };
 }
-
 
 /** Run `fn` over items with at most `n` at a time (Kong's workers run log timers concurrently). */
 export async function mapConcurrent<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -323,7 +328,11 @@ export async function startFaultProxy(target: string | undefined, fault: (index:
       const raw = Buffer.concat(chunks);
       const json = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
       const f = fault(requests.length);
-      const entry: ProxiedRequest = { fault: f, body: JSON.parse(json.toString('utf8')) as ProxiedRequest['body'], atMs: performance.now() };
+      const entry: ProxiedRequest = {
+        fault: f,
+        body: JSON.parse(json.toString('utf8')) as ProxiedRequest['body'],
+        atMs: performance.now(),
+      };
       requests.push(entry);
       res.on('close', () => {
         if (!res.writableFinished && entry.abandonedMs === undefined) entry.abandonedMs = performance.now();
@@ -353,7 +362,10 @@ export async function startFaultProxy(target: string | undefined, fault: (index:
                 entry.answer = { status: upRes.statusCode ?? 0, body: text };
               }
               if (f === 'lose-answer') req.socket.resetAndDestroy();
-              else res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json' }).end(Buffer.concat(body));
+              else
+                res
+                  .writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json' })
+                  .end(Buffer.concat(body));
             });
           },
         );
@@ -399,14 +411,19 @@ export async function startAggregatorProcess(port: number, env: Record<string, s
   };
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(`aggregator process on ${url}`, async () => {
-      if (!alive()) throw new Error(`aggregator process exited:\n${p.log()}`);
-      try {
-        return (await fetch(`${url}/healthz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 15_000, 50);
+    await waitFor(
+      `aggregator process on ${url}`,
+      async () => {
+        if (!alive()) throw new Error(`aggregator process exited:\n${p.log()}`);
+        try {
+          return (await fetch(`${url}/healthz`)).status === 200;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      50,
+    );
   } catch (err) {
     await stop();
     throw err;

@@ -52,7 +52,11 @@ export function repoPath(...parts: string[]): string {
 /** The shipped rule files, sorted. */
 export function ruleFiles(): string[] {
   const dir = repoPath('deploy', 'prometheus', 'rules');
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.yml')).sort().map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.yml'))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
 export interface ToolResult {
@@ -85,7 +89,6 @@ export function runTool(tool: Tool, args: string[], opts: { input?: string; cwd?
     child.stdin.end(opts.input ?? '');
   });
 }
-
 
 /** Poll `fn` until it returns something other than undefined; bounded. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
@@ -180,11 +183,15 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
       fs.rmSync(dir, { recursive: true, force: true });
     };
     try {
-      await waitFor(`prometheus ready on ${url}`, async () => {
-        if (exited) throw new Error('prometheus exited');
-        const res = await fetch(`${url}/-/ready`);
-        return res.status === 200 ? true : undefined;
-      }, 20_000);
+      await waitFor(
+        `prometheus ready on ${url}`,
+        async () => {
+          if (exited) throw new Error('prometheus exited');
+          const res = await fetch(`${url}/-/ready`);
+          return res.status === 200 ? true : undefined;
+        },
+        20_000,
+      );
       return { url, pid: child.pid as number, log: () => log, stop };
     } catch (err) {
       lastLog = log;

@@ -11,7 +11,15 @@ export function rec(ts: number, ip: string, status: number, service = 'orders', 
 }
 
 /** n records of one IP, evenly spread over [from, from + spanMs). */
-export function burst(n: number, from: number, spanMs: number, ip: string, status: number, service = 'orders', credential?: string): KeyedRecord[] {
+export function burst(
+  n: number,
+  from: number,
+  spanMs: number,
+  ip: string,
+  status: number,
+  service = 'orders',
+  credential?: string,
+): KeyedRecord[] {
   const out: KeyedRecord[] = [];
   for (let i = 0; i < n; i++) out.push(rec(from + Math.floor((i * spanMs) / n), ip, status, service, credential));
   return out;

@@ -55,21 +55,62 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
       const proc = spawn(
         'redis-server',
         // repl-diskless-sync-delay 0: a replica's first sync starts at once (the default waits 5 s for more replicas)
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(d, 'nodes.conf'), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--dir', d, '--protected-mode', 'no', '--loglevel', 'warning'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          path.join(d, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '1000',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--repl-diskless-sync-delay',
+          '0',
+          '--dir',
+          d,
+          '--protected-mode',
+          'no',
+          '--loglevel',
+          'warning',
+        ],
         { stdio: ['ignore', 'ignore', 'ignore'] },
       );
       nodes.push({ port, proc });
     }
     for (const n of nodes) await waitFor(`cluster node ${n.port}`, async () => cli(n.port, 'PING').trim() === 'PONG');
-    const out = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8', timeout: 120_000 });
+    const out = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     if (out.status !== 0) throw new Error(`redis-cli --cluster create failed: ${out.stdout}${out.stderr}`);
     const first = nodes[0] as ClusterNode;
-    await waitFor('cluster state ok', async () => nodes.every((n) => cli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) && cli(first.port, 'CLUSTER', 'INFO').includes(`cluster_known_nodes:${count}`), 30_000);
+    await waitFor(
+      'cluster state ok',
+      async () =>
+        nodes.every((n) => cli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) &&
+        cli(first.port, 'CLUSTER', 'INFO').includes(`cluster_known_nodes:${count}`),
+      30_000,
+    );
     // A replica that has not finished its first sync holds no data and
     // refuses to take over ("Disconnected from master for longer than
     // allowed"): a failover test must not kill a master before that.
     if (replicas > 0)
-      await waitFor('every replica synced', async () => nodes.filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave')).every((n) => cli(n.port, 'INFO', 'replication').includes('master_link_status:up')) && nodes.filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave')).length === 3 * replicas, 60_000);
+      await waitFor(
+        'every replica synced',
+        async () =>
+          nodes
+            .filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave'))
+            .every((n) => cli(n.port, 'INFO', 'replication').includes('master_link_status:up')) &&
+          nodes.filter((n) => cli(n.port, 'INFO', 'replication').includes('role:slave')).length === 3 * replicas,
+        60_000,
+      );
   } catch (err) {
     await stopAll();
     throw err;
@@ -80,7 +121,9 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
     masters: async () => {
       const alive = nodes.find((n) => n.proc.exitCode === null && n.proc.signalCode === null) as ClusterNode;
       const out = await new Promise<string>((resolve, reject) =>
-        execFile('redis-cli', ['-p', String(alive.port), 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+        execFile('redis-cli', ['-p', String(alive.port), 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 10_000 }, (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
       );
       return out
         .split('\n')

@@ -26,7 +26,6 @@ export function requireRedisServer(): void {
   if (r.error || r.status !== 0) throw new Error('redis-server not found: apt-get install -y redis-server');
 }
 
-
 /** One PING over a raw socket: true on +PONG. */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -57,7 +56,22 @@ export async function startRedis(opts: { persist?: boolean } = {}): Promise<Runn
   const port = await freePort();
   let child: ChildProcess | undefined;
   let stderr = '';
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'no',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
   if (opts.persist) args.push('--appendonly', 'yes', '--appendfsync', 'always');
   else args.push('--appendonly', 'no');
 

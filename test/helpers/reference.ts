@@ -52,14 +52,21 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
     if (v.req >= s.flood_min_requests && all > 0 && v.req / all >= s.flood_min_share) out.flood_ip.set(k, v.req);
     if (v.fail >= s.error_min && v.fail / v.req >= s.error_ratio) out.error_ip.set(k, v.fail);
     else if (v.eFail >= s.error_burst_min && v.eFail / v.eReq >= s.error_ratio) out.error_ip.set(k, v.eFail);
-    if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio) out.failure_spike.set(k, v.sFail);
+    if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio)
+      out.failure_spike.set(k, v.sFail);
   }
   for (const [k, set] of perCred) if (set.size >= s.credential_min_ips) out.credential_ips.set(k, set.size);
   return out;
 }
 
 /** Exact request (or failure) counts per IP key of one service in (T - W, T]. */
-export function referenceCounts(records: readonly KeyedRecord[], T: number, service: string, by: 'requests' | 'errors', s: DetectionSettings = DEFAULT_SETTINGS): Map<string, number> {
+export function referenceCounts(
+  records: readonly KeyedRecord[],
+  T: number,
+  service: string,
+  by: 'requests' | 'errors',
+  s: DetectionSettings = DEFAULT_SETTINGS,
+): Map<string, number> {
   const W = s.window_seconds * 1000;
   const m = new Map<string, number>();
   for (const r of records) {

@@ -7,7 +7,13 @@ import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggr
 
 const T0 = 1_717_799_280_000; // a minute boundary
 
-const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({ ts, ip, status, service: 'orders', ...extra });
+const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({
+  ts,
+  ip,
+  status,
+  service: 'orders',
+  ...extra,
+});
 
 async function scrape(url: string): Promise<string> {
   const res = await fetch(`${url}/metrics`);
@@ -29,7 +35,15 @@ test('partial acceptance: bad records are skipped and counted by reason, good on
   const agg = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => agg.close());
   const records = [
-    r(T0, '203.0.113.7', 401, { credential: 'c1', consumer: 'acme', host: 'api.example.com', route: 'orders-v1', method: 'GET', latency_ms: 20, unknown_field: 1 }),
+    r(T0, '203.0.113.7', 401, {
+      credential: 'c1',
+      consumer: 'acme',
+      host: 'api.example.com',
+      route: 'orders-v1',
+      method: 'GET',
+      latency_ms: 20,
+      unknown_field: 1,
+    }),
     r(T0, 'not-an-ip', 200), // ip
     r(T0, '203.0.113.8', 600), // status
     r(T0, '203.0.113.8', 99), // status
@@ -61,7 +75,15 @@ test('error codes: 400 malformed JSON or wrong shape, 413 oversize, 415 content 
   const agg = await startAggregator({ SIEM_MAX_BODY_BYTES: '4096', SIEM_MAX_BATCH_RECORDS: '50' });
   t.after(() => agg.close());
   const url = `${agg.url}/v1/records`;
-  for (const body of ['{"records": [', '[]', '{"records": {}}', '{}', '{"records": [], "dropped": -1}', '{"records": [], "settings": 3}', 'null']) {
+  for (const body of [
+    '{"records": [',
+    '[]',
+    '{"records": {}}',
+    '{}',
+    '{"records": [], "dropped": -1}',
+    '{"records": [], "settings": 3}',
+    'null',
+  ]) {
     const res = await postJson(url, body);
     assert.equal(res.status, 400, body);
     assert.equal(typeof res.body.error, 'string', body);
@@ -75,11 +97,22 @@ test('error codes: 400 malformed JSON or wrong shape, 413 oversize, 415 content 
   const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
   assert.equal(text.status, 415);
   // issue 16 (11): the answer says what to send
-  assert.equal(((await text.json()) as { error: unknown }).error, 'unsupported Content-Type "text/plain": send application/json (optionally with Content-Encoding: gzip)');
-  const form = await fetch(`${agg.url}/v1/kong-log`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+  assert.equal(
+    ((await text.json()) as { error: unknown }).error,
+    'unsupported Content-Type "text/plain": send application/json (optionally with Content-Encoding: gzip)',
+  );
+  const form = await fetch(`${agg.url}/v1/kong-log`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'a=1',
+  });
   assert.equal(form.status, 415);
   assert.match(((await form.json()) as { error: string }).error, /send application\/json/);
-  const br = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: '{"records":[]}' });
+  const br = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-encoding': 'br' },
+    body: '{"records":[]}',
+  });
   assert.equal(br.status, 415);
 });
 
@@ -97,7 +130,11 @@ test('gzip bodies are accepted; a gzip bomb is refused with 413 and bad gzip wit
   assert.ok(bomb.length < 65536);
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: bomb });
   assert.equal(res.status, 413);
-  const junk = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'not gzip' });
+  const junk = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    body: 'not gzip',
+  });
   assert.equal(junk.status, 400);
 });
 
@@ -114,7 +151,10 @@ test('ingest token: missing or wrong gets 401 and stores nothing; the right one 
   let m = await scrape(agg.url);
   assert.equal(metricValue(m, 'kong_siem_records_received_total'), 0);
   assert.equal(metricValue(m, 'kong_siem_tracked_keys'), 0);
-  assert.deepEqual(await postJson(url, batch, { authorization: 'Bearer s3cret-token' }), { status: 202, body: { accepted: 1, rejected: 0 } });
+  assert.deepEqual(await postJson(url, batch, { authorization: 'Bearer s3cret-token' }), {
+    status: 202,
+    body: { accepted: 1, rejected: 0 },
+  });
   m = await scrape(agg.url);
   assert.equal(metricValue(m, 'kong_siem_tracked_keys'), 1);
 });
@@ -129,11 +169,17 @@ test('settings in a batch take effect for their service only; invalid settings a
     records.push(r(T0 + i * 1000, '192.0.2.1', 500, { service: 'broken' }));
   }
   const settings = { tuned: { error_min: 5, window_seconds: 30 }, broken: { error_min: 0 } };
-  assert.deepEqual(await postJson(`${agg.url}/v1/records`, { settings, records }), { status: 202, body: { accepted: 18, rejected: 0 } }, 'settings are not records');
+  assert.deepEqual(
+    await postJson(`${agg.url}/v1/records`, { settings, records }),
+    { status: 202, body: { accepted: 18, rejected: 0 } },
+    'settings are not records',
+  );
   const f = await getJson(`${agg.url}/v1/findings`);
   assert.equal(f.status, 200);
   assert.equal(typeof f.body.generated_at, 'number');
-  assert.deepEqual(f.body.findings, [{ type: 'error_ip', service: 'tuned', ip: '192.0.2.1', count: 6, ratio: 1, since: T0 + 4000, window: 'long' }]);
+  assert.deepEqual(f.body.findings, [
+    { type: 'error_ip', service: 'tuned', ip: '192.0.2.1', count: 6, ratio: 1, since: T0 + 4000, window: 'long' },
+  ]);
   const top = await getJson(`${agg.url}/v1/top?service=tuned`);
   assert.equal(top.body.window_seconds, 30);
   const m = await scrape(agg.url);
@@ -146,16 +192,29 @@ test('findings filters, top parameters and their 400s', async (t) => {
   const records = [];
   for (let i = 0; i < 25; i++) records.push(r(T0 + i * 100, '192.0.2.1', 500), r(T0 + i * 100, '192.0.2.2', 500, { service: 'billing' }));
   for (let i = 0; i < 30; i++) records.push(r(T0 + 3000 + i, '192.0.2.3', 200));
-  for (const [i, ip] of ['198.51.100.1', '198.51.100.2', '198.51.100.3'].entries()) records.push(r(T0 + 4000 + i, ip, 200, { credential: 'k' }));
+  for (const [i, ip] of ['198.51.100.1', '198.51.100.2', '198.51.100.3'].entries())
+    records.push(r(T0 + 4000 + i, ip, 200, { credential: 'k' }));
   await postJson(`${agg.url}/v1/records`, { records });
   const all = (await getJson(`${agg.url}/v1/findings`)).body.findings;
   assert.deepEqual(all.map((f: { type: string }) => f.type).sort(), ['credential_ips', 'error_ip', 'error_ip']);
   const onlyErr = (await getJson(`${agg.url}/v1/findings?type=error_ip&service=billing`)).body.findings;
-  assert.deepEqual(onlyErr.map((f: { ip: string }) => f.ip), ['192.0.2.2']);
+  assert.deepEqual(
+    onlyErr.map((f: { ip: string }) => f.ip),
+    ['192.0.2.2'],
+  );
   assert.equal((await getJson(`${agg.url}/v1/findings?type=nope`)).status, 400);
 
   const top = await getJson(`${agg.url}/v1/top?service=orders&by=requests&n=2`);
-  assert.deepEqual(top.body, { service: 'orders', by: 'requests', window_seconds: 60, items: [{ ip: '192.0.2.3', count: 30 }, { ip: '192.0.2.1', count: 25 }], other: 3 });
+  assert.deepEqual(top.body, {
+    service: 'orders',
+    by: 'requests',
+    window_seconds: 60,
+    items: [
+      { ip: '192.0.2.3', count: 30 },
+      { ip: '192.0.2.1', count: 25 },
+    ],
+    other: 3,
+  });
   const errs = await getJson(`${agg.url}/v1/top?service=orders&by=errors`);
   assert.deepEqual(errs.body.items, [{ ip: '192.0.2.1', count: 25 }]);
   assert.equal(errs.body.other, 0);
@@ -221,7 +280,9 @@ test('services beyond SIEM_MAX_SERVICES are rejected with reason "services"', as
   const agg = await startAggregator({ SIEM_MAX_SERVICES: '2' });
   t.after(() => agg.close());
   const now = Date.now();
-  const res = await postJson(`${agg.url}/v1/records`, { records: ['a', 'b', 'c', 'a'].map((service) => r(now, '10.0.0.1', 200, { service })) });
+  const res = await postJson(`${agg.url}/v1/records`, {
+    records: ['a', 'b', 'c', 'a'].map((service) => r(now, '10.0.0.1', 200, { service })),
+  });
   assert.deepEqual(res.body, { accepted: 3, rejected: 1, rejected_by: { services: 1 } });
   assert.equal(metricValue(await scrape(agg.url), 'kong_siem_records_rejected_total', { reason: 'services' }), 1);
 });
@@ -256,12 +317,18 @@ test('a batch id accepted within 10 minutes is answered 202 duplicate and not co
   assert.equal(metricValue(text, 'kong_siem_sender_dropped_total'), 4);
   assert.equal(metricValue(text, 'kong_siem_window_requests', { service: 'orders' }), 3);
   // another id, or none, is a new batch
-  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { ...body, batch: 'b7f3c2e0-batch-2', dropped: 0 })).body, { accepted: 3, rejected: 0 });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { ...body, batch: 'b7f3c2e0-batch-2', dropped: 0 })).body, {
+    accepted: 3,
+    rejected: 0,
+  });
   assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records })).body, { accepted: 3, rejected: 0 });
   // ten minutes on, the id is forgotten (the records are new ones then)
   now += 10 * 60_000 + 1;
   const later = [{ ts: now - 1000, ip: '192.0.2.9', status: 200, service: 'orders' }];
-  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { batch: 'b7f3c2e0-batch-1', records: later })).body, { accepted: 1, rejected: 0 });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { batch: 'b7f3c2e0-batch-1', records: later })).body, {
+    accepted: 1,
+    rejected: 0,
+  });
   text = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(text, 'kong_siem_records_received_total'), 10);
   // an id over 64 characters, or empty, is a bad body

@@ -51,7 +51,11 @@ function alertmanagerBin(): string {
 /** The rule of an alert, from the shipped rule files. */
 function ruleOf(name: string): { labels: Record<string, string>; annotations: Record<string, string> } {
   for (const f of ruleFiles()) {
-    for (const g of (parse(fs.readFileSync(f, 'utf8')) as { groups: { rules: { alert?: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[] }).groups) {
+    for (const g of (
+      parse(fs.readFileSync(f, 'utf8')) as {
+        groups: { rules: { alert?: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[];
+      }
+    ).groups) {
       for (const r of g.rules) if (r.alert === name) return r;
     }
   }
@@ -67,10 +71,15 @@ test('the sample alert is a kong-siem alert, labelled as its rule labels it', ()
   assert.deepEqual(Object.keys(a.annotations).sort(), Object.keys(rule.annotations).sort());
   assert.ok(a.labels.service && a.labels.ip, 'a detection alert carries service and ip');
   // what the rule's summary template renders for these labels
-  assert.ok(a.annotations.summary?.includes(a.labels.ip as string) && a.annotations.summary.includes(a.labels.service as string), a.annotations.summary);
+  assert.ok(
+    a.annotations.summary?.includes(a.labels.ip as string) && a.annotations.summary.includes(a.labels.service as string),
+    a.annotations.summary,
+  );
 });
 
-test('a real Alertmanager delivers a kong-siem alert in the sample\'s shape, to the receiver and grouping it names', { timeout: 120_000 }, async (t) => {
+test("a real Alertmanager delivers a kong-siem alert in the sample's shape, to the receiver and grouping it names", {
+  timeout: 120_000,
+}, async (t) => {
   const bin = alertmanagerBin();
   const s = sample();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-siem-am-'));
@@ -117,16 +126,20 @@ test('a real Alertmanager delivers a kong-siem alert in the sample\'s shape, to 
     child.kill('SIGTERM');
     await exited;
   });
-  await waitFor(`alertmanager ready on ${url}`, async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), 30_000).catch((err) => {
-    throw new Error(`${(err as Error).message}\n${log}`);
-  });
+  await waitFor(`alertmanager ready on ${url}`, async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), 30_000).catch(
+    (err) => {
+      throw new Error(`${(err as Error).message}\n${log}`);
+    },
+  );
 
   // Sent as Prometheus sends a firing alert (API v2): labels, annotations, start, generator URL.
   const a = s.alerts[0] as WebhookAlert;
   const post = await fetch(`${url}/api/v2/alerts`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify([{ labels: a.labels, annotations: a.annotations, startsAt: new Date().toISOString(), generatorURL: a.generatorURL }]),
+    body: JSON.stringify([
+      { labels: a.labels, annotations: a.annotations, startsAt: new Date().toISOString(), generatorURL: a.generatorURL },
+    ]),
   });
   assert.equal(post.status, 200, await post.text());
   const got = await waitFor('the webhook notification', async () => received[0], 60_000);

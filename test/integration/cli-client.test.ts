@@ -21,7 +21,8 @@ async function aggregatorWithFindings(t: { after(fn: () => Promise<void>): void 
   const now = Date.now();
   const records = [];
   for (let i = 0; i < 30; i++) records.push({ ts: now - i, ip: '203.0.113.7', status: 401, service: 'orders' });
-  for (let i = 0; i < 4; i++) records.push({ ts: now - i, ip: `198.51.100.${i + 1}`, status: 200, service: 'orders', credential: 'c0ffee0000000001' });
+  for (let i = 0; i < 4; i++)
+    records.push({ ts: now - i, ip: `198.51.100.${i + 1}`, status: 200, service: 'orders', credential: 'c0ffee0000000001' });
   for (let i = 0; i < 12; i++) records.push({ ts: now - i, ip: '192.0.2.9', status: 200, service: 'payments' });
   const res = await postJson(`${agg.url}/v1/records`, { records }, { authorization: `Bearer ${INGEST}` });
   assert.equal(res.status, 202);
@@ -35,10 +36,7 @@ test('kong-siem findings --json prints what GET /v1/findings answers', async (t)
   assert.equal(run.code, 0, run.stderr);
   const printed = JSON.parse(run.stdout);
   const direct = (await getJson(`${agg.url}/v1/findings`, { authorization: `Bearer ${TOKEN}` })).body;
-  assert.deepEqual(
-    printed.findings.map((f: { type: string }) => f.type).sort(),
-    ['credential_ips', 'error_ip'],
-  );
+  assert.deepEqual(printed.findings.map((f: { type: string }) => f.type).sort(), ['credential_ips', 'error_ip']);
   assert.deepEqual(printed.findings, direct.findings);
 });
 
@@ -55,7 +53,7 @@ test('kong-siem findings prints a table with the figures of each finding, and fi
   assert.match(some.stdout, /^1 finding at /);
 });
 
-test('kong-siem top prints a service\'s top list as GET /v1/top answers it, or every service\'s', async (t) => {
+test("kong-siem top prints a service's top list as GET /v1/top answers it, or every service's", async (t) => {
   const agg = await aggregatorWithFindings(t);
   const env = { SIEM_READ_TOKEN: TOKEN };
   const json = await runCli(['top', 'orders', '--url', agg.url, '--json', '-n', '2'], { env });

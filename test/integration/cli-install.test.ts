@@ -36,7 +36,10 @@ test('npx kong-siem --help works right after npm install (prepare builds dist/)'
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (const e of readdirSync(REPO_ROOT)) {
     if (LEFT_OUT.has(e)) continue;
-    cpSync(join(REPO_ROOT, e), join(dir, e), { recursive: true, filter: (src) => !LEFT_OUT.has(relative(REPO_ROOT, src).split('/').pop() ?? '') });
+    cpSync(join(REPO_ROOT, e), join(dir, e), {
+      recursive: true,
+      filter: (src) => !LEFT_OUT.has(relative(REPO_ROOT, src).split('/').pop() ?? ''),
+    });
   }
   assert.equal(existsSync(join(dir, 'dist')), false);
   const cp = await run('cp', ['-al', join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules')], dir);

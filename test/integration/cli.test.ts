@@ -13,7 +13,6 @@ import { CLI, runCli } from '../helpers/cli';
 
 const END = Date.parse('2024-06-07T22:10:00Z');
 
-
 function tmp(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,7 +118,13 @@ test('the table report answers the four questions; plain progress lines on a non
   const r = await runCli(['replay', file]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Replayed \d+ records from 2024-06-07T22:0\d:\d\d(\.\d+)?Z to 2024-06-07T22:(09:\d\d(\.\d+)?Z|10:00Z)/);
-  for (const heading of ['(a) Top IPs', '(a) IPs holding a large share', '(b) IPs with many errors', '(c) Credentials used from several IPs', '(d) Successes, then a spike']) {
+  for (const heading of [
+    '(a) Top IPs',
+    '(a) IPs holding a large share',
+    '(b) IPs with many errors',
+    '(c) Credentials used from several IPs',
+    '(d) Successes, then a spike',
+  ]) {
     assert.ok(r.stdout.includes(heading), heading);
   }
   for (const ip of [ATTACK.floodIp, ATTACK.errorIp, ATTACK.spikeIp, ...ATTACK.sharedIps.slice(-2)]) assert.ok(r.stdout.includes(ip), ip);
@@ -134,7 +139,19 @@ test('detection flags change the rules; --no-hash-credentials keeps credentials 
   const base = JSON.parse((await runCli(['replay', '--json', '-q', file])).stdout);
   assert.ok(base.findings.some((f: any) => f.type === 'error_ip'));
 
-  const strict = await runCli(['replay', '--json', '-q', '--error-min', '100', '--error-burst-min', '100', '--credential-min-ips', '6', '--no-hash-credentials', file]);
+  const strict = await runCli([
+    'replay',
+    '--json',
+    '-q',
+    '--error-min',
+    '100',
+    '--error-burst-min',
+    '100',
+    '--credential-min-ips',
+    '6',
+    '--no-hash-credentials',
+    file,
+  ]);
   assert.equal(strict.code, 0, strict.stderr);
   const s = JSON.parse(strict.stdout);
   assert.ok(!s.findings.some((f: any) => f.type === 'error_ip'), 'no IP has 100 failures');

@@ -70,7 +70,10 @@ test('replay: a line an hour ahead is reported as future with its line number an
   assert.equal(report.rejected.future, 1);
   assert.equal(report.rejected.late, 0);
   assert.match(run.stderr, /access\.log:6: .*\(future\)/);
-  assert.deepEqual(report.findings.map((f: { type: string; count: number }) => [f.type, f.count]), [['error_ip', 30]]);
+  assert.deepEqual(
+    report.findings.map((f: { type: string; count: number }) => [f.type, f.count]),
+    [['error_ip', 30]],
+  );
 });
 
 test('a gap in the traffic is no poison: a second record within the skew of the first one ahead moves the clock there', async (t) => {

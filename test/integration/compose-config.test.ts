@@ -23,13 +23,18 @@ const ROOT = repoRoot(__dirname);
 
 function dockerCompose(args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), ...args], { cwd: ROOT, timeout: 60_000, env: { ...process.env, SIEM_INGEST_TOKEN: '', SIEM_HASH_KEY: '', ...env } }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new Error('docker-compose is not installed: apt-get install -y docker-compose'));
-      }
-      if (err) return reject(new Error(`docker-compose ${args.join(' ')} failed: ${stderr || err.message}`));
-      resolve(stdout);
-    });
+    execFile(
+      'docker-compose',
+      ['-f', path.join(ROOT, 'docker-compose.yml'), ...args],
+      { cwd: ROOT, timeout: 60_000, env: { ...process.env, SIEM_INGEST_TOKEN: '', SIEM_HASH_KEY: '', ...env } },
+      (err, stdout, stderr) => {
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          return reject(new Error('docker-compose is not installed: apt-get install -y docker-compose'));
+        }
+        if (err) return reject(new Error(`docker-compose ${args.join(' ')} failed: ${stderr || err.message}`));
+        resolve(stdout);
+      },
+    );
   });
 }
 
@@ -48,14 +53,28 @@ test('docker-compose config accepts the stack: six services, and Redis with two 
   const cfg = parse(await dockerCompose(['config'])) as Obj;
   const all = cfg.services as Record<string, Obj>;
   const inProfile = (name: string) => Array.isArray(all[name]?.profiles) && (all[name]?.profiles as string[]).includes('redis');
-  assert.deepEqual(Object.keys(all).filter((n) => !inProfile(n)).sort(), ['aggregator', 'alertmanager', 'echo', 'grafana', 'kong', 'prometheus']);
+  assert.deepEqual(
+    Object.keys(all)
+      .filter((n) => !inProfile(n))
+      .sort(),
+    ['aggregator', 'alertmanager', 'echo', 'grafana', 'kong', 'prometheus'],
+  );
   assert.deepEqual(Object.keys(all).filter(inProfile).sort(), ['aggregator-a', 'aggregator-b', 'aggregators', 'redis']);
-  for (const n of ['aggregator-a', 'aggregator-b']) assert.equal((all[n]?.environment as Record<string, string>).SIEM_STATE, 'redis://redis:6379/0');
+  for (const n of ['aggregator-a', 'aggregator-b'])
+    assert.equal((all[n]?.environment as Record<string, string>).SIEM_STATE, 'redis://redis:6379/0');
   // the load balancer spreads over exactly the profile's aggregators, on their port
   const lbConf = readFileSync(path.join(ROOT, 'deploy', 'nginx', 'aggregators.conf'), 'utf8');
-  assert.deepEqual([...lbConf.matchAll(/^\s*server (\S+?):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`), ['aggregator-a:9457', 'aggregator-b:9457']);
+  assert.deepEqual(
+    [...lbConf.matchAll(/^\s*server (\S+?):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`),
+    ['aggregator-a:9457', 'aggregator-b:9457'],
+  );
   assert.ok(mounts(all.aggregators as Obj).some((v) => v.target === '/etc/nginx/conf.d/default.conf'));
-  assert.deepEqual([...(all.aggregators?.depends_on instanceof Array ? all.aggregators.depends_on : Object.keys(all.aggregators?.depends_on ?? {}))].sort(), ['aggregator-a', 'aggregator-b']);
+  assert.deepEqual(
+    [
+      ...(all.aggregators?.depends_on instanceof Array ? all.aggregators.depends_on : Object.keys(all.aggregators?.depends_on ?? {})),
+    ].sort(),
+    ['aggregator-a', 'aggregator-b'],
+  );
   // Prometheus discovers every aggregator of the profile
   const prom = parse(readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as Obj;
   assert.deepEqual(prom.scrape_configs[0].dns_sd_configs[0].names, ['aggregator-a', 'aggregator-b']);
@@ -75,31 +94,49 @@ test('docker-compose config accepts the stack: six services, and Redis with two 
   }
   assert.ok(dockerfile.includes('/opt/kong-siem/dist/plugin'));
   assert.match(env[`${prefix}_QUERY_CMD`] ?? '', /--dump-all-plugins$/);
-  assert.match(env[`${prefix}_START_CMD`] ?? '', new RegExp(`--kong-prefix ${path.posix.dirname(env[`${prefix}_SOCKET`] ?? 'x')}$`), 'the server listens where Kong connects');
+  assert.match(
+    env[`${prefix}_START_CMD`] ?? '',
+    new RegExp(`--kong-prefix ${path.posix.dirname(env[`${prefix}_SOCKET`] ?? 'x')}$`),
+    'the server listens where Kong connects',
+  );
   assert.match(dockerfile, /^FROM kong:3\.9$/m);
   const mount = mounts(kong).find((v) => v.target === env.KONG_DECLARATIVE_CONFIG);
   assert.equal(path.resolve(mount?.source ?? ''), path.join(ROOT, 'kong.yml'));
-  assert.equal(env.SIEM_INGEST_TOKEN, cfg.services.aggregator.environment.SIEM_INGEST_TOKEN, 'Kong and the aggregator share the ingest token');
+  assert.equal(
+    env.SIEM_INGEST_TOKEN,
+    cfg.services.aggregator.environment.SIEM_INGEST_TOKEN,
+    'Kong and the aggregator share the ingest token',
+  );
   assert.equal(cfg.services.prometheus.image.split(':')[0], 'prom/prometheus');
   // Every file the stack mounts is in the repository.
   for (const [name, svc] of Object.entries(cfg.services as Record<string, Obj>)) {
     for (const v of mounts(svc)) assert.ok(existsSync(v.source), `${name} mounts ${path.relative(ROOT, v.source)}, which exists`);
   }
   assert.deepEqual(cfg.services.aggregator.build.dockerfile, 'Dockerfile');
-  assert.match(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'), /^CMD \["node", "dist\/aggregator\/server\.js"\]$/m, 'node runs the aggregator directly');
+  assert.match(
+    readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'),
+    /^CMD \["node", "dist\/aggregator\/server\.js"\]$/m,
+    'node runs the aggregator directly',
+  );
 });
 
 /** Kong's checks of one value against a field of the dumped schema (the subset the plugin uses). */
 function fieldError(name: string, f: Obj, v: unknown): string | undefined {
   if (typeof v === 'string' && f.referenceable && /^\{vault:\/\/[a-z0-9-]+\/[^}]+\}$/.test(v)) return undefined;
-  const typeOk = { string: typeof v === 'string', boolean: typeof v === 'boolean', number: typeof v === 'number', integer: Number.isInteger(v) }[f.type as string];
+  const typeOk = {
+    string: typeof v === 'string',
+    boolean: typeof v === 'boolean',
+    number: typeof v === 'number',
+    integer: Number.isInteger(v),
+  }[f.type as string];
   if (!typeOk) return `${name}: expected ${f.type}, got ${JSON.stringify(v)}`;
   if (f.between && ((v as number) < f.between[0] || (v as number) > f.between[1])) return `${name}: ${v} outside ${f.between}`;
   if (f.one_of && !f.one_of.includes(v)) return `${name}: ${v} not one of ${f.one_of}`;
   if (f.len_min && (v as string).length < f.len_min) return `${name}: too short`;
   // Lua patterns, run as Kong runs them (value:match(pattern)).
   if (typeof f.match === 'string' && !luaMatches(v as string, f.match)) return `${name}: ${v} does not match ${f.match}`;
-  for (const m of (f.match_none ?? []) as Array<{ pattern: string; err: string }>) if (luaMatches(v as string, m.pattern)) return `${name}: ${m.err}`;
+  for (const m of (f.match_none ?? []) as Array<{ pattern: string; err: string }>)
+    if (luaMatches(v as string, m.pattern)) return `${name}: ${m.err}`;
   return undefined;
 }
 
@@ -151,7 +188,7 @@ test('kong.yml: two siem services and routes, key-auth and consumers, siem tuned
   assert.ok(fieldError('timeout_ms', fields.get('timeout_ms')!, 2.5));
 });
 
-test('credential_header: Kong\'s validators refuse authorization and proxy-authorization in any case (the serializer redacts them), accept other header names', async () => {
+test("credential_header: Kong's validators refuse authorization and proxy-authorization in any case (the serializer redacts them), accept other header names", async () => {
   const { infos } = await dumpAllPlugins();
   const f = schemaFields(infos.find((i) => i.Name === 'siem')!).get('credential_header')!;
   for (const bad of ['authorization', 'Authorization', 'AUTHORIZATION', 'proxy-authorization', 'Proxy-Authorization']) {
@@ -163,7 +200,7 @@ test('credential_header: Kong\'s validators refuse authorization and proxy-autho
   assert.ok(fieldError('credential_header', f, 'bad header'), 'not a header token');
 });
 
-test('kong.yml\'s http-log follows SIEM_INGEST_TOKEN: its Authorization is an env-vault reference that resolves to the aggregator\'s token', async () => {
+test("kong.yml's http-log follows SIEM_INGEST_TOKEN: its Authorization is an env-vault reference that resolves to the aggregator's token", async () => {
   const yml = readFileSync(path.join(ROOT, 'kong.yml'), 'utf8');
   assert.ok(!yml.includes('demo-ingest-token'), 'no token written into kong.yml');
   const conf = parse(yml) as Obj;
@@ -177,6 +214,10 @@ test('kong.yml\'s http-log follows SIEM_INGEST_TOKEN: its Authorization is an en
     const kongEnv = cfg.services.kong.environment as Record<string, string>;
     const aggToken = (cfg.services.aggregator.environment as Record<string, string>).SIEM_INGEST_TOKEN;
     if (token) assert.equal(aggToken, token);
-    assert.equal(kongEnv[variable], `Bearer ${aggToken}`, `http-log sends the aggregator's token (SIEM_INGEST_TOKEN=${JSON.stringify(token)})`);
+    assert.equal(
+      kongEnv[variable],
+      `Bearer ${aggToken}`,
+      `http-log sends the aggregator's token (SIEM_INGEST_TOKEN=${JSON.stringify(token)})`,
+    );
   }
 });

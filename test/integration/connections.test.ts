@@ -96,11 +96,16 @@ test('a connection over SIEM_MAX_CONNECTIONS_PER_IP is closed unanswered; other 
   // a freed place is served again
   a.socket.destroy();
   await a.closed;
-  await waitFor('a new connection served once one closed', async () => {
-    const c = await idle();
-    c.socket.destroy();
-    return /^HTTP\/1\.1 200/.test(c.got());
-  }, 10_000, 50);
+  await waitFor(
+    'a new connection served once one closed',
+    async () => {
+      const c = await idle();
+      c.socket.destroy();
+      return /^HTTP\/1\.1 200/.test(c.got());
+    },
+    10_000,
+    50,
+  );
 });
 
 test('an idle keep-alive connection is closed after SIEM_IDLE_TIMEOUT_MS', async (t) => {

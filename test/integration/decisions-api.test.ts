@@ -138,7 +138,10 @@ test('operator API: bearer token, 201/204/401/404/422, replaces, listing with ev
   const replaced = await addManual(agg.url, '203.0.113.50', '2h');
   assert.equal(replaced.status, 201);
   const list = (await getJson(`${agg.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
-  assert.deepEqual(list.filter((x: any) => x.value === '203.0.113.50').map((x: any) => x.origin), ['manual']);
+  assert.deepEqual(
+    list.filter((x: any) => x.value === '203.0.113.50').map((x: any) => x.origin),
+    ['manual'],
+  );
 
   assert.equal(await deleteDecision(agg.url, made.body.id, 'wrong'), 401);
   assert.equal(await deleteDecision(agg.url, made.body.id), 204);

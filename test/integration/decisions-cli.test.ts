@@ -21,7 +21,19 @@ test('decisions list, add, delete and export --format kong', async (t) => {
   await attack(agg.url, '2001:db8:1:2::7');
   await agg.decisions.reconcileNow();
 
-  const added = await runCli(['decisions', 'add', '198.51.100.9', '--url', agg.url, '--token', ADMIN, '--duration', '30m', '--reason', 'abuse desk']);
+  const added = await runCli([
+    'decisions',
+    'add',
+    '198.51.100.9',
+    '--url',
+    agg.url,
+    '--token',
+    ADMIN,
+    '--duration',
+    '30m',
+    '--reason',
+    'abuse desk',
+  ]);
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, /^\d+ 198\.51\.100\.9 Ip 30m0s\n$/);
   const manualId = Number(added.stdout.split(' ')[0]);
@@ -38,13 +50,29 @@ test('decisions list, add, delete and export --format kong', async (t) => {
   const lines = list.stdout.trim().split('\n');
   assert.match(lines[0] as string, /^ID\s+VALUE\s+SCOPE\s+ORIGIN\s+SCENARIO\s+LEFT\s+EVIDENCE$/);
   assert.equal(lines.length, 4);
-  assert.ok(lines.some((l) => /203\.0\.113\.7\s+Ip\s+kong-siem\s+kong-siem\/error_ip\s+\S+\s+error_ip on orders: 30 \(ratio 1\)/.test(l)), list.stdout);
+  assert.ok(
+    lines.some((l) => /203\.0\.113\.7\s+Ip\s+kong-siem\s+kong-siem\/error_ip\s+\S+\s+error_ip on orders: 30 \(ratio 1\)/.test(l)),
+    list.stdout,
+  );
   assert.ok(lines.some((l) => /2001:db8:1:2::\/64\s+Range/.test(l)));
   assert.ok(lines.some((l) => /198\.51\.100\.9 .* abuse desk$/.test(l)));
   const json = await runCli(['decisions', 'list', '--url', agg.url, '--token', ADMIN, '--json']);
   assert.equal(JSON.parse(json.stdout).length, 3);
 
-  const exported = await runCli(['decisions', 'export', '--format', 'kong', '--url', agg.url, '--api-key', KEY_A, '--service', 'orders', '--status', '403']);
+  const exported = await runCli([
+    'decisions',
+    'export',
+    '--format',
+    'kong',
+    '--url',
+    agg.url,
+    '--api-key',
+    KEY_A,
+    '--service',
+    'orders',
+    '--status',
+    '403',
+  ]);
   assert.equal(exported.code, 0, exported.stderr);
   const doc = parseYaml(exported.stdout);
   assert.equal(doc._format_version, '3.0');
@@ -71,7 +99,22 @@ test('decisions sync keeps an ip-restriction deny list equal to the active bans 
   const kong = await startStandInKong({ deny: ['192.0.2.255'] });
   t.after(() => kong.close());
   const sync = (extra: string[] = []) =>
-    runCli(['decisions', 'sync', '--once', '--url', agg.url, '--token', ADMIN, '--admin-url', kong.url, '--plugin-id', kong.plugin.id, '--admin-header', 'Kong-Admin-Token: rbac', ...extra]);
+    runCli([
+      'decisions',
+      'sync',
+      '--once',
+      '--url',
+      agg.url,
+      '--token',
+      ADMIN,
+      '--admin-url',
+      kong.url,
+      '--plugin-id',
+      kong.plugin.id,
+      '--admin-header',
+      'Kong-Admin-Token: rbac',
+      ...extra,
+    ]);
 
   await attack(agg.url, '203.0.113.7');
   await attack(agg.url, '2001:db8:1:2::7');
@@ -85,7 +128,10 @@ test('decisions sync keeps an ip-restriction deny list equal to the active bans 
   const before = kong.log.length;
   const second = await sync();
   assert.match(second.stdout, /in sync: 2 denied/);
-  assert.deepEqual(kong.log.slice(before).map((e) => e.method), ['GET']);
+  assert.deepEqual(
+    kong.log.slice(before).map((e) => e.method),
+    ['GET'],
+  );
 
   // every decision gone: ip-restriction needs allow or deny non-empty, so the plugin is disabled
   for (const d of await agg.decisions.service.list()) await agg.decisions.service.remove(d.id);
@@ -95,7 +141,25 @@ test('decisions sync keeps an ip-restriction deny list equal to the active bans 
   assert.equal(kong.plugin.enabled, false);
 
   // continuous mode: a new ban reaches Kong within a few rounds, and the plugin is enabled again
-  const child = spawn(process.execPath, [CLI, 'decisions', 'sync', '--interval', '1', '--url', agg.url, '--token', ADMIN, '--admin-url', kong.url, '--plugin-id', kong.plugin.id], { stdio: 'ignore' });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'decisions',
+      'sync',
+      '--interval',
+      '1',
+      '--url',
+      agg.url,
+      '--token',
+      ADMIN,
+      '--admin-url',
+      kong.url,
+      '--plugin-id',
+      kong.plugin.id,
+    ],
+    { stdio: 'ignore' },
+  );
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGTERM');
   });
@@ -104,9 +168,24 @@ test('decisions sync keeps an ip-restriction deny list equal to the active bans 
   child.kill('SIGTERM');
 
   // every request the client made passed the stand-in's checks of Kong's shapes
-  assert.deepEqual(kong.log.filter((e) => e.status !== 200), []);
+  assert.deepEqual(
+    kong.log.filter((e) => e.status !== 200),
+    [],
+  );
   assert.ok(kong.log.filter((e) => e.method === 'PATCH').length >= 3);
-  const wrongId = await runCli(['decisions', 'sync', '--once', '--url', agg.url, '--token', ADMIN, '--admin-url', kong.url, '--plugin-id', 'nope']);
+  const wrongId = await runCli([
+    'decisions',
+    'sync',
+    '--once',
+    '--url',
+    agg.url,
+    '--token',
+    ADMIN,
+    '--admin-url',
+    kong.url,
+    '--plugin-id',
+    'nope',
+  ]);
   assert.equal(wrongId.code, 1);
   assert.match(wrongId.stderr, /404 Not found/);
 });

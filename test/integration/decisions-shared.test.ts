@@ -47,7 +47,10 @@ test('two aggregators on one Redis serve one decision set and one stream positio
   assert.deepEqual(values((await getJson(`${a.url}/v1/decisions?ip=203.0.113.7`, { 'x-api-key': KEY_B })).body), ['203.0.113.7']);
   const listA = (await getJson(`${a.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
   const listB = (await getJson(`${b.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
-  assert.deepEqual(listA.map((d: any) => d.id), listB.map((d: any) => d.id));
+  assert.deepEqual(
+    listA.map((d: any) => d.id),
+    listB.map((d: any) => d.id),
+  );
   assert.equal(listA.length, 2);
 });
 
@@ -72,7 +75,10 @@ test('in-memory decisions and stream positions survive a restart (SIEM_STATE_FIL
   // the bouncer carries on incrementally: nothing new, and the decision is still served
   assert.deepEqual((await pull(second.url, KEY_A)).body, { new: [], deleted: [] });
   const list = (await getJson(`${second.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
-  assert.deepEqual(list.map((d: any) => [d.id, d.value, d.evidence[0].count]), [[id, '203.0.113.7', 30]]);
+  assert.deepEqual(
+    list.map((d: any) => [d.id, d.value, d.evidence[0].count]),
+    [[id, '203.0.113.7', 30]],
+  );
   // ids continue after the restored sequence
   const manual = await addManual(second.url, '198.51.100.1');
   assert.ok(manual.body.id > id);

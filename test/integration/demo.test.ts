@@ -52,7 +52,9 @@ async function busyPort(t: { after(fn: () => Promise<void>): void }): Promise<nu
   return addr.port;
 }
 
-test('demo --once: every pattern detected, a busy port falls back to a free one, and no URL printed that is gone when it exits', { timeout: 60_000 }, async (t) => {
+test('demo --once: every pattern detected, a busy port falls back to a free one, and no URL printed that is gone when it exits', {
+  timeout: 60_000,
+}, async (t) => {
   const busy = await busyPort(t);
   const demo = startDemo(t, ['--once'], { SIEM_PORT: String(busy) });
   assert.equal(await demo.exited, 0, demo.output().stderr);
@@ -65,10 +67,16 @@ test('demo --once: every pattern detected, a busy port falls back to a free one,
   assert.doesNotMatch(stdout, /https?:\/\//, 'no URL printed');
   assert.doesNotMatch(stdout, /Findings page/, '--once serves nothing after it prints');
   assert.match(stdout, new RegExp(`${ATTACK.floodIp.replace(/\./g, '\\.')} +${FLOOD_REQUESTS} requests`));
-  assert.match(stdout, new RegExp(`flood_ip +orders +${ATTACK.floodIp.replace(/\./g, '\\.')} +${FLOOD_REQUESTS} requests, \\d+% of the service's requests`));
+  assert.match(
+    stdout,
+    new RegExp(`flood_ip +orders +${ATTACK.floodIp.replace(/\./g, '\\.')} +${FLOOD_REQUESTS} requests, \\d+% of the service's requests`),
+  );
   assert.match(stdout, new RegExp(`error_ip +orders +${ATTACK.errorIp.replace(/\./g, '\\.')} +60 failures`));
   assert.match(stdout, /credential_ips +orders +credential [0-9a-f]{16} +from 5 IPs/);
-  assert.match(stdout, new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`));
+  assert.match(
+    stdout,
+    new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`),
+  );
 });
 
 /** The top list the demo printed: the cited path, and its rows (ip, count) then `other`. */
@@ -92,15 +100,23 @@ test('demo: the top list printed is the answer of the endpoint it cites', { time
   const [, metricsUrl] = await demo.waitFor(/Prometheus metrics: (http:\/\/127\.0\.0\.1:\d+)\/metrics/);
   const printed = printedTop(demo.output().stdout);
   assert.match(printed.path, /^\/v1\/top\?/);
-  const answer = (await (await fetch(`${metricsUrl}${printed.path}`)).json()) as { items: Array<{ ip: string; count: number }>; other: number };
+  const answer = (await (await fetch(`${metricsUrl}${printed.path}`)).json()) as {
+    items: Array<{ ip: string; count: number }>;
+    other: number;
+  };
   // the same IPs in the same order; counts may have slid by a few records as the window moved on
-  assert.deepEqual(printed.items.map((i) => i.ip), answer.items.map((i) => i.ip));
+  assert.deepEqual(
+    printed.items.map((i) => i.ip),
+    answer.items.map((i) => i.ip),
+  );
   assert.equal(printed.items[0]?.ip, ATTACK.floodIp);
   demo.child.kill('SIGINT');
   assert.equal(await demo.exited, 0);
 });
 
-test('demo keeps serving: the findings page\'s URL printed and served, /metrics shows the flagged series; Ctrl-C stops it with exit 0', { timeout: 60_000 }, async (t) => {
+test("demo keeps serving: the findings page's URL printed and served, /metrics shows the flagged series; Ctrl-C stops it with exit 0", {
+  timeout: 60_000,
+}, async (t) => {
   const demo = startDemo(t, [], { SIEM_PORT: '0' });
   const [, metricsUrl] = await demo.waitFor(/Prometheus metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
   const [, pageUrl] = await demo.waitFor(/Findings page: +(http:\/\/127\.0\.0\.1:\d+\/) /);

@@ -15,13 +15,17 @@ const T0 = 1_717_799_280_000;
 test('GET / and /ui/ serve the page with a strict CSP; its assets come from /ui/ on this origin only', async (t) => {
   const agg = await startAggregator();
   t.after(() => agg.close());
-  for (const [path, prefix] of [['/', 'ui/'], ['/ui/', '']] as const) {
+  for (const [path, prefix] of [
+    ['/', 'ui/'],
+    ['/ui/', ''],
+  ] as const) {
     const res = await fetch(agg.url + path);
     assert.equal(res.status, 200, path);
     assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
     const csp = res.headers.get('content-security-policy') ?? '';
     assert.equal(csp, CONTENT_SECURITY_POLICY);
-    for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) assert.ok(csp.includes(d), d);
+    for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"])
+      assert.ok(csp.includes(d), d);
     assert.ok(!/unsafe-inline|unsafe-eval|https?:/.test(csp), csp);
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     const html = await res.text();
@@ -88,12 +92,15 @@ test('/v1/overview: per-service top lists and window figures, ingest counters, t
   assert.deepEqual(body.services.map((s: { service: string }) => s.service).sort(), ['billing', 'orders']);
 });
 
-test('/v1/settings: the defaults and each service\'s settings in force, batch settings applied', async (t) => {
+test("/v1/settings: the defaults and each service's settings in force, batch settings applied", async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_ERROR_MIN: '25' });
   t.after(() => agg.close());
   const batch = {
     settings: { orders: { error_min: 7, window_seconds: 30 } },
-    records: [{ ts: T0, ip: '192.0.2.1', status: 200, service: 'orders' }, { ts: T0, ip: '192.0.2.1', status: 200, service: 'billing' }],
+    records: [
+      { ts: T0, ip: '192.0.2.1', status: 200, service: 'orders' },
+      { ts: T0, ip: '192.0.2.1', status: 200, service: 'billing' },
+    ],
   };
   assert.equal((await postJson(`${agg.url}/v1/records`, batch)).status, 202);
   const { status, body } = await getJson(`${agg.url}/v1/settings`);

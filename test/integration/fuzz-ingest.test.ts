@@ -8,12 +8,34 @@ import { gzipSync } from 'node:zlib';
 import { metricValue, postJson, startAggregator } from '../helpers/aggregator';
 
 const T0 = 1_717_799_280_000;
-const valid = (i: number) => ({ ts: T0 + i, ip: `10.0.${i >> 8}.${i & 255}`, status: 200 + (i % 400), service: 'orders', credential: `c${i % 7}` });
+const valid = (i: number) => ({
+  ts: T0 + i,
+  ip: `10.0.${i >> 8}.${i & 255}`,
+  status: 200 + (i % 400),
+  service: 'orders',
+  credential: `c${i % 7}`,
+});
 const validBody = JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => valid(i)), settings: { orders: { error_min: 5 } } });
 
-const fieldValue = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }), fc.string({ minLength: 250, maxLength: 300 }));
+const fieldValue = fc.oneof(
+  fc.string(),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.object({ maxDepth: 1 }),
+  fc.string({ minLength: 250, maxLength: 300 }),
+);
 const mistypedRecord = fc.record(
-  { ts: fieldValue, ip: fc.oneof(fieldValue, fc.ipV4(), fc.ipV6()), status: fc.oneof(fieldValue, fc.integer({ min: 0, max: 1000 })), service: fieldValue, credential: fieldValue, latency_ms: fieldValue },
+  {
+    ts: fieldValue,
+    ip: fc.oneof(fieldValue, fc.ipV4(), fc.ipV6()),
+    status: fc.oneof(fieldValue, fc.integer({ min: 0, max: 1000 })),
+    service: fieldValue,
+    credential: fieldValue,
+    latency_ms: fieldValue,
+  },
   { requiredKeys: [] },
 );
 
@@ -22,11 +44,22 @@ const bodyArb: fc.Arbitrary<{ body: string | Buffer; type: string; encoding?: st
   fc.jsonValue({ maxDepth: 3 }).map((v) => ({ body: JSON.stringify(v) ?? 'null', type: 'application/json' })),
   fc.integer({ min: 0, max: validBody.length - 1 }).map((n) => ({ body: validBody.slice(0, n), type: 'application/json' })),
   fc.array(mistypedRecord, { maxLength: 30 }).map((records) => ({ body: JSON.stringify({ records }), type: 'application/json' })),
-  fc.record({ records: fc.array(fc.anything({ maxDepth: 2 }), { maxLength: 10 }), settings: fc.anything({ maxDepth: 2 }), dropped: fc.anything({ maxDepth: 0 }) }, { requiredKeys: [] }).map((v) => ({ body: JSON.stringify(v) ?? '', type: 'application/json' })),
+  fc
+    .record(
+      {
+        records: fc.array(fc.anything({ maxDepth: 2 }), { maxLength: 10 }),
+        settings: fc.anything({ maxDepth: 2 }),
+        dropped: fc.anything({ maxDepth: 0 }),
+      },
+      { requiredKeys: [] },
+    )
+    .map((v) => ({ body: JSON.stringify(v) ?? '', type: 'application/json' })),
   fc.uint8Array({ maxLength: 300 }).map((a) => ({ body: Buffer.from(a), type: 'application/json', encoding: 'gzip' })),
   fc.integer({ min: 1, max: 200 }).map((n) => ({ body: gzipSync(validBody).subarray(0, n), type: 'application/json', encoding: 'gzip' })),
   fc.integer({ min: 70_000, max: 200_000 }).map((n) => ({ body: `{"records":[${'1,'.repeat(n >> 1)}1]}`, type: 'application/json' })),
-  fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', 'multipart/form-data; boundary=x').map((type) => ({ body: validBody, type })),
+  fc
+    .constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', 'multipart/form-data; boundary=x')
+    .map((type) => ({ body: validBody, type })),
 );
 
 test('fuzzed bodies get 202 or a 4xx, never a 5xx; a valid batch afterwards is fully counted', async (t) => {

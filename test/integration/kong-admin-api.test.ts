@@ -54,20 +54,29 @@ async function runScript(env: Record<string, string>): Promise<{ code: number | 
 }
 
 interface KongYml {
-  services: { name: string; url: string; routes: { name: string; paths: string[] }[]; plugins: { name: string; config: Record<string, unknown> }[] }[];
+  services: {
+    name: string;
+    url: string;
+    routes: { name: string; paths: string[] }[];
+    plugins: { name: string; config: Record<string, unknown> }[];
+  }[];
   consumers: { username: string; keyauth_credentials: { key: string }[] }[];
 }
 
-test('kong-admin-api.sh creates kong.yml\'s services, routes, plugins and consumers with idempotent PUTs', async () => {
+test("kong-admin-api.sh creates kong.yml's services, routes, plugins and consumers with idempotent PUTs", async () => {
   const yml = parse(readFileSync(join(REPO_ROOT, 'kong.yml'), 'utf8')) as KongYml;
   const r = await runScript({ AGGREGATOR_URL: 'http://aggregator:9457', UPSTREAM_URL: 'http://echo:80' });
   assert.equal(r.code, 0, r.out);
-  assert.ok(r.calls.every((c) => c.method === 'PUT'), 'every call is an upsert');
+  assert.ok(
+    r.calls.every((c) => c.method === 'PUT'),
+    'every call is an upsert',
+  );
   const at = (p: string) => r.calls.find((c) => c.path === p);
 
   for (const svc of yml.services) {
     assert.deepEqual(at(`/services/${svc.name}`)?.body, { url: svc.url }, `service ${svc.name}`);
-    for (const route of svc.routes) assert.deepEqual(at(`/services/${svc.name}/routes/${route.name}`)?.body, { paths: route.paths }, `route ${route.name}`);
+    for (const route of svc.routes)
+      assert.deepEqual(at(`/services/${svc.name}/routes/${route.name}`)?.body, { paths: route.paths }, `route ${route.name}`);
     const made = r.calls.filter((c) => c.path.startsWith(`/services/${svc.name}/plugins/`));
     assert.deepEqual(
       made.map((c) => c.body.name),
@@ -80,7 +89,7 @@ test('kong-admin-api.sh creates kong.yml\'s services, routes, plugins and consum
     }
   }
   const servicePuts = r.calls.filter((c) => /^\/services\/[^/]+$/.test(c.path)).length;
-  assert.equal(servicePuts, yml.services.length, 'no service beyond kong.yml\'s');
+  assert.equal(servicePuts, yml.services.length, "no service beyond kong.yml's");
   for (const c of yml.consumers) {
     assert.ok(at(`/consumers/${c.username}`), `consumer ${c.username}`);
     for (const k of c.keyauth_credentials) assert.ok(at(`/consumers/${c.username}/key-auth/${k.key}`), `key of ${c.username}`);

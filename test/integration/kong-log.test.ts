@@ -74,7 +74,7 @@ test('a Kong 2.x log object (latencies.proxy, authenticated_entity.consumer_id, 
   assert.equal(top.body.items.length, 3, '403 is a failure');
 });
 
-test('the seed pipeline\'s log (namespace, request.headers.x-auth-sub, no service) is mapped', async (t) => {
+test("the seed pipeline's log (namespace, request.headers.x-auth-sub, no service) is mapped", async (t) => {
   const agg = await start(t, { SIEM_HASH_CREDENTIALS: 'false' });
   const r = await postJson(`${agg.url}/v1/kong-log`, fromIps(fixture('kong-seed-log.json'), 3));
   assert.deepEqual(r.body, { accepted: 3, rejected: 0 });
@@ -91,7 +91,10 @@ test('credential source by the X-Siem-Credential-Source header (http-log drops a
   const svc = (name: string) => fromIps({ ...log, service: { ...log.service, name } }, 3);
 
   await postJson(`${agg.url}/v1/kong-log`, svc('by-header'), { 'x-siem-credential-source': 'consumer' });
-  await postJson(`${agg.url}/v1/kong-log`, svc('by-header-name'), { 'x-siem-credential-source': 'header', 'x-siem-credential-header': 'user-agent' });
+  await postJson(`${agg.url}/v1/kong-log`, svc('by-header-name'), {
+    'x-siem-credential-source': 'header',
+    'x-siem-credential-header': 'user-agent',
+  });
   await postJson(`${agg.url}/v1/kong-log?credential_source=consumer`, svc('by-query'));
   await postJson(`${agg.url}/v1/kong-log?credential_source=credential`, svc('query-wins'), { 'x-siem-credential-source': 'header' });
   await postJson(`${agg.url}/v1/kong-log?credential_source=header&credential_header=user-agent`, svc('other-header'));
@@ -161,17 +164,22 @@ test('a batch over SIEM_MAX_BATCH_RECORDS is 413', async (t) => {
 
 // issue 16 (1): an auth plugin's anonymous consumer is shared by every
 // unauthenticated client: taken as a credential it was one credential_ips finding.
-test('Kong\'s anonymous consumer is no credential, whatever the credential source', async (t) => {
+test("Kong's anonymous consumer is no credential, whatever the credential source", async (t) => {
   const agg = await start(t, { SIEM_HASH_CREDENTIALS: 'false', SIEM_CREDENTIAL_MIN_IPS: '2' });
   const base = 1_717_799_300_000;
-  const anon = (svc: string) => Array.from({ length: 5 }, (_, i) => anonymousKongLog({ service: svc, ip: `198.51.100.${i + 1}`, startedAt: base + i, headers: { 'x-auth-sub': 'anonymous-sub' } }));
+  const anon = (svc: string) =>
+    Array.from({ length: 5 }, (_, i) =>
+      anonymousKongLog({ service: svc, ip: `198.51.100.${i + 1}`, startedAt: base + i, headers: { 'x-auth-sub': 'anonymous-sub' } }),
+    );
   for (const source of ['auto', 'credential', 'consumer', 'header']) {
     const r = await postJson(`${agg.url}/v1/kong-log`, anon(`anon-${source}`), { 'x-siem-credential-source': source });
     assert.deepEqual(r.body, { accepted: 5, rejected: 0 }, source);
     assert.deepEqual(await credentialFindings(agg, `anon-${source}`), [], `${source}: no shared credential`);
   }
   // A real consumer from as many IPs still is one.
-  const real = Array.from({ length: 5 }, (_, i) => kongLog({ service: 'real', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i }));
+  const real = Array.from({ length: 5 }, (_, i) =>
+    kongLog({ service: 'real', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i }),
+  );
   await postJson(`${agg.url}/v1/kong-log`, real);
   assert.equal((await credentialFindings(agg, 'real'))[0]?.credential, 'cred-1');
 });
@@ -184,7 +192,10 @@ test('authorization and proxy-authorization are refused as the credential header
     const byQuery = await postJson(`${agg.url}/v1/kong-log?credential_source=header&credential_header=${name}`, log);
     assert.equal(byQuery.status, 400, name);
     assert.match(byQuery.body.error, /REDACTED/);
-    const byHeader = await postJson(`${agg.url}/v1/kong-log`, log, { 'x-siem-credential-source': 'header', 'x-siem-credential-header': name });
+    const byHeader = await postJson(`${agg.url}/v1/kong-log`, log, {
+      'x-siem-credential-source': 'header',
+      'x-siem-credential-header': name,
+    });
     assert.equal(byHeader.status, 400, name);
   }
   const text = await (await fetch(`${agg.url}/metrics`)).text();
@@ -195,7 +206,12 @@ test('authorization and proxy-authorization are refused as the credential header
 test('stream-subsystem logs are counted as reason="stream", never as invalid; the HTTP logs of the batch are kept', async (t) => {
   const agg = await start(t);
   const log = fixture('kong-3x-log.json');
-  const r = await postJson(`${agg.url}/v1/kong-log`, [kongStreamLog({ startedAt: log.started_at }), log, kongStreamLog({ startedAt: log.started_at + 1 }), { client_ip: '192.0.2.1' }]);
+  const r = await postJson(`${agg.url}/v1/kong-log`, [
+    kongStreamLog({ startedAt: log.started_at }),
+    log,
+    kongStreamLog({ startedAt: log.started_at + 1 }),
+    { client_ip: '192.0.2.1' },
+  ]);
   assert.equal(r.status, 202);
   assert.deepEqual(r.body, { accepted: 1, rejected: 3, rejected_by: { invalid: 1, stream: 2 } });
   const text = await (await fetch(`${agg.url}/metrics`)).text();
@@ -205,11 +221,15 @@ test('stream-subsystem logs are counted as reason="stream", never as invalid; th
 });
 
 // issue 16 (5)
-test('http-log\'s PUT and PATCH methods are accepted like POST', async (t) => {
+test("http-log's PUT and PATCH methods are accepted like POST", async (t) => {
   const agg = await start(t);
   const log = fixture('kong-3x-log.json');
   for (const method of ['PUT', 'PATCH']) {
-    const res = await fetch(`${agg.url}/v1/kong-log`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify([log]) });
+    const res = await fetch(`${agg.url}/v1/kong-log`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([log]),
+    });
     assert.equal(res.status, 202, method);
     assert.deepEqual(await res.json(), { accepted: 1, rejected: 0 });
   }

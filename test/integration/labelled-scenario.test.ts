@@ -32,7 +32,11 @@ test('labelled scenario: precision and recall 1.0 on every detection, the right 
 
   const { body } = await getJson(`${agg.url}/v1/findings`);
   for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {
-    const got = new Set<string>(body.findings.filter((f: { type: string }) => f.type === type).map((f: { service: string; ip?: string; credential?: string }) => `${f.service}|${f.ip ?? f.credential}`));
+    const got = new Set<string>(
+      body.findings
+        .filter((f: { type: string }) => f.type === type)
+        .map((f: { service: string; ip?: string; credential?: string }) => `${f.service}|${f.ip ?? f.credential}`),
+    );
     const tp = [...got].filter((k) => labels[type].has(k)).length;
     assert.equal(tp / Math.max(1, got.size), 1, `precision of ${type}: got ${[...got].join(', ')}`);
     assert.equal(tp / labels[type].size, 1, `recall of ${type}: got ${[...got].join(', ')}`);
@@ -45,7 +49,10 @@ test('labelled scenario: precision and recall 1.0 on every detection, the right 
 
   const exact = [...referenceCounts(keyed, T, 'orders', 'requests')].sort((a, b) => b[1] - a[1]);
   const top = (await getJson(`${agg.url}/v1/top?service=orders`)).body;
-  assert.deepEqual(top.items.map((x: { ip: string }) => x.ip), exact.slice(0, 10).map(([ip]) => ip));
+  assert.deepEqual(
+    top.items.map((x: { ip: string }) => x.ip),
+    exact.slice(0, 10).map(([ip]) => ip),
+  );
   assert.equal(top.items[0].ip, '198.51.100.200');
   const total = exact.reduce((a, [, n]) => a + n, 0);
   const listed = top.items.reduce((a: number, x: { count: number }) => a + x.count, 0);

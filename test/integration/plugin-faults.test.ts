@@ -40,7 +40,8 @@ async function loadFields() {
 }
 const fields = () => (fieldsOnce ??= loadFields());
 
-const logsFrom = (base: number, n: number) => Array.from({ length: n }, (_, i) => kongLog({ startedAt: base + i, ip: `192.0.2.${i % 250}` }));
+const logsFrom = (base: number, n: number) =>
+  Array.from({ length: n }, (_, i) => kongLog({ startedAt: base + i, ip: `192.0.2.${i % 250}` }));
 const range = (base: number, n: number) => Array.from({ length: n }, (_, i) => base + i);
 
 /** How many times each `ts` arrived. */
@@ -78,7 +79,9 @@ test('aggregator SIGKILLed with a batch in flight: the batch is retried and ever
   const ps = await startPluginServer();
   t.after(() => ps.stop());
   // A long timeout: only the kill can end the exchange in flight.
-  const id = await ps.startInstance(kongConfig(await fields(), { aggregator_url: first.url, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 30000 }));
+  const id = await ps.startInstance(
+    kongConfig(await fields(), { aggregator_url: first.url, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 30000 }),
+  );
   const base = Date.now();
 
   // Mid-stream: the aggregator has taken and answered the first 100 records.
@@ -89,7 +92,7 @@ test('aggregator SIGKILLed with a batch in flight: the batch is retried and ever
   // Frozen, it still takes connections and bytes in the kernel but never answers.
   first.signal('SIGSTOP');
   await mapConcurrent(logsFrom(base + 100, 100), 4, (log) => ps.logEvent(id, log));
-  await waitFor('a batch in flight, unread in the frozen aggregator\'s socket', () => tcpQueuedBytes(port).unreadByServer > 0);
+  await waitFor("a batch in flight, unread in the frozen aggregator's socket", () => tcpQueuedBytes(port).unreadByServer > 0);
   first.signal('SIGKILL');
   assert.equal((await first.exited).signal, 'SIGKILL');
 
@@ -97,9 +100,19 @@ test('aggregator SIGKILLed with a batch in flight: the batch is retried and ever
   t.after(() => second.close());
   await waitFor('the 100 records after the kill', () => second.records().length >= 100);
   const counts = tsCounts(second.records());
-  assert.deepEqual([...counts.keys()].sort((a, b) => a - b), range(base + 100, 100), 'exactly the unacknowledged records; none of the answered ones re-sent');
-  assert.ok([...counts.values()].every((n) => n === 1), 'each once');
-  assert.ok(second.requests.every((r) => !r.body.dropped), 'nothing dropped');
+  assert.deepEqual(
+    [...counts.keys()].sort((a, b) => a - b),
+    range(base + 100, 100),
+    'exactly the unacknowledged records; none of the answered ones re-sent',
+  );
+  assert.ok(
+    [...counts.values()].every((n) => n === 1),
+    'each once',
+  );
+  assert.ok(
+    second.requests.every((r) => !r.body.dropped),
+    'nothing dropped',
+  );
   // A reset, not a refusal: the batch was in flight when the aggregator died.
   assert.match(ps.output(), /delivery failed: .*(ECONNRESET|socket hang up)/);
 });
@@ -112,15 +125,28 @@ test('an answer lost after the aggregator stored the batch: that batch is sent a
   const ps = await startPluginServer();
   t.after(() => ps.stop());
   // Full batches only, one at a time, so each request is one known batch whatever the machine's speed.
-  const id = await ps.startInstance(kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 50, flush_interval_ms: 60000 }));
+  const id = await ps.startInstance(
+    kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 50, flush_interval_ms: 60000 }),
+  );
   const base = Date.now();
-  for (const [k, want] of [[0, 1], [1, 3], [2, 4]] as const) {
+  for (const [k, want] of [
+    [0, 1],
+    [1, 3],
+    [2, 4],
+  ] as const) {
     await mapConcurrent(logsFrom(base + 50 * k, 50), 4, (log) => ps.logEvent(id, log));
     await waitFor(`${want} batches answered`, () => proxy.requests.filter((r) => r.answer).length >= want);
   }
-  assert.deepEqual(proxy.requests.map((r) => r.fault), ['forward', 'lose-answer', 'forward', 'forward']);
+  assert.deepEqual(
+    proxy.requests.map((r) => r.fault),
+    ['forward', 'lose-answer', 'forward', 'forward'],
+  );
   const [, lost, retry] = proxy.requests as [unknown, (typeof proxy.requests)[number], (typeof proxy.requests)[number]];
-  assert.deepEqual(retry.body.records.map((r) => r.ts as number), lost.body.records.map((r) => r.ts as number), 'the batch whose answer was lost is the one re-sent');
+  assert.deepEqual(
+    retry.body.records.map((r) => r.ts as number),
+    lost.body.records.map((r) => r.ts as number),
+    'the batch whose answer was lost is the one re-sent',
+  );
   const batchIds = proxy.requests.map((r) => (r.body as { batch?: unknown }).batch);
   assert.equal(batchIds[2], batchIds[1], 'with the same batch id');
   assert.equal(new Set(batchIds).size, 3, 'the other batches have ids of their own');
@@ -170,11 +196,21 @@ test('slow aggregator (no answer within timeout_ms): the batch is retried and la
 
   await waitFor(`all ${n} records once the aggregator answers in time`, () => agg.records().length >= n);
   const counts = tsCounts(agg.records());
-  assert.deepEqual([...counts.keys()].sort((a, b) => a - b), range(base, n), 'every record arrived');
-  assert.ok([...counts.values()].every((c) => c === 1), 'each once: the slow server stored nothing');
+  assert.deepEqual(
+    [...counts.keys()].sort((a, b) => a - b),
+    range(base, n),
+    'every record arrived',
+  );
+  assert.ok(
+    [...counts.values()].every((c) => c === 1),
+    'each once: the slow server stored nothing',
+  );
   const slowReqs = proxy.requests.filter((r) => r.fault !== 'forward');
   assert.ok(slowReqs.some((r) => r.fault === 'hold') && slowReqs.some((r) => r.fault === 'stall'), 'both slow kinds exercised');
-  assert.ok(slowReqs.every((r) => r.abandonedMs !== undefined), 'the plugin gave up on every slow exchange, headers or not');
+  assert.ok(
+    slowReqs.every((r) => r.abandonedMs !== undefined),
+    'the plugin gave up on every slow exchange, headers or not',
+  );
   assert.match(ps.output(), new RegExp(`delivery failed: .*timeout after ${TIMEOUT_MS} ms`));
 
   // log() does not wait on delivery: events complete inside a delivery attempt that is hanging.
@@ -200,7 +236,9 @@ test('500/503/429/408 are retried until delivered; 400/401/413 drop the batch, c
   t.after(() => proxy.close());
   const ps = await startPluginServer();
   t.after(() => ps.stop());
-  const id = await ps.startInstance(kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 10, flush_interval_ms: 60000 }));
+  const id = await ps.startInstance(
+    kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 10, flush_interval_ms: 60000 }),
+  );
   const base = Date.now();
   const tsOf = (i: number) => proxy.requests[i]!.body.records.map((r) => r.ts as number);
 
@@ -209,7 +247,13 @@ test('500/503/429/408 are retried until delivered; 400/401/413 drop the batch, c
   await waitFor('the batch delivered after four retryable answers', () => agg.records().length >= 10);
   assert.equal(proxy.requests.length, 5);
   for (let i = 1; i < 5; i++) assert.deepEqual(tsOf(i), tsOf(0), `attempt ${i + 1} carries the same batch`);
-  assert.deepEqual(agg.records().map((r) => r.ts).sort(), range(base, 10));
+  assert.deepEqual(
+    agg
+      .records()
+      .map((r) => r.ts)
+      .sort(),
+    range(base, 10),
+  );
 
   // Refusals: each batch sent once and dropped.
   for (let k = 1; k <= 3; k++) {
@@ -219,13 +263,19 @@ test('500/503/429/408 are retried until delivered; 400/401/413 drop the batch, c
   await mapConcurrent(logsFrom(base + 40, 10), 4, (log) => ps.logEvent(id, log));
   await waitFor('the batch after the refusals', () => agg.records().length >= 20);
   assert.equal(proxy.requests.length, 9, 'no refused batch was retried');
-  assert.deepEqual(proxy.requests.slice(5, 8).map((r) => [r.fault, r.body.records.length, r.body.records[0]!.ts]), [
-    [400, 10, base + 10],
-    [401, 10, base + 20],
-    [413, 10, base + 30],
-  ]);
+  assert.deepEqual(
+    proxy.requests.slice(5, 8).map((r) => [r.fault, r.body.records.length, r.body.records[0]!.ts]),
+    [
+      [400, 10, base + 10],
+      [401, 10, base + 20],
+      [413, 10, base + 30],
+    ],
+  );
   const accepted = agg.requests.at(-1)!;
-  assert.deepEqual(accepted.body.records.map((r) => r.ts), range(base + 40, 10));
+  assert.deepEqual(
+    accepted.body.records.map((r) => r.ts),
+    range(base + 40, 10),
+  );
   assert.equal(accepted.body.dropped, 30, 'the refused records are reported with the next accepted batch');
   assert.equal(await metric(agg.url, 'kong_siem_sender_dropped_total'), 30);
   assert.match(ps.output(), /batch refused: .* answered 400: 10 records dropped/);
@@ -245,7 +295,13 @@ test('connections refused far past the queue cap: oldest dropped and counted; th
   const CAP = 200;
   const BATCH = 50;
   const id = await ps.startInstance(
-    kongConfig(await fields(), { aggregator_url: `http://127.0.0.1:${port}`, batch_max_size: BATCH, flush_interval_ms: 20, queue_max_records: CAP, timeout_ms: 500 }),
+    kongConfig(await fields(), {
+      aggregator_url: `http://127.0.0.1:${port}`,
+      batch_max_size: BATCH,
+      flush_interval_ms: 20,
+      queue_max_records: CAP,
+      timeout_ms: 500,
+    }),
   );
   const N = 2000;
   const base = Date.now();
@@ -275,8 +331,15 @@ test('connections refused far past the queue cap: oldest dropped and counted; th
   // Up to one batch more than the cap: a batch taken for sending is outside the queue until it fails.
   assert.ok(D >= CAP && D <= CAP + BATCH, `${D} records delivered`);
   const counts = tsCounts(agg.records());
-  assert.deepEqual([...counts.keys()].sort((a, b) => a - b), range(base + N - D, D), 'the newest survive, the oldest were dropped');
-  assert.ok([...counts.values()].every((c) => c === 1), 'each once');
+  assert.deepEqual(
+    [...counts.keys()].sort((a, b) => a - b),
+    range(base + N - D, D),
+    'the newest survive, the oldest were dropped',
+  );
+  assert.ok(
+    [...counts.values()].every((c) => c === 1),
+    'each once',
+  );
   assert.equal(await metric(agg.url, 'kong_siem_sender_dropped_total'), N - D);
   assert.match(ps.output(), /queue full/);
 
@@ -288,13 +351,15 @@ test('connections refused far past the queue cap: oldest dropped and counted; th
   assert.doesNotMatch(ps.output(), /unhandled|uncaught|TypeError|RangeError/i);
 });
 
-test('backoff is capped: after a long outage delivery resumes within seconds of the aggregator\'s return', async (t) => {
+test("backoff is capped: after a long outage delivery resumes within seconds of the aggregator's return", async (t) => {
   // An aggregator that dies on every batch: each attempt is seen, then reset.
   const proxy = await startFaultProxy(undefined, () => 'reset');
   t.after(() => proxy.close());
   const ps = await startPluginServer();
   t.after(() => ps.stop());
-  const id = await ps.startInstance(kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 20, flush_interval_ms: 60000, timeout_ms: 500 }));
+  const id = await ps.startInstance(
+    kongConfig(await fields(), { aggregator_url: proxy.url, batch_max_size: 20, flush_interval_ms: 60000, timeout_ms: 500 }),
+  );
   const base = Date.now();
   await mapConcurrent(logsFrom(base, 20), 4, (log) => ps.logEvent(id, log));
 
@@ -310,7 +375,9 @@ test('backoff is capped: after a long outage delivery resumes within seconds of 
   const resumedMs = performance.now() - backMs;
 
   const gaps = proxy.requests.slice(1).map((r, i) => Math.round(r.atMs - proxy.requests[i]!.atMs));
-  t.diagnostic(`outage ${Math.round(outageMs)} ms, gaps between attempts ${gaps.join(', ')} ms; delivered ${Math.round(resumedMs)} ms after the return`);
+  t.diagnostic(
+    `outage ${Math.round(outageMs)} ms, gaps between attempts ${gaps.join(', ')} ms; delivered ${Math.round(resumedMs)} ms after the return`,
+  );
   const sorted = (rs: Record<string, unknown>[]) => rs.map((x) => x.ts as number).sort((a, b) => a - b);
   for (const r of proxy.requests) assert.deepEqual(sorted(r.body.records), range(base, 20), 'every attempt carries the batch');
   assert.deepEqual(sorted(agg.records()), range(base, 20));

@@ -22,14 +22,17 @@ async function fields() {
   return schemaFields(infos.find((i) => i.Name === 'siem')!);
 }
 
-const logsFrom = (base: number, n: number) => Array.from({ length: n }, (_, i) => kongLog({ startedAt: base + i, ip: `192.0.2.${i % 250}` }));
+const logsFrom = (base: number, n: number) =>
+  Array.from({ length: n }, (_, i) => kongLog({ startedAt: base + i, ip: `192.0.2.${i % 250}` }));
 
 test('log events complete while the aggregator is down; the queued records arrive once it is back', async (t) => {
   const port = await freePort();
   const ps = await startPluginServer();
   t.after(() => ps.stop());
   const f = await fields();
-  const id = await ps.startInstance(kongConfig(f, { aggregator_url: `http://127.0.0.1:${port}`, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 500 }));
+  const id = await ps.startInstance(
+    kongConfig(f, { aggregator_url: `http://127.0.0.1:${port}`, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 500 }),
+  );
   const N = 300;
   const base = Date.now();
   // Every event completes with nothing listening: log() does not wait on delivery.
@@ -43,7 +46,10 @@ test('log events complete while the aggregator is down; the queued records arriv
   const ts = new Set(agg.records().map((r) => r.ts));
   assert.equal(agg.records().length, N, 'each record once');
   for (let i = 0; i < N; i++) assert.ok(ts.has(base + i), `record ${i}`);
-  assert.ok(agg.requests.every((r) => !r.body.dropped), 'nothing dropped below the cap');
+  assert.ok(
+    agg.requests.every((r) => !r.body.dropped),
+    'nothing dropped below the cap',
+  );
 });
 
 test('the queue cap drops the oldest records and reports how many', async (t) => {
@@ -54,7 +60,13 @@ test('the queue cap drops the oldest records and reports how many', async (t) =>
   const f = await fields();
   const CAP = 50;
   const id = await ps.startInstance(
-    kongConfig(f, { aggregator_url: `http://127.0.0.1:${failing.port}`, batch_max_size: 10, flush_interval_ms: 10, queue_max_records: CAP, timeout_ms: 500 }),
+    kongConfig(f, {
+      aggregator_url: `http://127.0.0.1:${failing.port}`,
+      batch_max_size: 10,
+      flush_interval_ms: 10,
+      queue_max_records: CAP,
+      timeout_ms: 500,
+    }),
   );
   const N = 120;
   const base = Date.now();
@@ -73,7 +85,10 @@ test('the queue cap drops the oldest records and reports how many', async (t) =>
     const text = await (await fetch(`${agg.url}/metrics`)).text();
     return metricValue(text, 'kong_siem_sender_dropped_total') === N - CAP;
   });
-  const ts = agg.records().map((r) => r.ts as number).sort((a, b) => a - b);
+  const ts = agg
+    .records()
+    .map((r) => r.ts as number)
+    .sort((a, b) => a - b);
   const newest = Array.from({ length: CAP }, (_, i) => base + N - CAP + i);
   assert.deepEqual(ts, newest, 'the newest records survive, the oldest were dropped');
   const reported = agg.requests.reduce((a, r) => a + (r.body.dropped ?? 0), 0);
@@ -102,8 +117,14 @@ test('a config change (new instance, old one closed) loses no queued record; the
   const ts = new Set(agg.records().map((r) => r.ts));
   assert.equal(agg.records().length, 200);
   for (let i = 0; i < 200; i++) assert.ok(ts.has(base + i), `record ${i}`);
-  assert.ok(agg.requests.every((r) => r.body.records.length <= 30), 'the new batch_max_size applies');
-  assert.ok(agg.requests.every((r) => r.body.settings?.orders?.error_min === 9), 'the new settings are sent');
+  assert.ok(
+    agg.requests.every((r) => r.body.records.length <= 30),
+    'the new batch_max_size applies',
+  );
+  assert.ok(
+    agg.requests.every((r) => r.body.settings?.orders?.error_min === 9),
+    'the new settings are sent',
+  );
 });
 
 test('SIGTERM flushes the queue before the plugin server exits', async (t) => {

@@ -32,13 +32,20 @@ async function fields() {
 test('--dump-all-plugins prints clean JSON with siem, its priority, phase and the contract schema', async () => {
   const { stdout, infos } = await dumpAllPlugins();
   assert.equal(stdout.trim().startsWith('['), true);
-  assert.deepEqual(infos.map((i) => i.Name), ['siem'], 'the plugins directory serves siem alone');
+  assert.deepEqual(
+    infos.map((i) => i.Name),
+    ['siem'],
+    'the plugins directory serves siem alone',
+  );
   const info = infos[0]!;
   assert.match(info.Version, /^\d+\.\d+\.\d+$/);
   assert.deepEqual(info.Phases, ['log']);
   assert.ok(info.Priority > 0 && info.Priority < 950, `priority ${info.Priority} runs after auth plugins (acl 950, hmac-auth 1030)`);
   const f = schemaFields(info);
-  const expect: Record<string, { type: string; default?: unknown; between?: [number, number]; one_of?: string[]; referenceable?: boolean; elements?: unknown }> = {
+  const expect: Record<
+    string,
+    { type: string; default?: unknown; between?: [number, number]; one_of?: string[]; referenceable?: boolean; elements?: unknown }
+  > = {
     aggregator_url: { type: 'string', default: 'http://127.0.0.1:9457' },
     ingest_token: { type: 'string', referenceable: true },
     batch_max_size: { type: 'integer', default: 200, between: [1, 10000] },
@@ -96,26 +103,86 @@ test('records arrive complete and correct, credentials hashed, one PDK call per 
   t.after(() => ps.stop());
   const f = await fields();
   const tuned = await ps.startInstance(
-    kongConfig(f, { aggregator_url: `${agg.url}/`, ingest_token: TOKEN, hash_key: HASH_KEY, flush_interval_ms: 20, batch_max_size: 50, error_min: 5, window_seconds: 120 }),
+    kongConfig(f, {
+      aggregator_url: `${agg.url}/`,
+      ingest_token: TOKEN,
+      hash_key: HASH_KEY,
+      flush_interval_ms: 20,
+      batch_max_size: 50,
+      error_min: 5,
+      window_seconds: 120,
+    }),
   );
-  const raw = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, hash_credentials: false, flush_interval_ms: 20 }, 2));
+  const raw = await ps.startInstance(
+    kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, hash_credentials: false, flush_interval_ms: 20 }, 2),
+  );
 
   const now = Date.now();
   const cases: Array<{ inst: number; log: Record<string, unknown>; want: Record<string, unknown> }> = [
     {
       inst: tuned,
-      log: kongLog({ startedAt: now, ip: '203.0.113.7', status: 200, service: 'orders', route: 'orders-v1', consumer: 'acme', credentialId: 'cred-acme-1', host: 'api.example.com', method: 'POST', latencyMs: 31 }),
-      want: { ts: now, ip: '203.0.113.7', status: 200, service: 'orders', route: 'orders-v1', consumer: 'acme', credential: hmac16('cred-acme-1'), host: 'api.example.com', method: 'POST', latency_ms: 31 },
+      log: kongLog({
+        startedAt: now,
+        ip: '203.0.113.7',
+        status: 200,
+        service: 'orders',
+        route: 'orders-v1',
+        consumer: 'acme',
+        credentialId: 'cred-acme-1',
+        host: 'api.example.com',
+        method: 'POST',
+        latencyMs: 31,
+      }),
+      want: {
+        ts: now,
+        ip: '203.0.113.7',
+        status: 200,
+        service: 'orders',
+        route: 'orders-v1',
+        consumer: 'acme',
+        credential: hmac16('cred-acme-1'),
+        host: 'api.example.com',
+        method: 'POST',
+        latency_ms: 31,
+      },
     },
     {
       inst: tuned,
-      log: kongLog({ startedAt: now + 1, ip: '2001:db8:1:2::99', status: 401, service: 'orders', route: 'orders-v1', consumer: null, headers: { 'x-auth-sub': ['sub-42', 'sub-43'] } }),
-      want: { ts: now + 1, ip: '2001:db8:1:2::99', status: 401, service: 'orders', route: 'orders-v1', credential: hmac16('sub-42'), host: 'api.example.com', method: 'GET', latency_ms: 20 },
+      log: kongLog({
+        startedAt: now + 1,
+        ip: '2001:db8:1:2::99',
+        status: 401,
+        service: 'orders',
+        route: 'orders-v1',
+        consumer: null,
+        headers: { 'x-auth-sub': ['sub-42', 'sub-43'] },
+      }),
+      want: {
+        ts: now + 1,
+        ip: '2001:db8:1:2::99',
+        status: 401,
+        service: 'orders',
+        route: 'orders-v1',
+        credential: hmac16('sub-42'),
+        host: 'api.example.com',
+        method: 'GET',
+        latency_ms: 20,
+      },
     },
     {
       inst: raw,
       log: kongLog({ startedAt: now + 2, ip: '198.51.100.2', status: 502, service: 'catalog', route: null, consumer: 'globex' }),
-      want: { ts: now + 2, ip: '198.51.100.2', status: 502, service: 'catalog', consumer: 'globex', credential: 'globex', host: 'api.example.com', method: 'GET', latency_ms: 20 },
+      want: {
+        ts: now + 2,
+        ip: '198.51.100.2',
+        status: 502,
+        service: 'catalog',
+        consumer: 'globex',
+        credential: 'globex',
+        host: 'api.example.com',
+        method: 'GET',
+        latency_ms: 20,
+      },
     },
     {
       inst: raw,
@@ -154,7 +221,9 @@ test('anonymous consumers through the real plugin server: records without a cred
   const ps = await startPluginServer();
   t.after(() => ps.stop());
   const f = await fields();
-  const id = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, hash_key: HASH_KEY, flush_interval_ms: 20, credential_min_ips: 2 }));
+  const id = await ps.startInstance(
+    kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, hash_key: HASH_KEY, flush_interval_ms: 20, credential_min_ips: 2 }),
+  );
   const now = Date.now();
   for (let i = 0; i < 5; i++) await ps.logEvent(id, anonymousKongLog({ startedAt: now + i, ip: `198.51.100.${i + 1}`, service: 'open' }));
   await waitFor('5 records', () => agg.records().length >= 5);
@@ -173,16 +242,33 @@ test('success_statuses through the real plugin server: a login route answering f
   const ps = await startPluginServer();
   t.after(() => ps.stop());
   const f = await fields();
-  const login = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, flush_interval_ms: 20, success_statuses: [302] }));
+  const login = await ps.startInstance(
+    kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, flush_interval_ms: 20, success_statuses: [302] }),
+  );
   const plain = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: TOKEN, flush_interval_ms: 20 }, 2));
   const now = Date.now();
   // 8 failed logins answered 200, then one that worked (302), from one IP
-  for (let i = 0; i < 8; i++) await ps.logEvent(login, kongLog({ startedAt: now + i, ip: '203.0.113.80', status: 200, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
-  await ps.logEvent(login, kongLog({ startedAt: now + 8, ip: '203.0.113.80', status: 302, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
+  for (let i = 0; i < 8; i++)
+    await ps.logEvent(
+      login,
+      kongLog({ startedAt: now + i, ip: '203.0.113.80', status: 200, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }),
+    );
+  await ps.logEvent(
+    login,
+    kongLog({ startedAt: now + 8, ip: '203.0.113.80', status: 302, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }),
+  );
   // the same 200s through an instance without the field: the status rule, no outcome
-  for (let i = 0; i < 8; i++) await ps.logEvent(plain, kongLog({ startedAt: now + i, ip: '203.0.113.81', status: 200, service: 'blog', route: 'home', consumer: null }));
+  for (let i = 0; i < 8; i++)
+    await ps.logEvent(
+      plain,
+      kongLog({ startedAt: now + i, ip: '203.0.113.81', status: 200, service: 'blog', route: 'home', consumer: null }),
+    );
   await waitFor('17 records', () => agg.records().length >= 17);
-  const of = (ip: string) => agg.records().filter((r) => r.ip === ip).map((r) => `${r.status}:${r.outcome ?? '-'}`);
+  const of = (ip: string) =>
+    agg
+      .records()
+      .filter((r) => r.ip === ip)
+      .map((r) => `${r.status}:${r.outcome ?? '-'}`);
   assert.deepEqual(of('203.0.113.80'), [...Array(8).fill('200:failure'), '302:success']);
   assert.deepEqual(of('203.0.113.81'), Array(8).fill('200:-'));
   const top = (await (await fetch(`${agg.url}/v1/top?service=blog&by=errors`)).json()) as { items: unknown[] };
@@ -200,19 +286,36 @@ test('1000 log events: all delivered once, at most 2 PDK calls each, large batch
   const N = 1000;
   const base = Date.now();
   const logs = Array.from({ length: N }, (_, i) =>
-    kongLog({ startedAt: base + i, ip: `10.1.${i >> 8}.${i & 255}`, status: i % 7 === 0 ? 500 : 200, consumer: `c${i % 13}`, credentialId: `cred-${i % 13}` }),
+    kongLog({
+      startedAt: base + i,
+      ip: `10.1.${i >> 8}.${i & 255}`,
+      status: i % 7 === 0 ? 500 : 200,
+      consumer: `c${i % 13}`,
+      credentialId: `cred-${i % 13}`,
+    }),
   );
   const results = await mapConcurrent(logs, 8, (log) => ps.logEvent(id, log));
   const calls = results.map((r) => r.pdkCalls.length);
   assert.ok(Math.max(...calls) <= 2, `max PDK calls per event ${Math.max(...calls)}`);
-  assert.equal(calls.reduce((a, b) => a + b, 0), N, 'one kong.log.serialize per event');
+  assert.equal(
+    calls.reduce((a, b) => a + b, 0),
+    N,
+    'one kong.log.serialize per event',
+  );
   await waitFor(`${N} records`, () => agg.records().length >= N);
   const ts = agg.records().map((r) => r.ts as number);
   assert.equal(ts.length, N);
   assert.equal(new Set(ts).size, N, 'no duplicates');
   for (let i = 0; i < N; i++) assert.ok(ts.includes(base + i), `record ${i} delivered`);
-  assert.deepEqual(agg.requests.map((r) => r.body.records.length), Array(10).fill(100), 'batches of batch_max_size');
-  assert.ok(agg.requests.every((r) => r.headers['content-encoding'] === 'gzip'), 'batches over 16 KiB are gzipped');
+  assert.deepEqual(
+    agg.requests.map((r) => r.body.records.length),
+    Array(10).fill(100),
+    'batches of batch_max_size',
+  );
+  assert.ok(
+    agg.requests.every((r) => r.headers['content-encoding'] === 'gzip'),
+    'batches over 16 KiB are gzipped',
+  );
   const text = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(text, 'kong_siem_records_received_total'), N);
 });

@@ -37,7 +37,14 @@ async function spray(url: string, nodes: () => Redis[]): Promise<void> {
   try {
     await waitFor('redis ready', async () => s.health?.().ok === true);
     const recs: KeyedRecord[] = [];
-    for (let i = 0; i < 3000; i++) recs.push({ ts: T0 + i, ipKey: `10.1.${i >> 8}.${i & 255}`, status: i % 3 === 0 ? 401 : 200, service: 'orders', credential: `cred-${i}` });
+    for (let i = 0; i < 3000; i++)
+      recs.push({
+        ts: T0 + i,
+        ipKey: `10.1.${i >> 8}.${i & 255}`,
+        status: i % 3 === 0 ? 401 : 200,
+        service: 'orders',
+        credential: `cred-${i}`,
+      });
     for (let i = 0; i < recs.length; i += 500) {
       await s.apply(recs.slice(i, i + 500));
       // evicted after the batch, not only at the next sweep
@@ -64,7 +71,8 @@ async function spray(url: string, nodes: () => Redis[]): Promise<void> {
     await s.apply([{ ts: T0 + 5000, ipKey: '10.1.0.0', status: 200, service: 'orders' }]);
     let requests = 0;
     for (const n of nodes()) {
-      for (const k of await n.keys('ks:i:*:10.1.0.0')) for (const [f, v] of Object.entries(await n.hgetall(k))) if (f.startsWith('r')) requests += Number(v);
+      for (const k of await n.keys('ks:i:*:10.1.0.0'))
+        for (const [f, v] of Object.entries(await n.hgetall(k))) if (f.startsWith('r')) requests += Number(v);
     }
     assert.equal(requests, 1, 'the returning IP key holds only its new record');
   } finally {

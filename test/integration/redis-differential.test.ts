@@ -48,7 +48,10 @@ const SPARSE = Number.POSITIVE_INFINITY;
 
 const recordArb = fc.record({
   // ms after the previous record; now and then a jump past every window
-  dt: fc.oneof({ weight: 20, arbitrary: fc.integer({ min: 1, max: 3000 }) }, { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) }),
+  dt: fc.oneof(
+    { weight: 20, arbitrary: fc.integer({ min: 1, max: 3000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) },
+  ),
   ip: fc.constantFrom(...V4, ...V6),
   status: fc.constantFrom(...STATUSES),
   service: fc.constantFrom('a', 'b'),
@@ -70,7 +73,15 @@ const stepArb = fc.record({
 const maxKeysArb = fc.constant(100_000);
 
 function options(maxKeys: number, onEvict: () => void): StateOptions {
-  return { clock: createClock('event', undefined, SPARSE), defaults: DEFAULT_SETTINGS, maxKeys, maxServices: 10, maxFindings: 10_000, credentialMaxIps: 100, onEvict };
+  return {
+    clock: createClock('event', undefined, SPARSE),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys,
+    maxServices: 10,
+    maxFindings: 10_000,
+    credentialMaxIps: 100,
+    onEvict,
+  };
 }
 
 /**
@@ -125,7 +136,9 @@ function canonicalFindings(f: Finding[]): Finding[] {
 }
 
 function canonicalGauges(g: GaugeSnapshot) {
-  const services = [...g.services].sort((a, b) => (a.service < b.service ? -1 : 1)).map((s) => ({ ...s, topRequests: cut(s.topRequests), topErrors: cut(s.topErrors) }));
+  const services = [...g.services]
+    .sort((a, b) => (a.service < b.service ? -1 : 1))
+    .map((s) => ({ ...s, topRequests: cut(s.topRequests), topErrors: cut(s.topErrors) }));
   return { ...g, services, findings: canonicalFindings(g.findings) };
 }
 
@@ -187,7 +200,12 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists, ga
         for (const st of [mem, one, two[0] as SiemState, clu]) await st.sweep();
         const want = await view(mem);
         findings += want.findings.length;
-        for (const [name, st] of [['redis x1', one], ['redis x2 (a)', two[0]], ['redis x2 (b)', two[1]], ['cluster', clu]] as const) {
+        for (const [name, st] of [
+          ['redis x1', one],
+          ['redis x2 (a)', two[0]],
+          ['redis x2 (b)', two[1]],
+          ['cluster', clu],
+        ] as const) {
           assert.deepEqual(await view(st as SiemState), want, name);
         }
         assert.deepEqual(evicted, { mem: evicted.mem, one: evicted.mem, two: evicted.mem, clu: evicted.mem }, 'evictions counted');

@@ -25,7 +25,11 @@ async function roundRobin(targets: string[]) {
     req.on('end', async () => {
       const target = targets[next++ % targets.length] as string;
       try {
-        const r = await fetch(`${target}${req.url}`, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'application/json' }, body: Buffer.concat(chunks) });
+        const r = await fetch(`${target}${req.url}`, {
+          method: req.method,
+          headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+          body: Buffer.concat(chunks),
+        });
         const text = await r.text();
         answers.push({ status: r.status, duplicate: text.includes('"duplicate":true') });
         res.writeHead(r.status, { 'content-type': 'application/json' }).end(text);
@@ -56,7 +60,9 @@ test('Redis connections dropped mid-batch under the real plugin queue: every rec
   t.after(() => a.close());
   const b = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: state });
   t.after(() => b.close());
-  await waitFor('both aggregators on Redis', async () => (await Promise.all([a, b].map((x) => fetch(`${x.url}/healthz`).then((r) => r.ok)))).every(Boolean));
+  await waitFor('both aggregators on Redis', async () =>
+    (await Promise.all([a, b].map((x) => fetch(`${x.url}/healthz`).then((r) => r.ok)))).every(Boolean),
+  );
   const lb = await roundRobin([a.url, b.url]);
   t.after(() => lb.close());
 
@@ -64,7 +70,9 @@ test('Redis connections dropped mid-batch under the real plugin queue: every rec
   t.after(() => ps.stop());
   const info = (await dumpAllPlugins()).infos.find((i) => i.Name === 'siem');
   assert.ok(info);
-  const id = await ps.startInstance(kongConfig(schemaFields(info), { aggregator_url: lb.url, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 5000 }));
+  const id = await ps.startInstance(
+    kongConfig(schemaFields(info), { aggregator_url: lb.url, batch_max_size: 50, flush_interval_ms: 20, timeout_ms: 5000 }),
+  );
   const N = 2000;
   const base = Date.now();
   await mapConcurrent(
@@ -82,13 +90,17 @@ test('Redis connections dropped mid-batch under the real plugin queue: every rec
   const total = await counted();
   const failed = lb.answers.filter((x) => x.status >= 500).length;
   const duplicates = lb.answers.filter((x) => x.duplicate).length;
-  t.diagnostic(`${N} records sent; ${cutter.cuts.before} connections cut before a batch's script ran, ${cutter.cuts.answer} after it ran (answer lost); ${failed} batches answered 5xx, ${duplicates} retries answered duplicate; counted ${total}`);
+  t.diagnostic(
+    `${N} records sent; ${cutter.cuts.before} connections cut before a batch's script ran, ${cutter.cuts.answer} after it ran (answer lost); ${failed} batches answered 5xx, ${duplicates} retries answered duplicate; counted ${total}`,
+  );
   assert.equal(cutter.cuts.before + cutter.cuts.answer, CUTS);
   assert.ok(cutter.cuts.answer > 0 && failed > 0, 'both kinds of cut happened and batches were refused');
   assert.ok(duplicates > 0, 'a batch stored before its answer was lost came again and was recognised');
   assert.equal(total, N, 'every record counted once');
   const b2 = (await (await fetch(`${b.url}/v1/top?service=orders&n=100`)).json()) as { items: { count: number }[]; other: number };
   assert.equal(b2.items.reduce((n, x) => n + x.count, 0) + b2.other, N, 'the other aggregator counts the same');
-  const received = (metricValue(await (await fetch(`${a.url}/metrics`)).text(), 'kong_siem_records_received_total') ?? 0) + (metricValue(await (await fetch(`${b.url}/metrics`)).text(), 'kong_siem_records_received_total') ?? 0);
+  const received =
+    (metricValue(await (await fetch(`${a.url}/metrics`)).text(), 'kong_siem_records_received_total') ?? 0) +
+    (metricValue(await (await fetch(`${b.url}/metrics`)).text(), 'kong_siem_records_received_total') ?? 0);
   assert.ok(received >= N, `received ${received}`);
 });

@@ -15,7 +15,9 @@ const PER_BATCH = 100;
 /** Resumes at all within this after the kill (a bound, not a speed target). */
 const RESUME_WITHIN_MS = 60_000;
 
-test('Cluster master SIGKILLed mid-ingest: ingest resumes after the failover and every batch answered 202 is counted once', { timeout: 300_000 }, async (t) => {
+test('Cluster master SIGKILLed mid-ingest: ingest resumes after the failover and every batch answered 202 is counted once', {
+  timeout: 300_000,
+}, async (t) => {
   const cluster = await startCluster({ replicas: 1 });
   t.after(() => cluster.close());
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: cluster.url });
@@ -26,7 +28,12 @@ test('Cluster master SIGKILLed mid-ingest: ingest resumes after the failover and
   // batch n: PER_BATCH records, one per IP of 100 IPs, the same on every retry
   const body = (n: number) => ({
     batch: `failover-${n}`,
-    records: Array.from({ length: PER_BATCH }, (_, i) => ({ ts: base + n * PER_BATCH + i, ip: `10.${n % 7}.${i >> 4}.${i}`, status: 200, service: 'orders' })),
+    records: Array.from({ length: PER_BATCH }, (_, i) => ({
+      ts: base + n * PER_BATCH + i,
+      ip: `10.${n % 7}.${i >> 4}.${i}`,
+      status: 200,
+      service: 'orders',
+    })),
   });
   let delivered = 0;
   let refused = 0;

@@ -32,12 +32,18 @@ test('Redis: two aggregators alternating window_seconds 60 and 30 for one servic
   await healthy(b);
   for (let i = 0; i < 10; i++) {
     const [agg, window] = i % 2 === 0 ? [a, 60] : [b, 30];
-    const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: window } }, records: failures(10, T0 + i * 1000, '203.0.113.7') });
+    const r = await postJson(`${agg.url}/v1/records`, {
+      settings: { orders: { window_seconds: window } },
+      records: failures(10, T0 + i * 1000, '203.0.113.7'),
+    });
     assert.deepEqual(r.body, { accepted: 10, rejected: 0 });
   }
   for (const agg of [a, b]) {
     const findings = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings;
-    assert.deepEqual(findings.map((f: { ip: string; count: number }) => [f.ip, f.count]), [['203.0.113.7', 100]]);
+    assert.deepEqual(
+      findings.map((f: { ip: string; count: number }) => [f.ip, f.count]),
+      [['203.0.113.7', 100]],
+    );
     const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
     assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 100 }]);
     assert.equal((await getJson(`${agg.url}/v1/settings`)).body.services.orders.window_seconds, 30);
@@ -62,16 +68,22 @@ test('Redis: a settings-only POST naming 100 junk services takes no place; setti
   const { body } = await getJson(`${agg.url}/v1/settings`);
   assert.deepEqual(Object.keys(body.services).sort(), ['a', 'b', 'c', 'd', 'e']);
   assert.equal(body.services.e.error_min, 2);
-  assert.deepEqual((await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { service: string }) => f.service), ['e']);
+  assert.deepEqual(
+    (await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { service: string }) => f.service),
+    ['e'],
+  );
 });
 
-test('Redis, locked: batches\' settings are ignored, GET /v1/settings says locked', async (t) => {
+test("Redis, locked: batches' settings are ignored, GET /v1/settings says locked", async (t) => {
   const redis = await startRedis();
   t.after(() => redis.close());
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: redis.url, SIEM_SETTINGS: 'locked', SIEM_ERROR_MIN: '4' });
   t.after(() => agg.close());
   await healthy(agg);
-  const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { error_min: 1_000_000 } }, records: failures(4, T0, '203.0.113.7') });
+  const r = await postJson(`${agg.url}/v1/records`, {
+    settings: { orders: { error_min: 1_000_000 } },
+    records: failures(4, T0, '203.0.113.7'),
+  });
   assert.deepEqual(r.body, { accepted: 4, rejected: 0 });
   assert.equal((await getJson(`${agg.url}/v1/findings`)).body.findings.length, 1);
   const { body } = await getJson(`${agg.url}/v1/settings`);
@@ -90,7 +102,8 @@ test('Redis: a service with no record for its longest window gives its place bac
   t.after(() => b.close());
   await healthy(a);
   await healthy(b);
-  const post = (agg: RunningAggregator, records: unknown[], settings?: unknown) => postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
+  const post = (agg: RunningAggregator, records: unknown[], settings?: unknown) =>
+    postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
   /** one sweep by `agg` (the sweep lock lets one aggregator sweep per SIEM_SWEEP_INTERVAL_MS) */
   const sweep = async (agg: RunningAggregator) => {
     await new Promise((r) => setTimeout(r, 20));
@@ -110,6 +123,9 @@ test('Redis: a service with no record for its longest window gives its place bac
   assert.deepEqual((await post(b, failures(2, now, '192.0.2.2', 'x'))).body, { accepted: 2, rejected: 0 });
   for (const agg of [a, b]) {
     assert.equal((await getJson(`${agg.url}/v1/settings`)).body.services.x.error_min, 2);
-    assert.deepEqual((await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { ip: string }) => f.ip), ['192.0.2.2']);
+    assert.deepEqual(
+      (await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { ip: string }) => f.ip),
+      ['192.0.2.2'],
+    );
   }
 });

@@ -32,7 +32,9 @@ function cut(list: TopList) {
 }
 
 function canonicalGauges(g: GaugeSnapshot) {
-  const services = [...g.services].sort((a, b) => (a.service < b.service ? -1 : 1)).map((s) => ({ ...s, topRequests: cut(s.topRequests), topErrors: cut(s.topErrors) }));
+  const services = [...g.services]
+    .sort((a, b) => (a.service < b.service ? -1 : 1))
+    .map((s) => ({ ...s, topRequests: cut(s.topRequests), topErrors: cut(s.topErrors) }));
   return { ...g, services, findings: canonical(g.findings) };
 }
 
@@ -74,13 +76,20 @@ test('two aggregators on one Redis, records split between them, equal one in-mem
 
   const want = canonical((await getJson(`${mem.url}/v1/findings`)).body.findings);
   for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {
-    const got = new Set(want.filter((f) => f.type === type).map((f) => `${f.service}|${f.type === 'credential_ips' ? f.credential : f.ip}`));
+    const got = new Set(
+      want.filter((f) => f.type === type).map((f) => `${f.service}|${f.type === 'credential_ips' ? f.credential : f.ip}`),
+    );
     assert.deepEqual(got, labels[type], `in-memory findings of ${type} match the labels`);
   }
   for (const agg of [a, b]) {
     const got = canonical((await getJson(`${agg.url}/v1/findings`)).body.findings);
     assert.deepEqual(got, want, `findings of ${agg.url}`);
-    for (const [service, by] of [['orders', 'requests'], ['orders', 'errors'], ['billing', 'requests'], ['billing', 'errors']] as const) {
+    for (const [service, by] of [
+      ['orders', 'requests'],
+      ['orders', 'errors'],
+      ['billing', 'requests'],
+      ['billing', 'errors'],
+    ] as const) {
       const q = `/v1/top?service=${service}&by=${by}`;
       const m = (await getJson(`${mem.url}${q}`)).body;
       const got = (await getJson(`${agg.url}${q}`)).body;
@@ -90,10 +99,13 @@ test('two aggregators on one Redis, records split between them, equal one in-mem
       assert.equal(m.items.length, service === 'billing' ? 5 : 10);
     }
     const filtered = (await getJson(`${agg.url}/v1/findings?type=failure_spike&service=orders`)).body.findings;
-    assert.deepEqual(canonical(filtered), want.filter((f) => f.type === 'failure_spike'));
+    assert.deepEqual(
+      canonical(filtered),
+      want.filter((f) => f.type === 'failure_spike'),
+    );
     assert.deepEqual(canonicalGauges(await agg.state.gauges()), canonicalGauges(await mem.state.gauges()), `gauges of ${agg.url}`);
-    const text = (await fetch(`${agg.url}/metrics`).then((r) => r.text()));
-    const memText = (await fetch(`${mem.url}/metrics`).then((r) => r.text()));
+    const text = await fetch(`${agg.url}/metrics`).then((r) => r.text());
+    const memText = await fetch(`${mem.url}/metrics`).then((r) => r.text());
     for (const service of ['orders', 'billing']) {
       const u = metricValue(text, 'kong_siem_unique_ips', { service });
       assert.ok(u !== undefined && u > 0);
@@ -109,7 +121,13 @@ test('Redis stopped mid-run: ingest answers 503, /healthz says why, the sender r
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: redis.url });
   t.after(() => agg.close());
   await healthy(agg);
-  const queue = new DeliveryQueue({ endpoint: `${agg.url}/v1/records`, batchMaxSize: 50, flushIntervalMs: 10, queueMaxRecords: 100_000, timeoutMs: 2000 });
+  const queue = new DeliveryQueue({
+    endpoint: `${agg.url}/v1/records`,
+    batchMaxSize: 50,
+    flushIntervalMs: 10,
+    queueMaxRecords: 100_000,
+    timeoutMs: 2000,
+  });
   t.after(() => queue.close(0));
 
   // IP X: 300 successes; IP Y: 300 failures; all within one minute

@@ -43,7 +43,14 @@ test('Redis connection cut during a sweep: the sweep fails counted, no command r
   await waitFor('redis ready', async () => s.health?.().ok === true);
   // failures make their IP keys rule candidates: the sweep reads their histories
   const recs: KeyedRecord[] = [];
-  for (let i = 0; i < 200; i++) recs.push({ ts: T0 + i * 10, ipKey: `10.2.0.${i % 20}`, status: i % 2 === 0 ? 401 : 200, service: 'orders', credential: `cred-${i % 7}` });
+  for (let i = 0; i < 200; i++)
+    recs.push({
+      ts: T0 + i * 10,
+      ipKey: `10.2.0.${i % 20}`,
+      status: i % 2 === 0 ? 401 : 200,
+      service: 'orders',
+      credential: `cred-${i % 7}`,
+    });
   await s.apply(recs);
 
   armed = true;

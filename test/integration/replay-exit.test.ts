@@ -19,12 +19,16 @@ function tmp(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
-const log = (i: number, ts = END + i) => JSON.stringify(kongLogObject({ ts, ip: `10.0.${i >> 8 & 255}.${i & 255}`, status: 200, service: 'orders' }));
+const log = (i: number, ts = END + i) =>
+  JSON.stringify(kongLogObject({ ts, ip: `10.0.${(i >> 8) & 255}.${i & 255}`, status: 200, service: 'orders' }));
 
 test('nothing was a Kong log: exit 3 with a hint of the format, the report still printed', async (t) => {
   const dir = tmp(t);
   const nginx = path.join(dir, 'access.log');
-  writeFileSync(nginx, '203.0.113.7 - - [07/Jun/2024:22:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8"\n{"level":"info","msg":"hello"}\n');
+  writeFileSync(
+    nginx,
+    '203.0.113.7 - - [07/Jun/2024:22:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8"\n{"level":"info","msg":"hello"}\n',
+  );
   const r = await runCli(['replay', '--json', '-q', nginx]);
   assert.equal(r.code, 3, r.stderr);
   const report = JSON.parse(r.stdout);

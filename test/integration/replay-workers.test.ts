@@ -28,14 +28,22 @@ function input(dir: string): string[] {
       return JSON.stringify({ ...o, started_at: o.started_at + 86_400_000 });
     }
     switch (i % 397) {
-      case 5: return '{"not json';
-      case 17: return '';
-      case 29: return `[${logs[i]},{"client_ip":"x"},7]`;
-      case 41: return '[]';
-      case 53: return JSON.stringify(kongStreamLog());
-      case 67: return `${logs[i]}\r`;
-      case 79: return '{"client_ip":"192.0.2.1","started_at":1,"response":{"status":999}}';
-      default: return undefined;
+      case 5:
+        return '{"not json';
+      case 17:
+        return '';
+      case 29:
+        return `[${logs[i]},{"client_ip":"x"},7]`;
+      case 41:
+        return '[]';
+      case 53:
+        return JSON.stringify(kongStreamLog());
+      case 67:
+        return `${logs[i]}\r`;
+      case 79:
+        return '{"client_ip":"192.0.2.1","started_at":1,"response":{"status":999}}';
+      default:
+        return undefined;
     }
   };
   const lines = logs.map((l, i) => odd(i) ?? l);
@@ -50,7 +58,11 @@ function input(dir: string): string[] {
   return files;
 }
 
-async function run(files: string[], workers: number, since?: number): Promise<{ result: Omit<ReplayResult, 'elapsed_ms'>; bad: BadLine[]; hidden: string[] }> {
+async function run(
+  files: string[],
+  workers: number,
+  since?: number,
+): Promise<{ result: Omit<ReplayResult, 'elapsed_ms'>; bad: BadLine[]; hidden: string[] }> {
   const bad: BadLine[] = [];
   const hidden: string[] = [];
   const r = await replay(
@@ -80,8 +92,13 @@ test('replay with parser threads gives exactly what one thread gives', { timeout
   // the input does exercise what it is meant to
   assert.ok(one.result.records > 9_000, `${one.result.records} records`);
   assert.ok(one.result.bad_lines >= 100, `${one.result.bad_lines} bad lines`);
-  assert.ok(one.result.rejected.stream > 0 && one.result.rejected.future > 0 && one.result.findings.length > 0 && one.result.history.length > 0);
-  assert.ok(one.bad.some((b) => b.line === 1001 && /\(future\)$/.test(b.reason)), 'the future line named');
+  assert.ok(
+    one.result.rejected.stream > 0 && one.result.rejected.future > 0 && one.result.findings.length > 0 && one.result.history.length > 0,
+  );
+  assert.ok(
+    one.bad.some((b) => b.line === 1001 && /\(future\)$/.test(b.reason)),
+    'the future line named',
+  );
   for (const workers of [2, 3]) {
     const many = await run(files, workers);
     assert.deepEqual(many.result, one.result, `--workers ${workers}`);
@@ -97,7 +114,10 @@ test('the CLI takes --workers and reports alike', { timeout: 120_000 }, async (t
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const files = input(dir);
   const env = { SIEM_HASH_KEY: 'workers-key' };
-  const [a, b] = await Promise.all([runCli(['replay', '--json', '--quiet', '--workers', '1', ...files], { env }), runCli(['replay', '--json', '--quiet', '--workers', '2', ...files], { env })]);
+  const [a, b] = await Promise.all([
+    runCli(['replay', '--json', '--quiet', '--workers', '1', ...files], { env }),
+    runCli(['replay', '--json', '--quiet', '--workers', '2', ...files], { env }),
+  ]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const strip = (s: string) => ({ ...JSON.parse(s), elapsed_ms: 0 });

@@ -17,7 +17,6 @@ import { runCli } from '../helpers/cli';
 
 const END = Date.parse('2024-06-07T22:10:00Z');
 
-
 function tmp(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -130,10 +129,30 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
   const CRED_HEADER = 'X-Auth-Sub';
   const scan = kongLogScanner(CRED_HEADER);
   const sources = ['auto', 'credential', 'consumer', 'header'] as const;
-  const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant('0x1F'), fc.constant(' 42 '), fc.constant(''), fc.constant('true'));
+  const scalar = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant('0x1F'),
+    fc.constant(' 42 '),
+    fc.constant(''),
+    fc.constant('true'),
+  );
   const any = fc.oneof(scalar, fc.jsonValue({ maxDepth: 2 }));
   const field = fc.option(any, { nil: undefined });
-  const keyCase = fc.constantFrom('host', 'Host', 'HOST', 'x-auth-sub', 'X-AUTH-SUB', 'x-auth-sub\u212a', 'hos\u0074', 'x-anonymous-consumer', 'X-Anonymous-Consumer');
+  const keyCase = fc.constantFrom(
+    'host',
+    'Host',
+    'HOST',
+    'x-auth-sub',
+    'X-AUTH-SUB',
+    'x-auth-sub\u212a',
+    'hos\u0074',
+    'x-anonymous-consumer',
+    'X-Anonymous-Consumer',
+  );
   const logArb = fc.record({
     ip: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('::ffff:10.0.0.1'), fc.string()),
     status: fc.oneof(fc.integer({ min: 100, max: 599 }), fc.integer()),
@@ -141,7 +160,20 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
     service: fc.constantFrom('orders', 'billing', 'sérvice', 'a"b', 'a\\b', 'x\u2028y'),
     credential: fc.option(fc.string({ minLength: 1 }), { nil: undefined }),
     overrides: fc.dictionary(
-      fc.constantFrom('client_ip', 'started_at', 'namespace', 'request_uri_host', 'request', 'response', 'service', 'route', 'consumer', 'authenticated_entity', 'latencies', 'session'),
+      fc.constantFrom(
+        'client_ip',
+        'started_at',
+        'namespace',
+        'request_uri_host',
+        'request',
+        'response',
+        'service',
+        'route',
+        'consumer',
+        'authenticated_entity',
+        'latencies',
+        'session',
+      ),
       fc.oneof(any, fc.record({ status: any })),
       { maxKeys: 2 },
     ),
@@ -149,16 +181,26 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
     consumer: fc.option(fc.record({ username: field, custom_id: field, id: field }), { nil: undefined }),
   });
   // Byte mutations that land on what a scanner could get wrong.
-  const noise = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x09, 0x0d, 0x01, 0x20, 0x30, 0x2d, 0x65, 0x2e, 0x75, 0xc3, 0xa9, 0xff, 0xe2];
+  const noise = [
+    0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x09, 0x0d, 0x01, 0x20, 0x30, 0x2d, 0x65, 0x2e, 0x75, 0xc3, 0xa9, 0xff, 0xe2,
+  ];
   const mutation = fc.oneof(
     fc.constant({ kind: 'none' as const }),
     fc.record({ kind: fc.constant('byte' as const), at: fc.nat(), byte: fc.constantFrom(...noise), del: fc.boolean() }),
     fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('escape' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('space' as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant('dup' as const), key: fc.constantFrom('request', 'response', 'service', 'client_ip', 'headers', 'host', 'status'), value: any }),
+    fc.record({
+      kind: fc.constant('dup' as const),
+      key: fc.constantFrom('request', 'response', 'service', 'client_ip', 'headers', 'host', 'status'),
+      value: any,
+    }),
     // a repeated top-level key after the first: JSON.parse keeps only the last
-    fc.record({ kind: fc.constant('last' as const), key: fc.constantFrom('request', 'response', 'service', 'route', 'consumer', 'latencies', 'started_at'), value: fc.oneof(any, fc.constant({})) }),
+    fc.record({
+      kind: fc.constant('last' as const),
+      key: fc.constantFrom('request', 'response', 'service', 'route', 'consumer', 'latencies', 'started_at'),
+      value: fc.oneof(any, fc.constant({})),
+    }),
   );
   let accepted = 0;
   let clean = 0;
@@ -166,7 +208,11 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
     fc.property(logArb, mutation, fc.boolean(), (g, m, crlf) => {
       const log = kongLogObject({ ts: 0, ip: '1.2.3.4', status: 200, service: g.service, credential: g.credential });
       Object.assign(log, { client_ip: g.ip, started_at: g.ts }, g.overrides);
-      (log.response as Record<string, unknown> | undefined) !== undefined && typeof log.response === 'object' && log.response !== null && !Array.isArray(log.response) && ((log.response as Record<string, unknown>).status = g.status);
+      (log.response as Record<string, unknown> | undefined) !== undefined &&
+        typeof log.response === 'object' &&
+        log.response !== null &&
+        !Array.isArray(log.response) &&
+        ((log.response as Record<string, unknown>).status = g.status);
       const req = log.request;
       if (req !== null && typeof req === 'object' && !Array.isArray(req)) {
         const headers: Record<string, unknown> = {};
@@ -185,7 +231,8 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
         const at = m.at % text.length;
         const q = text.indexOf('"', at);
         const c = text.charCodeAt(q + 1);
-        if (q >= 0 && q + 1 < text.length && c !== 0x22 && c !== 0x5c) text = `${text.slice(0, q + 1)}\\u${c.toString(16).padStart(4, '0')}${text.slice(q + 2)}`;
+        if (q >= 0 && q + 1 < text.length && c !== 0x22 && c !== 0x5c)
+          text = `${text.slice(0, q + 1)}\\u${c.toString(16).padStart(4, '0')}${text.slice(q + 2)}`;
         bytes = Buffer.from(text, 'utf8');
       } else if (m.kind === 'space') {
         const at = m.at % text.length;
@@ -234,15 +281,24 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
 });
 
 // issue 16 (1, 4): replay maps like the plugin and /v1/kong-log, on both of its paths (the line scanner and JSON.parse of arrays).
-test('replay: the anonymous consumer is no credential; stream-subsystem logs are counted as stream, not as bad lines', { timeout: 60_000 }, async (t) => {
+test('replay: the anonymous consumer is no credential; stream-subsystem logs are counted as stream, not as bad lines', {
+  timeout: 60_000,
+}, async (t) => {
   const dir = tmp(t);
   const base = END - 60_000;
-  const anon = Array.from({ length: 6 }, (_, i) => anonymousKongLog({ service: 'open', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 }));
-  const real = Array.from({ length: 6 }, (_, i) => kongLog({ service: 'open', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 + 1 }));
+  const anon = Array.from({ length: 6 }, (_, i) =>
+    anonymousKongLog({ service: 'open', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 }),
+  );
+  const real = Array.from({ length: 6 }, (_, i) =>
+    kongLog({ service: 'open', consumer: 'acme', credentialId: 'cred-1', ip: `198.51.100.${i + 1}`, startedAt: base + i * 1000 + 1 }),
+  );
   const streams = [kongStreamLog({ startedAt: base }), kongStreamLog({ startedAt: base + 10 })];
   const file = path.join(dir, 'mixed.log');
   // one object per line (the scanner), and an http-log batch as one array line (JSON.parse)
-  writeFileSync(file, `${[...anon, ...real.slice(0, 3), streams[0]].map((l) => JSON.stringify(l)).join('\n')}\n${JSON.stringify([...real.slice(3), streams[1]])}\n`);
+  writeFileSync(
+    file,
+    `${[...anon, ...real.slice(0, 3), streams[0]].map((l) => JSON.stringify(l)).join('\n')}\n${JSON.stringify([...real.slice(3), streams[1]])}\n`,
+  );
   const run = await runCli(['replay', '--json', '--quiet', '--credential-min-ips', '3', '--no-hash-credentials', file]);
   assert.equal(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout);
@@ -250,7 +306,11 @@ test('replay: the anonymous consumer is no credential; stream-subsystem logs are
   assert.equal(report.bad_lines, 0, 'stream logs are no bad lines');
   assert.equal(report.rejected.stream, 2);
   const shared = report.findings.filter((f: any) => f.type === 'credential_ips');
-  assert.deepEqual(shared.map((f: any) => f.credential), ['cred-1'], 'the real credential only, never the anonymous consumer');
+  assert.deepEqual(
+    shared.map((f: any) => f.credential),
+    ['cred-1'],
+    'the real credential only, never the anonymous consumer',
+  );
 });
 
 // issue 16 (2)

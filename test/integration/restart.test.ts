@@ -10,14 +10,21 @@ import { join } from 'node:path';
 import { getJson, metricValue, postJson, spawnAggregator, startAggregator } from '../helpers/aggregator';
 
 const T0 = 1_717_799_280_000;
-const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({ ts, ip, status, service: 'orders', ...extra });
+const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({
+  ts,
+  ip,
+  status,
+  service: 'orders',
+  ...extra,
+});
 
 function traffic() {
   const records = [];
   for (let i = 0; i < 5; i++) records.push(r(T0 + i * 10_000, '198.51.100.9', 200));
   for (let i = 0; i < 4; i++) records.push(r(T0 + 60_000 + i, `198.51.100.${20 + i}`, 200, { credential: 'shared' }));
   for (let i = 0; i < 30; i++) records.push(r(T0 + 130_000 + i * 100, '198.51.100.9', 401));
-  for (let i = 0; i < 2000; i++) records.push(r(T0 + 100_000 + i * 20, `10.${i >> 8}.0.${i & 255}`, i % 50 ? 200 : 500, { service: i % 2 ? 'orders' : 'billing' }));
+  for (let i = 0; i < 2000; i++)
+    records.push(r(T0 + 100_000 + i * 20, `10.${i >> 8}.0.${i & 255}`, i % 50 ? 200 : 500, { service: i % 2 ? 'orders' : 'billing' }));
   return records.sort((a, b) => a.ts - b.ts);
 }
 
@@ -25,7 +32,12 @@ async function view(url: string) {
   const findings = (await getJson(`${url}/v1/findings`)).body.findings;
   const top = (await getJson(`${url}/v1/top?service=orders&n=20`)).body;
   const m = await (await fetch(`${url}/metrics`)).text();
-  return { findings, top, trackedKeys: metricValue(m, 'kong_siem_tracked_keys'), unique: metricValue(m, 'kong_siem_unique_ips', { service: 'billing' }) };
+  return {
+    findings,
+    top,
+    trackedKeys: metricValue(m, 'kong_siem_tracked_keys'),
+    unique: metricValue(m, 'kong_siem_unique_ips', { service: 'billing' }),
+  };
 }
 
 test('a restart with SIEM_STATE_FILE gives the same findings, top lists and gauges', async (t) => {
@@ -102,7 +114,7 @@ test('SIGTERM: the server finishes, snapshots and exits 0; the next start has th
   assert.equal((await second.exited).code, 0);
 });
 
-test('SIGTERM during a batch: the batch is answered 202 and its records are in the next start\'s state', async (t) => {
+test("SIGTERM during a batch: the batch is answered 202 and its records are in the next start's state", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'state.ndjson');
@@ -113,11 +125,20 @@ test('SIGTERM during a batch: the batch is answered 202 and its records are in t
   const records = Array.from({ length: 40_000 }, (_, i) => r(T0 + i, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 200));
   const payload = JSON.stringify({ records });
   const answer = new Promise<{ status: number; body: string }>((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/records', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1/records',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', fail);
     req.on('finish', () => first.child.kill('SIGTERM'));
     req.end(payload);

@@ -28,7 +28,8 @@ test('hostile strings reach labels escaped and bounded: the exposition stays par
   const records = [];
   for (const service of nasty) {
     for (let i = 0; i < 25; i++) records.push({ ts: T0 + i, ip: '192.0.2.1', status: 500, service });
-    for (let i = 0; i < 3; i++) records.push({ ts: T0 + i, ip: `198.51.100.${i}`, status: 200, service, credential: `cred"\n\\${service}` });
+    for (let i = 0; i < 3; i++)
+      records.push({ ts: T0 + i, ip: `198.51.100.${i}`, status: 200, service, credential: `cred"\n\\${service}` });
   }
   assert.equal((await postJson(`${agg.url}/v1/records`, { records })).body.accepted, records.length);
   const text = await (await fetch(`${agg.url}/metrics`)).text();
@@ -41,7 +42,11 @@ test('hostile strings reach labels escaped and bounded: the exposition stays par
   for (const service of nasty) {
     const escaped = service.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
     const want = escaped.replace('\ud800', '\ufffd');
-    assert.ok(text.includes(`kong_siem_error_ip{service="${want}",ip="192.0.2.1"} 25`) || text.includes(`kong_siem_error_ip{service="${escaped}",ip="192.0.2.1"} 25`), service);
+    assert.ok(
+      text.includes(`kong_siem_error_ip{service="${want}",ip="192.0.2.1"} 25`) ||
+        text.includes(`kong_siem_error_ip{service="${escaped}",ip="192.0.2.1"} 25`),
+      service,
+    );
   }
 });
 
@@ -52,10 +57,18 @@ test('label bombs: distinct services, IPs and credentials never grow /metrics pa
     const records = [];
     for (let i = 0; i < 5000; i++) {
       const n = batch * 5000 + i;
-      records.push({ ts: T0 + n, ip: `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}`, status: n % 2 ? 401 : 200, service: `svc-${n % 40}`, credential: `c-${n % 700}` });
+      records.push({
+        ts: T0 + n,
+        ip: `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}`,
+        status: n % 2 ? 401 : 200,
+        service: `svc-${n % 40}`,
+        credential: `c-${n % 700}`,
+      });
     }
     // and a flood of error IPs that all qualify
-    for (let i = 0; i < 200; i++) for (let k = 0; k < 20; k++) records.push({ ts: T0 + batch * 5000 + 4999, ip: `172.20.${batch}.${i}`, status: 500, service: 'svc-1' });
+    for (let i = 0; i < 200; i++)
+      for (let k = 0; k < 20; k++)
+        records.push({ ts: T0 + batch * 5000 + 4999, ip: `172.20.${batch}.${i}`, status: 500, service: 'svc-1' });
     assert.equal((await postJson(`${agg.url}/v1/records`, { records })).status, 202);
   }
   const text = await (await fetch(`${agg.url}/metrics`)).text();
@@ -92,7 +105,14 @@ test('a client that never finishes its request is cut off; connections beyond th
   assert.ok(body.byServer, 'the server closed the connection');
 
   // three idle sockets fill the cap; a fourth is dropped at once
-  const idle = await Promise.all([0, 1, 2].map(() => new Promise<ReturnType<typeof connect>>((ok) => { const s = connect(port, '127.0.0.1', () => ok(s)); })));
+  const idle = await Promise.all(
+    [0, 1, 2].map(
+      () =>
+        new Promise<ReturnType<typeof connect>>((ok) => {
+          const s = connect(port, '127.0.0.1', () => ok(s));
+        }),
+    ),
+  );
   t.after(() => idle.forEach((s) => s.destroy()));
   const fourth = await new Promise<string>((resolve) => {
     const s = connect(port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
@@ -107,14 +127,20 @@ test('a client that never finishes its request is cut off; connections beyond th
   // once they are gone the server answers again
   let ok = false;
   for (let i = 0; i < 50 && !ok; i++) {
-    ok = await fetch(`${agg.url}/healthz`).then((r) => r.status === 200, () => false);
+    ok = await fetch(`${agg.url}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (!ok) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(ok);
 });
 
 test('an open ingest is warned about at start; a token silences the warning', async (t) => {
-  for (const [env, expected] of [[{}, 1], [{ SIEM_INGEST_TOKEN: 'x' }, 0]] as const) {
+  for (const [env, expected] of [
+    [{}, 1],
+    [{ SIEM_INGEST_TOKEN: 'x' }, 0],
+  ] as const) {
     const warnings: string[] = [];
     const agg = await startAggregator({ SIEM_LOG_LEVEL: 'warn', ...env }, { onLog: (l) => warnings.push(String(l.msg)) });
     t.after(() => agg.close());

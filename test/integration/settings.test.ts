@@ -21,7 +21,11 @@ function failures(n: number, from: number, ip: string, service = 'orders') {
 /** log lines of an aggregator, by message */
 function logBook() {
   const lines: Record<string, unknown>[] = [];
-  return { lines, onLog: (l: Record<string, unknown>) => lines.push(l), matching: (re: RegExp) => lines.filter((l) => re.test(String(l.msg))) };
+  return {
+    lines,
+    onLog: (l: Record<string, unknown>) => lines.push(l),
+    matching: (re: RegExp) => lines.filter((l) => re.test(String(l.msg))),
+  };
 }
 
 // The issue's case, with the default burst window (10 s, which sets the grid
@@ -33,7 +37,10 @@ for (const burst of [undefined, 20]) {
     t.after(() => agg.close());
     for (let i = 0; i < 10; i++) {
       const window = i % 2 === 0 ? 60 : 30;
-      const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: window } }, records: failures(10, T0 + i * 1000, '203.0.113.7') });
+      const r = await postJson(`${agg.url}/v1/records`, {
+        settings: { orders: { window_seconds: window } },
+        records: failures(10, T0 + i * 1000, '203.0.113.7'),
+      });
       assert.deepEqual(r.body, { accepted: 10, rejected: 0 });
     }
     const findings = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings;
@@ -52,7 +59,10 @@ test('a change beyond the tolerance (60 s to 5 s) still restarts the histories; 
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { records: failures(30, T0, '203.0.113.7') });
   // 5 s windows need sub-buckets of 0.5 s at most; the service's grid is 1 s
-  await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: 5, spike_window_seconds: 5, error_burst_seconds: 5 } }, records: failures(3, T0 + 1000, '203.0.113.7') });
+  await postJson(`${agg.url}/v1/records`, {
+    settings: { orders: { window_seconds: 5, spike_window_seconds: 5, error_burst_seconds: 5 } },
+    records: failures(3, T0 + 1000, '203.0.113.7'),
+  });
   const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
   assert.equal(top.window_seconds, 5);
   assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 3 }]);
@@ -78,11 +88,19 @@ test('batch: each settings change is logged once with the fields old -> new, and
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_LOG_LEVEL: 'info' }, { onLog: log.onLog });
   t.after(() => agg.close());
   for (let i = 0; i < 5; i++) {
-    const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: { error_min: 50 } }, records: failures(1, T0 + i, '192.0.2.1') });
+    const r = await postJson(`${agg.url}/v1/records`, {
+      settings: { orders: { error_min: 50 } },
+      records: failures(1, T0 + i, '192.0.2.1'),
+    });
     assert.equal(r.body.accepted, 1);
   }
   // an http-log-fed service (no settings of its own), then one settings-only POST turning its detection off
-  await postJson(`${agg.url}/v1/kong-log`, { client_ip: '192.0.2.9', started_at: T0 + 10, response: { status: 401 }, service: { name: 'billing' } });
+  await postJson(`${agg.url}/v1/kong-log`, {
+    client_ip: '192.0.2.9',
+    started_at: T0 + 10,
+    response: { status: 401 },
+    service: { name: 'billing' },
+  });
   for (let i = 0; i < 3; i++) await postJson(`${agg.url}/v1/records`, { settings: { billing: { error_min: 1_000_000 } }, records: [] });
   const changes = log.matching(/^settings changed/);
   assert.deepEqual(
@@ -98,13 +116,16 @@ test('batch: each settings change is logged once with the fields old -> new, and
   assert.equal(seen.services.orders.error_min, 50);
 });
 
-test('locked: batch settings are ignored (records accepted, nothing rejected, one warning), the file\'s settings rule', async (t) => {
+test("locked: batch settings are ignored (records accepted, nothing rejected, one warning), the file's settings rule", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-settings-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'settings.json');
   writeFileSync(file, JSON.stringify({ orders: { error_min: 5, error_ratio: 0.5 }, quiet: { top_n: 3 } }));
   const log = logBook();
-  const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_LOG_LEVEL: 'info', SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: file }, { onLog: log.onLog });
+  const agg = await startAggregator(
+    { SIEM_CLOCK: 'event', SIEM_LOG_LEVEL: 'info', SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: file },
+    { onLog: log.onLog },
+  );
   t.after(() => agg.close());
   for (let i = 0; i < 3; i++) {
     const r = await postJson(`${agg.url}/v1/records`, {
@@ -113,7 +134,9 @@ test('locked: batch settings are ignored (records accepted, nothing rejected, on
     });
     assert.deepEqual(r.body, { accepted: 9, rejected: 0 });
   }
-  const found = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings.map((f: { service: string; ip: string }) => `${f.service} ${f.ip}`);
+  const found = (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings.map(
+    (f: { service: string; ip: string }) => `${f.service} ${f.ip}`,
+  );
   // orders at the file's error_min 5 (6 failures), billing at the default 20 (21 failures)
   assert.deepEqual(found.sort(), ['billing 198.51.100.1', 'orders 203.0.113.7']);
   const { body } = await getJson(`${agg.url}/v1/settings`);
@@ -127,7 +150,7 @@ test('locked: batch settings are ignored (records accepted, nothing rejected, on
   assert.equal(ignored[0]?.level, 40);
 });
 
-test('locked without a file: the environment\'s defaults rule every service', async (t) => {
+test("locked without a file: the environment's defaults rule every service", async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_SETTINGS: 'locked', SIEM_ERROR_MIN: '4' });
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { settings: { orders: { error_min: 1_000_000 } }, records: failures(4, T0, '203.0.113.7') });
@@ -152,9 +175,16 @@ test('a bad SIEM_SETTINGS_FILE stops the start naming the service, the field and
   ];
   for (const [text, want] of cases) {
     writeFileSync(file, text);
-    assert.throws(() => loadConfig({ SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: file }), (e: Error) => e.message.startsWith(`invalid configuration: SIEM_SETTINGS_FILE=${file}: `) && want.test(e.message), text);
+    assert.throws(
+      () => loadConfig({ SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: file }),
+      (e: Error) => e.message.startsWith(`invalid configuration: SIEM_SETTINGS_FILE=${file}: `) && want.test(e.message),
+      text,
+    );
   }
-  assert.throws(() => loadConfig({ SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: join(dir, 'missing.json') }), /SIEM_SETTINGS_FILE=.*missing\.json: cannot read it \(ENOENT\)/);
+  assert.throws(
+    () => loadConfig({ SIEM_SETTINGS: 'locked', SIEM_SETTINGS_FILE: join(dir, 'missing.json') }),
+    /SIEM_SETTINGS_FILE=.*missing\.json: cannot read it \(ENOENT\)/,
+  );
   assert.throws(() => loadConfig({ SIEM_SETTINGS_FILE: file }), /SIEM_SETTINGS_FILE is read only with SIEM_SETTINGS=locked/);
   assert.throws(() => loadConfig({ SIEM_SETTINGS: 'open' }), /SIEM_SETTINGS="open": expected one of batch, locked/);
   writeFileSync(file, JSON.stringify({ orders: { error_min: 0 } }));
@@ -162,7 +192,10 @@ test('a bad SIEM_SETTINGS_FILE stops the start naming the service, the field and
   s.port.catch(() => {}); // it never listens
   assert.equal((await s.exited).code, 2);
   assert.deepEqual(
-    s.log().split('\n').filter((l) => l.trim() !== ''),
+    s
+      .log()
+      .split('\n')
+      .filter((l) => l.trim() !== ''),
     [`kong-siem: invalid configuration: SIEM_SETTINGS_FILE=${file}: service "orders": error_min=0: expected an integer from 1 to 1000000`],
   );
 });
@@ -178,15 +211,22 @@ test('a settings-only POST naming 100 junk services takes no place: real service
   const real = ['a', 'b', 'c', 'd'].flatMap((s) => failures(3, T0, '192.0.2.1', s));
   assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records: real })).body, { accepted: 12, rejected: 0 });
   // ... but the settings aside are bounded (SIEM_MAX_SERVICES entries, least recently set forgotten first)
-  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records: failures(3, T0, '192.0.2.1', 'early') })).body, { accepted: 3, rejected: 0 });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records: failures(3, T0, '192.0.2.1', 'early') })).body, {
+    accepted: 3,
+    rejected: 0,
+  });
   const { body } = await getJson(`${agg.url}/v1/settings`);
   assert.deepEqual(Object.keys(body.services).sort(), ['a', 'b', 'c', 'd', 'early']);
   assert.equal(body.services.early.error_min, 20, '100 junk entries pushed the early settings out');
   // the table is full of services with records: a sixth is refused
-  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records: failures(1, T0, '192.0.2.1', 'f') })).body, { accepted: 0, rejected: 1, rejected_by: { services: 1 } });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, { records: failures(1, T0, '192.0.2.1', 'f') })).body, {
+    accepted: 0,
+    rejected: 1,
+    rejected_by: { services: 1 },
+  });
 });
 
-test('settings sent before a service\'s first record take effect with it', async (t) => {
+test("settings sent before a service's first record take effect with it", async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_MAX_SERVICES: '2' });
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { settings: { orders: { error_min: 2 } }, records: [] });
@@ -199,8 +239,17 @@ test('a service with no record for its longest window gives its place back, its 
   let now = T0;
   const agg = await startAggregator({ SIEM_MAX_SERVICES: '1', SIEM_SWEEP_INTERVAL_MS: '60000' }, { wallNow: () => now });
   t.after(() => agg.close());
-  const post = (records: unknown[], settings?: unknown) => postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
-  assert.equal((await post(failures(3, now, '192.0.2.1', 'a').map((r) => ({ ...r, credential: 'c1' })), { a: { error_min: 2 } })).body.accepted, 3);
+  const post = (records: unknown[], settings?: unknown) =>
+    postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
+  assert.equal(
+    (
+      await post(
+        failures(3, now, '192.0.2.1', 'a').map((r) => ({ ...r, credential: 'c1' })),
+        { a: { error_min: 2 } },
+      )
+    ).body.accepted,
+    3,
+  );
   assert.deepEqual((await post(failures(1, now, '192.0.2.1', 'b'))).body.rejected_by, { services: 1 });
   // the longest window of the defaults: spike window + baseline = 360 s
   now = T0 + 359_000;
@@ -215,5 +264,8 @@ test('a service with no record for its longest window gives its place back, its 
   await agg.state.sweep();
   assert.deepEqual((await post(failures(2, now, '192.0.2.2', 'a'))).body, { accepted: 2, rejected: 0 });
   assert.equal((await getJson(`${agg.url}/v1/settings`)).body.services.a.error_min, 2);
-  assert.deepEqual((await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { ip: string }) => f.ip), ['192.0.2.2']);
+  assert.deepEqual(
+    (await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { ip: string }) => f.ip),
+    ['192.0.2.2'],
+  );
 });

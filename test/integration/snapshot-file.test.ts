@@ -29,7 +29,9 @@ async function goodSnapshot(file: string, n: number): Promise<string[]> {
   const a = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
   assert.equal((await postJson(`${a.url}/v1/records`, { records: records(n) })).body.accepted, n);
   await a.close();
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 async function restoredKeys(file: string, warnings: string[] = []): Promise<number> {
@@ -50,7 +52,8 @@ test('a symlink planted where the writer puts its temp file is never followed: i
   const a = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
   // planted after the start (which clears names like the writer's): the
   // name a writer in this process used to take, and a few more guesses
-  for (const name of [`state.ndjson.tmp-${process.pid}`, `state.ndjson.tmp`, `state.ndjson.tmp-${process.pid}-0`]) symlinkSync(target, join(dir, name));
+  for (const name of [`state.ndjson.tmp-${process.pid}`, `state.ndjson.tmp`, `state.ndjson.tmp-${process.pid}-0`])
+    symlinkSync(target, join(dir, name));
   await postJson(`${a.url}/v1/records`, { records: records(3) });
   const saved = await a.persistence.snapshot();
   await a.close();
@@ -71,7 +74,10 @@ test('temp files of a killed writer are removed at start; other files in the fol
   const left = readdirSync(dir).sort();
   assert.ok(!left.some((n) => leftovers.includes(n)), left.join(', '));
   assert.ok(left.includes('other.ndjson.tmp-1'));
-  assert.ok(warnings.some((w) => /removed temp files/.test(w)), warnings.join(' | '));
+  assert.ok(
+    warnings.some((w) => /removed temp files/.test(w)),
+    warnings.join(' | '),
+  );
 });
 
 test('an oversized snapshot line is refused, not read whole: the other entries are restored', async (t) => {
@@ -82,7 +88,10 @@ test('an oversized snapshot line is refused, not read whole: the other entries a
   writeFileSync(file, [lines[0], lines[1], huge, ...lines.slice(2)].join('\n') + '\n');
   const warnings: string[] = [];
   assert.equal(await restoredKeys(file, warnings), 50);
-  assert.ok(warnings.some((w) => /unreadable lines skipped/.test(w)), warnings.join(' | '));
+  assert.ok(
+    warnings.some((w) => /unreadable lines skipped/.test(w)),
+    warnings.join(' | '),
+  );
 });
 
 test('an entry that cannot be restored is skipped alone, never the file: corrupt lines, a truncated end, a bad service', async (t) => {
@@ -94,7 +103,10 @@ test('an entry that cannot be restored is skipped alone, never the file: corrupt
   const cases: Record<string, [string[], number]> = {
     'not JSON': [[lines[0] as string, '{{{', ...lines.slice(1)], 20],
     'not an entry': [[lines[0] as string, '["ip","orders","10.0.0.1","x",[],-1,-1]', '["what"]', ...lines.slice(1)], 20],
-    'name over 256 code points': [[lines[0] as string, JSON.stringify(['credential', 'orders', 'c'.repeat(257), T0, [], -1]), ...lines.slice(1)], 20],
+    'name over 256 code points': [
+      [lines[0] as string, JSON.stringify(['credential', 'orders', 'c'.repeat(257), T0, [], -1]), ...lines.slice(1)],
+      20,
+    ],
     'truncated end': [[...lines.slice(0, -1), (lines.at(-1) as string).slice(0, 10)], 19],
     'bad service in the header': [[JSON.stringify(header), ...lines.slice(1)], 20],
   };
@@ -102,7 +114,10 @@ test('an entry that cannot be restored is skipped alone, never the file: corrupt
     writeFileSync(file, content.join('\n'));
     const warnings: string[] = [];
     assert.equal(await restoredKeys(file, warnings), keys, name);
-    assert.ok(warnings.some((w) => /unreadable lines skipped/.test(w)), `${name}: ${warnings.join(' | ')}`);
+    assert.ok(
+      warnings.some((w) => /unreadable lines skipped/.test(w)),
+      `${name}: ${warnings.join(' | ')}`,
+    );
   }
   assert.ok(existsSync(file));
 });

@@ -48,7 +48,9 @@ async function applyAll(state: MemoryState, records: KeyedRecord[]): Promise<num
 }
 
 function readSnapshot(file: string): { header: { clock: number }; entries: SnapshotEntry[] } {
-  const [head, ...rest] = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  const [head, ...rest] = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   return { header: JSON.parse(head as string), entries: rest.map((l) => JSON.parse(l) as SnapshotEntry) };
 }
 
@@ -130,7 +132,10 @@ test('a save yields to the event loop; records ingested during it are counted an
   }
   // least recently seen first: untouched keys in the order they were last seen
   const order = entries.filter((e) => e[0] === 'ip' && e[3] < later).map((e) => e[3]);
-  assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  assert.deepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+  );
 
   // the file restores to the state it describes
   const b = memory(N * 2);
@@ -145,7 +150,10 @@ test('a save yields to the event loop; records ingested during it are counted an
   assert.equal(g?.windowRequests, fileRequests);
   const topErrors = await b.state.top('orders', 'errors', 3);
   assert.equal(topErrors.items.length, 3);
-  assert.ok(topErrors.items.every((x) => x.count === 1), JSON.stringify(topErrors.items));
+  assert.ok(
+    topErrors.items.every((x) => x.count === 1),
+    JSON.stringify(topErrors.items),
+  );
 });
 
 test('a save asked for while one runs (SIGTERM during a periodic save) writes a fresh one after it: keys ingested meanwhile are kept', async (t) => {
@@ -173,7 +181,7 @@ test('a save asked for while one runs (SIGTERM during a periodic save) writes a 
   assert.equal(top.items.length, 50, 'the records posted during the save were restored');
 });
 
-test('a line longer than a slice\'s buffer is written whole and in its place', async (t) => {
+test("a line longer than a slice's buffer is written whole and in its place", async (t) => {
   // one credential used from 40,000 IPs: its line is about 1.2 MB
   const IPS = 40_000;
   const { state, clock } = memory(IPS + 10, IPS);

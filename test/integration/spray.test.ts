@@ -27,9 +27,10 @@ function sprayBatch(b: number, rnd: () => number) {
   for (let i = 0; i < PER_BATCH; i++) {
     const n = b * PER_BATCH + i;
     const ts = T0 + Math.floor(n / 10); // 300k records over 30 s of event time
-    const ip = i % 10 === 0
-      ? `2001:db8:${(n & 0xffff).toString(16)}:${((n >> 16) & 0xffff).toString(16)}::${Math.floor(rnd() * 0xffff).toString(16)}` // random /64s
-      : `${10 + (n >> 24)}.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+    const ip =
+      i % 10 === 0
+        ? `2001:db8:${(n & 0xffff).toString(16)}:${((n >> 16) & 0xffff).toString(16)}::${Math.floor(rnd() * 0xffff).toString(16)}` // random /64s
+        : `${10 + (n >> 24)}.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
     records.push({ ts, ip, status: rnd() < 0.03 ? 404 : 200, service: 'orders', credential: `spray-${n}` });
   }
   // the concurrent attackers, a few records in every batch
@@ -62,16 +63,26 @@ test('IP and credential spray: state capped, heap bounded, scrape bounded, attac
   // SIEM_MAX_KEYS is a byte budget too: credential keys weigh more than a slot's share, so fewer are held
   const tracked = metricValue(m, 'kong_siem_tracked_keys')!;
   assert.ok(tracked <= MAX_KEYS && tracked > MAX_KEYS / 2, `tracked keys ${tracked}`);
-  const evicted = metricValue(m, 'kong_siem_evictions_total', { table: 'ip' })! + metricValue(m, 'kong_siem_evictions_total', { table: 'credential' })!;
+  const evicted =
+    metricValue(m, 'kong_siem_evictions_total', { table: 'ip' })! + metricValue(m, 'kong_siem_evictions_total', { table: 'credential' })!;
   assert.ok(evicted > BATCHES * PER_BATCH, `evictions ${evicted}`);
   // 225k more keys went through after the quarter mark: unbounded state would
   // have grown the heap by tens of MB; bounded state by next to nothing.
-  assert.ok(heapAtEnd - heapAtQuarter < 12, `heap grew ${(heapAtEnd - heapAtQuarter).toFixed(1)} MB (at 1/4: ${heapAtQuarter.toFixed(1)} MB)`);
+  assert.ok(
+    heapAtEnd - heapAtQuarter < 12,
+    `heap grew ${(heapAtEnd - heapAtQuarter).toFixed(1)} MB (at 1/4: ${heapAtQuarter.toFixed(1)} MB)`,
+  );
   assert.ok(scrapeLines < 200, `scrape has ${scrapeLines} kong_siem_ lines`);
 
   const findings = (await getJson(`${agg.url}/v1/findings`)).body.findings as { type: string; ip?: string; credential?: string }[];
-  assert.ok(findings.some((f) => f.type === 'error_ip' && f.ip === '192.0.2.66'), JSON.stringify(findings));
-  assert.ok(findings.some((f) => f.type === 'credential_ips' && f.credential === 'stolen'), JSON.stringify(findings));
+  assert.ok(
+    findings.some((f) => f.type === 'error_ip' && f.ip === '192.0.2.66'),
+    JSON.stringify(findings),
+  );
+  assert.ok(
+    findings.some((f) => f.type === 'credential_ips' && f.credential === 'stolen'),
+    JSON.stringify(findings),
+  );
   assert.equal(findings.length, 2, 'no sprayed key is flagged');
   t.diagnostic(`heap at 1/4: ${heapAtQuarter.toFixed(1)} MB, at end: ${heapAtEnd.toFixed(1)} MB, ${tracked} keys held, ${evicted} evicted`);
 });

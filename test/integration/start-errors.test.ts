@@ -36,9 +36,15 @@ test('a port in use: exit 1 with one line naming SIEM_PORT, no stack trace', { t
   assert.match(said[0]!, new RegExp(`^kong-siem: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*set SIEM_PORT`));
 });
 
-test('SIEM_PORT in hex or exponent notation is refused, naming the variable and its range; the server exits 2 with one line', { timeout: 60_000 }, async (t) => {
+test('SIEM_PORT in hex or exponent notation is refused, naming the variable and its range; the server exits 2 with one line', {
+  timeout: 60_000,
+}, async (t) => {
   for (const value of ['0x10', '1e3', '9457.0', ' ', '+']) {
-    assert.throws(() => loadConfig({ SIEM_PORT: value }), (e: Error) => e.message.includes(`SIEM_PORT=${JSON.stringify(value)}: expected a decimal integer from 0 to 65535`), value);
+    assert.throws(
+      () => loadConfig({ SIEM_PORT: value }),
+      (e: Error) => e.message.includes(`SIEM_PORT=${JSON.stringify(value)}: expected a decimal integer from 0 to 65535`),
+      value,
+    );
   }
   assert.equal(loadConfig({ SIEM_PORT: '9457' }).port, 9457);
   assert.throws(() => loadConfig({ SIEM_PORT: '70000' }), /SIEM_PORT="70000": out of range, expected a decimal integer from 0 to 65535/);
@@ -49,8 +55,11 @@ test('SIEM_PORT in hex or exponent notation is refused, naming the variable and 
   assert.deepEqual(s.stderrLines(), ['kong-siem: invalid configuration: SIEM_PORT="1e3": expected a decimal integer from 0 to 65535']);
 });
 
-test('an enum or boolean variable\'s error lists the allowed values', () => {
+test("an enum or boolean variable's error lists the allowed values", () => {
   assert.throws(() => loadConfig({ SIEM_CLOCK: 'sundial' }), /SIEM_CLOCK="sundial": expected one of wall, event/);
-  assert.throws(() => loadConfig({ SIEM_LOG_LEVEL: 'loud' }), /SIEM_LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/);
+  assert.throws(
+    () => loadConfig({ SIEM_LOG_LEVEL: 'loud' }),
+    /SIEM_LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/,
+  );
   assert.throws(() => loadConfig({ SIEM_HASH_CREDENTIALS: 'yes' }), /SIEM_HASH_CREDENTIALS="yes": expected true or false/);
 });

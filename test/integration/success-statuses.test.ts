@@ -19,9 +19,31 @@ const T0 = Date.parse('2024-06-07T22:10:00Z');
 /** 8 failed WordPress logins (200) and one that worked (302) from one IP, and the same on a route with no mapping. */
 function wordpressLogs() {
   const logs: Record<string, unknown>[] = [];
-  for (let i = 0; i < 8; i++) logs.push(kongLog({ startedAt: T0 + i * 3000, ip: '203.0.113.80', status: 200, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
-  logs.push(kongLog({ startedAt: T0 + 25_000, ip: '203.0.113.80', status: 302, service: 'blog', route: 'wp-login', consumer: null, method: 'POST' }));
-  for (let i = 0; i < 8; i++) logs.push(kongLog({ startedAt: T0 + i * 3000, ip: '203.0.113.81', status: 200, service: 'blog', route: 'home', consumer: null }));
+  for (let i = 0; i < 8; i++)
+    logs.push(
+      kongLog({
+        startedAt: T0 + i * 3000,
+        ip: '203.0.113.80',
+        status: 200,
+        service: 'blog',
+        route: 'wp-login',
+        consumer: null,
+        method: 'POST',
+      }),
+    );
+  logs.push(
+    kongLog({
+      startedAt: T0 + 25_000,
+      ip: '203.0.113.80',
+      status: 302,
+      service: 'blog',
+      route: 'wp-login',
+      consumer: null,
+      method: 'POST',
+    }),
+  );
+  for (let i = 0; i < 8; i++)
+    logs.push(kongLog({ startedAt: T0 + i * 3000, ip: '203.0.113.81', status: 200, service: 'blog', route: 'home', consumer: null }));
   return logs;
 }
 
@@ -55,14 +77,23 @@ test('/v1/kong-log with SIEM_SUCCESS_STATUSES: the mapped route decides by its l
   const plain = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => plain.close());
   await postJson(`${plain.url}/v1/kong-log`, wordpressLogs());
-  assert.deepEqual((await getJson(`${plain.url}/v1/top?service=blog&by=errors`)).body.items, [], 'without the mapping the 200s are successes');
+  assert.deepEqual(
+    (await getJson(`${plain.url}/v1/top?service=blog&by=errors`)).body.items,
+    [],
+    'without the mapping the 200s are successes',
+  );
 });
 
 test('replay --success-statuses ROUTE=302 gives what /v1/kong-log gives; a bad mapping is a usage error', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-success-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'access.log');
-  writeFileSync(file, wordpressLogs().map((l) => `${JSON.stringify(l)}\n`).join(''));
+  writeFileSync(
+    file,
+    wordpressLogs()
+      .map((l) => `${JSON.stringify(l)}\n`)
+      .join(''),
+  );
   // error_min 8: the 8 failed logins are an error_ip once the route's 200s are failures
   const mapped = await runCli(['replay', '--json', '-q', '--error-min', '8', '--success-statuses', 'wp-login=302', file]);
   assert.equal(mapped.code, 0, mapped.stderr);
@@ -79,7 +110,10 @@ test('replay --success-statuses ROUTE=302 gives what /v1/kong-log gives; a bad m
 test('SIEM_SUCCESS_STATUSES: entries add up per route; a typo stops the start naming the variable', () => {
   assert.deepEqual(
     [...parseSuccessStatuses('login=302|303, api=200,login=200')].map(([r, s]) => [r, [...s].sort()]),
-    [['login', [200, 302, 303]], ['api', [200]]],
+    [
+      ['login', [200, 302, 303]],
+      ['api', [200]],
+    ],
   );
   assert.equal(loadConfig({ SIEM_SUCCESS_STATUSES: 'wp-login=302' }).successStatuses.get('wp-login')?.has(302), true);
   for (const bad of ['wp-login', '=302', 'wp-login=99', 'wp-login=600', 'wp-login=302|x']) {

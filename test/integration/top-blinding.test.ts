@@ -59,7 +59,11 @@ async function assertFlooderListed(agg: RunningAggregator, label: string): Promi
   assert.equal(top.items.length, 10, label);
   for (const it of top.items.slice(1)) assert.equal(it.count, 10, `${label}: the slow /64s follow`);
   const text = await fetch(`${agg.url}/metrics`).then((r) => r.text());
-  assert.equal(metricValue(text, 'kong_siem_top_ip_requests', { service: 'orders', ip: FLOODER }), 900, `${label}: kong_siem_top_ip_requests`);
+  assert.equal(
+    metricValue(text, 'kong_siem_top_ip_requests', { service: 'orders', ip: FLOODER }),
+    900,
+    `${label}: kong_siem_top_ip_requests`,
+  );
 }
 
 // sweeps only when the test says: the attack must not depend on their timing

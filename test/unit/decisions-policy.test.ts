@@ -21,7 +21,13 @@ test('durations parse as Go writes them and print as Go prints them', () => {
 });
 
 test('SIEM_DECISIONS: type:duration list, empty is off, credential_ips refused', () => {
-  assert.deepEqual([...parsePolicy('error_ip:4h,failure_spike:4h')], [['error_ip', 4 * 3600_000], ['failure_spike', 4 * 3600_000]]);
+  assert.deepEqual(
+    [...parsePolicy('error_ip:4h,failure_spike:4h')],
+    [
+      ['error_ip', 4 * 3600_000],
+      ['failure_spike', 4 * 3600_000],
+    ],
+  );
   assert.deepEqual([...parsePolicy('flood_ip:30m')], [['flood_ip', 1800_000]]);
   assert.equal(parsePolicy('').size, 0);
   assert.throws(() => parsePolicy('credential_ips:1h'), /credential_ips never bans/);

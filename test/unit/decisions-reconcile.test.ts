@@ -13,7 +13,12 @@ function finding(type: string, ip: string, count = 30, since = T0 - 1000) {
   return { type, service: 'orders', ip, count, ratio: 1, since };
 }
 
-async function round(repo: MemoryDecisionRepo, findings: unknown[], now: number, opts: { policy?: string; allow?: string; max?: number } = {}) {
+async function round(
+  repo: MemoryDecisionRepo,
+  findings: unknown[],
+  now: number,
+  opts: { policy?: string; allow?: string; max?: number } = {},
+) {
   const c = reconcile({
     active: await repo.active(),
     suppressed: await repo.suppressed(),
@@ -30,18 +35,24 @@ const vals = async (repo: MemoryDecisionRepo) => (await repo.active()).map((d) =
 
 test('policy types ban their IP key; credential_ips and types outside the policy do not', async () => {
   const repo = new MemoryDecisionRepo();
-  await round(repo, [
-    finding('error_ip', '203.0.113.7'),
-    finding('failure_spike', '2001:db8:1:2::/64'),
-    finding('flood_ip', '192.0.2.44'),
-    { type: 'credential_ips', service: 'orders', credential: 'c1', count: 5, ips: ['198.51.100.2'], since: T0 },
-  ], T0);
+  await round(
+    repo,
+    [
+      finding('error_ip', '203.0.113.7'),
+      finding('failure_spike', '2001:db8:1:2::/64'),
+      finding('flood_ip', '192.0.2.44'),
+      { type: 'credential_ips', service: 'orders', credential: 'c1', count: 5, ips: ['198.51.100.2'], since: T0 },
+    ],
+    T0,
+  );
   const active = await repo.active();
   assert.deepEqual(active.map((d) => [d.value, d.scope, d.scenario, d.origin]).sort(), [
     ['2001:db8:1:2::/64', 'Range', 'kong-siem/failure_spike', 'kong-siem'],
     ['203.0.113.7', 'Ip', 'kong-siem/error_ip', 'kong-siem'],
   ]);
-  assert.deepEqual(active.find((d) => d.value === '203.0.113.7')?.evidence, [{ type: 'error_ip', service: 'orders', count: 30, ratio: 1, since: T0 - 1000 }]);
+  assert.deepEqual(active.find((d) => d.value === '203.0.113.7')?.evidence, [
+    { type: 'error_ip', service: 'orders', count: 30, ratio: 1, since: T0 - 1000 },
+  ]);
   // flood_ip once opted in
   await round(repo, [finding('flood_ip', '192.0.2.44', 5000)], T0 + 1000, { policy: 'flood_ip:1h' });
   assert.ok((await vals(repo)).includes('192.0.2.44'));
@@ -74,13 +85,20 @@ test('a decision lasts its duration past the last time its finding qualified, th
 
 test('allowlisted keys are never banned, a /64 overlapping the allowlist included', async () => {
   const repo = new MemoryDecisionRepo();
-  await round(repo, [finding('error_ip', '10.1.1.1'), finding('error_ip', '2001:db8:aa:1::/64'), finding('error_ip', '203.0.113.9')], T0, { allow: '10.0.0.0/8,2001:db8:aa::/48' });
+  await round(repo, [finding('error_ip', '10.1.1.1'), finding('error_ip', '2001:db8:aa:1::/64'), finding('error_ip', '203.0.113.9')], T0, {
+    allow: '10.0.0.0/8,2001:db8:aa::/48',
+  });
   assert.deepEqual(await vals(repo), ['203.0.113.9']);
 });
 
 test('SIEM_MAX_DECISIONS keeps the strongest: weaker ones never enter or are displaced', async () => {
   const repo = new MemoryDecisionRepo();
-  await round(repo, [finding('error_ip', '192.0.2.1', 20), finding('error_ip', '192.0.2.2', 50), finding('error_ip', '192.0.2.3', 40)], T0, { max: 2 });
+  await round(
+    repo,
+    [finding('error_ip', '192.0.2.1', 20), finding('error_ip', '192.0.2.2', 50), finding('error_ip', '192.0.2.3', 40)],
+    T0,
+    { max: 2 },
+  );
   assert.deepEqual(await vals(repo), ['192.0.2.2', '192.0.2.3']);
   await round(repo, [finding('error_ip', '192.0.2.4', 100)], T0 + 1000, { max: 2 });
   assert.deepEqual(await vals(repo), ['192.0.2.2', '192.0.2.4']);

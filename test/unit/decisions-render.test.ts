@@ -17,9 +17,37 @@ test('writeDuration writes the bytes formatDuration prints, within MAX_DURATION_
     assert.equal(buf.toString('latin1', 3, end), formatDuration(ms), String(ms));
     assert.ok(end - 3 <= MAX_DURATION_BYTES);
   };
-  for (const ms of [-5, 0, 0.4, 1, 9, 10, 999, 1000, 1001, 1010, 1100, 1050, 1005, 59_999, 60_000, 61_500, 3_600_000, 3_600_001, 14_399_999, Number.MAX_SAFE_INTEGER]) check(ms);
-  fc.assert(fc.property(fc.integer({ min: -10, max: Number.MAX_SAFE_INTEGER }), (ms) => check(ms)), { numRuns: 2000 });
-  fc.assert(fc.property(fc.integer({ min: 0, max: 100 * 3_600_000 }), (ms) => check(ms)), { numRuns: 2000 });
+  for (const ms of [
+    -5,
+    0,
+    0.4,
+    1,
+    9,
+    10,
+    999,
+    1000,
+    1001,
+    1010,
+    1100,
+    1050,
+    1005,
+    59_999,
+    60_000,
+    61_500,
+    3_600_000,
+    3_600_001,
+    14_399_999,
+    Number.MAX_SAFE_INTEGER,
+  ])
+    check(ms);
+  fc.assert(
+    fc.property(fc.integer({ min: -10, max: Number.MAX_SAFE_INTEGER }), (ms) => check(ms)),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 100 * 3_600_000 }), (ms) => check(ms)),
+    { numRuns: 2000 },
+  );
 });
 
 function decision(id: number, now: number, over: Partial<StoredDecision> = {}): StoredDecision {
@@ -42,32 +70,57 @@ function decision(id: number, now: number, over: Partial<StoredDecision> = {}): 
 }
 
 const expected = (ds: StoredDecision[], now: number, admin: boolean) =>
-  ds.map((d) => ({ ...toWire(d, now), ...(admin ? { until: d.until, created: d.created, ...(d.reason ? { reason: d.reason } : {}), evidence: d.evidence } : {}) }));
+  ds.map((d) => ({
+    ...toWire(d, now),
+    ...(admin ? { until: d.until, created: d.created, ...(d.reason ? { reason: d.reason } : {}), evidence: d.evidence } : {}),
+  }));
 
 test('an active set renders exactly the wire objects, for every selection, on both paths', () => {
   const now = 1_700_000_000_000;
   fc.assert(
-    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 400 }), { minLength: 0, maxLength: 60 }), fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }), fc.boolean(), (ids, keep, admin) => {
-      // out of id order, as a store may hand them out
-      const ds = ids.map((id) => decision(id, now));
-      const set = new ActiveSet(1, ds);
-      const sorted = [...ds].sort((a, b) => a.id - b.id);
-      assert.deepEqual(set.entries.map((e) => e.d.id), sorted.map((d) => d.id));
-      const idx = sorted.map((_, i) => i).filter((i) => keep[i]);
-      const body = set.render(idx, now, { admin, prefix: '{"new":', suffix: ',"x":1}' });
-      const want = expected(idx.map((i) => sorted[i] as StoredDecision), now, admin);
-      assert.deepEqual(JSON.parse(body.toString('utf8')), { new: want, x: 1 });
-      // and after the whole set was encoded once (the other path), the same bytes
-      set.render(sorted.map((_, i) => i), now, { admin });
-      assert.deepEqual(set.render(idx, now, { admin, prefix: '{"new":', suffix: ',"x":1}' }), body);
-    }),
+    fc.property(
+      fc.uniqueArray(fc.integer({ min: 1, max: 400 }), { minLength: 0, maxLength: 60 }),
+      fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+      fc.boolean(),
+      (ids, keep, admin) => {
+        // out of id order, as a store may hand them out
+        const ds = ids.map((id) => decision(id, now));
+        const set = new ActiveSet(1, ds);
+        const sorted = [...ds].sort((a, b) => a.id - b.id);
+        assert.deepEqual(
+          set.entries.map((e) => e.d.id),
+          sorted.map((d) => d.id),
+        );
+        const idx = sorted.map((_, i) => i).filter((i) => keep[i]);
+        const body = set.render(idx, now, { admin, prefix: '{"new":', suffix: ',"x":1}' });
+        const want = expected(
+          idx.map((i) => sorted[i] as StoredDecision),
+          now,
+          admin,
+        );
+        assert.deepEqual(JSON.parse(body.toString('utf8')), { new: want, x: 1 });
+        // and after the whole set was encoded once (the other path), the same bytes
+        set.render(
+          sorted.map((_, i) => i),
+          now,
+          { admin },
+        );
+        assert.deepEqual(set.render(idx, now, { admin, prefix: '{"new":', suffix: ',"x":1}' }), body);
+      },
+    ),
     { numRuns: 300 },
   );
 });
 
 test('pick: by time left, scope, position and sequence number, in id order', () => {
   const now = 1_700_000_000_000;
-  const ds = [decision(3, now, { until: now + 999 }), decision(1, now, { until: now + 1000 }), decision(5, now), decision(10, now, { until: now }), decision(8, now)];
+  const ds = [
+    decision(3, now, { until: now + 999 }),
+    decision(1, now, { until: now + 1000 }),
+    decision(5, now),
+    decision(10, now, { until: now }),
+    decision(8, now),
+  ];
   const set = new ActiveSet(1, ds);
   const ids = (idx: number[]) => idx.map((i) => set.entries[i]?.d.id);
   assert.deepEqual(ids(set.pick({ now, minLeft: 1000, scope: () => true })), [1, 5, 8]);

@@ -22,7 +22,12 @@ export function ignored(pats: string[], path: string): boolean {
   for (const raw of pats) {
     const negate = raw.startsWith('!');
     const p = (negate ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
-    const re = new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}(/.*)?$`);
+    const re = new RegExp(
+      `^${p
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]*')}(/.*)?$`,
+    );
     if (re.test(path) || (!p.includes('/') && p.includes('*') && re.test(path.split('/').pop() ?? ''))) out = !negate;
   }
   return out;
@@ -43,13 +48,24 @@ function copiedSources(dockerfile: string): string[] {
 test('the root .dockerignore keeps installed and built trees, git and logs out of the context', () => {
   assert.ok(existsSync(join(REPO_ROOT, '.dockerignore')), 'no .dockerignore at the repository root');
   const pats = patterns('.dockerignore');
-  for (const p of ['node_modules', 'node_modules/fastify/package.json', 'dist', 'dist/aggregator/server.js', '.git', 'bench/results/latest.json', 'npm-debug.log']) {
+  for (const p of [
+    'node_modules',
+    'node_modules/fastify/package.json',
+    'dist',
+    'dist/aggregator/server.js',
+    '.git',
+    'bench/results/latest.json',
+    'npm-debug.log',
+  ]) {
     assert.ok(ignored(pats, p), `${p} is sent to the Docker daemon`);
   }
 });
 
 test('no ignore file hides a source its Dockerfile copies', () => {
-  for (const [dockerfile, ignoreFile] of [['Dockerfile', '.dockerignore'], ['deploy/kong/Dockerfile', 'deploy/kong/Dockerfile.dockerignore']] as const) {
+  for (const [dockerfile, ignoreFile] of [
+    ['Dockerfile', '.dockerignore'],
+    ['deploy/kong/Dockerfile', 'deploy/kong/Dockerfile.dockerignore'],
+  ] as const) {
     const pats = patterns(ignoreFile);
     const sources = copiedSources(dockerfile);
     assert.ok(sources.includes('package-lock.json'), `${dockerfile}: ${sources.join(' ')}`);

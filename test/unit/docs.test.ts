@@ -52,12 +52,15 @@ test('docs/configuration.md gives every SIEM_* variable with its default and ran
     }
     const cells = row.split('|').map((c) => c.trim());
     const [, , dflt = '', range = ''] = cells;
-    if (spec.default !== undefined && dflt !== `\`${String(spec.default)}\``) problems.push(`${name}: default cell "${dflt}", expected \`${String(spec.default)}\``);
+    if (spec.default !== undefined && dflt !== `\`${String(spec.default)}\``)
+      problems.push(`${name}: default cell "${dflt}", expected \`${String(spec.default)}\``);
     if (spec.default === undefined && dflt !== 'unset') problems.push(`${name}: default cell "${dflt}", expected unset`);
     for (const k of ['minimum', 'maximum'] as const) {
-      if (spec[k] !== undefined && !range.includes(String(spec[k]))) problems.push(`${name}: range "${range}" lacks its ${k} ${String(spec[k])}`);
+      if (spec[k] !== undefined && !range.includes(String(spec[k])))
+        problems.push(`${name}: range "${range}" lacks its ${k} ${String(spec[k])}`);
     }
-    for (const v of (spec.enum as string[] | undefined) ?? []) if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
+    for (const v of (spec.enum as string[] | undefined) ?? [])
+      if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
   }
   assert.deepEqual(problems, []);
 });
@@ -74,10 +77,18 @@ test('docs/configuration.md gives every plugin field and detection setting with 
     const cells = row.split('|').map((c) => c.trim());
     const [, , type = '', dflt = '', range = ''] = cells;
     if (!type.startsWith(f.type)) problems.push(`${name}: type "${type}", expected ${f.type}`);
-    const want = f.default === undefined ? 'none' : Array.isArray(f.default) ? (f.default.length ? JSON.stringify(f.default) : 'empty') : String(f.default);
+    const want =
+      f.default === undefined
+        ? 'none'
+        : Array.isArray(f.default)
+          ? f.default.length
+            ? JSON.stringify(f.default)
+            : 'empty'
+          : String(f.default);
     if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", expected ${want}`);
     const between = f.between ?? f.elements?.between;
-    if (between && !(range.includes(String(between[0])) && range.includes(String(between[1])))) problems.push(`${name}: range "${range}" lacks ${between.join('–')}`);
+    if (between && !(range.includes(String(between[0])) && range.includes(String(between[1]))))
+      problems.push(`${name}: range "${range}" lacks ${between.join('–')}`);
     for (const v of f.one_of ?? []) if (!range.includes(`\`${v}\``)) problems.push(`${name}: range "${range}" lacks \`${v}\``);
   }
   assert.ok(FIELDS.size >= 21, `only ${FIELDS.size} plugin fields`);
@@ -86,10 +97,16 @@ test('docs/configuration.md gives every plugin field and detection setting with 
 
 test('docs/metrics.md documents every exported metric', async () => {
   const text = doc('metrics.md');
-  assert.deepEqual((await ownMetricNames()).filter((n) => !rowOf(text, n)), []);
+  assert.deepEqual(
+    (await ownMetricNames()).filter((n) => !rowOf(text, n)),
+    [],
+  );
   const all = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
   for (const p of PROCESS_METRIC_PREFIXES) {
-    assert.ok(all.some((n) => n.startsWith(p)), `no ${p}* metric exported`);
+    assert.ok(
+      all.some((n) => n.startsWith(p)),
+      `no ${p}* metric exported`,
+    );
     assert.ok(text.includes(`\`${p}*\``), `docs/metrics.md does not name the prefix ${p}*`);
   }
 });
@@ -127,14 +144,23 @@ test('docs/ documents every route; docs/api.md every error code and answer field
   const undocumented = routes.filter((r) => !docs.includes(`\`${r}\``) && !/\.(js|css|svg)$/.test(r));
   assert.deepEqual(undocumented, [], 'routes missing from docs/ (write them as `METHOD /path`)');
   const codes = Object.values(errors).map((make) => (make as (a: never) => SiemError)('x' as never));
-  assert.deepEqual(codes.filter((e) => !(rowOf(text, e.code) ?? '').includes(String(e.statusCode))).map((e) => e.code), []);
+  assert.deepEqual(
+    codes.filter((e) => !(rowOf(text, e.code) ?? '').includes(String(e.statusCode))).map((e) => e.code),
+    [],
+  );
   for (const field of ['count', 'ratio', 'successes', 'ips', 'since', 'generated_at', 'window_seconds', 'other', 'accepted', 'rejected']) {
     assert.ok(rowOf(text, field), `docs/api.md has no row for the answer field ${field}`);
   }
 });
 
 test('routesOf reads nested route trees', () => {
-  const tree = ['└── / (GET, HEAD)', '    ├── v1/records (POST)', '    └── ui (GET, HEAD)', '        └── / (GET, HEAD)', '            └── page.js (GET, HEAD)'].join('\n');
+  const tree = [
+    '└── / (GET, HEAD)',
+    '    ├── v1/records (POST)',
+    '    └── ui (GET, HEAD)',
+    '        └── / (GET, HEAD)',
+    '            └── page.js (GET, HEAD)',
+  ].join('\n');
   assert.deepEqual(routesOf(tree), ['GET /', 'POST /v1/records', 'GET /ui', 'GET /ui/', 'GET /ui/page.js']);
 });
 
@@ -145,6 +171,12 @@ test('README documents the decision metrics', async () => {
   registerDecisionMetrics(registry, () => undefined);
   const names = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
   assert.deepEqual(names, [...DECISION_METRIC_NAMES].sort());
-  assert.deepEqual(names.filter((n) => !readme.includes(`\`${n}\``)), []);
-  assert.deepEqual(names.filter((n) => !rowOf(doc('metrics.md'), n)), []);
+  assert.deepEqual(
+    names.filter((n) => !readme.includes(`\`${n}\``)),
+    [],
+  );
+  assert.deepEqual(
+    names.filter((n) => !rowOf(doc('metrics.md'), n)),
+    [],
+  );
 });

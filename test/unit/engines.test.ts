@@ -16,9 +16,11 @@ test('every package of the lockfile accepts the Node.js version the README names
   assert.ok(m, 'the README says "Node.js N or newer"');
   const major = Number(m[1]);
   const pkg = JSON.parse(read('package.json')) as { engines?: { node?: string } };
-  assert.equal(semver.minVersion(pkg.engines?.node ?? '')?.major, major, 'package.json engines.node starts at the README\'s version');
-  assert.match(read('.ci/run'), new RegExp(`Node ${major}\\b`), 'CI runs the README\'s version');
-  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string; engines?: { node?: string } | string[] }> };
+  assert.equal(semver.minVersion(pkg.engines?.node ?? '')?.major, major, "package.json engines.node starts at the README's version");
+  assert.match(read('.ci/run'), new RegExp(`Node ${major}\\b`), "CI runs the README's version");
+  const lock = JSON.parse(read('package-lock.json')) as {
+    packages: Record<string, { version?: string; engines?: { node?: string } | string[] }>;
+  };
   const refuse: string[] = [];
   for (const [where, p] of Object.entries(lock.packages)) {
     const range = Array.isArray(p.engines) ? undefined : p.engines?.node;

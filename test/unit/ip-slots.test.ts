@@ -11,10 +11,20 @@ import { addToSeries, emptyCounts, pruneSeries, sumSeries } from '../../aggregat
 const B0 = 30_000_000_000; // a bucket number past 2^32, as 50 ms buckets of today give
 
 const opArb = fc.oneof(
-  fc.record({ op: fc.constant('add' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.integer({ min: -3, max: 8 }), status: fc.constantFrom(101, 200, 404) }),
+  fc.record({
+    op: fc.constant('add' as const),
+    slot: fc.integer({ min: 0, max: 3 }),
+    db: fc.integer({ min: -3, max: 8 }),
+    status: fc.constantFrom(101, 200, 404),
+  }),
   fc.record({ op: fc.constant('far' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.constantFrom(-(2 ** 33), 2 ** 33) }),
   fc.record({ op: fc.constant('prune' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.integer({ min: -2, max: 8 }) }),
-  fc.record({ op: fc.constant('set' as const), slot: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 0, max: 3 }), big: fc.boolean() }),
+  fc.record({
+    op: fc.constant('set' as const),
+    slot: fc.integer({ min: 0, max: 3 }),
+    n: fc.integer({ min: 0, max: 3 }),
+    big: fc.boolean(),
+  }),
   fc.record({ op: fc.constant('free' as const), slot: fc.integer({ min: 0, max: 3 }) }),
 );
 
@@ -49,7 +59,12 @@ test('slots hold the same series as window.ts, inline or spilled', () => {
           const id = ids[i] as number;
           const want = ref[i] as number[];
           assert.deepEqual(slots.series(id), want);
-          for (const [from, to] of [[B0 - 5, B0 + 10], [B0, B0 + 3], [B0 + 2, B0 + 2], [-Infinity, Infinity]] as const) {
+          for (const [from, to] of [
+            [B0 - 5, B0 + 10],
+            [B0, B0 + 3],
+            [B0 + 2, B0 + 2],
+            [-Infinity, Infinity],
+          ] as const) {
             assert.deepEqual(slots.sum(id, from, to, emptyCounts()), sumSeries(want, from, to, emptyCounts()));
           }
         }

@@ -53,7 +53,15 @@ for (const kind of SPRAY_KINDS) {
   test(`byte budget holds under the ${kind} spray: accounted bytes <= ${BYTES_PER_KEY} * SIEM_MAX_KEYS after every batch, and true to what is held`, async () => {
     let evicted = 0;
     const clock = createClock('event');
-    const s = new MemoryState({ clock, defaults: DEFAULT_SETTINGS, maxKeys: MAX_KEYS, maxServices: 10, maxFindings: 1000, credentialMaxIps: 100, onEvict: () => evicted++ });
+    const s = new MemoryState({
+      clock,
+      defaults: DEFAULT_SETTINGS,
+      maxKeys: MAX_KEYS,
+      maxServices: 10,
+      maxFindings: 1000,
+      credentialMaxIps: 100,
+      onEvict: () => evicted++,
+    });
     assert.equal(s.budgetBytes, BYTES_PER_KEY * MAX_KEYS);
     let most = 0;
     for (const batch of spray(kind, MAX_KEYS)) {
@@ -77,7 +85,15 @@ test('a credential meeting new IPs grows its weight and evicts older keys; its e
   const keysBefore = s.trackedKeys;
   assert.equal(keysBefore, 50);
   // one credential from 100 IPv6 /64s: 100 IP keys and 100 remembered pairs
-  await s.apply(Array.from({ length: 100 }, (_, i) => ({ ts: T0 + 1, ipKey: `2001:db8:${i.toString(16)}::/64`, status: 200, service: 'orders', credential: 'shared' })));
+  await s.apply(
+    Array.from({ length: 100 }, (_, i) => ({
+      ts: T0 + 1,
+      ipKey: `2001:db8:${i.toString(16)}::/64`,
+      status: 200,
+      service: 'orders',
+      credential: 'shared',
+    })),
+  );
   assert.ok(s.accountedBytes <= s.budgetBytes);
   assert.ok(s.trackedKeys < 100, `${s.trackedKeys} keys: the pairs took the room of some`);
   assert.equal(s.accountedBytes, recomputed(s, clock.now()));

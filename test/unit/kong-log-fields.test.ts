@@ -56,13 +56,15 @@ test('the mapping reads no field of a Kong log outside KONG_LOG_FIELDS', () => {
   const stream = { client_ip: '203.0.113.7', started_at: 1717799300110, session: { status: 200 } };
   const reads = new Set<string>();
   for (const log of [...logs, anonymous, stream]) {
-    for (const source of CREDENTIAL_SOURCES) recordFromKongLog(watched(log, '', reads), { credentialSource: source, credentialHeader: 'X-Auth-Sub', hashCredentials: false });
+    for (const source of CREDENTIAL_SOURCES)
+      recordFromKongLog(watched(log, '', reads), { credentialSource: source, credentialHeader: 'X-Auth-Sub', hashCredentials: false });
     isStreamLog(watched(log, '', reads));
   }
   const outside = [...reads].filter((p) => !p.endsWith('.*') && !listed(p));
   assert.deepEqual(outside, [], 'fields read but not in KONG_LOG_FIELDS');
   // and the check sees reads: the table's main fields were read
-  for (const p of ['client_ip', 'started_at', 'response.status', 'service.name', 'request.headers.host', 'session.status']) assert.ok(reads.has(p), p);
+  for (const p of ['client_ip', 'started_at', 'response.status', 'service.name', 'request.headers.host', 'session.status'])
+    assert.ok(reads.has(p), p);
   assert.equal(listed('request.body'), false);
   assert.equal(listed('request.headers.cookie'), true);
 });
@@ -75,16 +77,26 @@ function shape(o: unknown): unknown {
 
 test('the scanner builds its log objects in the shape of KONG_LOG_FIELDS', () => {
   const scan = kongLogScanner('x-auth-sub');
-  const log = { ...fixture('kong-3x-log.json'), namespace: 'ns', request_uri_host: 'h', session: { status: 1 }, authenticated_entity: { id: 'a' } };
+  const log = {
+    ...fixture('kong-3x-log.json'),
+    namespace: 'ns',
+    request_uri_host: 'h',
+    session: { status: 1 },
+    authenticated_entity: { id: 'a' },
+  };
   const text = JSON.stringify(log);
   const got = scan(Buffer.from(text), 0, Buffer.byteLength(text));
   assert.ok(got, 'a clean Kong log is scanned');
-  const want = (f: KongLogFields): unknown => Object.fromEntries(Object.entries(f).map(([k, t]) => [k, t === true ? true : t === HEADERS ? 'headers' : want(t)]));
+  const want = (f: KongLogFields): unknown =>
+    Object.fromEntries(Object.entries(f).map(([k, t]) => [k, t === true ? true : t === HEADERS ? 'headers' : want(t)]));
   const expected = want(KONG_LOG_FIELDS) as Record<string, Record<string, unknown>>;
   const actual = shape(got) as Record<string, Record<string, unknown>>;
   // the headers kept are the ones asked for, by name
   const headers = Object.keys((got as { request: { headers: object } }).request.headers).map((h) => h.toLowerCase());
-  assert.deepEqual(headers.filter((h) => !KONG_LOG_HEADERS.includes(h) && h !== 'x-auth-sub'), []);
+  assert.deepEqual(
+    headers.filter((h) => !KONG_LOG_HEADERS.includes(h) && h !== 'x-auth-sub'),
+    [],
+  );
   (expected.request as Record<string, unknown>).headers = actual.request?.headers;
   assert.deepEqual(actual, expected);
 });

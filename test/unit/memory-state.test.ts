@@ -7,7 +7,9 @@ import { burst, rec } from '../helpers/records';
 
 const T0 = 1_700_000_000_000 - (1_700_000_000_000 % 60_000); // a minute boundary
 
-function state(o: Partial<{ maxKeys: number; maxServices: number; maxFindings: number; defaults: DetectionSettings; wall: () => number }> = {}) {
+function state(
+  o: Partial<{ maxKeys: number; maxServices: number; maxFindings: number; defaults: DetectionSettings; wall: () => number }> = {},
+) {
   const evicted: string[] = [];
   const clock = o.wall ? createClock('wall', o.wall) : createClock('event');
   const s = new MemoryState({
@@ -29,7 +31,15 @@ test('error_ip fires at 20 failures with ratio >= 0.5, with since = the 20th fai
   await s.apply(recs);
   const f = await s.findings();
   assert.equal(f.length, 1);
-  assert.deepEqual(f[0], { type: 'error_ip', service: 'orders', ip: '203.0.113.7', count: 20, ratio: 1, since: recs[19]!.ts, window: 'long' });
+  assert.deepEqual(f[0], {
+    type: 'error_ip',
+    service: 'orders',
+    ip: '203.0.113.7',
+    count: 20,
+    ratio: 1,
+    since: recs[19]!.ts,
+    window: 'long',
+  });
 });
 
 test('error_ip bursts: 10 failures within 10 s qualify at the 10th (window "burst"), 9 do not, and the finding turns "long" at 20', async () => {
@@ -59,10 +69,13 @@ test('near misses do not fire: 19 failures; a busy IP at 2% failures; 2 IPs on a
   await s.apply(busy);
   await s.apply([rec(T0 + 1000, '198.51.100.1', 200, 'orders', 'cred-a'), rec(T0 + 2000, '198.51.100.2', 200, 'orders', 'cred-a')]);
   // the busy IP is alone on its service with 2000 requests: a flood, rightly
-  assert.deepEqual((await s.findings()).map((f) => `${f.type} ${'ip' in f ? f.ip : ''}`), ['flood_ip 203.0.113.2']);
+  assert.deepEqual(
+    (await s.findings()).map((f) => `${f.type} ${'ip' in f ? f.ip : ''}`),
+    ['flood_ip 203.0.113.2'],
+  );
 });
 
-test('flood_ip: 1000 requests making 20% of the service\'s fire; 999, or 1000 among 6000, do not', async () => {
+test("flood_ip: 1000 requests making 20% of the service's fire; 999, or 1000 among 6000, do not", async () => {
   const { s } = state();
   // 4000 requests of 400 other IPs over the minute, 10 each
   const others = Array.from({ length: 400 }, (_, i) => burst(10, T0, 50_000, `10.0.${i >> 8}.${i & 255}`, 200)).flat();
@@ -70,9 +83,18 @@ test('flood_ip: 1000 requests making 20% of the service\'s fire; 999, or 1000 am
   assert.deepEqual(await s.findings({ type: 'flood_ip' }), [], '999 requests');
   await s.apply([rec(T0 + 50_500, '203.0.113.9', 200)]);
   const f = (await s.findings({ type: 'flood_ip' }))[0] as { ip: string; count: number; ratio: number; since: number } | undefined;
-  assert.deepEqual(f && { ip: f.ip, count: f.count, ratio: f.ratio, since: f.since }, { ip: '203.0.113.9', count: 1000, ratio: 0.2, since: T0 + 50_500 });
+  assert.deepEqual(f && { ip: f.ip, count: f.count, ratio: f.ratio, since: f.since }, {
+    ip: '203.0.113.9',
+    count: 1000,
+    ratio: 0.2,
+    since: T0 + 50_500,
+  });
   // 1000 more requests of the others: its share drops to 1000 / 6000 without a record of its own
-  await s.apply(Array.from({ length: 100 }, (_, i) => burst(10, T0 + 51_000, 1_000, `10.1.${i >> 8}.${i & 255}`, 200)).flat().sort((a, b) => a.ts - b.ts));
+  await s.apply(
+    Array.from({ length: 100 }, (_, i) => burst(10, T0 + 51_000, 1_000, `10.1.${i >> 8}.${i & 255}`, 200))
+      .flat()
+      .sort((a, b) => a.ts - b.ts),
+  );
   assert.deepEqual(await s.findings({ type: 'flood_ip' }), [], 'under 20% of the service');
 });
 
@@ -100,8 +122,12 @@ test('credential_ips: 3 distinct IP keys within 300 s; IPv6 of one /64 count onc
   const f = await s.findings({ type: 'credential_ips' });
   assert.equal(f.length, 1);
   assert.deepEqual(f[0], {
-    type: 'credential_ips', service: 'orders', credential: 'cred-x', count: 3,
-    ips: ['198.51.100.8', '198.51.100.7', '2001:db8:1:2::/64'], since: T0 + 3000,
+    type: 'credential_ips',
+    service: 'orders',
+    credential: 'cred-x',
+    count: 3,
+    ips: ['198.51.100.8', '198.51.100.7', '2001:db8:1:2::/64'],
+    since: T0 + 3000,
   });
   // 300 s after the /64's last use (T0 + 1 s), it no longer counts
   await s.apply([rec(T0 + 301_000, '192.0.2.1', 200)]);
@@ -120,7 +146,10 @@ test('failure_spike: successes, then a burst of failures; an IP that only failed
   assert.equal(spikes[0]!.type === 'failure_spike' && spikes[0]!.ip, '198.51.100.9');
   assert.equal(spikes[0]!.type === 'failure_spike' && spikes[0]!.successes, 5);
   assert.equal(spikes[0]!.count, 15);
-  const errorIps = f.filter((x) => x.type === 'error_ip').map((x) => (x as { ip: string }).ip).sort();
+  const errorIps = f
+    .filter((x) => x.type === 'error_ip')
+    .map((x) => (x as { ip: string }).ip)
+    .sort();
   assert.deepEqual(errorIps, ['198.51.100.66']);
 });
 
@@ -145,12 +174,19 @@ test('top lists by requests and errors, with "other" the sum of the rest', async
   await s.apply(recs);
   const top = await s.top('orders', 'requests');
   assert.equal(top.items.length, 10);
-  assert.deepEqual(top.items.map((x) => x.count), [30, 29, 28, 27, 26, 25, 24, 23, 22, 21]);
+  assert.deepEqual(
+    top.items.map((x) => x.count),
+    [30, 29, 28, 27, 26, 25, 24, 23, 22, 21],
+  );
   assert.equal(top.items[0]!.ip, '10.0.0.30');
   const total = (30 * 31) / 2;
   assert.equal(top.other, total - (30 + 21) * 5);
   const errs = await s.top('orders', 'errors', 3);
-  assert.deepEqual(errs.items, [{ ip: '10.0.0.30', count: 30 }, { ip: '10.0.0.28', count: 28 }, { ip: '10.0.0.26', count: 26 }]);
+  assert.deepEqual(errs.items, [
+    { ip: '10.0.0.30', count: 30 },
+    { ip: '10.0.0.28', count: 28 },
+    { ip: '10.0.0.26', count: 26 },
+  ]);
   assert.equal(errs.other, 2 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12));
   const unknown = await s.top('nope', 'requests');
   assert.deepEqual(unknown.items, []);
@@ -163,7 +199,10 @@ test('top list stays exact with many more IPs than its candidate set holds', asy
   for (let j = 0; j < 10; j++) recs.push(...burst(50 + j, T0 + 5000, 10_000, `172.16.0.${j}`, 200));
   await s.apply(recs);
   const top = await s.top('orders', 'requests');
-  assert.deepEqual(top.items.map((x) => x.ip), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0].map((j) => `172.16.0.${j}`));
+  assert.deepEqual(
+    top.items.map((x) => x.ip),
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0].map((j) => `172.16.0.${j}`),
+  );
   assert.equal(top.other, 5000);
 });
 
@@ -204,10 +243,17 @@ test('services beyond the cap are rejected; settings per service take effect', a
   const { s } = state({ maxServices: 2 });
   const refused = await s.applySettings({ a: { error_min: 5, error_ratio: 0.9 }, b: { error_min: 'x' } });
   assert.deepEqual(refused, ['b']);
-  const r = await s.apply([...burst(5, T0, 1000, '10.0.0.1', 500, 'a'), ...burst(5, T0, 1000, '10.0.0.1', 500, 'b'), rec(T0, '10.0.0.1', 200, 'c')]);
+  const r = await s.apply([
+    ...burst(5, T0, 1000, '10.0.0.1', 500, 'a'),
+    ...burst(5, T0, 1000, '10.0.0.1', 500, 'b'),
+    rec(T0, '10.0.0.1', 200, 'c'),
+  ]);
   assert.deepEqual(r, { accepted: 10, rejected: { services: 1 } });
   const f = await s.findings();
-  assert.deepEqual(f.map((x) => x.service), ['a']);
+  assert.deepEqual(
+    f.map((x) => x.service),
+    ['a'],
+  );
   assert.equal(s.settingsOf('a').error_min, 5);
   assert.equal(s.settingsOf('b').error_min, 20);
 });
@@ -238,5 +284,8 @@ test('findings are capped at maxFindings, strongest first', async () => {
   const { s } = state({ maxFindings: 2 });
   for (let i = 0; i < 5; i++) await s.apply(burst(20 + i, T0, 10_000, `10.0.0.${i}`, 500));
   const f = await s.findings();
-  assert.deepEqual(f.map((x) => x.count), [24, 23]);
+  assert.deepEqual(
+    f.map((x) => x.count),
+    [24, 23],
+  );
 });

@@ -49,15 +49,41 @@ test('DropOldestBuffer drops the oldest beyond capacity, also when a batch is pu
 });
 
 test('backoff doubles from the base, jittered within [d/2, d], capped at 5 s', () => {
-  assert.equal(backoffMs(1, () => 0), 50);
-  assert.equal(backoffMs(1, () => 1), 100);
-  assert.equal(backoffMs(3, () => 1), 400);
-  assert.equal(backoffMs(50, () => 1), RETRY_MAX_MS);
-  assert.equal(backoffMs(50, () => 0), RETRY_MAX_MS / 2);
+  assert.equal(
+    backoffMs(1, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffMs(1, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffMs(3, () => 1),
+    400,
+  );
+  assert.equal(
+    backoffMs(50, () => 1),
+    RETRY_MAX_MS,
+  );
+  assert.equal(
+    backoffMs(50, () => 0),
+    RETRY_MAX_MS / 2,
+  );
 });
 
 test('classify: 2xx ok; 5xx, 408, 429 retry; other statuses reject', () => {
-  assert.deepEqual([202, 200, 500, 503, 408, 429, 400, 401, 413, 301].map(classify), ['ok', 'ok', 'retry', 'retry', 'retry', 'retry', 'reject', 'reject', 'reject', 'reject']);
+  assert.deepEqual([202, 200, 500, 503, 408, 429, 400, 401, 413, 301].map(classify), [
+    'ok',
+    'ok',
+    'retry',
+    'retry',
+    'retry',
+    'retry',
+    'reject',
+    'reject',
+    'reject',
+    'reject',
+  ]);
 });
 
 test('full batches go at once, the rest after the interval, with the settings of their services', async () => {
@@ -66,14 +92,24 @@ test('full batches go at once, the rest after the interval, with the settings of
   const other = { ...DEFAULT_SETTINGS, error_min: 3 };
   for (let i = 0; i < 9; i++) q.push(rec(i, i === 8 ? 'catalog' : 'orders'), i === 8 ? other : DEFAULT_SETTINGS);
   await waitFor('9 delivered', () => q.stats().delivered === 9);
-  assert.deepEqual(t.bodies.map((b) => b.records.length), [4, 4, 1]);
-  assert.deepEqual(t.bodies.flatMap((b) => b.records.map((r) => r.ts)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    t.bodies.map((b) => b.records.length),
+    [4, 4, 1],
+  );
+  assert.deepEqual(
+    t.bodies.flatMap((b) => b.records.map((r) => r.ts)),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8],
+  );
   assert.deepEqual(Object.keys(t.bodies[0]!.settings!), ['orders']);
   assert.equal(t.bodies[2]!.settings!.catalog!.error_min, 3);
 });
 
 test('a retryable failure keeps the batch and retries it; a refusal drops it and reports the count', async () => {
-  const t = transport([{ outcome: 'retry', error: 'ECONNREFUSED' }, { outcome: 'reject', status: 400 }, { outcome: 'retry', status: 503 }]);
+  const t = transport([
+    { outcome: 'retry', error: 'ECONNREFUSED' },
+    { outcome: 'reject', status: 400 },
+    { outcome: 'retry', status: 503 },
+  ]);
   const q = new DeliveryQueue(opts({ batchMaxSize: 2 }), t.send);
   q.push(rec(1), DEFAULT_SETTINGS);
   q.push(rec(2), DEFAULT_SETTINGS);
@@ -81,8 +117,20 @@ test('a retryable failure keeps the batch and retries it; a refusal drops it and
   q.push(rec(3), DEFAULT_SETTINGS);
   q.push(rec(4), DEFAULT_SETTINGS);
   await waitFor('delivery', () => q.stats().delivered === 2);
-  assert.deepEqual(t.bodies.map((b) => b.records.map((r) => r.ts)), [[1, 2], [1, 2], [3, 4], [3, 4]]);
-  assert.deepEqual(t.bodies.map((b) => b.dropped), [undefined, undefined, 2, 2], 'the refused batch is reported until a batch is accepted');
+  assert.deepEqual(
+    t.bodies.map((b) => b.records.map((r) => r.ts)),
+    [
+      [1, 2],
+      [1, 2],
+      [3, 4],
+      [3, 4],
+    ],
+  );
+  assert.deepEqual(
+    t.bodies.map((b) => b.dropped),
+    [undefined, undefined, 2, 2],
+    'the refused batch is reported until a batch is accepted',
+  );
   assert.equal(q.stats().failures, 2);
   q.push(rec(5), DEFAULT_SETTINGS);
   await waitFor('next', () => q.stats().delivered === 3);
@@ -102,7 +150,10 @@ test('close() sends what is queued once, within the deadline, and reports what i
 
 // issue 16 (7): the batch id lets the aggregator tell a retry from a new batch.
 test('every batch carries an id of at most 64 characters, kept with its records across retries; the next batch has a new one', async () => {
-  const t = transport([{ outcome: 'retry', error: 'ECONNRESET' }, { outcome: 'retry', status: 503 }]);
+  const t = transport([
+    { outcome: 'retry', error: 'ECONNRESET' },
+    { outcome: 'retry', status: 503 },
+  ]);
   const q = new DeliveryQueue(opts({ batchMaxSize: 2 }), t.send);
   q.push(rec(1), DEFAULT_SETTINGS);
   q.push(rec(2), DEFAULT_SETTINGS);
@@ -113,7 +164,11 @@ test('every batch carries an id of at most 64 characters, kept with its records 
   assert.equal(sent.length, 4);
   const first = sent[0]!.batch;
   assert.ok(typeof first === 'string' && first.length > 0 && first.length <= 64);
-  assert.deepEqual(sent.slice(0, 3), [1, 2, 3].map(() => ({ batch: first, ts: [1, 2] })), 'the same id and records on every retry');
+  assert.deepEqual(
+    sent.slice(0, 3),
+    [1, 2, 3].map(() => ({ batch: first, ts: [1, 2] })),
+    'the same id and records on every retry',
+  );
   assert.notEqual(sent[3]!.batch, first);
   assert.deepEqual(sent[3]!.ts, [3]);
 });
@@ -137,7 +192,14 @@ test('a batch whose records the queue cap drops while it waits is retried with t
   await waitFor('retry sent', () => release !== undefined);
   release!();
   await waitFor('all delivered', () => q.stats().delivered === 6);
-  assert.deepEqual(bodies.map((b) => b.records.map((r) => r.ts)), [[1, 2, 3, 4], [3, 4], [5, 6, 7, 8]]);
+  assert.deepEqual(
+    bodies.map((b) => b.records.map((r) => r.ts)),
+    [
+      [1, 2, 3, 4],
+      [3, 4],
+      [5, 6, 7, 8],
+    ],
+  );
   assert.equal(bodies[1]!.batch, bodies[0]!.batch, 'the rest keeps the id');
   assert.notEqual(bodies[2]!.batch, bodies[0]!.batch);
   assert.equal(bodies[1]!.dropped, undefined, 'a retry carries the drop report of its first attempt');

@@ -17,7 +17,10 @@ const hmac16 = (v: string) => createHmac('sha256', KEY).update(v).digest('hex').
 const ser = (o: unknown) => JSON.stringify(o);
 
 test('a full log object gives every contract field', () => {
-  const r = recordFromSerialized(ser(kongLog({ startedAt: 1717799300110, status: 401, consumer: 'acme', credentialId: 'c-1', method: 'DELETE', latencyMs: 12.5 })), hashed);
+  const r = recordFromSerialized(
+    ser(kongLog({ startedAt: 1717799300110, status: 401, consumer: 'acme', credentialId: 'c-1', method: 'DELETE', latencyMs: 12.5 })),
+    hashed,
+  );
   assert.deepEqual(r, {
     ts: 1717799300110,
     ip: '203.0.113.7',
@@ -49,7 +52,11 @@ test('no consumer and no credential: neither field is set', () => {
 });
 
 test('IPv6 clients and 499/502 statuses are kept as they are', () => {
-  for (const [ip, status] of [['2001:db8::1', 499], ['::ffff:192.0.2.1', 502], ['fe80::1', 200]] as const) {
+  for (const [ip, status] of [
+    ['2001:db8::1', 499],
+    ['::ffff:192.0.2.1', 502],
+    ['fe80::1', 200],
+  ] as const) {
     const r = recordFromSerialized(ser(kongLog({ ip, status })), plain);
     assert.equal(r?.ip, ip);
     assert.equal(r?.status, status);
@@ -58,7 +65,8 @@ test('IPv6 clients and 499/502 statuses are kept as they are', () => {
 
 test('credential_source picks credential, consumer or header; auto takes the first that exists', () => {
   const log = kongLog({ consumer: 'acme', credentialId: 'c-1', headers: { 'X-Auth-Sub': 'sub-9' } });
-  const pick = (credentialSource: RecordOptions['credentialSource']) => recordFromSerialized(ser(log), { ...plain, credentialSource })?.credential;
+  const pick = (credentialSource: RecordOptions['credentialSource']) =>
+    recordFromSerialized(ser(log), { ...plain, credentialSource })?.credential;
   assert.equal(pick('credential'), 'c-1');
   assert.equal(pick('consumer'), 'acme');
   assert.equal(pick('header'), 'sub-9');
@@ -69,7 +77,7 @@ test('credential_source picks credential, consumer or header; auto takes the fir
 });
 
 // issue 16 (1)
-test('an auth plugin\'s anonymous consumer is no credential, whatever the source; its name stays as context', () => {
+test("an auth plugin's anonymous consumer is no credential, whatever the source; its name stays as context", () => {
   const anon = anonymousKongLog({ headers: { 'x-auth-sub': 'sub-9' } });
   for (const credentialSource of ['auto', 'credential', 'consumer', 'header'] as const) {
     const r = recordFromSerialized(ser(anon), { ...plain, credentialSource });
@@ -103,7 +111,11 @@ test('config: a redacted header as credential_header (a caller Kong did not vali
 });
 
 test('hash_credentials without a key fingerprints with plain SHA-256, never raw', () => {
-  const r = recordFromSerialized(ser(kongLog({ consumer: 'acme' })), { credentialSource: 'auto', credentialHeader: 'x-auth-sub', hashCredentials: true });
+  const r = recordFromSerialized(ser(kongLog({ consumer: 'acme' })), {
+    credentialSource: 'auto',
+    credentialHeader: 'x-auth-sub',
+    hashCredentials: true,
+  });
   assert.equal(r?.credential, createHash('sha256').update('acme').digest('hex').slice(0, 16));
 });
 
@@ -123,7 +135,15 @@ test('objects without client_ip, status or started_at, and non-JSON, give no rec
 });
 
 test('config: defaults for missing, null or out-of-range values; /v1/records appended to the base path', () => {
-  const d = parseConfig({ aggregator_url: 'http://agg:9457/siem/', hash_key: null, ingest_token: null, batch_max_size: 0, timeout_ms: 2.5, error_ratio: 1.5, top_n: 7 });
+  const d = parseConfig({
+    aggregator_url: 'http://agg:9457/siem/',
+    hash_key: null,
+    ingest_token: null,
+    batch_max_size: 0,
+    timeout_ms: 2.5,
+    error_ratio: 1.5,
+    top_n: 7,
+  });
   assert.equal(d.delivery.endpoint, 'http://agg:9457/siem/v1/records');
   assert.equal(d.delivery.batchMaxSize, 200);
   assert.equal(d.delivery.timeoutMs, 2000);
@@ -147,8 +167,20 @@ test('log() never throws: bad serialize results, PDK errors, odd field types', a
     { log: { serialize: async () => null } },
     { log: { serialize: async () => undefined } },
     { log: { serialize: async () => 42 } },
-    { log: { serialize: async () => { throw new Error('PDK method kong.log.serialize failed: timeout'); } } },
-    { log: { serialize: () => { throw new TypeError('sync throw'); } } },
+    {
+      log: {
+        serialize: async () => {
+          throw new Error('PDK method kong.log.serialize failed: timeout');
+        },
+      },
+    },
+    {
+      log: {
+        serialize: () => {
+          throw new TypeError('sync throw');
+        },
+      },
+    },
     { log: { serialize: async () => ser({ client_ip: ['x'], started_at: {}, response: { status: 'abc' } }) } },
     { log: { serialize: async () => ser({ ...kongLog(), service: 'a string', consumer: 7, request: null, latencies: null }) } },
     { log: null } as unknown as SiemKong,
@@ -160,15 +192,27 @@ test('log() never throws: bad serialize results, PDK errors, odd field types', a
 test('log() never throws on arbitrary JSON (property)', async () => {
   const plugin = new Plugin(quietConfig);
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.record({ client_ip: fc.jsonValue(), started_at: fc.jsonValue(), response: fc.jsonValue(), service: fc.jsonValue(), consumer: fc.jsonValue() })), async (v) => {
-      await plugin.log({ log: { serialize: async () => JSON.stringify(v) } });
-      const r = recordFromSerialized(JSON.stringify(v), hashed);
-      if (r !== undefined) {
-        assert.equal(typeof r.ip, 'string');
-        assert.ok(Number.isInteger(r.status) && Number.isInteger(r.ts));
-        assert.equal(typeof r.service, 'string');
-      }
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        fc.jsonValue(),
+        fc.record({
+          client_ip: fc.jsonValue(),
+          started_at: fc.jsonValue(),
+          response: fc.jsonValue(),
+          service: fc.jsonValue(),
+          consumer: fc.jsonValue(),
+        }),
+      ),
+      async (v) => {
+        await plugin.log({ log: { serialize: async () => JSON.stringify(v) } });
+        const r = recordFromSerialized(JSON.stringify(v), hashed);
+        if (r !== undefined) {
+          assert.equal(typeof r.ip, 'string');
+          assert.ok(Number.isInteger(r.status) && Number.isInteger(r.ts));
+          assert.equal(typeof r.service, 'string');
+        }
+      },
+    ),
     { numRuns: 300 },
   );
 });

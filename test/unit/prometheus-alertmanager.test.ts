@@ -25,7 +25,9 @@ function alertRules(): AlertRule[] {
 /** `amtool config routes test`: exit 0 only when the labels reach exactly `receiver`. */
 function routesTo(labels: Record<string, string>, receiver: string) {
   return runTool('amtool', [
-    'config', 'routes', 'test',
+    'config',
+    'routes',
+    'test',
     `--config.file=${amConfig()}`,
     `--verify.receivers=${receiver}`,
     ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
@@ -36,7 +38,8 @@ test('amtool check-config accepts deploy/alertmanager/alertmanager.yml', async (
   const r = await runTool('amtool', ['check-config', amConfig()]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /SUCCESS/);
-  for (const receiver of Object.values(RECEIVER_OF_KIND)) assert.match(r.stdout + fs.readFileSync(amConfig(), 'utf8'), new RegExp(`name: ${receiver}`));
+  for (const receiver of Object.values(RECEIVER_OF_KIND))
+    assert.match(r.stdout + fs.readFileSync(amConfig(), 'utf8'), new RegExp(`name: ${receiver}`));
 });
 
 test('amtool check-config rejects a route to an unknown receiver (the check can fail)', async (t) => {

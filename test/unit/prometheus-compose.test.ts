@@ -48,7 +48,10 @@ test('compose: prometheus scrapes the aggregator service and alerts the alertman
   const am: string = cfg.alerting.alertmanagers[0].static_configs[0].targets[0];
   assert.ok(services[am.split(':')[0] ?? ''], `alertmanager ${am} is no compose service`);
   const amService = services.alertmanager as Service;
-  assert.equal(flag(amService, 'config.file') ?? '/etc/alertmanager/alertmanager.yml', mountOf(amService, './deploy/alertmanager/alertmanager.yml'));
+  assert.equal(
+    flag(amService, 'config.file') ?? '/etc/alertmanager/alertmanager.yml',
+    mountOf(amService, './deploy/alertmanager/alertmanager.yml'),
+  );
 });
 
 test('compose: grafana gets the provisioning folder and the dashboard where the provider looks', () => {

@@ -15,11 +15,23 @@ const dashboard = () => JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana',
 // Metric names the dashboard may read: docs/metrics.md's table, the names the
 // shipped rules record, and Prometheus's own `up` and `ALERTS`.
 const DOCUMENTED_METRICS = [
-  'kong_siem_top_ip_requests', 'kong_siem_top_ip_errors', 'kong_siem_error_ip', 'kong_siem_credential_ips',
-  'kong_siem_failure_spike', 'kong_siem_flood_ip', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
-  'kong_siem_tracked_keys', 'kong_siem_records_received_total', 'kong_siem_records_rejected_total',
-  'kong_siem_sender_dropped_total', 'kong_siem_evictions_total',
-  'kong_siem_decisions', 'kong_siem_bouncer_pulls_total', 'kong_siem_bouncer_last_pull_seconds',
+  'kong_siem_top_ip_requests',
+  'kong_siem_top_ip_errors',
+  'kong_siem_error_ip',
+  'kong_siem_credential_ips',
+  'kong_siem_failure_spike',
+  'kong_siem_flood_ip',
+  'kong_siem_unique_ips',
+  'kong_siem_window_requests',
+  'kong_siem_tracked_ips',
+  'kong_siem_tracked_keys',
+  'kong_siem_records_received_total',
+  'kong_siem_records_rejected_total',
+  'kong_siem_sender_dropped_total',
+  'kong_siem_evictions_total',
+  'kong_siem_decisions',
+  'kong_siem_bouncer_pulls_total',
+  'kong_siem_bouncer_last_pull_seconds',
 ];
 
 /** Metric names in a PromQL expression: identifiers left once strings, label
@@ -41,7 +53,10 @@ async function promtoolParses(t: { after: (fn: () => void) => void }, exprs: str
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-siem-dash-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'dashboard-exprs.yml');
-  fs.writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] }));
+  fs.writeFileSync(
+    file,
+    stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] }),
+  );
   return runTool('promtool', ['check', 'rules', file]);
 }
 
@@ -68,7 +83,13 @@ test('the provisioned datasource points at the compose Prometheus and the dashbo
 
 test('the dashboard imports into an existing Grafana: a datasource variable, no uid of one Grafana, no id', () => {
   const dash = dashboard();
-  const vars = dash.templating.list as { name: string; type: string; query?: unknown; current?: { value?: unknown }; datasource?: { uid?: string } }[];
+  const vars = dash.templating.list as {
+    name: string;
+    type: string;
+    query?: unknown;
+    current?: { value?: unknown };
+    datasource?: { uid?: string };
+  }[];
   const dsVar = vars.find((v) => v.type === 'datasource');
   assert.ok(dsVar, 'no datasource variable');
   assert.equal(dsVar.name, 'datasource');
@@ -96,15 +117,33 @@ test('the dashboards provider loads kong-siem.json', () => {
   assert.equal(dashboard().uid, 'kong-siem');
 });
 
-test('the dashboard shows top IPs, the three findings, traffic and the SIEM\'s health', () => {
-  const titles = dashboard().panels.map((p: { title: string }) => p.title).join('\n');
-  for (const want of [/top ips by requests/i, /error ips/i, /shared credentials/i, /failure spikes/i, /requests in window/i,
-    /records ingested/i, /aggregator up/i, /rejected/i, /dropped/i, /evictions/i, /active decisions/i, /bouncer pulls/i, /last pull/i]) assert.match(titles, want);
+test("the dashboard shows top IPs, the three findings, traffic and the SIEM's health", () => {
+  const titles = dashboard()
+    .panels.map((p: { title: string }) => p.title)
+    .join('\n');
+  for (const want of [
+    /top ips by requests/i,
+    /error ips/i,
+    /shared credentials/i,
+    /failure spikes/i,
+    /requests in window/i,
+    /records ingested/i,
+    /aggregator up/i,
+    /rejected/i,
+    /dropped/i,
+    /evictions/i,
+    /active decisions/i,
+    /bouncer pulls/i,
+    /last pull/i,
+  ])
+    assert.match(titles, want);
 });
 
 test('every dashboard expression reads only known metrics', () => {
   const recorded = ruleFiles().flatMap((f) =>
-    (parse(fs.readFileSync(f, 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.record)),
+    (parse(fs.readFileSync(f, 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups.flatMap((g) =>
+      g.rules.map((r) => r.record),
+    ),
   );
   const known = new Set([...DOCUMENTED_METRICS, ...recorded.filter((r): r is string => !!r), 'up', 'ALERTS']);
   const queries = dashboardQueries();
@@ -118,7 +157,10 @@ test('every dashboard expression reads only known metrics', () => {
 
 test('promtool parses every dashboard expression', async (t) => {
   const queries = dashboardQueries();
-  const r = await promtoolParses(t, queries.map((q) => q.expr));
+  const r = await promtoolParses(
+    t,
+    queries.map((q) => q.expr),
+  );
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, new RegExp(`SUCCESS: ${queries.length} rules found`));
 });

@@ -7,10 +7,19 @@ import { runTool } from '../helpers/prometheus';
 
 // docs/metrics.md: every name must be in the scrape that is linted.
 const DOCUMENTED_METRICS = [
-  'kong_siem_top_ip_requests', 'kong_siem_top_ip_errors', 'kong_siem_error_ip', 'kong_siem_credential_ips',
-  'kong_siem_failure_spike', 'kong_siem_unique_ips', 'kong_siem_window_requests', 'kong_siem_tracked_ips',
-  'kong_siem_tracked_keys', 'kong_siem_records_received_total', 'kong_siem_records_rejected_total',
-  'kong_siem_sender_dropped_total', 'kong_siem_evictions_total',
+  'kong_siem_top_ip_requests',
+  'kong_siem_top_ip_errors',
+  'kong_siem_error_ip',
+  'kong_siem_credential_ips',
+  'kong_siem_failure_spike',
+  'kong_siem_unique_ips',
+  'kong_siem_window_requests',
+  'kong_siem_tracked_ips',
+  'kong_siem_tracked_keys',
+  'kong_siem_records_received_total',
+  'kong_siem_records_rejected_total',
+  'kong_siem_sender_dropped_total',
+  'kong_siem_evictions_total',
 ];
 
 async function scrapeWithFindings(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {

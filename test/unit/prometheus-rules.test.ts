@@ -30,7 +30,11 @@ interface RuleTestFile {
 
 const testsDir = () => repoPath('deploy', 'prometheus', 'tests');
 const testFiles = () =>
-  fs.readdirSync(testsDir()).filter((f) => f.endsWith('.yml')).sort().map((f) => path.join(testsDir(), f));
+  fs
+    .readdirSync(testsDir())
+    .filter((f) => f.endsWith('.yml'))
+    .sort()
+    .map((f) => path.join(testsDir(), f));
 
 function rules(): Rule[] {
   return ruleFiles().flatMap((f) => (parse(fs.readFileSync(f, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules));
@@ -62,7 +66,8 @@ test('promtool check config accepts deploy/prometheus/prometheus.yml and loads e
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const out = r.stdout + r.stderr;
   // rule_files is a glob: a typo would match nothing and still be "valid"
-  for (const f of ruleFiles()) assert.match(out, new RegExp(`rules/${path.basename(f).replace('.', '\\.')}[\\s\\S]*?SUCCESS`), `rule file ${f} not checked`);
+  for (const f of ruleFiles())
+    assert.match(out, new RegExp(`rules/${path.basename(f).replace('.', '\\.')}[\\s\\S]*?SUCCESS`), `rule file ${f} not checked`);
   const cfg = parse(fs.readFileSync(repoPath('deploy', 'prometheus', 'prometheus.yml'), 'utf8'));
   assert.equal(cfg.global.scrape_interval, '15s');
   const job = cfg.scrape_configs.find((j: { job_name: string }) => j.job_name === 'kong-siem');
@@ -73,7 +78,9 @@ test('promtool check config accepts deploy/prometheus/prometheus.yml and loads e
 test('promtool check config rejects a broken config (the check can fail)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-siem-promtool-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const broken = fs.readFileSync(repoPath('deploy', 'prometheus', 'prometheus.yml'), 'utf8').replace('scrape_interval: 15s', 'scrape_interval: soon');
+  const broken = fs
+    .readFileSync(repoPath('deploy', 'prometheus', 'prometheus.yml'), 'utf8')
+    .replace('scrape_interval: 15s', 'scrape_interval: soon');
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), broken);
   const r = await runTool('promtool', ['check', 'config', path.join(dir, 'prometheus.yml')]);
   assert.notEqual(r.code, 0, r.stdout + r.stderr);
@@ -107,8 +114,11 @@ test('promtool test rules passes every rule test file', async () => {
 });
 
 test('the rule tests load every shipped rule file', () => {
-  const loaded = new Set(testFiles().flatMap((f) => (parse(fs.readFileSync(f, 'utf8')) as RuleTestFile).rule_files.map((r) => path.basename(r))));
-  for (const f of ruleFiles()) assert.ok(loaded.has(path.basename(f)), `${path.basename(f)} is tested by no file in deploy/prometheus/tests`);
+  const loaded = new Set(
+    testFiles().flatMap((f) => (parse(fs.readFileSync(f, 'utf8')) as RuleTestFile).rule_files.map((r) => path.basename(r))),
+  );
+  for (const f of ruleFiles())
+    assert.ok(loaded.has(path.basename(f)), `${path.basename(f)} is tested by no file in deploy/prometheus/tests`);
 });
 
 test('every alert has a case where it fires and a case where it must not', () => {
@@ -117,17 +127,29 @@ test('every alert has a case where it fires and a case where it must not', () =>
   assert.ok(names.length >= 9, `alerts: ${names.join(', ')}`);
   for (const name of names) {
     const mine = cases.filter((c) => c.alertname === name);
-    assert.ok(mine.some((c) => (c.exp_alerts?.length ?? 0) > 0), `${name}: no case where it fires`);
-    assert.ok(mine.some((c) => (c.exp_alerts?.length ?? 0) === 0), `${name}: no case where it must not fire`);
+    assert.ok(
+      mine.some((c) => (c.exp_alerts?.length ?? 0) > 0),
+      `${name}: no case where it fires`,
+    );
+    assert.ok(
+      mine.some((c) => (c.exp_alerts?.length ?? 0) === 0),
+      `${name}: no case where it must not fire`,
+    );
   }
   // and no case names an alert that does not exist (it would pass vacuously)
   for (const c of cases) assert.ok(names.includes(c.alertname), `test case for unknown alert ${c.alertname}`);
 });
 
-test('the issue\'s alerts exist; each carries its routing labels, a summary and a runbook hint', () => {
+test("the issue's alerts exist; each carries its routing labels, a summary and a runbook hint", () => {
   const byName = new Map(alerts().map((a) => [a.alert, a]));
   const detections = ['KongSiemErrorIP', 'KongSiemSharedCredential', 'KongSiemFailureSpike', 'KongSiemFloodIP', 'KongSiemTopTalker'];
-  const health = ['KongSiemAggregatorDown', 'KongSiemRecordsRejected', 'KongSiemSenderDropped', 'KongSiemEvictions', 'KongSiemIngestStopped'];
+  const health = [
+    'KongSiemAggregatorDown',
+    'KongSiemRecordsRejected',
+    'KongSiemSenderDropped',
+    'KongSiemEvictions',
+    'KongSiemIngestStopped',
+  ];
   for (const name of [...detections, ...health]) assert.ok(byName.has(name), `missing alert ${name}`);
   for (const a of byName.values()) {
     assert.equal(a.labels?.component, 'kong-siem', a.alert);
@@ -155,7 +177,10 @@ test('detection alerts fire with the service and the ip or credential, named in 
       const service = a.exp_labels?.service;
       const id = a.exp_labels?.[key];
       assert.ok(service && id, `${name}: expected alert without service and ${key}`);
-      assert.ok(a.exp_annotations?.summary?.includes(id) && a.exp_annotations.summary.includes(service), `${name}: summary ${a.exp_annotations?.summary}`);
+      assert.ok(
+        a.exp_annotations?.summary?.includes(id) && a.exp_annotations.summary.includes(service),
+        `${name}: summary ${a.exp_annotations?.summary}`,
+      );
     }
   }
 });
@@ -213,12 +238,14 @@ test('aggregators sharing one state alert once: every alert but KongSiemAggregat
       const instances = new Set((t.input_series ?? []).map((i) => /instance="([^"]*)"/.exec(i.series)?.[1]).filter(Boolean));
       for (const c of t.alert_rule_test ?? []) {
         if (perAggregator.has(c.alertname)) continue;
-        for (const a of c.exp_alerts ?? []) assert.equal(a.exp_labels?.instance, undefined, `${c.alertname} in ${path.basename(f)} expects an instance label`);
+        for (const a of c.exp_alerts ?? [])
+          assert.equal(a.exp_labels?.instance, undefined, `${c.alertname} in ${path.basename(f)} expects an instance label`);
         if (instances.size >= 2 && (c.exp_alerts?.length ?? 0) > 0) covered.add(c.alertname);
       }
     }
   }
-  for (const name of alerts().map((a) => a.alert)) if (!perAggregator.has(name)) assert.ok(covered.has(name), `${name}: no firing case with two aggregators`);
+  for (const name of alerts().map((a) => a.alert))
+    if (!perAggregator.has(name)) assert.ok(covered.has(name), `${name}: no firing case with two aggregators`);
 });
 
 test('an alert per aggregator fails the two-aggregator cases (the cases can fail)', async (t) => {
@@ -228,10 +255,17 @@ test('an alert per aggregator fails the two-aggregator cases (the cases can fail
   for (const f of ruleFiles()) fs.copyFileSync(f, path.join(dir, path.basename(f)));
   const file = path.join(dir, 'kong-siem-alerts.yml');
   const text = fs.readFileSync(file, 'utf8');
-  const perInstance = text.replace('max without (instance) (kong_siem_flood_ip)', 'kong_siem_flood_ip').replace(/sum without \(instance\) \((increase\(kong_siem_evictions_total[^\n]*\))\) > 0/, '$1 > 0');
+  const perInstance = text
+    .replace('max without (instance) (kong_siem_flood_ip)', 'kong_siem_flood_ip')
+    .replace(/sum without \(instance\) \((increase\(kong_siem_evictions_total[^\n]*\))\) > 0/, '$1 > 0');
   assert.notEqual(perInstance, text);
   fs.writeFileSync(file, perInstance);
-  const r = await runTool('promtool', ['test', 'rules', mutatedCopy(t, path.join(testsDir(), 'detections.yml'), () => {}, dir), mutatedCopy(t, path.join(testsDir(), 'health.yml'), () => {}, dir)]);
+  const r = await runTool('promtool', [
+    'test',
+    'rules',
+    mutatedCopy(t, path.join(testsDir(), 'detections.yml'), () => {}, dir),
+    mutatedCopy(t, path.join(testsDir(), 'health.yml'), () => {}, dir),
+  ]);
   assert.notEqual(r.code, 0, r.stdout);
   assert.match(r.stdout + r.stderr, /FAILED[\s\S]*alertname: KongSiemFloodIP/);
   assert.match(r.stdout + r.stderr, /alertname: KongSiemEvictions/);

@@ -83,7 +83,10 @@ export function brokenReferences(root: string, file: string, text: string, all: 
   const hostless = text
     .replace(URL_RE, blank)
     .replace(CITATION_RE, (m, owner: string) => (topDirs.has(owner) || owner === '.' ? m : blank(m)));
-  const resolveFrom = (base: string, p: string) => relative(root, resolve(root, base, p)).split(sep).join('/');
+  const resolveFrom = (base: string, p: string) =>
+    relative(root, resolve(root, base, p))
+      .split(sep)
+      .join('/');
   const reported = new Set<string>();
   const bad = (index: number, ref: string, why: string) => {
     const line = lineOf(text, index);
@@ -168,7 +171,13 @@ test('the reference check finds what it must and passes what it must', () => {
   // fine: existing files, compiled paths, URLs, upstream citations, packages, container paths
   assert.deepEqual(check('README.md', 'See [the API](docs/api.md#errors), README.md and `aggregator/app.ts`.'), []);
   assert.deepEqual(check('test/unit/docs.test.ts', "resolve(__dirname, '../../aggregator/app.js'); import '../../aggregator/app';"), []);
-  assert.deepEqual(check('aggregator/app.ts', '// https://github.com/Kong/kong/blob/master/kong/x.lua and Kong/kong kong/tools/queue.lua, as kong/pdk/log.lua does'), []);
+  assert.deepEqual(
+    check(
+      'aggregator/app.ts',
+      '// https://github.com/Kong/kong/blob/master/kong/x.lua and Kong/kong kong/tools/queue.lua, as kong/pdk/log.lua does',
+    ),
+    [],
+  );
   assert.deepEqual(check('aggregator/app.ts', "require.resolve('kong-pdk/package.json'); node dist/aggregator/server.js"), []);
   assert.deepEqual(check('README.md', 'mounted at /etc/prometheus/prometheus.yml in the container'), []);
 });

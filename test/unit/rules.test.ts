@@ -20,7 +20,12 @@ const rule = (type: string) => {
 };
 
 /** IpCounts of one IP key whose whole history is in the clock's bucket (every window sees it; the baseline sees `base`). */
-function countsOf(s: DetectionSettings, now: [number, number, number], base: [number, number, number] = [0, 0, 0], service?: [number, number, number]) {
+function countsOf(
+  s: DetectionSettings,
+  now: [number, number, number],
+  base: [number, number, number] = [0, 0, 0],
+  service?: [number, number, number],
+) {
   const L = layoutOf(s);
   const c = 10_000;
   const series: number[] = [];
@@ -51,7 +56,15 @@ test('error_ip burst: 10 failures within 10 s at ratio >= 0.5 fire as window "bu
   assert.equal(holds(9, 9), false);
   assert.equal(holds(21, 10), false);
   assert.equal(r.candidate(countsOf(S, [21, 10, 11]), S), true, 'a burst candidate below the ratio');
-  assert.deepEqual(r.finding('orders', '203.0.113.8', countsOf(S, [12, 11, 1]), S, 7), { type: 'error_ip', service: 'orders', ip: '203.0.113.8', count: 11, ratio: 0.9167, since: 7, window: 'burst' });
+  assert.deepEqual(r.finding('orders', '203.0.113.8', countsOf(S, [12, 11, 1]), S, 7), {
+    type: 'error_ip',
+    service: 'orders',
+    ip: '203.0.113.8',
+    count: 11,
+    ratio: 0.9167,
+    since: 7,
+    window: 'burst',
+  });
 });
 
 test('failure_spike: successes in the baseline, then mostly failures', () => {
@@ -80,7 +93,14 @@ test('credential_ips: 3 distinct IPs fire, 2 do not; only IPs inside the window 
   assert.equal(r.holds(at(1000), S), false); // (from, T]: ts 1000 is out
   assert.equal(distinctIpsSince(seen, 0), 3);
   assert.deepEqual(newestIps(seen, 0, 2), ['198.51.100.3', '198.51.100.2']);
-  assert.deepEqual(r.finding('a', 'k', at(0), S, 5), { type: 'credential_ips', service: 'a', credential: 'k', count: 3, ips: ['198.51.100.3', '198.51.100.2', '198.51.100.1'], since: 5 });
+  assert.deepEqual(r.finding('a', 'k', at(0), S, 5), {
+    type: 'credential_ips',
+    service: 'a',
+    credential: 'k',
+    count: 3,
+    ips: ['198.51.100.3', '198.51.100.2', '198.51.100.1'],
+    since: 5,
+  });
   // the counting shortcut agrees with the exact count
   for (const from of [0, 999, 1000, 5000, 9000]) {
     assert.equal(atLeastIpsSince(seen, from, 3), distinctIpsSince(seen, from) >= 3, `from ${from}`);
@@ -108,7 +128,15 @@ const settingsArb: fc.Arbitrary<DetectionSettings> = fc
 
 /** A sparse history: [bucket, requests, failures, successes] entries over buckets 0..400. */
 const historyArb = fc
-  .array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 4 })), { maxLength: 60 })
+  .array(
+    fc.tuple(
+      fc.integer({ min: 0, max: 400 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.integer({ min: 0, max: 4 }),
+    ),
+    { maxLength: 60 },
+  )
   .map((entries) => {
     const series: number[] = [];
     for (const [b, f, su, other] of entries) if (f + su + other > 0) addCountsToSeries(series, b, f + su + other, f, su);
@@ -134,15 +162,27 @@ test('an IP candidate never stops being one while its counts still allow the rul
   // one since its newest record.
   for (const r of IP_RULES) {
     fc.assert(
-      fc.property(settingsArb, historyArb, historyArb, historyArb, fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 200 }), (s, ip, others, later, c, d) => {
-        const L = layoutOf(s);
-        const mine = ip.filter((_, i) => (ip[i - (i % STRIDE)] as number) <= c); // nothing of this IP after c
-        // other IP keys go on sending: the service's totals may grow after c
-        const totals = merge(mine, others, later.map((x, i) => (i % STRIDE === 0 ? x + c + 1 : x)));
-        const atLater = new SeriesCounts().at(L, mine, totals, c + d);
-        const atC = new SeriesCounts().at(L, mine, totals, c);
-        return !r.holds(atLater, s) || r.candidate(atC, s);
-      }),
+      fc.property(
+        settingsArb,
+        historyArb,
+        historyArb,
+        historyArb,
+        fc.integer({ min: 0, max: 400 }),
+        fc.integer({ min: 0, max: 200 }),
+        (s, ip, others, later, c, d) => {
+          const L = layoutOf(s);
+          const mine = ip.filter((_, i) => (ip[i - (i % STRIDE)] as number) <= c); // nothing of this IP after c
+          // other IP keys go on sending: the service's totals may grow after c
+          const totals = merge(
+            mine,
+            others,
+            later.map((x, i) => (i % STRIDE === 0 ? x + c + 1 : x)),
+          );
+          const atLater = new SeriesCounts().at(L, mine, totals, c + d);
+          const atC = new SeriesCounts().at(L, mine, totals, c);
+          return !r.holds(atLater, s) || r.candidate(atC, s);
+        },
+      ),
       { numRuns: 500, seed: 13 },
     );
   }
@@ -151,12 +191,18 @@ test('an IP candidate never stops being one while its counts still allow the rul
 test('a credential candidate never stops being one while its IPs still allow the rule to fire later', () => {
   for (const r of CREDENTIAL_RULES) {
     fc.assert(
-      fc.property(settingsArb, fc.array(fc.integer({ min: 0, max: 600_000 }), { maxLength: 8 }), fc.integer({ min: 0, max: 600_000 }), fc.integer({ min: 0, max: 400_000 }), (s, stamps, now, d) => {
-        const ips = new Map(stamps.filter((t) => t <= now).map((t, i) => [`10.0.0.${i}`, t]));
-        const later = { ips, now: now + d };
-        const atNow = { ips, now };
-        return (!r.holds(later, s) || r.candidate(atNow, s)) && (!r.holds(atNow, s) || r.candidate(atNow, s));
-      }),
+      fc.property(
+        settingsArb,
+        fc.array(fc.integer({ min: 0, max: 600_000 }), { maxLength: 8 }),
+        fc.integer({ min: 0, max: 600_000 }),
+        fc.integer({ min: 0, max: 400_000 }),
+        (s, stamps, now, d) => {
+          const ips = new Map(stamps.filter((t) => t <= now).map((t, i) => [`10.0.0.${i}`, t]));
+          const later = { ips, now: now + d };
+          const atNow = { ips, now };
+          return (!r.holds(later, s) || r.candidate(atNow, s)) && (!r.holds(atNow, s) || r.candidate(atNow, s));
+        },
+      ),
       { numRuns: 500, seed: 14 },
     );
   }
@@ -207,21 +253,38 @@ test('compareFindings: by count, then type, service and entity, so every backend
     (type === 'credential_ips'
       ? { type, service, credential: entity, count, ips: [], since: 0 }
       : { type, service, ip: entity, count, ratio: 1, since: 0 }) as Finding;
-  const list = [f('failure_spike', 'a', '10.0.0.1', 5), f('error_ip', 'b', '10.0.0.1', 5), f('error_ip', 'a', '10.0.0.2', 5), f('error_ip', 'a', '10.0.0.1', 5), f('credential_ips', 'a', 'k', 9)];
+  const list = [
+    f('failure_spike', 'a', '10.0.0.1', 5),
+    f('error_ip', 'b', '10.0.0.1', 5),
+    f('error_ip', 'a', '10.0.0.2', 5),
+    f('error_ip', 'a', '10.0.0.1', 5),
+    f('credential_ips', 'a', 'k', 9),
+  ];
   const sorted = [...list].sort(compareFindings).map((x) => `${x.type}/${x.service}/${'ip' in x ? x.ip : x.credential}`);
-  assert.deepEqual(sorted, ['credential_ips/a/k', 'error_ip/a/10.0.0.1', 'error_ip/a/10.0.0.2', 'error_ip/b/10.0.0.1', 'failure_spike/a/10.0.0.1']);
+  assert.deepEqual(sorted, [
+    'credential_ips/a/k',
+    'error_ip/a/10.0.0.1',
+    'error_ip/a/10.0.0.2',
+    'error_ip/b/10.0.0.1',
+    'failure_spike/a/10.0.0.1',
+  ]);
   assert.deepEqual([...list].reverse().sort(compareFindings), [...list].sort(compareFindings));
 });
 
 test('the registry: unique types, one metric each, findings types listed', () => {
   assert.equal(new Set(RULES.map((r) => r.type)).size, RULES.length);
   assert.equal(new Set(RULES.map((r) => r.metric.name)).size, RULES.length);
-  assert.deepEqual([...FINDING_TYPES], RULES.map((r) => r.type));
+  assert.deepEqual(
+    [...FINDING_TYPES],
+    RULES.map((r) => r.type),
+  );
 });
 
 /** Sum of series (a service's totals from its IP keys'). */
 function merge(...all: number[][]): number[] {
   const out: number[] = [];
-  for (const s of all) for (let i = 0; i + STRIDE <= s.length; i += STRIDE) addCountsToSeries(out, s[i] as number, s[i + 1] as number, s[i + 2] as number, s[i + 3] as number);
+  for (const s of all)
+    for (let i = 0; i + STRIDE <= s.length; i += STRIDE)
+      addCountsToSeries(out, s[i] as number, s[i + 1] as number, s[i + 2] as number, s[i + 3] as number);
   return out;
 }

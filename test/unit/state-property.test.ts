@@ -52,7 +52,14 @@ const recordArb = fc.record({
 type Make = (s: DetectionSettings) => Promise<SiemState>;
 
 function options(s: DetectionSettings): StateOptions {
-  return { clock: createClock('event', undefined, SPARSE), defaults: s, maxKeys: 10_000, maxServices: 10, maxFindings: 10_000, credentialMaxIps: 100 };
+  return {
+    clock: createClock('event', undefined, SPARSE),
+    defaults: s,
+    maxKeys: 10_000,
+    maxServices: 10,
+    maxFindings: 10_000,
+    credentialMaxIps: 100,
+  };
 }
 
 const memory: Make = async (s) => createMemoryState(options(s));
@@ -75,45 +82,56 @@ async function flush(url: string): Promise<void> {
 
 async function checkAgainstReference(make: Make, runs: number, reset: () => Promise<void>): Promise<void> {
   await fc.assert(
-    fc.asyncProperty(settingsArb, fc.array(recordArb, { minLength: 1, maxLength: 250 }), fc.integer({ min: 0, max: 5 }), async (partial, raw, jitterSeed) => {
-      await reset();
-      const s: DetectionSettings = { ...DEFAULT_SETTINGS, ...partial };
-      // a twentieth of the shortest rule window, a tenth of the burst window (aggregator/state/layout.ts)
-      const bucketMs = Math.min((1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 20, (1000 * s.error_burst_seconds) / 10);
-      const state = await make(s);
-      try {
-        const records: KeyedRecord[] = raw.map((r) => {
-          const k: KeyedRecord = { ts: BASE + r.dt, ipKey: ipKey(r.ip) as string, status: r.status, service: r.service };
-          if (r.credential) k.credential = r.credential;
-          if (r.outcome) k.outcome = r.outcome;
-          return k;
-        });
-        // nearly in order: sorted, then neighbours swapped (out-of-order arrival)
-        records.sort((x, y) => x.ts - y.ts);
-        for (let i = jitterSeed; i + 1 < records.length; i += 7) [records[i], records[i + 1]] = [records[i + 1] as KeyedRecord, records[i] as KeyedRecord];
-        const T = (Math.floor((BASE + 700_000) / bucketMs) + 1) * bucketMs - 1;
-        const last: KeyedRecord = { ts: T, ipKey: '192.0.2.250', status: 200, service: 'a' };
-        const res = await state.apply([...records, last]);
-        assert.equal(res.accepted + (res.rejected.late ?? 0), records.length + 1, 'every record accepted or late');
+    fc.asyncProperty(
+      settingsArb,
+      fc.array(recordArb, { minLength: 1, maxLength: 250 }),
+      fc.integer({ min: 0, max: 5 }),
+      async (partial, raw, jitterSeed) => {
+        await reset();
+        const s: DetectionSettings = { ...DEFAULT_SETTINGS, ...partial };
+        // a twentieth of the shortest rule window, a tenth of the burst window (aggregator/state/layout.ts)
+        const bucketMs = Math.min(
+          (1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 20,
+          (1000 * s.error_burst_seconds) / 10,
+        );
+        const state = await make(s);
+        try {
+          const records: KeyedRecord[] = raw.map((r) => {
+            const k: KeyedRecord = { ts: BASE + r.dt, ipKey: ipKey(r.ip) as string, status: r.status, service: r.service };
+            if (r.credential) k.credential = r.credential;
+            if (r.outcome) k.outcome = r.outcome;
+            return k;
+          });
+          // nearly in order: sorted, then neighbours swapped (out-of-order arrival)
+          records.sort((x, y) => x.ts - y.ts);
+          for (let i = jitterSeed; i + 1 < records.length; i += 7)
+            [records[i], records[i + 1]] = [records[i + 1] as KeyedRecord, records[i] as KeyedRecord];
+          const T = (Math.floor((BASE + 700_000) / bucketMs) + 1) * bucketMs - 1;
+          const last: KeyedRecord = { ts: T, ipKey: '192.0.2.250', status: 200, service: 'a' };
+          const res = await state.apply([...records, last]);
+          assert.equal(res.accepted + (res.rejected.late ?? 0), records.length + 1, 'every record accepted or late');
 
-        const ref = referenceFindings([...records, last], T, s);
-        const got = await state.findings();
-        for (const type of FINDING_TYPES) {
-          const mine = new Map(got.filter((f) => f.type === type).map((f) => [`${f.service}|${'credential' in f ? f.credential : f.ip}`, f.count]));
-          assert.deepEqual(mine, ref[type], type);
-        }
-        for (const service of ['a', 'b']) {
-          for (const by of ['requests', 'errors'] as const) {
-            const exact = referenceCounts([...records, last], T, service, by, s);
-            const top = await state.top(service, by, 100);
-            assert.deepEqual(new Map(top.items.map((x) => [x.ip, x.count])), exact, `${service} ${by}`);
-            assert.equal(top.other, 0);
+          const ref = referenceFindings([...records, last], T, s);
+          const got = await state.findings();
+          for (const type of FINDING_TYPES) {
+            const mine = new Map(
+              got.filter((f) => f.type === type).map((f) => [`${f.service}|${'credential' in f ? f.credential : f.ip}`, f.count]),
+            );
+            assert.deepEqual(mine, ref[type], type);
           }
+          for (const service of ['a', 'b']) {
+            for (const by of ['requests', 'errors'] as const) {
+              const exact = referenceCounts([...records, last], T, service, by, s);
+              const top = await state.top(service, by, 100);
+              assert.deepEqual(new Map(top.items.map((x) => [x.ip, x.count])), exact, `${service} ${by}`);
+              assert.equal(top.other, 0);
+            }
+          }
+        } finally {
+          await state.close?.();
         }
-      } finally {
-        await state.close?.();
-      }
-    }),
+      },
+    ),
     { numRuns: runs, seed: 20261126 },
   );
 }
@@ -136,7 +154,9 @@ test('the property can fail: a wrong threshold is caught', async () => {
   const found = await fc.check(
     fc.asyncProperty(fc.array(recordArb, { minLength: 1, maxLength: 50 }), async (raw) => {
       const state = await memory(s);
-      const recs: KeyedRecord[] = raw.map((r) => ({ ts: BASE + (r.dt % 50_000), ipKey: ipKey(r.ip) as string, status: r.status, service: r.service })).sort((x, y) => x.ts - y.ts);
+      const recs: KeyedRecord[] = raw
+        .map((r) => ({ ts: BASE + (r.dt % 50_000), ipKey: ipKey(r.ip) as string, status: r.status, service: r.service }))
+        .sort((x, y) => x.ts - y.ts);
       const T = BASE + 60_000 - 1;
       await state.apply([...recs, { ts: T, ipKey: '192.0.2.250', status: 200, service: 'a' }]);
       const mine = (await state.findings({ type: 'error_ip' })).length;

@@ -70,7 +70,10 @@ test('pruning drops only entries older than the minimum bucket', () => {
   const s: number[] = [];
   for (const b of [1, 3, 5]) addToSeries(s, b, false, true);
   pruneSeries(s, 3);
-  assert.deepEqual(s.filter((_, i) => i % 4 === 0), [3, 5]);
+  assert.deepEqual(
+    s.filter((_, i) => i % 4 === 0),
+    [3, 5],
+  );
 });
 
 test('histogram: moves of a key between buckets, pruned buckets ignored', () => {

@@ -2,8 +2,17 @@
 // once, kept in sessionStorage (this tab only, gone when it closes), sent as
 // a bearer token. Every request goes to the origin that served the page.
 
-interface TopItem { ip: string; count: number }
-interface TopList { service: string; by: 'requests' | 'errors'; window_seconds: number; items: TopItem[]; other: number }
+interface TopItem {
+  ip: string;
+  count: number;
+}
+interface TopList {
+  service: string;
+  by: 'requests' | 'errors';
+  window_seconds: number;
+  items: TopItem[];
+  other: number;
+}
 interface ServiceOverview {
   service: string;
   window_seconds: number;
@@ -32,7 +41,11 @@ interface Finding {
   [field: string]: unknown;
 }
 type Settings = Record<string, number>;
-interface SettingsInForce { source: string; defaults: Settings; services: Record<string, Settings> }
+interface SettingsInForce {
+  source: string;
+  defaults: Settings;
+  services: Record<string, Settings>;
+}
 /** A decision as GET /v1/admin/decisions lists it: CrowdSec's fields plus when, why and since when. */
 interface Decision {
   id: number;

@@ -46,13 +46,19 @@ function explain(f: Finding, s: Settings | undefined): Explained {
       const errorMin = num(s, 'error_min');
       const burstMin = num(s, 'error_burst_min');
       const burstS = num(s, 'error_burst_seconds');
-      const burst = f.window === 'burst' || f.window === 'long' ? f.window === 'burst' : burstMin !== undefined && errorMin !== undefined && f.count < errorMin;
+      const burst =
+        f.window === 'burst' || f.window === 'long'
+          ? f.window === 'burst'
+          : burstMin !== undefined && errorMin !== undefined && f.count < errorMin;
       const seconds = burst ? burstS : num(s, 'window_seconds');
       const min = burst ? burstMin : errorMin;
       return {
         title: 'Failing IP',
         why: `${plural(f.count, 'failure', 'failures')}${share} of its requests ${within(seconds)}`,
-        rule: burst && burstS !== undefined ? ruleOf(min, num(s, 'error_ratio'), ` within ${fmtSeconds(burstS)}`) : ruleOf(min, num(s, 'error_ratio')),
+        rule:
+          burst && burstS !== undefined
+            ? ruleOf(min, num(s, 'error_ratio'), ` within ${fmtSeconds(burstS)}`)
+            : ruleOf(min, num(s, 'error_ratio')),
         strength: strength(f.count, min),
       };
     }
@@ -68,7 +74,10 @@ function explain(f: Finding, s: Settings | undefined): Explained {
     case 'failure_spike': {
       const min = num(s, 'spike_min_failures');
       const base = num(s, 'spike_baseline_seconds');
-      const succ = typeof f.successes === 'number' ? `, after ${plural(f.successes, 'success', 'successes')} ${base === undefined ? 'before' : `in the ${fmtSeconds(base)} before`}` : '';
+      const succ =
+        typeof f.successes === 'number'
+          ? `, after ${plural(f.successes, 'success', 'successes')} ${base === undefined ? 'before' : `in the ${fmtSeconds(base)} before`}`
+          : '';
       const minSucc = num(s, 'spike_min_successes');
       const rule = ruleOf(min, num(s, 'spike_failure_ratio'), ' failures');
       return {
@@ -98,7 +107,12 @@ function explain(f: Finding, s: Settings | undefined): Explained {
     }
     default: {
       const extra = Object.entries(f)
-        .filter(([k, v]) => !KNOWN_FIELDS.has(k) && !CONTEXT_FIELDS.includes(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
+        .filter(
+          ([k, v]) =>
+            !KNOWN_FIELDS.has(k) &&
+            !CONTEXT_FIELDS.includes(k) &&
+            (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'),
+        )
         .map(([k, v]) => `, ${k} ${typeof v === 'number' ? fmtInt(v) : String(v)}`)
         .join('');
       return { title: f.type, why: `count ${fmtInt(f.count)}${ratio === undefined ? '' : `, ratio ${pct(ratio)}`}${extra}`, strength: 1 };
@@ -114,23 +128,44 @@ function rankFindings(findings: Finding[], settingsOf: (service: string) => Sett
 }
 
 function findingItem(f: Finding, e: Explained, now: number, i: number, highlight: string | undefined): HTMLElement {
-  const entity = f.ip !== undefined
-    ? ipLink(f.service, f.ip, `finding-${i}-ip`)
-    : f.credential !== undefined ? h('span', { class: 'credential' }, 'credential ', h('code', {}, f.credential)) : null;
-  const context = CONTEXT_FIELDS.filter((k) => typeof f[k] === 'string').map((k) => `${k} ${String(f[k])}`).join(', ');
+  const entity =
+    f.ip !== undefined
+      ? ipLink(f.service, f.ip, `finding-${i}-ip`)
+      : f.credential !== undefined
+        ? h('span', { class: 'credential' }, 'credential ', h('code', {}, f.credential))
+        : null;
+  const context = CONTEXT_FIELDS.filter((k) => typeof f[k] === 'string')
+    .map((k) => `${k} ${String(f[k])}`)
+    .join(', ');
   const ips = Array.isArray(f.ips) ? f.ips.filter((x): x is string => typeof x === 'string') : [];
-  return h('li', { class: 'finding', 'data-type': f.type },
-    h('div', { class: 'finding-head' },
+  return h(
+    'li',
+    { class: 'finding', 'data-type': f.type },
+    h(
+      'div',
+      { class: 'finding-head' },
       h('span', { class: 'kind' }, e.title),
       entity,
       h('span', { class: 'service' }, 'service ', h('strong', {}, f.service)),
-      e.strength !== 1 || e.rule ? h('span', { class: 'strength', title: "the finding's count against the rule's minimum" }, `${e.strength.toFixed(1)}× threshold`) : null,
-      h('code', { class: 'type' }, f.type)),
+      e.strength !== 1 || e.rule
+        ? h('span', { class: 'strength', title: "the finding's count against the rule's minimum" }, `${e.strength.toFixed(1)}× threshold`)
+        : null,
+      h('code', { class: 'type' }, f.type),
+    ),
     h('p', { class: 'why' }, e.why, e.rule ? `; ${e.rule}` : ''),
     context ? h('p', { class: 'context' }, context) : null,
     ips.length
-      ? h('p', { class: 'ips' }, `${ips.length < f.count ? `${ips.length} of its ${fmtInt(f.count)} IPs, newest first` : 'its IPs, newest first'}: `,
-        ...ips.flatMap((ip, j) => [j > 0 ? ', ' : '', ip === highlight ? h('mark', {}, ipLink(f.service, ip, `finding-${i}-ips-${j}`)) : ipLink(f.service, ip, `finding-${i}-ips-${j}`)]))
+      ? h(
+          'p',
+          { class: 'ips' },
+          `${ips.length < f.count ? `${ips.length} of its ${fmtInt(f.count)} IPs, newest first` : 'its IPs, newest first'}: `,
+          ...ips.flatMap((ip, j) => [
+            j > 0 ? ', ' : '',
+            ip === highlight
+              ? h('mark', {}, ipLink(f.service, ip, `finding-${i}-ips-${j}`))
+              : ipLink(f.service, ip, `finding-${i}-ips-${j}`),
+          ]),
+        )
       : null,
     h('p', { class: 'since' }, `since ${clockTime(f.since)} (${ago(f.since, now)})`),
   );

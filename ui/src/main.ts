@@ -6,7 +6,10 @@ const REFRESH_MS = 5000;
 /** settings change rarely: fetched at most this often */
 const SETTINGS_EVERY_MS = 30_000;
 
-interface View { service: string; ip: string | undefined }
+interface View {
+  service: string;
+  ip: string | undefined;
+}
 
 const page = {
   timer: undefined as number | undefined,
@@ -124,12 +127,27 @@ function render(v: View, o: Overview, all: Finding[], decisions: Decision[] | un
   const now = Date.now();
 
   const clear = new URLSearchParams(v.service ? { service: v.service } : {}).toString();
-  replaceChildrenKeepingFocus(byId('filter'), v.ip === undefined ? null
-    : h('p', {}, 'Showing IP ', h('strong', {}, v.ip), v.service ? ` in service ${v.service}` : '', '. ', h('a', { href: `#${clear}`, 'data-focus': 'clear-ip' }, 'Show every IP')));
+  replaceChildrenKeepingFocus(
+    byId('filter'),
+    v.ip === undefined
+      ? null
+      : h(
+          'p',
+          {},
+          'Showing IP ',
+          h('strong', {}, v.ip),
+          v.service ? ` in service ${v.service}` : '',
+          '. ',
+          h('a', { href: `#${clear}`, 'data-focus': 'clear-ip' }, 'Show every IP'),
+        ),
+  );
   byId('findings-title').textContent = `Findings (${ranked.length})`;
-  replaceChildrenKeepingFocus(byId('findings'), ranked.length
-    ? h('ol', { class: 'findings' }, ...ranked.map(({ f, e }, i) => findingItem(f, e, now, i, v.ip)))
-    : h('p', { class: 'empty' }, v.ip ? `No finding on ${v.ip}.` : 'No finding: no entity meets a rule right now.'));
+  replaceChildrenKeepingFocus(
+    byId('findings'),
+    ranked.length
+      ? h('ol', { class: 'findings' }, ...ranked.map(({ f, e }, i) => findingItem(f, e, now, i, v.ip)))
+      : h('p', { class: 'empty' }, v.ip ? `No finding on ${v.ip}.` : 'No finding: no entity meets a rule right now.'),
+  );
   replaceChildrenKeepingFocus(byId('top'), ...topPanel(o, v.service, v.ip));
   replaceChildrenKeepingFocus(byId('ingest'), ...ingestPanel(o));
   byId('decisions-section').hidden = decisions === undefined;

@@ -7,7 +7,13 @@ import type { CredentialEntry, ServiceState } from './service';
 const pairBytes = (ip: string) => CREDENTIAL_IP_BYTES + stringBytes(ip);
 
 /** A credential entry under LRU key `lruKey`, with its IP pairs (a snapshot's) if any. */
-export function newCredentialEntry(svc: ServiceState, lruKey: string, credential: string, lastTs: number, ips: Map<string, number> = new Map()): CredentialEntry {
+export function newCredentialEntry(
+  svc: ServiceState,
+  lruKey: string,
+  credential: string,
+  lastTs: number,
+  ips: Map<string, number> = new Map(),
+): CredentialEntry {
   let bytes = CREDENTIAL_BYTES + stringBytes(lruKey) + stringBytes(credential);
   for (const ip of ips.keys()) bytes += pairBytes(ip);
   return { kind: 'credential', svc, key: credential, lastTs, ips, bytes };

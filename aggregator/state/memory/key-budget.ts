@@ -38,5 +38,5 @@ export function stringBytes(s: string): number {
       break;
     }
   }
-  return (Math.ceil((16 + (wide ? 2 : 1) * s.length) / 8) * 8) * 2;
+  return Math.ceil((16 + (wide ? 2 : 1) * s.length) / 8) * 8 * 2;
 }

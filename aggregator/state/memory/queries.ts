@@ -10,7 +10,14 @@ import type { FindingFilter } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
 /** Findings of `services` at clock `now`, at most `max`, the strongest first. */
-export function findingsOf(services: Iterable<ServiceState>, cx: SlotCounts, ipOf: (e: Slot) => string, now: number, filter: FindingFilter, max: number): Finding[] {
+export function findingsOf(
+  services: Iterable<ServiceState>,
+  cx: SlotCounts,
+  ipOf: (e: Slot) => string,
+  now: number,
+  filter: FindingFilter,
+  max: number,
+): Finding[] {
   const out: Finding[] = [];
   const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
   for (const svc of services) {
@@ -48,7 +55,16 @@ export function serviceWindow(svc: ServiceState, c: number): Counts {
   return sumSeries(svc.totals, c - (L.back[WINDOW.window] as number), c - (L.till[WINDOW.window] as number), emptyCounts());
 }
 
-export function topOf(svc: ServiceState | undefined, service: string, by: 'requests' | 'errors', n: number, now: number, cx: SlotCounts, ipOf: (e: Slot) => string, window_seconds: number): TopList {
+export function topOf(
+  svc: ServiceState | undefined,
+  service: string,
+  by: 'requests' | 'errors',
+  n: number,
+  now: number,
+  cx: SlotCounts,
+  ipOf: (e: Slot) => string,
+  window_seconds: number,
+): TopList {
   const list: TopList = { service, by, window_seconds, items: [], other: 0 };
   if (!svc) return list;
   const field = by === 'requests' ? 'requests' : 'failures';

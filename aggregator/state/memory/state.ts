@@ -297,7 +297,10 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** Keys least recently seen first (restoring in this order keeps the eviction order), in steps. */
   beginExport(now: number): SnapshotExport {
-    return new MemoryExport({ slots: this.#slots, services: this.#services.values(), gens: this.#gens, credentials: this.#credentials }, now);
+    return new MemoryExport(
+      { slots: this.#slots, services: this.#services.values(), gens: this.#gens, credentials: this.#credentials },
+      now,
+    );
   }
 
   importServices(services: readonly SnapshotService[]): void {
@@ -365,7 +368,8 @@ export class MemoryState implements SiemState, Snapshotting {
     for (const k of this.#keys.rkeys()) {
       const e = this.#keys.peek(k);
       if (e === undefined || expired.length >= EXPIRE_PER_SWEEP) break;
-      const stale = typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
+      const stale =
+        typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
       if (stale) expired.push(k);
       else if (++live > EXPIRY_SCAN_LIVE) break;
     }
@@ -387,7 +391,16 @@ export class MemoryState implements SiemState, Snapshotting {
 
   #top(service: string, by: 'requests' | 'errors', n?: number): TopList {
     const svc = this.#services.get(service);
-    return topOf(svc, service, by, n ?? this.settingsOf(service).top_n, this.#clock.now(), this.#cx, this.#ipOf, this.settingsOf(service).window_seconds);
+    return topOf(
+      svc,
+      service,
+      by,
+      n ?? this.settingsOf(service).top_n,
+      this.#clock.now(),
+      this.#cx,
+      this.#ipOf,
+      this.settingsOf(service).window_seconds,
+    );
   }
 
   async gauges(): Promise<GaugeSnapshot> {

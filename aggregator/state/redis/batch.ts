@@ -14,8 +14,21 @@ import { addCounts, type Scripts, type Svc } from './service';
 import type { Writes } from './writes';
 
 type Counts3 = [number, number, number];
-export interface IpBatch { svc: Svc; ip: string; buckets: Map<number, Counts3>; last: number; recs: IpRec[]; wakes: boolean }
-export interface CredBatch { svc: Svc; cred: string; ips: Map<string, number>; last: number; recs: CredRec[] }
+export interface IpBatch {
+  svc: Svc;
+  ip: string;
+  buckets: Map<number, Counts3>;
+  last: number;
+  recs: IpRec[];
+  wakes: boolean;
+}
+export interface CredBatch {
+  svc: Svc;
+  cred: string;
+  ips: Map<string, number>;
+  last: number;
+  recs: CredRec[];
+}
 
 export interface Batch {
   ips: Map<string, IpBatch>;
@@ -32,9 +45,26 @@ export interface Batch {
   event: boolean;
 }
 
-export function preAggregate(records: readonly KeyedRecord[], svcs: ReadonlyMap<string, Svc>, clock: Clock, sharedNow: number, onReject?: OnReject): Batch {
+export function preAggregate(
+  records: readonly KeyedRecord[],
+  svcs: ReadonlyMap<string, Svc>,
+  clock: Clock,
+  sharedNow: number,
+  onReject?: OnReject,
+): Batch {
   const event = clock.mode === 'event';
-  const out: Batch = { ips: new Map(), creds: new Map(), totals: new Map(), accepted: 0, late: 0, future: 0, overServices: 0, newest: 0, nowEnd: 0, event };
+  const out: Batch = {
+    ips: new Map(),
+    creds: new Map(),
+    totals: new Map(),
+    accepted: 0,
+    late: 0,
+    future: 0,
+    overServices: 0,
+    newest: 0,
+    nowEnd: 0,
+    event,
+  };
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as KeyedRecord;
     const svc = svcs.get(r.service);
@@ -100,7 +130,12 @@ export async function candidacy(r: Scripts, ips: Iterable<IpBatch>): Promise<Map
       const g = svc.at((list[0] as IpBatch).ip);
       const names = list.map((ib) => ib.ip);
       const answers = await Promise.all(g.ipCands.map((key) => r.smismember(key, ...names)));
-      list.forEach((ib, j) => out.set(ib, answers.map((a) => a[j] === 1)));
+      list.forEach((ib, j) =>
+        out.set(
+          ib,
+          answers.map((a) => a[j] === 1),
+        ),
+      );
     }),
   );
   return out;
@@ -116,7 +151,8 @@ export async function readCred(r: Scripts, svc: Svc, cred: string): Promise<[str
 export function withBatch(series: readonly number[], add: Map<number, Counts3> | undefined, from: number): number[] {
   if (!add) return [...series];
   const by = new Map<number, Counts3>();
-  for (let i = 0; i < series.length; i += STRIDE) by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number]);
+  for (let i = 0; i < series.length; i += STRIDE)
+    by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number]);
   for (const [b, [req, f, s]] of add) {
     if (b < from) continue; // before the read range: no rule reads it
     const c = by.get(b) ?? [0, 0, 0];
@@ -169,7 +205,19 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     }
     for (const op of byChunk.values()) w.add(g.tag, ...op);
     const [from, to] = scoredBuckets(svc, b.nowEnd);
-    w.add(g.tag, 'SEEN', g.keys.seenIps, ib.ip, ib.last, ipChunkPrefix(g.tag, svc.id, L.bucketMs), `:${ib.ip}`, from, to, g.keys.topRequests, g.keys.topErrors);
+    w.add(
+      g.tag,
+      'SEEN',
+      g.keys.seenIps,
+      ib.ip,
+      ib.last,
+      ipChunkPrefix(g.tag, svc.id, L.bucketMs),
+      `:${ib.ip}`,
+      from,
+      to,
+      g.keys.topRequests,
+      g.keys.topErrors,
+    );
   }
   for (const cb of b.creds.values()) {
     const { svc } = cb;
@@ -207,8 +255,8 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands]) w.add(tag, 'PEXPIRE', k, svc.ttlMs);
+      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
+        w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }
 }
-

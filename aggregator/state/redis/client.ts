@@ -17,7 +17,10 @@ export interface RedisTarget {
 
 /** Parse SIEM_STATE: `redis[s]://[user:pass@]host:port[/db][?cluster=1]`, seeds separated by commas. */
 export function parseRedisState(state: string): RedisTarget {
-  const parts = state.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  const parts = state
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
   const first = parts[0];
   const m = first === undefined ? null : /^(rediss?):\/\//.exec(first);
   if (!first || !m) throw new Error(`SIEM_STATE=${state}: expected redis://host:port[/db] or rediss://...`);

@@ -27,7 +27,13 @@ export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number
  * Returns the keys held after, or undefined when another aggregator holds the
  * lock (it is evicting).
  */
-export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, now: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<number | undefined> {
+export async function evict(
+  r: Scripts,
+  svcs: readonly Svc[],
+  maxKeys: number,
+  now: number,
+  onEvict?: (table: 'ip' | 'credential') => void,
+): Promise<number | undefined> {
   const token = `${process.pid}:${now}:${Math.random()}`;
   if ((await r.set(metaKeys.evictLock, token, 'PX', LOCK_MS, 'NX')) === null) return undefined;
   try {
@@ -42,9 +48,19 @@ export async function evict(r: Scripts, svcs: readonly Svc[], maxKeys: number, n
   }
 }
 
-async function evictRound(r: Scripts, svcs: readonly Svc[], excess: number, now: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<void> {
+async function evictRound(
+  r: Scripts,
+  svcs: readonly Svc[],
+  excess: number,
+  now: number,
+  onEvict?: (table: 'ip' | 'credential') => void,
+): Promise<void> {
   const lists = svcs.flatMap((svc) => svc.inGroups.map((g) => ({ svc, g })));
-  const oldest = await Promise.all(lists.map(({ g }) => Promise.all([r.zrange(g.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(g.keys.seenCreds, 0, excess - 1, 'WITHSCORES')])));
+  const oldest = await Promise.all(
+    lists.map(({ g }) =>
+      Promise.all([r.zrange(g.keys.seenIps, 0, excess - 1, 'WITHSCORES'), r.zrange(g.keys.seenCreds, 0, excess - 1, 'WITHSCORES')]),
+    ),
+  );
   const all: { svc: Svc; g: InGroup; table: 'ip' | 'credential'; key: string; ts: number }[] = [];
   lists.forEach(({ svc, g }, i) => {
     const [ipFlat, credFlat] = oldest[i] ?? [[], []];
@@ -61,7 +77,8 @@ async function evictRound(r: Scripts, svcs: readonly Svc[], excess: number, now:
       // every chunk not yet past its TTL that a record up to the clock can have written
       const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / CHUNK);
       const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
-      for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++) dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
+      for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++)
+        dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
       ops.push(r.del(...dels), r.zrem(k.seenIps, e.key), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
       for (const key of g.ipCands) ops.push(r.srem(key, e.key));
     } else {

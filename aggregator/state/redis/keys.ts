@@ -85,7 +85,8 @@ export const CHUNK = 40;
  * fields r<b>, f<b>, s<b> (requests, failures,
  * successes in sub-bucket b). Aged out by TTL, deleted on eviction.
  */
-export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) => `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;
+export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) =>
+  `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;
 /** What comes before the chunk number in ipChunkKey (scripts build the names of a key's chunks). */
 export const ipChunkPrefix = (tag: string, sid: number, bm: number) => `${PREFIX}i:${tag}:${sid}:${bm}:`;
 /** Hash of one IP key's rule state: field <rule type> = the `since` of its run in progress. */
@@ -137,7 +138,15 @@ end
 `;
 
 /** The keys the settings scripts take, in order. */
-export const SETTINGS_SCRIPT_KEYS = () => [metaKeys.registry, metaKeys.settings, metaKeys.aside, metaKeys.asideOrder, metaKeys.asideSeq, metaKeys.registeredAt, metaKeys.version];
+export const SETTINGS_SCRIPT_KEYS = () => [
+  metaKeys.registry,
+  metaKeys.settings,
+  metaKeys.aside,
+  metaKeys.asideOrder,
+  metaKeys.asideSeq,
+  metaKeys.registeredAt,
+  metaKeys.version,
+];
 
 /**
  * Settings for services: KEYS as SETTINGS_SCRIPT_KEYS; ARGV: max, then pairs

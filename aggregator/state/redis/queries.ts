@@ -26,8 +26,14 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
       // per rule, its candidates in every group
       const union = (lists: string[][][]) => lists[0]?.map((_, i) => lists.flatMap((l) => l[i] ?? [])) ?? [];
       const [ipCands, credCands] = await Promise.all([
-        Promise.all(svc.inGroups.map((g) => Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.ipCands[i] as string) : []))))).then(union),
-        Promise.all(svc.inGroups.map((g) => Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.credCands[i] as string) : []))))).then(union),
+        Promise.all(
+          svc.inGroups.map((g) => Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.ipCands[i] as string) : [])))),
+        ).then(union),
+        Promise.all(
+          svc.inGroups.map((g) =>
+            Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.credCands[i] as string) : []))),
+          ),
+        ).then(union),
       ]);
       const ipSet = [...new Set(ipCands.flat())];
       const creds = [...new Set(credCands.flat())];
@@ -86,7 +92,15 @@ function windowBuckets(svc: Svc, c: number): [number, number] {
   return [c - (L.back[WINDOW.window] as number) + 1, c - (L.till[WINDOW.window] as number)];
 }
 
-export async function topAt(r: Scripts, svc: Svc | undefined, service: string, by: 'requests' | 'errors', n: number | undefined, now: number, window_seconds: number): Promise<TopList> {
+export async function topAt(
+  r: Scripts,
+  svc: Svc | undefined,
+  service: string,
+  by: 'requests' | 'errors',
+  n: number | undefined,
+  now: number,
+  window_seconds: number,
+): Promise<TopList> {
   const list: TopList = { service, by, window_seconds, items: [], other: 0 };
   if (!svc) return list;
   const c = bucketOf(now, svc.layout.bucketMs);

@@ -35,7 +35,15 @@ const cx = new SeriesCounts();
  * its candidacy per IP rule) with the service's `totals` series; push the
  * writes of what changed to `out`.
  */
-export function replayIp(w: Writes, svc: Svc, ip: string, recs: readonly IpRec[], v: IpView, cand0: readonly boolean[], totals: readonly number[]): void {
+export function replayIp(
+  w: Writes,
+  svc: Svc,
+  ip: string,
+  recs: readonly IpRec[],
+  v: IpView,
+  cand0: readonly boolean[],
+  totals: readonly number[],
+): void {
   const s = svc.settings;
   const L = svc.layout;
   let { series, last } = v;
@@ -78,7 +86,15 @@ export function replayIp(w: Writes, svc: Svc, ip: string, recs: readonly IpRec[]
 }
 
 /** The same for a credential, over its IP set and meta hash as they were before the batch. */
-export function replayCred(w: Writes, svc: Svc, cred: string, recs: readonly CredRec[], flatIps: string[], flatMeta: Record<string, string>, credentialMaxIps: number): void {
+export function replayCred(
+  w: Writes,
+  svc: Svc,
+  cred: string,
+  recs: readonly CredRec[],
+  flatIps: string[],
+  flatMeta: Record<string, string>,
+  credentialMaxIps: number,
+): void {
   const s = svc.settings;
   const ips = scored(flatIps);
   const meta = flatMeta;

@@ -56,7 +56,12 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
   const bm = layout.bucketMs;
   const inGroups = groups.tags.map((tag): InGroup => {
     const keys = groupKeys(id, bm, tag);
-    return { tag, keys, ipCands: IP_RULES.map((r) => keys.ipCands(r.type)), credCands: CREDENTIAL_RULES.map((r) => keys.credCands(r.type)) };
+    return {
+      tag,
+      keys,
+      ipCands: IP_RULES.map((r) => keys.ipCands(r.type)),
+      credCands: CREDENTIAL_RULES.map((r) => keys.credCands(r.type)),
+    };
   });
   const byTag = new Map(inGroups.map((x) => [x.tag, x]));
   const totalsTag = groups.service(id);
@@ -149,8 +154,13 @@ export async function readIp(r: RedisClient, svc: Svc, ip: string, from: number,
   const span = CHUNK;
   const reads: Promise<Record<string, string>>[] = [];
   const g = svc.at(ip);
-  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) reads.push(r.hgetall(ipChunkKey(g.tag, svc.id, ip, svc.layout.bucketMs, chunk)));
-  const [meta, score, ...chunks] = await Promise.all([r.hgetall(ipMetaKey(g.tag, svc.id, ip, svc.layout.bucketMs)), r.zscore(g.keys.seenIps, ip), ...reads]);
+  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++)
+    reads.push(r.hgetall(ipChunkKey(g.tag, svc.id, ip, svc.layout.bucketMs, chunk)));
+  const [meta, score, ...chunks] = await Promise.all([
+    r.hgetall(ipMetaKey(g.tag, svc.id, ip, svc.layout.bucketMs)),
+    r.zscore(g.keys.seenIps, ip),
+    ...reads,
+  ]);
   return ipView(chunks as Record<string, string>[], meta as Record<string, string>, score as string | null);
 }
 

@@ -143,13 +143,19 @@ export class RedisState implements SiemState {
     for (const [name, id] of Object.entries(registry)) {
       const json = settings[name];
       // settings saved before a rule was added lack its fields: defaults fill them
-      const { bucket_ms: bucketMs, ...saved } = json === undefined ? {} : (JSON.parse(json) as Partial<DetectionSettings> & { bucket_ms?: number });
+      const { bucket_ms: bucketMs, ...saved } =
+        json === undefined ? {} : (JSON.parse(json) as Partial<DetectionSettings> & { bucket_ms?: number });
       const locked = this.#o.settingsSource === 'locked';
       const s = locked ? this.#initialSettings(name) : { ...this.#o.defaults, ...saved };
       // the grid the service's keys are on: stored with its settings (locked: kept while it fits, state/grid.ts)
       const grid = locked ? gridFor(s, bucketMs) : (bucketMs ?? gridFor(s));
       const old = this.#svcs.get(name);
-      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) && old.layout.bucketMs === grid ? old : describe(name, Number(id), s, this.#groups, grid));
+      svcs.set(
+        name,
+        old && old.id === Number(id) && sameSettings(old.settings, s) && old.layout.bucketMs === grid
+          ? old
+          : describe(name, Number(id), s, this.#groups, grid),
+      );
     }
     this.#svcs = new Map([...svcs].sort((a, b) => a[1].id - b[1].id));
     this.#version = version;
@@ -162,7 +168,13 @@ export class RedisState implements SiemState {
 
   /** Register services; settings kept aside for them come into force (logged here, once). */
   async #register(names: string[]): Promise<Map<string, number>> {
-    const [ids, moved] = await this.#r.siemRegister(...SETTINGS_SCRIPT_KEYS(), metaKeys.nextId, this.#o.maxServices, this.#clock.now(), ...names);
+    const [ids, moved] = await this.#r.siemRegister(
+      ...SETTINGS_SCRIPT_KEYS(),
+      metaKeys.nextId,
+      this.#o.maxServices,
+      this.#clock.now(),
+      ...names,
+    );
     const out = new Map<string, number>();
     names.forEach((n, i) => out.set(n, Number(ids[i] ?? -1)));
     if (moved.length > 0) {
@@ -238,7 +250,8 @@ export class RedisState implements SiemState {
     const unknown = [...new Set(records.map((r) => r.service))].filter((n) => !this.#svcs.has(n));
     if (unknown.length > 0) {
       const ids = await this.#register(unknown);
-      for (const [name, id] of ids) if (id >= 0 && !this.#svcs.has(name)) this.#svcs.set(name, describe(name, id, this.#initialSettings(name), this.#groups));
+      for (const [name, id] of ids)
+        if (id >= 0 && !this.#svcs.has(name)) this.#svcs.set(name, describe(name, id, this.#initialSettings(name), this.#groups));
     }
     const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
@@ -247,7 +260,10 @@ export class RedisState implements SiemState {
     // its records replayed only when a record of it can wake a rule or it is
     // a candidate; every other IP key is written blind.
     const credList = [...b.creds.values()];
-    const [cands, credStates] = await Promise.all([candidacy(this.#r, b.ips.values()), Promise.all(credList.map((cb) => readCred(this.#r, cb.svc, cb.cred)))]);
+    const [cands, credStates] = await Promise.all([
+      candidacy(this.#r, b.ips.values()),
+      Promise.all(credList.map((cb) => readCred(this.#r, cb.svc, cb.cred))),
+    ]);
     const hot = [...b.ips.values()].filter((ib) => ib.wakes || (cands.get(ib) ?? []).includes(true));
 
     // Round 3: hot IP keys' histories and the totals of their services.
@@ -260,13 +276,20 @@ export class RedisState implements SiemState {
           return readIp(this.#r, ib.svc, ib.ip, first - L.span + 1, bucketOf(b.nowEnd, L.bucketMs));
         }),
       ),
-      Promise.all(hotSvcs.map((svc) => {
-        const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
-        return readTotals(this.#r, svc, c - svc.totalsReach + 1, c);
-      })),
+      Promise.all(
+        hotSvcs.map((svc) => {
+          const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
+          return readTotals(this.#r, svc, c - svc.totalsReach + 1, c);
+        }),
+      ),
     ]);
     // the services' totals a rule reads: as they will be after this batch
-    const totalsBySvc = new Map(hotSvcs.map((svc, i) => [svc, withBatch(totalsBefore[i] ?? [], b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1)]));
+    const totalsBySvc = new Map(
+      hotSvcs.map((svc, i) => [
+        svc,
+        withBatch(totalsBefore[i] ?? [], b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1),
+      ]),
+    );
 
     // Round 4: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
@@ -314,7 +337,10 @@ export class RedisState implements SiemState {
     return this.#guard(async () => {
       const now = await this.#refresh();
       const svcs = this.#services();
-      const [rows, findings] = await Promise.all([Promise.all(svcs.map((svc) => serviceGauges(this.#r, svc, now))), findingsAt(this.#r, svcs, now, {}, this.#o.maxFindings)]);
+      const [rows, findings] = await Promise.all([
+        Promise.all(svcs.map((svc) => serviceGauges(this.#r, svc, now))),
+        findingsAt(this.#r, svcs, now, {}, this.#o.maxFindings),
+      ]);
       let trackedIps = 0;
       let trackedCreds = 0;
       for (const [, i, cr] of rows) {
@@ -381,7 +407,11 @@ export class RedisState implements SiemState {
   async #release(idle: readonly Svc[], now: number): Promise<void> {
     if (idle.length === 0) return;
     const keep = (svc: Svc) => (this.#o.settingsSource !== 'locked' && !sameSettings(svc.settings, this.#o.defaults) ? '1' : '0');
-    const done = await Promise.all(idle.map((svc) => this.#r.siemUnregister(...SETTINGS_SCRIPT_KEYS(), this.#o.maxServices, svc.name, svc.id, keep(svc), now - svc.layout.longestMs)));
+    const done = await Promise.all(
+      idle.map((svc) =>
+        this.#r.siemUnregister(...SETTINGS_SCRIPT_KEYS(), this.#o.maxServices, svc.name, svc.id, keep(svc), now - svc.layout.longestMs),
+      ),
+    );
     idle.forEach((svc, i) => {
       if (Number(done[i]) === 1) this.#svcs.delete(svc.name);
     });

@@ -45,7 +45,17 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   ]);
   const [from, to] = scoredBuckets(svc, now);
   const stale = [...new Set([...tr, ...te])];
-  for (let i = 0; i < stale.length; i += REFRESH_PER_CALL) write(r.siemTopRefresh(k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, L.bucketMs), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
+  for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
+    write(
+      r.siemTopRefresh(
+        k.topRequests,
+        k.topErrors,
+        ipChunkPrefix(g.tag, svc.id, L.bucketMs),
+        from,
+        to,
+        ...stale.slice(i, i + REFRESH_PER_CALL),
+      ),
+    );
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c)));
@@ -63,7 +73,15 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     }
   });
   const creds = [...new Set(credCands.flat())];
-  const credIps = await Promise.all(creds.map(async (cr) => [cr, ...(await Promise.all([r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(g.tag, svc.id, cr))]))] as const));
+  const credIps = await Promise.all(
+    creds.map(
+      async (cr) =>
+        [
+          cr,
+          ...(await Promise.all([r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(g.tag, svc.id, cr))])),
+        ] as const,
+    ),
+  );
   const credOf = new Map(credIps.map(([cr, flat, meta]) => [cr, { ips: scored(flat), meta }]));
   CREDENTIAL_RULES.forEach((rule, i) => {
     for (const cr of credCands[i] ?? []) {
@@ -90,7 +108,11 @@ async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void
  * memory backend has it): they give their place in SIEM_MAX_SERVICES back.
  */
 export async function idleServices(r: Scripts, svcs: readonly Svc[], now: number): Promise<Svc[]> {
-  const held = await Promise.all(svcs.map(async (svc) => (await Promise.all(svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)]))).reduce((a, n) => a + n, 0)));
+  const held = await Promise.all(
+    svcs.map(async (svc) =>
+      (await Promise.all(svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)]))).reduce((a, n) => a + n, 0),
+    ),
+  );
   // no keys is not enough: every key may have been evicted at SIEM_MAX_KEYS
   const last = await Promise.all(svcs.map((svc) => r.get(serviceLastKey(svc.groups.service(svc.id), svc.id))));
   return svcs.filter((svc, i) => held[i] === 0 && Number(last[i] ?? 0) <= now - svc.layout.longestMs);

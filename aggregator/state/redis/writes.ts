@@ -151,7 +151,9 @@ export class Writes {
   async run(apply: ApplyScript, batch: string, fallback: string): Promise<{ groups: number; seen: number }> {
     if (this.#ops.size === 0) this.#ops.set(this.groups.script(fallback), []);
     const now = Date.now();
-    const done = await Promise.all([...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, JSON.stringify(ops))));
+    const done = await Promise.all(
+      [...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, JSON.stringify(ops))),
+    );
     return { groups: done.length, seen: done.filter((x) => Number(x) === 0).length };
   }
 }
