@@ -164,7 +164,10 @@ export async function startPluginServer(opts: { pluginsDir?: string; env?: NodeJ
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    // the plugin's own shutdown flush is bounded (5 s); past 30 s the server is stuck: kill it
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     const r = await exited;
+    clearTimeout(killer);
     rmSync(dir, { recursive: true, force: true });
     return r;
   };

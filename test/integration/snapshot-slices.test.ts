@@ -184,7 +184,9 @@ test('a save asked for while one runs (SIGTERM during a periodic save) writes a 
 test("a line longer than a slice's buffer is written whole and in its place", async (t) => {
   // one credential used from 40,000 IPs: its line is about 1.2 MB
   const IPS = 40_000;
-  const { state, clock } = memory(IPS + 10, IPS);
+  // SIEM_MAX_KEYS is a byte budget (400 B a slot): room for 40,000 IPs and a
+  // credential weighing 40,000 pairs, so nothing is evicted
+  const { state, clock } = memory(4 * IPS, IPS);
   const records: KeyedRecord[] = [];
   for (let i = 0; i < IPS; i++) records.push(rec(T0 + i, ip(i), 200, 'orders', 'shared'));
   // seconds apart: the order is kept to within 1/65,536 of the longest window
@@ -201,7 +203,7 @@ test("a line longer than a slice's buffer is written whole and in its place", as
   // least recently seen first: the two IPs seen last come after the credential
   const at = (key: string) => entries.findIndex((e) => e[2] === key);
   assert.ok(at('shared') < at('192.0.2.1') && at('192.0.2.1') < at('192.0.2.2'));
-  const b = memory(IPS + 10, IPS);
+  const b = memory(4 * IPS, IPS);
   const back = await loadSnapshot(b.state, file, (ts) => b.clock.observe(ts));
   assert.equal(back.status === 'restored' && back.keys, r.keys);
 });
