@@ -19,6 +19,7 @@
 //   line and taking that piece.
 
 import { HEADERS, KONG_LOG_FIELDS, KONG_LOG_HEADERS, type KongLogFields } from '../common/kong-log';
+import { BACKSLASH, CONTROL, ESCAPES, FALSE, HEX, IN_STRING, NULL, PLAIN, QUOTE, TRUE } from './json-bytes';
 
 type Obj = Record<string, unknown>;
 
@@ -142,17 +143,6 @@ let end = 0;
 let strEscaped = false;
 let strHigh = false;
 
-/** Byte classes inside a string: 0 plain, then the ones that need a look. */
-const PLAIN = 0;
-const QUOTE = 1;
-const BACKSLASH = 2;
-const CONTROL = 3;
-const HIGH = 4;
-const IN_STRING = new Uint8Array(256).map((_, c) => (c === 34 ? QUOTE : c === 92 ? BACKSLASH : c < 32 ? CONTROL : c >= 128 ? HIGH : PLAIN));
-/** the bytes that may follow a backslash, besides u */
-const ESCAPES = new Uint8Array(256).map((_, c) => ('"\\/bfnrt'.includes(String.fromCharCode(c)) ? 1 : 0));
-const HEX = new Uint8Array(256).map((_, c) => (/[0-9a-fA-F]/.test(String.fromCharCode(c)) ? 1 : 0));
-
 function ws(i: number): number {
   const buf = b;
   const n = end;
@@ -229,9 +219,6 @@ function word(i: number, w: readonly number[]): number {
   for (let k = 0; k < w.length; k++) if (b[i + k] !== w[k]) return FAIL;
   return i + w.length;
 }
-const TRUE = [116, 114, 117, 101];
-const FALSE = [102, 97, 108, 115, 101];
-const NULL = [110, 117, 108, 108];
 
 /** Skip one value at `i` (no leading whitespace): the position after it, or FAIL. */
 function skip(i: number, depth: number): number {
