@@ -45,6 +45,9 @@ export function tableReport(r: ReplayResult): string {
   for (const f of r.failed_files) out.push(`Not read to the end: ${f.file} (${f.error}); everything before that is counted.\n`);
   const end = flaggedAtEnd(r);
   const mark = (e: HistoryEntry) => (end.has(`${e.type}|${e.service}|${e.type === 'credential_ips' ? e.credential : e.ip}`) ? 'yes' : '');
+  /** an IP's count and its share (requests of the service, or failures of its requests): flood_ip and error_ip alike */
+  const ratioRows = (h: HistoryEntry[], t: 'flood_ip' | 'error_ip') =>
+    ofType(h, t).map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]);
 
   out.push(
     section(
@@ -57,30 +60,14 @@ export function tableReport(r: ReplayResult): string {
     section(
       "(a) IPs holding a large share of a service's requests (flood_ip)",
       ['service', 'ip', 'requests', 'share', 'first seen', 'last seen', 'at end'],
-      ofType(r.history, 'flood_ip').map((e) => [
-        e.service,
-        e.ip,
-        String(e.count),
-        pct(e.ratio),
-        iso(e.first_seen),
-        iso(e.last_seen),
-        mark(e),
-      ]),
+      ratioRows(r.history, 'flood_ip'),
     ),
   );
   out.push(
     section(
       '(b) IPs with many errors (error_ip)',
       ['service', 'ip', 'failures', 'ratio', 'first seen', 'last seen', 'at end'],
-      ofType(r.history, 'error_ip').map((e) => [
-        e.service,
-        e.ip,
-        String(e.count),
-        pct(e.ratio),
-        iso(e.first_seen),
-        iso(e.last_seen),
-        mark(e),
-      ]),
+      ratioRows(r.history, 'error_ip'),
     ),
   );
   out.push(
