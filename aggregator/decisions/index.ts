@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config';
 import type { SiemState } from '../state/state';
 import type { SiemMetrics } from '../metrics';
-import { connectRedis, parseRedisState } from '../state/redis/client';
+import { connectRedis, parseRedisState, type RedisClient } from '../state/redis/client';
 import { MemoryDecisionRepo, type DecisionRepo } from './repo';
 import { RedisDecisionRepo } from './redis-repo';
 import { DecisionService } from './service';
@@ -28,7 +28,7 @@ export function registerDecisions(
 ): Decisions {
   const { config, state } = deps;
   const repo: DecisionRepo =
-    config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(connectRedis(parseRedisState(config.state)));
+    config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(decisionClient(app, config.state));
   const service = new DecisionService(repo, config.decisions, deps.wallNow);
   const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
   decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
@@ -90,4 +90,19 @@ export function registerDecisions(
     await repo.close();
   });
   return { service, reconcileNow, save };
+}
+
+/** The decisions' own Redis link. Without an 'error' listener ioredis prints
+ * "Unhandled error event" for every failed reconnect; a link change is logged
+ * once here, and the calls that fail meanwhile report themselves. */
+function decisionClient(app: FastifyInstance, url: string): RedisClient {
+  const client = connectRedis(parseRedisState(url));
+  let last = '';
+  client.on('error', (err: Error) => {
+    if (err.message === last) return;
+    last = err.message;
+    app.log.warn({ err }, 'decisions: Redis link failed');
+  });
+  client.on('ready', () => (last = ''));
+  return client;
 }
