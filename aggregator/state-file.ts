@@ -2,7 +2,10 @@
 // does not blind the SIEM for a whole window.
 //
 // Format: NDJSON. Line 1 is a header {format, version, saved_at, clock,
-// services} (the line may end in spaces); every further line is one key
+// services} (the line may end in spaces); then one line
+// ["settings", service, settings] per service whose settings are kept aside
+// (no place in the table: state/settings.ts), least recently set first
+// (older builds skip these lines alone); every further line is one key
 // (SnapshotEntry), least recently seen first. Saved in slices that yield to the event loop, so ingest goes on
 // during a save (what each key then holds: state/memory/snapshot-export.ts).
 // Written to a fresh temp file in the same folder (created
@@ -18,7 +21,7 @@ import { setImmediate } from 'node:timers/promises';
 import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
-import type { SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
+import type { SnapshotAside, SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
 
 export const SNAPSHOT_FORMAT = 'kong-siem-state';
 /**
@@ -106,6 +109,8 @@ export async function saveSnapshot(state: Snapshotting, file: string, clock: () 
   };
   async function* chunks(): AsyncGenerator<string | Uint8Array> {
     yield first;
+    // at most SIEM_MAX_SERVICES short lines, written as one chunk
+    if (exp.aside.length > 0) yield exp.aside.map(([name, s]) => JSON.stringify(['settings', name, s])).join('\n') + '\n';
     for (let more = true; more; ) {
       const t0 = performance.now();
       for (
@@ -280,6 +285,7 @@ const UNREADABLE_SHOWN = 5;
 export async function loadSnapshot(state: Snapshotting, file: string, observeClock: (ts: number) => void): Promise<LoadResult> {
   let header: Header | undefined;
   const entries: SnapshotEntry[] = [];
+  const aside: SnapshotAside[] = [];
   const unreadable = { count: 0, first: [] as string[] };
   const skip = (why: string) => {
     unreadable.count++;
@@ -307,6 +313,9 @@ export async function loadSnapshot(state: Snapshotting, file: string, observeClo
         header = v as Header;
         // a service that cannot be restored is left out alone (its entries follow it)
         header.services = header.services.filter((s, i) => checkService(s) || (skip(`header service ${i}: unreadable`), false));
+      } else if (Array.isArray(v) && v[0] === 'settings') {
+        if (v.length === 3 && isStr(v[1]) && checkSettings(v[2])) aside.push([v[1], v[2]]);
+        else skip(`line ${line.n}: not settings kept aside`);
       } else {
         const e = checkEntry(v, header.version);
         if (e) entries.push(e);
@@ -323,6 +332,7 @@ export async function loadSnapshot(state: Snapshotting, file: string, observeClo
   if (!header) return { status: 'ignored', reason: 'empty file' };
   observeClock(header.clock);
   state.importServices(header.services);
+  state.importAside(aside);
   const written = new Map(header.services.map((s) => [s.name, s.bucketMs]));
   let keys = 0;
   for (const e of entries) if (state.importEntry(e, (name) => written.get(name))) keys++;

@@ -56,6 +56,11 @@ export class SettingsAside {
   delete(name: string): void {
     this.#lru.delete(name);
   }
+
+  /** Every entry, least recently set first (restoring them in this order keeps it). */
+  entries(): [string, DetectionSettings][] {
+    return [...this.#lru.rentries()].map((e) => [e[0] as string, { ...(e[1] as DetectionSettings) }]);
+  }
 }
 
 /** The fields that differ between two settings, as [before, after]. */

@@ -93,6 +93,9 @@ export interface SnapshotService {
   bucketMs: number;
 }
 
+/** Settings kept aside for a service without a place (state/settings.ts SettingsAside). */
+export type SnapshotAside = [name: string, settings: DetectionSettings];
+
 /**
  * A snapshot being taken in steps, with ingest going on between them
  * (aggregator/state-file.ts yields to the event loop between slices).
@@ -100,6 +103,8 @@ export interface SnapshotService {
 export interface SnapshotExport {
   /** the services as at the start (the snapshot's header) */
   readonly services: SnapshotService[];
+  /** settings kept aside for services without a place, least recently set first (bounded by SIEM_MAX_SERVICES) */
+  readonly aside: SnapshotAside[];
   /**
    * Do up to `max` keys' worth of work, handing each entry ready to `take`
    * (every key, least recently seen first, each as it is when reached; an
@@ -114,6 +119,8 @@ export interface Snapshotting {
   /** start a snapshot at clock `now` */
   beginExport(now: number): SnapshotExport;
   importServices(services: readonly SnapshotService[]): void;
+  /** settings kept aside, least recently set first (after importServices: a service with a place keeps its own) */
+  importAside(aside: readonly SnapshotAside[]): void;
   /** restore one key; false when skipped (expired, unknown service, other sub-bucket length) */
   importEntry(e: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean;
 }

@@ -57,6 +57,43 @@ test('a restart with SIEM_STATE_FILE gives the same findings, top lists and gaug
   assert.equal(b.state.settingsOf('billing').window_seconds, 120);
 });
 
+test('settings kept aside (services without a place) survive a restart, bounded by SIEM_MAX_SERVICES, least recently set dropped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { SIEM_CLOCK: 'event', SIEM_MAX_SERVICES: '2', SIEM_STATE_FILE: join(dir, 'state.ndjson') };
+  const a = await startAggregator(env);
+  for (const [service, error_min] of [
+    ['a', 5],
+    ['b', 2],
+    ['c', 3],
+  ] as const)
+    await postJson(`${a.url}/v1/records`, { settings: { [service]: { error_min } }, records: [] });
+  await a.close();
+  const lines = readFileSync(env.SIEM_STATE_FILE, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('["settings"'));
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).slice(0, 2)),
+    [
+      ['settings', 'b'],
+      ['settings', 'c'],
+    ],
+    'least recently set first, at most SIEM_MAX_SERVICES',
+  );
+
+  const b = await startAggregator(env);
+  t.after(() => b.close());
+  assert.deepEqual((await getJson(`${b.url}/v1/settings`)).body.services, {}, 'still no place');
+  assert.equal(b.state.settingsOf('a').error_min, 20, 'dropped by the bound: the defaults');
+  assert.equal(b.state.settingsOf('c').error_min, 3);
+  await postJson(`${b.url}/v1/records`, { records: [0, 1].map((i) => r(T0 + i, '203.0.113.7', 401, { service: 'b' })) });
+  assert.deepEqual(
+    (await getJson(`${b.url}/v1/findings`)).body.findings.map((f: { service: string; count: number }) => [f.service, f.count]),
+    [['b', 2]],
+    "b's error_min 2 is in force with its first record",
+  );
+});
+
 test('foreign, future-version and headless snapshots are ignored: the start succeeds with empty state', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

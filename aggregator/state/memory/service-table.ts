@@ -51,6 +51,16 @@ export class ServiceTable {
     return this.#aside.peek(name) ?? this.#o.defaults;
   }
 
+  /** The settings kept aside, least recently set first (for snapshots). */
+  asideEntries(): [string, DetectionSettings][] {
+    return this.#aside.entries();
+  }
+
+  /** Settings kept aside, restored from a snapshot (locked settings ignore them; a service with a place keeps its own). */
+  restoreAside(name: string, s: DetectionSettings): void {
+    if (!this.#locked && !this.services.has(name)) this.#aside.keep(name, s, this.#o.defaults);
+  }
+
   /**
    * Settings from a batch. A service with a place takes them now (its grid
    * kept while the tolerance holds: state/grid.ts); one without keeps them

@@ -25,7 +25,7 @@
 // Memory while it runs: about 10 bytes per key, plus a reference per
 // credential key.
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
-import type { SnapshotEntry, SnapshotExport, SnapshotService } from '../state';
+import type { SnapshotAside, SnapshotEntry, SnapshotExport, SnapshotService } from '../state';
 import type { IpSlots } from './ip-slots';
 import { ipKeyOfLruKey } from './ipv4';
 import { runsOf, type CredentialEntry, type ServiceState } from './service';
@@ -40,10 +40,13 @@ export interface ExportSource {
   /** generation -> service (undefined: a generation given back by an idle service) */
   gens: readonly (ServiceState | undefined)[];
   credentials: ReadonlySet<CredentialEntry>;
+  /** settings kept aside, least recently set first */
+  aside: SnapshotAside[];
 }
 
 export class MemoryExport implements SnapshotExport {
   readonly services: SnapshotService[] = [];
+  readonly aside: SnapshotAside[];
   readonly #slots: IpSlots;
   readonly #gens: readonly (ServiceState | undefined)[];
   /** the services in the header, with the generation of their IP histories then */
@@ -72,6 +75,7 @@ export class MemoryExport implements SnapshotExport {
     this.#slots = src.slots;
     this.#gens = src.gens;
     this.#now = now;
+    this.aside = src.aside;
     let lo = now;
     for (const svc of src.services) {
       this.services.push({ name: svc.name, settings: { ...svc.settings }, bucketMs: svc.layout.bucketMs });

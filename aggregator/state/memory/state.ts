@@ -21,6 +21,7 @@ import type {
   OnReject,
   ServiceGauges,
   SiemState,
+  SnapshotAside,
   SnapshotEntry,
   SnapshotExport,
   SnapshotRuns,
@@ -298,13 +299,23 @@ export class MemoryState implements SiemState, Snapshotting {
   /** Keys least recently seen first (restoring in this order keeps the eviction order), in steps. */
   beginExport(now: number): SnapshotExport {
     return new MemoryExport(
-      { slots: this.#slots, services: this.#services.values(), gens: this.#gens, credentials: this.#credentials },
+      {
+        slots: this.#slots,
+        services: this.#services.values(),
+        gens: this.#gens,
+        credentials: this.#credentials,
+        aside: this.#table.asideEntries(),
+      },
       now,
     );
   }
 
   importServices(services: readonly SnapshotService[]): void {
     for (const s of services) this.#table.take(s.name, s);
+  }
+
+  importAside(aside: readonly SnapshotAside[]): void {
+    for (const [name, s] of aside) this.#table.restoreAside(name, s);
   }
 
   /**
