@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../aggregator/config';
-import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, isRedactedHeader, type CredentialSource } from '../common/kong-log';
-import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings, type SettingName } from '../common/settings';
+import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
+import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings } from '../common/settings';
+import { camel, credentialHeader, flagOf, intIn, parseTime, settingParser, successStatuses } from './options';
 import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
-import { parseSuccessStatuses } from '../common/success-statuses';
 import { fingerprintOf, firstLine } from './fingerprint';
 import type { ReplayProgress } from './replay';
 
@@ -32,56 +32,6 @@ export const KONG_LOG_HINT =
 const LATE_HINT_SHARE = 0.01;
 
 class UsageError extends Error {}
-
-function intIn(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
-/** A credential header replay can read: Kong's serializer logs authorization headers as REDACTED. */
-function credentialHeader(v: string): string {
-  if (isRedactedHeader(v))
-    throw new InvalidArgumentError(
-      `${v} cannot be a credential source: Kong logs its value as REDACTED, so every client would share one credential`,
-    );
-  return v;
-}
-
-/** `--success-statuses ROUTE=302[|303]`, repeatable: the entries add up. */
-function successStatuses(v: string, prev: Map<string, Set<number>> | undefined): Map<string, Set<number>> {
-  try {
-    return parseSuccessStatuses(v, prev ?? new Map());
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
-function settingParser(name: SettingName) {
-  const s = DETECTION_SETTINGS[name];
-  return (v: string): number => {
-    const n = Number(v);
-    const ok = v.trim() !== '' && Number.isFinite(n) && (s.type === 'number' || Number.isInteger(n)) && n >= s.min && n <= s.max;
-    if (!ok) throw new InvalidArgumentError(`expected ${s.type === 'integer' ? 'an integer' : 'a number'} from ${s.min} to ${s.max}`);
-    return n;
-  };
-}
-
-/** ISO 8601, or epoch seconds / milliseconds (Kong's started_at is ms). */
-export function parseTime(v: string): number {
-  if (/^\d+$/.test(v)) {
-    const n = Number(v);
-    return n < 1e11 ? n * 1000 : n;
-  }
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidArgumentError('expected an ISO 8601 time (2024-06-07T22:00:00Z) or seconds/ms since epoch');
-  return t;
-}
-
-const flagOf = (name: SettingName) => `--${name.replace(/_/g, '-')}`;
-const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function config(): Readonly<Config> {
   try {
