@@ -22,14 +22,24 @@ import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits'
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
 import type { SnapshotAside, SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
+import { STRIDE } from './window';
 
 export const SNAPSHOT_FORMAT = 'kong-siem-state';
 /**
- * 2: each key carries its run starts by rule type. Version 1 (the run starts
- * of error_ip and failure_spike, or credential_ips, as numbers) still reads.
+ * 3: IP series entries carry a fifth count, auth failures. 2: each key
+ * carries its run starts by rule type. Versions 1 (the run starts of
+ * error_ip and failure_spike, or credential_ips, as numbers) and 2 still
+ * read, their series with no auth failure.
  */
-export const SNAPSHOT_VERSION = 2;
-const READS = [1, 2];
+export const SNAPSHOT_VERSION = 3;
+const READS = [1, 2, 3];
+
+/** An entry's series of four counts per bucket (versions 1, 2) with auth failures 0. */
+function withAuthCount(series: number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= series.length; i += 4) out.push(...series.slice(i, i + 4), 0);
+  return out;
+}
 /** temp files are `<file>.tmp-<pid>-<random>` */
 interface Header {
   format: string;
@@ -247,6 +257,7 @@ function runsV1(types: string[], since: unknown[]): SnapshotRuns | undefined {
 function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
   if (!Array.isArray(v)) return undefined;
   if (v[0] === 'ip') {
+    const stride = version < 3 ? 4 : STRIDE;
     const series = v[4];
     const runs =
       version === 1 ? (v.length === 7 ? runsV1(['error_ip', 'failure_spike'], v.slice(5)) : undefined) : v.length === 6 ? v[5] : undefined;
@@ -256,9 +267,9 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
       isInt(v[3]) &&
       isRuns(runs) &&
       Array.isArray(series) &&
-      series.length % 4 === 0 &&
+      series.length % stride === 0 &&
       series.every((x) => isInt(x) && x >= 0);
-    return ok ? ['ip', v[1], v[2], v[3], series, runs] : undefined;
+    return ok ? ['ip', v[1], v[2], v[3], stride === STRIDE ? series : withAuthCount(series), runs] : undefined;
   }
   if (v[0] === 'credential') {
     const ips = v[4];

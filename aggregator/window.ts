@@ -1,7 +1,7 @@
 // Sliding windows made of sub-buckets, stored sparsely.
 //
 // A key's history is a flat number array of entries
-// [bucket, requests, failures, successes], ascending by bucket number
+// [bucket, requests, failures, successes, auth failures], ascending by bucket number
 // (bucket = floor(ts / bucketMs)). Only buckets that saw traffic hold an
 // entry, so the many IPs that send one or two requests cost a few numbers,
 // while a busy IP costs at most one entry per sub-bucket of the longest
@@ -9,20 +9,25 @@
 // ending with T's bucket: it covers (T - W, T] to within one sub-bucket,
 // which docs/api.md ("Definitions") allows when bucketMs <= W / 10.
 
-export const STRIDE = 4;
+import type { RecordKind } from '../common/record';
+
+export const STRIDE = 5;
 const REQ = 1;
 const FAIL = 2;
 const SUCC = 3;
+const AUTH = 4;
 
 /** Sums of one range of buckets. Reused by callers to avoid allocation. */
 export interface Counts {
   requests: number;
   failures: number;
   successes: number;
+  /** failed authentications: 401/403 answers, or failures the plugin decided on a success status (common/record.ts) */
+  auth_failures: number;
 }
 
 export function emptyCounts(): Counts {
-  return { requests: 0, failures: 0, successes: 0 };
+  return { requests: 0, failures: 0, successes: 0, auth_failures: 0 };
 }
 
 export function bucketOf(ts: number, bucketMs: number): number {
@@ -35,32 +40,41 @@ export function bucketsFor(windowMs: number, bucketMs: number): number {
 }
 
 /** Add one request to `series` in `bucket`; keeps entries sorted. */
-export function addToSeries(series: number[], bucket: number, failure: boolean, success: boolean): void {
+export function addToSeries(series: number[], bucket: number, k: RecordKind): void {
   let i = series.length - STRIDE;
   // Records arrive nearly in order: the target is the last entry or near it.
   while (i >= 0 && (series[i] as number) > bucket) i -= STRIDE;
   if (i >= 0 && series[i] === bucket) {
     series[i + REQ] = (series[i + REQ] as number) + 1;
-    if (failure) series[i + FAIL] = (series[i + FAIL] as number) + 1;
-    if (success) series[i + SUCC] = (series[i + SUCC] as number) + 1;
+    if (k.failure) series[i + FAIL] = (series[i + FAIL] as number) + 1;
+    if (k.success) series[i + SUCC] = (series[i + SUCC] as number) + 1;
+    if (k.auth) series[i + AUTH] = (series[i + AUTH] as number) + 1;
     return;
   }
-  const entry = [bucket, 1, failure ? 1 : 0, success ? 1 : 0];
+  const entry = [bucket, 1, k.failure ? 1 : 0, k.success ? 1 : 0, k.auth ? 1 : 0];
   if (i + STRIDE === series.length) series.push(...entry);
   else series.splice(i + STRIDE, 0, ...entry);
 }
 
 /** Add whole counts to one bucket (restoring totals from a snapshot). */
-export function addCountsToSeries(series: number[], bucket: number, requests: number, failures: number, successes: number): void {
+export function addCountsToSeries(
+  series: number[],
+  bucket: number,
+  requests: number,
+  failures: number,
+  successes: number,
+  authFailures = 0,
+): void {
   let i = series.length - STRIDE;
   while (i >= 0 && (series[i] as number) > bucket) i -= STRIDE;
   if (i >= 0 && series[i] === bucket) {
     series[i + REQ] = (series[i + REQ] as number) + requests;
     series[i + FAIL] = (series[i + FAIL] as number) + failures;
     series[i + SUCC] = (series[i + SUCC] as number) + successes;
+    series[i + AUTH] = (series[i + AUTH] as number) + authFailures;
     return;
   }
-  series.splice(i + STRIDE, 0, bucket, requests, failures, successes);
+  series.splice(i + STRIDE, 0, bucket, requests, failures, successes, authFailures);
 }
 
 /** Drop entries older than `minBucket` (exclusive bound: keeps bucket >= minBucket). */
@@ -79,6 +93,7 @@ export function sumSeries(series: readonly number[], fromBucket: number, toBucke
   out.requests = 0;
   out.failures = 0;
   out.successes = 0;
+  out.auth_failures = 0;
   for (let i = series.length - STRIDE; i >= 0; i -= STRIDE) {
     const b = series[i] as number;
     if (b <= fromBucket) break;
@@ -86,6 +101,7 @@ export function sumSeries(series: readonly number[], fromBucket: number, toBucke
     out.requests += series[i + REQ] as number;
     out.failures += series[i + FAIL] as number;
     out.successes += series[i + SUCC] as number;
+    out.auth_failures += series[i + AUTH] as number;
   }
   return out;
 }

@@ -1,5 +1,5 @@
 // `npm run demo` / `kong-siem demo`: the aggregator in this process on
-// 127.0.0.1, fed Kong http-log payloads of benign traffic with the four attack
+// 127.0.0.1, fed Kong http-log payloads of benign traffic with the five attack
 // patterns, then the findings and the /metrics URL; unless --once, it keeps
 // serving (the findings page's URL printed) until Ctrl-C. A new user sees the
 // product work with nothing else installed. Traffic carries wall-clock
@@ -55,7 +55,7 @@ async function post(url: string, body: unknown): Promise<void> {
   if (res.status !== 202) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
 }
 
-/** One wave: benign traffic of the last minute and the four attacks, posted as http-log would. */
+/** One wave: benign traffic of the last minute and the five attacks, posted as http-log would. */
 export async function wave(url: string, n: number): Promise<number> {
   const requests = scenario({
     endMs: Date.now(),
@@ -80,13 +80,15 @@ async function getJson<T>(url: string): Promise<T> {
 function describe(f: Finding): string {
   switch (f.type) {
     case 'error_ip':
-      return `error_ip        ${f.service}  ${f.ip}  ${f.count} failures, ${Math.round(f.ratio * 100)}% of its requests in the window`;
+      return `error_ip        ${f.service}  ${f.ip}  ${f.count} failures, ${Math.round(f.ratio * 100)}% of its requests in the ${f.window === 'burst' ? 'burst window' : 'window'}`;
     case 'credential_ips':
       return `credential_ips  ${f.service}  credential ${f.credential}  from ${f.count} IPs: ${f.ips.join(' ')}`;
     case 'failure_spike':
       return `failure_spike   ${f.service}  ${f.ip}  ${f.count} failures (${Math.round(f.ratio * 100)}%) after ${f.successes} successes`;
     case 'flood_ip':
       return `flood_ip        ${f.service}  ${f.ip}  ${f.count} requests, ${Math.round(f.ratio * 100)}% of the service's requests in the window`;
+    case 'auth_bruteforce':
+      return `auth_bruteforce ${f.service}  ${f.ip}  ${f.count} failed authentications, ${Math.round(f.ratio * 100)}% of its requests in the window`;
   }
 }
 
@@ -106,7 +108,7 @@ export async function demo(o: DemoOptions): Promise<number> {
 
     // Ingest is applied before the 202, so one read would do; a bounded poll
     // keeps the demo honest should that ever change.
-    const want = ['error_ip', 'credential_ips', 'failure_spike', 'flood_ip'];
+    const want = ['error_ip', 'credential_ips', 'failure_spike', 'flood_ip', 'auth_bruteforce'];
     let findings: Finding[] = [];
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
       findings = (await getJson<{ findings: Finding[] }>(`${url}/v1/findings`)).findings;

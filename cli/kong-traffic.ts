@@ -1,6 +1,6 @@
 // Synthetic Kong traffic: log objects of the shape `kong.log.serialize()`
 // gives in Kong 3.x (what file-log writes and http-log posts), and a scenario
-// of benign traffic with each of the four attack patterns. Used by the demo,
+// of benign traffic with each of the five attack patterns. Used by the demo,
 // the replay benchmark and the tests, so all three exercise the same shapes.
 import { createHash } from 'node:crypto';
 
@@ -132,8 +132,10 @@ export const ATTACK = Object.freeze({
   service: 'orders',
   /** top_ip (and flood_ip in the demo): floods with successful requests */
   floodIp: '203.0.113.10',
-  /** error_ip: mostly 401s */
+  /** error_ip: a scanner, mostly 404s */
   errorIp: '198.51.100.23',
+  /** auth_bruteforce: a few 401s, slowly */
+  bruteIp: '192.0.2.60',
   /** credential_ips: one credential from several IPs */
   sharedCredential: 'key-alice-7f3a',
   sharedConsumer: 'alice',
@@ -159,7 +161,7 @@ export interface ScenarioOptions {
 
 /**
  * Benign traffic on two services from many IPs, each consumer on its own IP,
- * plus the four attacks in the last minute before `endMs` (the spike's
+ * plus the five attacks in the last minute before `endMs` (the spike's
  * successes 90 s earlier, in its baseline period), sized to meet the default
  * settings with margin and no attacker meeting a rule it is not meant to.
  * Returned in the order Kong's log phase would write them: by ts + latency.
@@ -194,16 +196,28 @@ export function scenario(o: ScenarioOptions): Request[] {
   const flood = o.floodRequests ?? 400;
   for (let i = 0; i < flood; i++)
     out.push({ ts: t - 40_000 + Math.floor((i * 40_000) / flood), ip: ATTACK.floodIp, status: 200, service: svc, latencyMs: 3 });
-  // error_ip: 60 failures out of 64 in the last 30 s
+  // error_ip: 60 failures out of 64 in the last 30 s, a scan for paths
   for (let i = 0; i < 64; i++) {
     out.push({
       ts: t - 30_000 + i * 450,
       ip: ATTACK.errorIp,
-      status: i % 16 === 0 ? 200 : 401,
+      status: i % 16 === 0 ? 200 : 404,
+      service: svc,
+      path: `/orders/${i.toString(36)}`,
+      latencyMs: 2,
+    });
+  }
+  // auth_bruteforce: 9 refused logins in the last 45 s, one every 5 s: under
+  // error_min and never 10 within 10 s, so it is no error_ip
+  for (let i = 0; i < 9; i++) {
+    out.push({
+      ts: t - 45_000 + i * 5_000,
+      ip: ATTACK.bruteIp,
+      status: 401,
       service: svc,
       method: 'POST',
       path: '/orders/login',
-      latencyMs: 2,
+      latencyMs: 4,
     });
   }
   // credential_ips: one credential from five IPs in the last 50 s
@@ -228,7 +242,7 @@ export function scenario(o: ScenarioOptions): Request[] {
   // history shows it, the findings at the end of the log do not.
   if (o.spanMs >= 300_000) {
     for (let i = 0; i < 30; i++)
-      out.push({ ts: start + 30_000 + i * 300, ip: ATTACK.earlyErrorIp, status: 401, service: 'billing', latencyMs: 2 });
+      out.push({ ts: start + 30_000 + i * 300, ip: ATTACK.earlyErrorIp, status: 404, service: 'billing', latencyMs: 2 });
   }
   return out.sort((a, b) => a.ts + (a.latencyMs ?? 0) - (b.ts + (b.latencyMs ?? 0)));
 }

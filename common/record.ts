@@ -56,22 +56,27 @@ export function isSuccess(status: number): boolean {
 export interface RecordKind {
   failure: boolean;
   success: boolean;
+  /** a failed authentication (auth_bruteforce) */
+  auth: boolean;
 }
 
 const KINDS: readonly RecordKind[] = Object.freeze(
-  [0, 1, 2, 3].map((b) => Object.freeze({ failure: (b & 1) !== 0, success: (b & 2) !== 0 })),
+  [0, 1, 2, 3, 4, 5, 6, 7].map((b) => Object.freeze({ failure: (b & 1) !== 0, success: (b & 2) !== 0, auth: (b & 4) !== 0 })),
 );
-const kind = (failure: boolean, success: boolean) => KINDS[(failure ? 1 : 0) | (success ? 2 : 0)] as RecordKind;
+const kind = (failure: boolean, success: boolean, auth: boolean) =>
+  KINDS[(failure ? 1 : 0) | (success ? 2 : 0) | (auth ? 4 : 0)] as RecordKind;
 
 /**
  * The status rule, or the outcome the plugin decided (`success_statuses`)
- * when the record carries one. Shared frozen objects: classifying
- * allocates nothing.
+ * when the record carries one. A failed authentication is a 401 or 403
+ * answer, or a failure decided on a status the status rule calls a success
+ * (a login route that answers a failed login with 200). Shared frozen
+ * objects: classifying allocates nothing.
  */
 export function classify(status: number, outcome?: Outcome): RecordKind {
-  if (outcome === 'success') return kind(false, true);
-  if (outcome === 'failure') return kind(true, false);
-  return kind(isFailure(status), isSuccess(status));
+  if (outcome === 'success') return kind(false, true, false);
+  if (outcome === 'failure') return kind(true, false, status === 401 || status === 403 || status < 400);
+  return kind(isFailure(status), isSuccess(status), status === 401 || status === 403);
 }
 
 // Findings are defined by the rules that build them (aggregator/rules); a

@@ -24,6 +24,10 @@ export interface DetectionSettings {
   spike_failure_ratio: number;
   flood_min_requests: number;
   flood_min_share: number;
+  auth_fail_min: number;
+  /** auth_bruteforce window, seconds */
+  auth_fail_window_seconds: number;
+  auth_fail_ratio: number;
 }
 
 export type SettingName = keyof DetectionSettings;
@@ -102,6 +106,21 @@ export const DETECTION_SETTINGS: Readonly<Record<SettingName, SettingSpec>> = Ob
     min: 0,
     max: 1,
     description: "flood_ip: least share of the service's requests in the window",
+  },
+  auth_fail_min: {
+    type: 'integer',
+    default: 6,
+    min: 1,
+    max: COUNT_MAX,
+    description: 'auth_bruteforce: least failed authentications (401/403) in its window',
+  },
+  auth_fail_window_seconds: { type: 'integer', default: 60, min: 1, max: SECONDS_MAX, description: 'auth_bruteforce window, in seconds' },
+  auth_fail_ratio: {
+    type: 'number',
+    default: 0.8,
+    min: 0,
+    max: 1,
+    description: "auth_bruteforce: least share of failed authentications among the IP's requests",
   },
 });
 

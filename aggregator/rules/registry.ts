@@ -2,13 +2,14 @@
 // its module (see error-ip.ts), add it here, add its settings to
 // common/settings.ts; both backends, the findings API, the metrics and
 // snapshots pick it up from this list.
+import { authBruteforce } from './auth-bruteforce';
 import { credentialIps } from './credential-ips';
 import { errorIp } from './error-ip';
 import { failureSpike } from './failure-spike';
 import { floodIp } from './flood-ip';
 import type { CredentialRule, IpRule } from './types';
 
-const IP = [errorIp, failureSpike, floodIp] as const;
+const IP = [errorIp, failureSpike, floodIp, authBruteforce] as const;
 const CREDENTIAL = [credentialIps] as const;
 
 /** Rules over IP keys, in a fixed order (backends index their per-rule state by it). */

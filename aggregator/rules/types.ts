@@ -18,7 +18,7 @@ export const NONE = -1;
 
 /** An IP key's counts at one clock, window by window (a backend sums them on demand). */
 export interface IpCounts {
-  /** the IP key's requests, failures, successes in window `w` */
+  /** the IP key's requests, failures, successes, auth failures in window `w` */
   ip(w: WindowId): Readonly<Counts>;
   /** the whole service's in window `w` (every IP key) */
   service(w: WindowId): Readonly<Counts>;
@@ -41,8 +41,8 @@ interface RuleBase<F extends { type: string }> {
 export interface IpRule<F extends { type: string } = { type: string }> extends RuleBase<F> {
   readonly entity: 'ip';
   /**
-   * Whether a record of this kind (failure, success: see common/record.ts
-   * classify) can turn a non-candidate into a candidate. Records that cannot
+   * Whether a record of this kind (failure, success, auth failure: see
+   * common/record.ts classify) can turn a non-candidate into a candidate. Records that cannot
    * skip the rule for IP keys that are not candidates (most keys, most
    * records).
    */

@@ -15,6 +15,8 @@ export const WINDOW = Object.freeze({
   baseline: 2,
   /** (T - error_burst_seconds, T]: error_ip's short window */
   burst: 3,
+  /** (T - auth_fail_window_seconds, T]: auth_bruteforce */
+  auth: 4,
 } as const);
 export type WindowId = (typeof WINDOW)[keyof typeof WINDOW];
 export const WINDOW_COUNT = Object.keys(WINDOW).length;
@@ -40,6 +42,7 @@ const WINDOWS: readonly { span: (s: DetectionSettings) => readonly [number, numb
   { span: (s) => [s.spike_window_seconds, 0], sub: FINE },
   { span: (s) => [s.spike_window_seconds + s.spike_baseline_seconds, s.spike_window_seconds], sub: FINE },
   { span: (s) => [s.error_burst_seconds, 0], sub: BURST },
+  { span: (s) => [s.auth_fail_window_seconds, 0], sub: FINE },
 ];
 
 export interface Layout {

@@ -399,7 +399,7 @@ test(
     assert.match(await text('192.0.2.44'), /5\.2× threshold/);
     assert.match(
       await text('192.0.2.45'),
-      /Authentication brute force[\s\S]*12 401\/403 answers, 92% of its requests in the last 60 s; rule: ≥ 6 and ≥ 80%/,
+      /Authentication brute force[\s\S]*12 failed authentications \(401\/403\), 92% of its requests in the last 60 s; rule: ≥ 6 and ≥ 80%/,
     );
     assert.match(
       await text('192.0.2.46'),

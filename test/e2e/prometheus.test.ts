@@ -129,6 +129,7 @@ describe('e2e: real Prometheus scraping a real aggregator', () => {
     await expectValue(`kong_siem_error_ip{job="kong-siem",service="orders",ip="203.0.113.7"}`, 25);
     await expectValue(`kong_siem_failure_spike{job="kong-siem",service="orders",ip="198.51.100.9"}`, 12);
     await expectValue(`kong_siem_credential_ips{job="kong-siem",service="orders",credential="${CRED}"}`, 3);
+    await expectValue(`kong_siem_auth_bruteforce{job="kong-siem",service="orders",ip="203.0.113.7"}`, 25);
     await expectValue('count(kong_siem_error_ip)', 1);
     await expectValue('count(kong_siem_failure_spike)', 1);
     await expectValue('count(kong_siem_credential_ips)', 1);

@@ -15,7 +15,10 @@ export interface Rec {
   credential?: string;
 }
 
-export function scenario(): { records: Rec[]; labels: Record<'error_ip' | 'credential_ips' | 'failure_spike', Set<string>> } {
+export function scenario(): {
+  records: Rec[];
+  labels: Record<'error_ip' | 'credential_ips' | 'failure_spike' | 'auth_bruteforce', Set<string>>;
+} {
   const rnd = prng(42);
   const records: Rec[] = [];
   const add = (
@@ -105,6 +108,23 @@ export function scenario(): { records: Rec[]; labels: Record<'error_ip' | 'crede
     ),
     credential_ips: new Set(['stolen-1', 'stolen-2', 'stolen-3'].map((c) => `orders|${c}`)),
     failure_spike: new Set(['10.20.0.1', '10.20.0.2', '10.20.0.3'].map((ip) => `orders|${ip}`)),
+    // mostly 401/403 in the last 60 s: the error_ip attacks and the spikes (their
+    // successes are older), 19 × 401 and 9 × 401 alike; not 25 of 56, not 14 of 20
+    auth_bruteforce: new Set(
+      [
+        '192.0.2.1',
+        '192.0.2.2',
+        '192.0.2.3',
+        '192.0.2.4',
+        '192.0.2.5',
+        '192.0.2.50',
+        '10.20.0.1',
+        '10.20.0.2',
+        '10.20.0.3',
+        '10.20.0.10',
+        '10.20.0.11',
+      ].map((ip) => `orders|${ip}`),
+    ),
   };
   return { records, labels };
 }

@@ -15,16 +15,21 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
   const B = s.spike_baseline_seconds * 1000;
   const C = s.credential_window_seconds * 1000;
   const E = s.error_burst_seconds * 1000;
-  const perIp = new Map<string, { req: number; fail: number; sReq: number; sFail: number; bSucc: number; eReq: number; eFail: number }>();
+  const A = s.auth_fail_window_seconds * 1000;
+  const perIp = new Map<
+    string,
+    { req: number; fail: number; sReq: number; sFail: number; bSucc: number; eReq: number; eFail: number; aReq: number; aFail: number }
+  >();
   const perCred = new Map<string, Set<string>>();
   const serviceRequests = new Map<string, number>();
   for (const r of records) {
     const k = `${r.service}|${r.ipKey}`;
     let v = perIp.get(k);
-    if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0, eReq: 0, eFail: 0 }));
+    if (!v) perIp.set(k, (v = { req: 0, fail: 0, sReq: 0, sFail: 0, bSucc: 0, eReq: 0, eFail: 0, aReq: 0, aFail: 0 }));
     // written out here rather than through common/record.ts classify: the yardstick stays independent
     const fail = r.outcome ? r.outcome === 'failure' : r.status >= 400;
     const succ = r.outcome ? r.outcome === 'success' : r.status >= 200 && r.status < 400;
+    const authFail = r.outcome === 'success' ? false : r.status === 401 || r.status === 403 || (r.outcome === 'failure' && r.status < 400);
     if (inRange(r.ts, T - W, T)) {
       serviceRequests.set(r.service, (serviceRequests.get(r.service) ?? 0) + 1);
       v.req++;
@@ -39,6 +44,10 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
       v.eReq++;
       if (fail) v.eFail++;
     }
+    if (inRange(r.ts, T - A, T)) {
+      v.aReq++;
+      if (authFail) v.aFail++;
+    }
     if (r.credential && inRange(r.ts, T - C, T)) {
       const ck = `${r.service}|${r.credential}`;
       let set = perCred.get(ck);
@@ -46,12 +55,19 @@ export function referenceFindings(records: readonly KeyedRecord[], T: number, s:
       set.add(r.ipKey);
     }
   }
-  const out: RefFindings = { error_ip: new Map(), credential_ips: new Map(), failure_spike: new Map(), flood_ip: new Map() };
+  const out: RefFindings = {
+    error_ip: new Map(),
+    credential_ips: new Map(),
+    failure_spike: new Map(),
+    flood_ip: new Map(),
+    auth_bruteforce: new Map(),
+  };
   for (const [k, v] of perIp) {
     const all = serviceRequests.get(k.slice(0, k.indexOf('|'))) ?? 0;
     if (v.req >= s.flood_min_requests && all > 0 && v.req / all >= s.flood_min_share) out.flood_ip.set(k, v.req);
     if (v.fail >= s.error_min && v.fail / v.req >= s.error_ratio) out.error_ip.set(k, v.fail);
     else if (v.eFail >= s.error_burst_min && v.eFail / v.eReq >= s.error_ratio) out.error_ip.set(k, v.eFail);
+    if (v.aFail >= s.auth_fail_min && v.aFail / v.aReq >= s.auth_fail_ratio) out.auth_bruteforce.set(k, v.aFail);
     if (v.sFail >= s.spike_min_failures && v.bSucc >= s.spike_min_successes && v.sFail / v.sReq >= s.spike_failure_ratio)
       out.failure_spike.set(k, v.sFail);
   }

@@ -20,7 +20,7 @@ async function aggregatorWithFindings(t: { after(fn: () => Promise<void>): void 
   t.after(() => agg.close());
   const now = Date.now();
   const records = [];
-  for (let i = 0; i < 30; i++) records.push({ ts: now - i, ip: '203.0.113.7', status: 401, service: 'orders' });
+  for (let i = 0; i < 30; i++) records.push({ ts: now - i, ip: '203.0.113.7', status: 500, service: 'orders' });
   for (let i = 0; i < 4; i++)
     records.push({ ts: now - i, ip: `198.51.100.${i + 1}`, status: 200, service: 'orders', credential: 'c0ffee0000000001' });
   for (let i = 0; i < 12; i++) records.push({ ts: now - i, ip: '192.0.2.9', status: 200, service: 'payments' });

@@ -77,6 +77,12 @@ test('demo --once: every pattern detected, a busy port falls back to a free one,
     stdout,
     new RegExp(`failure_spike +orders +${ATTACK.spikeIp.replace(/\./g, '\\.')} +15 failures \\(100%\\) after 8 successes`),
   );
+  assert.match(
+    stdout,
+    new RegExp(`auth_bruteforce +orders +${ATTACK.bruteIp.replace(/\./g, '\\.')} +9 failed authentications, 100% of its requests`),
+  );
+  // one finding per attacker: each meets the rule it is meant to, and no other
+  assert.equal((stdout.match(/^ {6}(error_ip|credential_ips|failure_spike|flood_ip|auth_bruteforce) /gm) ?? []).length, 5, stdout);
 });
 
 /** The top list the demo printed: the cited path, and its rows (ip, count) then `other`. */
@@ -131,6 +137,7 @@ test("demo keeps serving: the findings page's URL printed and served, /metrics s
   const text = await res.text();
   assert.equal(metricValue(text, 'kong_siem_error_ip', { service: 'orders', ip: ATTACK.errorIp }), 60);
   assert.equal(metricValue(text, 'kong_siem_failure_spike', { service: 'orders', ip: ATTACK.spikeIp }), 15);
+  assert.equal(metricValue(text, 'kong_siem_auth_bruteforce', { service: 'orders', ip: ATTACK.bruteIp }), 9);
   assert.equal(metricValue(text, 'kong_siem_top_ip_requests', { service: 'orders', ip: ATTACK.floodIp }), FLOOD_REQUESTS);
   assert.equal(metricValue(text, 'kong_siem_flood_ip', { service: 'orders', ip: ATTACK.floodIp }), FLOOD_REQUESTS);
   demo.child.kill('SIGINT');

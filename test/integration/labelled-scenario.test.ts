@@ -26,12 +26,12 @@ test('labelled scenario: precision and recall 1.0 on every detection, the right 
   // the labels agree with an exact reading of the rules (guards the scenario itself)
   const keyed: KeyedRecord[] = records.map((r) => ({ ...r, ipKey: ipKey(r.ip) as string }));
   const ref = referenceFindings(keyed, T);
-  for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {
+  for (const type of ['error_ip', 'credential_ips', 'failure_spike', 'auth_bruteforce'] as const) {
     assert.deepEqual(new Set(ref[type].keys()), labels[type], `labels of ${type}`);
   }
 
   const { body } = await getJson(`${agg.url}/v1/findings`);
-  for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {
+  for (const type of ['error_ip', 'credential_ips', 'failure_spike', 'auth_bruteforce'] as const) {
     const got = new Set<string>(
       body.findings
         .filter((f: { type: string }) => f.type === type)
@@ -43,7 +43,12 @@ test('labelled scenario: precision and recall 1.0 on every detection, the right 
   }
   for (const f of body.findings) {
     if (f.type === 'credential_ips') assert.equal(f.count, 6);
-    else assert.equal(f.count, ref[f.type as 'error_ip' | 'failure_spike'].get(`${f.service}|${f.ip}`), `count of ${f.type} ${f.ip}`);
+    else
+      assert.equal(
+        f.count,
+        ref[f.type as 'error_ip' | 'failure_spike' | 'auth_bruteforce'].get(`${f.service}|${f.ip}`),
+        `count of ${f.type} ${f.ip}`,
+      );
     assert.ok(f.since > T - 360 * SEC && f.since <= T, 'since within the state');
   }
 

@@ -69,6 +69,9 @@ test('--dump-all-plugins prints clean JSON with siem, its priority, phase and th
     error_ratio: { type: 'number', default: 0.5, between: [0, 1] },
     error_burst_min: { type: 'integer', default: 10, between: [1, 1000000] },
     error_burst_seconds: { type: 'integer', default: 10, between: [1, 86400] },
+    auth_fail_min: { type: 'integer', default: 6, between: [1, 1000000] },
+    auth_fail_window_seconds: { type: 'integer', default: 60, between: [1, 86400] },
+    auth_fail_ratio: { type: 'number', default: 0.8, between: [0, 1] },
     spike_failure_ratio: { type: 'number', default: 0.8, between: [0, 1] },
     flood_min_requests: { type: 'integer', default: 1000, between: [1, 1000000] },
     flood_min_share: { type: 'number', default: 0.2, between: [0, 1] },
@@ -236,7 +239,7 @@ test('anonymous consumers through the real plugin server: records without a cred
 });
 
 // issue 18, item 3
-test('success_statuses through the real plugin server: a login route answering failed logins with 200 counts them as failures', async (t) => {
+test('success_statuses through the real plugin server: a login route answering failed logins with 200 is an auth_bruteforce', async (t) => {
   const agg = await startRecordingAggregator({ SIEM_INGEST_TOKEN: TOKEN });
   t.after(() => agg.close());
   const ps = await startPluginServer();
@@ -273,6 +276,11 @@ test('success_statuses through the real plugin server: a login route answering f
   assert.deepEqual(of('203.0.113.81'), Array(8).fill('200:-'));
   const top = (await (await fetch(`${agg.url}/v1/top?service=blog&by=errors`)).json()) as { items: unknown[] };
   assert.deepEqual(top.items, [{ ip: '203.0.113.80', count: 8 }]);
+  const found = (await (await fetch(`${agg.url}/v1/findings`)).json()) as { findings: Array<Record<string, unknown>> };
+  assert.deepEqual(
+    found.findings.map((x) => [x.type, x.ip, x.count, x.ratio]),
+    [['auth_bruteforce', '203.0.113.80', 8, 0.8889]],
+  );
 });
 
 test('1000 log events: all delivered once, at most 2 PDK calls each, large batches gzipped', async (t) => {

@@ -75,7 +75,7 @@ test('two aggregators on one Redis, records split between them, equal one in-mem
   await mem.state.sweep();
 
   const want = canonical((await getJson(`${mem.url}/v1/findings`)).body.findings);
-  for (const type of ['error_ip', 'credential_ips', 'failure_spike'] as const) {
+  for (const type of ['error_ip', 'credential_ips', 'failure_spike', 'auth_bruteforce'] as const) {
     const got = new Set(
       want.filter((f) => f.type === type).map((f) => `${f.service}|${f.type === 'credential_ips' ? f.credential : f.ip}`),
     );

@@ -55,7 +55,7 @@ test('replay of a 100k-line file-log gives the same findings as live ingest of t
   assert.equal(ingest.accepted, lines.length);
   assert.deepEqual(
     report.findings.map((f: any) => f.type).sort(),
-    ['credential_ips', 'error_ip', 'failure_spike'],
+    ['auth_bruteforce', 'credential_ips', 'error_ip', 'failure_spike'],
     'the scenario ends with one entity per rule',
   );
   assert.deepEqual(sorted(report.findings), sorted(ingest.findings));

@@ -16,6 +16,7 @@ import type { KeyedRecord, SnapshotEntry } from '../../aggregator/state/state';
 import { DEFAULT_SETTINGS } from '../../common/settings';
 import { postJson, startAggregator } from '../helpers/aggregator';
 import { rec } from '../helpers/records';
+import { STRIDE } from '../../aggregator/window';
 
 const T0 = 1_717_799_280_000;
 const ip = (i: number) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
@@ -59,7 +60,7 @@ function countsOf(e: SnapshotEntry): { requests: number; failures: number } {
   const s = e[4] as number[];
   let requests = 0;
   let failures = 0;
-  for (let i = 0; i < s.length; i += 4) {
+  for (let i = 0; i < s.length; i += STRIDE) {
     requests += s[i + 1] as number;
     failures += s[i + 2] as number;
   }

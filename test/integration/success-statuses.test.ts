@@ -62,6 +62,8 @@ test('records: outcome is validated (a bad one rejected as invalid, the batch ke
   const res = await postJson(`${agg.url}/v1/records`, { records });
   assert.deepEqual([res.body.accepted, res.body.rejected], [14, 2]);
   assert.equal(metricValue(await (await fetch(`${agg.url}/metrics`)).text(), 'kong_siem_records_rejected_total', { reason: 'invalid' }), 2);
+  const { body } = await getJson(`${agg.url}/v1/findings`);
+  assert.deepEqual(brief(body.findings), [['auth_bruteforce', '192.0.2.7', 7, 1]], 'failed logins answered 200 are failed authentications');
   const top = (await getJson(`${agg.url}/v1/top?service=login&by=errors`)).body;
   assert.deepEqual(top.items, [{ ip: '192.0.2.7', count: 7 }], 'outcome decides what an error is');
 });
@@ -73,6 +75,7 @@ test('/v1/kong-log with SIEM_SUCCESS_STATUSES: the mapped route decides by its l
   assert.equal(res.status, 202);
   assert.equal(res.body.accepted, 17);
   assert.deepEqual((await getJson(`${agg.url}/v1/top?service=blog&by=errors`)).body.items, [{ ip: '203.0.113.80', count: 8 }]);
+  assert.deepEqual(brief((await getJson(`${agg.url}/v1/findings`)).body.findings), [['auth_bruteforce', '203.0.113.80', 8, 0.8889]]);
 
   const plain = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => plain.close());
@@ -82,6 +85,7 @@ test('/v1/kong-log with SIEM_SUCCESS_STATUSES: the mapped route decides by its l
     [],
     'without the mapping the 200s are successes',
   );
+  assert.deepEqual((await getJson(`${plain.url}/v1/findings`)).body.findings, []);
 });
 
 test('replay --success-statuses ROUTE=302 gives what /v1/kong-log gives; a bad mapping is a usage error', async (t) => {
@@ -94,13 +98,12 @@ test('replay --success-statuses ROUTE=302 gives what /v1/kong-log gives; a bad m
       .map((l) => `${JSON.stringify(l)}\n`)
       .join(''),
   );
-  // error_min 8: the 8 failed logins are an error_ip once the route's 200s are failures
-  const mapped = await runCli(['replay', '--json', '-q', '--error-min', '8', '--success-statuses', 'wp-login=302', file]);
+  const mapped = await runCli(['replay', '--json', '-q', '--success-statuses', 'wp-login=302', file]);
   assert.equal(mapped.code, 0, mapped.stderr);
-  assert.deepEqual(brief(JSON.parse(mapped.stdout).findings), [['error_ip', '203.0.113.80', 8, 0.8889]]);
-  const fromEnv = await runCli(['replay', '--json', '-q', '--error-min', '8', file], { env: { SIEM_SUCCESS_STATUSES: 'wp-login=302' } });
+  assert.deepEqual(brief(JSON.parse(mapped.stdout).findings), [['auth_bruteforce', '203.0.113.80', 8, 0.8889]]);
+  const fromEnv = await runCli(['replay', '--json', '-q', file], { env: { SIEM_SUCCESS_STATUSES: 'wp-login=302' } });
   assert.deepEqual(JSON.parse(fromEnv.stdout).findings, JSON.parse(mapped.stdout).findings);
-  const none = await runCli(['replay', '--json', '-q', '--error-min', '8', file]);
+  const none = await runCli(['replay', '--json', '-q', file]);
   assert.deepEqual(JSON.parse(none.stdout).findings, []);
   const bad = await runCli(['replay', '--json', '-q', '--success-statuses', 'wp-login=3O2', file]);
   assert.equal(bad.code, 2);

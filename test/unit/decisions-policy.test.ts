@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatDuration, parseDuration } from '../../aggregator/decisions/duration';
-import { Allowlist, parsePolicy, targetOf } from '../../aggregator/decisions/policy';
+import { Allowlist, DEFAULT_DECISIONS, parsePolicy, targetOf } from '../../aggregator/decisions/policy';
 import { loadConfig } from '../../aggregator/config';
 
 test('durations parse as Go writes them and print as Go prints them', () => {
@@ -61,4 +61,9 @@ test('allowlist: a value is refused when it overlaps any allowlisted network', (
   assert.equal(a.covers('2001:db8:ab::/64'), false);
   assert.equal(a.covers('::ffff:10.1.1.1'), true, 'IPv4-mapped is the IPv4 address');
   assert.equal(new Allowlist('').covers('10.0.0.1'), false);
+});
+
+test('auth_bruteforce is an opt-in decision type: accepted in SIEM_DECISIONS, not in the default', () => {
+  assert.equal(parsePolicy('error_ip:4h,auth_bruteforce:2h').get('auth_bruteforce'), 2 * 3_600_000);
+  assert.equal(parsePolicy(DEFAULT_DECISIONS).has('auth_bruteforce'), false);
 });

@@ -1,12 +1,15 @@
 // IpSlots must behave exactly as the window.ts series it stands for: random
 // operations on slots and on plain series side by side, compared after each,
 // across the inline form, spills (many buckets, counts over 16 bits, buckets
-// far apart) and the way back inline.
+// far apart, auth failures) and the way back inline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { IpSlots } from '../../aggregator/state/memory/ip-slots';
+import { classify } from '../../common/record';
 import { addToSeries, emptyCounts, pruneSeries, sumSeries } from '../../aggregator/window';
+
+const kindOf = (failure: boolean, success: boolean) => ({ failure, success, auth: false });
 
 const B0 = 30_000_000_000; // a bucket number past 2^32, as 50 ms buckets of today give
 
@@ -15,7 +18,7 @@ const opArb = fc.oneof(
     op: fc.constant('add' as const),
     slot: fc.integer({ min: 0, max: 3 }),
     db: fc.integer({ min: -3, max: 8 }),
-    status: fc.constantFrom(101, 200, 404),
+    status: fc.constantFrom(101, 200, 401, 404),
   }),
   fc.record({ op: fc.constant('far' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.constantFrom(-(2 ** 33), 2 ** 33) }),
   fc.record({ op: fc.constant('prune' as const), slot: fc.integer({ min: 0, max: 3 }), db: fc.integer({ min: -2, max: 8 }) }),
@@ -38,16 +41,15 @@ test('slots hold the same series as window.ts, inline or spilled', () => {
         const slot = ids[o.slot] as number;
         const series = ref[o.slot] as number[];
         if (o.op === 'add' || o.op === 'far') {
-          const failure = o.op === 'add' && o.status >= 400;
-          const success = o.op === 'far' || (o.status >= 200 && o.status < 400);
-          slots.add(slot, B0 + o.db, failure, success);
-          addToSeries(series, B0 + o.db, failure, success);
+          const k = classify(o.op === 'far' ? 200 : o.status);
+          slots.add(slot, B0 + o.db, k);
+          addToSeries(series, B0 + o.db, k);
         } else if (o.op === 'prune') {
           slots.prune(slot, B0 + o.db);
           pruneSeries(series, B0 + o.db);
         } else if (o.op === 'set') {
           const s: number[] = [];
-          for (let i = 0; i < o.n; i++) s.push(B0 + 2 * i, o.big ? 70_000 + i : 3, 1, 1);
+          for (let i = 0; i < o.n; i++) s.push(B0 + 2 * i, o.big ? 70_000 + i : 3, 1, 1, i === 1 ? 1 : 0);
           slots.setSeries(slot, s.slice());
           ref[o.slot] = s;
         } else {
@@ -78,9 +80,9 @@ test('a reset slot holds no history; a freed slot is reused clean', () => {
   const slots = new IpSlots(4);
   const a = slots.alloc(1, 0, 100);
   const b = slots.alloc(2, 0, 200);
-  slots.add(a, 10, true, false);
-  slots.add(b, 10, false, true);
-  assert.deepEqual(slots.series(a), [10, 1, 1, 0]);
+  slots.add(a, 10, kindOf(true, false));
+  slots.add(b, 10, kindOf(false, true));
+  assert.deepEqual(slots.series(a), [10, 1, 1, 0, 0]);
   slots.reset(a);
   assert.deepEqual(slots.series(a), []);
   slots.free(b);
@@ -94,14 +96,14 @@ test('slots grow past their first allocation up to the bound and keep their cont
   const ids: number[] = [];
   for (let i = 0; i < 5000; i++) {
     const s = slots.alloc(i, 0, i);
-    slots.add(s, B0 + (i % 3), i % 2 === 0, i % 2 === 1);
+    slots.add(s, B0 + (i % 3), kindOf(i % 2 === 0, i % 2 === 1));
     ids.push(s);
   }
   assert.equal(new Set(ids).size, 5000);
   for (let i = 0; i < 5000; i += 499) {
     const s = ids[i] as number;
     assert.equal(slots.lastTs(s), i);
-    assert.deepEqual(slots.series(s), [B0 + (i % 3), 1, i % 2 === 0 ? 1 : 0, i % 2 === 1 ? 1 : 0]);
+    assert.deepEqual(slots.series(s), [B0 + (i % 3), 1, i % 2 === 0 ? 1 : 0, i % 2 === 1 ? 1 : 0, 0]);
   }
 });
 
@@ -109,13 +111,26 @@ test('the generation and the entry count share a word without touching each othe
   const slots = new IpSlots(4);
   const a = slots.alloc(1, 2 ** 30 - 1, 0);
   const b = slots.alloc(2, 7, 0);
-  for (const bucket of [B0, B0 + 1, B0 + 2]) slots.add(a, bucket, false, true); // three entries: spilled
-  slots.add(b, B0, true, false);
+  for (const bucket of [B0, B0 + 1, B0 + 2]) slots.add(a, bucket, kindOf(false, true)); // three entries: spilled
+  slots.add(b, B0, kindOf(true, false));
   assert.deepEqual([slots.gen(a), slots.gen(b)], [2 ** 30 - 1, 7]);
   slots.setGen(a, 3);
   slots.setGen(b, 2 ** 30 - 2);
   assert.deepEqual([slots.gen(a), slots.gen(b)], [3, 2 ** 30 - 2]);
-  assert.deepEqual(slots.series(a), [B0, 1, 0, 1, B0 + 1, 1, 0, 1, B0 + 2, 1, 0, 1]);
+  assert.deepEqual(slots.series(a), [B0, 1, 0, 1, 0, B0 + 1, 1, 0, 1, 0, B0 + 2, 1, 0, 1, 0]);
   slots.setGen(b, 7);
-  assert.deepEqual(slots.series(b), [B0, 1, 1, 0]);
+  assert.deepEqual(slots.series(b), [B0, 1, 1, 0, 0]);
+});
+
+test('an auth failure spills the history (inline entries hold three counts) and it comes back inline once pruned', () => {
+  const slots = new IpSlots(4);
+  const a = slots.alloc(1, 0, 0);
+  slots.add(a, B0, classify(200));
+  slots.add(a, B0 + 1, classify(401));
+  assert.deepEqual(slots.series(a), [B0, 1, 0, 1, 0, B0 + 1, 1, 1, 0, 1]);
+  assert.deepEqual(slots.sum(a, B0 - 1, B0 + 1, emptyCounts()), { requests: 2, failures: 1, successes: 1, auth_failures: 1 });
+  slots.add(a, B0 + 2, classify(200));
+  slots.prune(a, B0 + 2);
+  assert.deepEqual(slots.series(a), [B0 + 2, 1, 0, 1, 0]);
+  assert.deepEqual(slots.sum(a, B0 - 1, B0 + 2, emptyCounts()), { requests: 1, failures: 0, successes: 1, auth_failures: 0 });
 });

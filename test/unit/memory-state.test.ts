@@ -289,3 +289,20 @@ test('findings are capped at maxFindings, strongest first', async () => {
     [24, 23],
   );
 });
+
+test('auth_bruteforce: 6 × 401/403 within 60 s fire with since = the 6th; 404s, or 401s among successes, do not', async () => {
+  const { s } = state();
+  const guesses = [...burst(3, T0, 3_000, '203.0.113.7', 401), ...burst(3, T0 + 20_000, 3_000, '203.0.113.7', 403)];
+  await s.apply(guesses);
+  // a client with many 404s and one with 6 × 401 among 3 successes (6/9 < 0.8)
+  await s.apply([
+    ...burst(30, T0, 30_000, '198.51.100.4', 404),
+    ...burst(6, T0 + 4_000, 6_000, '198.51.100.5', 401),
+    ...burst(3, T0 + 4_500, 6_000, '198.51.100.5', 200),
+  ]);
+  assert.deepEqual(await s.findings({ type: 'auth_bruteforce' }), [
+    { type: 'auth_bruteforce', service: 'orders', ip: '203.0.113.7', count: 6, ratio: 1, since: guesses[5]!.ts },
+  ]);
+  await s.apply([rec(T0 + 61_000, '192.0.2.1', 200)]); // the first 401s leave the window
+  assert.deepEqual(await s.findings({ type: 'auth_bruteforce' }), []);
+});

@@ -21,6 +21,7 @@ const DOCUMENTED_METRICS = [
   'kong_siem_credential_ips',
   'kong_siem_failure_spike',
   'kong_siem_flood_ip',
+  'kong_siem_auth_bruteforce',
   'kong_siem_unique_ips',
   'kong_siem_window_requests',
   'kong_siem_tracked_ips',

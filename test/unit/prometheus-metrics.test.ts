@@ -12,6 +12,7 @@ const DOCUMENTED_METRICS = [
   'kong_siem_error_ip',
   'kong_siem_credential_ips',
   'kong_siem_failure_spike',
+  'kong_siem_auth_bruteforce',
   'kong_siem_unique_ips',
   'kong_siem_window_requests',
   'kong_siem_tracked_ips',
@@ -52,6 +53,7 @@ test('promtool check metrics accepts a real /metrics scrape of the aggregator', 
   // the scrape holds flagged series of each detection, not just their HELP
   assert.match(text, /^kong_siem_error_ip\{service="orders",ip="203\.0\.113\.7"\} 25$/m);
   assert.match(text, /^kong_siem_failure_spike\{service="orders",ip="198\.51\.100\.9"\} 12$/m);
+  assert.match(text, /^kong_siem_auth_bruteforce\{service="orders",ip="203\.0\.113\.7"\} 25$/m);
   assert.match(text, /^kong_siem_credential_ips\{service="orders",credential="3f9c1e0a7b2d4c55"\} 3$/m);
   assert.match(text, /^kong_siem_evictions_total\{table="ip"\} [1-9]/m);
   const r = await runTool('promtool', ['check', 'metrics'], { input: text });

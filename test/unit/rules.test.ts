@@ -20,19 +20,18 @@ const rule = (type: string) => {
 };
 
 /** IpCounts of one IP key whose whole history is in the clock's bucket (every window sees it; the baseline sees `base`). */
-function countsOf(
-  s: DetectionSettings,
-  now: [number, number, number],
-  base: [number, number, number] = [0, 0, 0],
-  service?: [number, number, number],
-) {
+type Tally = [number, number, number] | [number, number, number, number];
+const put = (series: number[], b: number, [r, f, su, a]: Tally) => addCountsToSeries(series, b, r, f, su, a ?? 0);
+function countsOf(s: DetectionSettings, now: Tally, base: Tally = [0, 0, 0], service?: Tally) {
   const L = layoutOf(s);
   const c = 10_000;
   const series: number[] = [];
   const baseBucket = c - (L.till[2] as number); // the baseline's newest bucket
-  addCountsToSeries(series, baseBucket, ...base);
-  addCountsToSeries(series, c, ...now);
-  const totals = service ? [c, ...service] : series.slice();
+  put(series, baseBucket, base);
+  put(series, c, now);
+  const totals: number[] = [];
+  if (service) put(totals, c, service);
+  else totals.push(...series);
   return new SeriesCounts().at(L, series, totals, c);
 }
 
@@ -80,6 +79,21 @@ test('failure_spike: successes in the baseline, then mostly failures', () => {
   assert.equal(holds([5, 0, 5], [20, 15, 5]), false); // ratio 0.75 < 0.8
 });
 
+test('auth_bruteforce: 6 failed authentications at ratio >= 0.8 fire; 5, or 6 among 8 requests, or 404s, do not', () => {
+  const r = rule('auth_bruteforce');
+  const holds = (req: number, fail: number, auth: number) => r.holds(countsOf(S, [req, fail, req - fail, auth]), S);
+  assert.equal(holds(6, 6, 6), true);
+  assert.equal(holds(7, 7, 6), true); // 6 of 7 (0.857)
+  assert.equal(holds(5, 5, 5), false); // 5 < 6
+  assert.equal(holds(8, 6, 6), false); // 0.75 < 0.8
+  assert.equal(holds(30, 30, 0), false); // 30 × 404: errors, not guessing
+  assert.equal(r.candidate(countsOf(S, [8, 6, 2, 6]), S), true, 'a candidate below the ratio: more failures may still come');
+  const f = r.finding('login', '203.0.113.7', countsOf(S, [7, 7, 0, 6]), S, 9);
+  assert.deepEqual(f, { type: 'auth_bruteforce', service: 'login', ip: '203.0.113.7', count: 6, ratio: 0.8571, since: 9 });
+  assert.equal(r.wakes({ failure: true, success: false, auth: false }), false, 'a 404 cannot wake it');
+  assert.equal(r.wakes({ failure: true, success: false, auth: true }), true);
+});
+
 test('credential_ips: 3 distinct IPs fire, 2 do not; only IPs inside the window count', () => {
   const r = CREDENTIAL_RULES.find((x) => x.type === 'credential_ips');
   assert.ok(r);
@@ -119,6 +133,9 @@ const settingsArb: fc.Arbitrary<DetectionSettings> = fc
     error_ratio: fc.constantFrom(0, 0.3, 0.5, 1),
     error_burst_min: fc.integer({ min: 1, max: 8 }),
     error_burst_seconds: fc.constantFrom(5, 10),
+    auth_fail_min: fc.integer({ min: 1, max: 8 }),
+    auth_fail_window_seconds: fc.constantFrom(10, 60),
+    auth_fail_ratio: fc.constantFrom(0, 0.5, 0.8, 1),
     credential_min_ips: fc.integer({ min: 1, max: 5 }),
     spike_min_successes: fc.integer({ min: 1, max: 5 }),
     spike_min_failures: fc.integer({ min: 1, max: 8 }),
@@ -126,11 +143,12 @@ const settingsArb: fc.Arbitrary<DetectionSettings> = fc
   })
   .map((p) => ({ ...S, ...p }));
 
-/** A sparse history: [bucket, requests, failures, successes] entries over buckets 0..400. */
+/** A sparse history: [bucket, requests, failures, successes, auth failures] entries over buckets 0..400. */
 const historyArb = fc
   .array(
     fc.tuple(
       fc.integer({ min: 0, max: 400 }),
+      fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 4 }),
@@ -139,7 +157,7 @@ const historyArb = fc
   )
   .map((entries) => {
     const series: number[] = [];
-    for (const [b, f, su, other] of entries) if (f + su + other > 0) addCountsToSeries(series, b, f + su + other, f, su);
+    for (const [b, f, su, other, a] of entries) if (f + su + other > 0) addCountsToSeries(series, b, f + su + other, f, su, Math.min(a, f));
     return series;
   });
 

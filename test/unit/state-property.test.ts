@@ -31,6 +31,9 @@ const settingsArb = fc.record({
   error_ratio: fc.constantFrom(0, 0.3, 0.5, 0.9, 1),
   error_burst_min: fc.integer({ min: 1, max: 6 }),
   error_burst_seconds: fc.constantFrom(15, 30),
+  auth_fail_min: fc.integer({ min: 1, max: 5 }),
+  auth_fail_window_seconds: fc.constantFrom(30, 60),
+  auth_fail_ratio: fc.constantFrom(0.5, 0.8, 1),
   credential_min_ips: fc.integer({ min: 1, max: 4 }),
   spike_min_successes: fc.integer({ min: 1, max: 4 }),
   spike_min_failures: fc.integer({ min: 1, max: 5 }),
@@ -91,7 +94,7 @@ async function checkAgainstReference(make: Make, runs: number, reset: () => Prom
         const s: DetectionSettings = { ...DEFAULT_SETTINGS, ...partial };
         // a twentieth of the shortest rule window, a tenth of the burst window (aggregator/state/layout.ts)
         const bucketMs = Math.min(
-          (1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds)) / 20,
+          (1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds, s.auth_fail_window_seconds)) / 20,
           (1000 * s.error_burst_seconds) / 10,
         );
         const state = await make(s);

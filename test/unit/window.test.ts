@@ -8,9 +8,12 @@ import {
   emptyCounts,
   pruneHistogram,
   pruneSeries,
+  STRIDE,
   sumHistogram,
   sumSeries,
 } from '../../aggregator/window';
+
+const classifyAs = (failure: boolean, success: boolean, auth = false) => ({ failure, success, auth });
 
 test('bucketOf floors to sub-buckets, bucketsFor rounds windows up', () => {
   assert.equal(bucketOf(0, 6000), 0);
@@ -21,21 +24,22 @@ test('bucketOf floors to sub-buckets, bucketsFor rounds windows up', () => {
   assert.equal(bucketsFor(1, 6000), 1);
 });
 
-test('series keeps entries sorted, merges a bucket, counts failures and successes apart from 1xx', () => {
+test('series keeps entries sorted, merges a bucket, counts failures, successes and auth failures apart from 1xx', () => {
   const s: number[] = [];
-  addToSeries(s, 5, false, true);
-  addToSeries(s, 5, true, false);
-  addToSeries(s, 7, false, false); // a 1xx: a request, neither success nor failure
-  addToSeries(s, 6, true, false); // late record in between
-  addToSeries(s, 2, false, true); // older still, goes first
-  assert.deepEqual(s, [2, 1, 0, 1, 5, 2, 1, 1, 6, 1, 1, 0, 7, 1, 0, 0]);
+  addToSeries(s, 5, classifyAs(false, true));
+  addToSeries(s, 5, classifyAs(true, false));
+  addToSeries(s, 7, classifyAs(false, false)); // a 1xx: a request, neither success nor failure
+  addToSeries(s, 6, classifyAs(true, false)); // late record in between
+  addToSeries(s, 2, classifyAs(false, true)); // older still, goes first
+  addToSeries(s, 6, classifyAs(true, false, true)); // a 401
+  assert.deepEqual(s, [2, 1, 0, 1, 0, 5, 2, 1, 1, 0, 6, 2, 2, 0, 1, 7, 1, 0, 0, 0]);
   const c = sumSeries(s, 0, 7, emptyCounts());
-  assert.deepEqual(c, { requests: 5, failures: 2, successes: 2 });
+  assert.deepEqual(c, { requests: 6, failures: 3, successes: 2, auth_failures: 1 });
 });
 
 test('a window of k buckets ending at the clock covers (c-k, c]: exactly at the edge', () => {
   const s: number[] = [];
-  for (let b = 0; b < 20; b++) addToSeries(s, b, true, false);
+  for (let b = 0; b < 20; b++) addToSeries(s, b, classifyAs(true, false));
   // clock in bucket 19, window of 10 buckets: buckets 10..19
   assert.equal(sumSeries(s, 19 - 10, 19, emptyCounts()).failures, 10);
   // one bucket later, bucket 10 has left
@@ -49,7 +53,7 @@ test('a record exactly W ms old leaves a window of W at a sub-bucket boundary', 
   const G = 6000;
   const s: number[] = [];
   const t0 = 600_000; // a bucket boundary
-  addToSeries(s, bucketOf(t0, G), true, false);
+  addToSeries(s, bucketOf(t0, G), classifyAs(true, false));
   const k = bucketsFor(W, G);
   const inWindow = (now: number) => sumSeries(s, bucketOf(now, G) - k, bucketOf(now, G), emptyCounts()).failures;
   assert.equal(inWindow(t0), 1);
@@ -59,7 +63,7 @@ test('a record exactly W ms old leaves a window of W at a sub-bucket boundary', 
 
 test('a clock jump of more than W empties the window without looping over the gap', () => {
   const s: number[] = [];
-  addToSeries(s, 10, true, false);
+  addToSeries(s, 10, classifyAs(true, false));
   const far = 10 + 1e9; // a billion buckets later
   assert.equal(sumSeries(s, far - 10, far, emptyCounts()).requests, 0);
   pruneSeries(s, far - 60);
@@ -68,10 +72,10 @@ test('a clock jump of more than W empties the window without looping over the ga
 
 test('pruning drops only entries older than the minimum bucket', () => {
   const s: number[] = [];
-  for (const b of [1, 3, 5]) addToSeries(s, b, false, true);
+  for (const b of [1, 3, 5]) addToSeries(s, b, classifyAs(false, true));
   pruneSeries(s, 3);
   assert.deepEqual(
-    s.filter((_, i) => i % 4 === 0),
+    s.filter((_, i) => i % STRIDE === 0),
     [3, 5],
   );
 });

@@ -100,7 +100,7 @@ function explain(f: Finding, s: Settings | undefined): Explained {
       const min = num(s, 'auth_fail_min');
       return {
         title: 'Authentication brute force',
-        why: `${plural(f.count, '401/403 answer', '401/403 answers')}${share} of its requests ${within(num(s, 'auth_fail_window_seconds'))}`,
+        why: `${plural(f.count, 'failed authentication', 'failed authentications')} (401/403)${share} of its requests ${within(num(s, 'auth_fail_window_seconds'))}`,
         rule: ruleOf(min, num(s, 'auth_fail_ratio')),
         strength: strength(f.count, min),
       };

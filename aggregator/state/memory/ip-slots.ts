@@ -6,11 +6,14 @@
 // cost one per field.
 //
 // A slot's window history is logically the series of window.ts (entries
-// [bucket, requests, failures, successes], same order, same operations). Up
-// to INLINE entries live in the arrays, buckets as offsets from a base per
-// generation and counts as 16 bits; a history that does not fit (more
-// entries, a count over 65535, a bucket out of range) spills to a plain
-// window.ts series and comes back inline once pruned small again.
+// [bucket, requests, failures, successes, auth failures], same order, same
+// operations). Up to INLINE entries live in the arrays, buckets as offsets
+// from a base per generation and the first three counts as 16 bits; a
+// history that does not fit (more entries, a count over 65535, a bucket out
+// of range, any auth failure: rare, so the common key keeps its 32 bytes)
+// spills to a plain window.ts series and comes back inline once pruned small
+// again.
+import type { RecordKind } from '../../../common/record';
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
 import { SPILL_BYTES, SPILL_ENTRY_BYTES } from './key-budget';
 
@@ -87,9 +90,9 @@ export class IpSlots {
   }
 
   /** addToSeries on a spilled series, its weight kept in step. */
-  #addSpilled(s: number[], bucket: number, failure: boolean, success: boolean): void {
+  #addSpilled(s: number[], bucket: number, k: RecordKind): void {
     const before = s.length;
-    addToSeries(s, bucket, failure, success);
+    addToSeries(s, bucket, k);
     this.#spillBytes += ((s.length - before) / STRIDE) * SPILL_ENTRY_BYTES;
   }
 
@@ -220,7 +223,7 @@ export class IpSlots {
     const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
       const c = slot * U16 + CNT_AT + i * 3;
-      out.push(this.#bucketAt(slot, i), u16[c] as number, u16[c + 1] as number, u16[c + 2] as number);
+      out.push(this.#bucketAt(slot, i), u16[c] as number, u16[c + 1] as number, u16[c + 2] as number, 0);
     }
     return out;
   }
@@ -243,6 +246,7 @@ export class IpSlots {
         const v = series[i + j] as number;
         if (!(Number.isInteger(v) && v >= 0 && v <= MAX_COUNT)) return false;
       }
+      if (series[i + STRIDE - 1] !== 0) return false; // auth failures are not held inline
       offs.push(o);
     }
     const u16 = this.#u16;
@@ -273,15 +277,15 @@ export class IpSlots {
   }
 
   /** window.ts addToSeries on the slot's history. */
-  add(slot: number, bucket: number, failure: boolean, success: boolean): void {
+  add(slot: number, bucket: number, k: RecordKind): void {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) {
-      this.#addSpilled(this.#spill.get(slot) as number[], bucket, failure, success);
+      this.#addSpilled(this.#spill.get(slot) as number[], bucket, k);
       return;
     }
     const o = this.#offsetOf(slot, bucket);
-    if (o < 0) {
-      this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
+    if (o < 0 || k.auth) {
+      this.#addSpilled(this.#toSpill(slot), bucket, k);
       return;
     }
     const u32 = this.#u32;
@@ -292,16 +296,16 @@ export class IpSlots {
     if (i >= 0 && u32[at + i] === o) {
       const c = slot * U16 + CNT_AT + i * 3;
       if ((u16[c] as number) >= MAX_COUNT) {
-        this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
+        this.#addSpilled(this.#toSpill(slot), bucket, k);
         return;
       }
       u16[c] = (u16[c] as number) + 1;
-      if (failure) u16[c + 1] = (u16[c + 1] as number) + 1;
-      if (success) u16[c + 2] = (u16[c + 2] as number) + 1;
+      if (k.failure) u16[c + 1] = (u16[c + 1] as number) + 1;
+      if (k.success) u16[c + 2] = (u16[c + 2] as number) + 1;
       return;
     }
     if (n >= INLINE) {
-      this.#addSpilled(this.#toSpill(slot), bucket, failure, success);
+      this.#addSpilled(this.#toSpill(slot), bucket, k);
       return;
     }
     // insert at i + 1, shifting the later entries up
@@ -309,8 +313,8 @@ export class IpSlots {
     const c = slot * U16 + CNT_AT + (i + 1) * 3;
     u32[at + i + 1] = o;
     u16[c] = 1;
-    u16[c + 1] = failure ? 1 : 0;
-    u16[c + 2] = success ? 1 : 0;
+    u16[c + 1] = k.failure ? 1 : 0;
+    u16[c + 2] = k.success ? 1 : 0;
     this.#setN(slot, n + 1);
   }
 
@@ -339,6 +343,7 @@ export class IpSlots {
     out.requests = 0;
     out.failures = 0;
     out.successes = 0;
+    out.auth_failures = 0;
     const u16 = this.#u16;
     for (let i = n - 1; i >= 0; i--) {
       const b = this.#bucketAt(slot, i);

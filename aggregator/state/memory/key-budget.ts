@@ -22,8 +22,8 @@ export const BYTES_PER_KEY = 400;
 export const IP_KEY_BYTES = 280;
 /** a history spilled out of its slot: the array and its map entry */
 export const SPILL_BYTES = 240;
-/** one sub-bucket of a spilled history (4 numbers, with the array's growth room) */
-export const SPILL_ENTRY_BYTES = 104;
+/** one sub-bucket of a spilled history (5 numbers, with the array's growth room; 104 B when it held 4) */
+export const SPILL_ENTRY_BYTES = 130;
 /** a credential key: the LRU slot and map entry, the entry object, its empty IP map */
 export const CREDENTIAL_BYTES = 360;
 /** one remembered credential-IP pair (map entry with its growth room, the timestamp), plus the IP string */

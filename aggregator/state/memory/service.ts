@@ -140,7 +140,7 @@ export class SlotCounts implements IpCounts {
       this.#ipDone |= 1 << w;
       const L = this.#svc.layout;
       if (this.#current) this.#slots.sum(this.#slot, this.#c - (L.back[w] as number), this.#c - (L.till[w] as number), out);
-      else out.requests = out.failures = out.successes = 0;
+      else out.requests = out.failures = out.successes = out.auth_failures = 0;
     }
     return out;
   }

@@ -11,7 +11,7 @@ import type { Clock } from '../../clock';
 import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
-import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, sumHistogram } from '../../window';
+import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, STRIDE, sumHistogram } from '../../window';
 import { WINDOW } from '../layout';
 import type {
   ApplyResult,
@@ -210,12 +210,11 @@ export class MemoryState implements SiemState, Snapshotting {
     addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), 1);
 
     const k = classify(r.status, r.outcome);
-    const { failure, success } = k;
     const bucket = bucketOf(ts, L.bucketMs);
     const oldest = nowBucket - L.span + 1;
-    slots.add(e, bucket, failure, success);
+    slots.add(e, bucket, k);
     slots.prune(e, oldest);
-    addToSeries(svc.totals, bucket, failure, success);
+    addToSeries(svc.totals, bucket, k);
     pruneSeries(svc.totals, oldest);
     pruneHistogram(svc.lastSeenHist, oldest);
 
@@ -223,7 +222,7 @@ export class MemoryState implements SiemState, Snapshotting {
     const w = cx.ip(WINDOW.window);
     const from = windowStart(svc, nowBucket);
     svc.topRequests.admit(e, w.requests, from, this.#countNow('requests', now));
-    if (failure) svc.topErrors.admit(e, w.failures, from, this.#countNow('failures', now));
+    if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#countNow('failures', now));
 
     const s = svc.settings;
     for (let i = 0; i < IP_RULES.length; i++) {
@@ -342,9 +341,9 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#trackedIps++;
       svc.ipKeys++;
       addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
-      for (let i = 0; i < t[4].length; i += 4) {
-        const [b, req, fail, succ] = t[4].slice(i, i + 4) as [number, number, number, number];
-        addCountsToSeries(svc.totals, b, req, fail, succ);
+      for (let i = 0; i < t[4].length; i += STRIDE) {
+        const [b, req, fail, succ, auth] = t[4].slice(i, i + STRIDE) as [number, number, number, number, number];
+        addCountsToSeries(svc.totals, b, req, fail, succ, auth);
       }
       const c = bucketOf(now, svc.layout.bucketMs);
       const cx = this.#cx.at(svc, e, c);

@@ -10,14 +10,13 @@ import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
 import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, IpRec } from './replay';
-import { addCounts, type Scripts, type Svc } from './service';
+import { addCounts, type BucketCounts, type Scripts, type Svc } from './service';
 import type { Writes } from './writes';
 
-type Counts3 = [number, number, number];
 export interface IpBatch {
   svc: Svc;
   ip: string;
-  buckets: Map<number, Counts3>;
+  buckets: Map<number, BucketCounts>;
   last: number;
   recs: IpRec[];
   wakes: boolean;
@@ -33,7 +32,7 @@ export interface CredBatch {
 export interface Batch {
   ips: Map<string, IpBatch>;
   creds: Map<string, CredBatch>;
-  totals: Map<Svc, Map<number, Counts3>>;
+  totals: Map<Svc, Map<number, BucketCounts>>;
   accepted: number;
   late: number;
   future: number;
@@ -88,18 +87,17 @@ export function preAggregate(
     const ts = r.ts > now ? now : r.ts;
     if (now > out.nowEnd) out.nowEnd = now;
     const kind = classify(r.status, r.outcome);
-    const { failure, success } = kind;
     const b = bucketOf(ts, svc.layout.bucketMs);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
     if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), last: ts, recs: [], wakes: false }));
-    addCounts(ib.buckets, b, failure, success);
+    addCounts(ib.buckets, b, kind);
     if (ts > ib.last) ib.last = ts;
     ib.recs.push({ ts: r.ts, cts: ts, now, kind });
     if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
     let t = out.totals.get(svc);
     if (!t) out.totals.set(svc, (t = new Map()));
-    addCounts(t, b, failure, success);
+    addCounts(t, b, kind);
     if (r.credential) {
       const ck = `${svc.id}|${r.credential}`;
       let cb = out.creds.get(ck);
@@ -148,20 +146,20 @@ export async function readCred(r: Scripts, svc: Svc, cred: string): Promise<[str
 }
 
 /** A totals series with this batch's counts added (the totals as they will be after the batch). */
-export function withBatch(series: readonly number[], add: Map<number, Counts3> | undefined, from: number): number[] {
+export function withBatch(series: readonly number[], add: Map<number, BucketCounts> | undefined, from: number): number[] {
   if (!add) return [...series];
-  const by = new Map<number, Counts3>();
+  const by = new Map<number, BucketCounts>();
   for (let i = 0; i < series.length; i += STRIDE)
-    by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number]);
-  for (const [b, [req, f, s]] of add) {
+    by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number, series[i + 4] as number]);
+  for (const [b, [req, f, s, a]] of add) {
     if (b < from) continue; // before the read range: no rule reads it
-    const c = by.get(b) ?? [0, 0, 0];
-    by.set(b, [c[0] + req, c[1] + f, c[2] + s]);
+    const c = by.get(b) ?? [0, 0, 0, 0];
+    by.set(b, [c[0] + req, c[1] + f, c[2] + s, c[3] + a]);
   }
   const out: number[] = [];
   for (const b of [...by.keys()].sort((x, y) => x - y)) {
-    const c = by.get(b) as Counts3;
-    out.push(b, c[0], c[1], c[2]);
+    const c = by.get(b) as BucketCounts;
+    out.push(b, c[0], c[1], c[2], c[3]);
   }
   return out;
 }
@@ -187,7 +185,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
   }
   for (const [svc, t] of b.totals) {
     const tag = svc.groups.service(svc.id);
-    for (const [bk, [req, fail, succ]] of t) w.add(tag, 'HINC', svc.totals(bk), svc.ttlMs, 'r', req, 'f', fail, 's', succ);
+    for (const [bk, [req, fail, succ, auth]] of t) w.add(tag, 'HINC', svc.totals(bk), svc.ttlMs, 'r', req, 'f', fail, 's', succ, 'a', auth);
   }
   for (const ib of b.ips.values()) {
     const { svc } = ib;
@@ -195,13 +193,14 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     const g = svc.at(ib.ip);
     touch(svc, g.tag);
     const byChunk = new Map<number, (string | number)[]>();
-    for (const [bk, [req, fail, succ]] of ib.buckets) {
+    for (const [bk, [req, fail, succ, auth]] of ib.buckets) {
       const chunk = Math.floor(bk / CHUNK);
       let op = byChunk.get(chunk);
       if (!op) byChunk.set(chunk, (op = ['HINC', ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs]));
       op.push(`r${bk}`, req);
       if (fail) op.push(`f${bk}`, fail);
       if (succ) op.push(`s${bk}`, succ);
+      if (auth) op.push(`a${bk}`, auth);
     }
     for (const op of byChunk.values()) w.add(g.tag, ...op);
     const [from, to] = scoredBuckets(svc, b.nowEnd);

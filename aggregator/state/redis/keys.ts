@@ -76,14 +76,14 @@ export class Groups {
 /**
  * Sub-buckets per chunk hash of an IP key: fixed, so that a settings change
  * that lengthens or shortens windows finds the history where it was; small
- * enough that a chunk stays a compact listpack (3 fields per sub-bucket).
+ * enough that a chunk stays a compact listpack (3 or 4 fields per sub-bucket).
  */
 export const CHUNK = 40;
 
 /**
  * Hash of one IP key's sub-buckets within one chunk of CHUNK sub-buckets:
- * fields r<b>, f<b>, s<b> (requests, failures,
- * successes in sub-bucket b). Aged out by TTL, deleted on eviction.
+ * fields r<b>, f<b>, s<b>, a<b> (requests, failures,
+ * successes, auth failures in sub-bucket b). Aged out by TTL, deleted on eviction.
  */
 export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) =>
   `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;

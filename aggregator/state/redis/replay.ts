@@ -55,7 +55,7 @@ export function replayIp(
       runs.fill(OUT);
     }
     if (last === NONE || rec.cts > last) last = rec.cts;
-    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.kind.failure, rec.kind.success);
+    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.kind);
     cx.at(L, series, totals, bucketOf(rec.now, L.bucketMs));
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];

@@ -1,5 +1,6 @@
 // A service as one aggregator knows it (id from the shared registry, settings,
 // layout, key names), and how entities are read back from Redis.
+import type { RecordKind } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { NONE, OUT, type Run } from '../../rules/types';
@@ -99,12 +100,16 @@ export function runBefore(v: IpView, type: string, candidate: boolean): Run {
   return since === undefined ? NONE : Number(since);
 }
 
-export function addCounts(m: Map<number, [number, number, number]>, b: number, failure: boolean, success: boolean): void {
+/** requests, failures, successes, auth failures of one sub-bucket */
+export type BucketCounts = [number, number, number, number];
+
+export function addCounts(m: Map<number, BucketCounts>, b: number, k: RecordKind): void {
   let c = m.get(b);
-  if (!c) m.set(b, (c = [0, 0, 0]));
+  if (!c) m.set(b, (c = [0, 0, 0, 0]));
   c[0]++;
-  if (failure) c[1]++;
-  if (success) c[2]++;
+  if (k.failure) c[1]++;
+  if (k.success) c[2]++;
+  if (k.auth) c[3]++;
 }
 
 export function pairs(flat: readonly string[]): Record<string, string> {
@@ -120,30 +125,35 @@ export function scored(flat: readonly string[]): Map<string, number> {
   return m;
 }
 
-/** [bucket -> [r, f, s]] as a window.ts series, ascending by bucket. */
-function toSeries(byBucket: Map<number, [number, number, number]>): number[] {
+/** [bucket -> [r, f, s, a]] as a window.ts series, ascending by bucket. */
+function toSeries(byBucket: Map<number, BucketCounts>): number[] {
   const buckets = [...byBucket.keys()].sort((a, b) => a - b);
   const series = new Array<number>(buckets.length * STRIDE);
   buckets.forEach((b, i) => {
-    const c = byBucket.get(b) as [number, number, number];
+    const c = byBucket.get(b) as BucketCounts;
     series[i * STRIDE] = b;
     series[i * STRIDE + 1] = c[0];
     series[i * STRIDE + 2] = c[1];
     series[i * STRIDE + 3] = c[2];
+    series[i * STRIDE + 4] = c[3];
   });
   return series;
 }
 
-/** An IP key's chunk hashes (fields r<b>, f<b>, s<b>), rule state and newest ts. */
+/** field letter -> index in BucketCounts */
+const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, s: 2, a: 3 };
+
+/** An IP key's chunk hashes (fields r<b>, f<b>, s<b>, a<b>), rule state and newest ts. */
 export function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {
-  const byBucket = new Map<number, [number, number, number]>();
+  const byBucket = new Map<number, BucketCounts>();
   for (const h of chunks) {
     for (const [f, val] of Object.entries(h)) {
-      const kind = f.charCodeAt(0);
+      const at = FIELD[f.charAt(0)];
+      if (at === undefined) continue;
       const b = Number(f.slice(1));
       let c = byBucket.get(b);
-      if (!c) byBucket.set(b, (c = [0, 0, 0]));
-      c[kind === 114 ? 0 : kind === 102 ? 1 : 2] = Number(val);
+      if (!c) byBucket.set(b, (c = [0, 0, 0, 0]));
+      c[at] = Number(val);
     }
   }
   return { series: toSeries(byBucket), last: newest === null ? NONE : Number(newest), since: meta };
@@ -170,9 +180,9 @@ export async function readTotals(r: RedisClient, svc: Svc, from: number, to: num
   const buckets: number[] = [];
   for (let b = from; b <= to; b++) buckets.push(b);
   const hashes = await Promise.all(buckets.map((b) => r.hgetall(svc.totals(b))));
-  const byBucket = new Map<number, [number, number, number]>();
+  const byBucket = new Map<number, BucketCounts>();
   hashes.forEach((h, i) => {
-    if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.s ?? 0)]);
+    if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.s ?? 0), Number(h.a ?? 0)]);
   });
   return toSeries(byBucket);
 }
