@@ -24,6 +24,7 @@ import {
 import type { SnapshotEntry } from '../../aggregator/state/state';
 import { DEFAULT_SETTINGS } from '../../common/settings';
 import { spray, SPRAY_KINDS } from '../../bench/key-sprays';
+import { STRIDE } from '../../aggregator/window';
 
 const MAX_KEYS = 2000;
 /** sub-buckets an IP key holds in its slot before its history spills */
@@ -39,7 +40,7 @@ function recomputed(s: MemoryState, now: number): number {
     if (e[0] === 'ip') {
       const ip = e[2];
       bytes += IP_KEY_BYTES + (ipv4Number(ip) >= 0 ? 0 : stringBytes(`0|${ip}`));
-      const entries = e[4].length / 4;
+      const entries = e[4].length / STRIDE;
       if (entries > INLINE) bytes += SPILL_BYTES + entries * SPILL_ENTRY_BYTES;
     } else {
       bytes += CREDENTIAL_BYTES + stringBytes(`0#${e[2]}`) + stringBytes(e[2]);

@@ -8,11 +8,14 @@
 // A slot's window history is logically the series of window.ts (entries
 // [bucket, requests, failures, successes, auth failures], same order, same
 // operations). Up to INLINE entries live in the arrays, buckets as offsets
-// from a base per generation and the first three counts as 16 bits; a
-// history that does not fit (more entries, a count over 65535, a bucket out
-// of range, any auth failure: rare, so the common key keeps its 32 bytes)
-// spills to a plain window.ts series and comes back inline once pruned small
-// again.
+// from a base per generation and the counts in three 16-bit words: requests,
+// failures, and a word holding the auth failures (12 bits) and the requests
+// that were neither failure nor success (4 bits: 1xx answers, rare), the
+// successes being what is left. So a client with some 401s keeps its 32
+// bytes like any other. A history that does not fit (more entries, requests
+// over 65535, auth failures over 4095 or more than 15 of neither in one
+// sub-bucket, a bucket out of range) spills to a plain window.ts series and
+// comes back inline once pruned small again.
 import type { RecordKind } from '../../../common/record';
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
 import { SPILL_BYTES, SPILL_ENTRY_BYTES } from './key-budget';
@@ -24,8 +27,8 @@ const INLINE = 2;
 /**
  * Record layout, by bytes: 0 lastTs (f64); 8 generation (low 30 bits) and
  * inline entries held (top 2 bits, SPILLED_N when spilled) (u32); 12 and 16
- * the two bucket offsets (u32); 20 the two [requests, failures, successes]
- * (u16 each).
+ * the two bucket offsets (u32); 20 the two [requests, failures, auth |
+ * neither << 12] (u16 each).
  */
 const RECORD = 32;
 const F64 = RECORD / 8;
@@ -39,6 +42,10 @@ const GEN_MASK = 0x3fffffff;
 const FREE_GEN = GEN_MASK;
 const SPILLED_N = 3;
 const MAX_COUNT = 0xffff;
+/** the third count word: auth failures in the low bits, the neither count above them */
+const AUTH_MASK = 0xfff;
+const NEITHER_SHIFT = 12;
+const MAX_NEITHER = 0xf;
 const MAX_OFFSET = 0xffffffff;
 /** offsets of a generation start this far below its first bucket, so older ones fit too */
 const BASE_BELOW = 2 ** 31;
@@ -209,8 +216,8 @@ export class IpSlots {
     return this.#nOf(slot) === SPILLED_N ? ((this.#spill.get(slot) as number[])[i * STRIDE] as number) : this.#bucketAt(slot, i);
   }
 
-  /** Count `field` of entry i: 1 requests, 2 failures, 3 successes (window.ts order). */
-  entryCount(slot: number, i: number, field: 1 | 2 | 3): number {
+  /** Count `field` of entry i: 1 requests, 2 failures (window.ts order). */
+  entryCount(slot: number, i: number, field: 1 | 2): number {
     if (this.#nOf(slot) === SPILLED_N) return (this.#spill.get(slot) as number[])[i * STRIDE + field] as number;
     return this.#u16[slot * U16 + CNT_AT + i * 3 + field - 1] as number;
   }
@@ -223,7 +230,10 @@ export class IpSlots {
     const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
       const c = slot * U16 + CNT_AT + i * 3;
-      out.push(this.#bucketAt(slot, i), u16[c] as number, u16[c + 1] as number, u16[c + 2] as number, 0);
+      const requests = u16[c] as number;
+      const failures = u16[c + 1] as number;
+      const w = u16[c + 2] as number;
+      out.push(this.#bucketAt(slot, i), requests, failures, requests - failures - (w >>> NEITHER_SHIFT), w & AUTH_MASK);
     }
     return out;
   }
@@ -239,6 +249,7 @@ export class IpSlots {
     const n = series.length / STRIDE;
     if (n > INLINE) return false;
     const offs: number[] = [];
+    const words: number[] = [];
     for (let i = 0; i < series.length; i += STRIDE) {
       const o = this.#offsetOf(slot, series[i] as number);
       if (o < 0) return false;
@@ -246,16 +257,21 @@ export class IpSlots {
         const v = series[i + j] as number;
         if (!(Number.isInteger(v) && v >= 0 && v <= MAX_COUNT)) return false;
       }
-      if (series[i + STRIDE - 1] !== 0) return false; // auth failures are not held inline
+      const requests = series[i + 1] as number;
+      const failures = series[i + 2] as number;
+      const auth = series[i + 4] as number;
+      const neither = requests - failures - (series[i + 3] as number);
+      if (auth > AUTH_MASK || neither < 0 || neither > MAX_NEITHER) return false;
       offs.push(o);
+      words.push(requests, failures, auth | (neither << NEITHER_SHIFT));
     }
     const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
       this.#u32[slot * U32 + OFF_AT + i] = offs[i] as number;
       const c = slot * U16 + CNT_AT + i * 3;
-      u16[c] = series[i * STRIDE + 1] as number;
-      u16[c + 1] = series[i * STRIDE + 2] as number;
-      u16[c + 2] = series[i * STRIDE + 3] as number;
+      u16[c] = words[i * 3] as number;
+      u16[c + 1] = words[i * 3 + 1] as number;
+      u16[c + 2] = words[i * 3 + 2] as number;
     }
     if (this.#nOf(slot) === SPILLED_N) this.#spillDrop(slot);
     this.#setN(slot, n);
@@ -284,7 +300,7 @@ export class IpSlots {
       return;
     }
     const o = this.#offsetOf(slot, bucket);
-    if (o < 0 || k.auth) {
+    if (o < 0) {
       this.#addSpilled(this.#toSpill(slot), bucket, k);
       return;
     }
@@ -295,13 +311,18 @@ export class IpSlots {
     while (i >= 0 && (u32[at + i] as number) > o) i--;
     if (i >= 0 && u32[at + i] === o) {
       const c = slot * U16 + CNT_AT + i * 3;
-      if ((u16[c] as number) >= MAX_COUNT) {
+      const w = u16[c + 2] as number;
+      if (
+        (u16[c] as number) >= MAX_COUNT ||
+        (k.auth && (w & AUTH_MASK) >= AUTH_MASK) ||
+        (!k.failure && !k.success && w >>> NEITHER_SHIFT >= MAX_NEITHER)
+      ) {
         this.#addSpilled(this.#toSpill(slot), bucket, k);
         return;
       }
       u16[c] = (u16[c] as number) + 1;
       if (k.failure) u16[c + 1] = (u16[c + 1] as number) + 1;
-      if (k.success) u16[c + 2] = (u16[c + 2] as number) + 1;
+      u16[c + 2] = w + (k.auth ? 1 : 0) + (k.failure || k.success ? 0 : 1 << NEITHER_SHIFT);
       return;
     }
     if (n >= INLINE) {
@@ -314,7 +335,7 @@ export class IpSlots {
     u32[at + i + 1] = o;
     u16[c] = 1;
     u16[c + 1] = k.failure ? 1 : 0;
-    u16[c + 2] = k.success ? 1 : 0;
+    u16[c + 2] = (k.auth ? 1 : 0) + (k.failure || k.success ? 0 : 1 << NEITHER_SHIFT);
     this.#setN(slot, n + 1);
   }
 
@@ -350,9 +371,13 @@ export class IpSlots {
       if (b <= fromBucket) break;
       if (b > toBucket) continue;
       const c = slot * U16 + CNT_AT + i * 3;
-      out.requests += u16[c] as number;
-      out.failures += u16[c + 1] as number;
-      out.successes += u16[c + 2] as number;
+      const requests = u16[c] as number;
+      const failures = u16[c + 1] as number;
+      const w = u16[c + 2] as number;
+      out.requests += requests;
+      out.failures += failures;
+      out.successes += requests - failures - (w >>> NEITHER_SHIFT);
+      out.auth_failures += w & AUTH_MASK;
     }
     return out;
   }
