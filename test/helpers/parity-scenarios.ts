@@ -17,6 +17,8 @@ export interface Rec {
   service: string;
   route?: string;
   outcome?: 'success' | 'failure';
+  /** a credential's fingerprint, as the plugin sends it */
+  credential?: string;
 }
 
 export type Rule = 'error_ip' | 'auth_bruteforce' | 'failure_spike' | 'credential_ips' | 'flood_ip';
@@ -27,7 +29,7 @@ export interface Scenario {
   /** attack or benign */
   kind: 'attack' | 'benign';
   records: Rec[];
-  /** rule -> IP keys (service|ip) it must flag at T; absent rules must flag nothing of this scenario */
+  /** rule -> keys (service|ip key, service|credential) it must flag at T; absent rules must flag nothing of this scenario */
   labels: Partial<Record<Rule, string[]>>;
 }
 
@@ -109,6 +111,35 @@ export function scenarios(): Scenario[] {
     })),
     labels: { auth_bruteforce: [key('2001:db8:18:5::/64')] },
   });
+  s.push({
+    name: 'account turning bad: 12 successes, then 12 × 500 in the last 60 s',
+    kind: 'attack',
+    records: [...spread(12, T - 300 * SEC, T - 70 * SEC, '198.18.6.1', 200), ...spread(12, T - 58 * SEC, T, '198.18.6.1', 500)],
+    labels: { failure_spike: [key('198.18.6.1')] },
+  });
+  s.push({
+    name: 'shared credential: one key from 4 addresses in 4 min',
+    kind: 'attack',
+    records: [1, 2, 3, 4].map((n) => ({
+      ts: T - 250 * SEC + n * 50 * SEC,
+      ip: `198.18.7.${n}`,
+      status: 200,
+      service: 'api',
+      credential: 'a7c1e0f29b3d4e66',
+    })),
+    labels: { credential_ips: [key('a7c1e0f29b3d4e66')] },
+  });
+  {
+    // a flood on a small shop: 1200 requests in 50 s among its 40 customers' 800
+    const r = spread(1200, T - 50 * SEC, T, '198.18.8.1', 200, {}, 'shop');
+    for (let i = 0; i < 40; i++) r.push(...spread(20, T - 60 * SEC, T, `172.23.0.${i + 1}`, 200, {}, 'shop'));
+    s.push({
+      name: 'flood: 1200 requests in 50 s, 60% of a shop',
+      kind: 'attack',
+      records: r,
+      labels: { flood_ip: [key('198.18.8.1', 'shop')] },
+    });
+  }
 
   // --- benign
   {
@@ -197,6 +228,24 @@ export function scenarios(): Scenario[] {
       records: r,
       labels: {},
     });
+  }
+  {
+    // people on two devices: each credential from a home address and a phone, 2 IPs in 5 min
+    const r: Rec[] = [];
+    for (let i = 0; i < 30; i++) {
+      const credential = `b${i.toString(16).padStart(15, '0')}`;
+      r.push(
+        ...spread(6, T - 280 * SEC, T - 150 * SEC, `172.24.0.${i + 1}`, 200, { credential }),
+        ...spread(6, T - 120 * SEC, T, `172.25.0.${i + 1}`, 200, { credential }),
+      );
+    }
+    s.push({ name: 'two devices: 30 credentials, each from 2 addresses in 5 min', kind: 'benign', records: r, labels: {} });
+  }
+  {
+    // a busy partner integration: 900 requests a minute (under flood_min_requests), 15% of a service
+    const r = spread(900, T - 60 * SEC, T, '192.0.2.150', 200, {}, 'partners');
+    for (let i = 0; i < 50; i++) r.push(...spread(100, T - 60 * SEC, T, `172.26.0.${i + 1}`, 200, {}, 'partners'));
+    s.push({ name: 'busy integration: 900 requests a minute, 15% of its service', kind: 'benign', records: r, labels: {} });
   }
   return s;
 }

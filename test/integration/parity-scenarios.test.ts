@@ -29,7 +29,11 @@ test('parity scenarios: precision and recall 1 per rule at default settings; ben
 
   // which scenario each IP key belongs to
   const owner = new Map<string, string>();
-  for (const s of all) for (const r of s.records) owner.set(`${r.service}|${ipKey(r.ip)}`, s.name);
+  for (const s of all)
+    for (const r of s.records) {
+      owner.set(`${r.service}|${ipKey(r.ip)}`, s.name);
+      if (r.credential) owner.set(`${r.service}|${r.credential}`, s.name);
+    }
   const benign = new Set(all.filter((s) => s.kind === 'benign').map((s) => s.name));
   const onBenign = findings.filter((f) => benign.has(owner.get(keyOf(f)) ?? ''));
   assert.deepEqual(
