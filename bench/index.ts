@@ -41,6 +41,7 @@ const CASES: readonly CaseDef[] = [
   { n: 10, name: 'redis', module: 'redis', inProcess: true },
   { n: 11, name: 'snapshot', module: 'snapshot' },
   { n: 12, name: 'bytes per key', module: 'key-bytes', inProcess: true },
+  { n: 13, name: 'settings cost', module: 'settings-cost' },
 ];
 
 interface Results {
