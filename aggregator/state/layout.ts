@@ -93,3 +93,8 @@ export function layoutOf(s: DetectionSettings, bucketMs = naturalBucketMs(s)): L
     till,
   };
 }
+
+/** Per WindowId: the window as seconds before the clock T, [a, b] for (T - a, T - b]. */
+export function windowSpans(s: DetectionSettings): (readonly [number, number])[] {
+  return WINDOWS.map((w) => w.span(s));
+}
