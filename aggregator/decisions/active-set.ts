@@ -3,42 +3,23 @@
 // of parsed ranges), and pre-encoded in CrowdSec's shape up to the one field
 // that changes with the clock (`duration`). An answer is then byte copies
 // into one buffer with the durations written between them: a 10,000-decision
-// pull builds no object and no string per decision. A decision unchanged
-// since the previous version keeps its encoded entry (the stores hand out
-// the same object for it), so a new version costs its changes plus a pass
-// over compact columns.
-import ipaddr from 'ipaddr.js';
+// pull builds no object and no string per decision.
+//
+// A new version is built from the previous one and the store's delta (the
+// ids changed since): kept entries are taken over with their columns, and
+// the encoded bytes of a kept entry are copied from the previous version's
+// buffer (runs of neighbours in one copy), so a change of k decisions costs
+// encoding k entries plus memory copies, not re-encoding 10,000.
 import { MAX_DURATION_BYTES, formatDuration, writeDuration } from './duration';
-import { parseTarget } from './policy';
+import { entryOf, tailOf, targetOfEntry, wireHead, type Entry, type Net } from './entry';
+import { buildTemplate, copyTemplate, type Source, type Template } from './template';
 import type { StoredDecision, Tombstone } from './model';
+import type { Delta } from './repo';
 
-type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
+export { wireHead };
 
-interface Entry {
-  d: StoredDecision;
-  /** d's id, end and scope, read once: later versions read them here (compact, allocated together) */
-  id: number;
-  until: number;
-  isRange: boolean;
-  net: Net | undefined;
-  /** a single address (indexed by its text), not a range */
-  single: boolean;
-  /** `{"id":…,"duration":"`: everything before the duration */
-  head: string;
-  /** `","scenario":…}` after it; the admin listing's adds until, created, reason, evidence */
-  tail: string;
-  adminTail: string;
-  /** UTF-8 lengths of head, tail, adminTail */
-  bytes: [number, number, number];
-}
-
-/** The encoded entries of one version, one flavour (bouncer or admin): `head tail,head tail,…head tail,` */
-interface Template {
-  bytes: Buffer;
-  /** entry i's head is bytes[start[i], mid[i]), its tail bytes[mid[i], start[i + 1] - 1), then a comma */
-  start: Int32Array;
-  mid: Int32Array;
-}
+type Flavour = 'wire' | 'admin';
+const FLAVOURS: readonly Flavour[] = ['wire', 'admin'];
 
 /** Which decisions an answer holds. */
 export interface Pick {
@@ -55,85 +36,148 @@ export interface Pick {
 
 const q = JSON.stringify;
 
-export function wireHead(d: StoredDecision | Tombstone): string {
-  return `{"id":${d.id},"origin":${q(d.origin)},"type":"ban","scope":${q(d.scope)},"value":${q(d.value)},"duration":"`;
-}
-
-function encode(d: StoredDecision): Entry {
-  const head = wireHead(d);
-  const tail = `","scenario":${q(d.scenario)}}`;
-  const extra = `,"until":${d.until},"created":${d.created}${d.reason ? `,"reason":${q(d.reason)}` : ''},"evidence":${q(d.evidence)}}`;
-  const adminTail = tail.slice(0, -1) + extra;
-  const net = parseTarget(d.value);
-  const single = net !== undefined && net[1] === (net[0].kind() === 'ipv4' ? 32 : 128);
-  const bytes: Entry['bytes'] = [Buffer.byteLength(head), Buffer.byteLength(tail), Buffer.byteLength(adminTail)];
-  const e: Entry = { d, id: d.id, until: d.until, isRange: d.scope === 'Range', net, single, head, tail, adminTail, bytes };
-  encoded.set(d, e);
-  return e;
-}
-
-/**
- * Decision object -> its entry. The stores hand out the same object for a
- * decision until it changes, so a new version re-encodes only its changes;
- * an entry goes with its object.
- */
-const encoded = new WeakMap<StoredDecision, Entry>();
-
-function buildTemplate(entries: readonly Entry[], admin: boolean): Template {
-  const n = entries.length;
-  const start = new Int32Array(n + 1);
-  const mid = new Int32Array(n);
-  const parts = new Array<string>(2 * n);
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const e = entries[i] as Entry;
-    parts[2 * i] = e.head;
-    parts[2 * i + 1] = `${admin ? e.adminTail : e.tail},`;
-    start[i] = at;
-    at += e.bytes[0];
-    mid[i] = at;
-    at += (admin ? e.bytes[2] : e.bytes[1]) + 1;
-  }
-  start[n] = at;
-  return { bytes: Buffer.from(parts.join(''), 'utf8'), start, mid };
-}
-
 const byId = (a: Entry, b: Entry) => a.id - b.id;
+
+/** entries sorted by id, each with its index in `prev` when it is the same entry there (-1 otherwise) */
+interface Layout {
+  entries: Entry[];
+  from: Int32Array;
+}
 
 export class ActiveSet {
   readonly entries: readonly Entry[];
+  readonly epoch: string;
   /** id, end and scope of entry i, as columns: a pick reads no object */
   private readonly ids: Float64Array;
   private readonly until: Float64Array;
   private readonly isRange: Uint8Array;
+  /** rank under SIEM_MAX_DECISIONS and origin (1 = manual) of entry i */
+  private readonly strength: Float64Array;
+  private readonly manual: Uint8Array;
   /** single address -> entry indices; ranges' entry indices (built at the first lookup) */
   private index?: { singles: Map<string, number[]>; ranges: number[] };
   private readonly templates: { wire?: Template; admin?: Template } = {};
+  /** an older set's templates this one's are copied from when first needed */
+  private readonly sources: { wire?: Source; admin?: Source } = {};
 
+  /** `active` in any order; `prev`, a set of an older version whose work is reused. */
   constructor(
     readonly version: number,
     active: readonly StoredDecision[],
+    opts: { epoch?: string; prev?: ActiveSet; layout?: Layout } = {},
   ) {
-    const n = active.length;
-    let entries = new Array<Entry>(n);
-    let sorted = true;
-    for (let i = 0; i < n; i++) {
-      const d = active[i] as StoredDecision;
-      const e = encoded.get(d) ?? encode(d);
-      entries[i] = e;
-      if (i > 0 && (entries[i - 1] as Entry).id > e.id) sorted = false;
-    }
-    if (!sorted) entries = entries.sort(byId);
+    this.epoch = opts.epoch ?? '';
+    const prev = opts.prev;
+    const { entries, from } = opts.layout ?? layoutOf(active, prev);
+    const n = entries.length;
     this.ids = new Float64Array(n);
     this.until = new Float64Array(n);
     this.isRange = new Uint8Array(n);
+    this.strength = new Float64Array(n);
+    this.manual = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const e = entries[i] as Entry;
-      this.ids[i] = e.id;
-      this.until[i] = e.until;
-      this.isRange[i] = e.isRange ? 1 : 0;
+      const j = from[i] as number;
+      if (prev && j >= 0) {
+        this.ids[i] = prev.ids[j] as number;
+        this.until[i] = prev.until[j] as number;
+        this.isRange[i] = prev.isRange[j] as number;
+        this.strength[i] = prev.strength[j] as number;
+        this.manual[i] = prev.manual[j] as number;
+      } else {
+        const e = entries[i] as Entry;
+        this.ids[i] = e.id;
+        this.until[i] = e.until;
+        this.isRange[i] = e.isRange ? 1 : 0;
+        this.strength[i] = e.strength;
+        this.manual[i] = e.manual ? 1 : 0;
+      }
     }
     this.entries = entries;
+    if (prev) {
+      for (const f of FLAVOURS) {
+        const t = prev.templates[f];
+        const s = prev.sources[f];
+        if (t) this.sources[f] = { t, from };
+        else if (s) this.sources[f] = { t: s.t, from: from.map((j) => (j < 0 ? -1 : (s.from[j] as number))) };
+      }
+    }
+  }
+
+  /** The set at the delta's version: this one with the delta's changes (or its whole set) applied. */
+  next(d: Delta): ActiveSet {
+    if (d.full) return new ActiveSet(d.version, d.full, { epoch: d.epoch, prev: this });
+    const gone = new Set<number>(d.removed);
+    const fresh = d.upserts.map(entryOf).sort(byId);
+    for (const e of fresh) gone.add(e.id);
+    const n = this.ids.length;
+    const entries: Entry[] = [];
+    const from: number[] = [];
+    let k = 0;
+    for (let j = 0; j < n; j++) {
+      const id = this.ids[j] as number;
+      while (k < fresh.length && (fresh[k] as Entry).id < id) {
+        entries.push(fresh[k++] as Entry);
+        from.push(-1);
+      }
+      if (gone.has(id)) continue;
+      entries.push(this.entries[j] as Entry);
+      from.push(j);
+    }
+    while (k < fresh.length) {
+      entries.push(fresh[k++] as Entry);
+      from.push(-1);
+    }
+    return new ActiveSet(d.version, [], { epoch: d.epoch, prev: this, layout: { entries, from: Int32Array.from(from) } });
+  }
+
+  /** the decisions, in id order */
+  decisions(): StoredDecision[] {
+    return this.entries.map((e) => e.d);
+  }
+
+  /** index of the entry with this id, -1 when none */
+  indexOf(id: number): number {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.ids[mid] as number) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.ids.length && this.ids[lo] === id ? lo : -1;
+  }
+
+  /** how many decisions are alive at `now` */
+  alive(now: number): number {
+    let n = 0;
+    for (let i = 0; i < this.until.length; i++) if ((this.until[i] as number) > now) n++;
+    return n;
+  }
+
+  /** index of the decision alive at `now` on `value` (a single address unless `isRange`), -1 when none */
+  indexOfValue(value: string, isRange: boolean, now: number): number {
+    const { singles, ranges } = this.lookupIndex();
+    const at = isRange ? ranges.filter((i) => (this.entries[i] as Entry).d.value === value) : (singles.get(value) ?? []);
+    return at.find((i) => (this.until[i] as number) > now) ?? -1;
+  }
+
+  /** index of the weakest automatic decision alive at `now` other than entry `except` (the first in id order on a tie), -1 when none */
+  weakestAutomatic(now: number, except: number): number {
+    let best = -1;
+    for (let i = 0; i < this.ids.length; i++) {
+      if (this.manual[i] || i === except || (this.until[i] as number) <= now) continue;
+      if (best < 0 || (this.strength[i] as number) < (this.strength[best] as number)) best = i;
+    }
+    return best;
+  }
+
+  private template(f: Flavour): Template {
+    const have = this.templates[f];
+    if (have) return have;
+    const src = this.sources[f];
+    const t = src ? copyTemplate(this.entries, f === 'admin', src) : buildTemplate(this.entries, f === 'admin');
+    delete this.sources[f];
+    return (this.templates[f] = t);
   }
 
   private lookupIndex(): { singles: Map<string, number[]>; ranges: number[] } {
@@ -141,8 +185,9 @@ export class ActiveSet {
     const singles = new Map<string, number[]>();
     const ranges: number[] = [];
     this.entries.forEach((e, i) => {
-      if (!e.net) return;
-      if (!e.single) ranges.push(i);
+      const { net, single } = targetOfEntry(e);
+      if (!net) return;
+      if (!single) ranges.push(i);
       else {
         const at = singles.get(e.d.value);
         if (at) at.push(i);
@@ -174,7 +219,7 @@ export class ActiveSet {
     const out: number[] = [];
     const full = t[0].kind() === 'ipv4' ? 32 : 128;
     const sameKind = (n: Net) => n[0].kind() === t[0].kind();
-    const netOf = (i: number) => (this.entries[i] as Entry).net as Net;
+    const netOf = (i: number) => targetOfEntry(this.entries[i] as Entry).net as Net;
     const { singles, ranges } = this.lookupIndex();
     if (contains) {
       if (t[1] === full && text !== undefined) out.push(...(singles.get(text) ?? []));
@@ -209,11 +254,11 @@ export class ActiveSet {
     if (!this.templates[flavour] && indices.length * 4 < this.entries.length) {
       const parts = indices.map((i) => {
         const e = this.entries[i] as Entry;
-        return e.head + formatDuration((this.until[i] as number) - now) + (admin ? e.adminTail : e.tail);
+        return e.head + formatDuration((this.until[i] as number) - now) + tailOf(e, admin)[0];
       });
       return Buffer.from(`${opts.prefix ?? ''}[${parts.join(',')}]${opts.suffix ?? ''}`, 'utf8');
     }
-    const t = (this.templates[flavour] ??= buildTemplate(this.entries, admin));
+    const t = this.template(flavour);
     const pre = Buffer.from(`${opts.prefix ?? ''}[`);
     const suf = Buffer.from(`]${opts.suffix ?? ''}`);
     const { bytes, start, mid } = t;
@@ -237,6 +282,31 @@ export class ActiveSet {
     p += suf.copy(out, p);
     return out.subarray(0, p);
   }
+}
+
+/** Entries of `active` (encoded once per decision object) in id order, and where each sat in `prev`. */
+function layoutOf(active: readonly StoredDecision[], prev: ActiveSet | undefined): Layout {
+  const n = active.length;
+  let entries = new Array<Entry>(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    const d = active[i] as StoredDecision;
+    const e = entryOf(d);
+    entries[i] = e;
+    if (i > 0 && (entries[i - 1] as Entry).id > e.id) sorted = false;
+  }
+  if (!sorted) entries = entries.sort(byId);
+  const from = new Int32Array(n).fill(-1);
+  if (prev) {
+    const old = prev.entries;
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i] as Entry;
+      while (j < old.length && (old[j] as Entry).id < e.id) j++;
+      if (old[j] === e) from[i] = j;
+    }
+  }
+  return { entries, from };
 }
 
 export function renderTombstones(ts: readonly Tombstone[]): string {

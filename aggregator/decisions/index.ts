@@ -27,8 +27,10 @@ export function registerDecisions(
   deps: { config: Readonly<Config>; state: SiemState; metrics: SiemMetrics; wallNow: () => number },
 ): Decisions {
   const { config, state } = deps;
+  // the change log reaches back two full turnovers of the set (a reader further behind reads it whole)
+  const logKeep = Math.max(1000, 2 * config.decisions.max);
   const repo: DecisionRepo =
-    config.state === 'memory' ? new MemoryDecisionRepo() : new RedisDecisionRepo(decisionClient(app, config.state));
+    config.state === 'memory' ? new MemoryDecisionRepo(logKeep) : new RedisDecisionRepo(decisionClient(app, config.state), logKeep);
   const service = new DecisionService(repo, config.decisions, deps.wallNow);
   const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
   decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });

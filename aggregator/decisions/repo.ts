@@ -2,15 +2,31 @@
 // by every aggregator (RedisDecisionRepo). Both keep the same things: the
 // active decisions, a change sequence (ids are sequence numbers too), the
 // tombstones of removed decisions for incremental pulls, each bouncer's
-// stream position and last pull, and the operator's suppressions.
+// stream position and last pull, and the operator's suppressions. Both keep
+// a bounded change log too (which ids changed at which version), so that a
+// reader holding the set of some version fetches only what changed since.
 import type { Changes, NewDecision } from './reconcile';
 import type { StoredDecision, Tombstone } from './model';
 
-/** Everything a stream pull needs besides the active set, read at one sequence number. */
-export interface StreamView {
-  seq: number;
-  /** changes with every write (adds, removals, updates): readers cache the active set by it */
+/** Which active set a reader holds: the store's version and epoch (a store that lost its data starts a new epoch). */
+export interface SetVersion {
   version: number;
+  epoch: string;
+}
+
+/** What changed since a reader's version: every active decision when the log no longer reaches back that far. */
+export interface Delta extends SetVersion {
+  /** the whole active set (no version given, another epoch, or the log trimmed past it) */
+  full?: StoredDecision[];
+  /** decisions added or changed since (without `full`) */
+  upserts: StoredDecision[];
+  /** ids removed since (without `full`) */
+  removed: number[];
+}
+
+/** Everything a stream pull needs besides the active set, read at one sequence number. */
+export interface StreamView extends SetVersion {
+  seq: number;
   /** tombstones with seq > the position asked for */
   removed: Tombstone[];
 }
@@ -22,7 +38,8 @@ export interface DecisionRepo {
   suppressed(): Promise<Map<string, number>>;
   /** apply atomically; returns the added decisions with their ids */
   apply(c: Changes): Promise<StoredDecision[]>;
-  version(): Promise<number>;
+  /** what changed since `since` (see Delta) */
+  changes(since: SetVersion | undefined): Promise<Delta>;
   view(since: number | undefined): Promise<StreamView>;
   position(bouncer: string): Promise<number | undefined>;
   /** record a pull: position and wall-clock time */
@@ -43,9 +60,18 @@ export interface RepoSnapshot {
   suppressed: [string, number][];
 }
 
+/** ids kept in the change log by default (a reader further behind reads the whole set) */
+export const DEFAULT_LOG_KEEP = 20_000;
+
 export class MemoryDecisionRepo implements DecisionRepo {
   private seq = 0;
   private ver = 0;
+  /** this process's store: readers of another repo object never take its deltas */
+  readonly epoch = `m${Math.random().toString(36).slice(2)}`;
+  /** ids changed at each version, oldest first; versions up to logFloor are forgotten */
+  private log: { ver: number; ids: number[] }[] = [];
+  private logIds = 0;
+  private logFloor = 0;
   private readonly byId = new Map<number, StoredDecision>();
   /** ascending seq */
   private tombs: Tombstone[] = [];
@@ -53,6 +79,8 @@ export class MemoryDecisionRepo implements DecisionRepo {
   private readonly pulls = new Map<string, number>();
   private readonly supp = new Map<string, number>();
   private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly logKeep = DEFAULT_LOG_KEEP) {}
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn);
@@ -66,26 +94,58 @@ export class MemoryDecisionRepo implements DecisionRepo {
     return new Map(this.supp);
   }
   async apply(c: Changes): Promise<StoredDecision[]> {
+    const changed: number[] = [];
     for (const id of c.remove) {
       const d = this.byId.get(id);
       if (!d) continue;
       this.byId.delete(id);
       this.tombs.push({ seq: ++this.seq, id, scope: d.scope, value: d.value, scenario: d.scenario, origin: d.origin });
+      changed.push(id);
     }
-    for (const u of c.update) if (this.byId.has(u.id)) this.byId.set(u.id, u);
+    for (const u of c.update) {
+      if (!this.byId.has(u.id)) continue;
+      this.byId.set(u.id, u);
+      changed.push(u.id);
+    }
     const added = c.add.map((n: NewDecision) => ({ ...n, id: ++this.seq }));
-    for (const d of added) this.byId.set(d.id, d);
+    for (const d of added) {
+      this.byId.set(d.id, d);
+      changed.push(d.id);
+    }
     for (const [v, s] of c.suppress) this.supp.set(v, s);
     for (const v of c.unsuppress) this.supp.delete(v);
     this.ver++;
+    this.logChanges(changed);
     return added;
   }
-  async version(): Promise<number> {
-    return this.ver;
+  private logChanges(ids: number[]): void {
+    if (ids.length) this.log.push({ ver: this.ver, ids });
+    this.logIds += ids.length;
+    while (this.logIds > this.logKeep && this.log.length) {
+      const old = this.log.shift() as { ver: number; ids: number[] };
+      this.logIds -= old.ids.length;
+      this.logFloor = old.ver;
+    }
+  }
+  async changes(since: SetVersion | undefined): Promise<Delta> {
+    const at = { version: this.ver, epoch: this.epoch };
+    if (since === undefined || since.epoch !== this.epoch || since.version < this.logFloor || since.version > this.ver)
+      return { ...at, full: [...this.byId.values()], upserts: [], removed: [] };
+    const ids = new Set<number>();
+    for (let i = this.log.length - 1; i >= 0 && (this.log[i] as { ver: number }).ver > since.version; i--)
+      for (const id of (this.log[i] as { ids: number[] }).ids) ids.add(id);
+    const upserts: StoredDecision[] = [];
+    const removed: number[] = [];
+    for (const id of ids) {
+      const d = this.byId.get(id);
+      if (d) upserts.push(d);
+      else removed.push(id);
+    }
+    return { ...at, upserts, removed };
   }
   async view(since: number | undefined): Promise<StreamView> {
     const removed = since === undefined ? [] : this.tombs.slice(firstAfter(this.tombs, since));
-    return { seq: this.seq, version: this.ver, removed };
+    return { seq: this.seq, version: this.ver, epoch: this.epoch, removed };
   }
   async position(bouncer: string): Promise<number | undefined> {
     return this.positions.get(bouncer);
@@ -118,6 +178,10 @@ export class MemoryDecisionRepo implements DecisionRepo {
   restore(s: RepoSnapshot): void {
     this.seq = s.seq;
     this.ver++;
+    // readers of the set before the restore read it whole again
+    this.log = [];
+    this.logIds = 0;
+    this.logFloor = this.ver;
     this.byId.clear();
     for (const d of s.active) this.byId.set(d.id, d);
     this.tombs = s.tombstones.slice().sort((a, b) => a.seq - b.seq);

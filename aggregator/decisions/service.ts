@@ -6,7 +6,7 @@ import { MANUAL_SCENARIO, MANUAL_STRENGTH, toWire, type DecisionOrigin, type Sto
 import { isEmpty, noChanges, reconcile } from './reconcile';
 import { parseTarget, targetOf } from './policy';
 import { bouncerId, type DecisionsConfig } from './config';
-import type { DecisionRepo } from './repo';
+import type { DecisionRepo, SetVersion } from './repo';
 import { ActiveSet, renderTombstones } from './active-set';
 
 export class DecisionError extends Error {
@@ -34,6 +34,9 @@ export class DecisionService {
   readonly bouncers: readonly string[];
   private readonly started: number;
   private cache?: ActiveSet;
+  /** the refresh under way (concurrent readers share it) and how many were started */
+  private refreshing?: { n: number; p: Promise<ActiveSet> };
+  private refreshes = 0;
 
   constructor(
     readonly repo: DecisionRepo,
@@ -47,9 +50,9 @@ export class DecisionService {
   /** One round: bring the decisions in line with `findings`. Returns how many decisions changed. */
   async reconcile(findings: readonly unknown[]): Promise<number> {
     return this.repo.exclusive(async () => {
-      const [active, suppressed] = await Promise.all([this.repo.active(), this.repo.suppressed()]);
+      const [set, suppressed] = await Promise.all([this.activeSet(), this.repo.suppressed()]);
       const c = reconcile({
-        active,
+        active: set.decisions(),
         suppressed,
         findings,
         policy: this.config.policy,
@@ -63,11 +66,41 @@ export class DecisionService {
     });
   }
 
-  /** The active set at the store's current version (rebuilt only when it changed). */
-  private async activeSet(version?: number): Promise<ActiveSet> {
-    const v = version ?? (await this.repo.version());
-    if (this.cache?.version === v) return this.cache;
-    const set = new ActiveSet(v, await this.repo.active());
+  /**
+   * The active set at the store's current version, or at least at `at`:
+   * the cached one when it is that version, else the cache brought forward
+   * by the store's delta (only the ids changed since; the whole set when the
+   * store's change log no longer reaches back to the cache's version).
+   */
+  private async activeSet(at?: SetVersion): Promise<ActiveSet> {
+    // a refresh numbered `need` or later started after this call: it reads what was written before
+    const need = this.refreshes + 1;
+    for (;;) {
+      const c = this.cache;
+      if (c && at && c.epoch === at.epoch && c.version >= at.version) return c;
+      const r = this.refreshing;
+      if (!r) return this.startRefresh();
+      const set = await r.p.catch((err) => {
+        if (r.n >= need) throw err;
+      });
+      if (set && r.n >= need) return set;
+    }
+  }
+
+  private startRefresh(): Promise<ActiveSet> {
+    const n = ++this.refreshes;
+    const p = this.refresh().finally(() => {
+      if (this.refreshing?.n === n) this.refreshing = undefined;
+    });
+    this.refreshing = { n, p };
+    return p;
+  }
+
+  private async refresh(): Promise<ActiveSet> {
+    const c = this.cache;
+    const d = await this.repo.changes(c && { version: c.version, epoch: c.epoch });
+    if (c && d.epoch === c.epoch && d.version === c.version) return c;
+    const set = c ? c.next(d) : new ActiveSet(d.version, d.full ?? d.upserts, { epoch: d.epoch });
     this.cache = set;
     return set;
   }
@@ -79,7 +112,7 @@ export class DecisionService {
     let v = await this.repo.view(pos);
     // a position ahead of the store (its data was lost): start this bouncer over
     if (pos !== undefined && pos > v.seq) v = await this.repo.view((pos = undefined));
-    const set = await this.activeSet(v.version);
+    const set = await this.activeSet(v);
     const now = this.wallNow();
     // under a second left is not handed out: the firewall bouncer would truncate it to
     // ipset's `timeout 0`, which means forever; its removal follows in `deleted` anyway
@@ -128,14 +161,14 @@ export class DecisionService {
       throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
     return this.repo.exclusive(async () => {
       const now = this.wallNow();
-      const active = (await this.repo.active()).filter((d) => d.until > now);
+      const set = await this.activeSet();
       const c = noChanges();
-      const same = active.find((d) => d.value === t.value);
-      if (same) c.remove.push(same.id);
-      if (active.length - (same ? 1 : 0) >= this.config.max) {
-        const weakest = active.filter((d) => d.origin !== 'manual' && d !== same).sort((a, b) => a.strength - b.strength)[0];
-        if (!weakest) throw new DecisionError(409, `SIEM_MAX_DECISIONS (${this.config.max}) manual decisions are active`);
-        c.remove.push(weakest.id);
+      const at = set.indexOfValue(t.value, t.scope === 'Range', now);
+      if (at >= 0) c.remove.push((set.entries[at] as { id: number }).id);
+      if (set.alive(now) - (at >= 0 ? 1 : 0) >= this.config.max) {
+        const weakest = set.weakestAutomatic(now, at);
+        if (weakest < 0) throw new DecisionError(409, `SIEM_MAX_DECISIONS (${this.config.max}) manual decisions are active`);
+        c.remove.push((set.entries[weakest] as { id: number }).id);
       }
       const until = now + durationMs;
       c.add.push({
@@ -160,7 +193,8 @@ export class DecisionService {
   /** Take a decision back. An automatic one stays away until its finding stops and starts again. */
   async remove(id: number): Promise<boolean> {
     return this.repo.exclusive(async () => {
-      const d = (await this.repo.active()).find((x) => x.id === id);
+      const set = await this.activeSet();
+      const d = set.entries[set.indexOf(id)]?.d;
       if (!d) return false;
       const c = noChanges();
       c.remove.push(id);

@@ -1,0 +1,76 @@
+// One decision encoded in CrowdSec's shape, up to the one field that changes
+// with the clock (`duration`): the head before it and the tail after it. An
+// entry goes with its decision object (the stores hand out the same object
+// until the decision changes), so each decision is encoded once, and the
+// parts only some readers need (the admin listing's fields, the parsed
+// address for live lookups) are made at their first use.
+import type ipaddr from 'ipaddr.js';
+import { parseTarget } from './policy';
+import type { StoredDecision, Tombstone } from './model';
+
+export type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+export interface Entry {
+  d: StoredDecision;
+  /** d's id, end, scope, rank and origin, read once (compact, allocated together) */
+  id: number;
+  until: number;
+  isRange: boolean;
+  strength: number;
+  manual: boolean;
+  /** `{"id":…,"duration":"`: everything before the duration */
+  head: string;
+  /** `","scenario":…}` after it */
+  tail: string;
+  /** UTF-8 lengths of head and tail */
+  bytes: [number, number];
+  /** the admin listing's tail (adds until, created, reason, evidence) and its UTF-8 length, at first use */
+  admin?: [string, number];
+  /** the parsed value, and whether it is a single address (indexed by its text), at first use */
+  target?: { net: Net | undefined; single: boolean };
+}
+
+const q = JSON.stringify;
+
+export function wireHead(d: StoredDecision | Tombstone): string {
+  return `{"id":${d.id},"origin":${q(d.origin)},"type":"ban","scope":${q(d.scope)},"value":${q(d.value)},"duration":"`;
+}
+
+/** Decision object -> its entry. */
+const encoded = new WeakMap<StoredDecision, Entry>();
+
+export function entryOf(d: StoredDecision): Entry {
+  const had = encoded.get(d);
+  if (had) return had;
+  const head = wireHead(d);
+  const tail = `","scenario":${q(d.scenario)}}`;
+  const e: Entry = {
+    d,
+    id: d.id,
+    until: d.until,
+    isRange: d.scope === 'Range',
+    strength: d.strength,
+    manual: d.origin === 'manual',
+    head,
+    tail,
+    bytes: [Buffer.byteLength(head), Buffer.byteLength(tail)],
+  };
+  encoded.set(d, e);
+  return e;
+}
+
+/** The tail of the bouncer's (`admin` false) or the admin listing's flavour, and its UTF-8 length. */
+export function tailOf(e: Entry, admin: boolean): [string, number] {
+  if (!admin) return [e.tail, e.bytes[1]];
+  if (e.admin) return e.admin;
+  const d = e.d;
+  const t = `${e.tail.slice(0, -1)},"until":${d.until},"created":${d.created}${d.reason ? `,"reason":${q(d.reason)}` : ''},"evidence":${q(d.evidence)}}`;
+  return (e.admin = [t, Buffer.byteLength(t)]);
+}
+
+export function targetOfEntry(e: Entry): { net: Net | undefined; single: boolean } {
+  if (e.target) return e.target;
+  const net = parseTarget(e.d.value);
+  const single = net !== undefined && net[1] === (net[0].kind() === 'ipv4' ? 32 : 128);
+  return (e.target = { net, single });
+}
