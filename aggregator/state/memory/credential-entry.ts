@@ -6,17 +6,15 @@ import type { CredentialEntry, ServiceState } from './service';
 
 const pairBytes = (ip: string) => CREDENTIAL_IP_BYTES + stringBytes(ip);
 
-/** A credential entry under LRU key `lruKey`, with its IP pairs (a snapshot's) if any. */
-export function newCredentialEntry(
-  svc: ServiceState,
-  lruKey: string,
-  credential: string,
-  lastTs: number,
-  ips: Map<string, number> = new Map(),
-): CredentialEntry {
-  let bytes = CREDENTIAL_BYTES + stringBytes(lruKey) + stringBytes(credential);
+/**
+ * A credential entry of `svc`, with its IP pairs (a snapshot's) if any; not
+ * yet in the state's recency order. Its weight still counts the key string
+ * lru-cache needed (`<service id>#<credential>`), so eviction is unchanged.
+ */
+export function newCredentialEntry(svc: ServiceState, credential: string, lastTs: number, ips: Map<string, number> = new Map()): CredentialEntry {
+  let bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential);
   for (const ip of ips.keys()) bytes += pairBytes(ip);
-  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes };
+  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1 };
 }
 
 /** Forget every IP of `e` (it expired); returns the change of its weight. */

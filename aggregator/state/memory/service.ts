@@ -25,6 +25,8 @@ export interface CredentialEntry {
   gone?: true;
   /** accounted weight (key-budget.ts), its IP pairs included */
   bytes: number;
+  /** its node in the state's recency order (recency.ts) */
+  node: number;
 }
 
 export class ServiceState {
@@ -46,6 +48,8 @@ export class ServiceState {
   lastSeenHist: number[] = [];
   ipKeys = 0;
   credentialKeys = 0;
+  /** this service's credential keys by credential */
+  readonly credentials = new Map<string, CredentialEntry>();
   /** per IP rule (registry order): candidate -> its run */
   readonly ipRuns: Map<Slot, Run>[] = IP_RULES.map(() => new Map());
   /** per credential rule (registry order): candidate -> its run */

@@ -1,9 +1,10 @@
-// In-memory window state: one LRU of all IP and credential keys (bounded by
-// SIEM_MAX_KEYS, least recently seen evicted first), per-service totals, and
+// In-memory window state: one recency order of all IP and credential keys
+// (recency.ts; bounded by SIEM_MAX_KEYS, least recently seen evicted first),
+// IP keys indexed by their LRU key (ipv4.ts), credentials per service,
+// per-service totals, and
 // per-service, per-rule candidates (service.ts). The rules and their
 // candidacy/`since` steps are the registry's (aggregator/rules); this file
 // only stores counts and calls them.
-import { LRUCache } from 'lru-cache';
 import type { TopList } from '../../../common/record';
 import { classify } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
@@ -33,6 +34,7 @@ import { IpSlots } from './ip-slots';
 import { clearIps, newCredentialEntry, seeIp } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { Recency } from './recency';
 import { sweepService } from './sweep';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
 import { ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
@@ -59,7 +61,10 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #table: ServiceTable;
   readonly #services: Map<string, ServiceState>;
   readonly #gens: readonly (ServiceState | undefined)[];
-  readonly #keys: LRUCache<number | string, Entry>;
+  /** every key, least recently seen first: an IP key's slot or a credential entry */
+  readonly #keys: Recency<Entry>;
+  /** IP keys by LRU key (ipv4.ts) -> their node in #keys */
+  readonly #ipNodes = new Map<number | string, number>();
   readonly #slots: IpSlots;
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
   readonly #credentials = new Set<CredentialEntry>();
@@ -90,10 +95,7 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#cx = new SlotCounts(this.#slots);
     this.#cx2 = new SlotCounts(this.#slots);
     this.#budget = BYTES_PER_KEY * o.maxKeys;
-    this.#keys = new LRUCache<number | string, Entry>({
-      max: o.maxKeys,
-      dispose: (entry, _key, reason) => this.#forget(entry, reason === 'evict'),
-    });
+    this.#keys = new Recency<Entry>(o.maxKeys, (entry) => this.#forget(entry, true));
   }
 
   get trackedKeys(): number {
@@ -112,7 +114,7 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** Evict the least recently seen keys while over the byte budget; the key just touched goes last. */
   #fit(): void {
-    while (this.#keyBytes + this.#slots.spillBytes > this.#budget && this.#keys.size > 1) this.#keys.pop();
+    while (this.#keyBytes + this.#slots.spillBytes > this.#budget && this.#keys.size > 1) this.#keys.evictOldest();
   }
 
   /** bytes of per-IP-key state held outside the JS heap (typed arrays), for measurements */
@@ -188,23 +190,26 @@ export class MemoryState implements SiemState, Snapshotting {
     const slots = this.#slots;
     const L = svc.layout;
     const key = lruKeyOf(svc.id, r.ipKey);
-    let e = this.#keys.get(key) as Slot | undefined;
+    const node = this.#ipNodes.get(key);
+    let e: Slot;
     const nowBucket = bucketOf(now, L.bucketMs);
-    if (e === undefined) {
+    if (node === undefined) {
       e = slots.alloc(key, svc.gen, ts);
-      this.#keys.set(key, e);
+      this.#ipNodes.set(key, this.#keys.add(e));
       this.#keyBytes += ipKeyBytes(key);
       this.#trackedIps++;
       svc.ipKeys++;
-    } else if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
-      // expired (or bucketed under older settings): start over
-      if (slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
-      slots.setGen(e, svc.gen);
-      slots.reset(e);
-      slots.setLastTs(e, ts);
-      for (const runs of svc.ipRuns) runs.delete(e);
     } else {
-      addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+      this.#keys.touch(node);
+      e = this.#keys.value(node) as Slot;
+      if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
+        // expired (or bucketed under older settings): start over
+        if (slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+        slots.setGen(e, svc.gen);
+        slots.reset(e);
+        slots.setLastTs(e, ts);
+        for (const runs of svc.ipRuns) runs.delete(e);
+      } else addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
     }
     if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
     addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), 1);
@@ -238,21 +243,29 @@ export class MemoryState implements SiemState, Snapshotting {
   }
 
   #applyCredential(svc: ServiceState, credential: string, ipKey: string, ts: number, now: number): void {
-    const key = `${svc.id}#${credential}`;
-    let e = this.#keys.get(key) as CredentialEntry | undefined;
-    if (!e) {
-      e = newCredentialEntry(svc, key, credential, ts);
-      this.#keys.set(key, e);
-      this.#credentials.add(e);
-      svc.credentialKeys++;
-      this.#keyBytes += e.bytes;
-    } else if (e.lastTs <= now - svc.layout.longestMs) {
-      this.#keyBytes += clearIps(e);
-      for (const runs of svc.credentialRuns) runs.delete(e);
+    let e = svc.credentials.get(credential);
+    if (e === undefined) {
+      e = newCredentialEntry(svc, credential, ts);
+      this.#addCredential(e);
+    } else {
+      this.#keys.touch(e.node);
+      if (e.lastTs <= now - svc.layout.longestMs) {
+        this.#keyBytes += clearIps(e);
+        for (const runs of svc.credentialRuns) runs.delete(e);
+      }
     }
     e.lastTs = Math.max(e.lastTs, ts);
     this.#keyBytes += seeIp(e, ipKey, ts, Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips));
     this.#stepCredential(svc, e, now, ts);
+  }
+
+  /** A new credential key, the newest. */
+  #addCredential(e: CredentialEntry): void {
+    e.node = this.#keys.add(e);
+    e.svc.credentials.set(e.key, e);
+    this.#credentials.add(e);
+    e.svc.credentialKeys++;
+    this.#keyBytes += e.bytes;
   }
 
   /** Every credential rule over `e` at clock `now`, after a record at `ts` (undefined: a clock tick). */
@@ -270,9 +283,10 @@ export class MemoryState implements SiemState, Snapshotting {
     }
   }
 
-  /** Called by the LRU when a key leaves, by eviction or expiry. */
+  /** A key has left #keys, by eviction or expiry: forget the rest of it. */
   #forget(e: Entry, evicted: boolean): void {
     if (typeof e === 'number') {
+      this.#ipNodes.delete(this.#slots.key(e));
       const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
@@ -286,6 +300,7 @@ export class MemoryState implements SiemState, Snapshotting {
     } else {
       e.svc.credentialKeys--;
       this.#keyBytes -= e.bytes;
+      e.svc.credentials.delete(e.key);
       for (const runs of e.svc.credentialRuns) runs.delete(e);
       this.#credentials.delete(e);
       e.gone = true;
@@ -332,11 +347,11 @@ export class MemoryState implements SiemState, Snapshotting {
     if (t[0] === 'ip') {
       if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
       const key = lruKeyOf(svc.id, t[2]);
-      if (this.#keys.has(key)) return false;
+      if (this.#ipNodes.has(key)) return false;
       const slots = this.#slots;
       const e = slots.alloc(key, svc.gen, t[3]);
       slots.setSeries(e, t[4]);
-      this.#keys.set(key, e);
+      this.#ipNodes.set(key, this.#keys.add(e));
       this.#keyBytes += ipKeyBytes(key);
       this.#trackedIps++;
       svc.ipKeys++;
@@ -355,13 +370,9 @@ export class MemoryState implements SiemState, Snapshotting {
         if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
       });
     } else {
-      const key = `${svc.id}#${t[2]}`;
-      if (this.#keys.has(key)) return false;
-      const e = newCredentialEntry(svc, key, t[2], t[3], new Map(t[4]));
-      this.#keys.set(key, e);
-      this.#credentials.add(e);
-      svc.credentialKeys++;
-      this.#keyBytes += e.bytes;
+      if (svc.credentials.has(t[2])) return false;
+      const e = newCredentialEntry(svc, t[2], t[3], new Map(t[4]));
+      this.#addCredential(e);
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
     this.#fit();
@@ -373,17 +384,21 @@ export class MemoryState implements SiemState, Snapshotting {
     const slots = this.#slots;
     // Expiry: least recently seen first. Records arrive nearly in ts order,
     // so expired keys gather at the LRU's tail; look a bounded way past it.
-    const expired: (number | string)[] = [];
+    const expired: number[] = [];
     let live = 0;
-    for (const k of this.#keys.rkeys()) {
-      const e = this.#keys.peek(k);
-      if (e === undefined || expired.length >= EXPIRE_PER_SWEEP) break;
+    for (const n of this.#keys.oldestFirst()) {
+      if (expired.length >= EXPIRE_PER_SWEEP) break;
+      const e = this.#keys.value(n);
       const stale =
         typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
-      if (stale) expired.push(k);
+      if (stale) expired.push(n);
       else if (++live > EXPIRY_SCAN_LIVE) break;
     }
-    for (const k of expired) this.#keys.delete(k);
+    for (const n of expired) {
+      const e = this.#keys.value(n);
+      this.#keys.remove(n);
+      this.#forget(e, false);
+    }
 
     for (const svc of this.#services.values()) {
       if (this.#table.release(svc, now)) continue;
