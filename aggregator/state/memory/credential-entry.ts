@@ -11,10 +11,15 @@ const pairBytes = (ip: string) => CREDENTIAL_IP_BYTES + stringBytes(ip);
  * yet in the state's recency order. Its weight still counts the key string
  * lru-cache needed (`<service id>#<credential>`), so eviction is unchanged.
  */
-export function newCredentialEntry(svc: ServiceState, credential: string, lastTs: number, ips: Map<string, number> = new Map()): CredentialEntry {
+export function newCredentialEntry(
+  svc: ServiceState,
+  credential: string,
+  lastTs: number,
+  ips: Map<string, number> = new Map(),
+): CredentialEntry {
   let bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential);
   for (const ip of ips.keys()) bytes += pairBytes(ip);
-  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1 };
+  return { kind: 'credential', svc, key: credential, lastTs, ips, newest: undefined, bytes, node: -1 };
 }
 
 /** Forget every IP of `e` (it expired); returns the change of its weight. */
@@ -22,6 +27,7 @@ export function clearIps(e: CredentialEntry): number {
   let delta = 0;
   for (const ip of e.ips.keys()) delta -= pairBytes(ip);
   e.ips.clear();
+  e.newest = undefined;
   e.bytes += delta;
   return delta;
 }
@@ -32,6 +38,11 @@ export function clearIps(e: CredentialEntry): number {
  * change of its weight.
  */
 export function seeIp(e: CredentialEntry, ipKey: string, ts: number, cap: number): number {
+  if (e.newest === ipKey && e.ips.size <= cap) {
+    // already the newest pair (a client sending again): nothing moves
+    if (ts > (e.ips.get(ipKey) as number)) e.ips.set(ipKey, ts);
+    return 0;
+  }
   let delta = 0;
   const prev = e.ips.get(ipKey);
   if (prev !== undefined) e.ips.delete(ipKey);
@@ -42,6 +53,7 @@ export function seeIp(e: CredentialEntry, ipKey: string, ts: number, cap: number
     e.ips.delete(oldest);
     delta -= pairBytes(oldest);
   }
+  e.newest = ipKey;
   e.bytes += delta;
   return delta;
 }

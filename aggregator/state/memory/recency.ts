@@ -1,6 +1,7 @@
 // The in-memory state's recency order of all its keys (IP and credential
 // alike): an intrusive doubly linked list over node numbers, its links in two
-// typed arrays, least recently seen at the head. The state keeps its own
+// typed array (a node's two links side by side: one cache line per node),
+// least recently seen at the head. The state keeps its own
 // indexes (IP keys by number or string, credentials per service) and holds a
 // node number per key, so a record costs one lookup and a relink.
 //
@@ -15,8 +16,8 @@
 export class Recency<V> {
   readonly #max: number;
   readonly #onEvict: (v: V) => void;
-  #prev = new Int32Array(0);
-  #next = new Int32Array(0);
+  /** node n's previous (older) node at 2n, next (newer) at 2n + 1; -1: none */
+  #links = new Int32Array(0);
   #vals: (V | undefined)[] = [];
   /** oldest and newest node, -1 when empty */
   #head = -1;
@@ -38,27 +39,26 @@ export class Recency<V> {
   }
 
   #grow(cap: number): void {
-    const prev = new Int32Array(cap);
-    prev.set(this.#prev);
-    const next = new Int32Array(cap);
-    next.set(this.#next);
-    this.#prev = prev;
-    this.#next = next;
+    const links = new Int32Array(2 * cap);
+    links.set(this.#links);
+    this.#links = links;
   }
 
   /** Add `v` as the newest (evicting the oldest first when `max` are held); returns its node. */
   add(v: V): number {
     if (this.#size >= this.#max) this.evictOldest();
+    const links = this.#links;
     let n = this.#free;
-    if (n >= 0) this.#free = this.#next[n] as number;
+    if (n >= 0) this.#free = links[2 * n + 1] as number;
     else {
-      if (this.#used >= this.#prev.length) this.#grow(Math.min(this.#max, this.#prev.length * 2));
+      if (2 * this.#used >= links.length) this.#grow(Math.min(this.#max, links.length));
       n = this.#used++;
     }
     this.#vals[n] = v;
-    this.#prev[n] = this.#tail;
-    this.#next[n] = -1;
-    if (this.#tail >= 0) this.#next[this.#tail] = n;
+    const l = this.#links;
+    l[2 * n] = this.#tail;
+    l[2 * n + 1] = -1;
+    if (this.#tail >= 0) l[2 * this.#tail + 1] = n;
     else this.#head = n;
     this.#tail = n;
     this.#size++;
@@ -68,17 +68,16 @@ export class Recency<V> {
   /** Node `n` becomes the newest. */
   touch(n: number): void {
     if (n === this.#tail) return;
-    const prev = this.#prev;
-    const next = this.#next;
-    const p = prev[n] as number;
-    const x = next[n] as number;
+    const l = this.#links;
+    const p = l[2 * n] as number;
+    const x = l[2 * n + 1] as number;
     // not the tail: x >= 0
-    prev[x] = p;
-    if (p >= 0) next[p] = x;
+    l[2 * x] = p;
+    if (p >= 0) l[2 * p + 1] = x;
     else this.#head = x;
-    prev[n] = this.#tail;
-    next[n] = -1;
-    next[this.#tail] = n;
+    l[2 * n] = this.#tail;
+    l[2 * n + 1] = -1;
+    l[2 * this.#tail + 1] = n;
     this.#tail = n;
   }
 
@@ -88,16 +87,15 @@ export class Recency<V> {
 
   /** Take node `n` out (its value is not told). */
   remove(n: number): void {
-    const prev = this.#prev;
-    const next = this.#next;
-    const p = prev[n] as number;
-    const x = next[n] as number;
-    if (p >= 0) next[p] = x;
+    const l = this.#links;
+    const p = l[2 * n] as number;
+    const x = l[2 * n + 1] as number;
+    if (p >= 0) l[2 * p + 1] = x;
     else this.#head = x;
-    if (x >= 0) prev[x] = p;
+    if (x >= 0) l[2 * x] = p;
     else this.#tail = p;
     this.#vals[n] = undefined;
-    next[n] = this.#free;
+    l[2 * n + 1] = this.#free;
     this.#free = n;
     this.#size--;
   }
@@ -111,8 +109,18 @@ export class Recency<V> {
     this.#onEvict(v);
   }
 
+  /** The oldest node, -1 when empty. */
+  get oldest(): number {
+    return this.#head;
+  }
+
+  /** The node after (newer than) `n`, -1 after the newest. */
+  newer(n: number): number {
+    return this.#links[2 * n + 1] as number;
+  }
+
   /** Nodes oldest first; the list must not change during the walk. */
   *oldestFirst(): Generator<number> {
-    for (let n = this.#head; n >= 0; n = this.#next[n] as number) yield n;
+    for (let n = this.#head; n >= 0; n = this.#links[2 * n + 1] as number) yield n;
   }
 }

@@ -21,6 +21,8 @@ export interface CredentialEntry {
   lastTs: number;
   /** IP key -> newest ts, in order of last use (oldest first) */
   ips: Map<string, number>;
+  /** the newest key of `ips` when known (seeIp's shortcut), else undefined */
+  newest: string | undefined;
   /** set when the key left the state (a snapshot being taken skips it) */
   gone?: true;
   /** accounted weight (key-budget.ts), its IP pairs included */

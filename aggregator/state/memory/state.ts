@@ -33,7 +33,8 @@ import type {
 import { IpSlots } from './ip-slots';
 import { clearIps, newCredentialEntry, seeIp } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
-import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { IPV4_SPAN, ipKeyOfLruKey, ipv4Number, lruKeyOf, NUMERIC_SERVICES } from './ipv4';
+import { Ipv4Index } from './ipv4-index';
 import { Recency } from './recency';
 import { sweepService } from './sweep';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
@@ -63,8 +64,9 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #gens: readonly (ServiceState | undefined)[];
   /** every key, least recently seen first: an IP key's slot or a credential entry */
   readonly #keys: Recency<Entry>;
-  /** IP keys by LRU key (ipv4.ts) -> their node in #keys */
-  readonly #ipNodes = new Map<number | string, number>();
+  /** IPv4 keys by (service id, address), other IP keys by LRU key (ipv4.ts): their node in #keys */
+  readonly #ipv4Nodes = new Ipv4Index();
+  readonly #ipNodes = new Map<string, number>();
   readonly #slots: IpSlots;
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
   readonly #credentials = new Set<CredentialEntry>();
@@ -178,28 +180,23 @@ export class MemoryState implements SiemState, Snapshotting {
     return this.#gens[this.#slots.gen(slot)] as ServiceState;
   }
 
-  /** Window count of a top candidate now (for TopCandidates' pruning). */
-  #countNow(field: 'requests' | 'failures', now: number): (e: Slot) => number {
-    return (e) => {
-      const svc = this.#svcOf(e);
-      return this.#cx2.at(svc, e, bucketOf(now, svc.layout.bucketMs)).ip(WINDOW.window)[field];
-    };
+  /** Window counts of a top candidate at clock #countAt (for TopCandidates' pruning): made once, not per record. */
+  #countAt = 0;
+  readonly #requestsNow = (e: Slot): number => this.#windowNow(e).requests;
+  readonly #failuresNow = (e: Slot): number => this.#windowNow(e).failures;
+  #windowNow(e: Slot) {
+    const svc = this.#svcOf(e);
+    return this.#cx2.at(svc, e, bucketOf(this.#countAt, svc.layout.bucketMs)).ip(WINDOW.window);
   }
 
   #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
     const slots = this.#slots;
     const L = svc.layout;
-    const key = lruKeyOf(svc.id, r.ipKey);
-    const node = this.#ipNodes.get(key);
+    const node = this.#ipNode(svc.id, r.ipKey);
     let e: Slot;
     const nowBucket = bucketOf(now, L.bucketMs);
-    if (node === undefined) {
-      e = slots.alloc(key, svc.gen, ts);
-      this.#ipNodes.set(key, this.#keys.add(e));
-      this.#keyBytes += ipKeyBytes(key);
-      this.#trackedIps++;
-      svc.ipKeys++;
-    } else {
+    if (node < 0) e = this.#newIp(svc, r.ipKey, ts);
+    else {
       this.#keys.touch(node);
       e = this.#keys.value(node) as Slot;
       if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
@@ -226,8 +223,9 @@ export class MemoryState implements SiemState, Snapshotting {
     const cx = this.#cx.at(svc, e, nowBucket);
     const w = cx.ip(WINDOW.window);
     const from = windowStart(svc, nowBucket);
-    svc.topRequests.admit(e, w.requests, from, this.#countNow('requests', now));
-    if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#countNow('failures', now));
+    this.#countAt = now;
+    svc.topRequests.admit(e, w.requests, from, this.#requestsNow);
+    if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#failuresNow);
 
     const s = svc.settings;
     for (let i = 0; i < IP_RULES.length; i++) {
@@ -259,6 +257,25 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#stepCredential(svc, e, now, ts);
   }
 
+  /** The node of IP key `ipKey` of service `sid`, or -1. IPv4 keys are looked up by number: no string built. */
+  #ipNode(sid: number, ipKey: string): number {
+    const addr = sid < NUMERIC_SERVICES ? ipv4Number(ipKey) : -1;
+    return addr >= 0 ? this.#ipv4Nodes.get(sid, addr) : (this.#ipNodes.get(`${sid}|${ipKey}`) ?? -1);
+  }
+
+  /** A new IP key of `svc`, the newest, under its LRU key (ipv4.ts). */
+  #newIp(svc: ServiceState, ipKey: string, lastTs: number): Slot {
+    const key = lruKeyOf(svc.id, ipKey);
+    const e = this.#slots.alloc(key, svc.gen, lastTs);
+    const node = this.#keys.add(e);
+    if (typeof key === 'number') this.#ipv4Nodes.set(svc.id, key % IPV4_SPAN, node);
+    else this.#ipNodes.set(key, node);
+    this.#keyBytes += ipKeyBytes(key);
+    this.#trackedIps++;
+    svc.ipKeys++;
+    return e;
+  }
+
   /** A new credential key, the newest. */
   #addCredential(e: CredentialEntry): void {
     e.node = this.#keys.add(e);
@@ -286,7 +303,9 @@ export class MemoryState implements SiemState, Snapshotting {
   /** A key has left #keys, by eviction or expiry: forget the rest of it. */
   #forget(e: Entry, evicted: boolean): void {
     if (typeof e === 'number') {
-      this.#ipNodes.delete(this.#slots.key(e));
+      const key = this.#slots.key(e);
+      if (typeof key === 'number') this.#ipv4Nodes.delete(Math.floor(key / IPV4_SPAN), key % IPV4_SPAN);
+      else this.#ipNodes.delete(key);
       const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
@@ -346,15 +365,9 @@ export class MemoryState implements SiemState, Snapshotting {
     if (t[3] > svc.lastTs) svc.lastTs = t[3];
     if (t[0] === 'ip') {
       if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
-      const key = lruKeyOf(svc.id, t[2]);
-      if (this.#ipNodes.has(key)) return false;
-      const slots = this.#slots;
-      const e = slots.alloc(key, svc.gen, t[3]);
-      slots.setSeries(e, t[4]);
-      this.#ipNodes.set(key, this.#keys.add(e));
-      this.#keyBytes += ipKeyBytes(key);
-      this.#trackedIps++;
-      svc.ipKeys++;
+      if (this.#ipNode(svc.id, t[2]) >= 0) return false;
+      const e = this.#newIp(svc, t[2], t[3]);
+      this.#slots.setSeries(e, t[4]);
       addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
       for (let i = 0; i < t[4].length; i += STRIDE) {
         const [b, req, fail, succ, auth] = t[4].slice(i, i + STRIDE) as [number, number, number, number, number];
@@ -363,8 +376,9 @@ export class MemoryState implements SiemState, Snapshotting {
       const c = bucketOf(now, svc.layout.bucketMs);
       const cx = this.#cx.at(svc, e, c);
       const w = cx.ip(WINDOW.window);
-      svc.topRequests.admit(e, w.requests, windowStart(svc, c), this.#countNow('requests', now));
-      svc.topErrors.admit(e, w.failures, windowStart(svc, c), this.#countNow('failures', now));
+      this.#countAt = now;
+      svc.topRequests.admit(e, w.requests, windowStart(svc, c), this.#requestsNow);
+      svc.topErrors.admit(e, w.failures, windowStart(svc, c), this.#failuresNow);
       IP_RULES.forEach((rule, i) => {
         const after = stepIp(rule, t[5][rule.type] ?? OUT, cx, svc.settings);
         if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
@@ -386,8 +400,8 @@ export class MemoryState implements SiemState, Snapshotting {
     // so expired keys gather at the LRU's tail; look a bounded way past it.
     const expired: number[] = [];
     let live = 0;
-    for (const n of this.#keys.oldestFirst()) {
-      if (expired.length >= EXPIRE_PER_SWEEP) break;
+    const keys = this.#keys;
+    for (let n = keys.oldest; n >= 0 && expired.length < EXPIRE_PER_SWEEP; n = keys.newer(n)) {
       const e = this.#keys.value(n);
       const stale =
         typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
