@@ -15,6 +15,12 @@ const recencyOp = fc.oneof(
   fc.record({ op: fc.constant('touch' as const), key: fc.integer({ min: 0, max: 40 }) }),
   fc.record({ op: fc.constant('remove' as const), key: fc.integer({ min: 0, max: 40 }) }),
   fc.record({ op: fc.constant('evict' as const) }),
+  fc.record({
+    op: fc.constant('sweep' as const),
+    mod: fc.integer({ min: 1, max: 4 }),
+    max: fc.integer({ min: 0, max: 4 }),
+    pass: fc.integer({ min: 0, max: 4 }),
+  }),
 );
 
 test('Recency orders, evicts and walks as lru-cache with max does', () => {
@@ -45,6 +51,19 @@ test('Recency orders, evicts and walks as lru-cache with max does', () => {
           lru.delete(o.key);
           r.remove(n);
           forget(o.key);
+        } else if (o.op === 'sweep') {
+          // the sweep's expiry scan: picked values oldest first, at most max, stopping past `pass` others
+          const want: number[] = [];
+          let passed = 0;
+          for (const k of lru.rkeys()) {
+            if (want.length >= o.max) break;
+            if (k % o.mod === 0) want.push(k);
+            else if (++passed > o.pass) break;
+          }
+          for (const k of want) lru.delete(k);
+          const got = r.removeOldest((v) => v % o.mod === 0, o.max, o.pass);
+          assert.deepEqual(got, want);
+          for (const v of got) forget(v);
         } else {
           if (lru.size > 0) lru.pop();
           const before = evicted.length;

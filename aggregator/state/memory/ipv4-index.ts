@@ -4,7 +4,8 @@
 // keyed by `id * 2^32 + address` boxed a number per record and, with
 // hundreds of thousands of keys, cost several cache misses per lookup (bucket,
 // entry, boxed key); here a lookup is one probe run in one array, usually one
-// cache line. IPv6 and other string keys stay in a Map.
+// cache line. IPv6 and other string keys stay in a Map (IpIndex).
+import { IPV4_SPAN, ipv4Number, NUMERIC_SERVICES } from './ipv4';
 
 /** per slot: address (as int32), service id, node; one spare to keep slots 16 bytes */
 const W = 4;
@@ -95,5 +96,28 @@ export class Ipv4Index {
         this.#size++;
       }
     }
+  }
+}
+
+/** IP keys -> node: IPv4 keys by (service id, address), the others by their LRU key (ipv4.ts). */
+export class IpIndex {
+  readonly #v4 = new Ipv4Index();
+  readonly #other = new Map<string, number>();
+
+  /** The node of IP key `ipKey` of service `sid`, or -1; no string built for IPv4. */
+  get(sid: number, ipKey: string): number {
+    const addr = sid < NUMERIC_SERVICES ? ipv4Number(ipKey) : -1;
+    return addr >= 0 ? this.#v4.get(sid, addr) : (this.#other.get(`${sid}|${ipKey}`) ?? -1);
+  }
+
+  /** Add LRU key `key` (not held) -> node. */
+  set(key: number | string, node: number): void {
+    if (typeof key === 'number') this.#v4.set(Math.floor(key / IPV4_SPAN), key % IPV4_SPAN, node);
+    else this.#other.set(key, node);
+  }
+
+  delete(key: number | string): void {
+    if (typeof key === 'number') this.#v4.delete(Math.floor(key / IPV4_SPAN), key % IPV4_SPAN);
+    else this.#other.delete(key);
   }
 }

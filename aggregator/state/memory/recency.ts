@@ -109,14 +109,23 @@ export class Recency<V> {
     this.#onEvict(v);
   }
 
-  /** The oldest node, -1 when empty. */
-  get oldest(): number {
-    return this.#head;
-  }
-
-  /** The node after (newer than) `n`, -1 after the newest. */
-  newer(n: number): number {
-    return this.#links[2 * n + 1] as number;
+  /**
+   * Take out the values meeting `pick`, walking from the oldest: at most
+   * `max` of them, and stopping after `passLimit` values passed over.
+   * Returns them oldest first.
+   */
+  removeOldest(pick: (v: V) => boolean, max: number, passLimit: number): V[] {
+    const taken: number[] = [];
+    let passed = 0;
+    for (let n = this.#head; n >= 0 && taken.length < max; n = this.#links[2 * n + 1] as number) {
+      if (pick(this.#vals[n] as V)) taken.push(n);
+      else if (++passed > passLimit) break;
+    }
+    return taken.map((n) => {
+      const v = this.#vals[n] as V;
+      this.remove(n);
+      return v;
+    });
   }
 
   /** Nodes oldest first; the list must not change during the walk. */

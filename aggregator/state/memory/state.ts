@@ -33,8 +33,8 @@ import type {
 import { IpSlots } from './ip-slots';
 import { clearIps, newCredentialEntry, seeIp } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
-import { IPV4_SPAN, ipKeyOfLruKey, ipv4Number, lruKeyOf, NUMERIC_SERVICES } from './ipv4';
-import { Ipv4Index } from './ipv4-index';
+import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { IpIndex } from './ipv4-index';
 import { Recency } from './recency';
 import { sweepService } from './sweep';
 import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
@@ -64,9 +64,8 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #gens: readonly (ServiceState | undefined)[];
   /** every key, least recently seen first: an IP key's slot or a credential entry */
   readonly #keys: Recency<Entry>;
-  /** IPv4 keys by (service id, address), other IP keys by LRU key (ipv4.ts): their node in #keys */
-  readonly #ipv4Nodes = new Ipv4Index();
-  readonly #ipNodes = new Map<string, number>();
+  /** IP keys -> their node in #keys */
+  readonly #ipNodes = new IpIndex();
   readonly #slots: IpSlots;
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
   readonly #credentials = new Set<CredentialEntry>();
@@ -192,7 +191,7 @@ export class MemoryState implements SiemState, Snapshotting {
   #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
     const slots = this.#slots;
     const L = svc.layout;
-    const node = this.#ipNode(svc.id, r.ipKey);
+    const node = this.#ipNodes.get(svc.id, r.ipKey);
     let e: Slot;
     const nowBucket = bucketOf(now, L.bucketMs);
     if (node < 0) e = this.#newIp(svc, r.ipKey, ts);
@@ -257,19 +256,11 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#stepCredential(svc, e, now, ts);
   }
 
-  /** The node of IP key `ipKey` of service `sid`, or -1. IPv4 keys are looked up by number: no string built. */
-  #ipNode(sid: number, ipKey: string): number {
-    const addr = sid < NUMERIC_SERVICES ? ipv4Number(ipKey) : -1;
-    return addr >= 0 ? this.#ipv4Nodes.get(sid, addr) : (this.#ipNodes.get(`${sid}|${ipKey}`) ?? -1);
-  }
-
   /** A new IP key of `svc`, the newest, under its LRU key (ipv4.ts). */
   #newIp(svc: ServiceState, ipKey: string, lastTs: number): Slot {
     const key = lruKeyOf(svc.id, ipKey);
     const e = this.#slots.alloc(key, svc.gen, lastTs);
-    const node = this.#keys.add(e);
-    if (typeof key === 'number') this.#ipv4Nodes.set(svc.id, key % IPV4_SPAN, node);
-    else this.#ipNodes.set(key, node);
+    this.#ipNodes.set(key, this.#keys.add(e));
     this.#keyBytes += ipKeyBytes(key);
     this.#trackedIps++;
     svc.ipKeys++;
@@ -303,9 +294,7 @@ export class MemoryState implements SiemState, Snapshotting {
   /** A key has left #keys, by eviction or expiry: forget the rest of it. */
   #forget(e: Entry, evicted: boolean): void {
     if (typeof e === 'number') {
-      const key = this.#slots.key(e);
-      if (typeof key === 'number') this.#ipv4Nodes.delete(Math.floor(key / IPV4_SPAN), key % IPV4_SPAN);
-      else this.#ipNodes.delete(key);
+      this.#ipNodes.delete(this.#slots.key(e));
       const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
@@ -365,7 +354,7 @@ export class MemoryState implements SiemState, Snapshotting {
     if (t[3] > svc.lastTs) svc.lastTs = t[3];
     if (t[0] === 'ip') {
       if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
-      if (this.#ipNode(svc.id, t[2]) >= 0) return false;
+      if (this.#ipNodes.get(svc.id, t[2]) >= 0) return false;
       const e = this.#newIp(svc, t[2], t[3]);
       this.#slots.setSeries(e, t[4]);
       addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
@@ -398,21 +387,9 @@ export class MemoryState implements SiemState, Snapshotting {
     const slots = this.#slots;
     // Expiry: least recently seen first. Records arrive nearly in ts order,
     // so expired keys gather at the LRU's tail; look a bounded way past it.
-    const expired: number[] = [];
-    let live = 0;
-    const keys = this.#keys;
-    for (let n = keys.oldest; n >= 0 && expired.length < EXPIRE_PER_SWEEP; n = keys.newer(n)) {
-      const e = this.#keys.value(n);
-      const stale =
-        typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
-      if (stale) expired.push(n);
-      else if (++live > EXPIRY_SCAN_LIVE) break;
-    }
-    for (const n of expired) {
-      const e = this.#keys.value(n);
-      this.#keys.remove(n);
-      this.#forget(e, false);
-    }
+    const stale = (e: Entry) =>
+      typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
+    for (const e of this.#keys.removeOldest(stale, EXPIRE_PER_SWEEP, EXPIRY_SCAN_LIVE)) this.#forget(e, false);
 
     for (const svc of this.#services.values()) {
       if (this.#table.release(svc, now)) continue;
