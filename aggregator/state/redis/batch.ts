@@ -8,15 +8,18 @@ import { IP_RULES } from '../../rules/registry';
 import { STRIDE, bucketOf } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
-import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkKey, ipChunkPrefix, metaKeys, serviceLastKey } from './keys';
+import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, IpRec } from './replay';
 import { addCounts, type BucketCounts, type Scripts, type Svc } from './service';
-import type { Writes } from './writes';
+import { OP_ARGS, type Writes } from './writes';
 
 export interface IpBatch {
   svc: Svc;
   ip: string;
   buckets: Map<number, BucketCounts>;
+  first: number;
+  /** the oldest ts its index holds (read before the batch; Infinity when unknown) */
+  storedFirst: number;
   last: number;
   recs: IpRec[];
   wakes: boolean;
@@ -90,9 +93,11 @@ export function preAggregate(
     const b = bucketOf(ts, svc.layout.bucketMs);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
-    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), last: ts, recs: [], wakes: false }));
+    if (!ib)
+      out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), first: ts, storedFirst: Number.POSITIVE_INFINITY, last: ts, recs: [], wakes: false }));
     addCounts(ib.buckets, b, kind);
     if (ts > ib.last) ib.last = ts;
+    if (ts < ib.first) ib.first = ts;
     ib.recs.push({ ts: r.ts, cts: ts, now, kind });
     if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
     let t = out.totals.get(svc);
@@ -109,33 +114,6 @@ export function preAggregate(
     }
     out.accepted++;
   }
-  return out;
-}
-
-/** Per IP key of the batch, whether it is a candidate of each IP rule (one SMISMEMBER per service, group and rule). */
-export async function candidacy(r: Scripts, ips: Iterable<IpBatch>): Promise<Map<IpBatch, boolean[]>> {
-  const byGroup = new Map<string, { svc: Svc; tag: string; list: IpBatch[] }>();
-  for (const ib of ips) {
-    const g = ib.svc.at(ib.ip);
-    const k = `${ib.svc.id}|${g.tag}`;
-    let e = byGroup.get(k);
-    if (!e) byGroup.set(k, (e = { svc: ib.svc, tag: g.tag, list: [] }));
-    e.list.push(ib);
-  }
-  const out = new Map<IpBatch, boolean[]>();
-  await Promise.all(
-    [...byGroup.values()].map(async ({ svc, list }) => {
-      const g = svc.at((list[0] as IpBatch).ip);
-      const names = list.map((ib) => ib.ip);
-      const answers = await Promise.all(g.ipCands.map((key) => r.smismember(key, ...names)));
-      list.forEach((ib, j) =>
-        out.set(
-          ib,
-          answers.map((a) => a[j] === 1),
-        ),
-      );
-    }),
-  );
   return out;
 }
 
@@ -185,39 +163,55 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
   }
   for (const [svc, t] of b.totals) {
     const tag = svc.groups.service(svc.id);
-    for (const [bk, [req, fail, succ, auth]] of t) w.add(tag, 'HINC', svc.totals(bk), svc.ttlMs, 'r', req, 'f', fail, 's', succ, 'a', auth);
+    for (const [bk, [req, fail, succ, auth]] of t) {
+      const op: (string | number)[] = [svc.totals(bk), svc.ttlMs, 'r', req];
+      if (fail) op.push('f', fail);
+      if (succ) op.push('s', succ);
+      if (auth) op.push('a', auth);
+      w.add(tag, 'HINC', ...op);
+    }
   }
+  // per service and group: one IPS op (writes.ts APPLY)
+  const sections = new Map<string, { tag: string; args: (string | number)[] }>();
   for (const ib of b.ips.values()) {
     const { svc } = ib;
-    const L = svc.layout;
     const g = svc.at(ib.ip);
     touch(svc, g.tag);
-    const byChunk = new Map<number, (string | number)[]>();
-    for (const [bk, [req, fail, succ, auth]] of ib.buckets) {
-      const chunk = Math.floor(bk / CHUNK);
-      let op = byChunk.get(chunk);
-      if (!op) byChunk.set(chunk, (op = ['HINC', ipChunkKey(g.tag, svc.id, ib.ip, L.bucketMs, chunk), svc.ttlMs]));
-      op.push(`r${bk}`, req);
-      if (fail) op.push(`f${bk}`, fail);
-      if (succ) op.push(`s${bk}`, succ);
-      if (auth) op.push(`a${bk}`, auth);
+    const sk = `${svc.id}|${g.tag}`;
+    let sec = sections.get(sk);
+    if (!sec) {
+      const k = g.keys;
+      const head = [k.seenIps, k.firstIps, k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, svc.layout.bucketMs), svc.ttlMs];
+      sections.set(sk, (sec = { tag: g.tag, args: head }));
     }
-    for (const op of byChunk.values()) w.add(g.tag, ...op);
-    const [from, to] = scoredBuckets(svc, b.nowEnd);
-    w.add(
-      g.tag,
-      'SEEN',
-      g.keys.seenIps,
-      ib.ip,
-      ib.last,
-      ipChunkPrefix(g.tag, svc.id, L.bucketMs),
-      `:${ib.ip}`,
-      from,
-      to,
-      g.keys.topRequests,
-      g.keys.topErrors,
-    );
+    let req = 0;
+    let fail = 0;
+    for (const c of ib.buckets.values()) {
+      req += c[0];
+      fail += c[1];
+    }
+    const a = sec.args;
+    a.push(ib.ip, ib.last, ib.storedFirst <= ib.first ? '' : ib.first, req, fail);
+    // ascending, so that a chunk's sub-buckets come together
+    const bks = [...ib.buckets.keys()].sort((x, y) => x - y);
+    const chunksAt = a.length;
+    a.push(0);
+    let kAt = -1;
+    let chunk = Number.NaN;
+    for (const bk of bks) {
+      const ch = Math.floor(bk / CHUNK);
+      if (ch !== chunk) {
+        chunk = ch;
+        (a[chunksAt] as number)++;
+        a.push(ch, 0);
+        kAt = a.length - 1;
+      }
+      (a[kAt] as number)++;
+      const c = ib.buckets.get(bk) as BucketCounts;
+      a.push(bk, c[0], c[1], c[2], c[3]);
+    }
   }
+  for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', sec.args);
   for (const cb of b.creds.values()) {
     const { svc } = cb;
     const g = svc.at(cb.cred);
@@ -225,9 +219,15 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     const ipsKey = credIpsKey(g.tag, svc.id, cb.cred);
     const metaKey = credMetaKey(g.tag, svc.id, cb.cred);
     const cap = Math.max(credentialMaxIps, svc.settings.credential_min_ips);
-    const add: (string | number)[] = [];
-    for (const [ip, ts] of cb.ips) add.push(ts, ip);
-    w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
+    let add: (string | number)[] = [];
+    for (const [ip, ts] of cb.ips) {
+      add.push(ts, ip);
+      if (add.length >= OP_ARGS) {
+        w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
+        add = [];
+      }
+    }
+    if (add.length > 0) w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
     w.add(g.tag, 'ZREMRANGEBYSCORE', ipsKey, '-inf', b.nowEnd - svc.layout.longestMs);
     w.add(g.tag, 'ZREMRANGEBYRANK', ipsKey, 0, -cap - 1);
     w.add(g.tag, 'HMAX', metaKey, 'L', cb.last);
@@ -254,7 +254,7 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
+      for (const k of [g.keys.seenIps, g.keys.firstIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
         w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }

@@ -79,7 +79,13 @@ async function evictRound(
       const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
       for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++)
         dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
-      ops.push(r.del(...dels), r.zrem(k.seenIps, e.key), r.zrem(k.topRequests, e.key), r.zrem(k.topErrors, e.key));
+      ops.push(
+        r.del(...dels),
+        r.zrem(k.seenIps, e.key),
+        r.zrem(k.firstIps, e.key),
+        r.zrem(k.topRequests, e.key),
+        r.zrem(k.topErrors, e.key),
+      );
       for (const key of g.ipCands) ops.push(r.srem(key, e.key));
     } else {
       ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(g.tag, svc.id, e.key), credMetaKey(g.tag, svc.id, e.key)));

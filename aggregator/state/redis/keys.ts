@@ -104,6 +104,8 @@ export function groupKeys(sid: number, bm: number, tag: string) {
   return {
     /** IP key -> newest ts (unique IPs, tracked keys, expiry, eviction) */
     seenIps: `${t}:seen`,
+    /** IP key -> its oldest counted ts (or older): reads of its history start at that chunk */
+    firstIps: `${t}:first`,
     /** credential -> newest ts */
     seenCreds: `${t}:seenc`,
     /** candidates of one IP rule */

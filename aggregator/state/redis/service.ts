@@ -8,17 +8,19 @@ import { STRIDE } from '../../window';
 import { layoutOf, type Layout } from '../layout';
 import type { RedisClient } from './client';
 import { CHUNK, groupKeys, ipChunkKey, ipMetaKey, totalsKey, type GroupKeys, type Groups } from './keys';
+import type { ReadScript } from './reads';
 import type { ApplyScript } from './writes';
 
 export type Scripts = RedisClient & {
   siemApply: ApplyScript;
+  siemRead: ReadScript;
   /** keys: SETTINGS_SCRIPT_KEYS, the id counter */
   siemRegister(...keysAndArgs: (string | number)[]): Promise<[number[], string[]]>;
   /** keys: SETTINGS_SCRIPT_KEYS */
   siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
   siemTopRefresh(topRequests: string, topErrors: string, chunkPrefix: string, from: number, to: number, ...ips: string[]): Promise<number>;
-  siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
+  siemExpireIps(seen: string, topRequests: string, topErrors: string, first: string, cutoff: number, max: number): Promise<number>;
 };
 
 /** A service's keys in one slot group, with its per-rule candidate sets. */
@@ -126,7 +128,7 @@ export function scored(flat: readonly string[]): Map<string, number> {
 }
 
 /** [bucket -> [r, f, s, a]] as a window.ts series, ascending by bucket. */
-function toSeries(byBucket: Map<number, BucketCounts>): number[] {
+export function toSeries(byBucket: Map<number, BucketCounts>): number[] {
   const buckets = [...byBucket.keys()].sort((a, b) => a - b);
   const series = new Array<number>(buckets.length * STRIDE);
   buckets.forEach((b, i) => {
@@ -141,7 +143,7 @@ function toSeries(byBucket: Map<number, BucketCounts>): number[] {
 }
 
 /** field letter -> index in BucketCounts */
-const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, s: 2, a: 3 };
+export const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, s: 2, a: 3 };
 
 /** An IP key's chunk hashes (fields r<b>, f<b>, s<b>, a<b>), rule state and newest ts. */
 export function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {

@@ -22,12 +22,13 @@ import { bucketOf } from '../../window';
 import { gridFor } from '../grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { candidacy, keepAlive, preAggregate, readCred, withBatch, writeCounts } from './batch';
+import { keepAlive, preAggregate, withBatch, writeCounts } from './batch';
+import { readBatch } from './reads';
 import type { RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
-import { replayCred, replayIp, type IpRec } from './replay';
-import { describe, readIp, readTotals, type IpView, type Scripts, type Svc } from './service';
+import { replayCred, replayIp } from './replay';
+import { describe, type IpView, type Scripts, type Svc } from './service';
 import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
@@ -255,48 +256,28 @@ export class RedisState implements SiemState {
     }
     const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
-    // Round 2: which IP keys are rule candidates (SMISMEMBER per group), and
-    // each touched credential as it was. An IP key needs its history read and
-    // its records replayed only when a record of it can wake a rule or it is
-    // a candidate; every other IP key is written blind.
+    // Round 2: one READ script per slot group: each IP key's candidacy, and
+    // for the hot ones (a record can wake a rule, or a candidate) its history
+    // and rule state; each touched credential as it was; the totals rules
+    // read. Every other IP key is written blind.
+    const reads = await readBatch(this.#r.siemRead.bind(this.#r), b);
     const credList = [...b.creds.values()];
-    const [cands, credStates] = await Promise.all([
-      candidacy(this.#r, b.ips.values()),
-      Promise.all(credList.map((cb) => readCred(this.#r, cb.svc, cb.cred))),
-    ]);
-    const hot = [...b.ips.values()].filter((ib) => ib.wakes || (cands.get(ib) ?? []).includes(true));
-
-    // Round 3: hot IP keys' histories and the totals of their services.
-    const hotSvcs = [...new Set(hot.map((ib) => ib.svc))];
-    const [views, totalsBefore] = await Promise.all([
-      Promise.all(
-        hot.map((ib) => {
-          const L = ib.svc.layout;
-          const first = bucketOf((ib.recs[0] as IpRec).now, L.bucketMs);
-          return readIp(this.#r, ib.svc, ib.ip, first - L.span + 1, bucketOf(b.nowEnd, L.bucketMs));
-        }),
-      ),
-      Promise.all(
-        hotSvcs.map((svc) => {
-          const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
-          return readTotals(this.#r, svc, c - svc.totalsReach + 1, c);
-        }),
-      ),
-    ]);
+    const hot = [...reads.hot.keys()];
     // the services' totals a rule reads: as they will be after this batch
     const totalsBySvc = new Map(
-      hotSvcs.map((svc, i) => [
+      [...reads.totals].map(([svc, before]) => [
         svc,
-        withBatch(totalsBefore[i] ?? [], b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1),
+        withBatch(before, b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1),
       ]),
     );
 
-    // Round 4: every write of the batch, one script per slot group.
+    // Round 3: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
     const touched = writeCounts(w, b, this.#o.credentialMaxIps);
-    hot.forEach((ib, i) => replayIp(w, ib.svc, ib.ip, ib.recs, views[i] as IpView, cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
-    credList.forEach((cb, i) => {
-      const [flatIps, meta] = credStates[i] ?? [[], {}];
+    for (const ib of hot)
+      replayIp(w, ib.svc, ib.ip, ib.recs, reads.hot.get(ib) as IpView, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []);
+    credList.forEach((cb) => {
+      const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
       replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps);
     });
     keepAlive(w, touched);

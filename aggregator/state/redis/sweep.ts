@@ -100,7 +100,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
 
 /** Expired IP keys out of the last-seen index and the top sorted sets, a bounded number per script. */
 async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void> {
-  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
+  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, k.firstIps, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
 }
 
 /**

@@ -9,18 +9,20 @@
 // ones): it holds no rule, so the registry alone decides what is written.
 import type { RedisClient } from './client';
 import { CHUNK, batchesKey, type Groups } from './keys';
+import { READ } from './reads';
 
 /**
  * The top sorted sets hold every IP key of a service (bounded by
- * SIEM_MAX_KEYS, as the keys are), scored with its requests (failures) in
- * buckets [from, to]: the window at the writer's clock and one sub-bucket
- * past it. A window only moves forward and a count only grows by a record,
- * whose batch scores the key afresh: a score is never below the key's count
- * in any later window, which is what lets a query stop reading once the
- * N-th count it has beats the next score (queries.ts). Computed here, in the
- * script that wrote the counts, so no other writer slips between. No rank
- * trimming: a trimmed key came back with its score reset, which a flooder
- * sending a few records per batch never outgrew.
+ * SIEM_MAX_KEYS, as the keys are), scored with an upper bound of its
+ * requests (failures) in the window: a batch adds its own counts to the
+ * score (ZINCRBY, commutative: two aggregators writing one key at once add
+ * up), and the sweep scores the best-scored keys afresh over the window and
+ * one sub-bucket past it (topScore, here), so that stale high scores of keys
+ * gone quiet sink. A score is thus never below the key's count in any later
+ * window, which is what lets a query stop reading once the N-th count it has
+ * beats the next score (queries.ts). No rank trimming: a trimmed key came
+ * back with its score reset, which a flooder sending a few records per batch
+ * never outgrew.
  */
 export const TOP_LUA = `
 local function topScore(pre, suf, from, to, trKey, teKey, member)
@@ -56,9 +58,9 @@ return #ARGV - 3
 
 /**
  * Expire IP keys last seen at or before ARGV[1], at most ARGV[2] of them,
- * from the last-seen index (KEYS[1]) and the top sorted sets (KEYS[2],
- * KEYS[3]) at once: a key touched meanwhile stays in all three. Returns how
- * many went.
+ * from the last-seen index (KEYS[1]), the top sorted sets (KEYS[2],
+ * KEYS[3]) and the oldest-ts index (KEYS[4]) at once: a key touched
+ * meanwhile stays in all four. Returns how many went.
  */
 export const EXPIRE_IPS = `
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -68,6 +70,7 @@ for i = 1, #gone, 1000 do
   redis.call('ZREM', KEYS[1], unpack(part))
   redis.call('ZREM', KEYS[2], unpack(part))
   redis.call('ZREM', KEYS[3], unpack(part))
+  redis.call('ZREM', KEYS[4], unpack(part))
 end
 return #gone
 `;
@@ -77,43 +80,78 @@ export const BATCH_TTL_MS = 10 * 60_000;
 /** Batch ids held per group at most (oldest dropped first), so the ledger is bounded by count as well as time. */
 export const BATCH_IDS_PER_GROUP = 100_000;
 
+/** Arguments of one op at most: Lua unpacks them (its limit is about 8000). */
+export const OP_ARGS = 4000;
+
 /**
- * KEYS[1] the group's ledger; ARGV: batch id, now ms, ttl ms, max ids, ops
- * (JSON array of arrays of strings). An op is a Redis command, or one of:
+ * KEYS[1] the group's ledger; ARGV: batch id, now ms, ttl ms, max ids, then
+ * the ops, flat: name, argument count n, n arguments. An op is a Redis
+ * command, or one of:
  *   HMAX key field value: raise a hash field;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
  *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
- *   SEEN seen member ts chunk-prefix chunk-suffix from to top-requests
- *     top-errors: an IP key's index entries in one op: its newest ts, and
- *     its scores in the top sorted sets (TOP_LUA).
+ *   IPS seen first top-requests top-errors chunk-prefix ttl, then per IP
+ *     key: name, newest ts, oldest ts ('' when stored already), requests,
+ *     failures, chunk count, per chunk: its number, sub-bucket count k, k
+ *     times (sub-bucket, r, f, s, a): every
+ *     write of a service's IP keys in the group: counts into the chunk
+ *     hashes (HINC's way), newest and oldest ts into their indexes, counts
+ *     added to the top scores (TOP_LUA). Keys and field names are built here
+ *     from their parts (numbers as sent: Lua formatting a number is slow): an IP
+ *     costs 8 + 5 per sub-bucket arguments, not 20.
+ * Flat arguments, not JSON: Redis hands them to Lua as strings, with no
+ * decoding (cjson was most of the script's time).
  * Returns 0 when the batch was written into this group before, else 1.
  */
-export const APPLY = `${TOP_LUA}
+export const APPLY = `
 local ledger = KEYS[1]
 if redis.call('ZSCORE', ledger, ARGV[1]) then return 0 end
-local ops = cjson.decode(ARGV[5])
-for i = 1, #ops do
-  local op = ops[i]
-  local c = op[1]
-  if c == 'HMAX' then
-    local cur = redis.call('HGET', op[2], op[3])
-    if not cur or tonumber(op[4]) > tonumber(cur) then redis.call('HSET', op[2], op[3], op[4]) end
-  elseif c == 'HINC' then
-    local fresh = false
-    for j = 4, #op, 2 do
-      if redis.call('HINCRBY', op[2], op[j], op[j + 1]) == tonumber(op[j + 1]) then fresh = true end
+local i, N = 5, #ARGV
+while i <= N do
+  local c, a = ARGV[i], i + 2
+  local z = a + tonumber(ARGV[i + 1]) - 1
+  if c == 'HINC' then
+    local key, fresh = ARGV[a], false
+    for j = a + 2, z, 2 do
+      if redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) == tonumber(ARGV[j + 1]) then fresh = true end
     end
-    if fresh then redis.call('PEXPIRE', op[2], op[3]) end
-  elseif c == 'SEEN' then
-    redis.call('ZADD', op[2], 'GT', op[4], op[3])
-    topScore(op[5], op[6], tonumber(op[7]), tonumber(op[8]), op[9], op[10], op[3])
+    if fresh then redis.call('PEXPIRE', key, ARGV[a + 1]) end
+  elseif c == 'IPS' then
+    local seen, first, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+    local j = a + 6
+    while j <= z do
+      local ip = ARGV[j]
+      redis.call('ZADD', seen, 'GT', ARGV[j + 1], ip)
+      if ARGV[j + 2] ~= '' then redis.call('ZADD', first, 'LT', ARGV[j + 2], ip) end
+      redis.call('ZINCRBY', tr, ARGV[j + 3], ip)
+      if ARGV[j + 4] ~= '0' then redis.call('ZINCRBY', te, ARGV[j + 4], ip) end
+      local chunks = tonumber(ARGV[j + 5])
+      j = j + 6
+      for _ = 1, chunks do
+        local key, k, fresh = pre .. ARGV[j] .. ':' .. ip, tonumber(ARGV[j + 1]), false
+        j = j + 2
+        for x = j, j + 5 * k - 1, 5 do
+          local b = ARGV[x]
+          if redis.call('HINCRBY', key, 'r' .. b, ARGV[x + 1]) == tonumber(ARGV[x + 1]) then fresh = true end
+          if ARGV[x + 2] ~= '0' then redis.call('HINCRBY', key, 'f' .. b, ARGV[x + 2]) end
+          if ARGV[x + 3] ~= '0' then redis.call('HINCRBY', key, 's' .. b, ARGV[x + 3]) end
+          if ARGV[x + 4] ~= '0' then redis.call('HINCRBY', key, 'a' .. b, ARGV[x + 4]) end
+        end
+        if fresh then redis.call('PEXPIRE', key, ttl) end
+        j = j + 5 * k
+      end
+    end
+  elseif c == 'HMAX' then
+    local cur = redis.call('HGET', ARGV[a], ARGV[a + 1])
+    if not cur or tonumber(ARGV[a + 2]) > tonumber(cur) then redis.call('HSET', ARGV[a], ARGV[a + 1], ARGV[a + 2]) end
   elseif c == 'MAX' then
-    local cur = redis.call('GET', op[2])
-    if not cur or tonumber(op[3]) > tonumber(cur) then redis.call('SET', op[2], op[3]) end
+    local cur = redis.call('GET', ARGV[a])
+    if not cur or tonumber(ARGV[a + 1]) > tonumber(cur) then redis.call('SET', ARGV[a], ARGV[a + 1]) end
   else
-    redis.call(unpack(op))
+    redis.call(c, unpack(ARGV, a, z))
   end
+  i = z + 1
 end
 local now = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - tonumber(ARGV[3]))
@@ -123,19 +161,24 @@ redis.call('PEXPIRE', ledger, ARGV[3])
 return 1
 `;
 
-export type ApplyScript = (ledger: string, batch: string, now: number, ttl: number, max: number, ops: string) => Promise<number>;
+export type ApplyScript = (ledger: string, batch: string, now: number, ttl: number, max: number, ...ops: (string | number)[]) => Promise<number>;
 
 /** The writes of one batch, by script group. */
 export class Writes {
-  readonly #ops = new Map<string, string[][]>();
+  readonly #ops = new Map<string, (string | number)[]>();
   constructor(readonly groups: Groups) {}
 
-  /** Queue one op on keys of tag `tag`. */
-  add(tag: string, ...op: (string | number)[]): void {
+  /** Queue one op on keys of tag `tag` (a Redis command: at most OP_ARGS arguments). */
+  add(tag: string, name: string, ...args: (string | number)[]): void {
+    this.addArgs(tag, name, args);
+  }
+
+  addArgs(tag: string, name: string, args: readonly (string | number)[]): void {
     const g = this.groups.script(tag);
     let list = this.#ops.get(g);
     if (!list) this.#ops.set(g, (list = []));
-    list.push(op.map(String));
+    list.push(name, args.length);
+    for (const x of args) list.push(x);
   }
 
   get size(): number {
@@ -152,7 +195,7 @@ export class Writes {
     if (this.#ops.size === 0) this.#ops.set(this.groups.script(fallback), []);
     const now = Date.now();
     const done = await Promise.all(
-      [...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, JSON.stringify(ops))),
+      [...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, ...ops)),
     );
     return { groups: done.length, seen: done.filter((x) => Number(x) === 0).length };
   }
@@ -161,6 +204,7 @@ export class Writes {
 /** Define the scripts on a client (EVALSHA, loaded on first use by ioredis). */
 export function defineApply(r: RedisClient): void {
   r.defineCommand('siemApply', { numberOfKeys: 1, lua: APPLY });
+  r.defineCommand('siemRead', { numberOfKeys: 1, lua: READ });
   r.defineCommand('siemTopRefresh', { numberOfKeys: 2, lua: TOP_REFRESH });
-  r.defineCommand('siemExpireIps', { numberOfKeys: 3, lua: EXPIRE_IPS });
+  r.defineCommand('siemExpireIps', { numberOfKeys: 4, lua: EXPIRE_IPS });
 }

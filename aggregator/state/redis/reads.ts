@@ -1,0 +1,253 @@
+// Step 2 of a Redis batch (see state.ts): everything a rule replay needs, read
+// in one script per slot group (READ) instead of a command per key: per IP key
+// of the batch its candidacy per rule, and when it is hot (a record of it can
+// wake a rule, or it is a candidate) its rule state, newest ts and the chunks
+// of its history the replay reads; each credential's IP set and meta hash;
+// the totals of each service a rule reads. Commands inside a script cost
+// Redis a fraction of a command sent, and the aggregator parses one reply per
+// group instead of several per key (figures in docs/redis.md).
+import { IP_RULES } from '../../rules/registry';
+import { NONE } from '../../rules/types';
+import { bucketOf } from '../../window';
+import type { Batch, CredBatch, IpBatch } from './batch';
+import { CHUNK, batchesKey, credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey } from './keys';
+import { FIELD, toSeries, type BucketCounts, type IpView, type Svc } from './service';
+
+/** Arguments unpacked into one SMISMEMBER at most (Lua's unpack limit is about 8000). */
+const UNPACK = 2000;
+
+/**
+ * KEYS[1] a key of the group (routing only). ARGV, in sections:
+ *   IP sections: count, then each: seen key, oldest-ts key, meta key prefix, chunk key
+ *     prefix, sub-bucket ms, rule count k, k candidate set keys, IP count n,
+ *     then n times: IP key, wakes (0/1), first chunk, last chunk.
+ *   credentials: count, then each: IP set key, meta key.
+ *   totals: count, then each: a totals hash key.
+ * Reply, flat, in the same order:
+ *   per IP key: newest ts ('' when not indexed: nothing else read), candidacy
+ *     bits (rule i = 2^i), then when hot: meta field count m, m strings
+ *     (none unless a candidate), its oldest ts ('' when not indexed), chunk
+ *     field count f, f strings; else 0, '', 0;
+ *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
+ *   per totals key: r, f, s, a (false when absent).
+ * A key not in the last-seen index has expired or was evicted: its history
+ * is none (its chunks, if any are left, lie outside every window).
+ */
+export const READ = `
+local out, o = {}, 0
+local function put(x) o = o + 1; out[o] = x end
+local function putAll(t) put(#t); for j = 1, #t do o = o + 1; out[o] = t[j] end end
+local i = 1
+local sections = tonumber(ARGV[i]); i = i + 1
+for _ = 1, sections do
+  local seen, first, metaPre, chunkPre, bm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local k = tonumber(ARGV[i + 5])
+  local cands = {}
+  for r = 1, k do cands[r] = ARGV[i + 5 + r] end
+  i = i + 6 + k
+  local n = tonumber(ARGV[i]); i = i + 1
+  local bits = {}
+  for r = 1, k do
+    for s = 0, n - 1, ${UNPACK} do
+      local names = {}
+      for j = s, math.min(n, s + ${UNPACK}) - 1 do names[#names + 1] = ARGV[i + 4 * j] end
+      local got = redis.call('SMISMEMBER', cands[r], unpack(names))
+      for j = 1, #got do
+        if got[j] == 1 then bits[s + j] = (bits[s + j] or 0) + 2 ^ (r - 1) end
+      end
+    end
+  end
+  for j = 1, n do
+    local ip, wakes, c0, c1 = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    i = i + 4
+    local last = redis.call('ZSCORE', seen, ip)
+    local b = bits[j] or 0
+    put(last or '')
+    put(b)
+    if last and (wakes == '1' or b > 0) then
+      -- rule state is held for candidates only
+      if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put(0) end
+      -- no chunk after the newest record's, none before the oldest's
+      local top = math.floor(math.floor(tonumber(last) / bm) / ${CHUNK})
+      if top < c1 then c1 = top end
+      local low = redis.call('ZSCORE', first, ip)
+      if low then
+        put(low)
+        low = math.floor(math.floor(tonumber(low) / bm) / ${CHUNK})
+        if low > c0 then c0 = low end
+      else
+        put('')
+      end
+      local fields = {}
+      for c = c0, c1 do
+        -- %d: Lua's own number formatting (%.14g) is slow
+        local h = redis.call('HGETALL', chunkPre .. string.format('%d', c) .. ':' .. ip)
+        for x = 1, #h do fields[#fields + 1] = h[x] end
+      end
+      putAll(fields)
+    elseif b > 0 then
+      -- a candidate no longer indexed: its rule state is read, to be cleared
+      putAll(redis.call('HGETALL', metaPre .. ip))
+      put('')
+      put(0)
+    else
+      put(0)
+      put('')
+      put(0)
+    end
+  end
+end
+local creds = tonumber(ARGV[i]); i = i + 1
+for _ = 1, creds do
+  putAll(redis.call('ZRANGE', ARGV[i], 0, -1, 'WITHSCORES'))
+  putAll(redis.call('HGETALL', ARGV[i + 1]))
+  i = i + 2
+end
+local totals = tonumber(ARGV[i]); i = i + 1
+for _ = 1, totals do
+  local v = redis.call('HMGET', ARGV[i], 'r', 'f', 's', 'a')
+  put(v[1]); put(v[2]); put(v[3]); put(v[4])
+  i = i + 1
+end
+return out
+`;
+
+export type ReadScript = (key: string, ...args: (string | number)[]) => Promise<(string | number | null)[]>;
+
+/** What the replay needs, as read before the batch. */
+export interface BatchReads {
+  /** per IP key of the batch, its candidacy per IP rule */
+  cands: Map<IpBatch, boolean[]>;
+  /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
+  hot: Map<IpBatch, IpView>;
+  /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
+  creds: Map<CredBatch, [string[], Record<string, string>]>;
+  /** per service a rule reads totals of: the totals series over [from, now] before the batch */
+  totals: Map<Svc, number[]>;
+}
+
+interface GroupReq {
+  ipSections: Map<Svc, IpBatch[]>;
+  creds: CredBatch[];
+  totals: { svc: Svc; buckets: number[] }[];
+}
+
+/** Read everything the batch's replay needs: one READ script per slot group, groups in parallel. */
+export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads> {
+  const groups = new Map<string, GroupReq>();
+  const group = (svc: Svc, tag: string) => {
+    const g = svc.groups.script(tag);
+    let e = groups.get(g);
+    if (!e) groups.set(g, (e = { ipSections: new Map(), creds: [], totals: [] }));
+    return e;
+  };
+  const svcs = new Set<Svc>();
+  for (const ib of b.ips.values()) {
+    const e = group(ib.svc, ib.svc.at(ib.ip).tag);
+    let list = e.ipSections.get(ib.svc);
+    if (!list) e.ipSections.set(ib.svc, (list = []));
+    list.push(ib);
+    svcs.add(ib.svc);
+  }
+  for (const cb of b.creds.values()) group(cb.svc, cb.svc.at(cb.cred).tag).creds.push(cb);
+  for (const svc of svcs) {
+    if (svc.totalsReach === 0) continue;
+    const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
+    const buckets: number[] = [];
+    for (let x = c - svc.totalsReach + 1; x <= c; x++) buckets.push(x);
+    group(svc, svc.groups.service(svc.id)).totals.push({ svc, buckets });
+  }
+  const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
+  await Promise.all(
+    [...groups].map(async ([tag, req]) => {
+      const reply = await read(batchesKey(tag), ...requestOf(req, b));
+      parseReply(reply, req, out);
+    }),
+  );
+  return out;
+}
+
+function requestOf(req: GroupReq, b: Batch): (string | number)[] {
+  const a: (string | number)[] = [req.ipSections.size];
+  for (const [svc, list] of req.ipSections) {
+    const L = svc.layout;
+    const g = svc.at((list[0] as IpBatch).ip);
+    const to = Math.floor(bucketOf(b.nowEnd, L.bucketMs) / CHUNK);
+    a.push(g.keys.seenIps, g.keys.firstIps, ipMetaKey(g.tag, svc.id, '', L.bucketMs), ipChunkPrefix(g.tag, svc.id, L.bucketMs), L.bucketMs);
+    a.push(g.ipCands.length, ...g.ipCands, list.length);
+    for (const ib of list) {
+      // the replay's windows at its first record reach back `span` sub-buckets
+      const first = bucketOf((ib.recs[0] as { now: number }).now, L.bucketMs) - L.span + 1;
+      a.push(ib.ip, ib.wakes ? 1 : 0, Math.floor(first / CHUNK), to);
+    }
+  }
+  a.push(req.creds.length);
+  for (const cb of req.creds) {
+    const tag = cb.svc.at(cb.cred).tag;
+    a.push(credIpsKey(tag, cb.svc.id, cb.cred), credMetaKey(tag, cb.svc.id, cb.cred));
+  }
+  const keys = req.totals.flatMap(({ svc, buckets }) => buckets.map((x) => svc.totals(x)));
+  a.push(keys.length, ...keys);
+  return a;
+}
+
+function parseReply(reply: readonly (string | number | null)[], req: GroupReq, out: BatchReads): void {
+  let i = 0;
+  const take = (): string[] => {
+    const n = Number(reply[i++]);
+    const s = reply.slice(i, i + n) as string[];
+    i += n;
+    return s;
+  };
+  for (const list of req.ipSections.values()) {
+    for (const ib of list) {
+      const last = reply[i++] as string;
+      const bits = Number(reply[i++]);
+      const cand = IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
+      out.cands.set(ib, cand);
+      const meta = take();
+      const low = reply[i++];
+      if (low !== '' && low !== null && low !== undefined) ib.storedFirst = Number(low);
+      const fields = take();
+      if (!ib.wakes && bits === 0) continue;
+      out.hot.set(ib, viewOf(fields, meta, last === '' ? NONE : Number(last)));
+    }
+  }
+  for (const cb of req.creds) {
+    const z = take();
+    const meta = take();
+    out.creds.set(cb, [z, pairsOf(meta)]);
+  }
+  for (const { svc, buckets } of req.totals) {
+    const byBucket = new Map<number, BucketCounts>();
+    for (const x of buckets) {
+      const r = reply[i++];
+      const f = reply[i++];
+      const s = reply[i++];
+      const a = reply[i++];
+      if (r !== null && r !== undefined) byBucket.set(x, [Number(r), Number(f ?? 0), Number(s ?? 0), Number(a ?? 0)]);
+    }
+    out.totals.set(svc, toSeries(byBucket));
+  }
+}
+
+function pairsOf(flat: readonly string[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let j = 0; j + 1 < flat.length; j += 2) o[flat[j] as string] = flat[j + 1] as string;
+  return o;
+}
+
+/** An IP key's view from its chunks' fields (r<b>, f<b>, s<b> flat), meta (flat) and newest ts. */
+function viewOf(fields: readonly string[], meta: readonly string[], last: number): IpView {
+  const byBucket = new Map<number, BucketCounts>();
+  for (let j = 0; j + 1 < fields.length; j += 2) {
+    const f = fields[j] as string;
+    const at = FIELD[f.charAt(0)];
+    if (at === undefined) continue;
+    const b = Number(f.slice(1));
+    let c = byBucket.get(b);
+    if (!c) byBucket.set(b, (c = [0, 0, 0, 0]));
+    c[at] = Number(fields[j + 1]);
+  }
+  return { series: toSeries(byBucket), last, since: pairsOf(meta) };
+}
