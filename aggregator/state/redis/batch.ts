@@ -254,7 +254,15 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      for (const k of [g.keys.seenIps, g.keys.firstIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
+      for (const k of [
+        g.keys.seenIps,
+        g.keys.firstIps,
+        g.keys.seenCreds,
+        g.keys.topRequests,
+        g.keys.topErrors,
+        ...g.ipCands,
+        ...g.credCands,
+      ])
         w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }

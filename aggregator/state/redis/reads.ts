@@ -112,7 +112,8 @@ end
 return out
 `;
 
-export type ReadScript = (key: string, ...args: (string | number)[]) => Promise<(string | number | null)[]>;
+/** `args` goes as one array (ioredis flattens it), as ApplyScript's ops. */
+export type ReadScript = (key: string, args: (string | number)[]) => Promise<(string | number | null)[]>;
 
 /** What the replay needs, as read before the batch. */
 export interface BatchReads {
@@ -160,7 +161,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
-      const reply = await read(batchesKey(tag), ...requestOf(req, b));
+      const reply = await read(batchesKey(tag), requestOf(req, b));
       parseReply(reply, req, out);
     }),
   );
@@ -174,7 +175,9 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     const g = svc.at((list[0] as IpBatch).ip);
     const to = Math.floor(bucketOf(b.nowEnd, L.bucketMs) / CHUNK);
     a.push(g.keys.seenIps, g.keys.firstIps, ipMetaKey(g.tag, svc.id, '', L.bucketMs), ipChunkPrefix(g.tag, svc.id, L.bucketMs), L.bucketMs);
-    a.push(g.ipCands.length, ...g.ipCands, list.length);
+    a.push(g.ipCands.length);
+    for (const k of g.ipCands) a.push(k);
+    a.push(list.length);
     for (const ib of list) {
       // the replay's windows at its first record reach back `span` sub-buckets
       const first = bucketOf((ib.recs[0] as { now: number }).now, L.bucketMs) - L.span + 1;
@@ -187,7 +190,8 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     a.push(credIpsKey(tag, cb.svc.id, cb.cred), credMetaKey(tag, cb.svc.id, cb.cred));
   }
   const keys = req.totals.flatMap(({ svc, buckets }) => buckets.map((x) => svc.totals(x)));
-  a.push(keys.length, ...keys);
+  a.push(keys.length);
+  for (const k of keys) a.push(k);
   return a;
 }
 

@@ -161,7 +161,15 @@ redis.call('PEXPIRE', ledger, ARGV[3])
 return 1
 `;
 
-export type ApplyScript = (ledger: string, batch: string, now: number, ttl: number, max: number, ...ops: (string | number)[]) => Promise<number>;
+/** `ops` goes as one array (ioredis flattens it): spread into a call, a large batch's ops overflow the stack. */
+export type ApplyScript = (
+  ledger: string,
+  batch: string,
+  now: number,
+  ttl: number,
+  max: number,
+  ops: (string | number)[],
+) => Promise<number>;
 
 /** The writes of one batch, by script group. */
 export class Writes {
@@ -195,7 +203,7 @@ export class Writes {
     if (this.#ops.size === 0) this.#ops.set(this.groups.script(fallback), []);
     const now = Date.now();
     const done = await Promise.all(
-      [...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, ...ops)),
+      [...this.#ops].map(([g, ops]) => apply(batchesKey(g), batch, now, BATCH_TTL_MS, BATCH_IDS_PER_GROUP, ops)),
     );
     return { groups: done.length, seen: done.filter((x) => Number(x) === 0).length };
   }
