@@ -94,7 +94,10 @@ export function preAggregate(
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
     if (!ib)
-      out.ips.set(ik, (ib = { svc, ip: r.ipKey, buckets: new Map(), first: ts, storedFirst: Number.POSITIVE_INFINITY, last: ts, recs: [], wakes: false }));
+      out.ips.set(
+        ik,
+        (ib = { svc, ip: r.ipKey, buckets: new Map(), first: ts, storedFirst: Number.POSITIVE_INFINITY, last: ts, recs: [], wakes: false }),
+      );
     addCounts(ib.buckets, b, kind);
     if (ts > ib.last) ib.last = ts;
     if (ts < ib.first) ib.first = ts;
