@@ -1,8 +1,9 @@
 // Detection parity, scored (issue 18, item 4): the labelled scenarios of
 // test/helpers/parity-scenarios.ts through a real aggregator (HTTP, event
-// clock, default settings), precision and recall per rule reported and
-// required to be 1; no finding of any rule on the benign scenarios, nor a
-// rule other than its own on the demo's benign traffic.
+// clock, default settings), on the memory backend and on a real Redis,
+// precision and recall per rule reported and required to be 1; no finding
+// of any rule on the benign scenarios, nor a rule other than its own on the
+// demo's benign traffic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ATTACK, kongLogObject, scenario as demoTraffic } from '../../cli/kong-traffic';
@@ -10,22 +11,21 @@ import { fingerprint } from '../../common/fingerprint';
 import { ipKey } from '../../common/ip-key';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 import { RULES, scenarios, score, T, type Rule } from '../helpers/parity-scenarios';
+import { startRedis, waitFor } from '../helpers/redis';
 
 type F = { type: string; service: string; ip?: string; credential?: string };
 const keyOf = (f: F) => `${f.service}|${f.ip ?? f.credential}`;
 
-test('parity scenarios: precision and recall 1 per rule at default settings; benign traffic stays clean', async (t) => {
-  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
-  t.after(() => agg.close());
+async function scoreScenarios(t: { diagnostic(m: string): void }, url: string, backend: string): Promise<void> {
   const all = scenarios();
   const records = all.flatMap((s) => s.records).sort((a, b) => a.ts - b.ts);
   records.push({ ts: T, ip: '192.0.2.254', status: 200, service: 'api' }); // the clock ends at T
   for (let i = 0; i < records.length; i += 2000) {
-    const res = await postJson(`${agg.url}/v1/records`, { records: records.slice(i, i + 2000) });
-    assert.equal(res.status, 202);
+    const res = await postJson(`${url}/v1/records`, { records: records.slice(i, i + 2000) });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.equal(res.body.rejected, 0, JSON.stringify(res.body));
   }
-  const findings = (await getJson(`${agg.url}/v1/findings`)).body.findings as F[];
+  const findings = (await getJson(`${url}/v1/findings`)).body.findings as F[];
 
   // which scenario each IP key belongs to
   const owner = new Map<string, string>();
@@ -48,7 +48,7 @@ test('parity scenarios: precision and recall 1 per rule at default settings; ben
     const found = new Set(findings.filter((f) => f.type === rule).map(keyOf));
     const sc = score(found, labelled);
     rows.push(
-      `${rule.padEnd(16)} labelled ${String(labelled.size).padStart(2)}  found ${String(found.size).padStart(2)}  precision ${sc.precision.toFixed(2)}  recall ${sc.recall.toFixed(2)}`,
+      `${backend.padEnd(7)}${rule.padEnd(16)} labelled ${String(labelled.size).padStart(2)}  found ${String(found.size).padStart(2)}  precision ${sc.precision.toFixed(2)}  recall ${sc.recall.toFixed(2)}`,
     );
     assert.equal(sc.precision, 1, `${rule}: precision, extra ${[...found].filter((k) => !labelled.has(k)).join(', ')}`);
     assert.equal(
@@ -64,6 +64,21 @@ test('parity scenarios: precision and recall 1 per rule at default settings; ben
   // bursts say so
   const probe = findings.find((f) => f.type === 'error_ip' && f.ip === '198.18.2.1') as F & { window?: string };
   assert.equal(probe?.window, 'burst');
+}
+
+test('parity scenarios, memory backend: precision and recall 1 per rule at default settings; benign traffic stays clean', async (t) => {
+  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
+  t.after(() => agg.close());
+  await scoreScenarios(t, agg.url, 'memory');
+});
+
+test('parity scenarios, Redis backend: precision and recall 1 per rule at default settings; benign traffic stays clean', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: redis.url });
+  t.after(() => agg.close());
+  await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+  await scoreScenarios(t, agg.url, 'redis');
 });
 
 test('the demo traffic: each attacker meets its own rule only, the benign clients none', async (t) => {
