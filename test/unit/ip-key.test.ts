@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipKey } from '../../common/ip-key';
+import fc from 'fast-check';
+import { ipKey, ipv6KeyByLibrary } from '../../common/ip-key';
 
 test('IPv4 is kept whole', () => {
   assert.equal(ipKey('203.0.113.7'), '203.0.113.7');
@@ -41,4 +42,37 @@ test('IPv6 carrying an IPv4 client is that IPv4: translated (::ffff:0:a.b.c.d) a
   // neighbours of those prefixes are ordinary IPv6
   assert.equal(ipKey('64:ff9b:1::203.0.113.7'), '64:ff9b:1::/64');
   assert.equal(ipKey('::fffe:0:203.0.113.7'), '::/64');
+});
+
+// The hand-written IPv6 path (plain hex text) against ipaddr.js on the same input.
+const hextet = fc.integer({ min: 0, max: 0xffff });
+const ipv6Text = fc
+  .tuple(
+    fc.array(hextet, { minLength: 8, maxLength: 8 }),
+    fc.constantFrom('full', 'padded', 'upper', 'compressed', 'rfc'),
+    fc.integer({ min: 0, max: 7 }),
+    fc.integer({ min: 1, max: 8 }),
+  )
+  .map(([w, style, at, run]) => {
+    const hex = (v: number) =>
+      style === 'padded' ? v.toString(16).padStart(4, '0') : style === 'upper' ? v.toString(16).toUpperCase() : v.toString(16);
+    if (style !== 'compressed') return w.map(hex).join(':');
+    const end = Math.min(8, at + run);
+    return `${w.slice(0, at).map(hex).join(':')}::${w.slice(end).map(hex).join(':')}`;
+  });
+const noise = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF:.%g'.split('')), maxLength: 45 });
+
+test('IPv6: the plain-text fast path answers as ipaddr.js for every prefix, valid or not', () => {
+  fc.assert(
+    fc.property(fc.oneof(ipv6Text, noise), fc.integer({ min: 0, max: 128 }), (ip, prefix) => {
+      if (ip.length > 64 || ip.includes('.')) return; // IPv4 text and long input never reach either
+      assert.equal(ipKey(ip, prefix), ipv6KeyByLibrary(ip, prefix), `${ip} /${prefix}`);
+    }),
+    { numRuns: 20_000 },
+  );
+  // zero runs: the longest, the first of equals, never a single group
+  assert.equal(ipKey('2001:db8:0:1:0:0:0:1', 128), ipv6KeyByLibrary('2001:db8:0:1:0:0:0:1', 128));
+  assert.equal(ipKey('2001:0:0:1:0:0:1:1', 64), '2001:0:0:1::/64');
+  assert.equal(ipKey('2001:db8:0:0:1:0:0:1', 32), '2001:db8::/32');
+  assert.equal(ipKey('2001:db8:1:0:1:2:3:4'), '2001:db8:1::/64');
 });
