@@ -284,10 +284,11 @@ export class MemoryState implements SiemState, Snapshotting {
     for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
       const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
       const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
-      const before = saved ? (saved[rule.type] ?? OUT) : (runs.get(e) ?? OUT);
-      const after = stepCredential(rule, before, c, svc.settings, ts);
-      if (after === OUT) runs.delete(e);
-      else runs.set(e, after);
+      const had = runs.get(e);
+      const after = stepCredential(rule, saved ? (saved[rule.type] ?? OUT) : (had ?? OUT), c, svc.settings, ts);
+      if (after === OUT) {
+        if (had !== undefined) runs.delete(e);
+      } else if (after !== had) runs.set(e, after);
     }
   }
 
