@@ -20,6 +20,7 @@ import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { bucketOf } from '../../window';
 import { gridFor } from '../grid';
+import { WINDOW } from '../layout';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
 import { keepAlive, preAggregate, withBatch, writeCounts } from './batch';
@@ -55,6 +56,8 @@ export class RedisState implements SiemState {
   /** keys held at the last count (-1: count after the next batch), and distinct keys this aggregator wrote since */
   #held = -1;
   #writtenSince = 0;
+  /** per service and grid: the clock's sub-bucket at its last top refresh (bounded: oldest dropped) */
+  readonly #topRefreshed = new Map<string, number>();
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
@@ -375,9 +378,21 @@ export class RedisState implements SiemState {
     const got = await this.#r.set(metaKeys.sweepLock, '1', 'PX', this.#o.sweepIntervalMs, 'NX');
     if (got === null) return;
     const now = await this.#refresh();
-    await Promise.all(this.#services().map((svc) => sweepService(this.#r, svc, now)));
+    await Promise.all(this.#services().map((svc) => sweepService(this.#r, svc, now, this.#topDue(svc, now))));
     await this.#release(await idleServices(this.#r, this.#services(), now), now);
     await evict(this.#r, this.#services(), this.#o.maxKeys, now, this.onEvict);
+  }
+
+  /** Whether a service's top scores are due a refresh: its window moved by a tenth of itself since the last (sweep.ts). */
+  #topDue(svc: Svc, now: number): boolean {
+    const L = svc.layout;
+    const key = `${svc.id}:${L.bucketMs}`;
+    const c = bucketOf(now, L.bucketMs);
+    const last = this.#topRefreshed.get(key);
+    if (last !== undefined && c - last < Math.max(1, Math.floor((L.back[WINDOW.window] as number) / 10)) && c >= last) return false;
+    this.#topRefreshed.set(key, c);
+    if (this.#topRefreshed.size > 4 * this.#o.maxServices) this.#topRefreshed.delete(this.#topRefreshed.keys().next().value as string);
+    return true;
   }
 
   /**

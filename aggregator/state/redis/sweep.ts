@@ -14,13 +14,19 @@ import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpVie
 const REFRESH_PER_CALL = 500;
 const EXPIRE_PER_CALL = 10_000;
 
-export async function sweepService(r: Scripts, svc: Svc, now: number): Promise<void> {
+/**
+ * `refreshTop`: score the best-scored top candidates afresh. Scores only
+ * grow between refreshes, and go stale only as the window slides, so the
+ * caller asks for it once the window has moved by a tenth of itself
+ * (state.ts): re-scoring every second cost Redis a quarter of a core at rest.
+ */
+export async function sweepService(r: Scripts, svc: Svc, now: number, refreshTop: boolean): Promise<void> {
   const c = bucketOf(now, svc.layout.bucketMs);
   const totals = await readTotals(r, svc, c - svc.totalsReach + 1, c);
-  await Promise.all(svc.inGroups.map((g) => sweepGroup(r, svc, g, now, totals)));
+  await Promise.all(svc.inGroups.map((g) => sweepGroup(r, svc, g, now, totals, refreshTop)));
 }
 
-async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals: number[]): Promise<void> {
+async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals: number[], refreshTop: boolean): Promise<void> {
   const s = svc.settings;
   const k = g.keys;
   const L = svc.layout;
@@ -40,8 +46,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const [ipCands, credCands, tr, te] = await Promise.all([
     Promise.all(g.ipCands.map((key) => r.smembers(key))),
     Promise.all(g.credCands.map((key) => r.smembers(key))),
-    r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1),
-    r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1),
+    refreshTop ? r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1) : [],
+    refreshTop ? r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1) : [],
   ]);
   const [from, to] = scoredBuckets(svc, now);
   const stale = [...new Set([...tr, ...te])];

@@ -27,16 +27,18 @@ import { READ } from './reads';
 export const TOP_LUA = `
 local function topScore(pre, suf, from, to, trKey, teKey, member)
   local r, f = 0, 0
+  -- the chunks' fields as they are (most keys have a few sub-buckets: cheaper
+  -- than asking for every field name of the window)
   for c = math.floor(from / ${CHUNK}), math.floor(to / ${CHUNK}) do
-    local fields = {}
-    for b = math.max(from, c * ${CHUNK}), math.min(to, c * ${CHUNK} + ${CHUNK - 1}) do
-      fields[#fields + 1] = 'r' .. b
-      fields[#fields + 1] = 'f' .. b
-    end
-    local vals = redis.call('HMGET', pre .. c .. suf, unpack(fields))
-    for i = 1, #vals, 2 do
-      r = r + (tonumber(vals[i]) or 0)
-      f = f + (tonumber(vals[i + 1]) or 0)
+    local h = redis.call('HGETALL', pre .. string.format('%d', c) .. suf)
+    for i = 1, #h, 2 do
+      local k = string.byte(h[i], 1)
+      if k == 114 or k == 102 then
+        local b = tonumber(string.sub(h[i], 2))
+        if b >= from and b <= to then
+          if k == 114 then r = r + tonumber(h[i + 1]) else f = f + tonumber(h[i + 1]) end
+        end
+      end
     end
   end
   if r > 0 then redis.call('ZADD', trKey, r, member) else redis.call('ZREM', trKey, member) end
