@@ -18,9 +18,10 @@ const UNPACK = 2000;
 
 /**
  * KEYS[1] a key of the group (routing only). ARGV, in sections:
- *   IP sections: count, then each: seen key, oldest-ts key, meta key prefix, chunk key
- *     prefix, sub-bucket ms, rule count k, k candidate set keys, IP count n,
- *     then n times: IP key, wakes (0/1), first chunk, last chunk.
+ *   IP sections: count, then each: seen key, oldest-ts key, meta key prefix,
+ *     chunk key prefix, sub-bucket ms, first and last chunk the replay can
+ *     read, rule count k, k candidate set keys, IP count n, then n times: IP
+ *     key, wakes (0/1).
  *   credentials: count, then each: IP set key, meta key.
  *   totals: count, then each: a totals hash key.
  * Reply, flat, in the same order:
@@ -41,16 +42,17 @@ local i = 1
 local sections = tonumber(ARGV[i]); i = i + 1
 for _ = 1, sections do
   local seen, first, metaPre, chunkPre, bm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  local k = tonumber(ARGV[i + 5])
+  local from, to = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  local k = tonumber(ARGV[i + 7])
   local cands = {}
-  for r = 1, k do cands[r] = ARGV[i + 5 + r] end
-  i = i + 6 + k
+  for r = 1, k do cands[r] = ARGV[i + 7 + r] end
+  i = i + 8 + k
   local n = tonumber(ARGV[i]); i = i + 1
   local bits = {}
   for r = 1, k do
     for s = 0, n - 1, ${UNPACK} do
       local names = {}
-      for j = s, math.min(n, s + ${UNPACK}) - 1 do names[#names + 1] = ARGV[i + 4 * j] end
+      for j = s, math.min(n, s + ${UNPACK}) - 1 do names[#names + 1] = ARGV[i + 2 * j] end
       local got = redis.call('SMISMEMBER', cands[r], unpack(names))
       for j = 1, #got do
         if got[j] == 1 then bits[s + j] = (bits[s + j] or 0) + 2 ^ (r - 1) end
@@ -58,8 +60,8 @@ for _ = 1, sections do
     end
   end
   for j = 1, n do
-    local ip, wakes, c0, c1 = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-    i = i + 4
+    local ip, wakes, c0, c1 = ARGV[i], ARGV[i + 1], from, to
+    i = i + 2
     local last = redis.call('ZSCORE', seen, ip)
     local b = bits[j] or 0
     put(last or '')
@@ -174,15 +176,16 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     const L = svc.layout;
     const g = svc.at((list[0] as IpBatch).ip);
     const to = Math.floor(bucketOf(b.nowEnd, L.bucketMs) / CHUNK);
+    // the replay's windows at the batch's first record reach back `span` sub-buckets
+    let first = b.nowEnd;
+    for (const ib of list) first = Math.min(first, (ib.recs[0] as { now: number }).now);
+    const from = Math.floor((bucketOf(first, L.bucketMs) - L.span + 1) / CHUNK);
     a.push(g.keys.seenIps, g.keys.firstIps, ipMetaKey(g.tag, svc.id, '', L.bucketMs), ipChunkPrefix(g.tag, svc.id, L.bucketMs), L.bucketMs);
+    a.push(from, to);
     a.push(g.ipCands.length);
     for (const k of g.ipCands) a.push(k);
     a.push(list.length);
-    for (const ib of list) {
-      // the replay's windows at its first record reach back `span` sub-buckets
-      const first = bucketOf((ib.recs[0] as { now: number }).now, L.bucketMs) - L.span + 1;
-      a.push(ib.ip, ib.wakes ? 1 : 0, Math.floor(first / CHUNK), to);
-    }
+    for (const ib of list) a.push(ib.ip, ib.wakes ? 1 : 0);
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
