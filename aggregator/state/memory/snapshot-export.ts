@@ -2,11 +2,10 @@
 // drives it and yields to the event loop between slices), so saving a
 // million keys never stalls ingest for long.
 //
-// Phase 1 takes the key order without walking the LRU: lru-cache's iteration
-// costs a Map lookup per key (seconds at 1M keys) and is unsafe across pauses
-// while ingest reorders it. Instead the stable stores are walked: IP slots by
-// number (IpSlots) and the credential entries (a Set, whose iteration stays
-// valid while it changes). Each live, unexpired key goes into one of
+// Phase 1 takes the key order without walking the recency list (recency.ts):
+// that walk is unsafe across pauses while ingest reorders it. Instead the
+// stable stores are walked: IP slots by number (IpSlots) and the credential
+// entries (a Set, whose iteration stays valid while it changes). Each live, unexpired key goes into one of
 // ORDER_BUCKETS by its newest record's ts, then a counting sort puts them
 // least recently seen first (to within 1/ORDER_BUCKETS of the longest window):
 // no O(n log n) sort in one go. Phase 2 serializes each key in that order as
