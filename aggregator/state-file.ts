@@ -21,18 +21,23 @@ import { setImmediate } from 'node:timers/promises';
 import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
+import { keyOf, levelOfKey, LEVEL_MS, TOP } from './state/level-grid';
 import type { SnapshotAside, SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
 import { STRIDE } from './window';
 
 export const SNAPSHOT_FORMAT = 'kong-siem-state';
 /**
- * 3: IP series entries carry a fifth count, auth failures. 2: each key
- * carries its run starts by rule type. Versions 1 (the run starts of
- * error_ip and failure_spike, or credential_ips, as numbers) and 2 still
- * read, their series with no auth failure.
+ * 4: IP series are on the one grid's keys (state/level-grid.ts); services
+ * carry no sub-bucket length. 3: IP series entries carry a fifth count,
+ * auth failures. 2: each key carries its run starts by rule type. Versions 1
+ * (the run starts of error_ip and failure_spike, or credential_ips, as
+ * numbers), 2 and 3 still read, their series with no auth failure below
+ * version 3, and their IP series converted to the grid when their service's
+ * sub-bucket length is one of its levels (1 s for the defaults), else
+ * skipped.
  */
-export const SNAPSHOT_VERSION = 3;
-const READS = [1, 2, 3];
+export const SNAPSHOT_VERSION = 4;
+const READS = [1, 2, 3, 4];
 
 /** An entry's series of four counts per bucket (versions 1, 2) with auth failures 0. */
 function withAuthCount(series: number[]): number[] {
@@ -236,7 +241,7 @@ function checkHeader(v: unknown): string | undefined {
 
 function checkService(s: unknown): s is SnapshotService {
   const v = s as Partial<SnapshotService> | null;
-  return !!v && isStr(v.name) && isInt(v.bucketMs) && v.bucketMs >= 1 && checkSettings(v.settings);
+  return !!v && isStr(v.name) && (v.bucketMs === undefined || (isInt(v.bucketMs) && v.bucketMs >= 1)) && checkSettings(v.settings);
 }
 
 const isRuns = (v: unknown): v is SnapshotRuns =>
@@ -268,7 +273,8 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
       isRuns(runs) &&
       Array.isArray(series) &&
       series.length % stride === 0 &&
-      series.every((x) => isInt(x) && x >= 0);
+      series.every((x) => isInt(x) && x >= 0) &&
+      (version < 4 || series.every((x, i) => i % stride !== 0 || levelOfKey(x) <= TOP));
     return ok ? ['ip', v[1], v[2], v[3], stride === STRIDE ? series : withAuthCount(series), runs] : undefined;
   }
   if (v[0] === 'credential') {
@@ -284,6 +290,15 @@ function checkEntry(v: unknown, version: number): SnapshotEntry | undefined {
     return ok ? ['credential', v[1], v[2], v[3], ips as [string, number][], runs] : undefined;
   }
   return undefined;
+}
+
+/** An IP entry of a version 1 to 3 file on the grid's keys: its sub-bucket length must be a level's, else undefined (skipped). */
+function toGrid(e: SnapshotEntry & { 0: 'ip' }, bucketMs: number | undefined): SnapshotEntry | undefined {
+  const level = bucketMs === undefined ? -1 : LEVEL_MS.indexOf(bucketMs);
+  if (level < 0) return undefined;
+  const series = e[4].slice();
+  for (let i = 0; i < series.length; i += STRIDE) series[i] = keyOf(level, series[i] as number);
+  return ['ip', e[1], e[2], e[3], series, e[5]];
 }
 
 /** unreadable lines named in the result (the count has them all) */
@@ -345,7 +360,11 @@ export async function loadSnapshot(state: Snapshotting, file: string, observeClo
   state.importServices(header.services);
   state.importAside(aside);
   const written = new Map(header.services.map((s) => [s.name, s.bucketMs]));
+  const v4 = header.version >= 4;
   let keys = 0;
-  for (const e of entries) if (state.importEntry(e, (name) => written.get(name))) keys++;
+  for (const e of entries) {
+    const onGrid = v4 || e[0] !== 'ip' ? e : toGrid(e, written.get(e[1]));
+    if (onGrid && state.importEntry(onGrid)) keys++;
+  }
   return { status: 'restored', keys, skipped: entries.length - keys + unreadable.count, unreadable, savedAt: header.saved_at };
 }

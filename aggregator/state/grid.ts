@@ -1,4 +1,6 @@
-// Which sub-bucket length a service keeps when its settings change. The
+// The Redis backend's grid: which sub-bucket length a service keeps when its
+// settings change (the memory backend counts on one grid whatever the
+// settings: level-grid.ts, where Redis is to follow). The
 // layout (layout.ts) asks for the largest sub-bucket that gives each window
 // its sub-buckets; changing the length restarts the service's IP histories
 // (counts in sub-buckets of one length cannot be re-cut into another). So a

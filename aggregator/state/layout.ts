@@ -4,6 +4,7 @@
 // clock's own, so it covers its span to within one sub-bucket.
 import type { DetectionSettings } from '../../common/settings';
 import { bucketsFor } from '../window';
+import { windowFrom, windowLevel, type WindowLevel } from './level-grid';
 
 /** The windows over IP-key histories; rules name them as WINDOW.x. */
 export const WINDOW = Object.freeze({
@@ -97,4 +98,26 @@ export function layoutOf(s: DetectionSettings, bucketMs = naturalBucketMs(s)): L
 /** Per WindowId: the window as seconds before the clock T, [a, b] for (T - a, T - b]. */
 export function windowSpans(s: DetectionSettings): (readonly [number, number])[] {
   return WINDOWS.map((w) => w.span(s));
+}
+
+/** The windows of `s` on the one grid (level-grid.ts): per WindowId, its level and sub-buckets. */
+export interface GridLayout {
+  readonly windows: readonly WindowLevel[];
+  /** longest span of history any rule reads, ms: older keys expire, older records are late */
+  readonly longestMs: number;
+}
+
+export function gridLayoutOf(s: DetectionSettings): GridLayout {
+  const spans = windowSpans(s);
+  return {
+    windows: spans.map(([a, b]) => windowLevel(a, b)),
+    longestMs: 1000 * Math.max(s.credential_window_seconds, ...spans.map(([a]) => a)),
+  };
+}
+
+/** The oldest key any window of `L` reads at clock `now`: older entries can go. */
+export function oldestKey(L: GridLayout, now: number): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const wl of L.windows) min = Math.min(min, windowFrom(wl, now) + 1);
+  return min;
 }

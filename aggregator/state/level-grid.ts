@@ -147,7 +147,30 @@ export function windowLevel(a: number, b: number): WindowLevel {
  * sumSeries: every entry (of that level or finer) in its sub-buckets.
  */
 export function windowKeys(wl: WindowLevel, now: number): [from: number, to: number] {
-  const r = (RATIO[wl.level] as number) * TAG;
-  const c = Math.floor(now / (LEVEL_MS[wl.level] as number));
-  return [(c - wl.back + 1) * r - 1, (c - wl.till + 1) * r - 1];
+  return [windowFrom(wl, now), windowTo(wl, now)];
+}
+
+/** The window's key range starts after this key (windowKeys without an array: ingest allocates nothing). */
+export function windowFrom(wl: WindowLevel, now: number): number {
+  return (Math.floor(now / (LEVEL_MS[wl.level] as number)) - wl.back + 1) * (RATIO[wl.level] as number) * TAG - 1;
+}
+
+/** The window's key range ends with this key. */
+export function windowTo(wl: WindowLevel, now: number): number {
+  return (Math.floor(now / (LEVEL_MS[wl.level] as number)) - wl.till + 1) * (RATIO[wl.level] as number) * TAG - 1;
+}
+
+/**
+ * Decrement the [key, count] histogram entry holding time `ts` (the
+ * histogram merged to the grid at the clock: entries then cover disjoint
+ * spans). Nothing when it was pruned.
+ */
+export function histogramRemove(hist: number[], ts: number): void {
+  let i = hist.length - 2;
+  while (i >= 0 && startOfKey(hist[i] as number) > ts) i -= 2;
+  if (i < 0) return;
+  const key = hist[i] as number;
+  if (ts >= startOfKey(key) + (LEVEL_MS[levelOfKey(key)] as number)) return; // not held: pruned
+  if ((hist[i + 1] as number) > 1) hist[i + 1] = (hist[i + 1] as number) - 1;
+  else hist.splice(i, 2);
 }

@@ -89,8 +89,8 @@ export type SnapshotEntry =
 export interface SnapshotService {
   name: string;
   settings: DetectionSettings;
-  /** sub-bucket length the IP series were written with */
-  bucketMs: number;
+  /** version 1 and 2 files: the sub-bucket length the IP series were written with (version 3 writes keys of the one grid) */
+  bucketMs?: number;
 }
 
 /** Settings kept aside for a service without a place (state/settings.ts SettingsAside). */
@@ -121,8 +121,8 @@ export interface Snapshotting {
   importServices(services: readonly SnapshotService[]): void;
   /** settings kept aside, least recently set first (after importServices: a service with a place keeps its own) */
   importAside(aside: readonly SnapshotAside[]): void;
-  /** restore one key; false when skipped (expired, unknown service, other sub-bucket length) */
-  importEntry(e: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean;
+  /** restore one key (IP series on the grid's keys, state/level-grid.ts); false when skipped (expired, unknown service) */
+  importEntry(e: SnapshotEntry): boolean;
 }
 
 export interface StateHealth {

@@ -1,6 +1,6 @@
 // issue 13 (1): detection settings as configuration, against a real
 // aggregator on loopback. Settings changes never wipe what a service has
-// seen (within the grid's tolerance), SIEM_SETTINGS=locked ignores batches'
+// seen (one bucket grid whatever the settings), SIEM_SETTINGS=locked ignores batches'
 // settings, GET /v1/settings says what is in force, each change is logged
 // once, and settings never take a place in the services table.
 import { test } from 'node:test';
@@ -54,18 +54,24 @@ for (const burst of [undefined, 20]) {
   });
 }
 
-test('a change beyond the tolerance (60 s to 5 s) still restarts the histories; the change is in force', async (t) => {
+test("window 60 s -> 5 s -> 60 s keeps the IP's failures and its finding (one grid: no change restarts a history)", async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => agg.close());
   await postJson(`${agg.url}/v1/records`, { records: failures(30, T0, '203.0.113.7') });
-  // 5 s windows need sub-buckets of 0.5 s at most; the service's grid is 1 s
+  const errorIp = async () =>
+    (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings.map((f: { ip: string; count: number }) => [f.ip, f.count]);
+  assert.deepEqual(await errorIp(), [['203.0.113.7', 30]]);
+  // 5 s windows read 0.1 s sub-buckets, 60 s ones 1 s sub-buckets: the same history
   await postJson(`${agg.url}/v1/records`, {
     settings: { orders: { window_seconds: 5, spike_window_seconds: 5, error_burst_seconds: 5 } },
     records: failures(3, T0 + 1000, '203.0.113.7'),
   });
   const top = (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
   assert.equal(top.window_seconds, 5);
-  assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 3 }]);
+  assert.deepEqual(top.items, [{ ip: '203.0.113.7', count: 33 }]);
+  await postJson(`${agg.url}/v1/records`, { settings: { orders: { window_seconds: 60 } }, records: failures(1, T0 + 2000, '203.0.113.7') });
+  assert.deepEqual((await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body.items, [{ ip: '203.0.113.7', count: 34 }]);
+  assert.deepEqual(await errorIp(), [['203.0.113.7', 34]]);
 });
 
 test('GET /v1/settings answers exactly source, defaults and services, each with every detection field; read token required', async (t) => {

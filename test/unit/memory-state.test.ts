@@ -258,7 +258,7 @@ test('services beyond the cap are rejected; settings per service take effect', a
   assert.equal(s.settingsOf('b').error_min, 20);
 });
 
-test('changing the windows of a service re-buckets it without crashing or keeping stale counts', async () => {
+test('changing the windows of a service keeps its history: each window counts what it covers, back to 60 s all of it', async () => {
   const { s } = state();
   await s.apply(burst(30, T0, 10_000, '10.0.0.1', 500));
   assert.equal((await s.findings()).length, 1);
@@ -266,7 +266,14 @@ test('changing the windows of a service re-buckets it without crashing or keepin
   await s.apply(burst(3, T0 + 10_000, 1000, '10.0.0.1', 500));
   const top = await s.top('orders', 'errors');
   assert.equal(top.window_seconds, 10);
-  assert.deepEqual(top.items, [{ ip: '10.0.0.1', count: 3 }]);
+  // clock T0 + 10.666 s: the 10 s window on 1 s sub-buckets starts at T0 + 1 s (27 of the first 30, and the 3)
+  assert.deepEqual(top.items, [{ ip: '10.0.0.1', count: 30 }]);
+  await s.applySettings({ orders: { window_seconds: 60 } });
+  assert.deepEqual((await s.top('orders', 'errors')).items, [{ ip: '10.0.0.1', count: 33 }]);
+  assert.deepEqual(
+    (await s.findings({ type: 'error_ip' })).map((f) => f.count),
+    [33],
+  );
 });
 
 test('wall clock: future timestamps count now, records older than the longest window are late', async () => {

@@ -7,7 +7,7 @@
 //
 // A slot's window history is logically the series of window.ts (entries
 // [bucket, requests, failures, successes, auth failures], same order, same
-// operations). Up to INLINE entries live in the arrays, buckets as offsets
+// operations). Up to INLINE entries live in the arrays, buckets (keys of the one grid, state/level-grid.ts) as offsets
 // from a base per generation and the counts in three 16-bit words: requests,
 // failures, and a word holding the auth failures (12 bits) and the requests
 // that were neither failure nor success (4 bits: 1xx answers, rare), the
@@ -18,6 +18,7 @@
 // comes back inline once pruned small again.
 import type { RecordKind } from '../../../common/record';
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
+import { levelOfKey, mergeCut, mergeSeries, TOP } from '../level-grid';
 import { SPILL_BYTES, SPILL_ENTRY_BYTES } from './key-budget';
 
 /** The accounted weight of a spilled history (key-budget.ts). */
@@ -47,8 +48,13 @@ const AUTH_MASK = 0xfff;
 const NEITHER_SHIFT = 12;
 const MAX_NEITHER = 0xf;
 const MAX_OFFSET = 0xffffffff;
-/** offsets of a generation start this far below its first bucket, so older ones fit too */
-const BASE_BELOW = 2 ** 31;
+/**
+ * Offsets of a generation start this far below its first key, so older ones
+ * fit too: keys count 80 a second (state/level-grid.ts), so this is ~4.9
+ * days back (late records reach 2 days at most) and ~1.7 years ahead
+ * before a key no longer fits inline (it then spills, still counted).
+ */
+const BASE_BELOW = 2 ** 25;
 
 export class IpSlots {
   #cap = 0;
@@ -337,6 +343,33 @@ export class IpSlots {
     u16[c + 1] = k.failure ? 1 : 0;
     u16[c + 2] = (k.auth ? 1 : 0) + (k.failure || k.success ? 0 : 1 << NEITHER_SHIFT);
     this.#setN(slot, n + 1);
+  }
+
+  /**
+   * The grid's merges (level-grid.ts) at clock `now`: entries old enough
+   * move to a coarser level. Inline, a history is rewritten only when one of
+   * its entries is due, so most records allocate nothing here.
+   */
+  merge(slot: number, now: number): void {
+    const n = this.#nOf(slot);
+    if (n === SPILLED_N) {
+      const s = this.#spill.get(slot) as number[];
+      const before = s.length;
+      if (!mergeSeries(s, now)) return;
+      this.#spillBytes -= ((before - s.length) / STRIDE) * SPILL_ENTRY_BYTES;
+      if (s.length <= INLINE * STRIDE) this.#tryInline(slot, s);
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const key = this.#bucketAt(slot, i);
+      const j = levelOfKey(key);
+      if (j < TOP && key < mergeCut(j, now)) {
+        const s = this.series(slot);
+        mergeSeries(s, now);
+        this.setSeries(slot, s);
+        return;
+      }
+    }
   }
 
   /** window.ts pruneSeries on the slot's history. */

@@ -4,7 +4,8 @@ import type { TopList } from '../../../common/record';
 import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import type { CredentialCounts, Run } from '../../rules/types';
-import { bucketOf, emptyCounts, sumSeries, type Counts } from '../../window';
+import { emptyCounts, sumSeries, type Counts } from '../../window';
+import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
 import type { FindingFilter } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
@@ -23,11 +24,10 @@ export function findingsOf(
   for (const svc of services) {
     if (filter.service !== undefined && filter.service !== svc.name) continue;
     const s = svc.settings;
-    const c = bucketOf(now, svc.layout.bucketMs);
     IP_RULES.forEach((rule, i) => {
       if (!want(rule.type)) return;
       for (const [e, run] of svc.ipRuns[i] as Map<Slot, Run>) {
-        cx.at(svc, e, c);
+        cx.at(svc, e, now);
         if (rule.holds(cx, s)) out.push(rule.finding(svc.name, ipOf(e), cx, s, sinceOf(run, cx.lastTs)) as Finding);
       }
     });
@@ -44,15 +44,16 @@ export function findingsOf(
   return out.length > max ? out.slice(0, max) : out;
 }
 
-/** The first sub-bucket of the service's window with the clock in bucket c. */
-export function windowStart(svc: ServiceState, c: number): number {
-  return c - (svc.layout.back[WINDOW.window] as number) + 1;
+/** The first sub-bucket of the service's window (of the window's level) at clock `now`. */
+export function windowStart(svc: ServiceState, now: number): number {
+  const wl = svc.layout.windows[WINDOW.window] as WindowLevel;
+  return Math.floor(now / (LEVEL_MS[wl.level] as number)) - wl.back + 1;
 }
 
-/** The service's own counts in its window at bucket c. */
-export function serviceWindow(svc: ServiceState, c: number): Counts {
-  const L = svc.layout;
-  return sumSeries(svc.totals, c - (L.back[WINDOW.window] as number), c - (L.till[WINDOW.window] as number), emptyCounts());
+/** The service's own counts in its window at clock `now`. */
+export function serviceWindow(svc: ServiceState, now: number): Counts {
+  const wl = svc.layout.windows[WINDOW.window] as WindowLevel;
+  return sumSeries(svc.totals, windowFrom(wl, now), windowTo(wl, now), emptyCounts());
 }
 
 export function topOf(
@@ -69,9 +70,8 @@ export function topOf(
   if (!svc) return list;
   const field = by === 'requests' ? 'requests' : 'failures';
   const cands = by === 'requests' ? svc.topRequests : svc.topErrors;
-  const c = bucketOf(now, svc.layout.bucketMs);
-  list.items = cands.ranked((e) => cx.at(svc, e, c).ip(WINDOW.window)[field], ipOf, n, windowStart(svc, c));
-  const total = serviceWindow(svc, c)[field];
+  list.items = cands.ranked((e) => cx.at(svc, e, now).ip(WINDOW.window)[field], ipOf, n, windowStart(svc, now));
+  const total = serviceWindow(svc, now)[field];
   let listed = 0;
   for (const it of list.items) listed += it.count;
   list.other = Math.max(0, total - listed);

@@ -4,7 +4,6 @@
 // first record only and gives it back once idle; settings alone never take
 // one (docs/configuration.md, "Settings in force").
 import type { DetectionSettings } from '../../../common/settings';
-import { gridFor } from '../grid';
 import { mergeSettings, sameSettings, SettingsAside } from '../settings';
 import type { StateOptions } from '../state';
 import type { IpSlots } from './ip-slots';
@@ -62,8 +61,8 @@ export class ServiceTable {
   }
 
   /**
-   * Settings from a batch. A service with a place takes them now (its grid
-   * kept while the tolerance holds: state/grid.ts); one without keeps them
+   * Settings from a batch. A service with a place takes them now (its
+   * histories kept: one grid, state/level-grid.ts); one without keeps them
    * aside, bounded, until its first record. Locked settings ignore batches.
    * Returns the services whose settings were refused.
    */
@@ -80,7 +79,7 @@ export class ServiceTable {
       if (!svc) this.#aside.keep(name, merged, this.#o.defaults);
       else if (!sameSettings(svc.settings, merged)) {
         this.#o.onSettingsChange?.(name, svc.settings, merged);
-        svc.configure(merged, gridFor(merged, svc.layout.bucketMs));
+        svc.configure(merged);
       }
     }
     return refused;
@@ -88,10 +87,10 @@ export class ServiceTable {
 
   /**
    * The service of a record, taking a place in the table when it has none
-   * (undefined: the table is full). `restored`: settings and grid of a
-   * snapshot, for a service restored at start.
+   * (undefined: the table is full). `restored`: settings of a snapshot, for
+   * a service restored at start.
    */
-  take(name: string, restored?: { settings: DetectionSettings; bucketMs: number }): ServiceState | undefined {
+  take(name: string, restored?: { settings: DetectionSettings }): ServiceState | undefined {
     let svc = this.services.get(name);
     if (!svc) {
       if (this.services.size >= this.#o.maxServices) return undefined;
@@ -102,7 +101,7 @@ export class ServiceTable {
         this.#o.onSettingsChange?.(name, this.#o.defaults, s);
       }
       this.#aside.delete(name);
-      svc = new ServiceState(name, this.#freeIds.pop() ?? this.#nextId++, s, gridFor(s, restored?.bucketMs), this.#newGen, this.#slots);
+      svc = new ServiceState(name, this.#freeIds.pop() ?? this.#nextId++, s, this.#newGen, this.#slots);
       this.services.set(name, svc);
     }
     return svc;

@@ -6,7 +6,8 @@ import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import type { Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
-import { layoutOf, type Layout, type WindowId } from '../layout';
+import { gridLayoutOf, WINDOW, type GridLayout, type WindowId } from '../layout';
+import { bucketAt, mergeSeries, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import type { IpCounts } from '../../rules/types';
 import type { IpSlots } from './ip-slots';
 import { TopCandidates, type Histories } from './top-candidates';
@@ -33,25 +34,27 @@ export interface CredentialEntry {
 
 export class ServiceState {
   settings!: DetectionSettings;
-  layout!: Layout;
+  layout!: GridLayout;
   /**
    * Generation of this service's IP histories (an index into the state's
-   * registry): a new one when the sub-bucket length changes, older histories
-   * are then discarded. A slot's generation also names its service.
+   * registry): one per service on the one grid (level-grid.ts), whatever its
+   * settings. A slot's generation names its service.
    */
   gen = -1;
   /** every generation this service has had (given back with its place) */
   readonly gens: number[] = [];
   /** newest record's ts (-Infinity: none yet); a service idle for its longest window gives its place back */
   lastTs = -Infinity;
-  /** service-wide [bucket, requests, failures, successes] */
+  /** service-wide [key, requests, failures, successes, auth failures] on the grid (level-grid.ts) */
   totals: number[] = [];
-  /** [bucket, IP keys whose newest record is in that bucket] */
+  /** [key, IP keys whose newest record is in that sub-bucket] on the grid */
   lastSeenHist: number[] = [];
   ipKeys = 0;
   credentialKeys = 0;
   /** this service's credential keys by credential */
   readonly credentials = new Map<string, CredentialEntry>();
+  /** the grid's merges of totals and lastSeenHist are due only when the clock enters another second (level-grid.ts) */
+  #mergedSec = Number.NEGATIVE_INFINITY;
   /** per IP rule (registry order): candidate -> its run */
   readonly ipRuns: Map<Slot, Run>[] = IP_RULES.map(() => new Map());
   /** per credential rule (registry order): candidate -> its run */
@@ -65,32 +68,37 @@ export class ServiceState {
     readonly name: string,
     readonly id: number,
     settings: DetectionSettings,
-    bucketMs: number,
     /** a fresh generation for this service (the state's registry) */
     readonly newGen: (svc: ServiceState) => number,
     slots: IpSlots,
   ) {
     this.#hist = {
       entries: (e) => (slots.gen(e) === this.gen ? slots.entries(e) : 0),
-      entryBucket: (e, i) => slots.entryBucket(e, i),
+      // the top lists rank by the window's sub-buckets (its level's)
+      entryBucket: (e, i) => bucketAt(slots.entryBucket(e, i), (this.layout.windows[WINDOW.window] as WindowLevel).level),
       entryCount: (e, i, field) => slots.entryCount(e, i, field),
       all: () => slots.ofGen(this.gen),
     };
-    this.configure(settings, bucketMs);
+    this.gen = this.newGen(this);
+    this.gens.push(this.gen);
+    this.configure(settings);
   }
 
-  /** Settings `s` on sub-buckets of `bucketMs` (state/grid.ts chooses it); another length restarts the IP histories. */
-  configure(s: DetectionSettings, bucketMs: number): void {
-    const layout = layoutOf(s, bucketMs);
-    if (layout.bucketMs !== this.layout?.bucketMs) {
-      this.gen = this.newGen(this);
-      this.gens.push(this.gen);
-      this.totals = [];
-      this.lastSeenHist = [];
-      for (const m of this.ipRuns) m.clear();
-      this.topRequests?.clear();
-      this.topErrors?.clear();
-    }
+  /** Merge the totals and lastSeenHist to the grid at clock `now` (cheap when nothing is due). */
+  merge(now: number): void {
+    const sec = Math.floor(now / 1000);
+    if (sec === this.#mergedSec) return;
+    this.#mergedSec = sec;
+    mergeSeries(this.totals, now);
+    mergeSeries(this.lastSeenHist, now, 2);
+  }
+
+  /** Settings `s` in force: every history is kept (one grid); the top lists rank afresh when their window reads another level. */
+  configure(s: DetectionSettings): void {
+    const layout = gridLayoutOf(s);
+    const relevel =
+      this.layout !== undefined &&
+      (layout.windows[WINDOW.window] as WindowLevel).level !== (this.layout.windows[WINDOW.window] as WindowLevel).level;
     const cap = Math.max(256, 4 * s.top_n);
     if (!this.topRequests) {
       this.topRequests = new TopCandidates(cap, 1, this.#hist);
@@ -101,18 +109,22 @@ export class ServiceState {
     }
     this.settings = s;
     this.layout = layout;
+    if (relevel) {
+      this.topRequests.relevel();
+      this.topErrors.relevel();
+    }
   }
 }
 
 /**
- * IpCounts over one slot at one clock bucket: each window summed at most once
+ * IpCounts over one slot at one clock: each window summed at most once
  * per `at()`, into reused objects (ingest allocates nothing per record).
  */
 export class SlotCounts implements IpCounts {
   readonly #slots: IpSlots;
   #svc!: ServiceState;
   #slot = 0;
-  #c = 0;
+  #now = 0;
   #current = false;
   #ipDone = 0;
   #svcDone = 0;
@@ -128,12 +140,12 @@ export class SlotCounts implements IpCounts {
     return this.#slots.lastTs(this.#slot);
   }
 
-  /** Point at `slot` of `svc` with the clock in bucket `c`. */
-  at(svc: ServiceState, slot: Slot, c: number): this {
+  /** Point at `slot` of `svc` with the clock at `now`. */
+  at(svc: ServiceState, slot: Slot, now: number): this {
     this.#svc = svc;
     this.#slot = slot;
-    this.#c = c;
-    // a history bucketed under older settings counts nothing
+    this.#now = now;
+    // a slot of another service (a freed one taken again) counts nothing
     this.#current = this.#slots.gen(slot) === svc.gen;
     this.#ipDone = 0;
     this.#svcDone = 0;
@@ -144,8 +156,8 @@ export class SlotCounts implements IpCounts {
     const out = (this.#ip[w] ??= emptyCounts());
     if (!(this.#ipDone & (1 << w))) {
       this.#ipDone |= 1 << w;
-      const L = this.#svc.layout;
-      if (this.#current) this.#slots.sum(this.#slot, this.#c - (L.back[w] as number), this.#c - (L.till[w] as number), out);
+      const wl = this.#svc.layout.windows[w] as WindowLevel;
+      if (this.#current) this.#slots.sum(this.#slot, windowFrom(wl, this.#now), windowTo(wl, this.#now), out);
       else out.requests = out.failures = out.successes = out.auth_failures = 0;
     }
     return out;
@@ -155,8 +167,8 @@ export class SlotCounts implements IpCounts {
     const out = (this.#total[w] ??= emptyCounts());
     if (!(this.#svcDone & (1 << w))) {
       this.#svcDone |= 1 << w;
-      const L = this.#svc.layout;
-      sumSeries(this.#svc.totals, this.#c - (L.back[w] as number), this.#c - (L.till[w] as number), out);
+      const wl = this.#svc.layout.windows[w] as WindowLevel;
+      sumSeries(this.#svc.totals, windowFrom(wl, this.#now), windowTo(wl, this.#now), out);
     }
     return out;
   }

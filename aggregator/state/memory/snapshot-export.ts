@@ -18,8 +18,7 @@
 //   missing unless it took a freed IP slot not yet reached (written in that
 //   slot's place); the next snapshot carries it either way;
 // - the header's services and settings are the start's: IP keys of a
-//   service created or re-bucketed since are skipped (their series would not
-//   match the header's sub-bucket length); its clock is the end's
+//   service created since are skipped; its clock is the end's
 //   (state-file.ts), so no entry holds a record after it.
 // Memory while it runs: about 10 bytes per key, plus a reference per
 // credential key.
@@ -77,7 +76,7 @@ export class MemoryExport implements SnapshotExport {
     this.aside = src.aside;
     let lo = now;
     for (const svc of src.services) {
-      this.services.push({ name: svc.name, settings: { ...svc.settings }, bucketMs: svc.layout.bucketMs });
+      this.services.push({ name: svc.name, settings: { ...svc.settings } });
       this.#genAt.set(svc, svc.gen);
       lo = Math.min(lo, now - svc.layout.longestMs);
     }

@@ -12,8 +12,9 @@ import type { Clock } from '../../clock';
 import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
-import { addCountsToSeries, addToHistogram, addToSeries, bucketOf, pruneHistogram, pruneSeries, STRIDE, sumHistogram } from '../../window';
-import { WINDOW } from '../layout';
+import { addCountsToSeries, addToHistogram, addToSeries, pruneHistogram, pruneSeries, STRIDE, sumHistogram } from '../../window';
+import { oldestKey, WINDOW } from '../layout';
+import { histogramRemove, insertKey, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import type {
   ApplyResult,
   FindingFilter,
@@ -185,7 +186,7 @@ export class MemoryState implements SiemState, Snapshotting {
   readonly #failuresNow = (e: Slot): number => this.#windowNow(e).failures;
   #windowNow(e: Slot) {
     const svc = this.#svcOf(e);
-    return this.#cx2.at(svc, e, bucketOf(this.#countAt, svc.layout.bucketMs)).ip(WINDOW.window);
+    return this.#cx2.at(svc, e, this.#countAt).ip(WINDOW.window);
   }
 
   #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
@@ -193,35 +194,37 @@ export class MemoryState implements SiemState, Snapshotting {
     const L = svc.layout;
     const node = this.#ipNodes.get(svc.id, r.ipKey);
     let e: Slot;
-    const nowBucket = bucketOf(now, L.bucketMs);
+    svc.merge(now);
     if (node < 0) e = this.#newIp(svc, r.ipKey, ts);
     else {
       this.#keys.touch(node);
       e = this.#keys.value(node) as Slot;
       if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
-        // expired (or bucketed under older settings): start over
-        if (slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+        // expired (or a slot of another service): start over
+        if (slots.gen(e) === svc.gen) histogramRemove(svc.lastSeenHist, slots.lastTs(e));
         slots.setGen(e, svc.gen);
         slots.reset(e);
         slots.setLastTs(e, ts);
         for (const runs of svc.ipRuns) runs.delete(e);
-      } else addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), -1);
+      } else histogramRemove(svc.lastSeenHist, slots.lastTs(e));
     }
     if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
-    addToHistogram(svc.lastSeenHist, bucketOf(slots.lastTs(e), L.bucketMs), 1);
+    addToHistogram(svc.lastSeenHist, insertKey(slots.lastTs(e), now), 1);
 
     const k = classify(r.status, r.outcome);
-    const bucket = bucketOf(ts, L.bucketMs);
-    const oldest = nowBucket - L.span + 1;
-    slots.add(e, bucket, k);
+    // one grid whatever the settings (level-grid.ts): the record's key by its age
+    const at = insertKey(ts, now);
+    const oldest = oldestKey(L, now);
+    slots.add(e, at, k);
+    slots.merge(e, now);
     slots.prune(e, oldest);
-    addToSeries(svc.totals, bucket, k);
+    addToSeries(svc.totals, at, k);
     pruneSeries(svc.totals, oldest);
     pruneHistogram(svc.lastSeenHist, oldest);
 
-    const cx = this.#cx.at(svc, e, nowBucket);
+    const cx = this.#cx.at(svc, e, now);
     const w = cx.ip(WINDOW.window);
-    const from = windowStart(svc, nowBucket);
+    const from = windowStart(svc, now);
     this.#countAt = now;
     svc.topRequests.admit(e, w.requests, from, this.#requestsNow);
     if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#failuresNow);
@@ -299,7 +302,10 @@ export class MemoryState implements SiemState, Snapshotting {
       const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
-      if (this.#slots.gen(e) === svc.gen) addToHistogram(svc.lastSeenHist, bucketOf(this.#slots.lastTs(e), svc.layout.bucketMs), -1);
+      if (this.#slots.gen(e) === svc.gen) {
+        svc.merge(this.#clock.now());
+        histogramRemove(svc.lastSeenHist, this.#slots.lastTs(e));
+      }
       for (const runs of svc.ipRuns) runs.delete(e);
       svc.topRequests.set.delete(e);
       svc.topErrors.set.delete(e);
@@ -344,31 +350,34 @@ export class MemoryState implements SiemState, Snapshotting {
   /**
    * Restore one key from a snapshot and re-derive what the snapshot does not
    * hold (totals, candidates: each rule stepped at the clock, keeping the
-   * saved run starts). Expired keys, keys of unknown services and IP series
-   * written under another sub-bucket length are skipped.
+   * saved run starts). Expired keys and keys of unknown services are
+   * skipped; IP series come on the grid's keys (state-file.ts converts older
+   * files).
    * Returns whether the key was restored.
    */
-  importEntry(t: SnapshotEntry, bucketMsWritten: (service: string) => number | undefined): boolean {
+  importEntry(t: SnapshotEntry): boolean {
     const svc = this.#services.get(t[1]);
     const now = this.#clock.now();
     if (!svc || t[3] <= now - svc.layout.longestMs) return false;
     if (t[3] > svc.lastTs) svc.lastTs = t[3];
     if (t[0] === 'ip') {
-      if (bucketMsWritten(svc.name) !== svc.layout.bucketMs) return false;
       if (this.#ipNodes.get(svc.id, t[2]) >= 0) return false;
       const e = this.#newIp(svc, t[2], t[3]);
+      svc.merge(now);
       this.#slots.setSeries(e, t[4]);
-      addToHistogram(svc.lastSeenHist, bucketOf(t[3], svc.layout.bucketMs), 1);
-      for (let i = 0; i < t[4].length; i += STRIDE) {
-        const [b, req, fail, succ, auth] = t[4].slice(i, i + STRIDE) as [number, number, number, number, number];
+      this.#slots.merge(e, now);
+      this.#slots.prune(e, oldestKey(svc.layout, now));
+      addToHistogram(svc.lastSeenHist, insertKey(t[3], now), 1);
+      const series = this.#slots.series(e);
+      for (let i = 0; i < series.length; i += STRIDE) {
+        const [b, req, fail, succ, auth] = series.slice(i, i + STRIDE) as [number, number, number, number, number];
         addCountsToSeries(svc.totals, b, req, fail, succ, auth);
       }
-      const c = bucketOf(now, svc.layout.bucketMs);
-      const cx = this.#cx.at(svc, e, c);
+      const cx = this.#cx.at(svc, e, now);
       const w = cx.ip(WINDOW.window);
       this.#countAt = now;
-      svc.topRequests.admit(e, w.requests, windowStart(svc, c), this.#requestsNow);
-      svc.topErrors.admit(e, w.failures, windowStart(svc, c), this.#failuresNow);
+      svc.topRequests.admit(e, w.requests, windowStart(svc, now), this.#requestsNow);
+      svc.topErrors.admit(e, w.failures, windowStart(svc, now), this.#failuresNow);
       IP_RULES.forEach((rule, i) => {
         const after = stepIp(rule, t[5][rule.type] ?? OUT, cx, svc.settings);
         if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
@@ -424,13 +433,14 @@ export class MemoryState implements SiemState, Snapshotting {
     const now = this.#clock.now();
     const services: ServiceGauges[] = [];
     for (const svc of this.#services.values()) {
-      const c = bucketOf(now, svc.layout.bucketMs);
+      const wl = svc.layout.windows[WINDOW.window] as WindowLevel;
+      svc.merge(now);
       services.push({
         service: svc.name,
         topRequests: this.#top(svc.name, 'requests'),
         topErrors: this.#top(svc.name, 'errors'),
-        uniqueIps: sumHistogram(svc.lastSeenHist, c - (svc.layout.back[WINDOW.window] as number), c),
-        windowRequests: serviceWindow(svc, c).requests,
+        uniqueIps: sumHistogram(svc.lastSeenHist, windowFrom(wl, now), windowTo(wl, now)),
+        windowRequests: serviceWindow(svc, now).requests,
       });
     }
     const findings = findingsOf(this.#services.values(), this.#cx, this.#ipOf, now, {}, this.#maxFindings);

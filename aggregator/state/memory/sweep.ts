@@ -5,25 +5,25 @@
 import { IP_RULES } from '../../rules/registry';
 import { stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
-import { bucketOf, pruneHistogram, pruneSeries } from '../../window';
-import { WINDOW } from '../layout';
+import { pruneHistogram, pruneSeries } from '../../window';
+import { oldestKey, WINDOW } from '../layout';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
 export function sweepService(svc: ServiceState, cx: SlotCounts, now: number, stepCredential: (e: CredentialEntry) => void): void {
   const s = svc.settings;
-  const c = bucketOf(now, svc.layout.bucketMs);
-  const oldest = c - svc.layout.span + 1;
+  const oldest = oldestKey(svc.layout, now);
+  svc.merge(now);
   pruneSeries(svc.totals, oldest);
   pruneHistogram(svc.lastSeenHist, oldest);
   IP_RULES.forEach((rule, i) => {
     const runs = svc.ipRuns[i] as Map<Slot, Run>;
     for (const [e, before] of runs) {
-      const after = stepIp(rule, before, cx.at(svc, e, c), s);
+      const after = stepIp(rule, before, cx.at(svc, e, now), s);
       if (after === OUT) runs.delete(e);
       else if (after !== before) runs.set(e, after);
     }
   });
   for (const e of svc.credentialRuns.flatMap((runs) => [...runs.keys()])) stepCredential(e);
-  for (const e of svc.topRequests.set) if (cx.at(svc, e, c).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
-  for (const e of svc.topErrors.set) if (cx.at(svc, e, c).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
+  for (const e of svc.topRequests.set) if (cx.at(svc, e, now).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
+  for (const e of svc.topErrors.set) if (cx.at(svc, e, now).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
 }

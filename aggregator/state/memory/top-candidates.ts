@@ -54,6 +54,8 @@ export class OutsiderBound {
 
   clear(): void {
     this.#u.length = 0;
+    // window starts of another level are other numbers: the next one starts afresh
+    this.#start = Number.NEGATIVE_INFINITY;
   }
 
   /** Raise the bound to an outsider's suffix counts: visits its entries in buckets >= w, newest first. */
@@ -89,10 +91,18 @@ export class TopCandidates {
     this.#bound = bound;
   }
 
-  /** Forget everything (histories bucketed under other settings). */
+  #stale = false;
+
+  /** Forget everything (a rebuild follows). */
   clear(): void {
     this.set.clear();
     this.#bound.clear();
+  }
+
+  /** The window now reads another level of the grid: the bound's starts mean nothing, the next list ranks every key afresh. */
+  relevel(): void {
+    this.clear();
+    this.#stale = true;
   }
 
   /** Carry the set and the bound over to a new cap (settings changed top_n): what outsiders can hold is unchanged. */
@@ -149,8 +159,9 @@ export class TopCandidates {
     if (!(n > 0)) return [];
     let items = this.#best(countOf, ipOf, n);
     const bound = this.#bound.at(w);
-    const certified = items.length === n ? (items[n - 1] as TopItem).count >= bound : bound === 0;
+    const certified = !this.#stale && (items.length === n ? (items[n - 1] as TopItem).count >= bound : bound === 0);
     if (!certified) {
+      this.#stale = false;
       this.#rebuild(countOf, w);
       items = this.#best(countOf, ipOf, n);
     }
