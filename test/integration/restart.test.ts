@@ -95,6 +95,36 @@ test('settings kept aside (services without a place) survive a restart, bounded 
   );
 });
 
+test('a version 3 snapshot (one sub-bucket length per service) restores on the one grid: 1 s series converted, a 1.5 s one left out', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'state.ndjson');
+  const at = T0 + 59_000;
+  const lines = [
+    {
+      format: 'kong-siem-state',
+      version: 3,
+      saved_at: T0,
+      clock: T0 + 60_000,
+      services: [
+        { name: 'orders', settings: {}, bucketMs: 1000 },
+        { name: 'billing', settings: { window_seconds: 30 }, bucketMs: 1500 },
+      ],
+    },
+    ['ip', 'orders', '203.0.113.7', at, [Math.floor(at / 1000), 25, 25, 0, 25], {}],
+    ['ip', 'billing', '203.0.113.8', at, [Math.floor(at / 1500), 25, 25, 0, 25], {}],
+  ];
+  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const b = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE_FILE: file });
+  t.after(() => b.close());
+  assert.deepEqual(
+    (await getJson(`${b.url}/v1/findings?type=error_ip`)).body.findings.map((f: { ip: string; count: number }) => [f.ip, f.count]),
+    [['203.0.113.7', 25]],
+  );
+  assert.equal((await b.state.gauges()).trackedKeys, 1, "billing's 1.5 s series is not on the grid");
+  assert.equal(b.state.settingsOf('billing').window_seconds, 30, 'its settings still restored');
+});
+
 test('foreign, future-version and headless snapshots are ignored: the start succeeds with empty state', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siem-state-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,9 +5,9 @@
 import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import type { Run } from '../../rules/types';
-import { emptyCounts, sumSeries, type Counts } from '../../window';
+import { addToHistogram, emptyCounts, sumHistogram, sumSeries, type Counts } from '../../window';
 import { gridLayoutOf, WINDOW, type GridLayout, type WindowId } from '../layout';
-import { bucketAt, mergeSeries, windowFrom, windowTo, type WindowLevel } from '../level-grid';
+import { bucketAt, histogramRemove, insertKey, mergeSeries, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import type { IpCounts } from '../../rules/types';
 import type { IpSlots } from './ip-slots';
 import { TopCandidates, type Histories } from './top-candidates';
@@ -91,6 +91,24 @@ export class ServiceState {
     this.#mergedSec = sec;
     mergeSeries(this.totals, now);
     mergeSeries(this.lastSeenHist, now, 2);
+  }
+
+  /** An IP key's newest record is no longer at `ts` (it moved on, or the key left). */
+  unseen(ts: number, now: number): void {
+    this.merge(now);
+    histogramRemove(this.lastSeenHist, ts);
+  }
+
+  /** An IP key's newest record is at `ts` now. */
+  seen(ts: number, now: number): void {
+    addToHistogram(this.lastSeenHist, insertKey(ts, now), 1);
+  }
+
+  /** IP keys whose newest record is in the window at `now` (the unique IPs gauge). */
+  uniqueIps(now: number): number {
+    this.merge(now);
+    const wl = this.layout.windows[WINDOW.window] as WindowLevel;
+    return sumHistogram(this.lastSeenHist, windowFrom(wl, now), windowTo(wl, now));
   }
 
   /** Settings `s` in force: every history is kept (one grid); the top lists rank afresh when their window reads another level. */

@@ -12,9 +12,9 @@ import type { Clock } from '../../clock';
 import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
-import { addCountsToSeries, addToHistogram, addToSeries, pruneHistogram, pruneSeries, STRIDE, sumHistogram } from '../../window';
+import { addCountsToSeries, addToSeries, pruneHistogram, pruneSeries, STRIDE } from '../../window';
 import { oldestKey, WINDOW } from '../layout';
-import { histogramRemove, insertKey, windowFrom, windowTo, type WindowLevel } from '../level-grid';
+import { insertKey } from '../level-grid';
 import type {
   ApplyResult,
   FindingFilter,
@@ -194,6 +194,7 @@ export class MemoryState implements SiemState, Snapshotting {
     const L = svc.layout;
     const node = this.#ipNodes.get(svc.id, r.ipKey);
     let e: Slot;
+    // merged to the clock before anything is added: a late record's coarser key never lands among entries still due to merge
     svc.merge(now);
     if (node < 0) e = this.#newIp(svc, r.ipKey, ts);
     else {
@@ -201,22 +202,22 @@ export class MemoryState implements SiemState, Snapshotting {
       e = this.#keys.value(node) as Slot;
       if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
         // expired (or a slot of another service): start over
-        if (slots.gen(e) === svc.gen) histogramRemove(svc.lastSeenHist, slots.lastTs(e));
+        if (slots.gen(e) === svc.gen) svc.unseen(slots.lastTs(e), now);
         slots.setGen(e, svc.gen);
         slots.reset(e);
         slots.setLastTs(e, ts);
         for (const runs of svc.ipRuns) runs.delete(e);
-      } else histogramRemove(svc.lastSeenHist, slots.lastTs(e));
+      } else svc.unseen(slots.lastTs(e), now);
     }
     if (ts > slots.lastTs(e)) slots.setLastTs(e, ts);
-    addToHistogram(svc.lastSeenHist, insertKey(slots.lastTs(e), now), 1);
+    svc.seen(slots.lastTs(e), now);
 
     const k = classify(r.status, r.outcome);
     // one grid whatever the settings (level-grid.ts): the record's key by its age
     const at = insertKey(ts, now);
     const oldest = oldestKey(L, now);
-    slots.add(e, at, k);
     slots.merge(e, now);
+    slots.add(e, at, k);
     slots.prune(e, oldest);
     addToSeries(svc.totals, at, k);
     pruneSeries(svc.totals, oldest);
@@ -302,10 +303,7 @@ export class MemoryState implements SiemState, Snapshotting {
       const svc = this.#svcOf(e);
       this.#trackedIps--;
       svc.ipKeys--;
-      if (this.#slots.gen(e) === svc.gen) {
-        svc.merge(this.#clock.now());
-        histogramRemove(svc.lastSeenHist, this.#slots.lastTs(e));
-      }
+      if (this.#slots.gen(e) === svc.gen) svc.unseen(this.#slots.lastTs(e), this.#clock.now());
       for (const runs of svc.ipRuns) runs.delete(e);
       svc.topRequests.set.delete(e);
       svc.topErrors.set.delete(e);
@@ -363,11 +361,11 @@ export class MemoryState implements SiemState, Snapshotting {
     if (t[0] === 'ip') {
       if (this.#ipNodes.get(svc.id, t[2]) >= 0) return false;
       const e = this.#newIp(svc, t[2], t[3]);
-      svc.merge(now);
       this.#slots.setSeries(e, t[4]);
       this.#slots.merge(e, now);
       this.#slots.prune(e, oldestKey(svc.layout, now));
-      addToHistogram(svc.lastSeenHist, insertKey(t[3], now), 1);
+      svc.merge(now);
+      svc.seen(t[3], now);
       const series = this.#slots.series(e);
       for (let i = 0; i < series.length; i += STRIDE) {
         const [b, req, fail, succ, auth] = series.slice(i, i + STRIDE) as [number, number, number, number, number];
@@ -433,13 +431,11 @@ export class MemoryState implements SiemState, Snapshotting {
     const now = this.#clock.now();
     const services: ServiceGauges[] = [];
     for (const svc of this.#services.values()) {
-      const wl = svc.layout.windows[WINDOW.window] as WindowLevel;
-      svc.merge(now);
       services.push({
         service: svc.name,
         topRequests: this.#top(svc.name, 'requests'),
         topErrors: this.#top(svc.name, 'errors'),
-        uniqueIps: sumHistogram(svc.lastSeenHist, windowFrom(wl, now), windowTo(wl, now)),
+        uniqueIps: svc.uniqueIps(now),
         windowRequests: serviceWindow(svc, now).requests,
       });
     }
