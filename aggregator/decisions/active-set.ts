@@ -54,8 +54,8 @@ export class ActiveSet {
   /** rank under SIEM_MAX_DECISIONS and origin (1 = manual) of entry i */
   private readonly strength: Float64Array;
   private readonly manual: Uint8Array;
-  /** single address -> entry indices; ranges' entry indices (built at the first lookup) */
-  private index?: { singles: Map<string, number[]>; ranges: number[] };
+  /** single address -> entry index (indices when several); ranges' entry indices (built at the first lookup) */
+  private index?: { singles: Map<string, number | number[]>; ranges: number[] };
   private readonly templates: { wire?: Template; admin?: Template } = {};
   /** an older set's templates this one's are copied from when first needed */
   private readonly sources: { wire?: Source; admin?: Source } = {};
@@ -157,7 +157,7 @@ export class ActiveSet {
   /** index of the decision alive at `now` on `value` (a single address unless `isRange`), -1 when none */
   indexOfValue(value: string, isRange: boolean, now: number): number {
     const { singles, ranges } = this.lookupIndex();
-    const at = isRange ? ranges.filter((i) => (this.entries[i] as Entry).d.value === value) : (singles.get(value) ?? []);
+    const at = isRange ? ranges.filter((i) => (this.entries[i] as Entry).d.value === value) : listOf(singles.get(value));
     return at.find((i) => (this.until[i] as number) > now) ?? -1;
   }
 
@@ -180,20 +180,23 @@ export class ActiveSet {
     return (this.templates[f] = t);
   }
 
-  private lookupIndex(): { singles: Map<string, number[]>; ranges: number[] } {
+  private lookupIndex(): { singles: Map<string, number | number[]>; ranges: number[] } {
     if (this.index) return this.index;
-    const singles = new Map<string, number[]>();
+    // by scope and value text alone: an address is parsed only when a range or a reverse lookup needs it
+    const singles = new Map<string, number | number[]>();
     const ranges: number[] = [];
-    this.entries.forEach((e, i) => {
-      const { net, single } = targetOfEntry(e);
-      if (!net) return;
-      if (!single) ranges.push(i);
-      else {
-        const at = singles.get(e.d.value);
-        if (at) at.push(i);
-        else singles.set(e.d.value, [i]);
+    const { entries, isRange } = this;
+    for (let i = 0; i < entries.length; i++) {
+      if (isRange[i]) {
+        ranges.push(i);
+        continue;
       }
-    });
+      const v = (entries[i] as Entry).d.value;
+      const had = singles.get(v);
+      if (had === undefined) singles.set(v, i);
+      else if (typeof had === 'number') singles.set(v, [had, i]);
+      else had.push(i);
+    }
     return (this.index = { singles, ranges });
   }
 
@@ -218,18 +221,19 @@ export class ActiveSet {
   covering(t: Net, text: string | undefined, contains: boolean, now: number): number[] {
     const out: number[] = [];
     const full = t[0].kind() === 'ipv4' ? 32 : 128;
-    const sameKind = (n: Net) => n[0].kind() === t[0].kind();
-    const netOf = (i: number) => targetOfEntry(this.entries[i] as Entry).net as Net;
+    // an unparsable value (none are stored) matches nothing
+    const sameKind = (n: Net | undefined): n is Net => n !== undefined && n[0].kind() === t[0].kind();
+    const netOf = (i: number) => targetOfEntry(this.entries[i] as Entry).net;
     const { singles, ranges } = this.lookupIndex();
     if (contains) {
-      if (t[1] === full && text !== undefined) out.push(...(singles.get(text) ?? []));
+      if (t[1] === full && text !== undefined) out.push(...listOf(singles.get(text)));
       for (const i of ranges) {
         const n = netOf(i);
         if (sameKind(n) && n[1] <= t[1] && t[0].match(n[0] as never, n[1])) out.push(i);
       }
     } else {
       for (const list of singles.values()) {
-        for (const i of list) {
+        for (const i of listOf(list)) {
           const n = netOf(i);
           if (sameKind(n) && n[0].match(t[0] as never, t[1])) out.push(i);
         }
@@ -308,6 +312,8 @@ function layoutOf(active: readonly StoredDecision[], prev: ActiveSet | undefined
   }
   return { entries, from };
 }
+
+const listOf = (x: number | number[] | undefined): number[] => (x === undefined ? [] : typeof x === 'number' ? [x] : x);
 
 export function renderTombstones(ts: readonly Tombstone[]): string {
   return `[${ts.map((t) => `${wireHead(t)}0s","scenario":${q(t.scenario)}}`).join(',')}]`;
