@@ -110,24 +110,26 @@ export class ActiveSet {
     const fresh = d.upserts.map(entryOf).sort(byId);
     for (const e of fresh) gone.add(e.id);
     const n = this.ids.length;
-    const entries: Entry[] = [];
-    const from: number[] = [];
+    const entries = new Array<Entry>(n + fresh.length);
+    const from = new Int32Array(n + fresh.length);
+    let m = 0;
     let k = 0;
     for (let j = 0; j < n; j++) {
       const id = this.ids[j] as number;
       while (k < fresh.length && (fresh[k] as Entry).id < id) {
-        entries.push(fresh[k++] as Entry);
-        from.push(-1);
+        entries[m] = fresh[k++] as Entry;
+        from[m++] = -1;
       }
-      if (gone.has(id)) continue;
-      entries.push(this.entries[j] as Entry);
-      from.push(j);
+      if (gone.size > 0 && gone.has(id)) continue;
+      entries[m] = this.entries[j] as Entry;
+      from[m++] = j;
     }
     while (k < fresh.length) {
-      entries.push(fresh[k++] as Entry);
-      from.push(-1);
+      entries[m] = fresh[k++] as Entry;
+      from[m++] = -1;
     }
-    return new ActiveSet(d.version, [], { epoch: d.epoch, prev: this, layout: { entries, from: Int32Array.from(from) } });
+    entries.length = m;
+    return new ActiveSet(d.version, [], { epoch: d.epoch, prev: this, layout: { entries, from: from.subarray(0, m) } });
   }
 
   /** the decisions, in id order */

@@ -31,9 +31,26 @@ export interface Entry {
 }
 
 const q = JSON.stringify;
+/** printable ASCII without `"` and `\\`: its JSON text is itself in quotes */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** JSON text of a string; addresses, origins and scopes (all plain) without JSON.stringify */
+const str = (s: string): string => (PLAIN.test(s) ? `"${s}"` : q(s));
 
 export function wireHead(d: StoredDecision | Tombstone): string {
-  return `{"id":${d.id},"origin":${q(d.origin)},"type":"ban","scope":${q(d.scope)},"value":${q(d.value)},"duration":"`;
+  return `{"id":${d.id},"origin":${str(d.origin)},"type":"ban","scope":${str(d.scope)},"value":${str(d.value)},"duration":"`;
+}
+
+/** scenario -> the bouncer's tail and its UTF-8 length (a few scenarios, shared by every decision) */
+const tails = new Map<string, [string, number]>();
+function wireTail(scenario: string): [string, number] {
+  let t = tails.get(scenario);
+  if (!t) {
+    const text = `","scenario":${q(scenario)}}`;
+    t = [text, Buffer.byteLength(text)];
+    // bounded: scenarios are finding types and "manual"; past 64 just not cached
+    if (tails.size < 64) tails.set(scenario, t);
+  }
+  return t;
 }
 
 /** Decision object -> its entry. */
@@ -43,7 +60,7 @@ export function entryOf(d: StoredDecision): Entry {
   const had = encoded.get(d);
   if (had) return had;
   const head = wireHead(d);
-  const tail = `","scenario":${q(d.scenario)}}`;
+  const [tail, tailBytes] = wireTail(d.scenario);
   const e: Entry = {
     d,
     id: d.id,
@@ -53,7 +70,7 @@ export function entryOf(d: StoredDecision): Entry {
     manual: d.origin === 'manual',
     head,
     tail,
-    bytes: [Buffer.byteLength(head), Buffer.byteLength(tail)],
+    bytes: [Buffer.byteLength(head), tailBytes],
   };
   encoded.set(d, e);
   return e;

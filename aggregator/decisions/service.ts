@@ -49,7 +49,7 @@ export class DecisionService {
 
   /** One round: bring the decisions in line with `findings`. Returns how many decisions changed. */
   async reconcile(findings: readonly unknown[]): Promise<number> {
-    return this.repo.exclusive(async () => {
+    return this.written(async () => {
       const [set, suppressed] = await Promise.all([this.activeSet(), this.repo.suppressed()]);
       const c = reconcile({
         active: set.decisions(),
@@ -64,6 +64,18 @@ export class DecisionService {
       await this.repo.prune(this.bouncers, TOMBSTONE_FACTOR * this.config.max);
       return c.add.length + c.remove.length;
     });
+  }
+
+  /**
+   * `fn` as the store's only writer, then this aggregator's set brought
+   * forward to what it wrote: the encoding of a change is paid by the writer
+   * (the reconcile timer, the operator's call), not by the next bouncer's pull.
+   */
+  private async written<T>(fn: () => Promise<T>): Promise<T> {
+    const out = await this.repo.exclusive(fn);
+    // a failed refresh leaves the write done; the next reader tries again
+    await this.activeSet().catch(() => undefined);
+    return out;
   }
 
   /**
@@ -159,7 +171,7 @@ export class DecisionService {
     if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR`);
     if (this.config.allowlist.covers(t.value))
       throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
-    return this.repo.exclusive(async () => {
+    return this.written(async () => {
       const now = this.wallNow();
       const set = await this.activeSet();
       const c = noChanges();
@@ -192,7 +204,7 @@ export class DecisionService {
 
   /** Take a decision back. An automatic one stays away until its finding stops and starts again. */
   async remove(id: number): Promise<boolean> {
-    return this.repo.exclusive(async () => {
+    return this.written(async () => {
       const set = await this.activeSet();
       const d = set.entries[set.indexOf(id)]?.d;
       if (!d) return false;
