@@ -156,7 +156,13 @@ export class RedisDecisionRepo implements DecisionRepo {
   /** the decision stored as `json` under `id`: the object handed out before when the text is unchanged */
   private decision(id: string, json: string, into: Map<string, { json: string; d: StoredDecision }>): StoredDecision {
     const had = this.parsed.get(id);
-    const x = had?.json === json ? had : { json, d: { ...(JSON.parse(json) as Omit<StoredDecision, 'id'>), id: Number(id) } };
+    let x = had;
+    if (x?.json !== json) {
+      // the stored text has no id (the hash field is the id): set it on the parsed object, no copy
+      const d = JSON.parse(json) as StoredDecision;
+      d.id = Number(id);
+      x = { json, d };
+    }
     into.set(id, x);
     return x.d;
   }
