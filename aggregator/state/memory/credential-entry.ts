@@ -1,6 +1,10 @@
 // A credential key of the in-memory state: the IP keys it was seen from
 // (bounded per credential), and its accounted weight (key-budget.ts), kept
 // in step with every remembered credential-IP pair.
+import { CREDENTIAL_RULES } from '../../rules/registry';
+import { stepCredential } from '../../rules/step';
+import { OUT, type Run } from '../../rules/types';
+import type { SnapshotRuns } from '../state';
 import { CREDENTIAL_BYTES, CREDENTIAL_IP_BYTES, stringBytes } from './key-budget';
 import type { CredentialEntry, ServiceState } from './service';
 
@@ -56,4 +60,30 @@ export function seeIp(e: CredentialEntry, ipKey: string, ts: number, cap: number
   e.newest = ipKey;
   e.bytes += delta;
   return delta;
+}
+
+/**
+ * Every credential rule over `e` at clock `now`, after a record at `ts`
+ * (undefined: a clock tick), from the runs held or `saved` ones (a snapshot's);
+ * `c` is reused counts. A run is written only when it changes.
+ */
+export function stepCredentialRules(
+  svc: ServiceState,
+  e: CredentialEntry,
+  c: { ips: ReadonlyMap<string, number>; now: number },
+  now: number,
+  ts?: number,
+  saved?: SnapshotRuns,
+): void {
+  c.ips = e.ips;
+  c.now = now;
+  for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
+    const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
+    const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
+    const had = runs.get(e);
+    const after = stepCredential(rule, saved ? (saved[rule.type] ?? OUT) : (had ?? OUT), c, svc.settings, ts);
+    if (after === OUT) {
+      if (had !== undefined) runs.delete(e);
+    } else if (after !== had) runs.set(e, after);
+  }
 }

@@ -9,8 +9,8 @@ import type { TopList } from '../../../common/record';
 import { classify } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
-import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
-import { stepCredential, stepIp } from '../../rules/step';
+import { IP_RULES, type Finding } from '../../rules/registry';
+import { stepIp } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
 import { addCountsToSeries, addToSeries, pruneHistogram, pruneSeries, STRIDE } from '../../window';
 import { oldestKey, WINDOW } from '../layout';
@@ -32,7 +32,7 @@ import type {
   StateOptions,
 } from '../state';
 import { IpSlots } from './ip-slots';
-import { clearIps, newCredentialEntry, seeIp } from './credential-entry';
+import { clearIps, newCredentialEntry, seeIp, stepCredentialRules } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
 import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
 import { IpIndex } from './ipv4-index';
@@ -282,18 +282,7 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** Every credential rule over `e` at clock `now`, after a record at `ts` (undefined: a clock tick). */
   #stepCredential(svc: ServiceState, e: CredentialEntry, now: number, ts?: number, saved?: SnapshotRuns): void {
-    const c = this.#cc;
-    c.ips = e.ips;
-    c.now = now;
-    for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
-      const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
-      const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
-      const had = runs.get(e);
-      const after = stepCredential(rule, saved ? (saved[rule.type] ?? OUT) : (had ?? OUT), c, svc.settings, ts);
-      if (after === OUT) {
-        if (had !== undefined) runs.delete(e);
-      } else if (after !== had) runs.set(e, after);
-    }
+    stepCredentialRules(svc, e, this.#cc, now, ts, saved);
   }
 
   /** A key has left #keys, by eviction or expiry: forget the rest of it. */
