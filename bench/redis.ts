@@ -5,7 +5,9 @@
 // own CPU per record is read from INFO cpu (used_cpu_user + used_cpu_sys
 // deltas over the timed part, summed over the masters), its memory per
 // tracked key from INFO memory, and the aggregator's peak RSS for one
-// maximal batch from /proc (VmHWM), memory backend vs Redis.
+// maximal batch from /proc (VmHWM), memory backend vs Redis; the
+// aggregators' own CPU per record from /proc/<pid>/stat, for the per-part
+// costs in docs/redis.md.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -110,6 +112,12 @@ const cpuSeconds = (ports: number[]) =>
     const i = info(p, 'cpu');
     return s + Number(i.used_cpu_user ?? 0) + Number(i.used_cpu_sys ?? 0);
   }, 0);
+/** CPU seconds (user + sys) a process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function procCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
 const usedMemory = (ports: number[]) => ports.reduce((s, p) => s + Number(info(p, 'memory').used_memory ?? 0), 0);
 
 export interface CaseResult {
@@ -118,6 +126,8 @@ export interface CaseResult {
   records_per_s: number;
   /** Redis CPU per record, µs (undefined for memory) */
   redis_cpu_us?: number;
+  /** the aggregators' CPU per record, µs (summed over them) */
+  aggregator_cpu_us: number;
   /** Redis memory per tracked key, bytes */
   redis_bytes_per_key?: number;
   tracked_keys: number;
@@ -149,9 +159,12 @@ export async function runCase(
     // warm-up: the first 5% of batches, not timed (JIT, script cache, connections)
     const warm = Math.max(1, Math.floor(bodies.length / 20));
     await drive(children, bodies.slice(0, warm), a.concurrency);
+    const aggCpu = () => children.reduce((s, ch) => s + procCpuSeconds(ch.proc.pid), 0);
     const cpu0 = cpuSeconds(ports);
+    const agg0 = aggCpu();
     const { rps, accepted } = await drive(children, bodies.slice(warm), a.concurrency);
     const cpu = cpuSeconds(ports) - cpu0;
+    const agg = aggCpu() - agg0;
     // every aggregator must see the same state: one window count, asked of each
     const seen = await Promise.all(
       children.map((ch) =>
@@ -161,7 +174,13 @@ export async function runCase(
     const totals = seen.map((t) => t.other + t.items.reduce((s, x) => s + x.count, 0));
     if (new Set(totals).size !== 1) throw new Error(`${name}: aggregators disagree on svc-0's window: ${totals.join(' vs ')}`);
     const keys = await trackedKeys((children[0] as Child).url);
-    const out: CaseResult = { name, aggregators: n, records_per_s: Math.round(rps), tracked_keys: keys };
+    const out: CaseResult = {
+      name,
+      aggregators: n,
+      records_per_s: Math.round(rps),
+      aggregator_cpu_us: Math.round((1e6 * agg * 10) / accepted) / 10,
+      tracked_keys: keys,
+    };
     if (ports.length > 0) {
       out.redis_cpu_us = Math.round((1e6 * cpu * 100) / accepted) / 100;
       // everything the state holds (keys of every kind, batch ids) over the entities it tracks

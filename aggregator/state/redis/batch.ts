@@ -175,7 +175,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     }
   }
   // per service and group: one IPS op (writes.ts APPLY)
-  const sections = new Map<string, { tag: string; args: (string | number)[] }>();
+  const sections = new Map<string, { tag: string; head: (string | number)[]; args: (string | number)[] }>();
   for (const ib of b.ips.values()) {
     const { svc } = ib;
     const g = svc.at(ib.ip);
@@ -185,7 +185,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     if (!sec) {
       const k = g.keys;
       const head = [k.seenIps, k.firstIps, k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, svc.layout.bucketMs), svc.ttlMs];
-      sections.set(sk, (sec = { tag: g.tag, args: head }));
+      sections.set(sk, (sec = { tag: g.tag, head, args: [] }));
     }
     let req = 0;
     let fail = 0;
@@ -194,7 +194,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
       fail += c[1];
     }
     const a = sec.args;
-    a.push(ib.ip, ib.last, ib.storedFirst <= ib.first ? '' : ib.first, req, fail);
+    a.push(ib.ip, ib.last, ib.storedFirst <= ib.first ? '-' : ib.first, req, fail);
     // ascending, so that a chunk's sub-buckets come together
     const bks = [...ib.buckets.keys()].sort((x, y) => x - y);
     const chunksAt = a.length;
@@ -214,7 +214,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
       a.push(bk, c[0], c[1], c[2], c[3]);
     }
   }
-  for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', sec.args);
+  for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', [...sec.head, sec.args.join('\t')]);
   for (const cb of b.creds.values()) {
     const { svc } = cb;
     const g = svc.at(cb.cred);

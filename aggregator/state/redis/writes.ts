@@ -93,8 +93,10 @@ export const OP_ARGS = 4000;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
  *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
- *   IPS seen first top-requests top-errors chunk-prefix ttl, then per IP
- *     key: name, newest ts, oldest ts ('' when stored already), requests,
+ *   IPS seen first top-requests top-errors chunk-prefix ttl entries: entries
+ *     is one string of tab-separated tokens (one argument rather than
+ *     thousands: the aggregator's cost per argument was most of its own), per
+ *     IP key: name, newest ts, oldest ts ('-' when stored already), requests,
  *     failures, chunk count, per chunk: its number, sub-bucket count k, k
  *     times (sub-bucket, r, f, s, a): every
  *     write of a service's IP keys in the group: counts into the chunk
@@ -121,27 +123,23 @@ while i <= N do
     if fresh then redis.call('PEXPIRE', key, ARGV[a + 1]) end
   elseif c == 'IPS' then
     local seen, first, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-    local j = a + 6
-    while j <= z do
-      local ip = ARGV[j]
-      redis.call('ZADD', seen, 'GT', ARGV[j + 1], ip)
-      if ARGV[j + 2] ~= '' then redis.call('ZADD', first, 'LT', ARGV[j + 2], ip) end
-      redis.call('ZINCRBY', tr, ARGV[j + 3], ip)
-      if ARGV[j + 4] ~= '0' then redis.call('ZINCRBY', te, ARGV[j + 4], ip) end
-      local chunks = tonumber(ARGV[j + 5])
-      j = j + 6
-      for _ = 1, chunks do
-        local key, k, fresh = pre .. ARGV[j] .. ':' .. ip, tonumber(ARGV[j + 1]), false
-        j = j + 2
-        for x = j, j + 5 * k - 1, 5 do
-          local b = ARGV[x]
-          if redis.call('HINCRBY', key, 'r' .. b, ARGV[x + 1]) == tonumber(ARGV[x + 1]) then fresh = true end
-          if ARGV[x + 2] ~= '0' then redis.call('HINCRBY', key, 'f' .. b, ARGV[x + 2]) end
-          if ARGV[x + 3] ~= '0' then redis.call('HINCRBY', key, 's' .. b, ARGV[x + 3]) end
-          if ARGV[x + 4] ~= '0' then redis.call('HINCRBY', key, 'a' .. b, ARGV[x + 4]) end
+    local nx = string.gmatch(ARGV[a + 6], '[^\t]+')
+    for ip in nx do
+      local last, low, req, fail = nx(), nx(), nx(), nx()
+      redis.call('ZADD', seen, 'GT', last, ip)
+      if low ~= '-' then redis.call('ZADD', first, 'LT', low, ip) end
+      redis.call('ZINCRBY', tr, req, ip)
+      if fail ~= '0' then redis.call('ZINCRBY', te, fail, ip) end
+      for _ = 1, tonumber(nx()) do
+        local key, fresh = pre .. nx() .. ':' .. ip, false
+        for _ = 1, tonumber(nx()) do
+          local b, r, f, s, au = nx(), nx(), nx(), nx(), nx()
+          if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
+          if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
+          if s ~= '0' then redis.call('HINCRBY', key, 's' .. b, s) end
+          if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
         end
         if fresh then redis.call('PEXPIRE', key, ttl) end
-        j = j + 5 * k
       end
     end
   elseif c == 'HMAX' then
