@@ -1,112 +1,59 @@
 // The in-memory state's recency order of all its keys (IP and credential
-// alike): an intrusive doubly linked list over node numbers, its links in two
-// typed array (a node's two links side by side: one cache line per node),
-// least recently seen at the head. The state keeps its own
-// indexes (IP keys by number or string, credentials per service) and holds a
-// node number per key, so a record costs one lookup and a relink.
+// alike), held by lru-cache with `max`: least recently seen first, a key
+// moved to the newest end when seen, the oldest evicted to make room.
 //
-// Own code rather than lru-cache (used before): lru-cache is an index and an
-// order in one, so a credential needed a key string built per record
-// (`<service id>#<credential>`) to look it up, and each get paid for features
-// the state does not use (TTLs, size tracking, status, fetch); together ~15%
-// of ingest's CPU in the profile of bench case 1. The behaviour kept is
-// lru-cache's with `max`: a key is moved to the newest end when read or
-// added, and adding one when `max` are held first evicts the oldest.
+// lru-cache is keyed here by node numbers this class hands out, not by the
+// keys themselves: the state finds a key through its own indexes (IPv4 keys
+// by number, credentials per service) and holds the key's node, so a record
+// costs no key string and one lookup of a small integer in lru-cache's Map.
+import { LRUCache } from 'lru-cache';
 
-export class Recency<V> {
-  readonly #max: number;
-  readonly #onEvict: (v: V) => void;
-  /** node n's previous (older) node at 2n, next (newer) at 2n + 1; -1: none */
-  #links = new Int32Array(0);
-  #vals: (V | undefined)[] = [];
-  /** oldest and newest node, -1 when empty */
-  #head = -1;
-  #tail = -1;
-  /** free nodes, linked through #next */
-  #free = -1;
-  #used = 0;
-  #size = 0;
+export class Recency<V extends {}> {
+  readonly #lru: LRUCache<number, V>;
+  /** node numbers given back (removed or evicted), reused before new ones */
+  readonly #free: number[] = [];
+  #next = 0;
 
-  /** `onEvict`: called for a node evicted to make room (not for remove()), after it left the list. */
+  /** `onEvict`: called for a node evicted to make room (not for remove()), after it left the order. */
   constructor(max: number, onEvict: (v: V) => void) {
-    this.#max = Math.max(1, max);
-    this.#onEvict = onEvict;
-    this.#grow(Math.min(1024, this.#max));
+    this.#lru = new LRUCache<number, V>({
+      max: Math.max(1, max),
+      dispose: (v, n, reason) => {
+        if (reason !== 'evict') return;
+        this.#free.push(n);
+        onEvict(v);
+      },
+    });
   }
 
   get size(): number {
-    return this.#size;
-  }
-
-  #grow(cap: number): void {
-    const links = new Int32Array(2 * cap);
-    links.set(this.#links);
-    this.#links = links;
+    return this.#lru.size;
   }
 
   /** Add `v` as the newest (evicting the oldest first when `max` are held); returns its node. */
   add(v: V): number {
-    if (this.#size >= this.#max) this.evictOldest();
-    const links = this.#links;
-    let n = this.#free;
-    if (n >= 0) this.#free = links[2 * n + 1] as number;
-    else {
-      if (2 * this.#used >= links.length) this.#grow(Math.min(this.#max, links.length));
-      n = this.#used++;
-    }
-    this.#vals[n] = v;
-    const l = this.#links;
-    l[2 * n] = this.#tail;
-    l[2 * n + 1] = -1;
-    if (this.#tail >= 0) l[2 * this.#tail + 1] = n;
-    else this.#head = n;
-    this.#tail = n;
-    this.#size++;
+    const n = this.#free.pop() ?? this.#next++;
+    this.#lru.set(n, v);
     return n;
   }
 
   /** Node `n` becomes the newest. */
   touch(n: number): void {
-    if (n === this.#tail) return;
-    const l = this.#links;
-    const p = l[2 * n] as number;
-    const x = l[2 * n + 1] as number;
-    // not the tail: x >= 0
-    l[2 * x] = p;
-    if (p >= 0) l[2 * p + 1] = x;
-    else this.#head = x;
-    l[2 * n] = this.#tail;
-    l[2 * n + 1] = -1;
-    l[2 * this.#tail + 1] = n;
-    this.#tail = n;
+    this.#lru.get(n);
   }
 
   value(n: number): V {
-    return this.#vals[n] as V;
+    return this.#lru.peek(n) as V;
   }
 
   /** Take node `n` out (its value is not told). */
   remove(n: number): void {
-    const l = this.#links;
-    const p = l[2 * n] as number;
-    const x = l[2 * n + 1] as number;
-    if (p >= 0) l[2 * p + 1] = x;
-    else this.#head = x;
-    if (x >= 0) l[2 * x] = p;
-    else this.#tail = p;
-    this.#vals[n] = undefined;
-    l[2 * n + 1] = this.#free;
-    this.#free = n;
-    this.#size--;
+    if (this.#lru.delete(n)) this.#free.push(n);
   }
 
   /** Evict the oldest node, telling onEvict. */
   evictOldest(): void {
-    const n = this.#head;
-    if (n < 0) return;
-    const v = this.#vals[n] as V;
-    this.remove(n);
-    this.#onEvict(v);
+    this.#lru.pop();
   }
 
   /**
@@ -115,21 +62,20 @@ export class Recency<V> {
    * Returns them oldest first.
    */
   removeOldest(pick: (v: V) => boolean, max: number, passLimit: number): V[] {
-    const taken: number[] = [];
+    const taken: [number, V][] = [];
     let passed = 0;
-    for (let n = this.#head; n >= 0 && taken.length < max; n = this.#links[2 * n + 1] as number) {
-      if (pick(this.#vals[n] as V)) taken.push(n);
+    for (const e of this.#lru.rentries()) {
+      if (taken.length >= max) break;
+      const [n, v] = e as [number, V];
+      if (pick(v)) taken.push([n, v]);
       else if (++passed > passLimit) break;
     }
-    return taken.map((n) => {
-      const v = this.#vals[n] as V;
-      this.remove(n);
-      return v;
-    });
+    for (const [n] of taken) this.remove(n);
+    return taken.map(([, v]) => v);
   }
 
-  /** Nodes oldest first; the list must not change during the walk. */
+  /** Nodes oldest first; the order must not change during the walk. */
   *oldestFirst(): Generator<number> {
-    for (let n = this.#head; n >= 0; n = this.#links[2 * n + 1] as number) yield n;
+    yield* this.#lru.rkeys();
   }
 }

@@ -2,7 +2,7 @@
 // drives it and yields to the event loop between slices), so saving a
 // million keys never stalls ingest for long.
 //
-// Phase 1 takes the key order without walking the recency list (recency.ts):
+// Phase 1 takes the key order without walking the LRU (recency.ts):
 // that walk is unsafe across pauses while ingest reorders it. Instead the
 // stable stores are walked: IP slots by number (IpSlots) and the credential
 // entries (a Set, whose iteration stays valid while it changes). Each live, unexpired key goes into one of
