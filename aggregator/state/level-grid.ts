@@ -52,9 +52,16 @@ export function mergeCut(j: number, now: number): number {
   return Math.floor((now - (MERGE_AFTER_MS[j] as number)) / next) * (RATIO[j + 1] as number) * TAG;
 }
 
-/** The key a record at `ts` goes under at clock `now`: the finest level not already merged at its age. */
-export function insertKey(ts: number, now: number): number {
-  for (let j = 0; j < TOP; j++) {
+/**
+ * The key a record at `ts` goes under at clock `now`: the finest level not
+ * already merged at its age, from level `finest` up. A service whose windows
+ * all read 1 s or coarser sub-buckets writes no 0.1 s entries (finest 1:
+ * level 0 would only split its keys' recent records into more entries); a
+ * change to a window under 10 s starts writing them, and until its 12 s
+ * fill, entries of 1 s older than the change are counted whole by it.
+ */
+export function insertKey(ts: number, now: number, finest = 0): number {
+  for (let j = finest; j < TOP; j++) {
     const key = keyOf(j, Math.floor(ts / (LEVEL_MS[j] as number)));
     if (key >= mergeCut(j, now)) return key;
   }
@@ -72,6 +79,8 @@ const upKey = (key: number, j: number): number => keyOf(j + 1, bucketAt(key, j +
  * whether anything moved.
  */
 export function mergeSeries(series: number[], now: number, stride = STRIDE): boolean {
+  // every cut is at or below level 0's: nothing older than it, nothing to merge (most records)
+  if (series.length === 0 || (series[0] as number) >= mergeCut(0, now)) return false;
   let moved = false;
   for (let j = 0; j < TOP; j++) {
     const cut = mergeCut(j, now);

@@ -31,6 +31,11 @@ test('a key holds its level and sub-bucket start, and sorts by start', () => {
     for (let up = j; up <= TOP; up++) assert.equal(bucketAt(k, up), Math.floor((n * (LEVEL_MS[j] as number)) / (LEVEL_MS[up] as number)));
   }
   assert.ok(keyOf(0, 10) < keyOf(0, 11) && keyOf(1, 1) < keyOf(0, 11), 'by start first');
+  // a record goes to the finest level its age allows, from the service's finest up
+  assert.equal(levelOfKey(insertKey(NOW - 500, NOW)), 0);
+  assert.equal(levelOfKey(insertKey(NOW - 500, NOW, 1)), 1);
+  assert.equal(levelOfKey(insertKey(NOW - 60_000, NOW)), 1);
+  assert.equal(levelOfKey(insertKey(NOW - 3_600_000, NOW)), 2);
 });
 
 test('the default settings read 1 s sub-buckets, the same windows as the one-length grid they had', () => {

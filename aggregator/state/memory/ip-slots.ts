@@ -360,6 +360,8 @@ export class IpSlots {
       if (s.length <= INLINE * STRIDE) this.#tryInline(slot, s);
       return;
     }
+    // the oldest entry at or above level 0's cut: every entry is (cuts only go down with the level)
+    if (n === 0 || this.#bucketAt(slot, 0) >= mergeCut(0, now)) return;
     for (let i = 0; i < n; i++) {
       const key = this.#bucketAt(slot, i);
       const j = levelOfKey(key);

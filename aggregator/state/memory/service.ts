@@ -6,7 +6,7 @@ import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import type { Run } from '../../rules/types';
 import { addToHistogram, emptyCounts, sumHistogram, sumSeries, type Counts } from '../../window';
-import { gridLayoutOf, WINDOW, type GridLayout, type WindowId } from '../layout';
+import { gridLayoutOf, WINDOW, WINDOW_COUNT, type GridLayout, type WindowId } from '../layout';
 import { bucketAt, histogramRemove, insertKey, mergeSeries, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import type { IpCounts } from '../../rules/types';
 import type { IpSlots } from './ip-slots';
@@ -93,6 +93,37 @@ export class ServiceState {
     mergeSeries(this.lastSeenHist, now, 2);
   }
 
+  /** the finest level any window reads: records are written from it up (level-grid.ts insertKey) */
+  finest = 0;
+  /** per WindowId its key range [from, to] at the clock #rangesAt (one computation per clock value, not per window read) */
+  readonly #ranges = new Float64Array(2 * WINDOW_COUNT);
+  #rangesAt = Number.NaN;
+  #oldest = 0;
+
+  /** The windows' key ranges at clock `now`: from of window w at 2w, to at 2w + 1. */
+  rangesAt(now: number): Float64Array {
+    if (now !== this.#rangesAt) {
+      let oldest = Number.POSITIVE_INFINITY;
+      const windows = this.layout.windows;
+      for (let w = 0; w < windows.length; w++) {
+        const wl = windows[w] as WindowLevel;
+        const from = windowFrom(wl, now);
+        this.#ranges[2 * w] = from;
+        this.#ranges[2 * w + 1] = windowTo(wl, now);
+        if (from + 1 < oldest) oldest = from + 1;
+      }
+      this.#oldest = oldest;
+      this.#rangesAt = now;
+    }
+    return this.#ranges;
+  }
+
+  /** The oldest key any window reads at clock `now` (layout.ts oldestKey): older entries can go. */
+  oldestAt(now: number): number {
+    this.rangesAt(now);
+    return this.#oldest;
+  }
+
   /** An IP key's newest record is no longer at `ts` (it moved on, or the key left). */
   unseen(ts: number, now: number): void {
     this.merge(now);
@@ -101,7 +132,7 @@ export class ServiceState {
 
   /** An IP key's newest record is at `ts` now. */
   seen(ts: number, now: number): void {
-    addToHistogram(this.lastSeenHist, insertKey(ts, now), 1);
+    addToHistogram(this.lastSeenHist, insertKey(ts, now, this.finest), 1);
   }
 
   /** IP keys whose newest record is in the window at `now` (the unique IPs gauge). */
@@ -127,6 +158,8 @@ export class ServiceState {
     }
     this.settings = s;
     this.layout = layout;
+    this.#rangesAt = Number.NaN;
+    this.finest = Math.min(...layout.windows.map((wl) => wl.level));
     if (relevel) {
       this.topRequests.relevel();
       this.topErrors.relevel();
@@ -174,8 +207,8 @@ export class SlotCounts implements IpCounts {
     const out = (this.#ip[w] ??= emptyCounts());
     if (!(this.#ipDone & (1 << w))) {
       this.#ipDone |= 1 << w;
-      const wl = this.#svc.layout.windows[w] as WindowLevel;
-      if (this.#current) this.#slots.sum(this.#slot, windowFrom(wl, this.#now), windowTo(wl, this.#now), out);
+      const r = this.#svc.rangesAt(this.#now);
+      if (this.#current) this.#slots.sum(this.#slot, r[2 * w] as number, r[2 * w + 1] as number, out);
       else out.requests = out.failures = out.successes = out.auth_failures = 0;
     }
     return out;
@@ -185,8 +218,8 @@ export class SlotCounts implements IpCounts {
     const out = (this.#total[w] ??= emptyCounts());
     if (!(this.#svcDone & (1 << w))) {
       this.#svcDone |= 1 << w;
-      const wl = this.#svc.layout.windows[w] as WindowLevel;
-      sumSeries(this.#svc.totals, windowFrom(wl, this.#now), windowTo(wl, this.#now), out);
+      const r = this.#svc.rangesAt(this.#now);
+      sumSeries(this.#svc.totals, r[2 * w] as number, r[2 * w + 1] as number, out);
     }
     return out;
   }

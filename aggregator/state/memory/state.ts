@@ -214,8 +214,8 @@ export class MemoryState implements SiemState, Snapshotting {
 
     const k = classify(r.status, r.outcome);
     // one grid whatever the settings (level-grid.ts): the record's key by its age
-    const at = insertKey(ts, now);
-    const oldest = oldestKey(L, now);
+    const at = insertKey(ts, now, svc.finest);
+    const oldest = svc.oldestAt(now);
     slots.merge(e, now);
     slots.add(e, at, k);
     slots.prune(e, oldest);
