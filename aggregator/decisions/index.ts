@@ -14,6 +14,9 @@ import { decisionRoutes } from './routes';
 import { removeLeftovers } from '../atomic-write';
 import { decisionsFileOf, loadDecisions, saveDecisions } from './persist';
 
+/** how often an aggregator on the shared store brings its set forward to the other aggregators' writes */
+export const FOLLOW_MS = 1000;
+
 export interface Decisions {
   service: DecisionService;
   /** one reconcile round now (tests, and the timer) */
@@ -55,9 +58,23 @@ export function registerDecisions(
       },
     );
   let timer: NodeJS.Timeout | undefined;
+  // on the shared store other aggregators write too: follow their changes in
+  // the background, one read at a time, so a bouncer's pull finds the set current
+  let follower: NodeJS.Timeout | undefined;
+  let following: Promise<void> | undefined;
+  const follow = () => {
+    following ??= service
+      .follow()
+      .catch(() => undefined) // the link's failure is logged once by the client; readers report theirs
+      .finally(() => (following = undefined));
+  };
   app.addHook('onReady', async () => {
     timer = setInterval(tick, config.sweepIntervalMs);
     timer.unref();
+    if (config.state !== 'memory') {
+      follower = setInterval(follow, FOLLOW_MS);
+      follower.unref();
+    }
     if (config.decisions.bouncerKeys.length === 0)
       app.log.info('SIEM_BOUNCER_KEYS is not set: the bouncer endpoints answer 403 to everyone');
   });
@@ -87,7 +104,9 @@ export function registerDecisions(
   }
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    if (follower) clearInterval(follower);
     await running?.catch(() => 0);
+    await following;
     await save();
     await repo.close();
   });

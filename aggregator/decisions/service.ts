@@ -117,6 +117,22 @@ export class DecisionService {
     return set;
   }
 
+  /**
+   * Bring the cached set forward to the store's current version (the
+   * background follower on a shared store): another aggregator's writes are
+   * then applied before a bouncer asks, and its pull pays only for a change
+   * younger than the follower's period. A no-op read when nothing changed.
+   */
+  async follow(): Promise<void> {
+    await this.activeSet();
+  }
+
+  /** the version and epoch of the set this aggregator holds (undefined before its first read) */
+  cachedVersion(): SetVersion | undefined {
+    const c = this.cache;
+    return c && { version: c.version, epoch: c.epoch };
+  }
+
   /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`: the JSON answer. */
   async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<Buffer> {
     const want = scopeFilter(scopes);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
 import { startRedis, waitFor } from '../helpers/redis';
+import { FOLLOW_MS } from '../../aggregator/decisions/index';
 import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, values } from '../helpers/decisions';
 
 const env = { SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`, SIEM_ADMIN_TOKEN: ADMIN, SIEM_SWEEP_INTERVAL_MS: '60000' };
@@ -52,6 +53,28 @@ test('two aggregators on one Redis serve one decision set and one stream positio
     listB.map((d: any) => d.id),
   );
   assert.equal(listA.length, 2);
+});
+
+test('an aggregator on the shared Redis follows what the other one writes in the background, before any request to it', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
+  t.after(() => a.close());
+  const b = await startAggregator({ ...env, SIEM_STATE: redis.url });
+  t.after(() => b.close());
+  const bSet = () => b.decisions.service.cachedVersion();
+  // no request goes to b in this test until its set is current: only its follower reads the store
+  await waitFor('b reads the set in the background', async () => bSet() !== undefined, 10 * FOLLOW_MS);
+  for (const value of ['198.51.100.31', '198.51.100.32']) {
+    const before = bSet();
+    assert.equal((await addManual(a.url, value, '1h')).status, 201);
+    const wrote = a.decisions.service.cachedVersion();
+    assert.ok(wrote && before && wrote.version > before.version, 'a wrote a newer version');
+    // within a bounded number of follower ticks
+    await waitFor(`b reaches version ${wrote.version}`, async () => JSON.stringify(bSet()) === JSON.stringify(wrote), 10 * FOLLOW_MS);
+  }
+  const listB = (await getJson(`${b.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
+  assert.deepEqual(values(listB), ['198.51.100.31', '198.51.100.32']);
 });
 
 test('in-memory decisions and stream positions survive a restart (SIEM_STATE_FILE)', async (t) => {
