@@ -54,6 +54,8 @@ export class ActiveSet {
   /** rank under SIEM_MAX_DECISIONS and origin (1 = manual) of entry i */
   private readonly strength: Float64Array;
   private readonly manual: Uint8Array;
+  /** value of entry i: a scan of this column reads no decision object (those are scattered in the heap) */
+  private readonly values: string[];
   /** single address -> entry index (indices when several); ranges' entry indices (built at the first lookup) */
   private index?: { singles: Map<string, number | number[]>; ranges: number[] };
   private readonly templates: { wire?: Template; admin?: Template } = {};
@@ -75,6 +77,7 @@ export class ActiveSet {
     this.isRange = new Uint8Array(n);
     this.strength = new Float64Array(n);
     this.manual = new Uint8Array(n);
+    this.values = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const j = from[i] as number;
       if (prev && j >= 0) {
@@ -83,6 +86,7 @@ export class ActiveSet {
         this.isRange[i] = prev.isRange[j] as number;
         this.strength[i] = prev.strength[j] as number;
         this.manual[i] = prev.manual[j] as number;
+        this.values[i] = prev.values[j] as string;
       } else {
         const e = entries[i] as Entry;
         this.ids[i] = e.id;
@@ -90,6 +94,7 @@ export class ActiveSet {
         this.isRange[i] = e.isRange ? 1 : 0;
         this.strength[i] = e.strength;
         this.manual[i] = e.manual ? 1 : 0;
+        this.values[i] = e.d.value;
       }
     }
     this.entries = entries;
@@ -158,9 +163,13 @@ export class ActiveSet {
 
   /** index of the decision alive at `now` on `value` (a single address unless `isRange`), -1 when none */
   indexOfValue(value: string, isRange: boolean, now: number): number {
-    const { singles, ranges } = this.lookupIndex();
-    const at = isRange ? ranges.filter((i) => (this.entries[i] as Entry).d.value === value) : listOf(singles.get(value));
-    return at.find((i) => (this.until[i] as number) > now) ?? -1;
+    const want = isRange ? 1 : 0;
+    if (this.index && !isRange) return listOf(this.index.singles.get(value)).find((i) => (this.until[i] as number) > now) ?? -1;
+    // one pass over the columns: an operator's call on a version no lookup has read yet does
+    // not build the lookup index for it (a Map of every address, ~2.5 ms at 10k; this, ~0.2 ms)
+    const { values, isRange: r, until } = this;
+    for (let i = 0; i < values.length; i++) if (values[i] === value && r[i] === want && (until[i] as number) > now) return i;
+    return -1;
   }
 
   /** index of the weakest automatic decision alive at `now` other than entry `except` (the first in id order on a tie), -1 when none */

@@ -208,7 +208,12 @@ async function measure(label: string, siem: Siem, runs: number, other?: Siem): P
       await caughtUp();
     };
     cases.push(
-      ['other aggregator: stream incremental, 1,000 replaced, after its follower', get('/v1/decisions/stream', key, o), 'replaced', replaceFollowed],
+      [
+        'other aggregator: stream incremental, 1,000 replaced, after its follower',
+        get('/v1/decisions/stream', key, o),
+        'replaced',
+        replaceFollowed,
+      ],
       [
         'other aggregator: stream startup=true, 1,000 replaced, after its follower',
         get('/v1/decisions/stream?startup=true', key, o),
