@@ -1,6 +1,7 @@
 // A TCP proxy on loopback between aggregators and Redis that drops
 // connections mid-batch: when a chunk from a client carries a script call
-// (EVALSHA/EVAL: a batch's writes), `decide` chooses to forward it, to cut
+// (EVALSHA/EVAL; with `writesOnly`, only a batch's write script, the one on a
+// group's ledger key `…:batches`), `decide` chooses to forward it, to cut
 // before forwarding (the script never runs), or to forward it and cut when
 // Redis answers (the script ran, its answer is lost).
 import net from 'node:net';
@@ -13,7 +14,11 @@ export interface TcpCutter {
   close(): Promise<void>;
 }
 
-export async function startTcpCutter(targetPort: number, decide: (scriptCall: number) => Cut): Promise<TcpCutter> {
+export async function startTcpCutter(
+  targetPort: number,
+  decide: (scriptCall: number) => Cut,
+  opts: { writesOnly?: boolean } = {},
+): Promise<TcpCutter> {
   const sockets = new Set<net.Socket>();
   const cuts = { before: 0, answer: 0 };
   let calls = 0;
@@ -27,7 +32,8 @@ export async function startTcpCutter(targetPort: number, decide: (scriptCall: nu
       upstream.destroy();
     };
     client.on('data', (d) => {
-      if (/\r\n(EVALSHA|EVAL|evalsha|eval)\r\n/.test(d.toString('latin1'))) {
+      const text = d.toString('latin1');
+      if (/\r\n(EVALSHA|EVAL|evalsha|eval)\r\n/.test(text) && (!opts.writesOnly || /:batches\r\n/.test(text))) {
         const what = decide(calls++);
         if (what === 'cut-before') {
           cuts.before++;

@@ -97,6 +97,8 @@ export const credIpsKey = (tag: string, sid: number, cred: string) => `${PREFIX}
 export const credMetaKey = (tag: string, sid: number, cred: string) => `${PREFIX}cm:${tag}:${sid}:${cred}`;
 /** Sorted set of batch ids written into a group (id -> when), the exactly-once ledger. */
 export const batchesKey = (tag: string) => `${PREFIX}${tag}:batches`;
+/** A key of a group, never written: it routes a group's READ script (the ledger's name marks writes). */
+export const readKey = (tag: string) => `${PREFIX}${tag}:read`;
 
 /** A service's keys within one group. */
 export function groupKeys(sid: number, bm: number, tag: string) {

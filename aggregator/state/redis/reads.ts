@@ -10,7 +10,7 @@ import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
 import { bucketOf } from '../../window';
 import type { Batch, CredBatch, IpBatch } from './batch';
-import { CHUNK, batchesKey, credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey } from './keys';
+import { CHUNK, credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, readKey } from './keys';
 import { FIELD, toSeries, type BucketCounts, type IpView, type Svc } from './service';
 
 /** Arguments unpacked into one SMISMEMBER at most (Lua's unpack limit is about 8000). */
@@ -163,7 +163,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
-      const reply = await read(batchesKey(tag), requestOf(req, b));
+      const reply = await read(readKey(tag), requestOf(req, b));
       parseReply(reply, req, out);
     }),
   );
