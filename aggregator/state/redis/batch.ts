@@ -169,7 +169,8 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     for (const [bk, [req, fail, succ, auth]] of t) {
       const op: (string | number)[] = [svc.totals(bk), svc.ttlMs, 'r', req];
       if (fail) op.push('f', fail);
-      if (succ) op.push('s', succ);
+      const neither = req - fail - succ;
+      if (neither) op.push('n', neither);
       if (auth) op.push('a', auth);
       w.add(tag, 'HINC', ...op);
     }
@@ -211,7 +212,7 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
       }
       (a[kAt] as number)++;
       const c = ib.buckets.get(bk) as BucketCounts;
-      a.push(bk, c[0], c[1], c[2], c[3]);
+      a.push(bk, c[0], c[1], c[0] - c[1] - c[2], c[3]);
     }
   }
   for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', [...sec.head, sec.args.join('\t')]);

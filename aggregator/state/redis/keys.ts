@@ -82,8 +82,9 @@ export const CHUNK = 40;
 
 /**
  * Hash of one IP key's sub-buckets within one chunk of CHUNK sub-buckets:
- * fields r<b>, f<b>, s<b>, a<b> (requests, failures,
- * successes, auth failures in sub-bucket b). Aged out by TTL, deleted on eviction.
+ * fields r<b>, f<b>, n<b>, a<b> (requests, failures, answers neither failure
+ * nor success (successes = r - f - n), auth failures in sub-bucket b). Aged
+ * out by TTL, deleted on eviction.
  */
 export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) =>
   `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;
@@ -121,7 +122,7 @@ export function groupKeys(sid: number, bm: number, tag: string) {
 }
 export type GroupKeys = ReturnType<typeof groupKeys>;
 
-/** Hash r, f, s of one sub-bucket of a service, all its IP keys. */
+/** Hash r, f, n, a of one sub-bucket of a service, all its IP keys (as an IP key's chunk fields). */
 export const totalsKey = (tag: string, sid: number, bm: number, b: number) => `${PREFIX}${tag}:s${sid}:t:${bm}:${b}`;
 /** the newest record time of a service (an evicted key's records still keep the service busy) */
 export const serviceLastKey = (tag: string, sid: number) => `${PREFIX}${tag}:s${sid}:last`;

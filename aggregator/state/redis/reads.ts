@@ -30,7 +30,7 @@ const UNPACK = 2000;
  *     (none unless a candidate), its oldest ts ('' when not indexed), chunk
  *     field count f, f strings; else 0, '', 0;
  *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
- *   per totals key: r, f, s, a (false when absent).
+ *   per totals key: r, f, n, a (false when absent).
  * A key not in the last-seen index has expired or was evicted: its history
  * is none (its chunks, if any are left, lie outside every window).
  */
@@ -107,7 +107,7 @@ for _ = 1, creds do
 end
 local totals = tonumber(ARGV[i]); i = i + 1
 for _ = 1, totals do
-  local v = redis.call('HMGET', ARGV[i], 'r', 'f', 's', 'a')
+  local v = redis.call('HMGET', ARGV[i], 'r', 'f', 'n', 'a')
   put(v[1]); put(v[2]); put(v[3]); put(v[4])
   i = i + 1
 end
@@ -230,9 +230,9 @@ function parseReply(reply: readonly (string | number | null)[], req: GroupReq, o
     for (const x of buckets) {
       const r = reply[i++];
       const f = reply[i++];
-      const s = reply[i++];
+      const n = reply[i++];
       const a = reply[i++];
-      if (r !== null && r !== undefined) byBucket.set(x, [Number(r), Number(f ?? 0), Number(s ?? 0), Number(a ?? 0)]);
+      if (r !== null && r !== undefined) byBucket.set(x, [Number(r), Number(f ?? 0), Number(n ?? 0), Number(a ?? 0)]);
     }
     out.totals.set(svc, toSeries(byBucket));
   }
@@ -244,7 +244,7 @@ function pairsOf(flat: readonly string[]): Record<string, string> {
   return o;
 }
 
-/** An IP key's view from its chunks' fields (r<b>, f<b>, s<b> flat), meta (flat) and newest ts. */
+/** An IP key's view from its chunks' fields (r<b>, f<b>, n<b>, a<b> flat), meta (flat) and newest ts. */
 function viewOf(fields: readonly string[], meta: readonly string[], last: number): IpView {
   const byBucket = new Map<number, BucketCounts>();
   for (let j = 0; j + 1 < fields.length; j += 2) {

@@ -127,7 +127,11 @@ export function scored(flat: readonly string[]): Map<string, number> {
   return m;
 }
 
-/** [bucket -> [r, f, s, a]] as a window.ts series, ascending by bucket. */
+/**
+ * [bucket -> [r, f, n, a]] as stored (n: answers neither failure nor
+ * success, rare, so stored instead of successes: one HINCRBY less per
+ * sub-bucket written) as a window.ts series [r, f, s, a], ascending by bucket.
+ */
 export function toSeries(byBucket: Map<number, BucketCounts>): number[] {
   const buckets = [...byBucket.keys()].sort((a, b) => a - b);
   const series = new Array<number>(buckets.length * STRIDE);
@@ -136,16 +140,16 @@ export function toSeries(byBucket: Map<number, BucketCounts>): number[] {
     series[i * STRIDE] = b;
     series[i * STRIDE + 1] = c[0];
     series[i * STRIDE + 2] = c[1];
-    series[i * STRIDE + 3] = c[2];
+    series[i * STRIDE + 3] = c[0] - c[1] - c[2];
     series[i * STRIDE + 4] = c[3];
   });
   return series;
 }
 
 /** field letter -> index in BucketCounts */
-export const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, s: 2, a: 3 };
+export const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, n: 2, a: 3 };
 
-/** An IP key's chunk hashes (fields r<b>, f<b>, s<b>, a<b>), rule state and newest ts. */
+/** An IP key's chunk hashes (fields r<b>, f<b>, n<b>, a<b>), rule state and newest ts. */
 export function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {
   const byBucket = new Map<number, BucketCounts>();
   for (const h of chunks) {
@@ -184,7 +188,7 @@ export async function readTotals(r: RedisClient, svc: Svc, from: number, to: num
   const hashes = await Promise.all(buckets.map((b) => r.hgetall(svc.totals(b))));
   const byBucket = new Map<number, BucketCounts>();
   hashes.forEach((h, i) => {
-    if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.s ?? 0), Number(h.a ?? 0)]);
+    if (h.r !== undefined) byBucket.set(buckets[i] as number, [Number(h.r), Number(h.f ?? 0), Number(h.n ?? 0), Number(h.a ?? 0)]);
   });
   return toSeries(byBucket);
 }

@@ -98,7 +98,7 @@ export const OP_ARGS = 4000;
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, oldest ts ('-' when stored already), requests,
  *     failures, chunk count, per chunk: its number, sub-bucket count k, k
- *     times (sub-bucket, r, f, s, a): every
+ *     times (sub-bucket, r, f, n, a; n = neither failure nor success): every
  *     write of a service's IP keys in the group: counts into the chunk
  *     hashes (HINC's way), newest and oldest ts into their indexes, counts
  *     added to the top scores (TOP_LUA). Keys and field names are built here
@@ -133,10 +133,10 @@ while i <= N do
       for _ = 1, tonumber(nx()) do
         local key, fresh = pre .. nx() .. ':' .. ip, false
         for _ = 1, tonumber(nx()) do
-          local b, r, f, s, au = nx(), nx(), nx(), nx(), nx()
+          local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
           if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
           if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
-          if s ~= '0' then redis.call('HINCRBY', key, 's' .. b, s) end
+          if n ~= '0' then redis.call('HINCRBY', key, 'n' .. b, n) end
           if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
         end
         if fresh then redis.call('PEXPIRE', key, ttl) end
