@@ -1,7 +1,7 @@
 // Decisions are part of the state: every aggregator on one Redis serves the
 // same set and the same stream positions; an in-memory aggregator keeps them
 // across a restart in the file beside SIEM_STATE_FILE.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,17 +13,23 @@ import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, p
 
 const env = { SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`, SIEM_ADMIN_TOKEN: ADMIN, SIEM_SWEEP_INTERVAL_MS: '60000' };
 
-async function healthy(agg: RunningAggregator): Promise<void> {
-  await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
-}
-
-test('two aggregators on one Redis serve one decision set and one stream position per bouncer', async (t) => {
+/** A real redis-server and two aggregators sharing it, stopped after the test. */
+async function twoOnOneRedis(t: TestContext): Promise<[RunningAggregator, RunningAggregator]> {
   const redis = await startRedis();
   t.after(() => redis.close());
   const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
   t.after(() => a.close());
   const b = await startAggregator({ ...env, SIEM_STATE: redis.url });
   t.after(() => b.close());
+  return [a, b];
+}
+
+async function healthy(agg: RunningAggregator): Promise<void> {
+  await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+}
+
+test('two aggregators on one Redis serve one decision set and one stream position per bouncer', async (t) => {
+  const [a, b] = await twoOnOneRedis(t);
   await healthy(a);
   await healthy(b);
   await waitFor('decision store reachable', async () => (await pull(a.url, KEY_B, true)).status === 200);
@@ -56,12 +62,7 @@ test('two aggregators on one Redis serve one decision set and one stream positio
 });
 
 test('an aggregator on the shared Redis follows what the other one writes in the background, before any request to it', async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
-  t.after(() => a.close());
-  const b = await startAggregator({ ...env, SIEM_STATE: redis.url });
-  t.after(() => b.close());
+  const [a, b] = await twoOnOneRedis(t);
   const bSet = () => b.decisions.service.cachedVersion();
   // no request goes to b in this test until its set is current: only its follower reads the store
   await waitFor('b reads the set in the background', async () => bSet() !== undefined, 10 * FOLLOW_MS);
