@@ -50,6 +50,15 @@ export function repoPath(...parts: string[]): string {
 }
 
 /** The shipped rule files, sorted. */
+/** The metric names of docs/metrics.md's table, in its order: the one list the metric tests check against. */
+export function documentedMetrics(): string[] {
+  const text = fs.readFileSync(repoPath('docs', 'metrics.md'), 'utf8');
+  const names = [...text.matchAll(/^\| `(kong_siem_[a-z_]+)` \|/gm)].map((m) => m[1] as string);
+  // an empty list would make every check against it pass
+  if (names.length === 0) throw new Error('docs/metrics.md: no metric rows (| `kong_siem_…` |) found');
+  return names;
+}
+
 export function ruleFiles(): string[] {
   const dir = repoPath('deploy', 'prometheus', 'rules');
   return fs
