@@ -37,9 +37,9 @@ export class Recency<V extends {}> {
     return n;
   }
 
-  /** Node `n` becomes the newest. */
-  touch(n: number): void {
-    this.#lru.get(n);
+  /** Node `n` becomes the newest; returns its value (one lookup for both). */
+  touch(n: number): V {
+    return this.#lru.get(n) as V;
   }
 
   value(n: number): V {

@@ -198,8 +198,7 @@ export class MemoryState implements SiemState, Snapshotting {
     svc.merge(now);
     if (node < 0) e = this.#newIp(svc, r.ipKey, ts);
     else {
-      this.#keys.touch(node);
-      e = this.#keys.value(node) as Slot;
+      e = this.#keys.touch(node) as Slot;
       if (slots.gen(e) !== svc.gen || slots.lastTs(e) <= now - L.longestMs) {
         // expired (or a slot of another service): start over
         if (slots.gen(e) === svc.gen) svc.unseen(slots.lastTs(e), now);
