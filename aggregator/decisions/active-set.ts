@@ -11,12 +11,10 @@
 // buffer (runs of neighbours in one copy), so a change of k decisions costs
 // encoding k entries plus memory copies, not re-encoding 10,000.
 import { MAX_DURATION_BYTES, formatDuration, writeDuration } from './duration';
-import { entryOf, tailOf, targetOfEntry, wireHead, type Entry, type Net } from './entry';
+import { entryOf, tailOf, targetOfEntry, wireHead, wireTail, type Entry, type Net } from './entry';
 import { buildTemplate, copyTemplate, type Source, type Template } from './template';
 import type { StoredDecision, Tombstone } from './model';
 import type { Delta } from './repo';
-
-export { wireHead };
 
 type Flavour = 'wire' | 'admin';
 const FLAVOURS: readonly Flavour[] = ['wire', 'admin'];
@@ -33,8 +31,6 @@ export interface Pick {
   /** ids up to this only (the sequence number read with the view) */
   upTo?: number;
 }
-
-const q = JSON.stringify;
 
 const byId = (a: Entry, b: Entry) => a.id - b.id;
 
@@ -196,13 +192,13 @@ export class ActiveSet {
     // by scope and value text alone: an address is parsed only when a range or a reverse lookup needs it
     const singles = new Map<string, number | number[]>();
     const ranges: number[] = [];
-    const { entries, isRange } = this;
-    for (let i = 0; i < entries.length; i++) {
+    const { values, isRange } = this;
+    for (let i = 0; i < values.length; i++) {
       if (isRange[i]) {
         ranges.push(i);
         continue;
       }
-      const v = (entries[i] as Entry).d.value;
+      const v = values[i] as string;
       const had = singles.get(v);
       if (had === undefined) singles.set(v, i);
       else if (typeof had === 'number') singles.set(v, [had, i]);
@@ -327,5 +323,5 @@ function layoutOf(active: readonly StoredDecision[], prev: ActiveSet | undefined
 const listOf = (x: number | number[] | undefined): number[] => (x === undefined ? [] : typeof x === 'number' ? [x] : x);
 
 export function renderTombstones(ts: readonly Tombstone[]): string {
-  return `[${ts.map((t) => `${wireHead(t)}0s","scenario":${q(t.scenario)}}`).join(',')}]`;
+  return `[${ts.map((t) => `${wireHead(t)}0s${wireTail(t.scenario)[0]}`).join(',')}]`;
 }

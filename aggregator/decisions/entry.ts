@@ -26,8 +26,8 @@ export interface Entry {
   bytes: [number, number];
   /** the admin listing's tail (adds until, created, reason, evidence) and its UTF-8 length, at first use */
   admin?: [string, number];
-  /** the parsed value, and whether it is a single address (indexed by its text), at first use */
-  target?: { net: Net | undefined; single: boolean };
+  /** the parsed value, at first use */
+  target?: { net: Net | undefined };
 }
 
 const q = JSON.stringify;
@@ -42,7 +42,7 @@ export function wireHead(d: StoredDecision | Tombstone): string {
 
 /** scenario -> the bouncer's tail and its UTF-8 length (a few scenarios, shared by every decision) */
 const tails = new Map<string, [string, number]>();
-function wireTail(scenario: string): [string, number] {
+export function wireTail(scenario: string): [string, number] {
   let t = tails.get(scenario);
   if (!t) {
     const text = `","scenario":${q(scenario)}}`;
@@ -85,9 +85,7 @@ export function tailOf(e: Entry, admin: boolean): [string, number] {
   return (e.admin = [t, Buffer.byteLength(t)]);
 }
 
-export function targetOfEntry(e: Entry): { net: Net | undefined; single: boolean } {
+export function targetOfEntry(e: Entry): { net: Net | undefined } {
   if (e.target) return e.target;
-  const net = parseTarget(e.d.value);
-  const single = net !== undefined && net[1] === (net[0].kind() === 'ipv4' ? 32 : 128);
-  return (e.target = { net, single });
+  return (e.target = { net: parseTarget(e.d.value) });
 }
