@@ -68,20 +68,18 @@ export interface Layout {
 export function naturalBucketMs(s: DetectionSettings): number {
   return Math.max(
     1,
-    Math.floor(
-      Math.min(...WINDOWS.map((w) => w.span(s)).map(([a, b], i) => (1000 * (a - b)) / (WINDOWS[i] as (typeof WINDOWS)[number]).sub)),
-    ),
+    Math.floor(Math.min(...windowSpans(s).map(([a, b], i) => (1000 * (a - b)) / (WINDOWS[i] as (typeof WINDOWS)[number]).sub))),
   );
 }
 
 /** The longest sub-bucket that still counts every window of `s` to within a tenth of it (the contract's tolerance), ms. */
 export function toleratedBucketMs(s: DetectionSettings): number {
-  return Math.max(1, Math.floor(Math.min(...WINDOWS.map((w) => w.span(s)).map(([a, b]) => (1000 * (a - b)) / BURST))));
+  return Math.max(1, Math.floor(Math.min(...windowSpans(s).map(([a, b]) => (1000 * (a - b)) / BURST))));
 }
 
 /** The layout of `s` on sub-buckets of `bucketMs` (by default its natural one; state/grid.ts may keep another). */
 export function layoutOf(s: DetectionSettings, bucketMs = naturalBucketMs(s)): Layout {
-  const spans = WINDOWS.map((w) => w.span(s));
+  const spans = windowSpans(s);
   const k = (seconds: number) => (seconds > 0 ? bucketsFor(seconds * 1000, bucketMs) : 0);
   // a window ending b before T: k(b) buckets back, then its own length
   const till = spans.map(([, b]) => k(b));
