@@ -11,7 +11,7 @@ import { NONE } from '../../rules/types';
 import { bucketOf } from '../../window';
 import type { Batch, CredBatch, IpBatch } from './batch';
 import { CHUNK, credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, readKey } from './keys';
-import { FIELD, toSeries, type BucketCounts, type IpView, type Svc } from './service';
+import { addChunkField, pairs, toSeries, type BucketCounts, type IpView, type Svc } from './service';
 
 /** Arguments unpacked into one SMISMEMBER at most (Lua's unpack limit is about 8000). */
 const UNPACK = 2000;
@@ -223,7 +223,7 @@ function parseReply(reply: readonly (string | number | null)[], req: GroupReq, o
   for (const cb of req.creds) {
     const z = take();
     const meta = take();
-    out.creds.set(cb, [z, pairsOf(meta)]);
+    out.creds.set(cb, [z, pairs(meta)]);
   }
   for (const { svc, buckets } of req.totals) {
     const byBucket = new Map<number, BucketCounts>();
@@ -238,23 +238,9 @@ function parseReply(reply: readonly (string | number | null)[], req: GroupReq, o
   }
 }
 
-function pairsOf(flat: readonly string[]): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (let j = 0; j + 1 < flat.length; j += 2) o[flat[j] as string] = flat[j + 1] as string;
-  return o;
-}
-
 /** An IP key's view from its chunks' fields (r<b>, f<b>, n<b>, a<b> flat), meta (flat) and newest ts. */
 function viewOf(fields: readonly string[], meta: readonly string[], last: number): IpView {
   const byBucket = new Map<number, BucketCounts>();
-  for (let j = 0; j + 1 < fields.length; j += 2) {
-    const f = fields[j] as string;
-    const at = FIELD[f.charAt(0)];
-    if (at === undefined) continue;
-    const b = Number(f.slice(1));
-    let c = byBucket.get(b);
-    if (!c) byBucket.set(b, (c = [0, 0, 0, 0]));
-    c[at] = Number(fields[j + 1]);
-  }
-  return { series: toSeries(byBucket), last, since: pairsOf(meta) };
+  for (let j = 0; j + 1 < fields.length; j += 2) addChunkField(byBucket, fields[j] as string, fields[j + 1] as string);
+  return { series: toSeries(byBucket), last, since: pairs(meta) };
 }

@@ -150,18 +150,19 @@ export function toSeries(byBucket: Map<number, BucketCounts>): number[] {
 export const FIELD: Readonly<Record<string, number>> = { r: 0, f: 1, n: 2, a: 3 };
 
 /** An IP key's chunk hashes (fields r<b>, f<b>, n<b>, a<b>), rule state and newest ts. */
+/** One chunk field (r<b>, f<b>, n<b>, a<b>) into its sub-bucket's counts; any other field is skipped. */
+export function addChunkField(byBucket: Map<number, BucketCounts>, f: string, value: string): void {
+  const at = FIELD[f.charAt(0)];
+  if (at === undefined) return;
+  const b = Number(f.slice(1));
+  let c = byBucket.get(b);
+  if (!c) byBucket.set(b, (c = [0, 0, 0, 0]));
+  c[at] = Number(value);
+}
+
 export function ipView(chunks: readonly Record<string, string>[], meta: Record<string, string>, newest: string | null): IpView {
   const byBucket = new Map<number, BucketCounts>();
-  for (const h of chunks) {
-    for (const [f, val] of Object.entries(h)) {
-      const at = FIELD[f.charAt(0)];
-      if (at === undefined) continue;
-      const b = Number(f.slice(1));
-      let c = byBucket.get(b);
-      if (!c) byBucket.set(b, (c = [0, 0, 0, 0]));
-      c[at] = Number(val);
-    }
-  }
+  for (const h of chunks) for (const [f, val] of Object.entries(h)) addChunkField(byBucket, f, val);
   return { series: toSeries(byBucket), last: newest === null ? NONE : Number(newest), since: meta };
 }
 

@@ -7,6 +7,7 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { bucketOf } from '../../window';
 import { SeriesCounts } from '../series-counts';
 import { scoredBuckets } from './batch';
+import { heldKeys } from './evict';
 import { credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
@@ -114,11 +115,7 @@ async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void
  * memory backend has it): they give their place in SIEM_MAX_SERVICES back.
  */
 export async function idleServices(r: Scripts, svcs: readonly Svc[], now: number): Promise<Svc[]> {
-  const held = await Promise.all(
-    svcs.map(async (svc) =>
-      (await Promise.all(svc.inGroups.flatMap((g) => [r.zcard(g.keys.seenIps), r.zcard(g.keys.seenCreds)]))).reduce((a, n) => a + n, 0),
-    ),
-  );
+  const held = await Promise.all(svcs.map((svc) => heldKeys(r, [svc])));
   // no keys is not enough: every key may have been evicted at SIEM_MAX_KEYS
   const last = await Promise.all(svcs.map((svc) => r.get(serviceLastKey(svc.groups.service(svc.id), svc.id))));
   return svcs.filter((svc, i) => held[i] === 0 && Number(last[i] ?? 0) <= now - svc.layout.longestMs);
