@@ -21,6 +21,7 @@ import { setImmediate } from 'node:timers/promises';
 import { IP_TEXT_MAX, SNAPSHOT_LINE_MAX, isBoundedName } from '../common/limits';
 import { DEFAULT_SETTINGS, DETECTION_SETTINGS, SETTING_NAMES, type DetectionSettings } from '../common/settings';
 import { writeFileAtomic } from './atomic-write';
+import { JsonLines } from './json-lines';
 import { keyOf, levelOfKey, LEVEL_MS, TOP } from './state/level-grid';
 import type { SnapshotAside, SnapshotEntry, SnapshotRuns, SnapshotService, Snapshotting } from './state/state';
 import { STRIDE } from './window';
@@ -64,22 +65,20 @@ export interface SaveResult {
   longestSliceMs: number;
 }
 
-/** keys handled in one slice at most, so a slice ends on any machine */
-export const SLICE_KEYS = 4096;
-/** a slice ends once it took this long: ingest waits about this much at most */
-const SLICE_MS = 10;
+/** a slice ends once it took this long: ingest waits about this much at most (keys per slice follow the machine's speed) */
+export const SLICE_MS = 10;
 /** room in the header line for its clock to grow (any safe integer fits) */
 const HEADER_SLACK = 24;
 /** keys per step, between looks at the time (a step is well under 1 ms) */
-const STEP = 64;
+const STEP = 16;
 /** the buffer of a slice's lines; a slice ends once it is half full */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * Write a snapshot of `state` to `file` atomically, in slices that yield to
- * the event loop, so ingest goes on during the save: each slice's lines are
- * written while the next is made. What a key written during ingest holds is
- * described in state/memory/snapshot-export.ts.
+ * Write a snapshot of `state` to `file` atomically, in slices of about
+ * SLICE_MS that yield to the event loop, so ingest goes on during the save:
+ * each slice's lines are written while the next is made. What a key written
+ * during ingest holds is described in state/memory/snapshot-export.ts.
  */
 export async function saveSnapshot(state: Snapshotting, file: string, clock: () => number): Promise<SaveResult> {
   const start = clock();
@@ -96,59 +95,31 @@ export async function saveSnapshot(state: Snapshotting, file: string, clock: () 
   };
   const first = headerLine(header) as string;
   const last = () => headerLine({ ...header, clock: Math.max(start, clock()) }) ?? first;
-  let keys = 0;
-  let oversized = 0;
   let slices = 0;
   let longestSliceMs = 0;
-  // A slice's lines go into one buffer, reused (the writer is done with a
-  // chunk before it asks for the next): no string of a slice's size per
-  // slice, which would be allocated in the old generation and bring on full
-  // collections (long pauses at 1M keys) during the save. A line that does
-  // not fit waits in `rest`, and every line after it, to keep the order.
-  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-  let used = 0;
-  let rest: string[] = [];
-  const take = (e: SnapshotEntry) => {
-    const line = JSON.stringify(e);
-    // what the loader would refuse is not written (UTF-16 units bound UTF-8 bytes / 3)
-    if (line.length > SNAPSHOT_LINE_MAX / 3 && Buffer.byteLength(line) > SNAPSHOT_LINE_MAX) {
-      oversized++;
-      return;
-    }
-    keys++;
-    const room = CHUNK_BYTES - used - 1;
-    if (rest.length === 0 && (line.length * 3 <= room || Buffer.byteLength(line) <= room)) {
-      used += buf.write(line, used);
-      buf[used++] = 10;
-    } else rest.push(line);
-  };
+  // A slice's lines are written straight into one buffer, reused (the writer
+  // is done with a chunk before it asks for the next): no string or array
+  // per key, no string per slice. Garbage of that kind at 1M keys brought on
+  // collections of the large heap (long pauses) during the save. What the
+  // loader would refuse (a line over SNAPSHOT_LINE_MAX) is not written.
+  const out = new JsonLines(CHUNK_BYTES, SNAPSHOT_LINE_MAX);
   async function* chunks(): AsyncGenerator<string | Uint8Array> {
     yield first;
     // at most SIEM_MAX_SERVICES short lines, written as one chunk
     if (exp.aside.length > 0) yield exp.aside.map(([name, s]) => JSON.stringify(['settings', name, s])).join('\n') + '\n';
     for (let more = true; more; ) {
       const t0 = performance.now();
-      for (
-        let n = 0;
-        more && n < SLICE_KEYS && used < CHUNK_BYTES / 2 && rest.length === 0 && performance.now() - t0 < SLICE_MS;
-        n += STEP
-      ) {
-        more = exp.step(STEP, take);
-      }
+      do more = exp.stepLines(STEP, out);
+      while (more && !out.full && performance.now() - t0 < SLICE_MS);
       slices++;
       longestSliceMs = Math.max(longestSliceMs, performance.now() - t0);
-      if (used > 0) yield buf.subarray(0, used);
-      used = 0;
-      if (rest.length > 0) {
-        const text = rest.join('\n') + '\n';
-        rest = [];
-        yield text;
-      }
+      if (out.bytes().length > 0) yield out.bytes();
+      out.clear();
       if (more) await setImmediate();
     }
   }
   const bytes = await writeFileAtomic(file, chunks(), last);
-  return { keys, bytes, oversized, slices, longestSliceMs };
+  return { keys: out.lines, bytes, oversized: out.oversized, slices, longestSliceMs };
 }
 
 type Line = { text: string; n: number } | { oversized: number; n: number };

@@ -3,6 +3,7 @@
 import type { Outcome, TopList } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import type { Clock } from '../clock';
+import type { JsonLines } from '../json-lines';
 import type { Finding, FindingType } from '../rules/registry';
 
 /** A record that passed validation, with its IP key computed. */
@@ -112,6 +113,11 @@ export interface SnapshotExport {
    * Returns false once every key has been handed over.
    */
   step(max: number, take: (e: SnapshotEntry) => void): boolean;
+  /**
+   * As step, each entry written as its line into `out`: the bytes of
+   * JSON.stringify(entry) and a newline, with no object made per key.
+   */
+  stepLines(max: number, out: JsonLines): boolean;
 }
 
 /** The capability of saving and restoring a backend's keys. */

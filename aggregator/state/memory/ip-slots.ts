@@ -228,11 +228,11 @@ export class IpSlots {
     return this.#u16[slot * U16 + CNT_AT + i * 3 + field - 1] as number;
   }
 
-  /** The history as a window.ts series (a copy when inline). */
-  series(slot: number): number[] {
+  /** The history as a window.ts series (when inline, a copy: into `out` if given, emptied first). */
+  series(slot: number, out: number[] = []): number[] {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) return this.#spill.get(slot) as number[];
-    const out: number[] = [];
+    out.length = 0;
     const u16 = this.#u16;
     for (let i = 0; i < n; i++) {
       const c = slot * U16 + CNT_AT + i * 3;

@@ -21,12 +21,24 @@
 //   service created since are skipped; its clock is the end's
 //   (state-file.ts), so no entry holds a record after it.
 // Memory while it runs: about 10 bytes per key, plus a reference per
-// credential key.
+// credential key. stepLines writes each key's line straight into the save's
+// buffer (json-lines.ts): no string, array or object per key.
+import type { JsonLines } from '../../json-lines';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
+import type { Run } from '../../rules/types';
 import type { SnapshotAside, SnapshotEntry, SnapshotExport, SnapshotService } from '../state';
 import type { IpSlots } from './ip-slots';
-import { ipKeyOfLruKey } from './ipv4';
+import { IPV4_SPAN, ipKeyOfLruKey } from './ipv4';
 import { runsOf, type CredentialEntry, type ServiceState } from './service';
+
+const utf8 = (text: string) => Buffer.from(text, 'utf8');
+/** what JSON.stringify writes of an entry before its service's name, and of a run's key */
+const IP_HEAD = utf8('["ip",');
+const CREDENTIAL_HEAD = utf8('["credential",');
+const runKeys = (rules: readonly { type: string }[]) => rules.map((r) => utf8(`${JSON.stringify(r.type)}:`));
+const IP_RUN_KEYS = runKeys(IP_RULES);
+const CREDENTIAL_RUN_KEYS = runKeys(CREDENTIAL_RULES);
+const [COMMA, OPEN, CLOSE, BRACE, UNBRACE] = [0x2c, 0x5b, 0x5d, 0x7b, 0x7d];
 
 /** resolution of the key order: the longest window in this many steps */
 export const ORDER_BUCKETS = 1 << 16;
@@ -49,6 +61,8 @@ export class MemoryExport implements SnapshotExport {
   readonly #gens: readonly (ServiceState | undefined)[];
   /** the services in the header, with the generation of their IP histories then */
   readonly #genAt = new Map<ServiceState, number>();
+  /** their names as JSON */
+  readonly #names = new Map<ServiceState, Buffer>();
   readonly #now: number;
   readonly #lo: number;
   readonly #span: number;
@@ -78,6 +92,7 @@ export class MemoryExport implements SnapshotExport {
     for (const svc of src.services) {
       this.services.push({ name: svc.name, settings: { ...svc.settings } });
       this.#genAt.set(svc, svc.gen);
+      this.#names.set(svc, utf8(JSON.stringify(svc.name)));
       lo = Math.min(lo, now - svc.layout.longestMs);
     }
     this.#lo = lo;
@@ -95,6 +110,19 @@ export class MemoryExport implements SnapshotExport {
     if (!this.#starts) return this.#walk(max);
     if (this.#placed < this.#n) return this.#place(max);
     return this.#write(max, take);
+  }
+
+  stepLines(max: number, out: JsonLines): boolean {
+    if (!this.#starts) return this.#walk(max);
+    if (this.#placed < this.#n) return this.#place(max);
+    const end = Math.min(this.#n, this.#written + max);
+    for (let i = this.#written; i < end; i++) {
+      const ref = this.#refs[this.#order[i] as number] as number;
+      if (ref < 0) this.#credentialLine(this.#creds[~ref] as CredentialEntry, out);
+      else this.#ipLine(ref, out);
+    }
+    this.#written = end;
+    return end < this.#n;
   }
 
   #bucketOf(ts: number): number {
@@ -185,4 +213,84 @@ export class MemoryExport implements SnapshotExport {
     if (this.#genAt.get(svc) !== gen) return undefined;
     return ['ip', svc.name, ipKeyOfLruKey(slots.key(ref)), slots.lastTs(ref), slots.series(ref), runsOf(ref, svc.ipRuns, IP_RULES)];
   }
+
+  // --- lines written straight into the buffer: the bytes of JSON.stringify(this.#entry(ref))
+
+  /** the series of an inline history, reused */
+  readonly #series: number[] = [];
+  #out: JsonLines | undefined;
+  #firstPair = true;
+  readonly #pair = (ts: number, ip: string): void => {
+    const out = this.#out as JsonLines;
+    if (!this.#firstPair) out.byte(COMMA);
+    this.#firstPair = false;
+    out.byte(OPEN);
+    out.str(ip);
+    out.byte(COMMA);
+    out.int(ts);
+    out.byte(CLOSE);
+  };
+
+  #ipLine(ref: number, out: JsonLines): void {
+    const slots = this.#slots;
+    if (!slots.live(ref)) return;
+    const gen = slots.gen(ref);
+    const svc = this.#gens[gen] as ServiceState;
+    if (this.#genAt.get(svc) !== gen) return;
+    out.raw(IP_HEAD);
+    out.raw(this.#names.get(svc) as Buffer);
+    out.byte(COMMA);
+    const key = slots.key(ref);
+    if (typeof key === 'number') out.ipv4(key % IPV4_SPAN);
+    else out.str(key, key.indexOf('|') + 1);
+    out.byte(COMMA);
+    out.int(slots.lastTs(ref));
+    out.byte(COMMA);
+    const series = slots.series(ref, this.#series);
+    out.byte(OPEN);
+    for (let i = 0; i < series.length; i++) {
+      if (i > 0) out.byte(COMMA);
+      out.int(series[i] as number);
+    }
+    out.byte(CLOSE);
+    out.byte(COMMA);
+    runsLine(ref, svc.ipRuns, IP_RUN_KEYS, out);
+    out.byte(CLOSE);
+    out.endLine();
+  }
+
+  #credentialLine(e: CredentialEntry, out: JsonLines): void {
+    if (e.gone) return;
+    out.raw(CREDENTIAL_HEAD);
+    out.raw(this.#names.get(e.svc) as Buffer);
+    out.byte(COMMA);
+    out.str(e.key);
+    out.byte(COMMA);
+    out.int(e.lastTs);
+    out.byte(COMMA);
+    out.byte(OPEN);
+    this.#out = out;
+    this.#firstPair = true;
+    e.ips.forEach(this.#pair);
+    out.byte(CLOSE);
+    out.byte(COMMA);
+    runsLine(e, e.svc.credentialRuns, CREDENTIAL_RUN_KEYS, out);
+    out.byte(CLOSE);
+    out.endLine();
+  }
+}
+
+/** A key's run starts as runsOf (service.ts) gives them, written as JSON. */
+function runsLine<E>(e: E, runs: readonly Map<E, Run>[], keys: readonly Buffer[], out: JsonLines): void {
+  out.byte(BRACE);
+  let first = true;
+  for (let i = 0; i < keys.length; i++) {
+    const run = runs[i]?.get(e);
+    if (run === undefined || run < 0) continue;
+    if (!first) out.byte(COMMA);
+    first = false;
+    out.raw(keys[i] as Buffer);
+    out.int(run);
+  }
+  out.byte(UNBRACE);
 }
