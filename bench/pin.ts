@@ -21,9 +21,19 @@ export function coreCount(): number {
   return CORES;
 }
 
-export function pinSelf(core: number): boolean {
+export function pinSelf(core: number | string): boolean {
+  return pinPid(process.pid, String(core));
+}
+
+/** Pin a running process (all its threads) to `cores` (e.g. "1" or "0-1"); false without taskset. */
+export function pinPid(pid: number, cores: string): boolean {
   if (!hasTaskset()) return false;
-  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' }).status === 0;
+  return spawnSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** Every core, as taskset writes a list ("0-1"). */
+export function allCores(): string {
+  return `0-${CORES - 1}`;
 }
 
 /** Spawn `node args` pinned to `core` (unpinned without taskset). */

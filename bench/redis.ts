@@ -1,6 +1,6 @@
 // Case 10 of `npm run bench`: ingest records/s of the memory backend, one
 // aggregator on Redis, two aggregators sharing one Redis (each on its own
-// core when there are two) and one aggregator on a 3-master Redis Cluster,
+// core: placement below) and one aggregator on a 3-master Redis Cluster,
 // in the same run, over HTTP with the same pre-serialized batches. Redis's
 // own CPU per record is read from INFO cpu (used_cpu_user + used_cpu_sys
 // deltas over the timed part, summed over the masters), its memory per
@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, startRedis, waitFor } from '../test/helpers/redis';
 import { startCluster } from '../test/helpers/redis-cluster';
-import { cores, spawnNode } from './pin';
+import { allCores, coreCount, cores, hasTaskset, pinPid, pinSelf, spawnNode } from './pin';
 
 export interface RedisBenchArgs {
   records: number;
@@ -120,8 +120,31 @@ function procCpuSeconds(pid: number | undefined): number {
 }
 const usedMemory = (ports: number[]) => ports.reduce((s, p) => s + Number(info(p, 'memory').used_memory ?? 0), 0);
 
+/**
+ * Where case 10's processes run: aggregator i on a core of its own (1, then
+ * 2, ...; on 2 cores the second aggregator takes core 0), Redis and the load
+ * generator (this process) on every core, left to the scheduler. The same
+ * for every run of the case, memory baseline included. On 2 cores there is
+ * no core left for Redis and the load generator alone: pinning them to one
+ * would leave that core the bottleneck of two aggregators by construction.
+ */
+export function aggregatorCore(i: number): number {
+  const n = coreCount();
+  return n < 2 ? 0 : (1 + i) % n;
+}
+
+export function placement(n: number): string {
+  if (!hasTaskset()) return 'unpinned (no taskset)';
+  const aggs = Array.from({ length: n }, (_, i) => `aggregator ${i + 1} on core ${aggregatorCore(i)}`).join(', ');
+  return `${coreCount()} cores: ${aggs}; Redis and load generator on cores ${allCores()}`;
+}
+
 export interface CaseResult {
   name: string;
+  /** where the processes ran */
+  placement: string;
+  /** the load generator's CPU per record, µs */
+  loadgen_cpu_us: number;
   aggregators: number;
   records_per_s: number;
   /** Redis CPU per record, µs (undefined for memory) */
@@ -146,23 +169,26 @@ export async function runCase(
   bodies: readonly string[],
   a: RedisBenchArgs,
 ): Promise<CaseResult> {
+  // Redis (started from here) and this load generator on every core; restored at the end
+  pinSelf(allCores());
   const redis = backend === 'redis' ? await startRedis() : undefined;
   const cluster = backend === 'cluster' ? await startCluster() : undefined;
   const ports = redis ? [redis.port] : cluster ? cluster.nodes.map((x) => x.port) : [];
+  for (const pid of [redis?.pid(), ...(cluster?.nodes ?? []).map((x) => x.proc.pid)]) if (pid !== undefined) pinPid(pid, allCores());
   const state = redis?.url ?? cluster?.url;
   const children: Child[] = [];
   const memEmpty = usedMemory(ports);
   try {
-    const c = cores();
-    for (let i = 0; i < n; i++)
-      children.push(await startAggregator(outDir, i === 0 ? c.server : c.client, state ? { SIEM_STATE: state } : {}));
+    for (let i = 0; i < n; i++) children.push(await startAggregator(outDir, aggregatorCore(i), state ? { SIEM_STATE: state } : {}));
     // warm-up: the first 5% of batches, not timed (JIT, script cache, connections)
     const warm = Math.max(1, Math.floor(bodies.length / 20));
     await drive(children, bodies.slice(0, warm), a.concurrency);
     const aggCpu = () => children.reduce((s, ch) => s + procCpuSeconds(ch.proc.pid), 0);
     const cpu0 = cpuSeconds(ports);
     const agg0 = aggCpu();
+    const load0 = process.cpuUsage();
     const { rps, accepted } = await drive(children, bodies.slice(warm), a.concurrency);
+    const load = process.cpuUsage(load0);
     const cpu = cpuSeconds(ports) - cpu0;
     const agg = aggCpu() - agg0;
     // every aggregator must see the same state: one window count, asked of each
@@ -176,6 +202,8 @@ export async function runCase(
     const keys = await trackedKeys((children[0] as Child).url);
     const out: CaseResult = {
       name,
+      placement: placement(n),
+      loadgen_cpu_us: Math.round((load.user + load.system) / (accepted / 10)) / 10,
       aggregators: n,
       records_per_s: Math.round(rps),
       aggregator_cpu_us: Math.round((1e6 * agg * 10) / accepted) / 10,
@@ -191,6 +219,7 @@ export async function runCase(
     await Promise.all(children.map(stop));
     await redis?.close();
     await cluster?.close();
+    pinSelf(cores().client);
   }
 }
 

@@ -15,7 +15,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
       name: 'records/s, memory backend',
       value: mem.records_per_s,
       unit: 'rec/s',
-      note: `aggregator CPU ${mem.aggregator_cpu_us} us/record`,
+      note: `aggregator CPU ${mem.aggregator_cpu_us} us/record; load generator ${mem.loadgen_cpu_us} us/record; ${mem.placement}`,
     },
   ];
   const shared = [
@@ -34,7 +34,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
       baseline: { name: 'memory', value: mem.records_per_s },
       ratio,
       ...(r.name === 'redis x1' ? { target: '>= 0.5x', met: ratio >= 0.5 } : {}),
-      note: `aggregator CPU ${r.aggregator_cpu_us} us/record (all aggregators); Redis CPU ${r.redis_cpu_us} us/record; ${r.redis_bytes_per_key} B of Redis memory per tracked key (${r.tracked_keys} keys)`,
+      note: `aggregator CPU ${r.aggregator_cpu_us} us/record (all aggregators); Redis CPU ${r.redis_cpu_us} us/record; load generator ${r.loadgen_cpu_us} us/record; ${r.redis_bytes_per_key} B of Redis memory per tracked key (${r.tracked_keys} keys); ${r.placement}`,
     });
   }
   const scale = ratioOf(two.records_per_s, one.records_per_s);
@@ -47,6 +47,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
     ratio: scale,
     target: '> 1x',
     met: scale > 1,
+    note: two.placement,
   });
   const n = o.quick ? 20_000 : 50_000;
   const rssMem = await peakRssOneBatch(o.outDir, 'memory', n);
