@@ -145,6 +145,20 @@ export interface StateOptions {
   maxFindings: number;
   credentialMaxIps: number;
   onEvict?: (table: 'ip' | 'credential') => void;
+  /**
+   * How the memory backend applies maxKeys (SIEM_MAX_KEYS); Redis ignores it
+   * and always evicts as `count-after-batch` does (redis/evict.ts).
+   * `bytes` (the default, and the product's): a byte budget kept at every
+   * record, least recently touched first (memory/key-budget.ts).
+   * `count-after-batch`: Redis's rule, so that both backends evict the same
+   * keys: a count of keys, the excess evicted after each batch, least
+   * recently touched first (a record touches its IP key before its
+   * credential, so at equal times the IP key goes first, as on Redis). Not a
+   * setting: memory so bounded is not bounded in bytes. For the differential
+   * test (test/integration/redis-differential.test.ts); docs/engine.md,
+   * "Eviction".
+   */
+  memoryEviction?: 'bytes' | 'count-after-batch';
   /** `locked`: applySettings ignores batches; services start with lockedSettings or the defaults (default `batch`) */
   settingsSource?: 'batch' | 'locked';
   lockedSettings?: ReadonlyMap<string, DetectionSettings>;

@@ -14,10 +14,17 @@ export class Recency<V extends {}> {
   readonly #free: number[] = [];
   #next = 0;
 
-  /** `onEvict`: called for a node evicted to make room (not for remove()), after it left the order. */
-  constructor(max: number, onEvict: (v: V) => void) {
+  readonly #max: number;
+
+  /**
+   * `max`: keys held at most; `onEvict`: called for a node evicted to make
+   * room (not for remove()), after it left the order. `capOnAdd` false: add()
+   * never evicts, the owner calls trim() when it chooses (after a batch).
+   */
+  constructor(max: number, onEvict: (v: V) => void, capOnAdd = true) {
+    this.#max = Math.max(1, max);
     this.#lru = new LRUCache<number, V>({
-      max: Math.max(1, max),
+      ...(capOnAdd ? { max: this.#max } : { maxSize: Number.MAX_SAFE_INTEGER, sizeCalculation: () => 1 }),
       dispose: (v, n, reason) => {
         if (reason !== 'evict') return;
         this.#free.push(n);
@@ -49,6 +56,11 @@ export class Recency<V extends {}> {
   /** Take node `n` out (its value is not told). */
   remove(n: number): void {
     if (this.#lru.delete(n)) this.#free.push(n);
+  }
+
+  /** Evict the oldest nodes past `max` (with capOnAdd, there are none). */
+  trim(): void {
+    while (this.#lru.size > this.#max) this.#lru.pop();
   }
 
   /** Evict the oldest node, telling onEvict. */

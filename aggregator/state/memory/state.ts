@@ -96,8 +96,10 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#gens = this.#table.gens;
     this.#cx = new SlotCounts(this.#slots);
     this.#cx2 = new SlotCounts(this.#slots);
-    this.#budget = BYTES_PER_KEY * o.maxKeys;
-    this.#keys = new Recency<Entry>(o.maxKeys, (entry) => this.#forget(entry, true));
+    // StateOptions.memoryEviction count-after-batch: no byte budget, the count cut after each batch (trim)
+    const bytes = o.memoryEviction !== 'count-after-batch';
+    this.#budget = bytes ? BYTES_PER_KEY * o.maxKeys : Number.POSITIVE_INFINITY;
+    this.#keys = new Recency<Entry>(o.maxKeys, (entry) => this.#forget(entry, true), bytes);
   }
 
   get trackedKeys(): number {
@@ -169,6 +171,7 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#fit();
       accepted++;
     }
+    this.#keys.trim();
     const rejected: ApplyResult['rejected'] = {};
     if (late) rejected.late = late;
     if (future) rejected.future = future;
@@ -375,6 +378,7 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
     this.#fit();
+    this.#keys.trim();
     return true;
   }
 
