@@ -5,10 +5,9 @@ import { CREDENTIAL_RULES } from '../../rules/registry';
 import { stepCredential } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
 import type { SnapshotRuns } from '../state';
-import { CREDENTIAL_BYTES, CREDENTIAL_IP_BYTES, stringBytes } from './key-budget';
+import { CREDENTIAL_BYTES, stringBytes } from './key-budget';
+import { CredentialIps } from './credential-ips';
 import type { CredentialEntry, ServiceState } from './service';
-
-const pairBytes = (ip: string) => CREDENTIAL_IP_BYTES + stringBytes(ip);
 
 /**
  * A credential entry of `svc`, with its IP pairs (a snapshot's) if any; not
@@ -19,45 +18,26 @@ export function newCredentialEntry(
   svc: ServiceState,
   credential: string,
   lastTs: number,
-  ips: Map<string, number> = new Map(),
+  ips: CredentialIps = new CredentialIps(),
 ): CredentialEntry {
-  let bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential);
-  for (const ip of ips.keys()) bytes += pairBytes(ip);
-  return { kind: 'credential', svc, key: credential, lastTs, ips, newest: undefined, bytes, node: -1 };
+  const bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential) + ips.bytes;
+  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0 };
 }
 
 /** Forget every IP of `e` (it expired); returns the change of its weight. */
 export function clearIps(e: CredentialEntry): number {
-  let delta = 0;
-  for (const ip of e.ips.keys()) delta -= pairBytes(ip);
-  e.ips.clear();
-  e.newest = undefined;
+  const delta = e.ips.clear();
   e.bytes += delta;
   return delta;
 }
 
 /**
- * `e` seen from `ipKey` at `ts`: the pair moves to the newest end (Map order
- * is order of last use) and the oldest goes past `cap` pairs. Returns the
- * change of its weight.
+ * `e` seen from `ipKey` (`v4`: its IPv4 address, else -1) at `ts`: the pair
+ * moves to the newest end and the oldest goes past `cap` pairs
+ * (credential-ips.ts). Returns the change of its weight.
  */
-export function seeIp(e: CredentialEntry, ipKey: string, ts: number, cap: number): number {
-  if (e.newest === ipKey && e.ips.size <= cap) {
-    // already the newest pair (a client sending again): nothing moves
-    if (ts > (e.ips.get(ipKey) as number)) e.ips.set(ipKey, ts);
-    return 0;
-  }
-  let delta = 0;
-  const prev = e.ips.get(ipKey);
-  if (prev !== undefined) e.ips.delete(ipKey);
-  else delta += pairBytes(ipKey);
-  e.ips.set(ipKey, prev !== undefined && prev > ts ? prev : ts);
-  if (e.ips.size > cap) {
-    const oldest = e.ips.keys().next().value as string;
-    e.ips.delete(oldest);
-    delta -= pairBytes(oldest);
-  }
-  e.newest = ipKey;
+export function seeIp(e: CredentialEntry, v4: number, ipKey: string, ts: number, cap: number): number {
+  const delta = e.ips.see(v4, ipKey, ts, cap);
   e.bytes += delta;
   return delta;
 }
@@ -80,10 +60,18 @@ export function stepCredentialRules(
   for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
     const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
     const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
-    const had = runs.get(e);
+    const bit = 1 << i;
+    // most credentials are no candidate: their flag spares a lookup in a map of them all
+    const had = e.inRuns & bit ? runs.get(e) : undefined;
     const after = stepCredential(rule, saved ? (saved[rule.type] ?? OUT) : (had ?? OUT), c, svc.settings, ts);
     if (after === OUT) {
-      if (had !== undefined) runs.delete(e);
-    } else if (after !== had) runs.set(e, after);
+      if (had !== undefined) {
+        runs.delete(e);
+        e.inRuns &= ~bit;
+      }
+    } else if (after !== had) {
+      runs.set(e, after);
+      e.inRuns |= bit;
+    }
   }
 }

@@ -106,8 +106,12 @@ export class IpIndex {
 
   /** The node of IP key `ipKey` of service `sid`, or -1; no string built for IPv4. */
   get(sid: number, ipKey: string): number {
-    const addr = sid < NUMERIC_SERVICES ? ipv4Number(ipKey) : -1;
-    return addr >= 0 ? this.#v4.get(sid, addr) : (this.#other.get(`${sid}|${ipKey}`) ?? -1);
+    return this.find(sid, ipKey, ipv4Number(ipKey));
+  }
+
+  /** get() with the key's IPv4 address (ipv4Number) already known: -1 when it is none. */
+  find(sid: number, ipKey: string, v4: number): number {
+    return v4 >= 0 && sid < NUMERIC_SERVICES ? this.#v4.get(sid, v4) : (this.#other.get(`${sid}|${ipKey}`) ?? -1);
   }
 
   /** Add LRU key `key` (not held) -> node. */

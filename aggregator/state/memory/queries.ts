@@ -7,7 +7,7 @@ import type { CredentialCounts, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
-import type { FindingFilter } from '../state';
+import type { FindingFilter, ServiceGauges } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
 /** Findings of `services` at clock `now`, at most `max`, the strongest first. */
@@ -76,4 +76,15 @@ export function topOf(
   for (const it of list.items) listed += it.count;
   list.other = Math.max(0, total - listed);
   return list;
+}
+
+/** A service's gauges at clock `now`, its top lists from `top`. */
+export function serviceGauges(svc: ServiceState, now: number, top: (by: 'requests' | 'errors') => TopList): ServiceGauges {
+  return {
+    service: svc.name,
+    topRequests: top('requests'),
+    topErrors: top('errors'),
+    uniqueIps: svc.uniqueIps(now),
+    windowRequests: serviceWindow(svc, now).requests,
+  };
 }

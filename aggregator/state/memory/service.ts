@@ -11,6 +11,7 @@ import { bucketAt, histogramRemove, insertKey, mergeSeries, windowFrom, windowTo
 import type { IpCounts } from '../../rules/types';
 import type { IpSlots } from './ip-slots';
 import { TopCandidates, type Histories } from './top-candidates';
+import type { CredentialIps } from './credential-ips';
 
 /** IP keys are slots of IpSlots; the LRU holds the slot number. */
 export type Slot = number;
@@ -21,9 +22,9 @@ export interface CredentialEntry {
   readonly key: string;
   lastTs: number;
   /** IP key -> newest ts, in order of last use (oldest first) */
-  ips: Map<string, number>;
-  /** the newest key of `ips` when known (seeIp's shortcut), else undefined */
-  newest: string | undefined;
+  readonly ips: CredentialIps;
+  /** bit i set while the entry is in its service's credentialRuns[i] */
+  inRuns: number;
   /** set when the key left the state (a snapshot being taken skips it) */
   gone?: true;
   /** accounted weight (key-budget.ts), its IP pairs included */

@@ -9,9 +9,7 @@ import type { TopList } from '../../../common/record';
 import { classify } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
-import { IP_RULES, type Finding } from '../../rules/registry';
-import { stepIp } from '../../rules/step';
-import { OUT, type Run } from '../../rules/types';
+import type { Finding } from '../../rules/registry';
 import { addCountsToSeries, addToSeries, pruneHistogram, pruneSeries, STRIDE } from '../../window';
 import { oldestKey, WINDOW } from '../layout';
 import { insertKey } from '../level-grid';
@@ -21,7 +19,6 @@ import type {
   GaugeSnapshot,
   KeyedRecord,
   OnReject,
-  ServiceGauges,
   SiemState,
   SnapshotAside,
   SnapshotEntry,
@@ -32,13 +29,15 @@ import type {
   StateOptions,
 } from '../state';
 import { IpSlots } from './ip-slots';
+import { CredentialIps } from './credential-ips';
 import { clearIps, newCredentialEntry, seeIp, stepCredentialRules } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
-import { ipKeyOfLruKey, lruKeyOf } from './ipv4';
+import { ipKeyOfLruKey, ipv4Number, lruKeyOf } from './ipv4';
 import { IpIndex } from './ipv4-index';
 import { Recency } from './recency';
 import { sweepService } from './sweep';
-import { findingsOf, serviceWindow, topOf, windowStart } from './queries';
+import { findingsOf, serviceGauges, topOf, windowStart } from './queries';
+import { restoreIpRules, stepIpRules } from './ip-rules';
 import { ServiceState, SlotCounts, type CredentialEntry, type Slot } from './service';
 import { ServiceTable } from './service-table';
 import { MemoryExport } from './snapshot-export';
@@ -166,8 +165,10 @@ export class MemoryState implements SiemState, Snapshotting {
       // A sender's clock ahead of ours: count the record now, not in the future.
       const ts = r.ts > now ? now : r.ts;
       if (ts > svc.lastTs) svc.lastTs = ts;
-      this.#applyIp(svc, r, ts, now);
-      if (r.credential) this.#applyCredential(svc, r.credential, r.ipKey, ts, now);
+      // the IP key's address, once for both its index and the credential's pairs
+      const v4 = ipv4Number(r.ipKey);
+      this.#applyIp(svc, r, v4, ts, now);
+      if (r.credential) this.#applyCredential(svc, r.credential, v4, r.ipKey, ts, now);
       this.#fit();
       accepted++;
     }
@@ -192,10 +193,10 @@ export class MemoryState implements SiemState, Snapshotting {
     return this.#cx2.at(svc, e, this.#countAt).ip(WINDOW.window);
   }
 
-  #applyIp(svc: ServiceState, r: KeyedRecord, ts: number, now: number): void {
+  #applyIp(svc: ServiceState, r: KeyedRecord, v4: number, ts: number, now: number): void {
     const slots = this.#slots;
     const L = svc.layout;
-    const node = this.#ipNodes.get(svc.id, r.ipKey);
+    const node = this.#ipNodes.find(svc.id, r.ipKey, v4);
     let e: Slot;
     // merged to the clock before anything is added: a late record's coarser key never lands among entries still due to merge
     svc.merge(now);
@@ -232,20 +233,10 @@ export class MemoryState implements SiemState, Snapshotting {
     svc.topRequests.admit(e, w.requests, from, this.#requestsNow);
     if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#failuresNow);
 
-    const s = svc.settings;
-    for (let i = 0; i < IP_RULES.length; i++) {
-      const rule = IP_RULES[i] as (typeof IP_RULES)[number];
-      const runs = svc.ipRuns[i] as Map<Slot, Run>;
-      const before = runs.get(e);
-      if (before === undefined && !rule.wakes(k)) continue;
-      const after = stepIp(rule, before ?? OUT, cx, s, r.ts);
-      if (after === OUT) {
-        if (before !== undefined) runs.delete(e);
-      } else if (after !== before) runs.set(e, after);
-    }
+    stepIpRules(svc, e, cx, k, r.ts);
   }
 
-  #applyCredential(svc: ServiceState, credential: string, ipKey: string, ts: number, now: number): void {
+  #applyCredential(svc: ServiceState, credential: string, v4: number, ipKey: string, ts: number, now: number): void {
     let e = svc.credentials.get(credential);
     if (e === undefined) {
       e = newCredentialEntry(svc, credential, ts);
@@ -255,10 +246,11 @@ export class MemoryState implements SiemState, Snapshotting {
       if (e.lastTs <= now - svc.layout.longestMs) {
         this.#keyBytes += clearIps(e);
         for (const runs of svc.credentialRuns) runs.delete(e);
+        e.inRuns = 0;
       }
     }
     e.lastTs = Math.max(e.lastTs, ts);
-    this.#keyBytes += seeIp(e, ipKey, ts, Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips));
+    this.#keyBytes += seeIp(e, v4, ipKey, ts, Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips));
     this.#stepCredential(svc, e, now, ts);
   }
 
@@ -306,6 +298,7 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#keyBytes -= e.bytes;
       e.svc.credentials.delete(e.key);
       for (const runs of e.svc.credentialRuns) runs.delete(e);
+      e.inRuns = 0;
       this.#credentials.delete(e);
       e.gone = true;
       if (evicted) this.onEvict?.('credential');
@@ -367,13 +360,10 @@ export class MemoryState implements SiemState, Snapshotting {
       this.#countAt = now;
       svc.topRequests.admit(e, w.requests, windowStart(svc, now), this.#requestsNow);
       svc.topErrors.admit(e, w.failures, windowStart(svc, now), this.#failuresNow);
-      IP_RULES.forEach((rule, i) => {
-        const after = stepIp(rule, t[5][rule.type] ?? OUT, cx, svc.settings);
-        if (after !== OUT) (svc.ipRuns[i] as Map<Slot, Run>).set(e, after);
-      });
+      restoreIpRules(svc, e, cx, t[5]);
     } else {
       if (svc.credentials.has(t[2])) return false;
-      const e = newCredentialEntry(svc, t[2], t[3], new Map(t[4]));
+      const e = newCredentialEntry(svc, t[2], t[3], new CredentialIps(t[4]));
       this.#addCredential(e);
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
@@ -421,16 +411,7 @@ export class MemoryState implements SiemState, Snapshotting {
 
   async gauges(): Promise<GaugeSnapshot> {
     const now = this.#clock.now();
-    const services: ServiceGauges[] = [];
-    for (const svc of this.#services.values()) {
-      services.push({
-        service: svc.name,
-        topRequests: this.#top(svc.name, 'requests'),
-        topErrors: this.#top(svc.name, 'errors'),
-        uniqueIps: svc.uniqueIps(now),
-        windowRequests: serviceWindow(svc, now).requests,
-      });
-    }
+    const services = [...this.#services.values()].map((svc) => serviceGauges(svc, now, (by) => this.#top(svc.name, by)));
     const findings = findingsOf(this.#services.values(), this.#cx, this.#ipOf, now, {}, this.#maxFindings);
     return { services, findings, trackedIps: this.#trackedIps, trackedKeys: this.#keys.size };
   }

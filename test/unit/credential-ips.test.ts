@@ -1,0 +1,108 @@
+// A credential's IP pairs (aggregator/state/memory/credential-ips.ts) against
+// the Map they replaced: the same pairs in the same order of last use, the
+// same newest ts, the same pair dropped past the cap and the same weight,
+// in the arrays (IPv4 as numbers, IPv6 prefixes as strings) and past
+// SCAN_MAX in their Map, caps lowered and raised on the way.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CredentialIps, pairBytes, SCAN_MAX } from '../../aggregator/state/memory/credential-ips';
+import { ipv4Number } from '../../aggregator/state/memory/ipv4';
+
+/** The reference: the Map-based seeIp the state used before (order of last use, newest ts kept, one oldest dropped past the cap). */
+function seeMap(m: Map<string, number>, ip: string, ts: number, cap: number): number {
+  let delta = 0;
+  const prev = m.get(ip);
+  if (prev !== undefined) m.delete(ip);
+  else delta += pairBytes(ip);
+  m.set(ip, prev !== undefined && prev > ts ? prev : ts);
+  if (m.size > cap) {
+    const oldest = m.keys().next().value as string;
+    m.delete(oldest);
+    delta -= pairBytes(oldest);
+  }
+  return delta;
+}
+
+const ipArb = fc.oneof(
+  // canonical IPv4 keys, from a small pool so they repeat, and the extremes of the address space
+  fc.integer({ min: 0, max: 60 }).map((i) => `198.51.${i % 3}.${i}`),
+  fc.constantFrom('0.0.0.0', '255.255.255.255', '1.2.3.4', '100.10.1.0', '9.99.199.255'),
+  // IPv6 prefixes as ip-key.ts writes them
+  fc.integer({ min: 0, max: 20 }).map((i) => `2001:db8:${i.toString(16)}::/64`),
+);
+
+const opArb = fc.oneof(
+  { weight: 12, arbitrary: fc.record({ op: fc.constant('see' as const), ip: ipArb, ts: fc.integer({ min: 0, max: 50 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('cap' as const), cap: fc.integer({ min: 1, max: 2 * SCAN_MAX }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const) }) },
+);
+
+function same(ips: CredentialIps, ref: Map<string, number>): void {
+  assert.deepEqual([...ips], [...ref]);
+  assert.deepEqual([...ips.values()], [...ref.values()]);
+  assert.deepEqual([...ips.keys()], [...ref.keys()]);
+  assert.equal(ips.size, ref.size);
+  let bytes = 0;
+  for (const ip of ref.keys()) bytes += pairBytes(ip);
+  assert.equal(ips.bytes, bytes);
+}
+
+test('CredentialIps holds what the Map of pairs held, in the same order, with the same weights', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.array(opArb, { maxLength: 400 }), (cap0, ops) => {
+      let cap = cap0;
+      const ips = new CredentialIps();
+      const ref = new Map<string, number>();
+      for (const o of ops) {
+        if (o.op === 'cap') cap = o.cap;
+        else if (o.op === 'clear') {
+          let bytes = 0;
+          for (const ip of ref.keys()) bytes += pairBytes(ip);
+          ref.clear();
+          assert.equal(ips.clear(), -bytes);
+        } else assert.equal(ips.see(ipv4Number(o.ip), o.ip, o.ts, cap), seeMap(ref, o.ip, o.ts, cap));
+        for (const ip of ['198.51.0.0', '2001:db8:3::/64', '0.0.0.0']) assert.equal(ips.get(ip), ref.get(ip));
+      }
+      same(ips, ref);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('CredentialIps past SCAN_MAX pairs (a raised cap) moves to a Map and keeps order and weights', () => {
+  const ips = new CredentialIps();
+  const ref = new Map<string, number>();
+  const cap = 3 * SCAN_MAX;
+  for (let i = 0; i < 4 * SCAN_MAX; i++) {
+    const ip = i % 5 === 0 ? `2001:db8:${i.toString(16)}::/64` : `10.${i >> 8}.${i & 255}.1`;
+    assert.equal(ips.see(ipv4Number(ip), ip, i, cap), seeMap(ref, ip, i, cap));
+    // a client seen again moves to the newest end
+    if (i % 7 === 0) assert.equal(ips.see(ipv4Number('10.0.1.1'), '10.0.1.1', i, cap), seeMap(ref, '10.0.1.1', i, cap));
+  }
+  assert.equal(ips.size, cap);
+  same(ips, ref);
+});
+
+test('CredentialIps restored from pairs (a snapshot) gives them back in order', () => {
+  const pairs: [string, number][] = [
+    ['2001:db8:1::/64', 5],
+    ['198.51.100.7', 9],
+    ['0.0.0.0', 1],
+  ];
+  const ips = new CredentialIps(pairs);
+  assert.deepEqual([...ips], pairs);
+  assert.equal(ips.get('198.51.100.7'), 9);
+  assert.equal(ips.has('198.51.100.8'), false);
+});
+
+test('an IPv4 pair weighs what its dotted text does, at every octet width', () => {
+  const octets = [0, 9, 10, 99, 100, 255];
+  for (const a of octets)
+    for (const b of octets)
+      for (const c of octets)
+        for (const d of octets) {
+          const ip = `${a}.${b}.${c}.${d}`;
+          assert.equal(new CredentialIps().see(ipv4Number(ip), ip, 0, 20), pairBytes(ip), ip);
+        }
+});
