@@ -43,6 +43,9 @@ function same(ips: CredentialIps, ref: Map<string, number>): void {
   assert.deepEqual([...ips.values()], [...ref.values()]);
   assert.deepEqual([...ips.keys()], [...ref.keys()]);
   assert.equal(ips.size, ref.size);
+  const walked: [string, number][] = [];
+  ips.forEach((ts, ip) => walked.push([ip, ts]));
+  assert.deepEqual(walked, [...ref]);
   let bytes = 0;
   for (const ip of ref.keys()) bytes += pairBytes(ip);
   assert.equal(ips.bytes, bytes);

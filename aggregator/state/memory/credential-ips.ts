@@ -210,6 +210,10 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   }
 
   forEach(fn: (ts: number, ip: string, map: ReadonlyMap<string, number>) => void): void {
-    for (const [ip, ts] of this.entries()) fn(ts, ip, this);
+    if (this.#map) {
+      for (const [ip, ts] of this.#map) fn(ts, ip, this);
+      return;
+    }
+    for (let i = 0; i < this.#num.length; i++) fn(this.#ts[i] as number, this.#keyAt(i), this);
   }
 }
