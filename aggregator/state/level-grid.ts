@@ -175,8 +175,15 @@ export function windowTo(wl: WindowLevel, now: number): number {
  * spans). Nothing when it was pruned.
  */
 export function histogramRemove(hist: number[], ts: number): void {
-  let i = hist.length - 2;
-  while (i >= 0 && startOfKey(hist[i] as number) > ts) i -= 2;
+  // the last entry starting at or before ts (binary search: a service's histogram holds hundreds)
+  let lo = 0;
+  let hi = hist.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (startOfKey(hist[mid * 2] as number) <= ts) lo = mid + 1;
+    else hi = mid;
+  }
+  const i = (lo - 1) * 2;
   if (i < 0) return;
   const key = hist[i] as number;
   if (ts >= startOfKey(key) + (LEVEL_MS[levelOfKey(key)] as number)) return; // not held: pruned

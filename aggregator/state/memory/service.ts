@@ -131,9 +131,14 @@ export class ServiceState {
     histogramRemove(this.lastSeenHist, ts);
   }
 
-  /** An IP key's newest record is at `ts` now. */
+  /**
+   * An IP key's newest record is at `ts` now. Counted from the finest level
+   * whatever the windows (at most ~120 entries of 0.1 s per service): the
+   * unique IPs of a window are then those whose newest record is in its
+   * sub-buckets, as the Redis backend counts them in its last-seen index.
+   */
   seen(ts: number, now: number): void {
-    addToHistogram(this.lastSeenHist, insertKey(ts, now, this.finest), 1);
+    addToHistogram(this.lastSeenHist, insertKey(ts, now), 1);
   }
 
   /** IP keys whose newest record is in the window at `now` (the unique IPs gauge). */

@@ -1,14 +1,16 @@
-// One batch for the Redis backend: pre-aggregated in memory (counts per IP
-// key per sub-bucket, newest ts per credential IP, service totals), deciding
-// late records and each record's clock as the in-memory state does; then the
-// reads a replay needs, and the blind count writes.
+// One batch for the Redis backend: pre-aggregated in memory (each record's
+// grid key, newest ts per credential IP, service totals), deciding late
+// records and each record's clock as the in-memory state does; then the
+// writes of counts, indexes and credentials.
 import { classify } from '../../../common/record';
 import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
-import { STRIDE, bucketOf } from '../../window';
+import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
-import { CHUNK, META_TAG, credIpsKey, credMetaKey, ipChunkPrefix, metaKeys, serviceLastKey } from './keys';
+import { insertKey, LEVEL_MS } from '../level-grid';
+import { keyField, oldestOf, trimDue } from './grid-series';
+import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, IpRec } from './replay';
 import { addCounts, type BucketCounts, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
@@ -16,13 +18,21 @@ import { OP_ARGS, type Writes } from './writes';
 export interface IpBatch {
   svc: Svc;
   ip: string;
-  buckets: Map<number, BucketCounts>;
-  first: number;
-  /** the oldest ts its index holds (read before the batch; Infinity when unknown) */
-  storedFirst: number;
   last: number;
   recs: IpRec[];
   wakes: boolean;
+}
+
+/**
+ * What the replay found of an IP key (replay.ts): the records from `from` on
+ * are counted on its history as read (`series`, before them); `reset`: the
+ * history is dropped first, when the key has none indexed (0) or expired at
+ * a record (the expiry cut-off): only while Redis still agrees (writes.ts).
+ */
+export interface IpWrite {
+  from: number;
+  reset: number | undefined;
+  series: readonly number[];
 }
 export interface CredBatch {
   svc: Svc;
@@ -36,6 +46,8 @@ export interface Batch {
   ips: Map<string, IpBatch>;
   creds: Map<string, CredBatch>;
   totals: Map<Svc, Map<number, BucketCounts>>;
+  /** per service the clock at its last record */
+  svcNow: Map<Svc, number>;
   accepted: number;
   late: number;
   future: number;
@@ -59,6 +71,7 @@ export function preAggregate(
     ips: new Map(),
     creds: new Map(),
     totals: new Map(),
+    svcNow: new Map(),
     accepted: 0,
     late: 0,
     future: 0,
@@ -89,19 +102,15 @@ export function preAggregate(
     }
     const ts = r.ts > now ? now : r.ts;
     if (now > out.nowEnd) out.nowEnd = now;
+    if (now > (out.svcNow.get(svc) ?? 0)) out.svcNow.set(svc, now);
     const kind = classify(r.status, r.outcome);
-    const b = bucketOf(ts, svc.layout.bucketMs);
+    // the memory backend's key for it: by its age at this clock, from the service's finest level
+    const b = insertKey(ts, now, svc.finest);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
-    if (!ib)
-      out.ips.set(
-        ik,
-        (ib = { svc, ip: r.ipKey, buckets: new Map(), first: ts, storedFirst: Number.POSITIVE_INFINITY, last: ts, recs: [], wakes: false }),
-      );
-    addCounts(ib.buckets, b, kind);
+    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, last: ts, recs: [], wakes: false }));
     if (ts > ib.last) ib.last = ts;
-    if (ts < ib.first) ib.first = ts;
-    ib.recs.push({ ts: r.ts, cts: ts, now, kind });
+    ib.recs.push({ ts: r.ts, cts: ts, now, kind, key: b });
     if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
     let t = out.totals.get(svc);
     if (!t) out.totals.set(svc, (t = new Map()));
@@ -127,13 +136,12 @@ export async function readCred(r: Scripts, svc: Svc, cred: string): Promise<[str
 }
 
 /** A totals series with this batch's counts added (the totals as they will be after the batch). */
-export function withBatch(series: readonly number[], add: Map<number, BucketCounts> | undefined, from: number): number[] {
+export function withBatch(series: readonly number[], add: Map<number, BucketCounts> | undefined): number[] {
   if (!add) return [...series];
   const by = new Map<number, BucketCounts>();
   for (let i = 0; i < series.length; i += STRIDE)
     by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number, series[i + 4] as number]);
   for (const [b, [req, f, s, a]] of add) {
-    if (b < from) continue; // before the read range: no rule reads it
     const c = by.get(b) ?? [0, 0, 0, 0];
     by.set(b, [c[0] + req, c[1] + f, c[2] + s, c[3] + a]);
   }
@@ -146,10 +154,20 @@ export function withBatch(series: readonly number[], add: Map<number, BucketCoun
 }
 
 /**
- * The blind writes: counts, indexes, top candidates, credential IP sets, the
- * event clock. Returns the groups touched per service (for keepAlive).
+ * The writes of counts: service totals, IP histories (from the records
+ * `writes` says, dropped first where it says so), indexes, top scores,
+ * credential IP sets, the event clock; histories and totals trimmed (merged
+ * up the grid by age, pruned to the longest window) where something is due.
+ * `totals`: each service's totals as read before the batch. Returns the
+ * groups touched per service (for keepAlive).
  */
-export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<Svc, Set<string>> {
+export function writeCounts(
+  w: Writes,
+  b: Batch,
+  credentialMaxIps: number,
+  totals: ReadonlyMap<Svc, readonly number[]>,
+  writes: ReadonlyMap<IpBatch, IpWrite>,
+): Map<Svc, Set<string>> {
   if (b.event && b.newest > 0) w.add(META_TAG, 'MAX', metaKeys.clock, b.newest);
   const touched = new Map<Svc, Set<string>>();
   const touch = (svc: Svc, tag: string) => {
@@ -166,14 +184,24 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
   }
   for (const [svc, t] of b.totals) {
     const tag = svc.groups.service(svc.id);
+    const op: (string | number)[] = [svc.totals, svc.ttlMs];
     for (const [bk, [req, fail, succ, auth]] of t) {
-      const op: (string | number)[] = [svc.totals(bk), svc.ttlMs, 'r', req];
-      if (fail) op.push('f', fail);
+      const f = keyField(bk);
+      op.push(`r${f}`, req);
+      if (fail) op.push(`f${f}`, fail);
       const neither = req - fail - succ;
-      if (neither) op.push('n', neither);
-      if (auth) op.push('a', auth);
-      w.add(tag, 'HINC', ...op);
+      if (neither) op.push(`n${f}`, neither);
+      if (auth) op.push(`a${f}`, auth);
+      if (op.length >= OP_ARGS) {
+        w.addArgs(tag, 'HINC', op);
+        op.length = 2;
+      }
     }
+    if (op.length > 2) w.addArgs(tag, 'HINC', op);
+    // merged and pruned as the memory backend does at each record (its clock at the service's last one)
+    const now = b.svcNow.get(svc) ?? b.nowEnd;
+    const before = totals.get(svc);
+    if (before && trimDue(before, now, oldestOf(svc.ranges(now)))) w.add(tag, 'TRIM', svc.totals, now, oldestOf(svc.ranges(now)));
   }
   // per service and group: one IPS op (writes.ts APPLY)
   const sections = new Map<string, { tag: string; head: (string | number)[]; args: (string | number)[] }>();
@@ -185,35 +213,28 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
     let sec = sections.get(sk);
     if (!sec) {
       const k = g.keys;
-      const head = [k.seenIps, k.firstIps, k.topRequests, k.topErrors, ipChunkPrefix(g.tag, svc.id, svc.layout.bucketMs), svc.ttlMs];
+      const head = [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs];
       sections.set(sk, (sec = { tag: g.tag, head, args: [] }));
     }
+    const iw = writes.get(ib);
+    const from = iw?.from ?? 0;
+    const byKey = new Map<number, BucketCounts>();
     let req = 0;
     let fail = 0;
-    for (const c of ib.buckets.values()) {
-      req += c[0];
-      fail += c[1];
+    for (let i = from; i < ib.recs.length; i++) {
+      const rec = ib.recs[i] as IpRec;
+      addCounts(byKey, rec.key, rec.kind);
+      req++;
+      if (rec.kind.failure) fail++;
     }
+    const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
+    const oldest = oldestOf(svc.ranges(now));
+    const trim = iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest);
     const a = sec.args;
-    a.push(ib.ip, ib.last, ib.storedFirst <= ib.first ? '-' : ib.first, req, fail);
-    // ascending, so that a chunk's sub-buckets come together
-    const bks = [...ib.buckets.keys()].sort((x, y) => x - y);
-    const chunksAt = a.length;
-    a.push(0);
-    let kAt = -1;
-    let chunk = Number.NaN;
-    for (const bk of bks) {
-      const ch = Math.floor(bk / CHUNK);
-      if (ch !== chunk) {
-        chunk = ch;
-        (a[chunksAt] as number)++;
-        a.push(ch, 0);
-        kAt = a.length - 1;
-      }
-      (a[kAt] as number)++;
-      const c = ib.buckets.get(bk) as BucketCounts;
-      a.push(bk, c[0], c[1], c[0] - c[1] - c[2], c[3]);
-    }
+    a.push(ib.ip, ib.last, iw?.reset ?? '-', req, fail, trim ? now : '-');
+    if (trim) a.push(oldest);
+    a.push(byKey.size);
+    for (const [bk, c] of byKey) a.push(keyField(bk), c[0], c[1], c[0] - c[1] - c[2], c[3]);
   }
   for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', [...sec.head, sec.args.join('\t')]);
   for (const cb of b.creds.values()) {
@@ -243,13 +264,14 @@ export function writeCounts(w: Writes, b: Batch, credentialMaxIps: number): Map<
 }
 
 /**
- * The sub-buckets an IP key's top scores cover with the clock at `now`: its
- * window, and one sub-bucket past it for a writer whose clock is a little
- * ahead (writes.ts TOP_LUA).
+ * The key range (from, to] an IP key's top scores cover with the clock at
+ * `now`: its window, and one sub-bucket past it for a writer whose clock is a
+ * little ahead (writes.ts TOP_LUA).
  */
-export function scoredBuckets(svc: Svc, now: number): [number, number] {
-  const c = bucketOf(now, svc.layout.bucketMs);
-  return [c - (svc.layout.back[WINDOW.window] as number) + 1, c + 1];
+export function scoredRange(svc: Svc, now: number): [number, number] {
+  const r = svc.ranges(now);
+  const level = (svc.layout.windows[WINDOW.window] as { level: number }).level;
+  return [r[2 * WINDOW.window] as number, (r[2 * WINDOW.window + 1] as number) + ((LEVEL_MS[level] as number) / 100) * 8];
 }
 
 /** After every other write of the batch: keep the touched groups' indexes alive. */
@@ -260,7 +282,6 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
       if (!g) continue;
       for (const k of [
         g.keys.seenIps,
-        g.keys.firstIps,
         g.keys.seenCreds,
         g.keys.topRequests,
         g.keys.topErrors,

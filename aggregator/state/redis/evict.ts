@@ -3,8 +3,7 @@
 // the cap (so keys exceed it only while batches are in flight, not until the
 // next sweep) and at the sweep; one aggregator at a time (a lock key), so an
 // entity is evicted, and counted, once.
-import { bucketOf } from '../../window';
-import { CHUNK, credIpsKey, credMetaKey, ipChunkKey, ipMetaKey, metaKeys } from './keys';
+import { credIpsKey, credMetaKey, ipHistKey, ipMetaKey, metaKeys } from './keys';
 import { scored, type InGroup, type Scripts, type Svc } from './service';
 
 /** keys evicted per round at the SIEM_MAX_KEYS cap */
@@ -22,8 +21,8 @@ export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number
 /**
  * Evict down to `maxKeys`, oldest first (at equal times an IP key before a
  * credential, the order in which a record touches them, as the memory
- * backend's LRU has it). Every key of an evicted entity goes with it (bucket
- * chunks, rule state, index entries), so it cannot come back with its counts.
+ * backend's LRU has it). Every key of an evicted entity goes with it (history
+ * hash, rule state, index entries), so it cannot come back with its counts.
  * Returns the keys held after, or undefined when another aggregator holds the
  * lock (it is evicting).
  */
@@ -41,7 +40,7 @@ export async function evict(
       const held = await heldKeys(r, svcs);
       const excess = Math.min(EVICT_PER_ROUND, held - maxKeys);
       if (excess <= 0) return held;
-      await evictRound(r, svcs, excess, now, onEvict);
+      await evictRound(r, svcs, excess, onEvict);
     }
   } finally {
     await r.eval(UNLOCK, 1, metaKeys.evictLock, token);
@@ -52,7 +51,6 @@ async function evictRound(
   r: Scripts,
   svcs: readonly Svc[],
   excess: number,
-  now: number,
   onEvict?: (table: 'ip' | 'credential') => void,
 ): Promise<void> {
   const lists = svcs.flatMap((svc) => svc.inGroups.map((g) => ({ svc, g })));
@@ -73,16 +71,9 @@ async function evictRound(
     const { g, svc } = e;
     const k = g.keys;
     if (e.table === 'ip') {
-      const L = svc.layout;
-      // every chunk not yet past its TTL that a record up to the clock can have written
-      const newest = Math.floor(bucketOf(Math.max(now, e.ts), L.bucketMs) / CHUNK);
-      const dels = [ipMetaKey(g.tag, svc.id, e.key, L.bucketMs)];
-      for (let chunk = Math.floor(bucketOf(e.ts - svc.ttlMs, L.bucketMs) / CHUNK); chunk <= newest; chunk++)
-        dels.push(ipChunkKey(g.tag, svc.id, e.key, L.bucketMs, chunk));
       ops.push(
-        r.del(...dels),
+        r.del(ipMetaKey(g.tag, svc.id, e.key), ipHistKey(g.tag, svc.id, e.key)),
         r.zrem(k.seenIps, e.key),
-        r.zrem(k.firstIps, e.key),
         r.zrem(k.topRequests, e.key),
         r.zrem(k.topErrors, e.key),
       );

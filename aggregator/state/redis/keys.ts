@@ -11,9 +11,10 @@
 // A service's totals per sub-bucket live in the service's group; the shared
 // registry, settings and clock in `{m}`.
 //
-// Names carry the service's sub-bucket length (bm): settings that change it
-// start on fresh keys, as the in-memory state drops histories then, and the
-// old keys age out by their TTL.
+// Counts are on the one bucket grid (state/level-grid.ts) whatever the
+// settings, so no name carries a setting: a settings change keeps every key.
+// (Keys of the layout before it, named with a sub-bucket length, are not
+// read: they age out by their TTL.)
 
 export const PREFIX = 'ks:';
 
@@ -74,24 +75,20 @@ export class Groups {
 }
 
 /**
- * Sub-buckets per chunk hash of an IP key: fixed, so that a settings change
- * that lengthens or shortens windows finds the history where it was; small
- * enough that a chunk stays a compact listpack (3 or 4 fields per sub-bucket).
+ * Hash of one IP key's history on the one grid (state/level-grid.ts),
+ * whatever its service's settings: fields r<k>, f<k>, n<k>, a<k> (requests,
+ * failures, answers neither failure nor success (successes = r - f - n),
+ * auth failures of the grid entry k, k in base 36: grid-series.ts). One hash
+ * per key: its entries are bounded by the grid's merges and the longest
+ * window (both applied when the key is written, writes.ts TRIM), so it is
+ * read whole. Aged out by TTL, deleted on eviction.
  */
-export const CHUNK = 40;
-
-/**
- * Hash of one IP key's sub-buckets within one chunk of CHUNK sub-buckets:
- * fields r<b>, f<b>, n<b>, a<b> (requests, failures, answers neither failure
- * nor success (successes = r - f - n), auth failures in sub-bucket b). Aged
- * out by TTL, deleted on eviction.
- */
-export const ipChunkKey = (tag: string, sid: number, ip: string, bm: number, chunk: number) =>
-  `${ipChunkPrefix(tag, sid, bm)}${chunk}:${ip}`;
-/** What comes before the chunk number in ipChunkKey (scripts build the names of a key's chunks). */
-export const ipChunkPrefix = (tag: string, sid: number, bm: number) => `${PREFIX}i:${tag}:${sid}:${bm}:`;
+export const ipHistKey = (tag: string, sid: number, ip: string) => `${ipHistPrefix(tag, sid)}${ip}`;
+/** What comes before the IP key in ipHistKey (scripts build the names). */
+export const ipHistPrefix = (tag: string, sid: number) => `${PREFIX}h:${tag}:${sid}:`;
 /** Hash of one IP key's rule state: field <rule type> = the `since` of its run in progress. */
-export const ipMetaKey = (tag: string, sid: number, ip: string, bm: number) => `${PREFIX}im:${tag}:${sid}:${bm}:${ip}`;
+export const ipMetaKey = (tag: string, sid: number, ip: string) => `${ipMetaPrefix(tag, sid)}${ip}`;
+export const ipMetaPrefix = (tag: string, sid: number) => `${PREFIX}m:${tag}:${sid}:`;
 /** Sorted set of one credential: IP key -> newest ts. */
 export const credIpsKey = (tag: string, sid: number, cred: string) => `${PREFIX}c:${tag}:${sid}:${cred}`;
 /** Hash of one credential: L (newest ts); per credential rule it is a candidate of, field <rule type> = its run. */
@@ -101,29 +98,27 @@ export const batchesKey = (tag: string) => `${PREFIX}${tag}:batches`;
 /** A key of a group, never written: it routes a group's READ script (the ledger's name marks writes). */
 export const readKey = (tag: string) => `${PREFIX}${tag}:read`;
 
-/** A service's keys within one group. */
-export function groupKeys(sid: number, bm: number, tag: string) {
+/** A service's keys within one group (no settings in the names: one grid whatever the settings). */
+export function groupKeys(sid: number, tag: string) {
   const t = `${PREFIX}${tag}:s${sid}`;
   return {
     /** IP key -> newest ts (unique IPs, tracked keys, expiry, eviction) */
     seenIps: `${t}:seen`,
-    /** IP key -> its oldest counted ts (or older): reads of its history start at that chunk */
-    firstIps: `${t}:first`,
     /** credential -> newest ts */
     seenCreds: `${t}:seenc`,
     /** candidates of one IP rule */
-    ipCands: (type: string) => `${t}:c:${type}:${bm}`,
+    ipCands: (type: string) => `${t}:ic:${type}`,
     /** candidates of one credential rule */
     credCands: (type: string) => `${t}:cc:${type}`,
     /** IP key -> requests (failures) in the window when last scored: never below its count in a later window (writes.ts TOP_LUA) */
-    topRequests: `${t}:tr:${bm}`,
-    topErrors: `${t}:te:${bm}`,
+    topRequests: `${t}:top:r`,
+    topErrors: `${t}:top:f`,
   };
 }
 export type GroupKeys = ReturnType<typeof groupKeys>;
 
-/** Hash r, f, n, a of one sub-bucket of a service, all its IP keys (as an IP key's chunk fields). */
-export const totalsKey = (tag: string, sid: number, bm: number, b: number) => `${PREFIX}${tag}:s${sid}:t:${bm}:${b}`;
+/** Hash of a service's totals on the grid, all its IP keys (fields as ipHistKey's). */
+export const totalsKey = (tag: string, sid: number) => `${PREFIX}${tag}:s${sid}:tot`;
 /** the newest record time of a service (an evicted key's records still keep the service busy) */
 export const serviceLastKey = (tag: string, sid: number) => `${PREFIX}${tag}:s${sid}:last`;
 

@@ -5,12 +5,12 @@ import type { TopItem, TopList } from '../../../common/record';
 import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
-import { bucketOf } from '../../window';
+import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
-import { SeriesCounts } from '../series-counts';
 import type { FindingFilter, ServiceGauges } from '../state';
 import { readCred } from './batch';
-import { CHUNK, ipChunkKey } from './keys';
+import { GridCounts, rangeMs, seriesOfFields } from './grid-series';
+import { ipHistKey } from './keys';
 import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
 
 /** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
@@ -20,9 +20,7 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
     .filter((svc) => filter.service === undefined || filter.service === svc.name)
     .map(async (svc) => {
       const s = svc.settings;
-      const L = svc.layout;
       const found: Finding[] = [];
-      const c = bucketOf(now, L.bucketMs);
       // per rule, its candidates in every group
       const union = (lists: string[][][]) => lists[0]?.map((_, i) => lists.flatMap((l) => l[i] ?? [])) ?? [];
       const [ipCands, credCands] = await Promise.all([
@@ -38,17 +36,18 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
       const ipSet = [...new Set(ipCands.flat())];
       const creds = [...new Set(credCands.flat())];
       const [views, credViews, totals] = await Promise.all([
-        Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c))),
+        Promise.all(ipSet.map((ip) => readIp(r, svc, ip))),
         Promise.all(creds.map((cr) => readCred(r, svc, cr))),
-        ipSet.length > 0 ? readTotals(r, svc, c - svc.totalsReach + 1, c) : [],
+        ipSet.length > 0 ? readTotals(r, svc) : [],
       ]);
       const byIp = new Map(ipSet.map((ip, i) => [ip, views[i] as IpView]));
-      const cx = new SeriesCounts();
+      const cx = new GridCounts();
+      const ranges = svc.ranges(now);
       IP_RULES.forEach((rule, i) => {
         for (const ip of ipCands[i] ?? []) {
           const v = byIp.get(ip);
           if (!v || v.last === NONE) continue;
-          cx.at(L, v.series, totals, c);
+          cx.at(ranges, v.series, totals);
           if (!rule.holds(cx, s)) continue;
           const since = v.since[rule.type];
           found.push(rule.finding(svc.name, ip, cx, s, sinceOf(since === undefined ? NONE : Number(since), v.last)) as Finding);
@@ -72,24 +71,22 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
   return out.length > max ? out.slice(0, max) : out;
 }
 
-/** Sum of one count (r or f) of an IP key over sub-buckets [from, to]. */
+/** Sum of one count (r or f) of an IP key over the key range (from, to]. */
 async function windowSum(r: Scripts, svc: Svc, ip: string, kind: 'r' | 'f', from: number, to: number): Promise<number> {
-  const span = CHUNK;
-  const reads: Promise<(string | null)[]>[] = [];
-  for (let chunk = Math.floor(from / span); chunk <= Math.floor(to / span); chunk++) {
-    const fields: string[] = [];
-    for (let b = Math.max(from, chunk * span); b <= Math.min(to, chunk * span + span - 1); b++) fields.push(`${kind}${b}`);
-    reads.push(r.hmget(ipChunkKey(svc.at(ip).tag, svc.id, ip, svc.layout.bucketMs, chunk), ...fields));
-  }
-  let n = 0;
-  for (const vals of await Promise.all(reads)) for (const x of vals) n += Number(x ?? 0);
-  return n;
+  const c = sumSeries(seriesOfFields(Object.entries(await r.hgetall(ipHistKey(svc.at(ip).tag, svc.id, ip))).flat()), from, to, emptyCounts());
+  return kind === 'r' ? c.requests : c.failures;
 }
 
-/** Buckets [from, to] of the service's window at bucket c. */
-function windowBuckets(svc: Svc, c: number): [number, number] {
-  const L = svc.layout;
-  return [c - (L.back[WINDOW.window] as number) + 1, c - (L.till[WINDOW.window] as number)];
+/** The key range (from, to] of the service's window at clock `now`. */
+function windowRange(svc: Svc, now: number): [number, number] {
+  const r = svc.ranges(now);
+  return [r[2 * WINDOW.window] as number, r[2 * WINDOW.window + 1] as number];
+}
+
+/** The service's requests and failures in its window, from its totals. */
+async function windowTotals(r: Scripts, svc: Svc, now: number): Promise<Counts> {
+  const [from, to] = windowRange(svc, now);
+  return sumSeries(await readTotals(r, svc, true), from, to, emptyCounts());
 }
 
 export async function topAt(
@@ -103,11 +100,8 @@ export async function topAt(
 ): Promise<TopList> {
   const list: TopList = { service, by, window_seconds, items: [], other: 0 };
   if (!svc) return list;
-  const c = bucketOf(now, svc.layout.bucketMs);
   const f = by === 'requests' ? 'r' : 'f';
-  const [from, to] = windowBuckets(svc, c);
-  const buckets: number[] = [];
-  for (let b = from; b <= to; b++) buckets.push(b);
+  const [from, to] = windowRange(svc, now);
   const want = n ?? svc.settings.top_n;
   const keys = svc.inGroups.map((g) => (by === 'requests' ? g.keys.topRequests : g.keys.topErrors));
   // Scores are never below a key's count now (writes.ts TOP_LUA). Read the
@@ -115,7 +109,7 @@ export async function topAt(
   // N-th count is at least the best score not read: no key unread can beat
   // it. Stale high scores (keys gone quiet since) only make us read on.
   const counted = new Map<string, number>();
-  const totalsRead = Promise.all(buckets.map((b) => r.hget(svc.totals(b), f)));
+  const totalsRead = windowTotals(r, svc, now);
   totalsRead.catch(() => {}); // awaited below; must not reject unhandled if the loop fails first
   let items: TopItem[] = [];
   for (let read = svc.topCap; ; read *= 4) {
@@ -139,7 +133,7 @@ export async function topAt(
   }
   list.items = items;
   const totals = await totalsRead;
-  const total = totals.reduce((a, x) => a + Number(x ?? 0), 0);
+  const total = by === 'requests' ? totals.requests : totals.failures;
   let listed = 0;
   for (const it of list.items) listed += it.count;
   list.other = Math.max(0, total - listed);
@@ -149,21 +143,18 @@ export async function topAt(
 /** One service's gauges, with the IP and credential keys it holds. */
 export async function serviceGauges(r: Scripts, svc: Svc, now: number): Promise<[ServiceGauges, number, number]> {
   const L = svc.layout;
-  const c = bucketOf(now, L.bucketMs);
-  const [from, to] = windowBuckets(svc, c);
+  const [from, to] = windowRange(svc, now);
+  const [startMs, endMs] = rangeMs(from, to);
   const expired = `(${now - L.longestMs}`;
-  const windowReq: Promise<string | null>[] = [];
-  for (let b = from; b <= to; b++) windowReq.push(r.hget(svc.totals(b), 'r'));
   const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
-  const [topRequests, topErrors, uniqueIps, req, ipsHeld, credsHeld] = await Promise.all([
+  const [topRequests, topErrors, uniqueIps, totals, ipsHeld, credsHeld] = await Promise.all([
     topAt(r, svc, svc.name, 'requests', undefined, now, svc.settings.window_seconds),
     topAt(r, svc, svc.name, 'errors', undefined, now, svc.settings.window_seconds),
     // IP keys whose newest record falls in the window's sub-buckets (the memory backend's lastSeen histogram)
-    Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenIps, from * L.bucketMs, (to + 1) * L.bucketMs - 1))).then(sum),
-    Promise.all(windowReq),
+    Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenIps, startMs, endMs - 1))).then(sum),
+    windowTotals(r, svc, now),
     Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenIps, expired, '+inf'))).then(sum),
     Promise.all(svc.inGroups.map((g) => r.zcount(g.keys.seenCreds, expired, '+inf'))).then(sum),
   ]);
-  const windowRequests = req.reduce((a, x) => a + Number(x ?? 0), 0);
-  return [{ service: svc.name, topRequests, topErrors, uniqueIps, windowRequests }, ipsHeld, credsHeld];
+  return [{ service: svc.name, topRequests, topErrors, uniqueIps, windowRequests: totals.requests }, ipsHeld, credsHeld];
 }

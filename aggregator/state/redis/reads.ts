@@ -1,38 +1,36 @@
 // Step 2 of a Redis batch (see state.ts): everything a rule replay needs, read
 // in one script per slot group (READ) instead of a command per key: per IP key
 // of the batch its candidacy per rule, and when it is hot (a record of it can
-// wake a rule, or it is a candidate) its rule state, newest ts and the chunks
-// of its history the replay reads; each credential's IP set and meta hash;
-// the totals of each service a rule reads. Commands inside a script cost
+// wake a rule, or it is a candidate) its rule state, newest ts and history;
+// each credential's IP set and meta hash; the totals of each service. Commands inside a script cost
 // Redis a fraction of a command sent, and the aggregator parses one reply per
 // group instead of several per key (figures in docs/redis.md).
 import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
-import { bucketOf } from '../../window';
 import type { Batch, CredBatch, IpBatch } from './batch';
-import { CHUNK, credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, readKey } from './keys';
-import { addChunkField, pairs, toSeries, type BucketCounts, type IpView, type Svc } from './service';
+import { seriesOfFields } from './grid-series';
+import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
+import { pairs, type IpView, type Svc } from './service';
 
 /** Arguments unpacked into one SMISMEMBER at most (Lua's unpack limit is about 8000). */
 const UNPACK = 2000;
 
 /**
  * KEYS[1] a key of the group (routing only). ARGV, in sections:
- *   IP sections: count, then each: seen key, oldest-ts key, meta key prefix,
- *     chunk key prefix, sub-bucket ms, first and last chunk the replay can
- *     read, rule count k, k candidate set keys, IP count n, then n times: IP
- *     key, wakes (0/1).
+ *   IP sections: count, then each: seen key, meta key prefix, history key
+ *     prefix, rule count k, k candidate set keys, IP count n, then n times:
+ *     IP key, wakes (0/1).
  *   credentials: count, then each: IP set key, meta key.
  *   totals: count, then each: a totals hash key.
  * Reply, flat, in the same order:
  *   per IP key: newest ts ('' when not indexed: nothing else read), candidacy
  *     bits (rule i = 2^i), then when hot: meta field count m, m strings
- *     (none unless a candidate), its oldest ts ('' when not indexed), chunk
- *     field count f, f strings; else 0, '', 0;
+ *     (none unless a candidate), history field count f, f strings (its
+ *     whole hash: bounded by the grid, grid-series.ts); else 0, 0;
  *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
- *   per totals key: r, f, n, a (false when absent).
+ *   per totals key: f, f strings (the whole hash).
  * A key not in the last-seen index has expired or was evicted: its history
- * is none (its chunks, if any are left, lie outside every window).
+ * is none (the write drops what its hash may still hold).
  */
 export const READ = `
 local out, o = {}, 0
@@ -41,12 +39,11 @@ local function putAll(t) put(#t); for j = 1, #t do o = o + 1; out[o] = t[j] end 
 local i = 1
 local sections = tonumber(ARGV[i]); i = i + 1
 for _ = 1, sections do
-  local seen, first, metaPre, chunkPre, bm = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  local from, to = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  local k = tonumber(ARGV[i + 7])
+  local seen, metaPre, histPre = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local k = tonumber(ARGV[i + 3])
   local cands = {}
-  for r = 1, k do cands[r] = ARGV[i + 7 + r] end
-  i = i + 8 + k
+  for r = 1, k do cands[r] = ARGV[i + 3 + r] end
+  i = i + 4 + k
   local n = tonumber(ARGV[i]); i = i + 1
   local bits = {}
   for r = 1, k do
@@ -60,7 +57,7 @@ for _ = 1, sections do
     end
   end
   for j = 1, n do
-    local ip, wakes, c0, c1 = ARGV[i], ARGV[i + 1], from, to
+    local ip, wakes = ARGV[i], ARGV[i + 1]
     i = i + 2
     local last = redis.call('ZSCORE', seen, ip)
     local b = bits[j] or 0
@@ -69,32 +66,13 @@ for _ = 1, sections do
     if last and (wakes == '1' or b > 0) then
       -- rule state is held for candidates only
       if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put(0) end
-      -- no chunk after the newest record's, none before the oldest's
-      local top = math.floor(math.floor(tonumber(last) / bm) / ${CHUNK})
-      if top < c1 then c1 = top end
-      local low = redis.call('ZSCORE', first, ip)
-      if low then
-        put(low)
-        low = math.floor(math.floor(tonumber(low) / bm) / ${CHUNK})
-        if low > c0 then c0 = low end
-      else
-        put('')
-      end
-      local fields = {}
-      for c = c0, c1 do
-        -- %d: Lua's own number formatting (%.14g) is slow
-        local h = redis.call('HGETALL', chunkPre .. string.format('%d', c) .. ':' .. ip)
-        for x = 1, #h do fields[#fields + 1] = h[x] end
-      end
-      putAll(fields)
+      putAll(redis.call('HGETALL', histPre .. ip))
     elseif b > 0 then
       -- a candidate no longer indexed: its rule state is read, to be cleared
       putAll(redis.call('HGETALL', metaPre .. ip))
-      put('')
       put(0)
     else
       put(0)
-      put('')
       put(0)
     end
   end
@@ -107,8 +85,7 @@ for _ = 1, creds do
 end
 local totals = tonumber(ARGV[i]); i = i + 1
 for _ = 1, totals do
-  local v = redis.call('HMGET', ARGV[i], 'r', 'f', 'n', 'a')
-  put(v[1]); put(v[2]); put(v[3]); put(v[4])
+  putAll(redis.call('HGETALL', ARGV[i]))
   i = i + 1
 end
 return out
@@ -125,14 +102,14 @@ export interface BatchReads {
   hot: Map<IpBatch, IpView>;
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
   creds: Map<CredBatch, [string[], Record<string, string>]>;
-  /** per service a rule reads totals of: the totals series over [from, now] before the batch */
+  /** per service of the batch: its totals series before the batch */
   totals: Map<Svc, number[]>;
 }
 
 interface GroupReq {
   ipSections: Map<Svc, IpBatch[]>;
   creds: CredBatch[];
-  totals: { svc: Svc; buckets: number[] }[];
+  totals: Svc[];
 }
 
 /** Read everything the batch's replay needs: one READ script per slot group, groups in parallel. */
@@ -153,35 +130,23 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
     svcs.add(ib.svc);
   }
   for (const cb of b.creds.values()) group(cb.svc, cb.svc.at(cb.cred).tag).creds.push(cb);
-  for (const svc of svcs) {
-    if (svc.totalsReach === 0) continue;
-    const c = bucketOf(b.nowEnd, svc.layout.bucketMs);
-    const buckets: number[] = [];
-    for (let x = c - svc.totalsReach + 1; x <= c; x++) buckets.push(x);
-    group(svc, svc.groups.service(svc.id)).totals.push({ svc, buckets });
-  }
+  // every service's totals: rules read them, and they are trimmed as they are written
+  for (const svc of b.totals.keys()) group(svc, svc.groups.service(svc.id)).totals.push(svc);
   const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
-      const reply = await read(readKey(tag), requestOf(req, b));
+      const reply = await read(readKey(tag), requestOf(req));
       parseReply(reply, req, out);
     }),
   );
   return out;
 }
 
-function requestOf(req: GroupReq, b: Batch): (string | number)[] {
+function requestOf(req: GroupReq): (string | number)[] {
   const a: (string | number)[] = [req.ipSections.size];
   for (const [svc, list] of req.ipSections) {
-    const L = svc.layout;
     const g = svc.at((list[0] as IpBatch).ip);
-    const to = Math.floor(bucketOf(b.nowEnd, L.bucketMs) / CHUNK);
-    // the replay's windows at the batch's first record reach back `span` sub-buckets
-    let first = b.nowEnd;
-    for (const ib of list) first = Math.min(first, (ib.recs[0] as { now: number }).now);
-    const from = Math.floor((bucketOf(first, L.bucketMs) - L.span + 1) / CHUNK);
-    a.push(g.keys.seenIps, g.keys.firstIps, ipMetaKey(g.tag, svc.id, '', L.bucketMs), ipChunkPrefix(g.tag, svc.id, L.bucketMs), L.bucketMs);
-    a.push(from, to);
+    a.push(g.keys.seenIps, ipMetaPrefix(g.tag, svc.id), ipHistPrefix(g.tag, svc.id));
     a.push(g.ipCands.length);
     for (const k of g.ipCands) a.push(k);
     a.push(list.length);
@@ -192,9 +157,8 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     const tag = cb.svc.at(cb.cred).tag;
     a.push(credIpsKey(tag, cb.svc.id, cb.cred), credMetaKey(tag, cb.svc.id, cb.cred));
   }
-  const keys = req.totals.flatMap(({ svc, buckets }) => buckets.map((x) => svc.totals(x)));
-  a.push(keys.length);
-  for (const k of keys) a.push(k);
+  a.push(req.totals.length);
+  for (const svc of req.totals) a.push(svc.totals);
   return a;
 }
 
@@ -213,11 +177,13 @@ function parseReply(reply: readonly (string | number | null)[], req: GroupReq, o
       const cand = IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
       out.cands.set(ib, cand);
       const meta = take();
-      const low = reply[i++];
-      if (low !== '' && low !== null && low !== undefined) ib.storedFirst = Number(low);
       const fields = take();
       if (!ib.wakes && bits === 0) continue;
-      out.hot.set(ib, viewOf(fields, meta, last === '' ? NONE : Number(last)));
+      out.hot.set(ib, {
+        series: last === '' ? [] : seriesOfFields(fields),
+        last: last === '' ? NONE : Number(last),
+        since: pairs(meta),
+      });
     }
   }
   for (const cb of req.creds) {
@@ -225,22 +191,5 @@ function parseReply(reply: readonly (string | number | null)[], req: GroupReq, o
     const meta = take();
     out.creds.set(cb, [z, pairs(meta)]);
   }
-  for (const { svc, buckets } of req.totals) {
-    const byBucket = new Map<number, BucketCounts>();
-    for (const x of buckets) {
-      const r = reply[i++];
-      const f = reply[i++];
-      const n = reply[i++];
-      const a = reply[i++];
-      if (r !== null && r !== undefined) byBucket.set(x, [Number(r), Number(f ?? 0), Number(n ?? 0), Number(a ?? 0)]);
-    }
-    out.totals.set(svc, toSeries(byBucket));
-  }
-}
-
-/** An IP key's view from its chunks' fields (r<b>, f<b>, n<b>, a<b> flat), meta (flat) and newest ts. */
-function viewOf(fields: readonly string[], meta: readonly string[], last: number): IpView {
-  const byBucket = new Map<number, BucketCounts>();
-  for (let j = 0; j + 1 < fields.length; j += 2) addChunkField(byBucket, fields[j] as string, fields[j + 1] as string);
-  return { series: toSeries(byBucket), last, since: pairs(meta) };
+  for (const svc of req.totals) out.totals.set(svc, seriesOfFields(take()));
 }

@@ -6,8 +6,9 @@ import type { RecordKind } from '../../../common/record';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
-import { addToSeries, bucketOf } from '../../window';
-import { SeriesCounts } from '../series-counts';
+import { addToSeries } from '../../window';
+import type { IpWrite } from './batch';
+import { GridCounts } from './grid-series';
 import { credMetaKey, ipMetaKey } from './keys';
 import { runBefore, scored, type IpView, type Svc } from './service';
 import type { Writes } from './writes';
@@ -20,6 +21,8 @@ export interface IpRec {
   /** the clock at this record */
   now: number;
   kind: RecordKind;
+  /** its grid key (level-grid.ts insertKey at `now`) */
+  key: number;
 }
 
 export interface CredRec {
@@ -28,12 +31,13 @@ export interface CredRec {
   now: number;
 }
 
-const cx = new SeriesCounts();
+const cx = new GridCounts();
 
 /**
  * Replay an IP key's records over `v` (its state before the batch; `cand0`
  * its candidacy per IP rule) with the service's `totals` series; push the
- * writes of what changed to `out`.
+ * writes of its rule state to `w`. Returns which of its records count on
+ * which history (an expired key starts over, as in the memory backend).
  */
 export function replayIp(
   w: Writes,
@@ -43,28 +47,33 @@ export function replayIp(
   v: IpView,
   cand0: readonly boolean[],
   totals: readonly number[],
-): void {
+): IpWrite {
   const s = svc.settings;
   const L = svc.layout;
-  let { series, last } = v;
+  let { last } = v;
+  let series = [...v.series];
+  // not indexed: expired or evicted, whatever its hash still holds
+  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series };
   const runs: Run[] = IP_RULES.map((rule, i) => runBefore(v, rule.type, cand0[i] === true));
-  for (const rec of recs) {
+  recs.forEach((rec, at) => {
     if (last !== NONE && last <= rec.now - L.longestMs) {
       // expired: the key starts over
+      out.from = at;
+      out.reset = rec.now - L.longestMs;
       series = [];
       runs.fill(OUT);
     }
     if (last === NONE || rec.cts > last) last = rec.cts;
-    addToSeries(series, bucketOf(rec.cts, L.bucketMs), rec.kind);
-    cx.at(L, series, totals, bucketOf(rec.now, L.bucketMs));
+    addToSeries(series, rec.key, rec.kind);
+    cx.at(svc.ranges(rec.now), series, totals);
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
       if (runs[i] === OUT && !rule.wakes(rec.kind)) continue;
       runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
     }
-  }
+  });
   const g = svc.at(ip);
-  const key = ipMetaKey(g.tag, svc.id, ip, L.bucketMs);
+  const key = ipMetaKey(g.tag, svc.id, ip);
   const set: (string | number)[] = [];
   const del: string[] = [];
   IP_RULES.forEach((rule, i) => {
@@ -83,6 +92,7 @@ export function replayIp(
     w.add(g.tag, 'PEXPIRE', key, svc.ttlMs);
   }
   if (del.length > 0) w.add(g.tag, 'HDEL', key, ...del);
+  return out;
 }
 
 /** The same for a credential, over its IP set and meta hash as they were before the batch. */

@@ -18,18 +18,17 @@ import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Finding } from '../../rules/registry';
-import { bucketOf } from '../../window';
-import { gridFor } from '../grid';
 import { WINDOW } from '../layout';
+import { LEVEL_MS } from '../level-grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { keepAlive, preAggregate, withBatch, writeCounts } from './batch';
+import { keepAlive, preAggregate, withBatch, writeCounts, type IpBatch, type IpWrite } from './batch';
 import { readBatch } from './reads';
 import type { RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
 import { replayCred, replayIp } from './replay';
-import { describe, type IpView, type Scripts, type Svc } from './service';
+import { describe, type Scripts, type Svc } from './service';
 import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
@@ -147,19 +146,12 @@ export class RedisState implements SiemState {
     for (const [name, id] of Object.entries(registry)) {
       const json = settings[name];
       // settings saved before a rule was added lack its fields: defaults fill them
-      const { bucket_ms: bucketMs, ...saved } =
+      // (bucket_ms: the sub-bucket length stored by builds before the one grid, ignored)
+      const { bucket_ms: _, ...saved } =
         json === undefined ? {} : (JSON.parse(json) as Partial<DetectionSettings> & { bucket_ms?: number });
-      const locked = this.#o.settingsSource === 'locked';
-      const s = locked ? this.#initialSettings(name) : { ...this.#o.defaults, ...saved };
-      // the grid the service's keys are on: stored with its settings (locked: kept while it fits, state/grid.ts)
-      const grid = locked ? gridFor(s, bucketMs) : (bucketMs ?? gridFor(s));
+      const s = this.#o.settingsSource === 'locked' ? this.#initialSettings(name) : { ...this.#o.defaults, ...saved };
       const old = this.#svcs.get(name);
-      svcs.set(
-        name,
-        old && old.id === Number(id) && sameSettings(old.settings, s) && old.layout.bucketMs === grid
-          ? old
-          : describe(name, Number(id), s, this.#groups, grid),
-      );
+      svcs.set(name, old && old.id === Number(id) && sameSettings(old.settings, s) ? old : describe(name, Number(id), s, this.#groups));
     }
     this.#svcs = new Map([...svcs].sort((a, b) => a[1].id - b[1].id));
     this.#version = version;
@@ -230,15 +222,14 @@ export class RedisState implements SiemState {
     });
   }
 
-  /** Store new settings of registered services (each change logged once, here), keeping their grids where they fit. */
+  /** Store new settings of registered services (each change logged once, here): their keys stay as they are (one grid). */
   async #writeSettings(changes: readonly [Svc, DetectionSettings][]): Promise<void> {
     if (changes.length === 0) return;
     await Promise.all(
       changes.map(([svc, s]) => {
-        const grid = gridFor(s, svc.layout.bucketMs);
-        this.#svcs.set(svc.name, describe(svc.name, svc.id, s, this.#groups, grid));
+        this.#svcs.set(svc.name, describe(svc.name, svc.id, s, this.#groups));
         this.#o.onSettingsChange?.(svc.name, svc.settings, s);
-        return this.#r.hset(metaKeys.settings, svc.name, JSON.stringify({ ...s, bucket_ms: grid }));
+        return this.#r.hset(metaKeys.settings, svc.name, JSON.stringify(s));
       }),
     );
     await this.#r.incr(metaKeys.version);
@@ -265,20 +256,17 @@ export class RedisState implements SiemState {
     // read. Every other IP key is written blind.
     const reads = await readBatch(this.#r.siemRead.bind(this.#r), b);
     const credList = [...b.creds.values()];
-    const hot = [...reads.hot.keys()];
     // the services' totals a rule reads: as they will be after this batch
     const totalsBySvc = new Map(
-      [...reads.totals].map(([svc, before]) => [
-        svc,
-        withBatch(before, b.totals.get(svc), bucketOf(b.nowEnd, svc.layout.bucketMs) - svc.totalsReach + 1),
-      ]),
+      [...reads.totals].map(([svc, before]) => [svc, svc.readsTotals ? withBatch(before, b.totals.get(svc)) : []]),
     );
 
     // Round 3: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
-    const touched = writeCounts(w, b, this.#o.credentialMaxIps);
-    for (const ib of hot)
-      replayIp(w, ib.svc, ib.ip, ib.recs, reads.hot.get(ib) as IpView, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []);
+    const ipWrites = new Map<IpBatch, IpWrite>();
+    for (const [ib, v] of reads.hot)
+      ipWrites.set(ib, replayIp(w, ib.svc, ib.ip, ib.recs, v, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
+    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites);
     credList.forEach((cb) => {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
       replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps);
@@ -385,11 +373,11 @@ export class RedisState implements SiemState {
 
   /** Whether a service's top scores are due a refresh: its window moved by a tenth of itself since the last (sweep.ts). */
   #topDue(svc: Svc, now: number): boolean {
-    const L = svc.layout;
-    const key = `${svc.id}:${L.bucketMs}`;
-    const c = bucketOf(now, L.bucketMs);
+    const wl = svc.layout.windows[WINDOW.window] as { level: number; back: number };
+    const key = `${svc.id}:${wl.level}`;
+    const c = Math.floor(now / (LEVEL_MS[wl.level] as number));
     const last = this.#topRefreshed.get(key);
-    if (last !== undefined && c - last < Math.max(1, Math.floor((L.back[WINDOW.window] as number) / 10)) && c >= last) return false;
+    if (last !== undefined && c - last < Math.max(1, Math.floor(wl.back / 10)) && c >= last) return false;
     this.#topRefreshed.set(key, c);
     if (this.#topRefreshed.size > 4 * this.#o.maxServices) this.#topRefreshed.delete(this.#topRefreshed.keys().next().value as string);
     return true;

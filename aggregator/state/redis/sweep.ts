@@ -4,11 +4,10 @@
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
-import { bucketOf } from '../../window';
-import { SeriesCounts } from '../series-counts';
-import { scoredBuckets } from './batch';
+import { scoredRange } from './batch';
 import { heldKeys } from './evict';
-import { credIpsKey, credMetaKey, ipChunkPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
+import { GridCounts } from './grid-series';
+import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** IP keys re-scored per script, expired per script: one script never holds Redis long */
@@ -22,8 +21,7 @@ const EXPIRE_PER_CALL = 10_000;
  * (state.ts): re-scoring every second cost Redis a quarter of a core at rest.
  */
 export async function sweepService(r: Scripts, svc: Svc, now: number, refreshTop: boolean): Promise<void> {
-  const c = bucketOf(now, svc.layout.bucketMs);
-  const totals = await readTotals(r, svc, c - svc.totalsReach + 1, c);
+  const totals = await readTotals(r, svc);
   await Promise.all(svc.inGroups.map((g) => sweepGroup(r, svc, g, now, totals, refreshTop)));
 }
 
@@ -31,7 +29,6 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const s = svc.settings;
   const k = g.keys;
   const L = svc.layout;
-  const c = bucketOf(now, L.bucketMs);
   // Writes are awaited at the end; if a read in between fails first (Redis
   // gone), they must not reject unhandled: each gets a handler when issued.
   const ops: Promise<unknown>[] = [];
@@ -50,14 +47,14 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     refreshTop ? r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1) : [],
     refreshTop ? r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1) : [],
   ]);
-  const [from, to] = scoredBuckets(svc, now);
+  const [from, to] = scoredRange(svc, now);
   const stale = [...new Set([...tr, ...te])];
   for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
     write(
       r.siemTopRefresh(
         k.topRequests,
         k.topErrors,
-        ipChunkPrefix(g.tag, svc.id, L.bucketMs),
+        ipHistPrefix(g.tag, svc.id),
         from,
         to,
         ...stale.slice(i, i + REFRESH_PER_CALL),
@@ -65,16 +62,17 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     );
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
-  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip, c - L.span + 1, c)));
+  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));
   ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
   const empty: IpView = ipView([], {}, null);
-  const cx = new SeriesCounts();
+  const cx = new GridCounts();
+  const ranges = svc.ranges(now);
   IP_RULES.forEach((rule, i) => {
     for (const ip of ipCands[i] ?? []) {
       const v = views.get(ip) ?? empty;
       const before = runBefore(v, rule.type, true);
-      const after = stepIp(rule, before, cx.at(L, v.series, totals, c), s);
-      const key = ipMetaKey(g.tag, svc.id, ip, L.bucketMs);
+      const after = stepIp(rule, before, cx.at(ranges, v.series, totals), s);
+      const key = ipMetaKey(g.tag, svc.id, ip);
       if (after === OUT) write(r.srem(g.ipCands[i] as string, ip));
       if (after < 0 && before >= 0) write(r.hdel(key, rule.type));
     }
@@ -107,7 +105,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
 
 /** Expired IP keys out of the last-seen index and the top sorted sets, a bounded number per script. */
 async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void> {
-  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, k.firstIps, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
+  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
 }
 
 /**

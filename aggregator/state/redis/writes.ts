@@ -8,7 +8,8 @@
 // The script is generic (a list of Redis commands, plus two conditional
 // ones): it holds no rule, so the registry alone decides what is written.
 import type { RedisClient } from './client';
-import { CHUNK, batchesKey, type Groups } from './keys';
+import { TRIM_LUA } from './grid-series';
+import { batchesKey, type Groups } from './keys';
 import { READ } from './reads';
 
 /**
@@ -25,19 +26,15 @@ import { READ } from './reads';
  * never outgrew.
  */
 export const TOP_LUA = `
-local function topScore(pre, suf, from, to, trKey, teKey, member)
+local function topScore(key, from, to, trKey, teKey, member)
   local r, f = 0, 0
-  -- the chunks' fields as they are (most keys have a few sub-buckets: cheaper
-  -- than asking for every field name of the window)
-  for c = math.floor(from / ${CHUNK}), math.floor(to / ${CHUNK}) do
-    local h = redis.call('HGETALL', pre .. string.format('%d', c) .. suf)
-    for i = 1, #h, 2 do
-      local k = string.byte(h[i], 1)
-      if k == 114 or k == 102 then
-        local b = tonumber(string.sub(h[i], 2))
-        if b >= from and b <= to then
-          if k == 114 then r = r + tonumber(h[i + 1]) else f = f + tonumber(h[i + 1]) end
-        end
+  local h = redis.call('HGETALL', key)
+  for i = 1, #h, 2 do
+    local k = string.byte(h[i], 1)
+    if k == 114 or k == 102 then
+      local b = tonumber(string.sub(h[i], 2), 36)
+      if b and b > from and b <= to then
+        if k == 114 then r = r + tonumber(h[i + 1]) else f = f + tonumber(h[i + 1]) end
       end
     end
   end
@@ -48,21 +45,21 @@ end
 
 /**
  * Re-score IP keys in the top sorted sets (the sweep). KEYS[1] top-requests,
- * KEYS[2] top-errors; ARGV: chunk key prefix, from, to, then IP keys (the
- * chunk key suffix is ':' .. IP key).
+ * KEYS[2] top-errors; ARGV: history key prefix, the window's key range
+ * (from, to], then IP keys.
  */
 export const TOP_REFRESH = `${TOP_LUA}
 for i = 4, #ARGV do
-  topScore(ARGV[1], ':' .. ARGV[i], tonumber(ARGV[2]), tonumber(ARGV[3]), KEYS[1], KEYS[2], ARGV[i])
+  topScore(ARGV[1] .. ARGV[i], tonumber(ARGV[2]), tonumber(ARGV[3]), KEYS[1], KEYS[2], ARGV[i])
 end
 return #ARGV - 3
 `;
 
 /**
  * Expire IP keys last seen at or before ARGV[1], at most ARGV[2] of them,
- * from the last-seen index (KEYS[1]), the top sorted sets (KEYS[2],
- * KEYS[3]) and the oldest-ts index (KEYS[4]) at once: a key touched
- * meanwhile stays in all four. Returns how many went.
+ * from the last-seen index (KEYS[1]) and the top sorted sets (KEYS[2],
+ * KEYS[3]) at once: a key touched meanwhile stays in all three. Returns how
+ * many went.
  */
 export const EXPIRE_IPS = `
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -72,7 +69,6 @@ for i = 1, #gone, 1000 do
   redis.call('ZREM', KEYS[1], unpack(part))
   redis.call('ZREM', KEYS[2], unpack(part))
   redis.call('ZREM', KEYS[3], unpack(part))
-  redis.call('ZREM', KEYS[4], unpack(part))
 end
 return #gone
 `;
@@ -93,22 +89,25 @@ export const OP_ARGS = 4000;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
  *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
- *   IPS seen first top-requests top-errors chunk-prefix ttl entries: entries
- *     is one string of tab-separated tokens (one argument rather than
+ *   TRIM key now oldest: merge a grid hash up by age, prune it below
+ *     `oldest` (grid-series.ts TRIM_LUA);
+ *   IPS seen top-requests top-errors history-prefix ttl entries: entries is
+ *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
- *     IP key: name, newest ts, oldest ts ('-' when stored already), requests,
- *     failures, chunk count, per chunk: its number, sub-bucket count k, k
- *     times (sub-bucket, r, f, n, a; n = neither failure nor success): every
- *     write of a service's IP keys in the group: counts into the chunk
- *     hashes (HINC's way), newest and oldest ts into their indexes, counts
- *     added to the top scores (TOP_LUA). Keys and field names are built here
- *     from their parts (numbers as sent: Lua formatting a number is slow): an IP
- *     costs 8 + 5 per sub-bucket arguments, not 20.
+ *     IP key: name, newest ts, reset ('-', else drop its history first when
+ *     it is not indexed or its newest ts is at most this), requests,
+ *     failures, trim clock ('-', else that and the oldest key: TRIM after
+ *     the counts), entry count k, k times (grid key in base 36, r, f, n, a;
+ *     n = neither failure nor success): every write of a service's IP keys
+ *     in the group: counts into the history hash (HINC's way), newest ts into
+ *     its index, counts added to the top scores (TOP_LUA). Keys and field
+ *     names are built here from their parts (numbers as sent: Lua formatting
+ *     a number is slow).
  * Flat arguments, not JSON: Redis hands them to Lua as strings, with no
  * decoding (cjson was most of the script's time).
  * Returns 0 when the batch was written into this group before, else 1.
  */
-export const APPLY = `
+export const APPLY = `${TRIM_LUA}
 local ledger = KEYS[1]
 if redis.call('ZSCORE', ledger, ARGV[1]) then return 0 end
 local i, N = 5, #ARGV
@@ -121,26 +120,31 @@ while i <= N do
       if redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) == tonumber(ARGV[j + 1]) then fresh = true end
     end
     if fresh then redis.call('PEXPIRE', key, ARGV[a + 1]) end
+  elseif c == 'TRIM' then
+    trim(ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
   elseif c == 'IPS' then
-    local seen, first, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-    local nx = string.gmatch(ARGV[a + 6], '[^\t]+')
+    local seen, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local nx = string.gmatch(ARGV[a + 5], '[^\t]+')
     for ip in nx do
-      local last, low, req, fail = nx(), nx(), nx(), nx()
+      local last, reset, req, fail, at = nx(), nx(), nx(), nx(), nx()
+      local key, fresh = pre .. ip, false
+      if reset ~= '-' then
+        local sc = redis.call('ZSCORE', seen, ip)
+        if not sc or tonumber(sc) <= tonumber(reset) then redis.call('DEL', key) end
+      end
+      local oldest = at ~= '-' and nx() or nil
       redis.call('ZADD', seen, 'GT', last, ip)
-      if low ~= '-' then redis.call('ZADD', first, 'LT', low, ip) end
       redis.call('ZINCRBY', tr, req, ip)
       if fail ~= '0' then redis.call('ZINCRBY', te, fail, ip) end
       for _ = 1, tonumber(nx()) do
-        local key, fresh = pre .. nx() .. ':' .. ip, false
-        for _ = 1, tonumber(nx()) do
-          local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
-          if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
-          if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
-          if n ~= '0' then redis.call('HINCRBY', key, 'n' .. b, n) end
-          if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
-        end
-        if fresh then redis.call('PEXPIRE', key, ttl) end
+        local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
+        if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
+        if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
+        if n ~= '0' then redis.call('HINCRBY', key, 'n' .. b, n) end
+        if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
       end
+      if oldest and trim(key, tonumber(at), tonumber(oldest)) then fresh = true end
+      if fresh then redis.call('PEXPIRE', key, ttl) end
     end
   elseif c == 'HMAX' then
     local cur = redis.call('HGET', ARGV[a], ARGV[a + 1])
@@ -214,5 +218,5 @@ export function defineApply(r: RedisClient): void {
   r.defineCommand('siemApply', { numberOfKeys: 1, lua: APPLY });
   r.defineCommand('siemRead', { numberOfKeys: 1, lua: READ });
   r.defineCommand('siemTopRefresh', { numberOfKeys: 2, lua: TOP_REFRESH });
-  r.defineCommand('siemExpireIps', { numberOfKeys: 4, lua: EXPIRE_IPS });
+  r.defineCommand('siemExpireIps', { numberOfKeys: 3, lua: EXPIRE_IPS });
 }
