@@ -4,7 +4,8 @@
 // to the same Redis shared by two aggregators taking alternate batches, and
 // to a 3-master Redis Cluster, at a SIEM_MAX_KEYS that evicts all the time
 // (4 or 9 keys) or never. Findings (`since` included), top lists (up to ties
-// at the cut), gauges and evictions counted must be equal. Real redis-server
+// at the cut), gauges and evictions counted must be equal, whatever the
+// window lengths in force and however they changed. Real redis-server
 // processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,18 +30,25 @@ const V4 = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '198.51.100.7', '::ffff:10.0.0.4
 const V6 = ['2001:db8:1:1::1', '2001:db8:1:1::2', '2001:db8:1:1:ffff::9', '2001:db8:1:2::1', '2001:db8:7:7::1', '2001:db8:7:7::8'];
 const STATUSES = [200, 204, 302, 401, 403, 404, 429, 500, 503];
 
-// Thresholds and the credential window change; the IP windows keep their
-// defaults: how history follows a change of window lengths (the memory
-// backend prunes it to the span in force, so a window lengthened later finds
-// less) belongs to the bucket grid's own issue, not to Redis.
+// Thresholds and every window length change: short ones (< 10 s: the
+// grid's 0.1 s level), the defaults, long ones (a baseline of an hour reads
+// 10 s and 100 s sub-buckets), so histories cross from one level to another
+// and windows are shortened and lengthened again over kept history.
+const windowArb = fc.constantFrom(2, 5, 9, 30, 60, 600);
 const settingsArb = fc.record({
-  credential_window_seconds: fc.constantFrom(120, 300),
+  window_seconds: windowArb,
+  error_burst_seconds: fc.constantFrom(1, 3, 10, 40),
+  auth_fail_window_seconds: windowArb,
+  spike_window_seconds: fc.constantFrom(3, 30, 60, 300),
+  spike_baseline_seconds: fc.constantFrom(5, 300, 3600),
+  credential_window_seconds: fc.constantFrom(4, 120, 300, 1800),
   error_min: fc.integer({ min: 1, max: 5 }),
   error_ratio: fc.constantFrom(0, 0.5, 0.9),
   credential_min_ips: fc.integer({ min: 1, max: 3 }),
   spike_min_successes: fc.integer({ min: 1, max: 3 }),
   spike_min_failures: fc.integer({ min: 1, max: 4 }),
   spike_failure_ratio: fc.constantFrom(0.5, 0.8),
+  flood_min_requests: fc.constantFrom(3, 10),
   top_n: fc.constantFrom(2, 5),
 });
 
@@ -49,9 +57,12 @@ const SPARSE = Number.POSITIVE_INFINITY;
 
 const recordArb = fc.record({
   // ms after the previous record; now and then a jump past every window
+  // (and gaps past the grid's merge ages: 12 s, 400 s, 4000 s)
   dt: fc.oneof(
     { weight: 20, arbitrary: fc.integer({ min: 1, max: 3000 }) },
+    { weight: 2, arbitrary: fc.integer({ min: 5_000, max: 40_000 }) },
     { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 400_000, max: 5_000_000 }) },
   ),
   ip: fc.constantFrom(...V4, ...V6),
   status: fc.constantFrom(...STATUSES),

@@ -11,7 +11,7 @@ import { WINDOW } from '../layout';
 import { insertKey, LEVEL_MS } from '../level-grid';
 import { keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
-import type { CredRec, IpRec } from './replay';
+import type { CredRec, CredWrite, IpRec } from './replay';
 import { addCounts, type BucketCounts, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
 
@@ -37,7 +37,6 @@ export interface IpWrite {
 export interface CredBatch {
   svc: Svc;
   cred: string;
-  ips: Map<string, number>;
   last: number;
   recs: CredRec[];
 }
@@ -118,9 +117,7 @@ export function preAggregate(
     if (r.credential) {
       const ck = `${svc.id}|${r.credential}`;
       let cb = out.creds.get(ck);
-      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, ips: new Map(), last: ts, recs: [] }));
-      const prev = cb.ips.get(r.ipKey);
-      if (prev === undefined || ts > prev) cb.ips.set(r.ipKey, ts);
+      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, last: ts, recs: [] }));
       if (ts > cb.last) cb.last = ts;
       cb.recs.push({ cts: ts, ip: r.ipKey, now });
     }
@@ -154,9 +151,9 @@ export function withBatch(series: readonly number[], add: Map<number, BucketCoun
 }
 
 /**
- * The writes of counts: service totals, IP histories (from the records
- * `writes` says, dropped first where it says so), indexes, top scores,
- * credential IP sets, the event clock; histories and totals trimmed (merged
+ * The writes of counts: service totals, IP histories and credential IP sets
+ * (from the records `writes` and `credWrites` say, dropped first where they
+ * say so), indexes, top scores, the event clock; histories and totals trimmed (merged
  * up the grid by age, pruned to the longest window) where something is due.
  * `totals`: each service's totals as read before the batch. Returns the
  * groups touched per service (for keepAlive).
@@ -167,6 +164,7 @@ export function writeCounts(
   credentialMaxIps: number,
   totals: ReadonlyMap<Svc, readonly number[]>,
   writes: ReadonlyMap<IpBatch, IpWrite>,
+  credWrites: ReadonlyMap<CredBatch, CredWrite>,
 ): Map<Svc, Set<string>> {
   if (b.event && b.newest > 0) w.add(META_TAG, 'MAX', metaKeys.clock, b.newest);
   const touched = new Map<Svc, Set<string>>();
@@ -244,8 +242,16 @@ export function writeCounts(
     const ipsKey = credIpsKey(g.tag, svc.id, cb.cred);
     const metaKey = credMetaKey(g.tag, svc.id, cb.cred);
     const cap = Math.max(credentialMaxIps, svc.settings.credential_min_ips);
+    const cw = credWrites.get(cb);
+    // expired at a record of the batch: its IP set starts over there (while Redis still agrees)
+    if (cw?.reset !== undefined) w.add(g.tag, 'DELIF', ipsKey, metaKey, 'L', cw.reset);
+    const ips = new Map<string, number>();
+    for (let i = cw?.from ?? 0; i < cb.recs.length; i++) {
+      const rec = cb.recs[i] as CredRec;
+      if ((ips.get(rec.ip) ?? Number.NEGATIVE_INFINITY) < rec.cts) ips.set(rec.ip, rec.cts);
+    }
     let add: (string | number)[] = [];
-    for (const [ip, ts] of cb.ips) {
+    for (const [ip, ts] of ips) {
       add.push(ts, ip);
       if (add.length >= OP_ARGS) {
         w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
@@ -253,7 +259,6 @@ export function writeCounts(
       }
     }
     if (add.length > 0) w.add(g.tag, 'ZADD', ipsKey, 'GT', ...add);
-    w.add(g.tag, 'ZREMRANGEBYSCORE', ipsKey, '-inf', b.nowEnd - svc.layout.longestMs);
     w.add(g.tag, 'ZREMRANGEBYRANK', ipsKey, 0, -cap - 1);
     w.add(g.tag, 'HMAX', metaKey, 'L', cb.last);
     w.add(g.tag, 'PEXPIRE', ipsKey, svc.ttlMs);
@@ -280,14 +285,7 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      for (const k of [
-        g.keys.seenIps,
-        g.keys.seenCreds,
-        g.keys.topRequests,
-        g.keys.topErrors,
-        ...g.ipCands,
-        ...g.credCands,
-      ])
+      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
         w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }

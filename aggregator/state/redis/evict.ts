@@ -47,12 +47,7 @@ export async function evict(
   }
 }
 
-async function evictRound(
-  r: Scripts,
-  svcs: readonly Svc[],
-  excess: number,
-  onEvict?: (table: 'ip' | 'credential') => void,
-): Promise<void> {
+async function evictRound(r: Scripts, svcs: readonly Svc[], excess: number, onEvict?: (table: 'ip' | 'credential') => void): Promise<void> {
   const lists = svcs.flatMap((svc) => svc.inGroups.map((g) => ({ svc, g })));
   const oldest = await Promise.all(
     lists.map(({ g }) =>

@@ -73,7 +73,12 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
 
 /** Sum of one count (r or f) of an IP key over the key range (from, to]. */
 async function windowSum(r: Scripts, svc: Svc, ip: string, kind: 'r' | 'f', from: number, to: number): Promise<number> {
-  const c = sumSeries(seriesOfFields(Object.entries(await r.hgetall(ipHistKey(svc.at(ip).tag, svc.id, ip))).flat()), from, to, emptyCounts());
+  const c = sumSeries(
+    seriesOfFields(Object.entries(await r.hgetall(ipHistKey(svc.at(ip).tag, svc.id, ip))).flat()),
+    from,
+    to,
+    emptyCounts(),
+  );
   return kind === 'r' ? c.requests : c.failures;
 }
 

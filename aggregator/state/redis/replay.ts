@@ -104,16 +104,20 @@ export function replayCred(
   flatIps: string[],
   flatMeta: Record<string, string>,
   credentialMaxIps: number,
-): void {
+): CredWrite {
   const s = svc.settings;
+  const out: CredWrite = { from: 0, reset: undefined };
   const ips = scored(flatIps);
   const meta = flatMeta;
   let last = meta.L === undefined ? NONE : Number(meta.L);
   const before: Run[] = CREDENTIAL_RULES.map((rule) => (meta[rule.type] === undefined ? OUT : Number(meta[rule.type])));
   const runs = [...before];
   const cap = Math.max(credentialMaxIps, s.credential_min_ips);
-  for (const rec of recs) {
+  recs.forEach((rec, at) => {
     if (last !== NONE && last <= rec.now - svc.layout.longestMs) {
+      // expired: the key starts over
+      out.from = at;
+      out.reset = rec.now - svc.layout.longestMs;
       ips.clear();
       runs.fill(OUT);
     }
@@ -126,7 +130,7 @@ export function replayCred(
     CREDENTIAL_RULES.forEach((rule, i) => {
       runs[i] = stepCredential(rule, runs[i] as Run, c, s, rec.cts);
     });
-  }
+  });
   const g = svc.at(cred);
   const key = credMetaKey(g.tag, svc.id, cred);
   CREDENTIAL_RULES.forEach((rule, i) => {
@@ -137,4 +141,11 @@ export function replayCred(
     else w.add(g.tag, 'HSET', key, rule.type, a);
     if ((a === OUT) !== (b === OUT)) w.add(g.tag, a === OUT ? 'SREM' : 'SADD', g.credCands[i] as string, cred);
   });
+  return out;
+}
+
+/** What the replay found of a credential: its records from `from` on count; `reset`: its IP set is dropped first (expired then). */
+export interface CredWrite {
+  from: number;
+  reset: number | undefined;
 }

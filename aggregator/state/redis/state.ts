@@ -22,12 +22,12 @@ import { WINDOW } from '../layout';
 import { LEVEL_MS } from '../level-grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { keepAlive, preAggregate, withBatch, writeCounts, type IpBatch, type IpWrite } from './batch';
+import { keepAlive, preAggregate, withBatch, writeCounts, type CredBatch, type IpBatch, type IpWrite } from './batch';
 import { readBatch } from './reads';
 import type { RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
-import { replayCred, replayIp } from './replay';
+import { replayCred, replayIp, type CredWrite } from './replay';
 import { describe, type Scripts, type Svc } from './service';
 import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
@@ -102,6 +102,12 @@ export class RedisState implements SiemState {
   #initialSettings(name: string): DetectionSettings {
     if (this.#o.settingsSource === 'locked') return this.#o.lockedSettings?.get(name) ?? this.#o.defaults;
     return this.#o.defaults;
+  }
+
+  /** Settings of a service without a place: kept aside in Redis (batch), else its initial ones. */
+  async #asideOf(name: string): Promise<DetectionSettings> {
+    const json = this.#o.settingsSource === 'locked' ? null : await this.#r.hget(metaKeys.aside, name);
+    return json ? { ...this.#o.defaults, ...(JSON.parse(json) as Partial<DetectionSettings>) } : this.#initialSettings(name);
   }
 
   async settingsInForce(): Promise<Record<string, DetectionSettings>> {
@@ -266,11 +272,12 @@ export class RedisState implements SiemState {
     const ipWrites = new Map<IpBatch, IpWrite>();
     for (const [ib, v] of reads.hot)
       ipWrites.set(ib, replayIp(w, ib.svc, ib.ip, ib.recs, v, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
-    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites);
-    credList.forEach((cb) => {
+    const credWrites = new Map<CredBatch, CredWrite>();
+    for (const cb of credList) {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
-      replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps);
-    });
+      credWrites.set(cb, replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps));
+    }
+    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites);
     keepAlive(w, touched);
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
@@ -290,7 +297,8 @@ export class RedisState implements SiemState {
   async top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList> {
     return this.#guard(async () => {
       const now = await this.#refresh();
-      return topAt(this.#r, this.#svcs.get(service), service, by, n, now, this.settingsOf(service).window_seconds);
+      const svc = this.#svcs.get(service);
+      return topAt(this.#r, svc, service, by, n, now, (svc?.settings ?? (await this.#asideOf(service))).window_seconds);
     });
   }
 

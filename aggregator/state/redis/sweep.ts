@@ -50,16 +50,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const [from, to] = scoredRange(svc, now);
   const stale = [...new Set([...tr, ...te])];
   for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
-    write(
-      r.siemTopRefresh(
-        k.topRequests,
-        k.topErrors,
-        ipHistPrefix(g.tag, svc.id),
-        from,
-        to,
-        ...stale.slice(i, i + REFRESH_PER_CALL),
-      ),
-    );
+    write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));

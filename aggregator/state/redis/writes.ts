@@ -86,6 +86,7 @@ export const OP_ARGS = 4000;
  * the ops, flat: name, argument count n, n arguments. An op is a Redis
  * command, or one of:
  *   HMAX key field value: raise a hash field;
+ *   DELIF key hash field value: delete key unless the hash field is above value;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
  *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
@@ -146,6 +147,9 @@ while i <= N do
       if oldest and trim(key, tonumber(at), tonumber(oldest)) then fresh = true end
       if fresh then redis.call('PEXPIRE', key, ttl) end
     end
+  elseif c == 'DELIF' then
+    local cur = redis.call('HGET', ARGV[a + 1], ARGV[a + 2])
+    if not cur or tonumber(cur) <= tonumber(ARGV[a + 3]) then redis.call('DEL', ARGV[a]) end
   elseif c == 'HMAX' then
     local cur = redis.call('HGET', ARGV[a], ARGV[a + 1])
     if not cur or tonumber(ARGV[a + 2]) > tonumber(cur) then redis.call('HSET', ARGV[a], ARGV[a + 1], ARGV[a + 2]) end
