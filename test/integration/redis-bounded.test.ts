@@ -1,7 +1,7 @@
 // SIEM_MAX_KEYS bounds what the Redis backend stores: a spray of many more IP
 // keys and credentials than the cap, on one Redis and on a 3-master Cluster,
 // leaves at most the cap of entities after each batch (no sweep needed), and no key of an evicted
-// entity behind (bucket chunks, rule state, credential sets, index entries).
+// entity behind (history hashes, rule state, credential sets, index entries).
 // An evicted IP key that returns starts from zero.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,7 +58,7 @@ async function spray(url: string, nodes: () => Redis[]): Promise<void> {
     const keys = await allKeys(nodes());
     // per-entity keys name their entity last; they must all be held ones
     const held = new Set<string>();
-    const entityKeys = keys.filter((k) => /^ks:(i|im|c|cm):/.test(k));
+    const entityKeys = keys.filter((k) => /^ks:(h|m|c|cm):/.test(k));
     for (const n of nodes()) {
       for (const k of await n.keys('ks:*:seen*')) for (const m of await n.zrange(k, 0, -1)) held.add(m);
     }
@@ -71,7 +71,7 @@ async function spray(url: string, nodes: () => Redis[]): Promise<void> {
     await s.apply([{ ts: T0 + 5000, ipKey: '10.1.0.0', status: 200, service: 'orders' }]);
     let requests = 0;
     for (const n of nodes()) {
-      for (const k of await n.keys('ks:i:*:10.1.0.0'))
+      for (const k of await n.keys('ks:h:*:10.1.0.0'))
         for (const [f, v] of Object.entries(await n.hgetall(k))) if (f.startsWith('r')) requests += Number(v);
     }
     assert.equal(requests, 1, 'the returning IP key holds only its new record');

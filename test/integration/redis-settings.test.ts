@@ -1,6 +1,6 @@
 // issue 13 (1) on the shared state: two aggregators on one real
 // redis-server. Settings changes sent through either keep the service's
-// counts (one grid, stored with the settings), a settings-only POST takes no
+// counts (one grid whatever the settings), a settings-only POST takes no
 // place in SIEM_MAX_SERVICES, and SIEM_SETTINGS=locked ignores batches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,6 +51,44 @@ test('Redis: two aggregators alternating window_seconds 60 and 30 for one servic
   // the first batch set 60 (the default: no change); then 9 changes, each logged once
   const changes = logged.filter((l) => /^settings changed/.test(String(l.msg)));
   assert.equal(changes.length, 9);
+});
+
+test("Redis: window_seconds 60 -> 30 -> 5 -> 60 through two aggregators keeps the IP's history and its finding (one grid: no change restarts a history)", async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const env = { SIEM_CLOCK: 'event', SIEM_STATE: redis.url };
+  const a = await startAggregator(env);
+  t.after(() => a.close());
+  const b = await startAggregator(env);
+  t.after(() => b.close());
+  await healthy(a);
+  await healthy(b);
+  const errorIp = async (agg: RunningAggregator) =>
+    (await getJson(`${agg.url}/v1/findings?type=error_ip`)).body.findings.map((f: { ip: string; count: number; since: number }) => [
+      f.ip,
+      f.count,
+      f.since,
+    ]);
+  const topErrors = async (agg: RunningAggregator) => (await getJson(`${agg.url}/v1/top?service=orders&by=errors`)).body;
+  await postJson(`${a.url}/v1/records`, { records: failures(30, T0, '203.0.113.7') });
+  const [[, , since]] = await errorIp(a);
+  assert.deepEqual(await errorIp(b), [['203.0.113.7', 30, since]]);
+  // 60 s and 30 s windows read 1 s sub-buckets, 5 s ones 0.1 s sub-buckets: the same history, through either aggregator
+  const steps: [RunningAggregator, Record<string, number>, number, number][] = [
+    [b, { window_seconds: 30 }, 1000, 33],
+    [a, { window_seconds: 5, spike_window_seconds: 5, error_burst_seconds: 5 }, 2000, 36],
+    [b, { window_seconds: 60, spike_window_seconds: 60, error_burst_seconds: 10 }, 3000, 39],
+  ];
+  for (const [agg, settings, at, count] of steps) {
+    const r = await postJson(`${agg.url}/v1/records`, { settings: { orders: settings }, records: failures(3, T0 + at, '203.0.113.7') });
+    assert.deepEqual(r.body, { accepted: 3, rejected: 0 });
+    for (const x of [a, b]) {
+      const top = await topErrors(x);
+      assert.equal(top.window_seconds, settings.window_seconds);
+      assert.deepEqual(top.items, [{ ip: '203.0.113.7', count }], `window ${settings.window_seconds} s`);
+      assert.deepEqual(await errorIp(x), [['203.0.113.7', count, since]], `window ${settings.window_seconds} s`);
+    }
+  }
 });
 
 test('Redis: a settings-only POST naming 100 junk services takes no place; settings sent early take effect with the first record', async (t) => {

@@ -291,7 +291,11 @@ export class RedisState implements SiemState {
   }
 
   async findings(filter: FindingFilter = {}): Promise<Finding[]> {
-    return this.#guard(async () => findingsAt(this.#r, this.#services(), await this.#refresh(), filter, this.#o.maxFindings));
+    return this.#guard(async () => {
+      // refreshed first: the services may be new to this aggregator
+      const now = await this.#refresh();
+      return findingsAt(this.#r, this.#services(), now, filter, this.#o.maxFindings);
+    });
   }
 
   async top(service: string, by: 'requests' | 'errors', n?: number): Promise<TopList> {
