@@ -18,24 +18,37 @@ const UNPACK = 2000;
 /**
  * KEYS[1] a key of the group (routing only). ARGV, in sections:
  *   IP sections: count, then each: seen key, meta key prefix, history key
- *     prefix, rule count k, k candidate set keys, IP count n, then n times:
- *     IP key, wakes (0/1).
+ *     prefix, rule count k, k candidate set keys, IP count n, the n IP keys
+ *     as one tab-separated string, and their wakes flags as one string of n
+ *     characters '0'/'1' (two arguments, not 2n: the aggregator's cost is
+ *     per argument).
  *   credentials: count, then each: IP set key, meta key.
  *   totals: count, then each: a totals hash key.
- * Reply, flat, in the same order:
+ * Reply: one string, its tokens separated by tabs (one bulk string to
+ * decode rather than one per token; IP keys, field names and counts hold no
+ * tab), in the same order:
  *   per IP key: newest ts ('' when not indexed: nothing else read), candidacy
  *     bits (rule i = 2^i), then when hot: meta field count m, m strings
  *     (none unless a candidate), history field count f, f strings (its
  *     whole hash: bounded by the grid, grid-series.ts); else 0, 0;
  *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
  *   per totals key: f, f strings (the whole hash).
+ * The newest ts of a section's keys come from one ZMSCORE, not a ZSCORE per
+ * key. Counts are formatted once each (NUM): Lua's own number formatting
+ * (%.14g) is slow.
  * A key not in the last-seen index has expired or was evicted: its history
  * is none (the write drops what its hash may still hold).
  */
 export const READ = `
+local NUM = {}
+local function num(x)
+  local s = NUM[x]
+  if not s then s = string.format('%d', x); NUM[x] = s end
+  return s
+end
 local out, o = {}, 0
 local function put(x) o = o + 1; out[o] = x end
-local function putAll(t) put(#t); for j = 1, #t do o = o + 1; out[o] = t[j] end end
+local function putAll(t) put(num(#t)); for j = 1, #t do o = o + 1; out[o] = t[j] end end
 local i = 1
 local sections = tonumber(ARGV[i]); i = i + 1
 for _ = 1, sections do
@@ -44,36 +57,37 @@ for _ = 1, sections do
   local cands = {}
   for r = 1, k do cands[r] = ARGV[i + 3 + r] end
   i = i + 4 + k
-  local n = tonumber(ARGV[i]); i = i + 1
-  local bits = {}
-  for r = 1, k do
-    for s = 0, n - 1, ${UNPACK} do
-      local names = {}
-      for j = s, math.min(n, s + ${UNPACK}) - 1 do names[#names + 1] = ARGV[i + 2 * j] end
-      local got = redis.call('SMISMEMBER', cands[r], unpack(names))
+  local n = tonumber(ARGV[i])
+  local ips, wakes = {}, ARGV[i + 2]
+  for ip in string.gmatch(ARGV[i + 1], '[^\t]+') do ips[#ips + 1] = ip end
+  i = i + 3
+  local bits, lasts = {}, {}
+  for s = 0, n - 1, ${UNPACK} do
+    local e = math.min(n, s + ${UNPACK})
+    for r = 1, k do
+      local got = redis.call('SMISMEMBER', cands[r], unpack(ips, s + 1, e))
       for j = 1, #got do
         if got[j] == 1 then bits[s + j] = (bits[s + j] or 0) + 2 ^ (r - 1) end
       end
     end
+    local got = redis.call('ZMSCORE', seen, unpack(ips, s + 1, e))
+    for j = 1, e - s do lasts[s + j] = got[j] end
   end
   for j = 1, n do
-    local ip, wakes = ARGV[i], ARGV[i + 1]
-    i = i + 2
-    local last = redis.call('ZSCORE', seen, ip)
-    local b = bits[j] or 0
+    local ip, last, b = ips[j], lasts[j], bits[j] or 0
     put(last or '')
-    put(b)
-    if last and (wakes == '1' or b > 0) then
+    put(num(b))
+    if last and (string.byte(wakes, j) == 49 or b > 0) then
       -- rule state is held for candidates only
-      if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put(0) end
+      if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put('0') end
       putAll(redis.call('HGETALL', histPre .. ip))
     elseif b > 0 then
       -- a candidate no longer indexed: its rule state is read, to be cleared
       putAll(redis.call('HGETALL', metaPre .. ip))
-      put(0)
+      put('0')
     else
-      put(0)
-      put(0)
+      put('0')
+      put('0')
     end
   end
 end
@@ -88,11 +102,11 @@ for _ = 1, totals do
   putAll(redis.call('HGETALL', ARGV[i]))
   i = i + 1
 end
-return out
+return table.concat(out, '\t')
 `;
 
-/** `args` goes as one array (ioredis flattens it), as ApplyScript's ops. */
-export type ReadScript = (key: string, args: (string | number)[]) => Promise<(string | number | null)[]>;
+/** `args` goes as one array (ioredis flattens it), as ApplyScript's ops; the reply is READ's tab-separated string. */
+export type ReadScript = (key: string, args: (string | number)[]) => Promise<string>;
 
 /** What the replay needs, as read before the batch. */
 export interface BatchReads {
@@ -136,7 +150,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
       const reply = await read(readKey(tag), requestOf(req));
-      parseReply(reply, req, out);
+      parseReply(reply.split('\t'), req, out);
     }),
   );
   return out;
@@ -149,8 +163,13 @@ function requestOf(req: GroupReq): (string | number)[] {
     a.push(g.keys.seenIps, ipMetaPrefix(g.tag, svc.id), ipHistPrefix(g.tag, svc.id));
     a.push(g.ipCands.length);
     for (const k of g.ipCands) a.push(k);
-    a.push(list.length);
-    for (const ib of list) a.push(ib.ip, ib.wakes ? 1 : 0);
+    let ips = '';
+    let wakes = '';
+    for (const ib of list) {
+      ips += ips === '' ? ib.ip : `\t${ib.ip}`;
+      wakes += ib.wakes ? '1' : '0';
+    }
+    a.push(list.length, ips, wakes);
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
@@ -162,17 +181,17 @@ function requestOf(req: GroupReq): (string | number)[] {
   return a;
 }
 
-function parseReply(reply: readonly (string | number | null)[], req: GroupReq, out: BatchReads): void {
+function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): void {
   let i = 0;
   const take = (): string[] => {
     const n = Number(reply[i++]);
-    const s = reply.slice(i, i + n) as string[];
+    const s = reply.slice(i, i + n);
     i += n;
     return s;
   };
   for (const list of req.ipSections.values()) {
     for (const ib of list) {
-      const last = reply[i++] as string;
+      const last = reply[i++];
       const bits = Number(reply[i++]);
       const cand = IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
       out.cands.set(ib, cand);

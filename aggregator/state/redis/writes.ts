@@ -73,6 +73,50 @@ end
 return #gone
 `;
 
+/** Members per ZMSCORE / ZADD at most (Lua's unpack limit is about 8000 values). */
+const UNPACK = 2000;
+
+/**
+ * The sorted-set writes of an IPS op, one call per UNPACK members instead of
+ * one per member (a call from Lua costs about as much as the update itself).
+ * zaddGt: newest ts into the last-seen index. addScores: counts added to the
+ * top scores, as ZINCRBY would (read with ZMSCORE, written with one ZADD;
+ * ZINCRBY's reply, a formatted double, was most of its cost); with `skip0`
+ * a member whose increment is 0 is left as it is (else added at 0). Scores are whole numbers: formatted with
+ * %d (Lua's own %.14g is slow).
+ */
+const BULK_LUA = `
+local function zaddGt(z, scores, members, n)
+  for s = 0, n - 1, ${UNPACK} do
+    local a = {}
+    for j = s + 1, math.min(n, s + ${UNPACK}) do
+      a[#a + 1] = scores[j]
+      a[#a + 1] = members[j]
+    end
+    redis.call('ZADD', z, 'GT', unpack(a))
+  end
+end
+local function addScores(z, members, inc, n, skip0)
+  local ms, incs = {}, {}
+  for j = 1, n do
+    if inc[j] ~= 0 or not skip0 then
+      ms[#ms + 1] = members[j]
+      incs[#incs + 1] = inc[j]
+    end
+  end
+  for s = 0, #ms - 1, ${UNPACK} do
+    local e = math.min(#ms, s + ${UNPACK})
+    local got = redis.call('ZMSCORE', z, unpack(ms, s + 1, e))
+    local a = {}
+    for j = s + 1, e do
+      a[#a + 1] = string.format('%d', (tonumber(got[j - s]) or 0) + incs[j])
+      a[#a + 1] = ms[j]
+    end
+    redis.call('ZADD', z, unpack(a))
+  end
+end
+`;
+
 /** How long a batch id is remembered (docs/api.md: 10 minutes). */
 export const BATCH_TTL_MS = 10 * 60_000;
 /** Batch ids held per group at most (oldest dropped first), so the ledger is bounded by count as well as time. */
@@ -108,7 +152,7 @@ export const OP_ARGS = 4000;
  * decoding (cjson was most of the script's time).
  * Returns 0 when the batch was written into this group before, else 1.
  */
-export const APPLY = `${TRIM_LUA}
+export const APPLY = `${TRIM_LUA}${BULK_LUA}
 local ledger = KEYS[1]
 if redis.call('ZSCORE', ledger, ARGV[1]) then return 0 end
 local i, N = 5, #ARGV
@@ -126,6 +170,7 @@ while i <= N do
   elseif c == 'IPS' then
     local seen, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
     local nx = string.gmatch(ARGV[a + 5], '[^\t]+')
+    local ips, lasts, reqs, fails, m = {}, {}, {}, {}, 0
     for ip in nx do
       local last, reset, req, fail, at = nx(), nx(), nx(), nx(), nx()
       local key, fresh = pre .. ip, false
@@ -134,9 +179,8 @@ while i <= N do
         if not sc or tonumber(sc) <= tonumber(reset) then redis.call('DEL', key) end
       end
       local oldest = at ~= '-' and nx() or nil
-      redis.call('ZADD', seen, 'GT', last, ip)
-      redis.call('ZINCRBY', tr, req, ip)
-      if fail ~= '0' then redis.call('ZINCRBY', te, fail, ip) end
+      m = m + 1
+      ips[m], lasts[m], reqs[m], fails[m] = ip, last, tonumber(req), tonumber(fail)
       for _ = 1, tonumber(nx()) do
         local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
         if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
@@ -147,6 +191,10 @@ while i <= N do
       if oldest and trim(key, tonumber(at), tonumber(oldest)) then fresh = true end
       if fresh then redis.call('PEXPIRE', key, ttl) end
     end
+    -- after the loop: a reset above read the newest ts as it was before the batch
+    zaddGt(seen, lasts, ips, m)
+    addScores(tr, ips, reqs, m, false)
+    addScores(te, ips, fails, m, true)
   elseif c == 'DELIF' then
     local cur = redis.call('HGET', ARGV[a + 1], ARGV[a + 2])
     if not cur or tonumber(cur) <= tonumber(ARGV[a + 3]) then redis.call('DEL', ARGV[a]) end
