@@ -12,12 +12,14 @@ import { insertKey, LEVEL_MS } from '../level-grid';
 import { keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, CredWrite, IpRec } from './replay';
-import { addCounts, type BucketCounts, type Scripts, type Svc } from './service';
+import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
 
 export interface IpBatch {
   svc: Svc;
   ip: string;
+  /** its slot group (named once per batch: on a Cluster the name is hashed) */
+  g: InGroup;
   last: number;
   recs: IpRec[];
   wakes: boolean;
@@ -37,6 +39,7 @@ export interface IpWrite {
 export interface CredBatch {
   svc: Svc;
   cred: string;
+  g: InGroup;
   last: number;
   recs: CredRec[];
 }
@@ -107,7 +110,7 @@ export function preAggregate(
     const b = insertKey(ts, now, svc.finest);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
-    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, last: ts, recs: [], wakes: false }));
+    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, g: svc.at(r.ipKey), last: ts, recs: [], wakes: false }));
     if (ts > ib.last) ib.last = ts;
     ib.recs.push({ ts: r.ts, cts: ts, now, kind, key: b });
     if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
@@ -117,7 +120,7 @@ export function preAggregate(
     if (r.credential) {
       const ck = `${svc.id}|${r.credential}`;
       let cb = out.creds.get(ck);
-      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, last: ts, recs: [] }));
+      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, g: svc.at(r.credential), last: ts, recs: [] }));
       if (ts > cb.last) cb.last = ts;
       cb.recs.push({ cts: ts, ip: r.ipKey, now });
     }
@@ -201,19 +204,14 @@ export function writeCounts(
     const before = totals.get(svc);
     if (before && trimDue(before, now, oldestOf(svc.ranges(now)))) w.add(tag, 'TRIM', svc.totals, now, oldestOf(svc.ranges(now)));
   }
-  // per service and group: one IPS op (writes.ts APPLY)
-  const sections = new Map<string, { tag: string; head: (string | number)[]; args: (string | number)[] }>();
+  // per service and group: one IPS op (writes.ts APPLY), its entries built as
+  // one string (joining an array of ~10 tokens per key cost about 3x as much)
+  const sections = new Map<InGroup, { svc: Svc; s: string }>();
   for (const ib of b.ips.values()) {
-    const { svc } = ib;
-    const g = svc.at(ib.ip);
+    const { svc, g } = ib;
     touch(svc, g.tag);
-    const sk = `${svc.id}|${g.tag}`;
-    let sec = sections.get(sk);
-    if (!sec) {
-      const k = g.keys;
-      const head = [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs];
-      sections.set(sk, (sec = { tag: g.tag, head, args: [] }));
-    }
+    let sec = sections.get(g);
+    if (!sec) sections.set(g, (sec = { svc, s: '' }));
     const iw = writes.get(ib);
     const from = iw?.from ?? 0;
     const byKey = new Map<number, BucketCounts>();
@@ -228,16 +226,16 @@ export function writeCounts(
     const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
     const oldest = oldestOf(svc.ranges(now));
     const trim = iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest);
-    const a = sec.args;
-    a.push(ib.ip, ib.last, iw?.reset ?? '-', req, fail, trim ? now : '-');
-    if (trim) a.push(oldest);
-    a.push(byKey.size);
-    for (const [bk, c] of byKey) a.push(keyField(bk), c[0], c[1], c[0] - c[1] - c[2], c[3]);
+    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim ? `${now}\t${oldest}` : '-'}\t${byKey.size}`;
+    for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
+    sec.s += e;
   }
-  for (const sec of sections.values()) w.addArgs(sec.tag, 'IPS', [...sec.head, sec.args.join('\t')]);
+  for (const [g, { svc, s }] of sections) {
+    const k = g.keys;
+    w.addArgs(g.tag, 'IPS', [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs, s]);
+  }
   for (const cb of b.creds.values()) {
-    const { svc } = cb;
-    const g = svc.at(cb.cred);
+    const { svc, g } = cb;
     touch(svc, g.tag);
     const ipsKey = credIpsKey(g.tag, svc.id, cb.cred);
     const metaKey = credMetaKey(g.tag, svc.id, cb.cred);

@@ -111,7 +111,7 @@ export type ReadScript = (key: string, args: (string | number)[]) => Promise<str
 /** What the replay needs, as read before the batch. */
 export interface BatchReads {
   /** per IP key of the batch, its candidacy per IP rule */
-  cands: Map<IpBatch, boolean[]>;
+  cands: Map<IpBatch, readonly boolean[]>;
   /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
   hot: Map<IpBatch, IpView>;
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
@@ -137,13 +137,13 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   };
   const svcs = new Set<Svc>();
   for (const ib of b.ips.values()) {
-    const e = group(ib.svc, ib.svc.at(ib.ip).tag);
+    const e = group(ib.svc, ib.g.tag);
     let list = e.ipSections.get(ib.svc);
     if (!list) e.ipSections.set(ib.svc, (list = []));
     list.push(ib);
     svcs.add(ib.svc);
   }
-  for (const cb of b.creds.values()) group(cb.svc, cb.svc.at(cb.cred).tag).creds.push(cb);
+  for (const cb of b.creds.values()) group(cb.svc, cb.g.tag).creds.push(cb);
   // every service's totals: rules read them, and they are trimmed as they are written
   for (const svc of b.totals.keys()) group(svc, svc.groups.service(svc.id)).totals.push(svc);
   const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
@@ -159,7 +159,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
 function requestOf(req: GroupReq): (string | number)[] {
   const a: (string | number)[] = [req.ipSections.size];
   for (const [svc, list] of req.ipSections) {
-    const g = svc.at((list[0] as IpBatch).ip);
+    const { g } = list[0] as IpBatch;
     a.push(g.keys.seenIps, ipMetaPrefix(g.tag, svc.id), ipHistPrefix(g.tag, svc.id));
     a.push(g.ipCands.length);
     for (const k of g.ipCands) a.push(k);
@@ -173,13 +173,17 @@ function requestOf(req: GroupReq): (string | number)[] {
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
-    const tag = cb.svc.at(cb.cred).tag;
+    const { tag } = cb.g;
     a.push(credIpsKey(tag, cb.svc.id, cb.cred), credMetaKey(tag, cb.svc.id, cb.cred));
   }
   a.push(req.totals.length);
   for (const svc of req.totals) a.push(svc.totals);
   return a;
 }
+
+/** the candidacy and rule state of most keys: none (shared, never changed) */
+const NO_CANDS: readonly boolean[] = Object.freeze(IP_RULES.map(() => false));
+const NO_SINCE: Readonly<Record<string, string>> = Object.freeze({});
 
 function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): void {
   let i = 0;
@@ -193,15 +197,14 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
     for (const ib of list) {
       const last = reply[i++];
       const bits = Number(reply[i++]);
-      const cand = IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
-      out.cands.set(ib, cand);
+      out.cands.set(ib, bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0));
       const meta = take();
       const fields = take();
       if (!ib.wakes && bits === 0) continue;
       out.hot.set(ib, {
         series: last === '' ? [] : seriesOfFields(fields),
         last: last === '' ? NONE : Number(last),
-        since: pairs(meta),
+        since: meta.length === 0 ? NO_SINCE : pairs(meta),
       });
     }
   }

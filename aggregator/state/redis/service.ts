@@ -102,7 +102,7 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
 export interface IpView {
   series: number[];
   last: number;
-  since: Record<string, string>;
+  since: Readonly<Record<string, string>>;
 }
 
 /** The run of rule `type` before a batch: out unless a candidate, else its `since` or NONE. */
