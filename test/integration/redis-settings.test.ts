@@ -142,10 +142,16 @@ test('Redis: a service with no record for its longest window gives its place bac
   await healthy(b);
   const post = (agg: RunningAggregator, records: unknown[], settings?: unknown) =>
     postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
-  /** one sweep by `agg` (the sweep lock lets one aggregator sweep per SIEM_SWEEP_INTERVAL_MS) */
+  /**
+   * One sweep by `agg` (the sweep lock lets one aggregator sweep per
+   * SIEM_SWEEP_INTERVAL_MS), then the other's periodic one if it held the lock
+   * meanwhile: a sweep refused the lock returns at once, while the other's
+   * may still be releasing a service.
+   */
   const sweep = async (agg: RunningAggregator) => {
     await new Promise((r) => setTimeout(r, 20));
     await agg.state.sweep();
+    await (agg === a ? b : a).state.sweep();
   };
   assert.equal((await post(a, failures(3, now, '192.0.2.1', 'x'), { x: { error_min: 2 } })).body.accepted, 3);
   assert.deepEqual((await post(b, failures(1, now, '192.0.2.1', 'y'))).body.rejected_by, { services: 1 });
