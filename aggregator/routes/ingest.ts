@@ -8,7 +8,7 @@ import { errors } from '../errors';
 import type { SiemMetrics } from '../metrics';
 import type { RejectionLog } from '../rejections';
 import type { KeyedRecord, RejectReason, SiemState } from '../state/state';
-import { checkRecord } from '../validate-record';
+import { keyRecord } from '../validate-record';
 import type { IgnoredSettingsLog } from '../settings-log';
 import { bearer } from '../auth';
 import { BATCH_ID_MAX, type BatchLedger } from '../batch-ledger';
@@ -83,13 +83,14 @@ export async function ingestRecords(
     }
   }
   const good: KeyedRecord[] = [];
-  for (const r of raw) {
-    const c = checkRecord(r, config.ipv6Prefix);
-    if (c.ok) good.push(c.record);
+  for (let i = 0; i < raw.length; i++) {
+    const r = raw[i];
+    const c = keyRecord(r, config.ipv6Prefix);
+    if (typeof c !== 'string') good.push(c);
     else {
       bad++;
-      byReason[c.reason] = (byReason[c.reason] ?? 0) + 1;
-      samples[c.reason] ??= () => r;
+      byReason[c] = (byReason[c] ?? 0) + 1;
+      samples[c] ??= () => r;
     }
   }
   let applied: Awaited<ReturnType<typeof state.apply>>;

@@ -53,6 +53,7 @@ export const credentialIps: CredentialRule<CredentialIpsFinding> = {
   // the rule itself: IPs only leave the window as time passes
   candidate: holds,
   holds,
+  count: (c, s) => distinctIpsSince(c.ips, fromTs(c, s)),
   finding(service, credential, c, s, since) {
     const from = fromTs(c, s);
     return {

@@ -67,6 +67,8 @@ export interface CredentialRule<F extends { type: string } = { type: string }> e
   candidate(c: CredentialCounts, s: DetectionSettings): boolean;
   holds(c: CredentialCounts, s: DetectionSettings): boolean;
   finding(service: string, credential: string, c: CredentialCounts, s: DetectionSettings, since: number): F;
+  /** the finding's `count` alone: findings cut to SIEM_MAX_FINDINGS are then built only for those kept */
+  count(c: CredentialCounts, s: DetectionSettings): number;
 }
 
 /** Ratios in findings: four decimals. */

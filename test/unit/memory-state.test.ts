@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { MemoryState } from '../../aggregator/state/memory/state';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
@@ -295,6 +296,48 @@ test('findings are capped at maxFindings, strongest first', async () => {
     f.map((x) => x.count),
     [24, 23],
   );
+});
+
+test('findings cut at maxFindings are the first of the whole list, ties on the cut included (credential findings built only when kept)', async () => {
+  let cutRuns = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.record({
+          dt: fc.integer({ min: 0, max: 1_500 }),
+          ip: fc.integer({ min: 0, max: 12 }),
+          status: fc.constantFrom(200, 401, 500),
+          service: fc.constantFrom('a', 'b'),
+          credential: fc.option(fc.constantFrom('k1', 'k2', 'k3', 'k4'), { nil: undefined }),
+        }),
+        { maxLength: 300 },
+      ),
+      fc.integer({ min: 0, max: 6 }),
+      async (steps, max) => {
+        const all = state({ maxFindings: 10_000 }).s;
+        const cut = state({ maxFindings: max }).s;
+        const settings = {
+          ...DEFAULT_SETTINGS,
+          credential_min_ips: 2,
+          error_min: 3,
+          error_burst_min: 3,
+          flood_min_requests: 5,
+          auth_fail_min: 2,
+        };
+        for (const st of [all, cut]) assert.deepEqual(await st.applySettings({ a: settings, b: settings }), []);
+        let ts = T0;
+        const recs = steps.map((x) => rec((ts += x.dt), `10.0.0.${x.ip}`, x.status, x.service, x.credential));
+        await all.apply(recs);
+        await cut.apply(recs);
+        const whole = await all.findings();
+        assert.deepEqual(await cut.findings(), whole.slice(0, max));
+        if (whole.length > max) cutRuns++;
+      },
+    ),
+    { numRuns: 150 },
+  );
+  // the traffic made more findings than the cap in many runs
+  assert.ok(cutRuns > 15, `cut in ${cutRuns} runs`);
 });
 
 test('auth_bruteforce: 6 × 401/403 within 60 s fire with since = the 6th; 404s, or 401s among successes, do not', async () => {

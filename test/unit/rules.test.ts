@@ -121,6 +121,19 @@ test('credential_ips: 3 distinct IPs fire, 2 do not; only IPs inside the window 
   }
 });
 
+test('every credential rule: count() is the count of the finding it builds', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 600_000 })), { maxLength: 40 }),
+      fc.integer({ min: 0, max: 900_000 }),
+      (pairs, now) => {
+        const c = { ips: new Map(pairs.map(([ip, ts]) => [`198.51.100.${ip}`, ts] as const)), now };
+        for (const r of CREDENTIAL_RULES) assert.equal(r.count(c, S), (r.finding('a', 'k', c, S, 0) as Finding).count, r.type);
+      },
+    ),
+  );
+});
+
 // --- candidate conditions, for every rule of the registry
 
 const settingsArb: fc.Arbitrary<DetectionSettings> = fc

@@ -3,7 +3,7 @@
 import type { TopList } from '../../../common/record';
 import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
-import type { CredentialCounts, Run } from '../../rules/types';
+import type { CredentialCounts, CredentialRule, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
@@ -35,13 +35,59 @@ export function findingsOf(
       if (!want(rule.type)) return;
       for (const [e, run] of svc.credentialRuns[i] as Map<CredentialEntry, Run>) {
         const cc: CredentialCounts = { ips: e.ips, now };
-        if (rule.holds(cc, s)) out.push(rule.finding(svc.name, e.key, cc, s, sinceOf(run, e.lastTs)) as Finding);
+        if (!rule.holds(cc, s)) continue;
+        // ranked by a stand-in holding what compareFindings reads; the finding (its IP list sorted) is built once kept
+        out.push(new Pending(rule, svc, e, cc, run) as unknown as Finding);
       }
     });
   }
   // Bounded output (SIEM_MAX_FINDINGS): the strongest first.
-  out.sort(compareFindings);
-  return out.length > max ? out.slice(0, max) : out;
+  const kept = strongest(out, max);
+  for (let i = 0; i < kept.length; i++) {
+    const f = kept[i] as Finding | Pending;
+    if (f instanceof Pending) kept[i] = f.build();
+  }
+  return kept;
+}
+
+/** A credential finding not built yet: what compareFindings reads, and what builds it. */
+class Pending {
+  readonly type: string;
+  readonly service: string;
+  readonly credential: string;
+  readonly count: number;
+  constructor(
+    readonly rule: CredentialRule,
+    readonly svc: ServiceState,
+    readonly e: CredentialEntry,
+    readonly cc: CredentialCounts,
+    readonly run: Run,
+  ) {
+    this.type = rule.type;
+    this.service = svc.name;
+    this.credential = e.key;
+    this.count = rule.count(cc, svc.settings);
+  }
+  build(): Finding {
+    return this.rule.finding(this.service, this.credential, this.cc, this.svc.settings, sinceOf(this.run, this.e.lastTs)) as Finding;
+  }
+}
+
+/**
+ * The `max` first of `all` in compareFindings order, sorted. Counts come
+ * first in that order: only findings at or above the max-th count are
+ * sorted (all of that count, so ties are cut exactly as a full sort would).
+ */
+function strongest(all: Finding[], max: number): Finding[] {
+  if (all.length > max && max > 0) {
+    const counts = new Float64Array(all.length);
+    for (let i = 0; i < all.length; i++) counts[i] = -(all[i] as Finding).count;
+    counts.sort();
+    const least = -(counts[max - 1] as number);
+    all = all.filter((f) => f.count >= least);
+  }
+  all.sort(compareFindings);
+  return all.length > max ? all.slice(0, max) : all;
 }
 
 /** The first sub-bucket of the service's window (of the window's level) at clock `now`. */
