@@ -1,13 +1,10 @@
 // Sliding windows made of sub-buckets, stored sparsely.
 //
 // A key's history is a flat number array of entries
-// [bucket, requests, failures, successes, auth failures], ascending by bucket number
-// (bucket = floor(ts / bucketMs)). Only buckets that saw traffic hold an
-// entry, so the many IPs that send one or two requests cost a few numbers,
-// while a busy IP costs at most one entry per sub-bucket of the longest
-// window. A window of W ms at clock T is the k = ceil(W / bucketMs) buckets
-// ending with T's bucket: it covers (T - W, T] to within one sub-bucket,
-// which docs/api.md ("Definitions") allows when bucketMs <= W / 10.
+// [key, requests, failures, successes, auth failures], ascending by key (the
+// one bucket grid's keys, state/level-grid.ts). Only sub-buckets that saw
+// traffic hold an entry, so the many IPs that send one or two requests cost
+// a few numbers. A window is a key range (from, to]: sumSeries.
 
 import type { RecordKind } from '../common/record';
 
@@ -28,15 +25,6 @@ export interface Counts {
 
 export function emptyCounts(): Counts {
   return { requests: 0, failures: 0, successes: 0, auth_failures: 0 };
-}
-
-export function bucketOf(ts: number, bucketMs: number): number {
-  return Math.floor(ts / bucketMs);
-}
-
-/** Number of buckets a window of `windowMs` spans. */
-export function bucketsFor(windowMs: number, bucketMs: number): number {
-  return Math.max(1, Math.ceil(windowMs / bucketMs));
 }
 
 /** Add one request to `series` in `bucket`; keeps entries sorted. */

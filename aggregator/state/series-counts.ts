@@ -1,40 +1,49 @@
-// IpCounts over window.ts series at one clock bucket: the Redis backend's
-// view of an IP key (read back from Redis) and of its service's totals.
+// IpCounts over window.ts series on the one grid (level-grid.ts) at one
+// clock: the Redis backend's view of an IP key (read back from Redis) and of
+// its service's totals, and the rules' unit tests.
 import type { IpCounts } from '../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../window';
-import type { Layout, WindowId } from './layout';
+import type { GridLayout, WindowId } from './layout';
+import { windowFrom, windowTo } from './level-grid';
 
-export class SeriesCounts implements IpCounts {
-  #layout!: Layout;
+/** Per WindowId the key range (from, to] of the window at clock `now`: from at 2w, to at 2w + 1. */
+export function windowRanges(L: GridLayout, now: number): Float64Array {
+  const out = new Float64Array(2 * L.windows.length);
+  L.windows.forEach((wl, w) => {
+    out[2 * w] = windowFrom(wl, now);
+    out[2 * w + 1] = windowTo(wl, now);
+  });
+  return out;
+}
+
+/**
+ * IpCounts over series on the grid at one clock (the windows' key ranges):
+ * each window summed at most once per `at()`, into reused objects.
+ */
+export class GridCounts implements IpCounts {
+  #ranges: Float64Array = new Float64Array(0);
   #series: readonly number[] = [];
   #totals: readonly number[] = [];
-  #c = 0;
   #ipDone = 0;
   #svcDone = 0;
   readonly #ip: Counts[] = [];
   readonly #total: Counts[] = [];
 
-  /** Point at an IP key's `series` and its service's `totals`, with the clock in bucket `c`. */
-  at(layout: Layout, series: readonly number[], totals: readonly number[], c: number): this {
-    this.#layout = layout;
+  /** Point at an IP key's `series` and its service's `totals`, with the windows' key ranges `ranges` (windowRanges). */
+  at(ranges: Float64Array, series: readonly number[], totals: readonly number[]): this {
+    this.#ranges = ranges;
     this.#series = series;
     this.#totals = totals;
-    this.#c = c;
     this.#ipDone = 0;
     this.#svcDone = 0;
     return this;
-  }
-
-  /** The IP key's series changed (a record added): sums are stale. */
-  touched(): void {
-    this.#ipDone = 0;
   }
 
   ip(w: WindowId): Counts {
     const out = (this.#ip[w] ??= emptyCounts());
     if (!(this.#ipDone & (1 << w))) {
       this.#ipDone |= 1 << w;
-      sumSeries(this.#series, this.#c - (this.#layout.back[w] as number), this.#c - (this.#layout.till[w] as number), out);
+      sumSeries(this.#series, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
     }
     return out;
   }
@@ -43,7 +52,7 @@ export class SeriesCounts implements IpCounts {
     const out = (this.#total[w] ??= emptyCounts());
     if (!(this.#svcDone & (1 << w))) {
       this.#svcDone |= 1 << w;
-      sumSeries(this.#totals, this.#c - (this.#layout.back[w] as number), this.#c - (this.#layout.till[w] as number), out);
+      sumSeries(this.#totals, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
     }
     return out;
   }

@@ -9,8 +9,9 @@ import { atLeastIpsSince, distinctIpsSince, newestIps } from '../../aggregator/r
 import { compareFindings, CREDENTIAL_RULES, FINDING_TYPES, IP_RULES, RULES, type Finding } from '../../aggregator/rules/registry';
 import { sinceOf, stepIp } from '../../aggregator/rules/step';
 import { NONE, OUT, type IpRule } from '../../aggregator/rules/types';
-import { layoutOf } from '../../aggregator/state/layout';
-import { SeriesCounts } from '../../aggregator/state/series-counts';
+import { gridLayoutOf, WINDOW } from '../../aggregator/state/layout';
+import { keyOf, LEVEL_MS } from '../../aggregator/state/level-grid';
+import { GridCounts, windowRanges } from '../../aggregator/state/series-counts';
 import { addCountsToSeries, STRIDE } from '../../aggregator/window';
 
 const rule = (type: string) => {
@@ -23,17 +24,27 @@ const rule = (type: string) => {
 type Tally = [number, number, number] | [number, number, number, number];
 const put = (series: number[], b: number, [r, f, su, a]: Tally) => addCountsToSeries(series, b, r, f, su, a ?? 0);
 function countsOf(s: DetectionSettings, now: Tally, base: Tally = [0, 0, 0], service?: Tally) {
-  const L = layoutOf(s);
-  const c = 10_000;
+  const L = gridLayoutOf(s);
+  const T = 10_000_999;
   const series: number[] = [];
-  const baseBucket = c - (L.till[2] as number); // the baseline's newest bucket
-  put(series, baseBucket, base);
-  put(series, c, now);
+  // the baseline's newest sub-bucket, at its level (level-grid.ts)
+  const bl = L.windows[WINDOW.baseline] as { level: number; till: number };
+  put(series, keyOf(bl.level, Math.floor(T / (LEVEL_MS[bl.level] as number)) - bl.till), base);
+  put(series, keyOf(0, Math.floor(T / 100)), now); // the clock's own 0.1 s: in every window
   const totals: number[] = [];
-  if (service) put(totals, c, service);
+  if (service) put(totals, keyOf(0, Math.floor(T / 100)), service);
   else totals.push(...series);
-  return new SeriesCounts().at(L, series, totals, c);
+  return new GridCounts().at(windowRanges(L, T), series, totals);
 }
+
+/**
+ * IpCounts of histories given in 1 s sub-buckets (numbered from 0) at the
+ * end of 1 s sub-bucket `c`: on the grid's 1 s keys.
+ */
+function countsAt(s: DetectionSettings, series: readonly number[], totals: readonly number[], c: number): GridCounts {
+  return new GridCounts().at(windowRanges(gridLayoutOf(s), c * 1000 + 999), onGrid(series), onGrid(totals));
+}
+const onGrid = (series: readonly number[]) => series.map((x, i) => (i % STRIDE === 0 ? keyOf(1, x) : x));
 
 test('error_ip: 20 failures at ratio >= 0.5 fire; 19 failures, or a busy IP at 2%, do not', () => {
   const r = rule('error_ip');
@@ -178,8 +189,7 @@ test('every IP rule is a candidate whenever it holds', () => {
   for (const r of IP_RULES) {
     fc.assert(
       fc.property(settingsArb, historyArb, historyArb, fc.integer({ min: 0, max: 500 }), (s, ip, others, c) => {
-        const L = layoutOf(s);
-        const cx = new SeriesCounts().at(L, ip, merge(ip, others), c);
+        const cx = countsAt(s, ip, merge(ip, others), c);
         return !r.holds(cx, s) || r.candidate(cx, s);
       }),
       { numRuns: 500, seed: 12 },
@@ -201,7 +211,6 @@ test('an IP candidate never stops being one while its counts still allow the rul
         fc.integer({ min: 0, max: 400 }),
         fc.integer({ min: 0, max: 200 }),
         (s, ip, others, later, c, d) => {
-          const L = layoutOf(s);
           const mine = ip.filter((_, i) => (ip[i - (i % STRIDE)] as number) <= c); // nothing of this IP after c
           // other IP keys go on sending: the service's totals may grow after c
           const totals = merge(
@@ -209,8 +218,8 @@ test('an IP candidate never stops being one while its counts still allow the rul
             others,
             later.map((x, i) => (i % STRIDE === 0 ? x + c + 1 : x)),
           );
-          const atLater = new SeriesCounts().at(L, mine, totals, c + d);
-          const atC = new SeriesCounts().at(L, mine, totals, c);
+          const atLater = countsAt(s, mine, totals, c + d);
+          const atC = countsAt(s, mine, totals, c);
           return !r.holds(atLater, s) || r.candidate(atC, s);
         },
       ),
@@ -245,7 +254,7 @@ test('the candidate property can fail: a condition that is not necessary is caug
   const wrong: IpRule = { ...base, candidate: (c, s) => c.ip(0).failures > s.error_min };
   const out = fc.check(
     fc.property(settingsArb, historyArb, fc.integer({ min: 0, max: 500 }), (s, ip, c) => {
-      const cx = new SeriesCounts().at(layoutOf(s), ip, ip, c);
+      const cx = countsAt(s, ip, ip, c);
       return !wrong.holds(cx, s) || wrong.candidate(cx, s);
     }),
     { numRuns: 500, seed: 15 },
@@ -258,14 +267,12 @@ test('the candidate property can fail: a condition that is not necessary is caug
 test('stepIp: a run begins at the record where the rule starts to hold and keeps that start', () => {
   const r = rule('error_ip');
   const s = { ...S, error_min: 2, error_ratio: 0.5 };
-  const L = layoutOf(s);
   const series: number[] = [];
-  const cx = new SeriesCounts();
   const c = 1000;
   let run = OUT;
   const add = (fail: number, succ: number, ts: number) => {
     addCountsToSeries(series, c, fail + succ, fail, succ);
-    run = stepIp(r, run, cx.at(L, series, series, c), s, ts);
+    run = stepIp(r, run, countsAt(s, series, series, c), s, ts);
     return run;
   };
   assert.equal(add(1, 0, 100), OUT); // one failure: not a candidate
@@ -274,7 +281,7 @@ test('stepIp: a run begins at the record where the rule starts to hold and keeps
   assert.equal(add(0, 4, 400), NONE); // ratio 3/7: a candidate, no run
   assert.equal(add(3, 0, 500), 500); // holds again: a new run
   // a clock tick past the window: out, and no `since` invented
-  assert.equal(stepIp(r, run, cx.at(L, series, series, c + (L.back[0] as number) + 1), s), OUT);
+  assert.equal(stepIp(r, run, countsAt(s, series, series, c + s.window_seconds + 1), s), OUT);
   assert.equal(sinceOf(NONE, 42), 42);
   assert.equal(sinceOf(7, 42), 7);
 });

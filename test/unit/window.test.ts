@@ -3,8 +3,6 @@ import assert from 'node:assert/strict';
 import {
   addToHistogram,
   addToSeries,
-  bucketOf,
-  bucketsFor,
   emptyCounts,
   pruneHistogram,
   pruneSeries,
@@ -12,17 +10,9 @@ import {
   sumHistogram,
   sumSeries,
 } from '../../aggregator/window';
+import { keyOf, windowKeys, windowLevel } from '../../aggregator/state/level-grid';
 
 const classifyAs = (failure: boolean, success: boolean, auth = false) => ({ failure, success, auth });
-
-test('bucketOf floors to sub-buckets, bucketsFor rounds windows up', () => {
-  assert.equal(bucketOf(0, 6000), 0);
-  assert.equal(bucketOf(5999, 6000), 0);
-  assert.equal(bucketOf(6000, 6000), 1);
-  assert.equal(bucketsFor(60_000, 6000), 10);
-  assert.equal(bucketsFor(61_000, 6000), 11);
-  assert.equal(bucketsFor(1, 6000), 1);
-});
 
 test('series keeps entries sorted, merges a bucket, counts failures, successes and auth failures apart from 1xx', () => {
   const s: number[] = [];
@@ -50,12 +40,11 @@ test('a window of k buckets ending at the clock covers (c-k, c]: exactly at the 
 
 test('a record exactly W ms old leaves a window of W at a sub-bucket boundary', () => {
   const W = 60_000;
-  const G = 6000;
   const s: number[] = [];
-  const t0 = 600_000; // a bucket boundary
-  addToSeries(s, bucketOf(t0, G), classifyAs(true, false));
-  const k = bucketsFor(W, G);
-  const inWindow = (now: number) => sumSeries(s, bucketOf(now, G) - k, bucketOf(now, G), emptyCounts()).failures;
+  const t0 = 600_000; // a sub-bucket boundary
+  addToSeries(s, keyOf(1, t0 / 1000), classifyAs(true, false));
+  const wl = windowLevel(W / 1000, 0);
+  const inWindow = (now: number) => sumSeries(s, ...windowKeys(wl, now), emptyCounts()).failures;
   assert.equal(inWindow(t0), 1);
   assert.equal(inWindow(t0 + W - 1), 1);
   assert.equal(inWindow(t0 + W), 0); // (T-W, T] excludes ts = T-W

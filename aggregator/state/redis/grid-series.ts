@@ -8,10 +8,9 @@
 // by age and pruned to the longest window as the memory backend does at
 // each record (TRIM, in the write script): the hash stays bounded whatever
 // the window lengths, and a window lengthened later finds what memory finds.
-import type { IpCounts } from '../../rules/types';
-import { emptyCounts, STRIDE, sumSeries, type Counts } from '../../window';
+import { STRIDE } from '../../window';
 import type { GridLayout, WindowId } from '../layout';
-import { LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP, windowFrom, windowTo } from '../level-grid';
+import { LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP } from '../level-grid';
 
 /** A grid key as a field suffix: base 36 keeps field names short (Redis memory per key). */
 export const keyField = (key: number): string => key.toString(36);
@@ -47,16 +46,6 @@ export function seriesOf(byKey: ReadonlyMap<number, StoredCounts>): number[] {
     out[i * STRIDE + 2] = c[1];
     out[i * STRIDE + 3] = c[0] - c[1] - c[2];
     out[i * STRIDE + 4] = c[3];
-  });
-  return out;
-}
-
-/** Per WindowId the key range (from, to] of the window at clock `now`: from at 2w, to at 2w + 1. */
-export function windowRanges(L: GridLayout, now: number): Float64Array {
-  const out = new Float64Array(2 * L.windows.length);
-  L.windows.forEach((wl, w) => {
-    out[2 * w] = windowFrom(wl, now);
-    out[2 * w + 1] = windowTo(wl, now);
   });
   return out;
 }
@@ -142,48 +131,6 @@ local function trim(key, now, oldest)
   return true
 end
 `;
-
-/**
- * IpCounts over series on the grid at one clock (the windows' key ranges):
- * each window summed at most once per `at()`, into reused objects.
- */
-export class GridCounts implements IpCounts {
-  #ranges: Float64Array = new Float64Array(0);
-  #series: readonly number[] = [];
-  #totals: readonly number[] = [];
-  #ipDone = 0;
-  #svcDone = 0;
-  readonly #ip: Counts[] = [];
-  readonly #total: Counts[] = [];
-
-  /** Point at an IP key's `series` and its service's `totals`, with the windows' key ranges `ranges` (windowRanges). */
-  at(ranges: Float64Array, series: readonly number[], totals: readonly number[]): this {
-    this.#ranges = ranges;
-    this.#series = series;
-    this.#totals = totals;
-    this.#ipDone = 0;
-    this.#svcDone = 0;
-    return this;
-  }
-
-  ip(w: WindowId): Counts {
-    const out = (this.#ip[w] ??= emptyCounts());
-    if (!(this.#ipDone & (1 << w))) {
-      this.#ipDone |= 1 << w;
-      sumSeries(this.#series, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
-    }
-    return out;
-  }
-
-  service(w: WindowId): Counts {
-    const out = (this.#total[w] ??= emptyCounts());
-    if (!(this.#svcDone & (1 << w))) {
-      this.#svcDone |= 1 << w;
-      sumSeries(this.#totals, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
-    }
-    return out;
-  }
-}
 
 /** The window's span in ms [start, end) from its key range (from, to]: unique IPs count newest ts in it. */
 export function rangeMs(from: number, to: number): [number, number] {

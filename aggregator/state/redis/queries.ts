@@ -9,7 +9,8 @@ import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
 import type { FindingFilter, ServiceGauges } from '../state';
 import { readCred } from './batch';
-import { GridCounts, rangeMs, seriesOfFields } from './grid-series';
+import { GridCounts } from '../series-counts';
+import { rangeMs, seriesOfFields } from './grid-series';
 import { ipHistKey } from './keys';
 import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
 

@@ -8,7 +8,7 @@ import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
 import { addToSeries } from '../../window';
 import type { IpWrite } from './batch';
-import { GridCounts } from './grid-series';
+import { GridCounts } from '../series-counts';
 import { credMetaKey, ipMetaKey } from './keys';
 import { runBefore, scored, type IpView, type Svc } from './service';
 import type { Writes } from './writes';

@@ -6,7 +6,7 @@ import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
 import { scoredRange } from './batch';
 import { heldKeys } from './evict';
-import { GridCounts } from './grid-series';
+import { GridCounts } from '../series-counts';
 import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
