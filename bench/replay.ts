@@ -335,7 +335,7 @@ export async function run(o: Options = {}): Promise<Row[]> {
     });
     const zipped = (await inProcess(gz)).rate;
     const cli = await viaCli(path.join(outDir, 'cli', 'index.js'), file, dir, o.profileDir);
-    // parser threads (--workers), one per core: beside the one-thread default, same run
+    // threads parsing (--workers: the main one and parser threads), one per core: beside the one-thread default, same run
     const threads = threadsPerCore() > 1 ? threadsPerCore() : 2;
     const withThreads = await viaCli(path.join(outDir, 'cli', 'index.js'), file, dir, o.profileDir, threads);
     const baseline = { name: 'read + JSON.parse of every line only', value: Math.round(base) };
@@ -353,7 +353,7 @@ export async function run(o: Options = {}): Promise<Row[]> {
     cliRow.target = `>= ${TARGET_FLOOR_RATIO}x the floor in <= ${TARGET_RSS_MB} MB RSS`;
     cliRow.met = cli.rate >= TARGET_FLOOR_RATIO * base && cli.rssMb !== undefined && cli.rssMb <= TARGET_RSS_MB;
     const threadsRow = row(
-      `CLI end to end, --workers ${threads} (parser threads)`,
+      `CLI end to end, --workers ${threads} (the main thread and ${threads - 1} parser thread${threads > 2 ? 's' : ''})`,
       withThreads.rate,
       `peak RSS ${withThreads.rssMb === undefined ? 'not measured' : `${withThreads.rssMb.toFixed(0)} MB`}`,
     );

@@ -185,7 +185,7 @@ export function program(): Command {
     .option('--max-keys <n>', 'IP and credential keys held (default: SIEM_MAX_KEYS)', intIn(1, 100_000_000))
     .option(
       '--workers <n>',
-      'threads parsing lines: 1 (default) = all on the main thread; more = that many parser threads beside it, same report',
+      'threads parsing lines, the main one among them: 1 (default) = all on the main thread; n = it and n - 1 parser threads; same report whatever n',
       intIn(1, 64),
     )
     .addOption(

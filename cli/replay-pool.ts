@@ -1,26 +1,69 @@
-// Parser threads for replay (--workers): blocks go to the threads in turn and
-// their results come back in the order the blocks were given, so the main
-// thread feeds the state exactly as one thread reading the file would.
+// Parsing replay's blocks of lines on several threads (--workers): the main
+// thread, which also runs the detectors, and parser threads beside it. A
+// block goes to a parser thread with room, else it is parsed here; results
+// are taken strictly in the order the blocks were given, so the main thread
+// feeds the state exactly as one thread reading the file would.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { BlockResult, LineOptions } from './replay-lines';
+import { CHUNK_BYTES } from './replay-input';
+import { lineMapper, type BlockResult, type LineOptions } from './replay-lines';
+import { unpack, type PackedBlock } from './replay-packed';
+
+/** Stands for a line too long to keep (counted as a bad line, in its place). */
+export const OVER_LONG = 'over-long';
+export type Block = BlockResult | typeof OVER_LONG;
+
+/** Blocks a parser thread holds at once (one parsed, the next waiting): more only costs memory. */
+const PER_THREAD = 2;
+/**
+ * A parser thread's young generation, MB: its garbage is short-lived (a
+ * block's records), and V8's default semi-spaces cost ~30 MB of RSS per
+ * thread, which a small one saves for a few more scavenges.
+ */
+const YOUNG_MB = 4;
+/**
+ * Block buffers this size come back from the threads and are used again:
+ * 1 MB buffers allocated here and freed in another thread's malloc arena
+ * grew RSS by ~30 MB that was never given back.
+ */
+const BLOCK_BYTES = CHUNK_BYTES + 64 * 1024;
 
 interface Waiting {
   ok: (r: BlockResult) => void;
   fail: (e: Error) => void;
 }
 
-export class ParserPool {
-  private readonly threads: { worker: Worker; waiting: Waiting[] }[] = [];
-  private next = 0;
-  private failed?: Error;
+interface Entry {
+  r?: Block;
+  p?: Promise<unknown>;
+}
 
-  constructor(n: number, o: LineOptions) {
-    for (let i = 0; i < n; i++) {
-      const worker = new Worker(path.join(__dirname, 'replay-worker.js'), { workerData: o });
+export class OrderedParser {
+  private readonly threads: { worker: Worker; waiting: Waiting[] }[] = [];
+  private readonly queue: Entry[] = [];
+  /** block buffers back from the threads */
+  private readonly spare: ArrayBuffer[] = [];
+  private failed?: Error;
+  /** parses a block on this thread */
+  readonly here: ReturnType<typeof lineMapper>;
+
+  /** `n` threads parse, this one among them (n - 1 parser threads). */
+  constructor(
+    private readonly n: number,
+    o: LineOptions,
+  ) {
+    this.here = lineMapper(o);
+    for (let i = 1; i < n; i++) {
+      const worker = new Worker(path.join(__dirname, 'replay-worker.js'), {
+        workerData: o,
+        resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB },
+      });
       const t = { worker, waiting: [] as Waiting[] };
       // a thread answers its blocks in the order it got them
-      worker.on('message', (r: BlockResult) => t.waiting.shift()?.ok(r));
+      worker.on('message', (m: { packed: PackedBlock; buf: ArrayBuffer }) => {
+        if (m.buf.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * n) this.spare.push(m.buf);
+        t.waiting.shift()?.ok(unpack(m.packed));
+      });
       const die = (e: Error) => {
         this.failed ??= e;
         for (const w of t.waiting.splice(0)) w.fail(e);
@@ -31,14 +74,53 @@ export class ParserPool {
     }
   }
 
-  /** Parse the whole lines of `buf` (its own ArrayBuffer, handed over: not to be used after). */
-  parse(buf: Buffer, length: number): Promise<BlockResult> {
-    if (this.failed) return Promise.reject(this.failed);
-    const t = this.threads[this.next++ % this.threads.length] as (typeof this.threads)[number];
-    return new Promise((ok, fail) => {
-      t.waiting.push({ ok, fail });
-      t.worker.postMessage({ buf: buf.buffer, length }, [buf.buffer as ArrayBuffer]);
-    });
+  /** A buffer of `size` bytes for a block to give (used again once a thread is done with it). */
+  block(size: number): Buffer {
+    if (size > BLOCK_BYTES || this.threads.length === 0) return Buffer.allocUnsafeSlow(size);
+    return Buffer.from(this.spare.pop() ?? new ArrayBuffer(BLOCK_BYTES), 0, size);
+  }
+
+  /**
+   * Queue `block` (whole lines in a buffer of its own, handed over: not to be
+   * used after), then hand `take` every result ready at the head of the
+   * queue, in order; waits for the head only when many are pending.
+   */
+  async give(block: Buffer | typeof OVER_LONG, take: (r: Block) => Promise<void>): Promise<void> {
+    const e: Entry = {};
+    if (block === OVER_LONG) e.r = block;
+    else {
+      let t = this.threads[0];
+      for (const u of this.threads) if (u.waiting.length < (t as (typeof this.threads)[number]).waiting.length) t = u;
+      if (t === undefined || t.waiting.length >= PER_THREAD || this.failed) {
+        e.r = this.here(block, 0, block.length);
+        if (block.buffer.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * this.n)
+          this.spare.push(block.buffer as ArrayBuffer);
+      } else {
+        const parsed = new Promise<BlockResult>((ok, fail) => {
+          t.waiting.push({ ok, fail });
+          t.worker.postMessage({ buf: block.buffer, length: block.length }, [block.buffer as ArrayBuffer]);
+        });
+        e.p = parsed.then((r) => {
+          e.r = r;
+        });
+        // taken (and thrown) in order; not unhandled meanwhile
+        e.p.catch(() => undefined);
+      }
+    }
+    this.queue.push(e);
+    while (this.queue.length > 0 && ((this.queue[0] as Entry).r !== undefined || this.queue.length > PER_THREAD * this.n))
+      await this.takeHead(take);
+  }
+
+  /** Hand `take` every result still pending, in order. */
+  async drain(take: (r: Block) => Promise<void>): Promise<void> {
+    while (this.queue.length > 0) await this.takeHead(take);
+  }
+
+  private async takeHead(take: (r: Block) => Promise<void>): Promise<void> {
+    const head = this.queue.shift() as Entry;
+    if (head.r === undefined) await head.p;
+    await take(head.r as Block);
   }
 
   async close(): Promise<void> {

@@ -14,10 +14,8 @@ import { createClock, DEFAULT_MAX_SKEW_MS } from '../aggregator/clock';
 import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
 import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
-import { lineMapper, type BlockResult, type LineOptions } from './replay-lines';
-
-type LineMap = ReturnType<typeof lineMapper>;
-import { ParserPool } from './replay-pool';
+import type { LineOptions } from './replay-lines';
+import { OVER_LONG, OrderedParser, type Block } from './replay-pool';
 
 export { missingFields } from './replay-lines';
 
@@ -29,8 +27,8 @@ const BATCH = 1024;
 const HISTORY_MAX = 10_000;
 /**
  * Threads for `--workers threads`: one per core, at most 4. Not the default:
- * on a busy 2-core machine parser threads were measured slower than one
- * thread, and each adds ~25 MB of RSS (bench case 7 reports both).
+ * a parser thread adds ~35 MB of peak RSS (its heap, its own caches), which
+ * takes replay past its 120 MB bound (bench case 7 reports both).
  */
 export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
 /** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
@@ -53,7 +51,7 @@ export interface ReplayOptions {
   until?: number;
   /** read for STDIN (default process.stdin) */
   stdin?: Readable;
-  /** threads parsing lines: 1 = all on this thread; more = that many parser threads beside it (default 1) */
+  /** threads parsing lines, this one among them: 1 = all on this thread (default) */
   workers?: number;
 }
 
@@ -272,19 +270,16 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     pending.push(r);
   };
 
-  // Lines are parsed here (--workers 1) or by parser threads, whose results
-  // are taken in the order the blocks were read.
+  // Lines are parsed here, or also by parser threads (--workers); their
+  // results are taken in the order the blocks were read.
   const lineOptions: LineOptions = { record: o.record, ipv6Prefix: o.ipv6Prefix, since: o.since, until: o.until };
   const workers = Math.max(1, Math.floor(o.workers ?? 1));
-  const pool = workers > 1 ? new ParserPool(workers, lineOptions) : undefined;
-  const mapHere = pool ? undefined : lineMapper(lineOptions);
-  /** blocks being parsed, oldest first; OVER_LONG stands for a line too long to keep */
-  const OVER_LONG = 'over-long';
-  const queue: Promise<BlockResult | typeof OVER_LONG>[] = [];
+  const parser = new OrderedParser(workers, lineOptions);
+  const pool = workers > 1;
   // the file whose blocks are being taken, and its lines so far
   let name = '';
   let n = 0;
-  const takeBlock = async (r: BlockResult | typeof OVER_LONG): Promise<void> => {
+  const takeBlock = async (r: Block): Promise<void> => {
     const before = progress.lines;
     if (r === OVER_LONG) {
       progress.lines++;
@@ -304,18 +299,10 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
     }
     if (progress.lines >>> 12 !== before >>> 12) hooks.onProgress?.(progress);
   };
-  const drain = async () => {
-    while (queue.length > 0) await takeBlock(await (queue.shift() as Promise<BlockResult | typeof OVER_LONG>));
-  };
-  /** whole lines (the last of a file may lack its \n) in a buffer of their own (allocUnsafeSlow: moved to a thread whole) */
-  const give = async (block: Buffer | typeof OVER_LONG): Promise<void> => {
-    if (!pool) return takeBlock(block === OVER_LONG ? block : (mapHere as LineMap)(block, 0, block.length));
-    const parsed = block === OVER_LONG ? Promise.resolve(block) : pool.parse(block, block.length);
-    parsed.catch(() => undefined); // taken (and thrown) in order; not unhandled meanwhile
-    queue.push(parsed);
-    // bounded: a few blocks per thread in flight
-    if (queue.length >= 2 * workers) await takeBlock(await (queue.shift() as Promise<BlockResult | typeof OVER_LONG>));
-  };
+  const drain = () => parser.drain(takeBlock);
+  /** whole lines (the last of a file may lack its \n) in a buffer of their own (parser.block(): moved to a thread whole) */
+  const give = (block: Buffer | typeof OVER_LONG): Promise<void> =>
+    pool ? parser.give(block, takeBlock) : takeBlock(block === OVER_LONG ? block : parser.here(block, 0, block.length));
 
   let bytesBefore = 0;
   try {
@@ -365,13 +352,13 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
               rest = [];
               restBytes = 0;
               from = nl + 1;
-              await takeBlock((mapHere as LineMap)(joined, 0, joined.length));
+              await takeBlock(parser.here(joined, 0, joined.length));
             }
-            if (last >= from) await takeBlock((mapHere as LineMap)(chunk, from, last + 1));
+            if (last >= from) await takeBlock(parser.here(chunk, from, last + 1));
             from = last + 1;
           } else if (last >= from) {
             // the lines up to the chunk's last \n, with what was left of the previous chunks
-            const block = Buffer.allocUnsafeSlow(restBytes + last + 1 - from);
+            const block = parser.block(restBytes + last + 1 - from);
             let p = 0;
             for (const r of rest) p += r.copy(block, p);
             chunk.copy(block, p, from, last + 1);
@@ -391,7 +378,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
         }
         if (overLong) await give(OVER_LONG);
         else if (restBytes > 0) {
-          const block = Buffer.allocUnsafeSlow(restBytes);
+          const block = parser.block(restBytes);
           let p = 0;
           for (const r of rest) p += r.copy(block, p);
           await give(block);
@@ -411,7 +398,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
       bytesBefore += fileBytes;
     }
   } finally {
-    await pool?.close();
+    await parser.close();
   }
   await flush();
   await sample();

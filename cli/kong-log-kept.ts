@@ -1,0 +1,185 @@
+// What replay's line scanner (cli/kong-log-scan.ts) keeps of a line: the
+// fields recordFromKongLog reads, listed once in common/kong-log.ts's
+// KONG_LOG_FIELDS (this file has no field table of its own), their values
+// decoded from the line's bytes as JSON.parse decodes them, and the small log
+// object built from them in the table's shape.
+import { HEADERS, KONG_LOG_FIELDS, type KongLogFields } from '../common/kong-log';
+
+type Obj = Record<string, unknown>;
+
+// Leaves land in `vals` slots; objects are nodes, whose `kind` says whether
+// the key was absent, held a non-object, or an object.
+export const ABSENT = 0;
+export const OTHER = 1;
+export const OBJECT = 2;
+
+export interface Node {
+  names: Uint8Array[];
+  strings: string[];
+  /** by key length: the indexes of the names that long (most keys fail here) */
+  byLength: number[][];
+  /** per name: its leaf slot (>= 0), or -1 - its child node */
+  target: number[];
+  /** what to clear when the key repeats (JSON.parse keeps the last value only) */
+  slots: number[];
+  children: number[];
+  /** request headers: keep the keys whose toLowerCase() is one of these */
+  lower: string[];
+  /** the same as bytes; empty for a non-ASCII name, which no ASCII key can match */
+  lowerBytes: Uint8Array[];
+  /** this node is the request headers */
+  headers: boolean;
+}
+
+const bytesOf = (n: string) => new Uint8Array(Buffer.from(n, 'latin1'));
+
+function newNode(headers: boolean, lower: string[]): Node {
+  const n: Node = { names: [], strings: [], byLength: [], target: [], slots: [], children: [], lower, lowerBytes: [], headers };
+  for (const l of lower) n.lowerBytes.push(/^[\x00-\x7f]*$/.test(l) ? bytesOf(l) : new Uint8Array(0));
+  return n;
+}
+
+/** The nodes of KONG_LOG_FIELDS, the top object first; `lower` are the header names kept. */
+export function kongLogNodes(lower: string[]): { nodes: Node[]; slots: number } {
+  const nodes: Node[] = [];
+  let slots = 0;
+  const add = (fields: KongLogFields): number => {
+    const at = nodes.length;
+    const n = newNode(false, []);
+    nodes.push(n);
+    for (const [name, t] of Object.entries(fields)) {
+      // keys are matched byte for byte first: a name must be what an unescaped ASCII key spells
+      if (!/^[\x20-\x7e]+$/.test(name) || /["\\]/.test(name))
+        throw new Error(`KONG_LOG_FIELDS: ${JSON.stringify(name)} is no plain ASCII name`);
+      n.strings.push(name);
+      n.names.push(bytesOf(name));
+      if (t === true) {
+        n.target.push(slots);
+        n.slots.push(slots++);
+      } else {
+        const child = t === HEADERS ? nodes.push(newNode(true, lower)) - 1 : add(t);
+        n.target.push(-1 - child);
+        n.children.push(child);
+      }
+    }
+    for (let f = 0; f < n.names.length; f++) {
+      const len = (n.names[f] as Uint8Array).length;
+      while (n.byLength.length <= len) n.byLength.push([]);
+      (n.byLength[len] as number[]).push(f);
+    }
+    return at;
+  };
+  add(KONG_LOG_FIELDS);
+  return { nodes, slots };
+}
+
+// What the line being scanned holds so far (sized by the table, which every scanner shares).
+const SHAPE = kongLogNodes([]);
+export const vals: unknown[] = new Array<unknown>(SHAPE.slots).fill(undefined);
+export const kind = new Uint8Array(SHAPE.nodes.length);
+export const headerKeys: string[] = [];
+export const headerVals: unknown[] = [];
+
+export function clearKept(): void {
+  vals.fill(undefined);
+  kind.fill(ABSENT);
+  headerKeys.length = 0;
+  headerVals.length = 0;
+}
+
+/** Forget what a repeated key held before (and all below it). */
+export function reset(nodes: readonly Node[], n: number): void {
+  const nd = nodes[n] as Node;
+  for (const s of nd.slots) vals[s] = undefined;
+  for (const c of nd.children) {
+    kind[c] = ABSENT;
+    reset(nodes, c);
+  }
+  if (nd.headers) {
+    headerKeys.length = 0;
+    headerVals.length = 0;
+  }
+}
+
+/** Node `n` as the object recordFromKongLog reads: undefined for an absent key, null for a non-object (its obj() treats both alike). */
+export function build(nodes: readonly Node[], n: number): unknown {
+  if (kind[n] !== OBJECT && n !== 0) return kind[n] === OTHER ? null : undefined;
+  const nd = nodes[n] as Node;
+  const o: Obj = {};
+  if (nd.headers) {
+    for (let k = 0; k < headerKeys.length; k++) o[headerKeys[k] as string] = headerVals[k];
+    return o;
+  }
+  for (let f = 0; f < nd.strings.length; f++) {
+    const t = nd.target[f] as number;
+    o[nd.strings[f] as string] = t >= 0 ? vals[t] : build(nodes, -1 - t);
+  }
+  return o;
+}
+
+// Strings kept per line are mostly the same few (service, route, host,
+// method) or repeat (IPs): a byte hash table hands back the string already
+// made, cheaper than making it again. A slot holds the last string hashed to it.
+const INTERN_SLOTS = 8192;
+const INTERN_MAX_BYTES = 64;
+/** slot i's bytes at i * INTERN_MAX_BYTES, its length in internLength[i] (0: empty) */
+const internPool = new Uint8Array(INTERN_SLOTS * INTERN_MAX_BYTES);
+const internLength = new Uint8Array(INTERN_SLOTS);
+const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+/** The string of the ASCII bytes [from, to) of `src` (`b`: its bytes as a plain Uint8Array), `h` their hash (see decode). */
+export function ascii(src: Buffer, b: Uint8Array, from: number, to: number, h = hash(b, from, to)): string {
+  const len = to - from;
+  if (len > INTERN_MAX_BYTES || len === 0) return src.toString('latin1', from, to);
+  const slot = h & (INTERN_SLOTS - 1);
+  const at = slot * INTERN_MAX_BYTES;
+  const pool = internPool;
+  if (internLength[slot] === len) {
+    let k = 0;
+    while (k < len && pool[at + k] === b[from + k]) k++;
+    if (k === len) return internStrings[slot] as string;
+  }
+  const str = src.toString('latin1', from, to);
+  pool.set(b.subarray(from, to), at);
+  internLength[slot] = len;
+  internStrings[slot] = str;
+  return str;
+}
+
+function hash(b: Uint8Array, from: number, to: number): number {
+  let h = to - from;
+  for (let k = from; k < to; k++) h = (Math.imul(h, 31) + (b[k] as number)) | 0;
+  return h;
+}
+
+/** The value JSON.parse gives for the (already checked) value [from, to) of `src`. */
+export function decode(src: Buffer, b: Uint8Array, from: number, to: number): unknown {
+  const c = b[from];
+  if (c === 34) {
+    // one pass: plain ASCII (hashed for ascii()), or a backslash, or other bytes
+    let h = to - from - 2;
+    let odd = 0;
+    for (let k = from + 1; k < to - 1; k++) {
+      const x = b[k] as number;
+      h = (Math.imul(h, 31) + x) | 0;
+      odd |= x === 92 ? 1 : x >= 128 ? 2 : 0;
+    }
+    if (odd === 0) return ascii(src, b, from + 1, to - 1, h);
+    return (odd & 1) === 1 ? (JSON.parse(src.toString('utf8', from, to)) as unknown) : src.toString('utf8', from + 1, to - 1);
+  }
+  if (c === 116) return true;
+  if (c === 102) return false;
+  if (c === 110) return null;
+  if (c === 123 || c === 91) return JSON.parse(src.toString('utf8', from, to)) as unknown;
+  // an integer of up to 15 digits is exact in a double: no string needed
+  if (to - from <= 15 && c !== 45) {
+    let n = 0;
+    for (let k = from; k < to; k++) {
+      const d = (b[k] as number) - 48;
+      if (d < 0 || d > 9) return Number(src.toString('latin1', from, to));
+      n = n * 10 + d;
+    }
+    return n;
+  }
+  return Number(src.toString('latin1', from, to));
+}
