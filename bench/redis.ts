@@ -180,8 +180,10 @@ export async function runCase(
   const memEmpty = usedMemory(ports);
   try {
     for (let i = 0; i < n; i++) children.push(await startAggregator(outDir, aggregatorCore(i), state ? { SIEM_STATE: state } : {}));
-    // warm-up: the first 5% of batches, not timed (JIT, script cache, connections)
-    const warm = Math.max(1, Math.floor(bodies.length / 20));
+    // warm-up, not timed (JIT, script cache, connections): the first 5% of
+    // batches, and at least 10 per aggregator (with 3 batches the JIT's work
+    // fell in the timed part, twice over with two aggregators)
+    const warm = Math.min(Math.floor(bodies.length / 4), Math.max(10 * n, Math.floor(bodies.length / 20)));
     await drive(children, bodies.slice(0, warm), a.concurrency);
     const aggCpu = () => children.reduce((s, ch) => s + procCpuSeconds(ch.proc.pid), 0);
     const cpu0 = cpuSeconds(ports);
