@@ -27,7 +27,7 @@ const BATCH = 1024;
 const HISTORY_MAX = 10_000;
 /**
  * Threads for `--workers threads`: one per core, at most 4. Not the default:
- * a parser thread adds ~35 MB of peak RSS (its heap, its own caches), which
+ * a parser thread adds ~22 MB of peak RSS (its heap, its own caches), which
  * takes replay past its 120 MB bound (bench case 7 reports both).
  */
 export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
