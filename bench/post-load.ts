@@ -57,6 +57,25 @@ export async function postFor(base: string, bodies: readonly Buffer[], seconds: 
   return out;
 }
 
+/** POST each of `bodies` once, over `connections` connections (a warm-up that leaves every key of them held). */
+export async function postAll(base: string, bodies: readonly Buffer[], connections = 8): Promise<Posted> {
+  const url = new URL(base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  let i = 0;
+  const out: Posted = { ok: 0, bad: 0, next: 0 };
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (i < bodies.length) {
+        const status = await post(agent, url, bodies[i++] as Buffer);
+        if (status >= 200 && status < 300) out.ok++;
+        else out.bad++;
+      }
+    }),
+  );
+  agent.destroy();
+  return out;
+}
+
 /** CPU seconds (user + system, all threads) process `pid` has used: /proc/<pid>/stat, in clock ticks of 10 ms. */
 export function procCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];

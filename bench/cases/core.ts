@@ -49,6 +49,8 @@ async function measure(bodies: readonly string[], seconds: number): Promise<{ co
     return (await ingestRecords(deps, b.records)).accepted;
   };
   const parse = (body: string) => (JSON.parse(body) as { records: unknown[] }).records.length;
+  // every key of the bodies held first, as in case 1
+  for (const body of bodies) await core(body);
   await alternate('warm-up', bodies, 1, core, parse);
   const [coreRate, parseRate] = await alternate(
     'core (parse + validate + state) alternated with a JSON.parse-only loop',
@@ -71,7 +73,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
     unit: 'rec/s',
     baseline: { name: 'JSON.parse-only loop', value: mix.parse },
     ratio: ratioOf(mix.core, mix.parse),
-    note: `case 1's mix; ${seconds}s each, alternated in 0.25 s slices; ${mix.keys} keys at the end`,
+    note: `case 1's mix, every body applied once first; ${seconds}s each, alternated in 0.25 s slices; ${mix.keys} keys at the end`,
   });
   if (o.mixOnly) return rows;
   const plain = await measure(new Traffic({ seed: 1, ipPool: 1_000_000 }).bodies(o.quick ? 100_000 : 400_000, 1000), seconds);
@@ -82,7 +84,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
     unit: 'rec/s',
     baseline: { name: 'JSON.parse-only loop', value: plain.parse },
     ratio: ratioOf(plain.core, plain.parse),
-    note: `bodies of 1000 records; ${seconds}s each, alternated in 0.25 s slices; ${plain.keys} keys at the end`,
+    note: `bodies of 1000 records, every body applied once first; ${seconds}s each, alternated in 0.25 s slices; ${plain.keys} keys at the end`,
   });
   return rows;
 }
