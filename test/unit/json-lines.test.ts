@@ -73,13 +73,15 @@ async function stateWithEveryKind(): Promise<{ state: MemoryState; now: number }
     maxKeys: 10_000,
     maxServices: 10,
     maxFindings: 1000,
-    credentialMaxIps: 100,
+    credentialMaxIps: 300,
   });
   const T0 = 1_717_799_280_000;
   const services = ['orders', 'Zahlungen "β"\\\n', '注文🙂'];
   const credentials = ['alice', 'quote"back\\slash', 'tab\there', '🔑 key', 'é'.repeat(200)];
   const records: KeyedRecord[] = [];
-  for (let i = 0; i < 3000; i++) {
+  // 6000 records: each service's credentials seen from over 128 IPs (their pairs then in a Map), 'bob' from 2
+  records.push(rec(T0, '10.9.9.9', 200, 'orders', 'bob'), rec(T0, '2001:db8:9::1', 200, 'orders', 'bob'));
+  for (let i = 0; i < 6000; i++) {
     const service = services[i % services.length] as string;
     const ip = i % 4 === 0 ? `2001:db8:${i % 97}::${i % 7}` : `10.${(i * 7) % 256}.${i % 13}.${i % 251}`;
     // some IPs active over many seconds (spilled histories), many failing (findings)
@@ -112,8 +114,12 @@ test('a memory export written as lines is byte for byte JSON.stringify of its en
     'run starts',
   );
   assert.ok(
-    entries.some((e) => e[0] === 'credential' && e[4].length > 50),
+    entries.some((e) => e[0] === 'credential' && e[4].length > 128),
     'a credential seen from many IPs',
+  );
+  assert.ok(
+    entries.some((e) => e[0] === 'credential' && e[4].length === 2),
+    'a credential seen from an IPv4 and an IPv6 key',
   );
   assert.equal(out.lines, entries.length);
 });

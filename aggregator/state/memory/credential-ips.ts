@@ -216,4 +216,16 @@ export class CredentialIps implements ReadonlyMap<string, number> {
     }
     for (let i = 0; i < this.#num.length; i++) fn(this.#ts[i] as number, this.#keyAt(i), this);
   }
+
+  /** As forEach, an IPv4 pair given as its address (`ip` then ''), others as `v4` -1: no string built per pair (the snapshot writer). */
+  forEachAddress(fn: (ts: number, v4: number, ip: string) => void): void {
+    if (this.#map) {
+      for (const [ip, ts] of this.#map) fn(ts, -1, ip);
+      return;
+    }
+    for (let i = 0; i < this.#num.length; i++) {
+      const num = this.#num[i] as number;
+      fn(this.#ts[i] as number, num, num >= 0 ? '' : (this.#str?.[i] as string));
+    }
+  }
 }

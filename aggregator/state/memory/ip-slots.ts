@@ -228,19 +228,19 @@ export class IpSlots {
     return this.#u16[slot * U16 + CNT_AT + i * 3 + field - 1] as number;
   }
 
-  /** The history as a window.ts series (when inline, a copy: into `out` if given, emptied first). */
+  /** The history as a window.ts series (when inline, a copy: into `out` if given, written by index so its storage is reused). */
   series(slot: number, out: number[] = []): number[] {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) return this.#spill.get(slot) as number[];
-    out.length = 0;
-    const u16 = this.#u16;
-    for (let i = 0; i < n; i++) {
-      const c = slot * U16 + CNT_AT + i * 3;
-      const requests = u16[c] as number;
-      const failures = u16[c + 1] as number;
-      const w = u16[c + 2] as number;
-      out.push(this.#bucketAt(slot, i), requests, failures, requests - failures - (w >>> NEITHER_SHIFT), w & AUTH_MASK);
+    for (let i = 0, c = slot * U16 + CNT_AT, k = 0; i < n; i++, c += 3, k += STRIDE) {
+      const w = this.#u16[c + 2] as number;
+      out[k] = this.#bucketAt(slot, i);
+      out[k + 1] = this.#u16[c] as number;
+      out[k + 2] = this.#u16[c + 1] as number;
+      out[k + 3] = (out[k + 1] as number) - (out[k + 2] as number) - (w >>> NEITHER_SHIFT);
+      out[k + 4] = w & AUTH_MASK;
     }
+    out.length = n * STRIDE;
     return out;
   }
 

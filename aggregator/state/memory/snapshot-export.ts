@@ -220,12 +220,13 @@ export class MemoryExport implements SnapshotExport {
   readonly #series: number[] = [];
   #out: JsonLines | undefined;
   #firstPair = true;
-  readonly #pair = (ts: number, ip: string): void => {
+  readonly #pair = (ts: number, v4: number, ip: string): void => {
     const out = this.#out as JsonLines;
     if (!this.#firstPair) out.byte(COMMA);
     this.#firstPair = false;
     out.byte(OPEN);
-    out.str(ip);
+    if (v4 >= 0) out.ipv4(v4);
+    else out.str(ip);
     out.byte(COMMA);
     out.int(ts);
     out.byte(CLOSE);
@@ -271,7 +272,7 @@ export class MemoryExport implements SnapshotExport {
     out.byte(OPEN);
     this.#out = out;
     this.#firstPair = true;
-    e.ips.forEach(this.#pair);
+    e.ips.forEachAddress(this.#pair);
     out.byte(CLOSE);
     out.byte(COMMA);
     runsLine(e, e.svc.credentialRuns, CREDENTIAL_RUN_KEYS, out);
