@@ -2,7 +2,7 @@
 // clock: the Redis backend's view of an IP key (read back from Redis) and of
 // its service's totals, and the rules' unit tests.
 import type { IpCounts } from '../rules/types';
-import { emptyCounts, sumSeries, type Counts } from '../window';
+import { emptyCounts, STRIDE, sumSeries, type Counts } from '../window';
 import type { GridLayout, WindowId } from './layout';
 import { windowFrom, windowTo } from './level-grid';
 
@@ -52,8 +52,32 @@ export class GridCounts implements IpCounts {
     const out = (this.#total[w] ??= emptyCounts());
     if (!(this.#svcDone & (1 << w))) {
       this.#svcDone |= 1 << w;
-      sumSeries(this.#totals, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
+      sumBefore(this.#totals, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
     }
     return out;
   }
+}
+
+/**
+ * sumSeries for a series that runs on past `to` (a batch's totals as they
+ * will be after it, read at each of its records' clocks): the newest entry
+ * at or before `to` found by binary search, not by walking the ones after.
+ */
+function sumBefore(series: readonly number[], from: number, to: number, out: Counts): Counts {
+  out.requests = out.failures = out.successes = out.auth_failures = 0;
+  let lo = 0;
+  let hi = series.length / STRIDE;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((series[mid * STRIDE] as number) <= to) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = (lo - 1) * STRIDE; i >= 0; i -= STRIDE) {
+    if ((series[i] as number) <= from) break;
+    out.requests += series[i + 1] as number;
+    out.failures += series[i + 2] as number;
+    out.successes += series[i + 3] as number;
+    out.auth_failures += series[i + 4] as number;
+  }
+  return out;
 }

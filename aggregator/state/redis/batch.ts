@@ -9,7 +9,7 @@ import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
 import { insertKey, LEVEL_MS } from '../level-grid';
-import { keyField, oldestOf, trimDue } from './grid-series';
+import { cutsAt, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, CredWrite, IpRec } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
@@ -186,7 +186,10 @@ export function writeCounts(
   for (const [svc, t] of b.totals) {
     const tag = svc.groups.service(svc.id);
     const op: (string | number)[] = [svc.totals, svc.ttlMs];
-    for (const [bk, [req, fail, succ, auth]] of t) {
+    // merged and pruned as the memory backend does at each record (its clock at the service's last one)
+    const now = b.svcNow.get(svc) ?? b.nowEnd;
+    const oldest = oldestOf(svc.ranges(now));
+    for (const [bk, [req, fail, succ, auth]] of onGridAt(t, now, oldest)) {
       const f = keyField(bk);
       op.push(`r${f}`, req);
       if (fail) op.push(`f${f}`, fail);
@@ -199,10 +202,8 @@ export function writeCounts(
       }
     }
     if (op.length > 2) w.addArgs(tag, 'HINC', op);
-    // merged and pruned as the memory backend does at each record (its clock at the service's last one)
-    const now = b.svcNow.get(svc) ?? b.nowEnd;
     const before = totals.get(svc);
-    if (before && trimDue(before, now, oldestOf(svc.ranges(now)))) w.add(tag, 'TRIM', svc.totals, now, oldestOf(svc.ranges(now)));
+    if (before && trimDue(before, now, oldest)) w.add(tag, 'TRIM', svc.totals, now, oldest);
   }
   // per service and group: one IPS op (writes.ts APPLY), its entries built as
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
@@ -214,17 +215,20 @@ export function writeCounts(
     if (!sec) sections.set(g, (sec = { svc, s: '' }));
     const iw = writes.get(ib);
     const from = iw?.from ?? 0;
+    const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
+    const oldest = oldestOf(svc.ranges(now));
+    // each entry where the trim at the key's last clock puts it (merged up, or gone below the oldest key)
+    const cuts = cutsAt(now);
     const byKey = new Map<number, BucketCounts>();
     let req = 0;
     let fail = 0;
     for (let i = from; i < ib.recs.length; i++) {
       const rec = ib.recs[i] as IpRec;
-      addCounts(byKey, rec.key, rec.kind);
+      const k = finalKey(rec.key, cuts);
+      if (k >= oldest) addCounts(byKey, k, rec.kind);
       req++;
       if (rec.kind.failure) fail++;
     }
-    const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
-    const oldest = oldestOf(svc.ranges(now));
     const trim = iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest);
     let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim ? `${now}\t${oldest}` : '-'}\t${byKey.size}`;
     for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
@@ -264,6 +268,24 @@ export function writeCounts(
     w.add(g.tag, 'ZADD', g.keys.seenCreds, 'GT', cb.last, cb.cred);
   }
   return touched;
+}
+
+/** Counts by grid key as the trim at clock `now` leaves them: merged up by age, none below `oldest`. */
+function onGridAt(t: ReadonlyMap<number, BucketCounts>, now: number, oldest: number): Map<number, BucketCounts> {
+  const cuts = cutsAt(now);
+  const out = new Map<number, BucketCounts>();
+  for (const [key, [req, fail, succ, auth]] of t) {
+    const k = finalKey(key, cuts);
+    if (k < oldest) continue;
+    const c = out.get(k);
+    if (c) {
+      c[0] += req;
+      c[1] += fail;
+      c[2] += succ;
+      c[3] += auth;
+    } else out.set(k, [req, fail, succ, auth]);
+  }
+  return out;
 }
 
 /**

@@ -10,7 +10,7 @@
 // the window lengths, and a window lengthened later finds what memory finds.
 import { STRIDE } from '../../window';
 import type { GridLayout, WindowId } from '../layout';
-import { LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP } from '../level-grid';
+import { bucketAt, keyOf, LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP } from '../level-grid';
 
 /** A grid key as a field suffix: base 36 keeps field names short (Redis memory per key). */
 export const keyField = (key: number): string => key.toString(36);
@@ -76,6 +76,22 @@ export function trimDue(series: readonly number[], now: number, oldest: number):
     if (j < TOP && k < (cuts[j] as number)) return true;
   }
   return false;
+}
+
+/** The merge cuts of every level below the top at clock `now` (level-grid.ts mergeCut). */
+export const cutsAt = (now: number): number[] => MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
+
+/**
+ * Where an entry at `key` ends up once merged at the clock of `cuts` (level
+ * by level, as mergeSeries moves it): what TRIM would make of it. A batch's
+ * own entries are written there at once, and not at all when that is below
+ * the oldest key any window reads (a replay's batch spans minutes: most of
+ * its entries would otherwise be written, then moved or dropped).
+ */
+export function finalKey(key: number, cuts: readonly number[]): number {
+  let k = key;
+  for (let j = levelOfKey(k); j < TOP && k < (cuts[j] as number); j++) k = keyOf(j + 1, bucketAt(k, j + 1));
+  return k;
 }
 
 /**

@@ -6,9 +6,11 @@ import type { RecordKind } from '../../../common/record';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
-import { addToSeries } from '../../window';
+import { addToSeries, pruneSeries } from '../../window';
+import { mergeSeries } from '../level-grid';
 import type { IpWrite } from './batch';
 import { GridCounts } from '../series-counts';
+import { oldestOf } from './grid-series';
 import { credMetaKey, ipMetaKey } from './keys';
 import { runBefore, scored, type IpView, type Svc } from './service';
 import type { Writes } from './writes';
@@ -64,8 +66,12 @@ export function replayIp(
       runs.fill(OUT);
     }
     if (last === NONE || rec.cts > last) last = rec.cts;
+    // merged and pruned as the memory backend does at each record: sums are the same, the series stays short
+    mergeSeries(series, rec.now);
     addToSeries(series, rec.key, rec.kind);
-    cx.at(svc.ranges(rec.now), series, totals);
+    const ranges = svc.ranges(rec.now);
+    pruneSeries(series, oldestOf(ranges));
+    cx.at(ranges, series, totals);
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
       if (runs[i] === OUT && !rule.wakes(rec.kind)) continue;
