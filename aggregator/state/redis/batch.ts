@@ -9,7 +9,7 @@ import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { WINDOW } from '../layout';
 import { insertKey, LEVEL_MS } from '../level-grid';
-import { cutsAt, finalKey, keyField, oldestOf, trimDue } from './grid-series';
+import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, CredWrite, IpRec } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
@@ -203,7 +203,11 @@ export function writeCounts(
     }
     if (op.length > 2) w.addArgs(tag, 'HINC', op);
     const before = totals.get(svc);
-    if (before && trimDue(before, now, oldest)) w.add(tag, 'TRIM', svc.totals, now, oldest);
+    if (before && trimDue(before, now, oldest)) {
+      const drop = dropOnly(before, now, oldest);
+      if (drop === undefined) w.add(tag, 'TRIM', svc.totals, now, oldest);
+      else for (let i = 0; i < drop.length; i += OP_ARGS / 4) w.add(tag, 'HDEL', svc.totals, ...fieldsOf(drop.slice(i, i + OP_ARGS / 4)));
+    }
   }
   // per service and group: one IPS op (writes.ts APPLY), its entries built as
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
@@ -229,8 +233,12 @@ export function writeCounts(
       req++;
       if (rec.kind.failure) fail++;
     }
-    const trim = iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest);
-    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim ? `${now}\t${oldest}` : '-'}\t${byKey.size}`;
+    let trim = '-';
+    if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest)) {
+      const drop = dropOnly(iw.series, now, oldest);
+      trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
+    }
+    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
     for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
     sec.s += e;
   }

@@ -95,6 +95,31 @@ export function finalKey(key: number, cuts: readonly number[]): number {
 }
 
 /**
+ * What a due trim of `series` at clock `now` takes: undefined when some entry
+ * merges up (the script's TRIM, which reads the hash), else the grid keys to
+ * drop (below the oldest key): deleted by name, the hash not read. At the
+ * defaults nothing merges before it is dropped, so busy keys take this way.
+ */
+export function dropOnly(series: readonly number[], now: number, oldest: number): number[] | undefined {
+  const cuts = cutsAt(now);
+  const drop: number[] = [];
+  for (let i = 0; i < series.length; i += STRIDE) {
+    const k = series[i] as number;
+    const f = finalKey(k, cuts);
+    if (f < oldest) drop.push(k);
+    else if (f !== k) return undefined;
+  }
+  return drop;
+}
+
+/** The fields of grid entries `keys` (every count kind). */
+export const fieldsOf = (keys: readonly number[]): string[] =>
+  keys.flatMap((k) => {
+    const f = keyField(k);
+    return [`r${f}`, `f${f}`, `n${f}`, `a${f}`];
+  });
+
+/**
  * Lua: trim(key, now, oldest): every entry of the hash merged up the levels
  * its age has passed (level-grid.ts mergeSeries, entry by entry) and dropped
  * when it then lies below `oldest` (the memory backend merges, then prunes).

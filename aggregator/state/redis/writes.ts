@@ -141,8 +141,8 @@ export const OP_ARGS = 4000;
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, reset ('-', else drop its history first when
  *     it is not indexed or its newest ts is at most this), requests,
- *     failures, trim clock ('-', else that and the oldest key: TRIM after
- *     the counts), entry count k, k times (grid key in base 36, r, f, n, a;
+ *     failures, trim ('-'; a clock and the oldest key: TRIM after the
+ *     counts; or 'd', a count n and n grid keys whose fields are deleted), entry count k, k times (grid key in base 36, r, f, n, a;
  *     n = neither failure nor success): every write of a service's IP keys
  *     in the group: counts into the history hash (HINC's way), newest ts into
  *     its index, counts added to the top scores (TOP_LUA). Keys and field
@@ -178,7 +178,19 @@ while i <= N do
         local sc = redis.call('ZSCORE', seen, ip)
         if not sc or tonumber(sc) <= tonumber(reset) then redis.call('DEL', key) end
       end
-      local oldest = at ~= '-' and nx() or nil
+      local oldest, drop = nil, nil
+      if at == 'd' then
+        drop = {}
+        for _ = 1, tonumber(nx()) do
+          local k = nx()
+          drop[#drop + 1] = 'r' .. k
+          drop[#drop + 1] = 'f' .. k
+          drop[#drop + 1] = 'n' .. k
+          drop[#drop + 1] = 'a' .. k
+        end
+      elseif at ~= '-' then
+        oldest = nx()
+      end
       m = m + 1
       ips[m], lasts[m], reqs[m], fails[m] = ip, last, tonumber(req), tonumber(fail)
       for _ = 1, tonumber(nx()) do
@@ -189,6 +201,9 @@ while i <= N do
         if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
       end
       if oldest and trim(key, tonumber(at), tonumber(oldest)) then fresh = true end
+      if drop then
+        for d = 1, #drop, 1000 do redis.call('HDEL', key, unpack(drop, d, math.min(d + 999, #drop))) end
+      end
       if fresh then redis.call('PEXPIRE', key, ttl) end
     end
     -- after the loop: a reset above read the newest ts as it was before the batch
