@@ -36,11 +36,6 @@ export class JsonLines {
     this.#buf = Buffer.allocUnsafe(chunkBytes);
   }
 
-  /** bytes of whole lines and of the line being written */
-  get used(): number {
-    return this.#used;
-  }
-
   /** Whole lines fill half the buffer: time to hand them over. */
   get full(): boolean {
     return this.#lineStart >= this.chunkBytes / 2;

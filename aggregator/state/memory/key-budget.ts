@@ -24,9 +24,14 @@ export const IP_KEY_BYTES = 280;
 export const SPILL_BYTES = 240;
 /** one sub-bucket of a spilled history (5 numbers, with the array's growth room; 104 B when it held 4) */
 export const SPILL_ENTRY_BYTES = 130;
-/** a credential key: the LRU slot and map entry, the entry object, its empty IP map */
+/** a credential key: the LRU slot and map entry, the entry object, its empty IP pair arrays */
 export const CREDENTIAL_BYTES = 360;
-/** one remembered credential-IP pair (map entry with its growth room, the timestamp), plus the IP string */
+/**
+ * one remembered credential-IP pair: its array slots (or its Map entry past
+ * 128 pairs) with growth room, the timestamp, plus the IP string's weight,
+ * counted also for an IPv4 pair held as a number (so a weight never changes
+ * when the pairs move to the Map)
+ */
 export const CREDENTIAL_IP_BYTES = 112;
 
 /** A string's heap size: header plus characters, one byte each when all fit, else two. */
