@@ -20,6 +20,20 @@ const rule = (type: string) => {
   return r;
 };
 
+// The Redis backend reads (and so trims: merges, prunes, resets) only the IP
+// keys of a batch that a record wakes for some rule; any other would be
+// written blind and its history hash would grow without its trim
+// (state/redis/batch.ts). flood_ip wakes on every record: keep it so.
+test('every kind of record wakes some IP rule, so Redis reads and trims every IP key of a batch', () => {
+  for (const failure of [false, true])
+    for (const success of [false, true])
+      for (const auth of [false, true])
+        assert.ok(
+          IP_RULES.some((r) => r.wakes({ failure, success, auth })),
+          `no IP rule wakes on ${JSON.stringify({ failure, success, auth })}`,
+        );
+});
+
 /** IpCounts of one IP key whose whole history is in the clock's bucket (every window sees it; the baseline sees `base`). */
 type Tally = [number, number, number] | [number, number, number, number];
 const put = (series: number[], b: number, [r, f, su, a]: Tally) => addCountsToSeries(series, b, r, f, su, a ?? 0);

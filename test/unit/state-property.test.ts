@@ -92,7 +92,7 @@ async function checkAgainstReference(make: Make, runs: number, reset: () => Prom
       async (partial, raw, jitterSeed) => {
         await reset();
         const s: DetectionSettings = { ...DEFAULT_SETTINGS, ...partial };
-        // a twentieth of the shortest rule window, a tenth of the burst window (aggregator/state/layout.ts)
+        // a twentieth of the shortest rule window, a tenth of the burst window (the sub-bucket length the backends used before the one grid)
         const bucketMs = Math.min(
           (1000 * Math.min(s.window_seconds, s.spike_window_seconds, s.spike_baseline_seconds, s.auth_fail_window_seconds)) / 20,
           (1000 * s.error_burst_seconds) / 10,
@@ -109,7 +109,7 @@ async function checkAgainstReference(make: Make, runs: number, reset: () => Prom
           records.sort((x, y) => x.ts - y.ts);
           for (let i = jitterSeed; i + 1 < records.length; i += 7)
             [records[i], records[i + 1]] = [records[i + 1] as KeyedRecord, records[i] as KeyedRecord];
-          // the end of a sub-bucket of both grids: Redis's (bucketMs) and the memory backend's one grid (1 s for these windows)
+          // T + 1 ends a sub-bucket of every grid level up to 10 s (BASE is a multiple of 10 min), and one of bucketMs
           const T = BASE + 720_000 - 1;
           assert.equal((T + 1) % bucketMs, 0);
           const last: KeyedRecord = { ts: T, ipKey: '192.0.2.250', status: 200, service: 'a' };

@@ -9,7 +9,6 @@
 // each record (TRIM, in the write script): the hash stays bounded whatever
 // the window lengths, and a window lengthened later finds what memory finds.
 import { STRIDE } from '../../window';
-import type { GridLayout, WindowId } from '../layout';
 import { bucketAt, keyOf, LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP } from '../level-grid';
 
 /** A grid key as a field suffix: base 36 keeps field names short (Redis memory per key). */
@@ -178,6 +177,3 @@ export function rangeMs(from: number, to: number): [number, number] {
   return [startMs(from + 1), startMs(to + 1)];
 }
 const startMs = (key: number): number => Math.floor(key / 8) * 100;
-
-/** The sub-bucket length of the window level of `L`'s window `w`, ms. */
-export const levelMs = (L: GridLayout, w: WindowId): number => LEVEL_MS[(L.windows[w] as { level: number }).level] as number;

@@ -5,10 +5,10 @@
 // script (writes.ts). On one Redis there is one group, `{k0}`: a batch is one
 // script. On a Redis Cluster there are CLUSTER_GROUPS groups spread over the
 // masters; an entity (IP key or credential, per service) lives wholly in the
-// group its name hashes to: its bucket chunks, rule state, and its entries in
+// group its name hashes to: its history hash, rule state, and its entries in
 // the per-group indexes (last seen, top candidates, rule candidates). So an
 // entity's keys change together, and eviction removes them together.
-// A service's totals per sub-bucket live in the service's group; the shared
+// A service's totals (one hash on the grid) live in the service's group; the shared
 // registry, settings and clock in `{m}`.
 //
 // Counts are on the one bucket grid (state/level-grid.ts) whatever the

@@ -3,9 +3,9 @@
 //
 // The layout (state/layout.ts) and the rules (aggregator/rules) are the
 // memory backend's, so both backends decide identically. Per batch
-// (batch.ts): the records are pre-aggregated in memory (counts per IP key per
-// sub-bucket, newest ts per credential IP, service totals); a few pipelined
-// reads fetch what a rule replay needs (candidacy, credentials, histories of
+// (batch.ts): the records are grouped in memory (each with its grid key, the
+// newest ts per credential IP, service totals); one READ script per slot
+// group (reads.ts) fetches what a rule replay needs (candidacy, credentials, histories of
 // the IP keys a record can wake a rule for); each such entity's records are
 // replayed over its state (replay.ts); and every write of the batch goes out
 // as one script per slot group that records the batch id with it
@@ -55,7 +55,7 @@ export class RedisState implements SiemState {
   /** keys held at the last count (-1: count after the next batch), and distinct keys this aggregator wrote since */
   #held = -1;
   #writtenSince = 0;
-  /** per service and grid: the clock's sub-bucket at its last top refresh (bounded: oldest dropped) */
+  /** per service and window level: the clock's sub-bucket at its last top refresh (bounded: oldest dropped) */
   readonly #topRefreshed = new Map<string, number>();
   onEvict?: (table: 'ip' | 'credential') => void;
 
@@ -258,8 +258,10 @@ export class RedisState implements SiemState {
 
     // Round 2: one READ script per slot group: each IP key's candidacy, and
     // for the hot ones (a record can wake a rule, or a candidate) its history
-    // and rule state; each touched credential as it was; the totals rules
-    // read. Every other IP key is written blind.
+    // and rule state; each touched credential as it was; every service's
+    // totals (trimmed as they are written). Every other IP key would be
+    // written blind: flood_ip wakes on every record, so none is
+    // (test/unit/rules.test.ts holds that).
     const reads = await readBatch(this.#r.siemRead.bind(this.#r), b);
     const credList = [...b.creds.values()];
     // the services' totals a rule reads: as they will be after this batch

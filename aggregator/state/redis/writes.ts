@@ -16,8 +16,8 @@ import { READ } from './reads';
  * The top sorted sets hold every IP key of a service (bounded by
  * SIEM_MAX_KEYS, as the keys are), scored with an upper bound of its
  * requests (failures) in the window: a batch adds its own counts to the
- * score (ZINCRBY, commutative: two aggregators writing one key at once add
- * up), and the sweep scores the best-scored keys afresh over the window and
+ * score (ZMSCORE + ZADD in the write script, atomic: two aggregators writing
+ * one key at once add up), and the sweep scores the best-scored keys afresh over the window and
  * one sub-bucket past it (topScore, here), so that stale high scores of keys
  * gone quiet sink. A score is thus never below the key's count in any later
  * window, which is what lets a query stop reading once the N-th count it has
@@ -133,7 +133,7 @@ export const OP_ARGS = 4000;
  *   DELIF key hash field value: delete key unless the hash field is above value;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
- *     field is new (a key's TTL is renewed once per sub-bucket, not per batch);
+ *     field is new (a key's TTL is renewed once per new field, a grid entry, not per batch);
  *   TRIM key now oldest: merge a grid hash up by age, prune it below
  *     `oldest` (grid-series.ts TRIM_LUA);
  *   IPS seen top-requests top-errors history-prefix ttl entries: entries is
