@@ -310,7 +310,8 @@ test('findings cut at maxFindings are the first of the whole list, ties on the c
           service: fc.constantFrom('a', 'b'),
           credential: fc.option(fc.constantFrom('k1', 'k2', 'k3', 'k4'), { nil: undefined }),
         }),
-        { maxLength: 300 },
+        // enough records that most runs find more than the cap
+        { minLength: 25, maxLength: 300 },
       ),
       fc.integer({ min: 0, max: 6 }),
       async (steps, max) => {
@@ -336,8 +337,8 @@ test('findings cut at maxFindings are the first of the whole list, ties on the c
     ),
     { numRuns: 150 },
   );
-  // the traffic made more findings than the cap in many runs
-  assert.ok(cutRuns > 15, `cut in ${cutRuns} runs`);
+  // the traffic made more findings than the cap in most runs (about 148 of 150)
+  assert.ok(cutRuns > 100, `cut in ${cutRuns} runs`);
 });
 
 test('auth_bruteforce: 6 × 401/403 within 60 s fire with since = the 6th; 404s, or 401s among successes, do not', async () => {
