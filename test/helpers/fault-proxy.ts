@@ -2,9 +2,9 @@
 // aggregator that fails each POST in a chosen way (a lost answer, a held or
 // stalled body, a reset), recording what it saw.
 import http from 'node:http';
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
+import { listenLoopback } from './loopback';
 import type { RecordingAggregator } from './pluginserver';
 
 /** What the fault proxy does with one POST: forward it, or fail it one way. */
@@ -102,17 +102,5 @@ export async function startFaultProxy(target: string | undefined, fault: (index:
     });
   });
   srv.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
-  const p = (srv.address() as net.AddressInfo).port;
-  return {
-    port: p,
-    url: `http://127.0.0.1:${p}`,
-    requests,
-    close: () =>
-      new Promise<void>((r) => {
-        srv.close(() => r());
-        // Held and stalled exchanges would keep close() waiting forever.
-        srv.closeAllConnections();
-      }),
-  };
+  return { ...(await listenLoopback(srv, port)), requests };
 }

@@ -14,6 +14,7 @@ import { dumpAllPlugins, kongConfig, mapConcurrent, schemaFields, startPluginSer
 import { metricValue, startAggregator } from '../helpers/aggregator';
 import { startRedis } from '../helpers/redis';
 import { startTcpCutter, type Cut } from '../helpers/tcp-cutter';
+import { listenLoopback } from '../helpers/loopback';
 
 /** An HTTP load balancer: each request to the next aggregator in turn; records what each answered. */
 async function roundRobin(targets: string[]) {
@@ -38,18 +39,7 @@ async function roundRobin(targets: string[]) {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    answers,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // a sender's request still open here would keep this process alive
-        server.closeAllConnections();
-      }),
-  };
+  return { ...(await listenLoopback(server)), answers };
 }
 
 test('Redis connections dropped mid-batch under the real plugin queue: every record counted once, across two aggregators', async (t) => {
