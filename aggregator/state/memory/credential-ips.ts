@@ -28,6 +28,9 @@ function ipv4PairBytes(n: number): number {
   return CREDENTIAL_IP_BYTES + Math.ceil((16 + len) / 8) * 16;
 }
 
+/** The weight of a pair held as `num` (its IPv4 address, else -1 with `ip` its text). */
+const weightOf = (num: number, ip: string): number => (num >= 0 ? ipv4PairBytes(num) : pairBytes(ip));
+
 export class CredentialIps implements ReadonlyMap<string, number> {
   /** per pair, oldest first: the IPv4 address, or -1 where the key is in #str */
   #num: number[] = [];
@@ -45,7 +48,9 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   /** The weight of every pair held (key-budget.ts). */
   get bytes(): number {
     let b = 0;
-    for (const ip of this.keys()) b += pairBytes(ip);
+    this.forEachAddress((_ts, v4, ip) => {
+      b += weightOf(v4, ip);
+    });
     return b;
   }
 
@@ -109,7 +114,7 @@ export class CredentialIps implements ReadonlyMap<string, number> {
     const num = this.#num.shift() as number;
     this.#ts.shift();
     const s = this.#str?.shift();
-    return num >= 0 ? ipv4PairBytes(num) : pairBytes(s as string);
+    return weightOf(num, s as string);
   }
 
   /**
@@ -131,7 +136,7 @@ export class CredentialIps implements ReadonlyMap<string, number> {
     if (i >= 0) this.#toNewest(i, Math.max(this.#ts[i] as number, ts));
     else {
       this.#push(num, ip, ts);
-      delta += num >= 0 ? ipv4PairBytes(num) : pairBytes(ip);
+      delta += weightOf(num, ip);
       // #push may have moved the pairs to a Map (past SCAN_MAX)
       const map = this.#map as Map<string, number> | undefined;
       if (map) return delta + (map.size > cap ? this.#dropMappedOldest() : 0);
