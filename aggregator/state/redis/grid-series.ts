@@ -9,7 +9,7 @@
 // each record (TRIM, in the write script): the hash stays bounded whatever
 // the window lengths, and a window lengthened later finds what memory finds.
 import { STRIDE } from '../../window';
-import { bucketAt, keyOf, LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, TOP } from '../level-grid';
+import { bucketAt, keyOf, LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, startOfKey, TOP } from '../level-grid';
 
 /** A grid key as a field suffix: base 36 keeps field names short (Redis memory per key). */
 export const keyField = (key: number): string => key.toString(36);
@@ -56,6 +56,9 @@ export function oldestOf(ranges: Float64Array): number {
   return min;
 }
 
+/** The merge cuts of every level below the top at clock `now` (level-grid.ts mergeCut). */
+export const cutsAt = (now: number): number[] => MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
+
 /**
  * Whether TRIM at clock `now` with oldest key `oldest` changes `series`: an
  * entry below the oldest key any window reads, or one its level's merge is
@@ -67,7 +70,7 @@ export function trimDue(series: readonly number[], now: number, oldest: number):
   if (first < oldest) return true;
   const cut0 = mergeCut(0, now);
   if (first >= cut0) return false;
-  const cuts = MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
+  const cuts = cutsAt(now);
   for (let i = 0; i < series.length; i += STRIDE) {
     const k = series[i] as number;
     if (k >= cut0) break;
@@ -76,9 +79,6 @@ export function trimDue(series: readonly number[], now: number, oldest: number):
   }
   return false;
 }
-
-/** The merge cuts of every level below the top at clock `now` (level-grid.ts mergeCut). */
-export const cutsAt = (now: number): number[] => MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
 
 /**
  * Where an entry at `key` ends up once merged at the clock of `cuts` (level
@@ -174,6 +174,5 @@ end
 
 /** The window's span in ms [start, end) from its key range (from, to]: unique IPs count newest ts in it. */
 export function rangeMs(from: number, to: number): [number, number] {
-  return [startMs(from + 1), startMs(to + 1)];
+  return [startOfKey(from + 1), startOfKey(to + 1)];
 }
-const startMs = (key: number): number => Math.floor(key / 8) * 100;
