@@ -189,7 +189,8 @@ export function writeCounts(
     // merged and pruned as the memory backend does at each record (its clock at the service's last one)
     const now = b.svcNow.get(svc) ?? b.nowEnd;
     const oldest = oldestOf(svc.ranges(now));
-    for (const [bk, [req, fail, succ, auth]] of onGridAt(t, now, oldest)) {
+    const cuts = cutsAt(now);
+    for (const [bk, [req, fail, succ, auth]] of onGridAt(t, cuts, oldest)) {
       const f = keyField(bk);
       op.push(`r${f}`, req);
       if (fail) op.push(`f${f}`, fail);
@@ -203,8 +204,8 @@ export function writeCounts(
     }
     if (op.length > 2) w.addArgs(tag, 'HINC', op);
     const before = totals.get(svc);
-    if (before && trimDue(before, now, oldest)) {
-      const drop = dropOnly(before, now, oldest);
+    if (before && trimDue(before, cuts, oldest)) {
+      const drop = dropOnly(before, cuts, oldest);
       if (drop === undefined) w.add(tag, 'TRIM', svc.totals, now, oldest);
       else for (let i = 0; i < drop.length; i += OP_ARGS / 4) w.add(tag, 'HDEL', svc.totals, ...fieldsOf(drop.slice(i, i + OP_ARGS / 4)));
     }
@@ -234,8 +235,8 @@ export function writeCounts(
       if (rec.kind.failure) fail++;
     }
     let trim = '-';
-    if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, now, oldest)) {
-      const drop = dropOnly(iw.series, now, oldest);
+    if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, cuts, oldest)) {
+      const drop = dropOnly(iw.series, cuts, oldest);
       trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
     }
     let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
@@ -278,9 +279,8 @@ export function writeCounts(
   return touched;
 }
 
-/** Counts by grid key as the trim at clock `now` leaves them: merged up by age, none below `oldest`. */
-function onGridAt(t: ReadonlyMap<number, BucketCounts>, now: number, oldest: number): Map<number, BucketCounts> {
-  const cuts = cutsAt(now);
+/** Counts by grid key as the trim at the clock of `cuts` (cutsAt) leaves them: merged up by age, none below `oldest`. */
+function onGridAt(t: ReadonlyMap<number, BucketCounts>, cuts: readonly number[], oldest: number): Map<number, BucketCounts> {
   const out = new Map<number, BucketCounts>();
   for (const [key, [req, fail, succ, auth]] of t) {
     const k = finalKey(key, cuts);

@@ -60,17 +60,16 @@ export function oldestOf(ranges: Float64Array): number {
 export const cutsAt = (now: number): number[] => MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
 
 /**
- * Whether TRIM at clock `now` with oldest key `oldest` changes `series`: an
+ * Whether TRIM at the clock of `cuts` (cutsAt) with oldest key `oldest` changes `series`: an
  * entry below the oldest key any window reads, or one its level's merge is
  * due for. Most writes: no (the oldest entry is recent).
  */
-export function trimDue(series: readonly number[], now: number, oldest: number): boolean {
+export function trimDue(series: readonly number[], cuts: readonly number[], oldest: number): boolean {
   if (series.length === 0) return false;
   const first = series[0] as number;
   if (first < oldest) return true;
-  const cut0 = mergeCut(0, now);
+  const cut0 = cuts[0] as number;
   if (first >= cut0) return false;
-  const cuts = cutsAt(now);
   for (let i = 0; i < series.length; i += STRIDE) {
     const k = series[i] as number;
     if (k >= cut0) break;
@@ -94,13 +93,12 @@ export function finalKey(key: number, cuts: readonly number[]): number {
 }
 
 /**
- * What a due trim of `series` at clock `now` takes: undefined when some entry
+ * What a due trim of `series` at the clock of `cuts` takes: undefined when some entry
  * merges up (the script's TRIM, which reads the hash), else the grid keys to
  * drop (below the oldest key): deleted by name, the hash not read. At the
  * defaults nothing merges before it is dropped, so busy keys take this way.
  */
-export function dropOnly(series: readonly number[], now: number, oldest: number): number[] | undefined {
-  const cuts = cutsAt(now);
+export function dropOnly(series: readonly number[], cuts: readonly number[], oldest: number): number[] | undefined {
   const drop: number[] = [];
   for (let i = 0; i < series.length; i += STRIDE) {
     const k = series[i] as number;
