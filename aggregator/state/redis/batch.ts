@@ -7,8 +7,7 @@ import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
-import { WINDOW } from '../layout';
-import { insertKey, LEVEL_MS } from '../level-grid';
+import { insertKey } from '../level-grid';
 import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, CredWrite, IpRec } from './replay';
@@ -294,17 +293,6 @@ function onGridAt(t: ReadonlyMap<number, BucketCounts>, cuts: readonly number[],
     } else out.set(k, [req, fail, succ, auth]);
   }
   return out;
-}
-
-/**
- * The key range (from, to] an IP key's top scores cover with the clock at
- * `now`: its window, and one sub-bucket past it for a writer whose clock is a
- * little ahead (writes.ts TOP_LUA).
- */
-export function scoredRange(svc: Svc, now: number): [number, number] {
-  const r = svc.ranges(now);
-  const level = (svc.layout.windows[WINDOW.window] as { level: number }).level;
-  return [r[2 * WINDOW.window] as number, (r[2 * WINDOW.window + 1] as number) + ((LEVEL_MS[level] as number) / 100) * 8];
 }
 
 /** After every other write of the batch: keep the touched groups' indexes alive. */

@@ -20,7 +20,7 @@ export type Scripts = RedisClient & {
   /** keys: SETTINGS_SCRIPT_KEYS */
   siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
-  siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, to: number, ...ips: string[]): Promise<number>;
+  siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, ...ips: string[]): Promise<number>;
   siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
 };
 

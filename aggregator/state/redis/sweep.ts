@@ -4,9 +4,9 @@
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
-import { scoredRange } from './batch';
 import { heldKeys } from './evict';
 import { GridCounts } from '../series-counts';
+import { WINDOW } from '../layout';
 import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
 import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
@@ -47,10 +47,11 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     refreshTop ? r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1) : [],
     refreshTop ? r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1) : [],
   ]);
-  const [from, to] = scoredRange(svc, now);
+  // the window's start; no end (writes.ts TOP_LUA)
+  const from = svc.ranges(now)[2 * WINDOW.window] as number;
   const stale = [...new Set([...tr, ...te])];
   for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
-    write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, to, ...stale.slice(i, i + REFRESH_PER_CALL)));
+    write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, ...stale.slice(i, i + REFRESH_PER_CALL)));
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));

@@ -17,23 +17,25 @@ import { READ } from './reads';
  * SIEM_MAX_KEYS, as the keys are), scored with an upper bound of its
  * requests (failures) in the window: a batch adds its own counts to the
  * score (ZMSCORE + ZADD in the write script, atomic: two aggregators writing
- * one key at once add up), and the sweep scores the best-scored keys afresh over the window and
- * one sub-bucket past it (topScore, here), so that stale high scores of keys
- * gone quiet sink. A score is thus never below the key's count in any later
+ * one key at once add up), and the sweep scores the best-scored keys afresh
+ * from the window's start on, with no end (topScore, here), so that stale
+ * high scores of keys gone quiet sink. No end: another aggregator's batch can
+ * land between the sweeper's clock read and this script, with records past
+ * that clock's window (a test caught such a key scored away). A score is thus never below the key's count in any later
  * window, which is what lets a query stop reading once the N-th count it has
  * beats the next score (queries.ts). No rank trimming: a trimmed key came
  * back with its score reset, which a flooder sending a few records per batch
  * never outgrew.
  */
 export const TOP_LUA = `
-local function topScore(key, from, to, trKey, teKey, member)
+local function topScore(key, from, trKey, teKey, member)
   local r, f = 0, 0
   local h = redis.call('HGETALL', key)
   for i = 1, #h, 2 do
     local k = string.byte(h[i], 1)
     if k == 114 or k == 102 then
       local b = tonumber(string.sub(h[i], 2), 36)
-      if b and b > from and b <= to then
+      if b and b > from then
         if k == 114 then r = r + tonumber(h[i + 1]) else f = f + tonumber(h[i + 1]) end
       end
     end
@@ -45,14 +47,14 @@ end
 
 /**
  * Re-score IP keys in the top sorted sets (the sweep). KEYS[1] top-requests,
- * KEYS[2] top-errors; ARGV: history key prefix, the window's key range
- * (from, to], then IP keys.
+ * KEYS[2] top-errors; ARGV: history key prefix, the window's first key
+ * minus one (from), then IP keys.
  */
 export const TOP_REFRESH = `${TOP_LUA}
-for i = 4, #ARGV do
-  topScore(ARGV[1] .. ARGV[i], tonumber(ARGV[2]), tonumber(ARGV[3]), KEYS[1], KEYS[2], ARGV[i])
+for i = 3, #ARGV do
+  topScore(ARGV[1] .. ARGV[i], tonumber(ARGV[2]), KEYS[1], KEYS[2], ARGV[i])
 end
-return #ARGV - 3
+return #ARGV - 2
 `;
 
 /**
