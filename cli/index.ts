@@ -4,6 +4,7 @@
 // lists. Exit codes: 0 done; 1 fatal (a file that cannot be read to the
 // end, a demo that did not detect, an aggregator that cannot be reached); 2
 // usage (bad option or SIEM_* value); 3 replay found no Kong log at all.
+// `replay --json` prints its JSON report in each of these cases.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -366,6 +367,19 @@ export function program(): Command {
   return p;
 }
 
+/** `replay ... --json` (before any `--`): its usage errors still print a JSON report. */
+function replayWantsJson(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return args[0] === 'replay' && (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
+async function printUsageErrorReport(argv: string[], message: string): Promise<void> {
+  if (!replayWantsJson(argv)) return;
+  const { usageErrorReport } = await import('./report');
+  process.stdout.write(usageErrorReport(message));
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await program().parseAsync(argv);
@@ -373,9 +387,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     if (err instanceof CommanderError) {
       // commander printed the message (or the help) already
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (err.exitCode !== 0) await printUsageErrorReport(argv, err.message);
     } else if (err instanceof UsageError || err instanceof InvalidArgumentError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
+      await printUsageErrorReport(argv, err.message);
     } else if (err instanceof ClientError) {
       process.stderr.write(`kong-siem: ${err.message}\n`);
       process.exitCode = EXIT_FATAL;

@@ -12,6 +12,30 @@ export function jsonReport(r: ReplayResult): string {
   return `${JSON.stringify(r)}\n`;
 }
 
+/**
+ * The --json report of a replay stopped by a usage error before reading
+ * anything: the same fields, nothing counted, and the error, so that a
+ * script parsing stdout gets JSON whatever the exit code (docs/cli.md).
+ */
+export function usageErrorReport(error: string): string {
+  const empty: ReplayResult = {
+    records: 0,
+    bad_lines: 0,
+    kong_logs: 0,
+    failed_files: [],
+    rejected: { late: 0, future: 0, services: 0, stream: 0 },
+    filtered: 0,
+    first_ts: null,
+    last_ts: null,
+    findings: [],
+    history: [],
+    history_truncated: 0,
+    top: [],
+    elapsed_ms: 0,
+  };
+  return `${JSON.stringify({ ...empty, error })}\n`;
+}
+
 function section(title: string, header: string[], rows: string[][]): string {
   if (rows.length === 0) return `${title}\n  none\n`;
   const shown = rows.slice(0, ROWS_MAX);

@@ -1,7 +1,8 @@
 // `kong-siem replay`'s exit codes and messages (docs/cli.md): 3 with a hint
 // when nothing was a Kong log; bad lines shown up to a cap, then counted; a
 // hint at file order when many records are late; an array line counts as
-// one line however many of its entries are refused.
+// one line however many of its entries are refused; --json prints its
+// report on a usage error too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -98,4 +99,27 @@ test('many late records: a hint to give the files oldest first; none in order', 
   assert.equal(right.code, 0, right.stderr);
   assert.equal(JSON.parse(right.stdout).rejected.late, 0);
   assert.doesNotMatch(right.stderr, /oldest first/);
+});
+
+test('usage errors with --json: exit 2, and stdout is still the JSON report (nothing read) with the error', async () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [['replay', '--json', '--bogus', '-'], {}, /unknown option '--bogus'/],
+    [['replay', '--json', '--error-min', '0', '-'], {}, /--error-min/],
+    [['replay', '--json', '--since', '2024-06-07T22:10:00Z', '--until', '2024-06-07T22:00:00Z', '-'], {}, /--until must be after --since/],
+    [['replay', '--json', '-'], { SIEM_ERROR_MIN: 'many' }, /invalid configuration/],
+  ];
+  for (const [args, env, message] of cases) {
+    const r = await runCli(args, { env, input: `${log(1)}\n` });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.records, 0, args.join(' '));
+    assert.equal(report.bad_lines, 0);
+    assert.deepEqual(report.findings, []);
+    assert.match(report.error, message);
+  }
+  // without --json a usage error prints no report
+  const plain = await runCli(['replay', '--bogus', '-'], { input: '' });
+  assert.equal(plain.code, 2);
+  assert.equal(plain.stdout, '');
 });
