@@ -39,7 +39,8 @@ const BODY_SCHEMA = {
     records: { type: 'array' },
     settings: { type: 'object' },
     dropped: { type: 'integer', minimum: 0, maximum: DROPPED_MAX },
-    batch: { type: 'string', minLength: 1, maxLength: BATCH_ID_MAX },
+    // any string of at most 64 code points; an empty one is no id (see the handler)
+    batch: { type: 'string', maxLength: BATCH_ID_MAX },
   },
 } as const;
 
@@ -129,7 +130,10 @@ export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
       onRequest: bearer(deps.config.ingestToken),
     },
     async (req, reply) => {
-      const { records, settings, dropped, batch } = req.body;
+      const { records, settings, dropped } = req.body;
+      // An empty id names no batch: taken as one, every later batch sent
+      // with "" would be answered as the first one's duplicate and lost.
+      const batch = req.body.batch === '' ? undefined : req.body.batch;
       if (records.length > deps.config.maxBatchRecords) throw errors.tooManyRecords(deps.config.maxBatchRecords);
       if (deps.state.sharedBatchIds) {
         // the state stores the id with the batch, in one step, for every aggregator sharing it

@@ -331,10 +331,8 @@ test('a batch id accepted within 10 minutes is answered 202 duplicate and not co
   });
   text = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(text, 'kong_siem_records_received_total'), 10);
-  // an id over 64 characters, or empty, is a bad body
-  for (const batch of ['x'.repeat(65), '']) {
-    const bad = await postJson(`${agg.url}/v1/records`, { batch, records });
-    assert.equal(bad.status, 400, JSON.stringify(batch));
-    assert.match(bad.body.error, /batch/);
-  }
+  // an id over 64 characters is a bad body (an empty one is no id: contract-conformance.test.ts)
+  const bad = await postJson(`${agg.url}/v1/records`, { batch: 'x'.repeat(65), records });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /batch/);
 });

@@ -107,3 +107,18 @@ test('an expired manual decision reaches the next stream pull in `deleted`, and 
   // reported once
   assert.deepEqual((await pull(agg.url, KEY_A)).body.deleted ?? [], []);
 });
+
+test('`batch` is any string of at most 64 code points: an empty one is accepted as no id (never a duplicate), 65 are 400', async (t) => {
+  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
+  t.after(() => agg.close());
+  const body = (i: number, batch: string) => ({ batch, records: [{ ts: T0 + i, ip: '192.0.2.1', status: 200, service: 'orders' }] });
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual(await postJson(`${agg.url}/v1/records`, body(i, '')), { status: 202, body: { accepted: 1, rejected: 0 } });
+  }
+  const emoji64 = '😀'.repeat(64); // 64 code points, 128 UTF-16 units
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, body(2, emoji64))).body, { accepted: 1, rejected: 0 });
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, body(3, emoji64))).body, { accepted: 0, rejected: 0, duplicate: true });
+  assert.equal((await postJson(`${agg.url}/v1/records`, body(4, 'x'.repeat(65)))).status, 400);
+  const top = await getJson(`${agg.url}/v1/top?service=orders`);
+  assert.deepEqual(top.body.items, [{ ip: '192.0.2.1', count: 3 }]);
+});
