@@ -180,3 +180,22 @@ test('README documents the decision metrics', async () => {
     [],
   );
 });
+
+test('docs/metrics.md and docs/api.md name every rejection reason the metric carries', async () => {
+  const rejected = (await createMetrics().registry.getMetricsAsJSON()).find((m) => m.name === 'kong_siem_records_rejected_total');
+  const reasons = (rejected?.values ?? []).map((v) => String(v.labels.reason));
+  assert.ok(reasons.length >= 9, reasons.join(', '));
+  const metrics = doc('metrics.md');
+  const list = metrics.slice(metrics.indexOf('`reason` takes the values'), metrics.indexOf('## Process metrics'));
+  assert.deepEqual(
+    reasons.filter((r) => !list.includes(`\`${r}\``)),
+    [],
+    'docs/metrics.md',
+  );
+  const api = doc('api.md');
+  assert.deepEqual(
+    reasons.filter((r) => !rowOf(api, r)),
+    [],
+    'docs/api.md',
+  );
+});
