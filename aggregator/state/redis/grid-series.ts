@@ -57,7 +57,16 @@ export function oldestOf(ranges: Float64Array): number {
 }
 
 /** The merge cuts of every level below the top at clock `now` (level-grid.ts mergeCut). */
-export const cutsAt = (now: number): number[] => MERGE_AFTER_MS.map((_, j) => mergeCut(j, now));
+export function cutsAt(now: number): readonly number[] {
+  let c = cutsKept.get(now);
+  if (c === undefined) {
+    if (cutsKept.size >= 1024) cutsKept.clear();
+    cutsKept.set(now, (c = MERGE_AFTER_MS.map((_, j) => mergeCut(j, now))));
+  }
+  return c;
+}
+/** cutsAt per clock (a batch's keys come in no clock order; bounded, cleared when full) */
+const cutsKept = new Map<number, readonly number[]>();
 
 /**
  * Whether TRIM at the clock of `cuts` (cutsAt) with oldest key `oldest` changes `series`: an

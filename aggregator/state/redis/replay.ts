@@ -12,7 +12,7 @@ import type { IpWrite } from './batch';
 import { GridCounts } from '../series-counts';
 import { oldestOf } from './grid-series';
 import { credMetaKey, ipMetaKey } from './keys';
-import { runBefore, scored, type IpView, type Svc } from './service';
+import { runBefore, scored, type InGroup, type IpView, type Svc } from './service';
 import type { Writes } from './writes';
 
 export interface IpRec {
@@ -78,26 +78,33 @@ export function replayIp(
       runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
     }
   });
-  const g = svc.at(ip);
-  const key = ipMetaKey(g.tag, svc.id, ip);
-  const set: (string | number)[] = [];
-  const del: string[] = [];
-  IP_RULES.forEach((rule, i) => {
+  // most keys change no rule state: their group and meta key are not named
+  let g: InGroup | undefined;
+  let set: (string | number)[] | undefined;
+  let del: string[] | undefined;
+  for (let i = 0; i < IP_RULES.length; i++) {
+    const rule = IP_RULES[i] as (typeof IP_RULES)[number];
     const run = runs[i] as Run;
     const before = v.since[rule.type];
     const after = run >= 0 ? String(run) : undefined;
     if (before !== after) {
-      if (after === undefined) del.push(rule.type);
-      else set.push(rule.type, after);
+      if (after === undefined) (del ??= []).push(rule.type);
+      else (set ??= []).push(rule.type, after);
     }
     const cand = run !== OUT;
-    if (cand !== cand0[i]) w.add(g.tag, cand ? 'SADD' : 'SREM', g.ipCands[i] as string, ip);
-  });
-  if (set.length > 0) {
+    if (cand !== (cand0[i] === true)) {
+      g ??= svc.at(ip);
+      w.add(g.tag, cand ? 'SADD' : 'SREM', g.ipCands[i] as string, ip);
+    }
+  }
+  if (set === undefined && del === undefined) return out;
+  g ??= svc.at(ip);
+  const key = ipMetaKey(g.tag, svc.id, ip);
+  if (set !== undefined) {
     w.add(g.tag, 'HSET', key, ...set);
     w.add(g.tag, 'PEXPIRE', key, svc.ttlMs);
   }
-  if (del.length > 0) w.add(g.tag, 'HDEL', key, ...del);
+  if (del !== undefined) w.add(g.tag, 'HDEL', key, ...del);
   return out;
 }
 

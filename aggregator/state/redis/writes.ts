@@ -131,8 +131,6 @@ export const OP_ARGS = 4000;
  * KEYS[1] the group's ledger; ARGV: batch id, now ms, ttl ms, max ids, then
  * the ops, flat: name, argument count n, n arguments. An op is a Redis
  * command, or one of:
- *   HMAX key field value: raise a hash field;
- *   DELIF key hash field value: delete key unless the hash field is above value;
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
  *     field is new (a key's TTL is renewed once per new field, a grid entry, not per batch);
@@ -150,6 +148,14 @@ export const OP_ARGS = 4000;
  *     its index, counts added to the top scores (TOP_LUA). Keys and field
  *     names are built here from their parts (numbers as sent: Lua formatting
  *     a number is slow).
+ *   CREDS seen ips-prefix meta-prefix ttl cap entries name...: every write
+ *     of a service's credentials in the group, one per name, entries one
+ *     tab-separated string (IP keys and numbers hold no tab; names are
+ *     separate arguments), per credential: reset ('-', else a ts:
+ *     its IP set dropped first unless its meta L is above it), newest ts,
+ *     IP count k, k times (ts, IP key): ZADD GT into its IP set, trimmed to
+ *     the newest `cap`, its meta L raised to the newest ts, both PEXPIREd, newest ts into
+ *     the credentials' last-seen index `seen` (one variadic ZADD GT).
  * Flat arguments, not JSON: Redis hands them to Lua as strings, with no
  * decoding (cjson was most of the script's time).
  * Returns 0 when the batch was written into this group before, else 1.
@@ -212,12 +218,35 @@ while i <= N do
     zaddGt(seen, lasts, ips, m)
     addScores(tr, ips, reqs, m, false)
     addScores(te, ips, fails, m, true)
-  elseif c == 'DELIF' then
-    local cur = redis.call('HGET', ARGV[a + 1], ARGV[a + 2])
-    if not cur or tonumber(cur) <= tonumber(ARGV[a + 3]) then redis.call('DEL', ARGV[a]) end
-  elseif c == 'HMAX' then
-    local cur = redis.call('HGET', ARGV[a], ARGV[a + 1])
-    if not cur or tonumber(ARGV[a + 2]) > tonumber(cur) then redis.call('HSET', ARGV[a], ARGV[a + 1], ARGV[a + 2]) end
+  elseif c == 'CREDS' then
+    local seen, ipre, mpre, ttl, cap = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+    local nx = string.gmatch(ARGV[a + 5], '[^\t]+')
+    local names, lasts, m = {}, {}, 0
+    for j = a + 6, z do
+      local cred = ARGV[j]
+      local ipsKey, metaKey = ipre .. cred, mpre .. cred
+      local reset, last, k = nx(), nx(), tonumber(nx())
+      if reset ~= '-' then
+        local cur = redis.call('HGET', metaKey, 'L')
+        if not cur or tonumber(cur) <= tonumber(reset) then redis.call('DEL', ipsKey) end
+      end
+      for s = 1, k, ${UNPACK} do
+        local zs = {}
+        for _ = s, math.min(k, s + ${UNPACK} - 1) do
+          zs[#zs + 1] = nx()
+          zs[#zs + 1] = nx()
+        end
+        redis.call('ZADD', ipsKey, 'GT', unpack(zs))
+      end
+      redis.call('ZREMRANGEBYRANK', ipsKey, 0, -cap - 1)
+      local cur = redis.call('HGET', metaKey, 'L')
+      if not cur or tonumber(last) > tonumber(cur) then redis.call('HSET', metaKey, 'L', last) end
+      redis.call('PEXPIRE', ipsKey, ttl)
+      redis.call('PEXPIRE', metaKey, ttl)
+      m = m + 1
+      names[m], lasts[m] = cred, last
+    end
+    zaddGt(seen, lasts, names, m)
   elseif c == 'MAX' then
     local cur = redis.call('GET', ARGV[a])
     if not cur or tonumber(ARGV[a + 1]) > tonumber(cur) then redis.call('SET', ARGV[a], ARGV[a + 1]) end
