@@ -93,6 +93,10 @@ test('an expired manual decision reaches the next stream pull in `deleted`, and 
   const made = await addManual(agg.url, '192.0.2.9', '1h');
   assert.equal(made.status, 201);
   assert.deepEqual(values((await pull(agg.url, KEY_A)).body.new), ['192.0.2.9']);
+  // startup=false is an incremental pull like `stream?`: nothing new since
+  const again = await getJson(`${agg.url}/v1/decisions/stream?startup=false`, { 'x-api-key': KEY_A });
+  assert.equal(again.status, 200);
+  assert.deepEqual([again.body.new ?? [], again.body.deleted ?? []], [[], []]);
 
   now += 3600_000 + 1000;
   await agg.decisions.reconcileNow();
