@@ -2,7 +2,7 @@
 // a required field is missing or mistyped, `ip` does not parse, `status` is
 // out of range, or a string is over its length). Each bad record is rejected
 // with a reason and the rest of its batch is kept; unknown fields are ignored.
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { OUTCOMES, type Outcome } from '../common/record';
 import { IP_TEXT_MAX, STRING_MAX, wellFormed } from '../common/limits';
 import { ipKey } from '../common/ip-key';
@@ -28,8 +28,16 @@ export const RECORD_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false });
-const check = ajv.compile(RECORD_SCHEMA);
+// Compiled on the first record the written-out checks below refuse: most
+// runs (and every replay parser thread) never load Ajv for it.
+let compiled: ValidateFunction | undefined;
+function check(): ValidateFunction {
+  if (!compiled) {
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    compiled = new Ajv({ allErrors: false, coerceTypes: false }).compile(RECORD_SCHEMA);
+  }
+  return compiled;
+}
 
 function reasonOf(err: ErrorObject | undefined): RejectReason {
   if (!err) return 'invalid';
@@ -70,7 +78,10 @@ export function checkRecord(input: unknown, ipv6Prefix: number): Checked {
 
 /** checkRecord without the wrapper object: the keyed record, or why it is rejected (the ingest route's path). */
 export function keyRecord(input: unknown, ipv6Prefix: number): KeyedRecord | RejectReason {
-  if (!plainValid(input) && !check(input)) return reasonOf(check.errors?.[0]);
+  if (!plainValid(input)) {
+    const ajv = check();
+    if (!ajv(input)) return reasonOf(ajv.errors?.[0]);
+  }
   const r = input as { ts: number; ip: string; status: number; service: string; credential?: string; outcome?: Outcome };
   const key = ipKey(r.ip, ipv6Prefix);
   if (key === undefined) return 'ip';

@@ -1,11 +1,11 @@
 // Chooses the state backend from SIEM_STATE: `memory` (embedded) or a
 // redis:// / rediss:// URL (comma-separated seeds: Redis Cluster) shared by
 // several aggregators. Everything outside this folder sees only SiemState.
+// The Redis backend (and ioredis) is loaded only when asked for: the CLI's
+// replay and the memory backend start without it.
 import type { Config } from '../config';
 import type { Clock } from '../clock';
 import { MemoryState } from './memory/state';
-import { connectRedis, parseRedisState } from './redis/client';
-import { RedisState } from './redis/state';
 import type { SiemState, StateOptions } from './state';
 
 export type { StateOptions } from './state';
@@ -24,6 +24,8 @@ export function createMemoryState(o: StateOptions): SiemState {
 
 /** A state shared through Redis (SIEM_STATE=redis://...). */
 export function createRedisState(url: string, o: StateOptions & { sweepIntervalMs: number; onError?: (err: unknown) => void }): SiemState {
+  const { connectRedis, parseRedisState } = require('./redis/client') as typeof import('./redis/client');
+  const { RedisState } = require('./redis/state') as typeof import('./redis/state');
   return new RedisState({ ...o, client: connectRedis(parseRedisState(url)) });
 }
 

@@ -1,13 +1,20 @@
 // Per-service settings as a batch carries them: validated against the
 // settings table, merged over the aggregator's defaults; and where settings of
 // services without a place wait. Shared by the backends.
-import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { LRUCache } from 'lru-cache';
 import { isBoundedName } from '../../common/limits';
 import { SETTING_NAMES, settingsJsonSchema, type DetectionSettings, type SettingName } from '../../common/settings';
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false });
-const validateSettings = ajv.compile(settingsJsonSchema());
+// Compiled when a batch first carries settings (a replay never does).
+let compiled: ValidateFunction | undefined;
+function validateSettings(value: unknown): boolean {
+  if (!compiled) {
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    compiled = new Ajv({ allErrors: false, coerceTypes: false }).compile(settingsJsonSchema());
+  }
+  return compiled(value);
+}
 
 /** One service's settings over `defaults`, or undefined when the name or the value is refused. */
 export function mergeSettings(defaults: DetectionSettings, name: string, value: unknown): DetectionSettings | undefined {

@@ -1,6 +1,11 @@
 // The in-memory state's recency order of all its keys (IP and credential
-// alike), held by lru-cache with `max`: least recently seen first, a key
-// moved to the newest end when seen, the oldest evicted to make room.
+// alike), held by lru-cache: least recently seen first, a key moved to the
+// newest end when seen, the oldest evicted to make room.
+//
+// The count bound is lru-cache's maxSize with every entry of size 1, not its
+// `max`: with `max`, lru-cache allocates its tables for `max` entries up front
+// (~40 MB at SIEM_MAX_KEYS = 1M, before a single record); without it they grow
+// with the keys held.
 //
 // lru-cache is keyed here by node numbers this class hands out, not by the
 // keys themselves: the state finds a key through its own indexes (IPv4 keys
@@ -24,7 +29,8 @@ export class Recency<V extends {}> {
   constructor(max: number, onEvict: (v: V) => void, capOnAdd = true) {
     this.#max = Math.max(1, max);
     this.#lru = new LRUCache<number, V>({
-      ...(capOnAdd ? { max: this.#max } : { maxSize: Number.MAX_SAFE_INTEGER, sizeCalculation: () => 1 }),
+      maxSize: capOnAdd ? this.#max : Number.MAX_SAFE_INTEGER,
+      sizeCalculation: () => 1,
       dispose: (v, n, reason) => {
         if (reason !== 'evict') return;
         this.#free.push(n);
