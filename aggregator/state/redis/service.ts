@@ -22,6 +22,17 @@ export type Scripts = RedisClient & {
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
   siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, ...ips: string[]): Promise<number>;
   siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
+  /** sweep.ts SWEEP_STEP: keys seen index, candidate set, rule-state hash; args member, rule type, newest ts read, leave (1/0), run ('' deletes) */
+  siemSweepStep(
+    seen: string,
+    cands: string,
+    meta: string,
+    member: string,
+    type: string,
+    read: number,
+    leave: 0 | 1,
+    run: string,
+  ): Promise<number>;
 };
 
 /** A service's keys in one slot group, with its per-rule candidate sets. */

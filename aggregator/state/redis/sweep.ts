@@ -62,11 +62,23 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   IP_RULES.forEach((rule, i) => {
     for (const ip of ipCands[i] ?? []) {
       const v = views.get(ip) ?? empty;
+      // a batch wrote this key after the clock was read: its step, at a later clock, stands (sweep-step.ts)
+      if (v.last > now) continue;
       const before = runBefore(v, rule.type, true);
       const after = stepIp(rule, before, cx.at(ranges, v.series, totals), s);
-      const key = ipMetaKey(g.tag, svc.id, ip);
-      if (after === OUT) write(r.srem(g.ipCands[i] as string, ip));
-      if (after < 0 && before >= 0) write(r.hdel(key, rule.type));
+      if (after === OUT || (after < 0 && before >= 0))
+        write(
+          r.siemSweepStep(
+            k.seenIps,
+            g.ipCands[i] as string,
+            ipMetaKey(g.tag, svc.id, ip),
+            ip,
+            rule.type,
+            v.last,
+            after === OUT ? 1 : 0,
+            '',
+          ),
+        );
     }
   });
   const creds = [...new Set(credCands.flat())];
@@ -75,21 +87,39 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
       async (cr) =>
         [
           cr,
-          ...(await Promise.all([r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(g.tag, svc.id, cr))])),
+          ...(await Promise.all([
+            r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'),
+            r.hgetall(credMetaKey(g.tag, svc.id, cr)),
+            r.zscore(k.seenCreds, cr),
+          ])),
         ] as const,
     ),
   );
-  const credOf = new Map(credIps.map(([cr, flat, meta]) => [cr, { ips: scored(flat), meta }]));
+  const credOf = new Map(
+    credIps.map(([cr, flat, meta, last]) => [cr, { ips: scored(flat), meta, last: last === null ? NONE : Number(last) }]),
+  );
   CREDENTIAL_RULES.forEach((rule, i) => {
     for (const cr of credCands[i] ?? []) {
-      const got = credOf.get(cr) ?? { ips: new Map<string, number>(), meta: {} as Record<string, string> };
+      const got = credOf.get(cr) ?? { ips: new Map<string, number>(), meta: {} as Record<string, string>, last: NONE };
+      // as for IP keys: a batch after the clock read stepped it at a later clock
+      if (got.last > now) continue;
       const m = got.meta[rule.type];
       const before: Run = m === undefined ? NONE : Number(m);
       const after = stepCredential(rule, before, { ips: got.ips, now }, s);
       if (after === before) continue;
       const key = credMetaKey(g.tag, svc.id, cr);
-      write(after === OUT ? r.hdel(key, rule.type) : r.hset(key, rule.type, after));
-      if (after === OUT) write(r.srem(g.credCands[i] as string, cr));
+      write(
+        r.siemSweepStep(
+          k.seenCreds,
+          g.credCands[i] as string,
+          key,
+          cr,
+          rule.type,
+          got.last,
+          after === OUT ? 1 : 0,
+          after === OUT ? '' : String(after),
+        ),
+      );
     }
   });
   await Promise.all(ops);

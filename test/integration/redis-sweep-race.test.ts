@@ -1,9 +1,12 @@
-// The sweep re-scores the top sorted sets from a clock it read before; a
-// batch from another aggregator can land in between. The scores must stay an
-// upper bound of every key's count in any later window (queries stop reading
-// on them), so a record newer than the sweeper's clock must not be scored
-// away. Found as a CI flake: an IP with one failure went missing from
-// `/v1/top?by=errors` on a second aggregator (listed 4, `other` 1).
+// A sweep reads the shared clock, then the keys, then writes; a batch from
+// another aggregator can land in between, with records past the sweep's
+// clock. Found as flakes of redis-state's two-aggregator test under load:
+// - the top re-scoring scored such a record away: an IP with one failure went
+//   missing from `/v1/top?by=errors` (listed 4, `other` 1);
+// - the rule step at the sweep's older clock ended runs the batch had just
+//   begun: `since` came out seconds late.
+// A proxy holds the sweeping aggregator's traffic at the right command while
+// the other aggregator writes, so each race is played every run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -15,8 +18,8 @@ import { startRedis, waitFor } from '../helpers/redis';
 
 const T0 = 1_717_000_000_000;
 
-/** A loopback proxy to Redis that holds the first top re-scoring script call until released. */
-async function startHoldingProxy(targetPort: number) {
+/** A loopback proxy to Redis that holds the first chunk `hold` matches (and every later one behind it) until released. */
+async function startHoldingProxy(targetPort: number, hold: (text: string) => boolean) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => {
     release = resolve;
@@ -34,10 +37,7 @@ async function startHoldingProxy(targetPort: number) {
     // chunks are forwarded in order: once one is held, the ones after it wait behind it
     let chain = Promise.resolve();
     client.on('data', (d) => {
-      const text = d.toString('latin1');
-      // a script call on the top set that is neither a batch's write (its ledger key) nor the expiry (the last-seen index)
-      const refresh = !heldOnce && /\r\n(evalsha|eval)\r\n/i.test(text) && /:top:r\r\n/.test(text) && !/:(batches|seen)\r\n/.test(text);
-      if (refresh) {
+      if (!heldOnce && hold(d.toString('latin1'))) {
         heldOnce = true;
         onHeld();
         chain = chain.then(() => released);
@@ -69,10 +69,10 @@ async function startHoldingProxy(targetPort: number) {
   };
 }
 
-function state(url: string): SiemState {
+function state(url: string, defaults = DEFAULT_SETTINGS): SiemState {
   return createRedisState(url, {
     clock: createClock('event'),
-    defaults: DEFAULT_SETTINGS,
+    defaults,
     maxKeys: 10_000,
     maxServices: 10,
     maxFindings: 1000,
@@ -85,7 +85,11 @@ function state(url: string): SiemState {
 test('Redis: a batch landing while another aggregator re-scores the top sets is still listed by /v1/top', async (t) => {
   const redis = await startRedis();
   t.after(() => redis.close());
-  const proxy = await startHoldingProxy(redis.port);
+  // a script call on the top set that is neither a batch's write (its ledger key) nor the expiry (the last-seen index)
+  const proxy = await startHoldingProxy(
+    redis.port,
+    (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:top:r\r\n/.test(text) && !/:(batches|seen)\r\n/.test(text),
+  );
   t.after(() => proxy.close());
   const a = state(redis.url);
   t.after(() => a.close?.());
@@ -115,4 +119,38 @@ test('Redis: a batch landing while another aggregator re-scores the top sets is 
     ],
   );
   assert.equal(top.other, 0);
+});
+
+test("Redis: a sweep at a clock older than another aggregator's batch leaves the runs that batch began (since stays)", async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  // held: the sweep's reads of the candidate sets, sent after it read the clock
+  const proxy = await startHoldingProxy(redis.port, (text) => /\r\nsmembers\r\n/i.test(text) && /:ic:/.test(text));
+  t.after(() => proxy.close());
+  // error_ip alone, on its long window: 20 failures at a ratio of at least 0.5
+  const s = { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 };
+  const a = state(redis.url, s);
+  t.after(() => a.close?.());
+  const b = state(`redis://127.0.0.1:${proxy.port}/0`, s);
+  t.after(() => b.close?.());
+  await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
+
+  const ip = '10.0.0.7';
+  const recs = (ts: number, status: number, n: number) => Array.from({ length: n }, () => ({ ts, ipKey: ip, status, service: 'orders' }));
+  // at T0: 20 failures, 30 successes: a candidate (20 failures) below the ratio (0.4)
+  await a.apply([...recs(T0, 500, 20), ...recs(T0, 200, 30)]);
+  const sweeping = b.sweep();
+  await proxy.held;
+  // meanwhile, 30 s later: 15 failures more, 35 of 65 = 0.54: the run begins here
+  await a.apply(recs(T0 + 30_000, 500, 15));
+  proxy.release();
+  await sweeping;
+  // one failure more, 10 s on: the run goes on from T0 + 30 s
+  await a.apply(recs(T0 + 40_000, 500, 1));
+
+  const f = (await a.findings()).filter((x) => x.type === 'error_ip');
+  assert.deepEqual(
+    f.map((x) => [x.ip, x.count, x.since]),
+    [[ip, 36, T0 + 30_000]],
+  );
 });
