@@ -143,15 +143,19 @@ test('Redis: a service with no record for its longest window gives its place bac
   const post = (agg: RunningAggregator, records: unknown[], settings?: unknown) =>
     postJson(`${agg.url}/v1/records`, settings ? { settings, records } : { records });
   /**
-   * One sweep by `agg` (the sweep lock lets one aggregator sweep per
-   * SIEM_SWEEP_INTERVAL_MS), then the other's periodic one if it held the lock
-   * meanwhile: a sweep refused the lock returns at once, while the other's
-   * may still be releasing a service.
+   * A whole sweep begun after the clock moved, by either aggregator (the
+   * sweep lock lets one sweep per SIEM_SWEEP_INTERVAL_MS). A sweep refused
+   * the lock returns at once while the holder's may still be releasing a
+   * service, and a sweep in flight may have read the clock before it moved:
+   * the first round waits out those; in the second, whichever holds the lock
+   * took it after the move (the lock lasts 10 ms, the pause 20 ms).
    */
   const sweep = async (agg: RunningAggregator) => {
-    await new Promise((r) => setTimeout(r, 20));
-    await agg.state.sweep();
-    await (agg === a ? b : a).state.sweep();
+    for (let round = 0; round < 2; round++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await agg.state.sweep();
+      await (agg === a ? b : a).state.sweep();
+    }
   };
   assert.equal((await post(a, failures(3, now, '192.0.2.1', 'x'), { x: { error_min: 2 } })).body.accepted, 3);
   assert.deepEqual((await post(b, failures(1, now, '192.0.2.1', 'y'))).body.rejected_by, { services: 1 });
