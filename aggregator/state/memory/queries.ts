@@ -10,6 +10,30 @@ import { WINDOW } from '../layout';
 import type { FindingFilter, ServiceGauges } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
+/** Credential candidates that hold, not built yet: per candidate its rule, service, entry, run and count (arrays, no object each). */
+class Pending {
+  readonly rules: CredentialRule[] = [];
+  readonly svcs: ServiceState[] = [];
+  readonly es: CredentialEntry[] = [];
+  readonly runs: Run[] = [];
+  readonly counts: number[] = [];
+
+  push(rule: CredentialRule, svc: ServiceState, e: CredentialEntry, run: Run, count: number): void {
+    this.rules.push(rule);
+    this.svcs.push(svc);
+    this.es.push(e);
+    this.runs.push(run);
+    this.counts.push(count);
+  }
+
+  build(i: number, now: number): Finding {
+    const e = this.es[i] as CredentialEntry;
+    const svc = this.svcs[i] as ServiceState;
+    const cc: CredentialCounts = { ips: e.ips, now };
+    return (this.rules[i] as CredentialRule).finding(svc.name, e.key, cc, svc.settings, sinceOf(this.runs[i] as Run, e.lastTs)) as Finding;
+  }
+}
+
 /** Findings of `services` at clock `now`, at most `max`, the strongest first. */
 export function findingsOf(
   services: Iterable<ServiceState>,
@@ -20,7 +44,10 @@ export function findingsOf(
   max: number,
 ): Finding[] {
   const out: Finding[] = [];
+  const pending = new Pending();
   const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
+  // one counts object for every candidate's rule calls; a finding kept gets its own
+  const cc: { ips: CredentialCounts['ips']; now: number } = { ips: new Map(), now };
   for (const svc of services) {
     if (filter.service !== undefined && filter.service !== svc.name) continue;
     const s = svc.settings;
@@ -34,56 +61,38 @@ export function findingsOf(
     CREDENTIAL_RULES.forEach((rule, i) => {
       if (!want(rule.type)) return;
       for (const [e, run] of svc.credentialRuns[i] as Map<CredentialEntry, Run>) {
-        const cc: CredentialCounts = { ips: e.ips, now };
-        if (!rule.holds(cc, s)) continue;
-        // ranked by a stand-in holding what compareFindings reads; the finding (its IP list sorted) is built once kept
-        out.push(new Pending(rule, svc, e, cc, run) as unknown as Finding);
+        cc.ips = e.ips;
+        // ranked by count; the finding (its IP list sorted) is built only once kept
+        if (rule.holds(cc, s)) pending.push(rule, svc, e, run, rule.count(cc, s));
       }
     });
   }
-  // Bounded output (SIEM_MAX_FINDINGS): the strongest first.
-  const kept = strongest(out, max);
-  for (let i = 0; i < kept.length; i++) {
-    const f = kept[i] as Finding | Pending;
-    if (f instanceof Pending) kept[i] = f.build();
-  }
-  return kept;
-}
-
-/** A credential finding not built yet: what compareFindings reads, and what builds it. */
-class Pending {
-  readonly type: string;
-  readonly service: string;
-  readonly credential: string;
-  readonly count: number;
-  constructor(
-    readonly rule: CredentialRule,
-    readonly svc: ServiceState,
-    readonly e: CredentialEntry,
-    readonly cc: CredentialCounts,
-    readonly run: Run,
-  ) {
-    this.type = rule.type;
-    this.service = svc.name;
-    this.credential = e.key;
-    this.count = rule.count(cc, svc.settings);
-  }
-  build(): Finding {
-    return this.rule.finding(this.service, this.credential, this.cc, this.svc.settings, sinceOf(this.run, this.e.lastTs)) as Finding;
-  }
+  // Bounded output (SIEM_MAX_FINDINGS): the strongest first, cut exactly as a full sort of built findings would.
+  const least = leastKept(out, pending.counts, max);
+  for (let i = 0; i < pending.counts.length; i++) if ((pending.counts[i] as number) >= least) out.push(pending.build(i, now));
+  return strongest(out, max);
 }
 
 /**
- * The `max` first of `all` in compareFindings order, sorted. Counts come
- * first in that order: only findings at or above the max-th count are
- * sorted (all of that count, so ties are cut exactly as a full sort would).
+ * The max-th highest count of all findings (-Infinity when all are kept):
+ * compareFindings orders by count first, so none below it is in the first
+ * `max`, and every finding at or above it is built and sorted (ties on the
+ * cut included).
  */
+function leastKept(built: readonly Finding[], counts: readonly number[], max: number): number {
+  const n = built.length + counts.length;
+  if (n <= max || max <= 0) return Number.NEGATIVE_INFINITY;
+  const all = new Float64Array(n);
+  for (let i = 0; i < built.length; i++) all[i] = -(built[i] as Finding).count;
+  for (let i = 0; i < counts.length; i++) all[built.length + i] = -(counts[i] as number);
+  all.sort();
+  return -(all[max - 1] as number);
+}
+
+/** The `max` first of `all` in compareFindings order, sorted (only those at or above leastKept's count are sorted). */
 function strongest(all: Finding[], max: number): Finding[] {
   if (all.length > max && max > 0) {
-    const counts = new Float64Array(all.length);
-    for (let i = 0; i < all.length; i++) counts[i] = -(all[i] as Finding).count;
-    counts.sort();
-    const least = -(counts[max - 1] as number);
+    const least = leastKept(all, [], max);
     all = all.filter((f) => f.count >= least);
   }
   all.sort(compareFindings);
