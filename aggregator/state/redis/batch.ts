@@ -34,6 +34,8 @@ export interface IpWrite {
   from: number;
   reset: number | undefined;
   series: readonly number[];
+  /** when its history hash's TTL was last renewed (wall ms, 0: unknown) */
+  renewed: number;
 }
 export interface CredBatch {
   svc: Svc;
@@ -211,12 +213,13 @@ export function writeCounts(
   }
   // per service and group: one IPS op (writes.ts APPLY), its entries built as
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
-  const sections = new Map<InGroup, { svc: Svc; s: string }>();
+  const sections = new Map<InGroup, { svc: Svc; s: string; resets: string }>();
+  const wall = Date.now();
   for (const ib of b.ips.values()) {
     const { svc, g } = ib;
     touch(svc, g.tag);
     let sec = sections.get(g);
-    if (!sec) sections.set(g, (sec = { svc, s: '' }));
+    if (!sec) sections.set(g, (sec = { svc, s: '', resets: '' }));
     const iw = writes.get(ib);
     const from = iw?.from ?? 0;
     const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
@@ -238,13 +241,18 @@ export function writeCounts(
       const drop = dropOnly(iw.series, cuts, oldest);
       trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
     }
-    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${iw?.reset ?? '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
+    // its hash's TTL renewed once per eighth of it, not at every write: a
+    // key read (hot) tells when it was last renewed; one not read, or
+    // starting over, is renewed
+    const renew = iw === undefined || iw.reset !== undefined || !(wall - iw.renewed < svc.ttlMs / RENEW_PARTS && wall >= iw.renewed);
+    if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
+    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wall : '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
     for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
     sec.s += e;
   }
-  for (const [g, { svc, s }] of sections) {
+  for (const [g, { svc, s, resets }] of sections) {
     const k = g.keys;
-    w.addArgs(g.tag, 'IPS', [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs, s]);
+    w.addArgs(g.tag, 'IPS', [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs, s, resets]);
   }
   // per service and group: one CREDS op (writes.ts APPLY), the names as
   // arguments (a credential may hold any character) and everything else as
@@ -282,6 +290,14 @@ export function writeCounts(
   }
   return touched;
 }
+
+/**
+ * An IP history hash's TTL (Svc.ttlMs) is renewed when a write finds it
+ * renewed more than ttlMs / RENEW_PARTS ago: a hash outlives its key's last
+ * write by at least 7/8 of its TTL (2 x the longest window + 60 s), more than
+ * the longest window the key lives without a record.
+ */
+export const RENEW_PARTS = 8;
 
 /** Counts by grid key as the trim at the clock of `cuts` (cutsAt) leaves them: merged up by age, none below `oldest`. */
 function onGridAt(t: ReadonlyMap<number, BucketCounts>, cuts: readonly number[], oldest: number): Map<number, BucketCounts> {

@@ -8,7 +8,7 @@
 import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
 import type { Batch, CredBatch, IpBatch } from './batch';
-import { seriesOfFields } from './grid-series';
+import { renewedOf, seriesOfFields } from './grid-series';
 import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
 import { pairs, type IpView, type Svc } from './service';
 
@@ -205,6 +205,7 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
         series: last === '' ? [] : seriesOfFields(fields),
         last: last === '' ? NONE : Number(last),
         since: meta.length === 0 ? NO_SINCE : pairs(meta),
+        renewed: renewedOf(fields),
       });
     }
   }

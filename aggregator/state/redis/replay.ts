@@ -55,7 +55,7 @@ export function replayIp(
   let { last } = v;
   let series = [...v.series];
   // not indexed: expired or evicted, whatever its hash still holds
-  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series };
+  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series, renewed: v.renewed ?? 0 };
   const runs: Run[] = IP_RULES.map((rule, i) => runBefore(v, rule.type, cand0[i] === true));
   recs.forEach((rec, at) => {
     if (last !== NONE && last <= rec.now - L.longestMs) {

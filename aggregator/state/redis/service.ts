@@ -21,7 +21,7 @@ export type Scripts = RedisClient & {
   siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
   siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, ...ips: string[]): Promise<number>;
-  siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number): Promise<number>;
+  siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number, histPrefix: string): Promise<number>;
   /** sweep.ts SWEEP_STEP: keys seen index, candidate set, rule-state hash; args member, rule type, newest ts read, leave (1/0), run ('' deletes) */
   siemSweepStep(
     seen: string,
@@ -121,6 +121,8 @@ export interface IpView {
   series: number[];
   last: number;
   since: Readonly<Record<string, string>>;
+  /** its history hash's TTL last renewed at (field `e`, wall ms; 0: unknown) */
+  renewed?: number;
 }
 
 /** The run of rule `type` before a batch: out unless a candidate, else its `since` or NONE. */

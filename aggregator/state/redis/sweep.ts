@@ -36,7 +36,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     op.catch(() => {});
     ops.push(op);
   };
-  write(expireIps(r, k, now - L.longestMs));
+  write(expireIps(r, k, ipHistPrefix(g.tag, svc.id), now - L.longestMs));
   write(r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs));
   // The best-scored top candidates scored afresh, in one script (a batch
   // between a read here and a write would otherwise be overwritten): stale
@@ -126,8 +126,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
 }
 
 /** Expired IP keys out of the last-seen index and the top sorted sets, a bounded number per script. */
-async function expireIps(r: Scripts, k: GroupKeys, cutoff: number): Promise<void> {
-  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL)) >= EXPIRE_PER_CALL);
+async function expireIps(r: Scripts, k: GroupKeys, histPrefix: string, cutoff: number): Promise<void> {
+  while ((await r.siemExpireIps(k.seenIps, k.topRequests, k.topErrors, cutoff, EXPIRE_PER_CALL, histPrefix)) >= EXPIRE_PER_CALL);
 }
 
 /**

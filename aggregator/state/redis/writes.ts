@@ -61,8 +61,10 @@ return #ARGV - 2
 /**
  * Expire IP keys last seen at or before ARGV[1], at most ARGV[2] of them,
  * from the last-seen index (KEYS[1]) and the top sorted sets (KEYS[2],
- * KEYS[3]) at once: a key touched meanwhile stays in all three. Returns how
- * many went.
+ * KEYS[3]) at once, their history hashes (named ARGV[3] .. IP key) deleted
+ * with them: a key touched meanwhile stays in all. So a history hash lives
+ * no longer than its index entry (its TTL, renewed only now and then, is the
+ * backstop when no aggregator sweeps). Returns how many went.
  */
 export const EXPIRE_IPS = `
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -72,6 +74,8 @@ for i = 1, #gone, 1000 do
   redis.call('ZREM', KEYS[1], unpack(part))
   redis.call('ZREM', KEYS[2], unpack(part))
   redis.call('ZREM', KEYS[3], unpack(part))
+  for j = 1, #part do part[j] = ARGV[3] .. part[j] end
+  redis.call('DEL', unpack(part))
 end
 return #gone
 `;
@@ -134,19 +138,23 @@ export const OP_ARGS = 4000;
  * command, or one of:
  *   MAX key value: raise a string;
  *   HINC key ttl field n [field n ...]: HINCRBY each, and PEXPIRE ttl when a
- *     field is new (a key's TTL is renewed once per new field, a grid entry, not per batch);
+ *     field is new (a service's totals: one key per service);
  *   TRIM key now oldest: merge a grid hash up by age, prune it below
  *     `oldest` (grid-series.ts TRIM_LUA);
- *   IPS seen top-requests top-errors history-prefix ttl entries: entries is
+ *   IPS seen top-requests top-errors history-prefix ttl entries resets: entries is
  *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
- *     IP key: name, newest ts, reset ('-', else drop its history first when
- *     it is not indexed or its newest ts is at most this), requests,
+ *     IP key: name, newest ts, renew ('-', else
+ *     a wall ms: field `e` set to it and the hash's TTL renewed, after its
+ *     writes; batch.ts RENEW_PARTS), requests,
  *     failures, trim ('-'; a clock and the oldest key: TRIM after the
  *     counts; or 'd', a count n and n grid keys whose fields are deleted), entry count k, k times (grid key in base 36, r, f, n, a;
  *     n = neither failure nor success): every write of a service's IP keys
  *     in the group: counts into the history hash (HINC's way), newest ts into
- *     its index, counts added to the top scores (TOP_LUA). Keys and field
+ *     its index, counts added to the top scores (TOP_LUA); resets, one
+ *     string too, per IP key starting over: name, a ts: its history dropped
+ *     first unless it is indexed with a newer ts (then an emptied hash is
+ *     written with one HSET). Keys and field
  *     names are built here from their parts (numbers as sent: Lua formatting
  *     a number is slow).
  *   CREDS seen ips-prefix meta-prefix ttl cap entries name...: every write
@@ -178,15 +186,33 @@ while i <= N do
     trim(ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
   elseif c == 'IPS' then
     local seen, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    -- keys starting over first (each IP key is once per section): dropped
+    -- unless indexed with a newer ts, one ZMSCORE and one DEL for them all
+    local empty = {}
+    local rs, rv = {}, {}
+    local nr = string.gmatch(ARGV[a + 6], '[^\t]+')
+    for ip in nr do
+      rs[#rs + 1] = ip
+      rv[#rv + 1] = tonumber(nr())
+    end
+    for s = 0, #rs - 1, ${UNPACK} do
+      local e = math.min(#rs, s + ${UNPACK})
+      local got = redis.call('ZMSCORE', seen, unpack(rs, s + 1, e))
+      local del = {}
+      for j = s + 1, e do
+        local sc = got[j - s]
+        if not sc or tonumber(sc) <= rv[j] then
+          del[#del + 1] = pre .. rs[j]
+          empty[rs[j]] = true
+        end
+      end
+      if #del > 0 then redis.call('DEL', unpack(del)) end
+    end
     local nx = string.gmatch(ARGV[a + 5], '[^\t]+')
     local ips, lasts, reqs, fails, m = {}, {}, {}, {}, 0
     for ip in nx do
-      local last, reset, req, fail, at = nx(), nx(), nx(), nx(), nx()
-      local key, fresh = pre .. ip, false
-      if reset ~= '-' then
-        local sc = redis.call('ZSCORE', seen, ip)
-        if not sc or tonumber(sc) <= tonumber(reset) then redis.call('DEL', key) end
-      end
+      local last, renew, req, fail, at = nx(), nx(), nx(), nx(), nx()
+      local key = pre .. ip
       local oldest, drop = nil, nil
       if at == 'd' then
         drop = {}
@@ -202,18 +228,41 @@ while i <= N do
       end
       m = m + 1
       ips[m], lasts[m], reqs[m], fails[m] = ip, last, tonumber(req), tonumber(fail)
-      for _ = 1, tonumber(nx()) do
-        local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
-        if redis.call('HINCRBY', key, 'r' .. b, r) == tonumber(r) then fresh = true end
-        if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
-        if n ~= '0' then redis.call('HINCRBY', key, 'n' .. b, n) end
-        if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
+      if empty[ip] then
+        -- an empty hash: its fields set in one HSET (counts as they are), not one HINCRBY each
+        local h = {}
+        if renew ~= '-' then h[1], h[2] = 'e', renew end
+        for _ = 1, tonumber(nx()) do
+          local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
+          h[#h + 1], h[#h + 2] = 'r' .. b, r
+          if f ~= '0' then h[#h + 1], h[#h + 2] = 'f' .. b, f end
+          if n ~= '0' then h[#h + 1], h[#h + 2] = 'n' .. b, n end
+          if au ~= '0' then h[#h + 1], h[#h + 2] = 'a' .. b, au end
+          if #h >= 2000 then
+            redis.call('HSET', key, unpack(h))
+            h = {}
+          end
+        end
+        if #h > 0 then redis.call('HSET', key, unpack(h)) end
+        redis.call('PEXPIRE', key, ttl)
+      else
+        for _ = 1, tonumber(nx()) do
+          local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
+          redis.call('HINCRBY', key, 'r' .. b, r)
+          if f ~= '0' then redis.call('HINCRBY', key, 'f' .. b, f) end
+          if n ~= '0' then redis.call('HINCRBY', key, 'n' .. b, n) end
+          if au ~= '0' then redis.call('HINCRBY', key, 'a' .. b, au) end
+        end
+        if oldest then trim(key, tonumber(at), tonumber(oldest)) end
+        if drop then
+          for d = 1, #drop, 1000 do redis.call('HDEL', key, unpack(drop, d, math.min(d + 999, #drop))) end
+        end
+        if renew ~= '-' then
+          -- after every write (the hash may have been created here)
+          redis.call('HSET', key, 'e', renew)
+          redis.call('PEXPIRE', key, ttl)
+        end
       end
-      if oldest and trim(key, tonumber(at), tonumber(oldest)) then fresh = true end
-      if drop then
-        for d = 1, #drop, 1000 do redis.call('HDEL', key, unpack(drop, d, math.min(d + 999, #drop))) end
-      end
-      if fresh then redis.call('PEXPIRE', key, ttl) end
     end
     -- after the loop: a reset above read the newest ts as it was before the batch
     zaddGt(seen, lasts, ips, m)

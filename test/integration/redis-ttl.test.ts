@@ -1,0 +1,69 @@
+// An IP key's history hash on Redis: its TTL is renewed now and then, not at
+// every write (field `e`, the wall ms of the last renewal: a write renews it
+// when that is more than an eighth of the TTL ago), and the sweep deletes the
+// hash together with the key's index entry when the key expires, rather than
+// leaving it to its TTL.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import { createRedisState } from '../../aggregator/state';
+import { createClock } from '../../aggregator/clock';
+import { DEFAULT_SETTINGS } from '../../common/settings';
+import type { SiemState } from '../../aggregator/state/state';
+import { startRedis, waitFor } from '../helpers/redis';
+
+const T0 = 1_717_000_000_000;
+
+test('Redis history hash: TTL renewed once per eighth of it (field e), the hash deleted by the sweep when its key expires', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const r = new Redis(redis.url);
+  t.after(() => r.disconnect());
+  const s: SiemState = createRedisState(redis.url, {
+    clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys: 1000,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+    sweepIntervalMs: 3_600_000,
+  });
+  t.after(() => s.close?.());
+  await waitFor('redis ready', async () => s.health?.().ok === true);
+  const rec = (ts: number, ip: string) => ({ ts, ipKey: ip, status: 200, service: 'orders' });
+
+  await s.apply([rec(T0, '10.0.0.1'), rec(T0, '10.0.0.2')]);
+  const [key] = await r.keys('ks:h:*:10.0.0.1');
+  assert.ok(key, 'history hash of 10.0.0.1 written');
+  const e1 = await r.hget(key, 'e');
+  assert.ok(e1 !== null && Math.abs(Number(e1) - Date.now()) < 60_000, `field e holds the renewal's wall ms (${e1})`);
+  const ttl1 = await r.pttl(key);
+  assert.ok(ttl1 > 0, `a new hash has a TTL (${ttl1} ms)`);
+
+  // written again at once: counted, not renewed
+  await new Promise((res) => setTimeout(res, 20));
+  await s.apply([rec(T0 + 1000, '10.0.0.1')]);
+  assert.equal(await r.hget(key, 'e'), e1, 'not renewed within an eighth of its TTL');
+  const ttl2 = await r.pttl(key);
+  assert.ok(ttl2 > 0 && ttl2 < ttl1, `TTL left running (${ttl2} < ${ttl1} ms)`);
+
+  // renewed long ago (as another aggregator would have left it): the next write renews
+  await r.hset(key, 'e', String(Date.now() - 24 * 3_600_000));
+  await r.pexpire(key, 5_000);
+  await s.apply([rec(T0 + 2000, '10.0.0.1')]);
+  const e3 = Number(await r.hget(key, 'e'));
+  assert.ok(Math.abs(e3 - Date.now()) < 60_000, 'field e set to now');
+  assert.ok((await r.pttl(key)) > 5_000, 'TTL renewed');
+  let requests = 0;
+  for (const [f, v] of Object.entries(await r.hgetall(key))) if (f.startsWith('r')) requests += Number(v);
+  assert.equal(requests, 3, 'every record counted once');
+
+  // 10.0.0.2 gets no record for more than the longest window: the sweep drops its hash with its index entry
+  const [key2] = await r.keys('ks:h:*:10.0.0.2');
+  assert.ok(key2 && (await r.exists(key2)) === 1);
+  const later = T0 + 2 * 24 * 3_600_000;
+  await s.apply([rec(later, '10.0.0.1')]);
+  await s.sweep();
+  assert.equal(await r.exists(key2), 0, 'expired key: history hash deleted by the sweep');
+  assert.equal(await r.exists(key), 1, 'the live key kept');
+});
