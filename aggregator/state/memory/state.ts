@@ -34,6 +34,7 @@ import { clearIps, newCredentialEntry, seeIp, stepCredentialRules } from './cred
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
 import { ipKeyOfLruKey, ipv4Number, lruKeyOf } from './ipv4';
 import { IpIndex } from './ipv4-index';
+import { BatchAdmit } from './batch-admit';
 import { Recency } from './recency';
 import { sweepService } from './sweep';
 import { findingsOf, serviceGauges, topOf, windowStart } from './queries';
@@ -76,6 +77,8 @@ export class MemoryState implements SiemState, Snapshotting {
   /** a second one for callbacks that run while #cx is in use (top admission) */
   readonly #cx2: SlotCounts;
   #trackedIps = 0;
+  /** which records of a batch are taken, at which clock */
+  readonly #admit: BatchAdmit;
   /** SIEM_MAX_KEYS as bytes (key-budget.ts), and the weight of the keys held outside spilled histories */
   readonly #budget: number;
   #keyBytes = 0;
@@ -93,6 +96,7 @@ export class MemoryState implements SiemState, Snapshotting {
     this.#table = new ServiceTable(o, this.#slots);
     this.#services = this.#table.services;
     this.#gens = this.#table.gens;
+    this.#admit = new BatchAdmit(this.#table, o.clock);
     this.#cx = new SlotCounts(this.#slots);
     this.#cx2 = new SlotCounts(this.#slots);
     // StateOptions.memoryEviction count-after-batch: no byte budget, the count cut after each batch (trim)
@@ -140,28 +144,13 @@ export class MemoryState implements SiemState, Snapshotting {
 
   async apply(records: readonly KeyedRecord[], _batch?: string, onReject?: OnReject): Promise<ApplyResult> {
     let accepted = 0;
-    let late = 0;
-    let future = 0;
-    let overServices = 0;
+    const admit = this.#admit;
+    admit.begin();
     for (let i = 0; i < records.length; i++) {
       const r = records[i] as KeyedRecord;
-      const svc = this.#table.take(r.service);
-      if (!svc) {
-        overServices++;
-        onReject?.('services', i);
-        continue;
-      }
-      if (!this.#clock.admit(r.ts)) {
-        future++;
-        onReject?.('future', i);
-        continue;
-      }
-      const now = this.#clock.now();
-      if (r.ts <= now - svc.layout.longestMs) {
-        late++;
-        onReject?.('late', i);
-        continue;
-      }
+      const svc = admit.admit(r, i, onReject);
+      if (!svc) continue;
+      const now = admit.now;
       // A sender's clock ahead of ours: count the record now, not in the future.
       const ts = r.ts > now ? now : r.ts;
       if (ts > svc.lastTs) svc.lastTs = ts;
@@ -173,11 +162,7 @@ export class MemoryState implements SiemState, Snapshotting {
       accepted++;
     }
     this.#keys.trim();
-    const rejected: ApplyResult['rejected'] = {};
-    if (late) rejected.late = late;
-    if (future) rejected.future = future;
-    if (overServices) rejected.services = overServices;
-    return { accepted, rejected };
+    return { accepted, rejected: admit.rejected() };
   }
 
   #svcOf(slot: Slot): ServiceState {
