@@ -1,8 +1,19 @@
-// Parsing replay's blocks of lines on several threads (--workers): the main
-// thread, which also runs the detectors, and parser threads beside it. A
-// block goes to a parser thread with room, else it is parsed here; results
-// are taken strictly in the order the blocks were given, so the main thread
-// feeds the state exactly as one thread reading the file would.
+// Parsing replay's blocks of lines on parser threads (--workers N: the main
+// thread, which runs the detectors, and N - 1 parser threads). A block goes
+// to the parser thread with the fewest waiting; when every one has
+// PER_THREAD, the main thread takes results (runs the detectors over them)
+// until one has room. It parses a block itself only when it has no parser
+// thread (--workers 1) or one has failed. Results are taken strictly in the
+// order the blocks were given, so the main thread feeds the state exactly as
+// one thread reading the file would.
+//
+// Why the main thread does not parse beside them (it did, whenever the
+// threads were full): on 2 cores it then parsed a third of the blocks, and
+// the run took more CPU in all (V8's GC and compiler threads grew with both
+// heaps: ~1.0 s against ~0.8 s per 100k lines) and ~10 MB more peak RSS, and
+// was no faster. Parsing nothing, it needs ~1.3 s of CPU per 100k lines
+// (start, detectors, unpacking) against the parser thread's ~1.9 s, and
+// leaves the second core to that thread and to V8.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CHUNK_BYTES } from './replay-input';
@@ -89,6 +100,8 @@ export class OrderedParser {
     const e: Entry = {};
     if (block === OVER_LONG) e.r = block;
     else {
+      while (!this.failed && this.queue.length > 0 && this.threads.length > 0 && this.threads.every((u) => u.waiting.length >= PER_THREAD))
+        await this.takeHead(take);
       let t = this.threads[0];
       for (const u of this.threads) if (u.waiting.length < (t as (typeof this.threads)[number]).waiting.length) t = u;
       if (t === undefined || t.waiting.length >= PER_THREAD || this.failed) {

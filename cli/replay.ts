@@ -27,8 +27,9 @@ const BATCH = 1024;
 const HISTORY_MAX = 10_000;
 /**
  * Threads for `--workers threads`: one per core, at most 4. Not the default:
- * a parser thread adds ~22 MB of peak RSS (its heap, its own caches), which
- * takes replay past its 120 MB bound (bench case 7 reports both).
+ * a parser thread adds ~26 MB of peak RSS (its isolate, heap and caches:
+ * 128 MB against 102 MB for 500k lines), past replay's 120 MB bound (bench
+ * case 7 reports both).
  */
 export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
 /** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
