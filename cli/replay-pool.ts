@@ -8,12 +8,13 @@
 // one thread reading the file would.
 //
 // Why the main thread does not parse beside them (it did, whenever the
-// threads were full): on 2 cores it then parsed a third of the blocks, and
-// the run took more CPU in all (V8's GC and compiler threads grew with both
-// heaps: ~1.0 s against ~0.8 s per 100k lines) and ~10 MB more peak RSS, and
-// was no faster. Parsing nothing, it needs ~1.3 s of CPU per 100k lines
-// (start, detectors, unpacking) against the parser thread's ~1.9 s, and
-// leaves the second core to that thread and to V8.
+// threads were full): on 2 cores it then parsed a third of the blocks, and a
+// run of 100k lines took as much CPU or more (4.4-5.0 s against 4.2-4.8 s)
+// and more peak RSS (117-122 MB against 108-112 MB), and was no faster.
+// Parsing nothing, it needs ~1.4 s of CPU per 100k lines (start, detectors,
+// unpacking) against the parser thread's ~2.1 s, and leaves the second core
+// to that thread and to V8's GC and compiler threads (~0.9 s).
+
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CHUNK_BYTES } from './replay-input';
