@@ -77,6 +77,20 @@ export function connectRedis(t: RedisTarget): RedisClient {
     enableOfflineQueue: false,
     enableAutoPipelining: true,
     clusterRetryStrategy: retryStrategy,
+    // a slot map gone stale unnoticed (see healRedirect) is fixed within this
+    slotsRefreshInterval: 5000,
   };
   return new Cluster(t.nodes, opts);
+}
+
+/**
+ * After a failed command: on a Cluster, a MOVED or ASK error handed back to
+ * us means the client's slot map is stale. ioredis's autopipelining sends
+ * one pipeline per node and, when only some of its commands answer MOVED,
+ * returns the errors without refreshing the map (ioredis issue 2075), so
+ * every later batch went to the old master and failed. A refresh here (one
+ * at a time: ioredis joins concurrent ones) makes the sender's retry land.
+ */
+export function healRedirect(r: RedisClient, err: unknown): void {
+  if (r instanceof Cluster && /^(MOVED|ASK) /.test((err as Error)?.message ?? '')) r.refreshSlotsCache();
 }

@@ -24,7 +24,7 @@ import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
 import { keepAlive, preAggregate, withBatch, writeCounts, type CredBatch, type IpBatch, type IpWrite } from './batch';
 import { readBatch } from './reads';
-import type { RedisClient } from './client';
+import { healRedirect, type RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
 import { replayCred, replayIp, type CredWrite } from './replay';
@@ -60,7 +60,8 @@ export class RedisState implements SiemState {
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
-    this.#o = o;
+    // every failure is counted, and a stale Cluster slot map refreshed (client.ts)
+    this.#o = { ...o, onError: (err) => (healRedirect(o.client, err), o.onError?.(err)) };
     this.#clock = o.clock;
     this.#groups = new Groups(o.client.isCluster ? CLUSTER_GROUPS : 1);
     this.onEvict = o.onEvict;
