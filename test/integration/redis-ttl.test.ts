@@ -1,5 +1,6 @@
 // An IP key's history hash on Redis: its TTL is renewed now and then, not at
-// every write (field `e`, the wall ms of the last renewal: a write renews it
+// every write (field `e`, the wall time of the last renewal in seconds, base
+// 36: a write renews it
 // when that is more than an eighth of the TTL ago), and the sweep deletes the
 // hash together with the key's index entry when the key expires, rather than
 // leaving it to its TTL.
@@ -36,7 +37,8 @@ test('Redis history hash: TTL renewed once per eighth of it (field e), the hash 
   const [key] = await r.keys('ks:h:*:10.0.0.1');
   assert.ok(key, 'history hash of 10.0.0.1 written');
   const e1 = await r.hget(key, 'e');
-  assert.ok(e1 !== null && Math.abs(Number(e1) - Date.now()) < 60_000, `field e holds the renewal's wall ms (${e1})`);
+  const wallOf = (e: string | null) => 1000 * Number.parseInt(String(e), 36);
+  assert.ok(e1 !== null && Math.abs(wallOf(e1) - Date.now()) < 60_000, `field e holds the renewal's wall time, seconds in base 36 (${e1})`);
   const ttl1 = await r.pttl(key);
   assert.ok(ttl1 > 0, `a new hash has a TTL (${ttl1} ms)`);
 
@@ -48,10 +50,10 @@ test('Redis history hash: TTL renewed once per eighth of it (field e), the hash 
   assert.ok(ttl2 > 0 && ttl2 < ttl1, `TTL left running (${ttl2} < ${ttl1} ms)`);
 
   // renewed long ago (as another aggregator would have left it): the next write renews
-  await r.hset(key, 'e', String(Date.now() - 24 * 3_600_000));
+  await r.hset(key, 'e', Math.floor((Date.now() - 24 * 3_600_000) / 1000).toString(36));
   await r.pexpire(key, 5_000);
   await s.apply([rec(T0 + 2000, '10.0.0.1')]);
-  const e3 = Number(await r.hget(key, 'e'));
+  const e3 = wallOf(await r.hget(key, 'e'));
   assert.ok(Math.abs(e3 - Date.now()) < 60_000, 'field e set to now');
   assert.ok((await r.pttl(key)) > 5_000, 'TTL renewed');
   let requests = 0;

@@ -8,7 +8,7 @@ import { IP_RULES } from '../../rules/registry';
 import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { insertKey } from '../level-grid';
-import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
+import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, renewedField, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { CredRec, CredWrite, IpRec } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
@@ -215,6 +215,7 @@ export function writeCounts(
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
   const sections = new Map<InGroup, { svc: Svc; s: string; resets: string }>();
   const wall = Date.now();
+  const wallField = renewedField(wall);
   for (const ib of b.ips.values()) {
     const { svc, g } = ib;
     touch(svc, g.tag);
@@ -246,7 +247,7 @@ export function writeCounts(
     // starting over, is renewed
     const renew = iw === undefined || iw.reset !== undefined || !(wall - iw.renewed < svc.ttlMs / RENEW_PARTS && wall >= iw.renewed);
     if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
-    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wall : '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
+    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wallField : '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
     for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
     sec.s += e;
   }
