@@ -154,3 +154,40 @@ test("Redis: a sweep at a clock older than another aggregator's batch leaves the
     [[ip, 36, T0 + 30_000]],
   );
 });
+
+test("Redis: a batch of late records landing between a sweep's read and its write keeps the run it began", async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  // held: the sweep's rule-state write (a script call naming a candidate set)
+  const proxy = await startHoldingProxy(redis.port, (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:ic:/.test(text));
+  t.after(() => proxy.close());
+  const s = { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 };
+  const a = state(redis.url, s);
+  t.after(() => a.close?.());
+  const b = state(`redis://127.0.0.1:${proxy.port}/0`, s);
+  t.after(() => b.close?.());
+  await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
+
+  const ip = '10.0.0.8';
+  const recs = (ts: number, status: number, n: number, who = ip) =>
+    Array.from({ length: n }, () => ({ ts, ipKey: who, status, service: 'orders' }));
+  // a candidate below the ratio (20 failures, 31 requests), last seen at T0 + 60 s
+  await a.apply([...recs(T0 + 5_000, 500, 20), ...recs(T0 + 5_000, 200, 30)]);
+  await a.apply(recs(T0 + 60_000, 200, 1));
+  // the clock at T0 + 70 s: the failures at T0 + 5 s have left the 60 s window
+  await a.apply(recs(T0 + 70_000, 200, 1, '10.0.0.99'));
+  // B's sweep finds the IP no candidate any more; its write is held
+  const sweeping = b.sweep();
+  await proxy.held;
+  // meanwhile 25 late failures at T0 + 50 s (the last-seen score stays T0 + 60 s): the run begins at T0 + 50 s
+  await a.apply(recs(T0 + 50_000, 500, 25));
+  proxy.release();
+  await sweeping;
+  await a.apply(recs(T0 + 71_000, 500, 1));
+
+  const f = (await a.findings()).filter((x) => x.type === 'error_ip');
+  assert.deepEqual(
+    f.map((x) => [x.ip, x.count, x.since]),
+    [[ip, 26, T0 + 50_000]],
+  );
+});

@@ -22,7 +22,9 @@ export type Scripts = RedisClient & {
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
   siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, ...ips: string[]): Promise<number>;
   siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number, histPrefix: string): Promise<number>;
-  /** sweep.ts SWEEP_STEP: keys seen index, candidate set, rule-state hash; args member, rule type, newest ts read, leave (1/0), run ('' deletes) */
+  /** sweep-step.ts SWEEP_READ: keys seen index, rule-state hash, data; args member, 'h' | 'z' */
+  siemSweepRead(seen: string, meta: string, data: string, member: string, kind: 'h' | 'z'): Promise<[string | null, string[], string[]]>;
+  /** sweep-step.ts SWEEP_STEP: keys seen index, candidate set, rule-state hash; args member, rule type, newest ts read, field read, leave (1/0), run ('' deletes) */
   siemSweepStep(
     seen: string,
     cands: string,
@@ -30,6 +32,7 @@ export type Scripts = RedisClient & {
     member: string,
     type: string,
     read: number,
+    field: string,
     leave: 0 | 1,
     run: string,
   ): Promise<number>;

@@ -7,8 +7,8 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { heldKeys } from './evict';
 import { GridCounts } from '../series-counts';
 import { WINDOW } from '../layout';
-import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
-import { ipView, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
+import { credIpsKey, credMetaKey, ipHistKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
+import { ipView, pairs, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** IP keys re-scored per script, expired per script: one script never holds Redis long */
 const REFRESH_PER_CALL = 500;
@@ -36,7 +36,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     op.catch(() => {});
     ops.push(op);
   };
-  write(expireIps(r, k, ipHistPrefix(g.tag, svc.id), now - L.longestMs));
+  // awaited before the reads: a key expired meanwhile would fail its step's check (sweep-step.ts) until the next tick
+  await expireIps(r, k, ipHistPrefix(g.tag, svc.id), now - L.longestMs);
   write(r.zremrangebyscore(k.seenCreds, '-inf', now - L.longestMs));
   // The best-scored top candidates scored afresh, in one script (a batch
   // between a read here and a write would otherwise be overwritten): stale
@@ -54,7 +55,12 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, ...stale.slice(i, i + REFRESH_PER_CALL)));
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
-  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));
+  const raw = await Promise.all(
+    ipSet.map(async (ip) => {
+      const [score, meta, fields] = await r.siemSweepRead(k.seenIps, ipMetaKey(g.tag, svc.id, ip), ipHistKey(g.tag, svc.id, ip), ip, 'h');
+      return ipView(fields, pairs(meta), score);
+    }),
+  );
   ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
   const empty: IpView = ipView([], {}, null);
   const cx = new GridCounts();
@@ -75,6 +81,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
             ip,
             rule.type,
             v.last,
+            v.since[rule.type] ?? '',
             after === OUT ? 1 : 0,
             '',
           ),
@@ -85,18 +92,11 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const credIps = await Promise.all(
     creds.map(
       async (cr) =>
-        [
-          cr,
-          ...(await Promise.all([
-            r.zrange(credIpsKey(g.tag, svc.id, cr), 0, -1, 'WITHSCORES'),
-            r.hgetall(credMetaKey(g.tag, svc.id, cr)),
-            r.zscore(k.seenCreds, cr),
-          ])),
-        ] as const,
+        [cr, ...(await r.siemSweepRead(k.seenCreds, credMetaKey(g.tag, svc.id, cr), credIpsKey(g.tag, svc.id, cr), cr, 'z'))] as const,
     ),
   );
   const credOf = new Map(
-    credIps.map(([cr, flat, meta, last]) => [cr, { ips: scored(flat), meta, last: last === null ? NONE : Number(last) }]),
+    credIps.map(([cr, last, meta, flat]) => [cr, { ips: scored(flat), meta: pairs(meta), last: last === null ? NONE : Number(last) }]),
   );
   CREDENTIAL_RULES.forEach((rule, i) => {
     for (const cr of credCands[i] ?? []) {
@@ -116,6 +116,7 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
           cr,
           rule.type,
           got.last,
+          m ?? '',
           after === OUT ? 1 : 0,
           after === OUT ? '' : String(after),
         ),

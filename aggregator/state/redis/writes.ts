@@ -11,7 +11,7 @@ import type { RedisClient } from './client';
 import { TRIM_LUA } from './grid-series';
 import { batchesKey, type Groups } from './keys';
 import { READ } from './reads';
-import { SWEEP_STEP } from './sweep-step';
+import { SWEEP_READ, SWEEP_STEP } from './sweep-step';
 
 /**
  * The top sorted sets hold every IP key of a service (bounded by
@@ -367,5 +367,6 @@ export function defineApply(r: RedisClient): void {
   r.defineCommand('siemRead', { numberOfKeys: 1, lua: READ });
   r.defineCommand('siemTopRefresh', { numberOfKeys: 2, lua: TOP_REFRESH });
   r.defineCommand('siemExpireIps', { numberOfKeys: 3, lua: EXPIRE_IPS });
+  r.defineCommand('siemSweepRead', { numberOfKeys: 3, lua: SWEEP_READ });
   r.defineCommand('siemSweepStep', { numberOfKeys: 3, lua: SWEEP_STEP });
 }
