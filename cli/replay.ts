@@ -16,6 +16,7 @@ import type { KeyedRecord } from '../aggregator/state/state';
 import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
 import type { LineOptions } from './replay-lines';
 import { OVER_LONG, OrderedParser, type Block } from './replay-pool';
+import { emptyReport } from './report';
 
 export { missingFields } from './replay-lines';
 
@@ -160,21 +161,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   );
   let nextCheck = -Infinity;
 
-  const result: ReplayResult = {
-    records: 0,
-    bad_lines: 0,
-    kong_logs: 0,
-    failed_files: [],
-    rejected: { late: 0, future: 0, services: 0, stream: 0 },
-    filtered: 0,
-    first_ts: null,
-    last_ts: null,
-    findings: [],
-    history: [],
-    history_truncated: 0,
-    top: [],
-    elapsed_ms: 0,
-  };
+  const result = emptyReport();
   const history = new Map<string, HistoryEntry>();
   const truncated = new Set<string>();
   const peaks = new Map<string, Map<string, number>>();

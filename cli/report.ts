@@ -18,7 +18,12 @@ export function jsonReport(r: ReplayResult): string {
  * script parsing stdout gets JSON whatever the exit code (docs/cli.md).
  */
 export function usageErrorReport(error: string): string {
-  const empty: ReplayResult = {
+  return `${JSON.stringify({ ...emptyReport(), error })}\n`;
+}
+
+/** A replay's report before anything is read: every count at zero. */
+export function emptyReport(): ReplayResult {
+  return {
     records: 0,
     bad_lines: 0,
     kong_logs: 0,
@@ -33,7 +38,6 @@ export function usageErrorReport(error: string): string {
     top: [],
     elapsed_ms: 0,
   };
-  return `${JSON.stringify({ ...empty, error })}\n`;
 }
 
 function section(title: string, header: string[], rows: string[][]): string {
