@@ -7,7 +7,7 @@
 //   begun: `since` came out seconds late.
 // A proxy holds the sweeping aggregator's traffic at the right command while
 // the other aggregator writes, so each race is played every run.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createRedisState } from '../../aggregator/state';
@@ -82,20 +82,33 @@ function state(url: string, defaults = DEFAULT_SETTINGS): SiemState {
   });
 }
 
-test('Redis: a batch landing while another aggregator re-scores the top sets is still listed by /v1/top', async (t) => {
+/** Redis, and two aggregators on it: A direct, B (the sweeper) through a proxy holding what `hold` matches. */
+async function twoOnOneRedis(t: TestContext, hold: (text: string) => boolean, settings = DEFAULT_SETTINGS) {
   const redis = await startRedis();
   t.after(() => redis.close());
-  // a script call on the top set that is neither a batch's write (its ledger key) nor the expiry (the last-seen index)
-  const proxy = await startHoldingProxy(
-    redis.port,
-    (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:top:r\r\n/.test(text) && !/:(batches|seen)\r\n/.test(text),
-  );
+  const proxy = await startHoldingProxy(redis.port, hold);
   t.after(() => proxy.close());
-  const a = state(redis.url);
+  const a = state(redis.url, settings);
   t.after(() => a.close?.());
-  const b = state(`redis://127.0.0.1:${proxy.port}/0`);
+  const b = state(`redis://127.0.0.1:${proxy.port}/0`, settings);
   t.after(() => b.close?.());
   await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
+  return { a, b, proxy };
+}
+
+/** error_ip alone, on its long window: 20 failures at a ratio of at least 0.5 */
+const ERROR_IP_ONLY = { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 };
+
+/** n records of one IP key at ts */
+const recs = (ip: string, ts: number, status: number, n: number) =>
+  Array.from({ length: n }, () => ({ ts, ipKey: ip, status, service: 'orders' }));
+
+test('Redis: a batch landing while another aggregator re-scores the top sets is still listed by /v1/top', async (t) => {
+  // held: a script call on the top set that is neither a batch's write (its ledger key) nor the expiry (the last-seen index)
+  const { a, b, proxy } = await twoOnOneRedis(
+    t,
+    (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:top:r\r\n/.test(text) && !/:(batches|seen)\r\n/.test(text),
+  );
 
   // 10.0.0.2 succeeds at T0: in the requests top set, so the sweep re-scores it
   await a.apply([
@@ -122,31 +135,19 @@ test('Redis: a batch landing while another aggregator re-scores the top sets is 
 });
 
 test("Redis: a sweep at a clock older than another aggregator's batch leaves the runs that batch began (since stays)", async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
   // held: the sweep's reads of the candidate sets, sent after it read the clock
-  const proxy = await startHoldingProxy(redis.port, (text) => /\r\nsmembers\r\n/i.test(text) && /:ic:/.test(text));
-  t.after(() => proxy.close());
-  // error_ip alone, on its long window: 20 failures at a ratio of at least 0.5
-  const s = { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 };
-  const a = state(redis.url, s);
-  t.after(() => a.close?.());
-  const b = state(`redis://127.0.0.1:${proxy.port}/0`, s);
-  t.after(() => b.close?.());
-  await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
-
+  const { a, b, proxy } = await twoOnOneRedis(t, (text) => /\r\nsmembers\r\n/i.test(text) && /:ic:/.test(text), ERROR_IP_ONLY);
   const ip = '10.0.0.7';
-  const recs = (ts: number, status: number, n: number) => Array.from({ length: n }, () => ({ ts, ipKey: ip, status, service: 'orders' }));
   // at T0: 20 failures, 30 successes: a candidate (20 failures) below the ratio (0.4)
-  await a.apply([...recs(T0, 500, 20), ...recs(T0, 200, 30)]);
+  await a.apply([...recs(ip, T0, 500, 20), ...recs(ip, T0, 200, 30)]);
   const sweeping = b.sweep();
   await proxy.held;
   // meanwhile, 30 s later: 15 failures more, 35 of 65 = 0.54: the run begins here
-  await a.apply(recs(T0 + 30_000, 500, 15));
+  await a.apply(recs(ip, T0 + 30_000, 500, 15));
   proxy.release();
   await sweeping;
   // one failure more, 10 s on: the run goes on from T0 + 30 s
-  await a.apply(recs(T0 + 40_000, 500, 1));
+  await a.apply(recs(ip, T0 + 40_000, 500, 1));
 
   const f = (await a.findings()).filter((x) => x.type === 'error_ip');
   assert.deepEqual(
@@ -156,34 +157,22 @@ test("Redis: a sweep at a clock older than another aggregator's batch leaves the
 });
 
 test("Redis: a batch of late records landing between a sweep's read and its write keeps the run it began", async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
   // held: the sweep's rule-state write (a script call naming a candidate set)
-  const proxy = await startHoldingProxy(redis.port, (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:ic:/.test(text));
-  t.after(() => proxy.close());
-  const s = { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 };
-  const a = state(redis.url, s);
-  t.after(() => a.close?.());
-  const b = state(`redis://127.0.0.1:${proxy.port}/0`, s);
-  t.after(() => b.close?.());
-  await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
-
+  const { a, b, proxy } = await twoOnOneRedis(t, (text) => /\r\n(evalsha|eval)\r\n/i.test(text) && /:ic:/.test(text), ERROR_IP_ONLY);
   const ip = '10.0.0.8';
-  const recs = (ts: number, status: number, n: number, who = ip) =>
-    Array.from({ length: n }, () => ({ ts, ipKey: who, status, service: 'orders' }));
   // a candidate below the ratio (20 failures, 31 requests), last seen at T0 + 60 s
-  await a.apply([...recs(T0 + 5_000, 500, 20), ...recs(T0 + 5_000, 200, 30)]);
-  await a.apply(recs(T0 + 60_000, 200, 1));
+  await a.apply([...recs(ip, T0 + 5_000, 500, 20), ...recs(ip, T0 + 5_000, 200, 30)]);
+  await a.apply(recs(ip, T0 + 60_000, 200, 1));
   // the clock at T0 + 70 s: the failures at T0 + 5 s have left the 60 s window
-  await a.apply(recs(T0 + 70_000, 200, 1, '10.0.0.99'));
+  await a.apply(recs('10.0.0.99', T0 + 70_000, 200, 1));
   // B's sweep finds the IP no candidate any more; its write is held
   const sweeping = b.sweep();
   await proxy.held;
   // meanwhile 25 late failures at T0 + 50 s (the last-seen score stays T0 + 60 s): the run begins at T0 + 50 s
-  await a.apply(recs(T0 + 50_000, 500, 25));
+  await a.apply(recs(ip, T0 + 50_000, 500, 25));
   proxy.release();
   await sweeping;
-  await a.apply(recs(T0 + 71_000, 500, 1));
+  await a.apply(recs(ip, T0 + 71_000, 500, 1));
 
   const f = (await a.findings()).filter((x) => x.type === 'error_ip');
   assert.deepEqual(
