@@ -69,3 +69,40 @@ test('Redis history hash: TTL renewed once per eighth of it (field e), the hash 
   assert.equal(await r.exists(key2), 0, 'expired key: history hash deleted by the sweep');
   assert.equal(await r.exists(key), 1, 'the live key kept');
 });
+
+test("Redis rule state: a run going on renews its key's TTL at every batch, so an attack outlasting the TTL keeps its since", async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const r = new Redis(redis.url);
+  t.after(() => r.disconnect());
+  const s: SiemState = createRedisState(redis.url, {
+    clock: createClock('event'),
+    defaults: { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 },
+    maxKeys: 1000,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+    sweepIntervalMs: 3_600_000,
+  });
+  t.after(() => s.close?.());
+  await waitFor('redis ready', async () => s.health?.().ok === true);
+  const fail = (ts: number, n: number) => Array.from({ length: n }, () => ({ ts, ipKey: '10.0.0.9', status: 500, service: 'orders' }));
+
+  // the run of error_ip begins at T0: its rule state is written with a TTL
+  await s.apply(fail(T0, 20));
+  const [key] = await r.keys('ks:m:*:10.0.0.9');
+  assert.ok(key, 'rule-state key of 10.0.0.9 written');
+  assert.equal(await r.hget(key, 'error_ip'), String(T0));
+  const ttl = await r.pttl(key);
+  assert.ok(ttl > 60_000, `a TTL (${ttl} ms)`);
+  // as if most of the TTL had passed with the attack going on: the next batch renews it
+  await r.pexpire(key, 5_000);
+  await s.apply(fail(T0 + 1000, 1));
+  assert.equal(await r.hget(key, 'error_ip'), String(T0), 'the run goes on from T0');
+  assert.ok((await r.pttl(key)) > 5_000, 'TTL renewed by a batch that changed no rule state');
+  const f = (await s.findings()).filter((x) => x.type === 'error_ip');
+  assert.deepEqual(
+    f.map((x) => [x.ip, x.count, x.since]),
+    [['10.0.0.9', 21, T0]],
+  );
+});

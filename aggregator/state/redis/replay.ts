@@ -82,9 +82,11 @@ export function replayIp(
   let g: InGroup | undefined;
   let set: (string | number)[] | undefined;
   let del: string[] | undefined;
+  let running = false;
   for (let i = 0; i < IP_RULES.length; i++) {
     const rule = IP_RULES[i] as (typeof IP_RULES)[number];
     const run = runs[i] as Run;
+    running ||= run >= 0;
     const before = v.since[rule.type];
     const after = run >= 0 ? String(run) : undefined;
     if (before !== after) {
@@ -97,13 +99,12 @@ export function replayIp(
       w.add(g.tag, cand ? 'SADD' : 'SREM', g.ipCands[i] as string, ip);
     }
   }
-  if (set === undefined && del === undefined) return out;
+  // a run going on renews its key's TTL too: an attack lasting longer than the TTL keeps its since
+  if (set === undefined && del === undefined && !running) return out;
   g ??= svc.at(ip);
   const key = ipMetaKey(g.tag, svc.id, ip);
-  if (set !== undefined) {
-    w.add(g.tag, 'HSET', key, ...set);
-    w.add(g.tag, 'PEXPIRE', key, svc.ttlMs);
-  }
+  if (set !== undefined) w.add(g.tag, 'HSET', key, ...set);
+  if (set !== undefined || running) w.add(g.tag, 'PEXPIRE', key, svc.ttlMs);
   if (del !== undefined) w.add(g.tag, 'HDEL', key, ...del);
   return out;
 }
