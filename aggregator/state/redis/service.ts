@@ -161,15 +161,15 @@ export function ipView(fields: readonly string[], meta: Record<string, string>, 
   return { series: newest === null ? [] : seriesOfFields(fields), last: newest === null ? NONE : Number(newest), since: meta };
 }
 
-/** An IP key's history, its newest ts and rule state (no history when it is not indexed: expired or evicted). */
-export async function readIp(r: RedisClient, svc: Svc, ip: string): Promise<IpView> {
+/**
+ * An IP key's history, its newest ts and rule state (no history when it is
+ * not indexed: expired or evicted), read in one script: a batch landing
+ * between separate reads would mix two states (sweep-step.ts).
+ */
+export async function readIp(r: Scripts, svc: Svc, ip: string): Promise<IpView> {
   const g = svc.at(ip);
-  const [meta, score, fields] = await Promise.all([
-    r.hgetall(ipMetaKey(g.tag, svc.id, ip)),
-    r.zscore(g.keys.seenIps, ip),
-    r.hgetall(ipHistKey(g.tag, svc.id, ip)),
-  ]);
-  return ipView(Object.entries(fields).flat(), meta, score);
+  const [score, meta, fields] = await r.siemSweepRead(g.keys.seenIps, ipMetaKey(g.tag, svc.id, ip), ipHistKey(g.tag, svc.id, ip), ip, 'h');
+  return ipView(fields, pairs(meta), score);
 }
 
 /** The service's totals as a series on the grid (empty when no rule reads them and `always` is not set). */

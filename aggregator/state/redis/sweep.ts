@@ -7,8 +7,8 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { heldKeys } from './evict';
 import { GridCounts } from '../series-counts';
 import { WINDOW } from '../layout';
-import { credIpsKey, credMetaKey, ipHistKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
-import { ipView, pairs, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
+import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
+import { ipView, pairs, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** IP keys re-scored per script, expired per script: one script never holds Redis long */
 const REFRESH_PER_CALL = 500;
@@ -48,23 +48,18 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
     refreshTop ? r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1) : [],
     refreshTop ? r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1) : [],
   ]);
+  const ranges = svc.ranges(now);
   // the window's start; no end (writes.ts TOP_LUA)
-  const from = svc.ranges(now)[2 * WINDOW.window] as number;
+  const from = ranges[2 * WINDOW.window] as number;
   const stale = [...new Set([...tr, ...te])];
   for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
     write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, ...stale.slice(i, i + REFRESH_PER_CALL)));
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
-  const raw = await Promise.all(
-    ipSet.map(async (ip) => {
-      const [score, meta, fields] = await r.siemSweepRead(k.seenIps, ipMetaKey(g.tag, svc.id, ip), ipHistKey(g.tag, svc.id, ip), ip, 'h');
-      return ipView(fields, pairs(meta), score);
-    }),
-  );
+  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));
   ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
   const empty: IpView = ipView([], {}, null);
   const cx = new GridCounts();
-  const ranges = svc.ranges(now);
   IP_RULES.forEach((rule, i) => {
     for (const ip of ipCands[i] ?? []) {
       const v = views.get(ip) ?? empty;
