@@ -10,11 +10,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createRedisState } from '../../aggregator/state';
-import { createClock } from '../../aggregator/clock';
-import { DEFAULT_SETTINGS } from '../../common/settings';
 import type { KeyedRecord } from '../../aggregator/state/state';
 import { waitFor } from '../helpers/redis';
+import { redisStateForTest } from '../helpers/redis-state';
 import { startCluster } from '../helpers/redis-cluster';
 
 const T0 = 1_717_000_000_000;
@@ -57,16 +55,7 @@ test('Redis Cluster: a slot moved to another master under a connected aggregator
 }, async (t) => {
   const cluster = await startCluster();
   t.after(() => cluster.close());
-  const s = createRedisState(cluster.url, {
-    clock: createClock('event'),
-    defaults: DEFAULT_SETTINGS,
-    maxKeys: 100_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
-    sweepIntervalMs: 600_000,
-    onEvict: () => {},
-  });
+  const s = redisStateForTest(cluster.url, { maxKeys: 100_000, sweepIntervalMs: 600_000 });
   t.after(() => s.close?.());
   await waitFor('cluster client ready', async () => s.health?.().ok === true, 30_000);
 

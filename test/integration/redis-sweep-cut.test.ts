@@ -5,11 +5,9 @@
 // the top re-scoring, sent in one pipeline with the candidates' history reads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRedisState } from '../../aggregator/state';
-import { createClock } from '../../aggregator/clock';
-import { DEFAULT_SETTINGS } from '../../common/settings';
 import type { KeyedRecord } from '../../aggregator/state/state';
 import { startRedis, waitFor } from '../helpers/redis';
+import { redisStateForTest } from '../helpers/redis-state';
 import { startTcpCutter, type Cut } from '../helpers/tcp-cutter';
 
 const T0 = 1_717_000_000_000;
@@ -28,17 +26,7 @@ test('Redis connection cut during a sweep: the sweep fails counted, no command r
   t.after(() => process.off('unhandledRejection', onUnhandled));
 
   const errors: unknown[] = [];
-  const s = createRedisState(`redis://127.0.0.1:${cutter.port}/0`, {
-    clock: createClock('event'),
-    defaults: DEFAULT_SETTINGS,
-    maxKeys: 10_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
-    sweepIntervalMs: 60_000,
-    onEvict: () => {},
-    onError: (err) => errors.push(err),
-  });
+  const s = redisStateForTest(`redis://127.0.0.1:${cutter.port}/0`, { onError: (err) => errors.push(err) });
   t.after(() => s.close?.());
   await waitFor('redis ready', async () => s.health?.().ok === true);
   // failures make their IP keys rule candidates: the sweep reads their histories

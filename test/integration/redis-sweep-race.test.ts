@@ -10,11 +10,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { createRedisState } from '../../aggregator/state';
-import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS } from '../../common/settings';
-import type { SiemState } from '../../aggregator/state/state';
 import { startRedis, waitFor } from '../helpers/redis';
+import { redisStateForTest } from '../helpers/redis-state';
 
 const T0 = 1_717_000_000_000;
 
@@ -69,28 +67,15 @@ async function startHoldingProxy(targetPort: number, hold: (text: string) => boo
   };
 }
 
-function state(url: string, defaults = DEFAULT_SETTINGS): SiemState {
-  return createRedisState(url, {
-    clock: createClock('event'),
-    defaults,
-    maxKeys: 10_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
-    sweepIntervalMs: 60_000,
-    onEvict: () => {},
-  });
-}
-
 /** Redis, and two aggregators on it: A direct, B (the sweeper) through a proxy holding what `hold` matches. */
 async function twoOnOneRedis(t: TestContext, hold: (text: string) => boolean, settings = DEFAULT_SETTINGS) {
   const redis = await startRedis();
   t.after(() => redis.close());
   const proxy = await startHoldingProxy(redis.port, hold);
   t.after(() => proxy.close());
-  const a = state(redis.url, settings);
+  const a = redisStateForTest(redis.url, { defaults: settings });
   t.after(() => a.close?.());
-  const b = state(`redis://127.0.0.1:${proxy.port}/0`, settings);
+  const b = redisStateForTest(`redis://127.0.0.1:${proxy.port}/0`, { defaults: settings });
   t.after(() => b.close?.());
   await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
   return { a, b, proxy };

@@ -7,11 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
-import { createRedisState } from '../../aggregator/state';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS } from '../../common/settings';
-import type { SiemState } from '../../aggregator/state/state';
 import { startRedis, waitFor } from '../helpers/redis';
+import { redisStateForTest } from '../helpers/redis-state';
 
 const T0 = 1_717_000_000_000;
 
@@ -20,13 +19,9 @@ test('Redis history hash: TTL renewed once per eighth of it (field e), the hash 
   t.after(() => redis.close());
   const r = new Redis(redis.url);
   t.after(() => r.disconnect());
-  const s: SiemState = createRedisState(redis.url, {
+  const s = redisStateForTest(redis.url, {
     clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
-    defaults: DEFAULT_SETTINGS,
     maxKeys: 1000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
     sweepIntervalMs: 3_600_000,
   });
   t.after(() => s.close?.());
@@ -75,13 +70,9 @@ test("Redis rule state: a run going on renews its key's TTL at every batch, so a
   t.after(() => redis.close());
   const r = new Redis(redis.url);
   t.after(() => r.disconnect());
-  const s: SiemState = createRedisState(redis.url, {
-    clock: createClock('event'),
+  const s = redisStateForTest(redis.url, {
     defaults: { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 },
     maxKeys: 1000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
     sweepIntervalMs: 3_600_000,
   });
   t.after(() => s.close?.());
