@@ -36,6 +36,18 @@ export function allCores(): string {
   return `0-${CORES - 1}`;
 }
 
+/**
+ * Every core of the machine ("0-1"), whatever this process is pinned to: a
+ * case child runs pinned to one core (and sees one), and what it spawns
+ * inherits that; undefined without taskset or when taskset cannot widen it.
+ */
+export function machineCores(): { list: string; count: number } | undefined {
+  const count = os.cpus().length;
+  const list = `0-${count - 1}`;
+  if (count < 2 || !hasTaskset()) return undefined;
+  return spawnSync('taskset', ['-c', list, 'true'], { stdio: 'ignore' }).status === 0 ? { list, count } : undefined;
+}
+
 /** Spawn `node args` pinned to `core` (unpinned without taskset). */
 export function spawnNode(core: number, args: string[], opts: SpawnOptions): ChildProcess {
   if (hasTaskset()) return spawn('taskset', ['-c', String(core), process.execPath, ...args], opts);

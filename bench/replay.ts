@@ -16,7 +16,8 @@ import { createGzip } from 'node:zlib';
 import { DEFAULT_RECORD_OPTIONS } from '../common/kong-log';
 import { DEFAULT_SETTINGS } from '../common/settings';
 import { fileLogLines, scenario } from '../cli/kong-traffic';
-import { replay, threadsPerCore } from '../cli/replay';
+import { replay } from '../cli/replay';
+import { machineCores } from './pin';
 import { crowdsec } from './replay-crowdsec';
 import { profileArgs, type Row } from './result';
 import { timed } from './timed';
@@ -79,12 +80,24 @@ async function viaCli(
   dir: string,
   profileDir?: string,
   workers = 1,
+  /** taskset's list of cores to run it on (else it inherits this process's) */
+  onCores?: string,
 ): Promise<{ rate: number; rssMb: number | undefined }> {
-  const r = await timed(
-    process.execPath,
-    [...profileArgs(profileDir, `replay-cli-w${workers}`), cli, 'replay', '--json', '--quiet', '--workers', String(workers), file],
-    { dir },
-  );
+  const args = [
+    ...profileArgs(profileDir, `replay-cli-w${workers}`),
+    cli,
+    'replay',
+    '--json',
+    '--quiet',
+    '--workers',
+    String(workers),
+    file,
+  ];
+  // taskset execs node in its own process: the time and peak RSS are node's
+  const r =
+    onCores === undefined
+      ? await timed(process.execPath, args, { dir })
+      : await timed('taskset', ['-c', onCores, process.execPath, ...args], { dir });
   return { rate: (JSON.parse(r.stdout) as { records: number }).records / (r.ms / 1000), rssMb: r.rssMb };
 }
 
@@ -114,16 +127,25 @@ export async function run(o: Options = {}): Promise<Row[]> {
     // Each CLI run between two floor runs, its ratio against their mean: on a
     // shared machine the load moves between runs (one floor at a load peak
     // made a whole case look met).
-    const bracketed = async (workers: number) => {
+    const bracketed = async (workers: number, onCores?: string) => {
       const before = await floor(file);
-      const r = await viaCli(path.join(outDir, 'cli', 'index.js'), file, dir, o.profileDir, workers);
+      const r = await viaCli(path.join(outDir, 'cli', 'index.js'), file, dir, o.profileDir, workers, onCores);
       const after = await floor(file);
       return { ...r, floor: (before + after) / 2, floors: `floor before/after it ${Math.round(before)}/${Math.round(after)} records/s` };
     };
     const cli = await bracketed(1);
-    // threads parsing (--workers: the main one and parser threads), one per core: beside the one-thread default, same run
-    const threads = threadsPerCore() > 1 ? threadsPerCore() : 2;
-    const withThreads = await bracketed(threads);
+    // Threads parsing (--workers: the main one and parser threads), one per
+    // core of the machine (at most 4), beside the one-thread default, same
+    // run. This case runs pinned to one core (bench/index.ts), and so would
+    // the CLI it starts: its threads would share that core. So this run is
+    // widened to every core; the floor stays one thread, as it is defined.
+    const machine = machineCores();
+    const threads = machine === undefined ? 2 : Math.min(4, machine.count);
+    const withThreads = await bracketed(threads, machine?.list);
+    const threadsOn =
+      machine === undefined
+        ? 'on the cores this case runs on (taskset cannot widen them)'
+        : `run on every core (taskset -c ${machine.list})`;
     const baselineName = 'read + JSON.parse of every line only';
     const row = (name: string, value: number, note?: string, floorRate = base): Row => ({
       case: CASE,
@@ -150,7 +172,7 @@ export async function run(o: Options = {}): Promise<Row[]> {
     const threadsRow = row(
       `CLI end to end, --workers ${threads} (the main thread and ${threads - 1} parser thread${threads > 2 ? 's' : ''})`,
       withThreads.rate,
-      `peak RSS ${rssOf(withThreads)}; ${withThreads.floors}`,
+      `${threadsOn}; peak RSS ${rssOf(withThreads)}; ${withThreads.floors}`,
       withThreads.floor,
     );
     threadsRow.target = target;
