@@ -33,6 +33,7 @@ export const floodIp: IpRule<FloodIpFinding> = {
   // enough requests of its own: only fewer as the window slides on (its share
   // can grow when the others stop, so the share is no candidate condition)
   candidate: (c: IpCounts, s: DetectionSettings) => c.ip(WINDOW.window).requests >= s.flood_min_requests,
+  minRequests: (s: DetectionSettings) => s.flood_min_requests,
   holds,
   finding(service, ip, c, _s, since) {
     const mine = c.ip(WINDOW.window).requests;

@@ -56,6 +56,14 @@ export interface IpRule<F extends { type: string } = { type: string }> extends R
    * candidates at ingest and never scan all keys.
    */
   candidate(c: IpCounts, s: DetectionSettings): boolean;
+  /**
+   * Optional: a least count of requests of the IP key in WINDOW.window that
+   * `candidate` needs (candidate(c, s) implies c.ip(WINDOW.window).requests
+   * >= minRequests(s)). A shared backend then reads the history of a key
+   * this rule alone wakes only when an upper bound of those requests (its
+   * top score, plus the batch's) reaches it: most keys are far below.
+   */
+  minRequests?(s: DetectionSettings): number;
   /** The rule itself at the counts' clock. */
   holds(c: IpCounts, s: DetectionSettings): boolean;
   /** The finding, for counts where `holds` is true. */

@@ -20,18 +20,28 @@ const rule = (type: string) => {
   return r;
 };
 
-// The Redis backend reads (and so trims: merges, prunes, resets) only the IP
-// keys of a batch that a record wakes for some rule; any other would be
-// written blind and its history hash would grow without its trim
-// (state/redis/batch.ts). flood_ip wakes on every record: keep it so.
-test('every kind of record wakes some IP rule, so Redis reads and trims every IP key of a batch', () => {
-  for (const failure of [false, true])
-    for (const success of [false, true])
-      for (const auth of [false, true])
-        assert.ok(
-          IP_RULES.some((r) => r.wakes({ failure, success, auth })),
-          `no IP rule wakes on ${JSON.stringify({ failure, success, auth })}`,
-        );
+// The Redis backend reads an IP key's history only when a record of it can
+// wake a rule; for a rule with minRequests only when an upper bound of the
+// key's requests in WINDOW.window reaches it (state/redis/reads.ts). So
+// minRequests must be necessary for candidacy: counts one request short of
+// it, whatever else they hold, never make a candidate.
+test('minRequests is a necessary condition of candidate: one request short, no counts make a candidate', () => {
+  const floored = IP_RULES.filter((r) => r.minRequests !== undefined);
+  assert.ok(floored.length > 0, 'flood_ip has a minRequests (else Redis reads every key it wakes)');
+  const big = { requests: 1e9, failures: 1e9, successes: 1e9, auth_failures: 1e9 };
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 0, max: 1e6 }), (min, other) => {
+      const s: DetectionSettings = { ...S, flood_min_requests: min };
+      for (const r of floored) {
+        const need = r.minRequests?.(s) as number;
+        const c = {
+          ip: (w: number) => (w === WINDOW.window ? { ...big, requests: need - 1 } : { ...big, requests: other }),
+          service: () => ({ ...big, requests: other }),
+        };
+        assert.equal(r.candidate(c, s), false, `${r.type}: a candidate with ${need - 1} requests in the window`);
+      }
+    }),
+  );
 });
 
 /** IpCounts of one IP key whose whole history is in the clock's bucket (every window sees it; the baseline sees `base`). */

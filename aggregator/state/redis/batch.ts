@@ -21,7 +21,10 @@ export interface IpBatch {
   g: InGroup;
   last: number;
   recs: IpRec[];
+  /** a record of it wakes a rule with no minRequests: its history is read */
   wakes: boolean;
+  /** a record of it wakes only rules with a minRequests: its history is read when its top score allows (reads.ts) */
+  floored: boolean;
 }
 
 /**
@@ -36,6 +39,8 @@ export interface IpWrite {
   series: readonly number[];
   /** when its history hash's TTL was last renewed (wall ms, 0: unknown) */
   renewed: number;
+  /** not read (reads.ts): its newest ts before the batch, for the trim's cadence (BLIND_TRIM_MS) */
+  blind?: number;
 }
 export interface CredBatch {
   svc: Svc;
@@ -51,6 +56,8 @@ export interface Batch {
   totals: Map<Svc, Map<number, BucketCounts>>;
   /** per service the clock at its last record */
   svcNow: Map<Svc, number>;
+  /** per service the clock at its first record */
+  svcFrom: Map<Svc, number>;
   accepted: number;
   late: number;
   future: number;
@@ -61,6 +68,10 @@ export interface Batch {
   nowEnd: number;
   event: boolean;
 }
+
+/** IP rules without (with) a least count of requests (IpRule.minRequests) */
+const UNFLOORED = IP_RULES.filter((rule) => rule.minRequests === undefined);
+const FLOORED = IP_RULES.filter((rule) => rule.minRequests !== undefined);
 
 export function preAggregate(
   records: readonly KeyedRecord[],
@@ -75,6 +86,7 @@ export function preAggregate(
     creds: new Map(),
     totals: new Map(),
     svcNow: new Map(),
+    svcFrom: new Map(),
     accepted: 0,
     late: 0,
     future: 0,
@@ -106,15 +118,19 @@ export function preAggregate(
     const ts = r.ts > now ? now : r.ts;
     if (now > out.nowEnd) out.nowEnd = now;
     if (now > (out.svcNow.get(svc) ?? 0)) out.svcNow.set(svc, now);
+    if (!out.svcFrom.has(svc)) out.svcFrom.set(svc, now);
     const kind = classify(r.status, r.outcome);
     // the memory backend's key for it: by its age at this clock, from the service's finest level
     const b = insertKey(ts, now, svc.finest);
     const ik = `${svc.id}|${r.ipKey}`;
     let ib = out.ips.get(ik);
-    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, g: svc.at(r.ipKey), last: ts, recs: [], wakes: false }));
+    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, g: svc.at(r.ipKey), last: ts, recs: [], wakes: false, floored: false }));
     if (ts > ib.last) ib.last = ts;
     ib.recs.push({ ts: r.ts, cts: ts, now, kind, key: b });
-    if (!ib.wakes) ib.wakes = IP_RULES.some((rule) => rule.wakes(kind));
+    if (!ib.wakes) {
+      ib.wakes = UNFLOORED.some((rule) => rule.wakes(kind));
+      if (!ib.floored) ib.floored = FLOORED.some((rule) => rule.wakes(kind));
+    }
     let t = out.totals.get(svc);
     if (!t) out.totals.set(svc, (t = new Map()));
     addCounts(t, b, kind);
@@ -238,7 +254,10 @@ export function writeCounts(
       if (rec.kind.failure) fail++;
     }
     let trim = '-';
-    if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, cuts, oldest)) {
+    if (iw?.blind !== undefined) {
+      // not read: trimmed in the script (which reads the hash) once per BLIND_TRIM_MS of its clock
+      if (iw.reset === undefined && Math.floor(iw.blind / BLIND_TRIM_MS) !== Math.floor(now / BLIND_TRIM_MS)) trim = `${now}\t${oldest}`;
+    } else if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, cuts, oldest)) {
       const drop = dropOnly(iw.series, cuts, oldest);
       trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
     }
@@ -253,7 +272,19 @@ export function writeCounts(
   }
   for (const [g, { svc, s, resets }] of sections) {
     const k = g.keys;
-    w.addArgs(g.tag, 'IPS', [k.seenIps, k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), svc.ttlMs, s, resets]);
+    const now = b.svcNow.get(svc) ?? b.nowEnd;
+    w.addArgs(g.tag, 'IPS', [
+      k.seenIps,
+      k.topRequests,
+      k.topErrors,
+      ipHistPrefix(g.tag, svc.id),
+      svc.ttlMs,
+      s,
+      resets,
+      k.topWindow,
+      svc.windowMs,
+      now,
+    ]);
   }
   // per service and group: one CREDS op (writes.ts APPLY), the names as
   // arguments (a credential may hold any character) and everything else as
@@ -300,6 +331,15 @@ export function writeCounts(
  */
 export const RENEW_PARTS = 8;
 
+/**
+ * An IP key written without its history read (reads.ts) is trimmed when
+ * its clock has entered another BLIND_TRIM_MS since its newest record:
+ * its hash then holds at most this much more than a trim leaves (bounded by
+ * the grid, as ever), and a key written every few seconds is trimmed (the
+ * script reads its hash) at one write in several.
+ */
+export const BLIND_TRIM_MS = 10_000;
+
 /** Counts by grid key as the trim at the clock of `cuts` (cutsAt) leaves them: merged up by age, none below `oldest`. */
 function onGridAt(t: ReadonlyMap<number, BucketCounts>, cuts: readonly number[], oldest: number): Map<number, BucketCounts> {
   const out = new Map<number, BucketCounts>();
@@ -323,7 +363,8 @@ export function keepAlive(w: Writes, touched: Map<Svc, Set<string>>): void {
     for (const tag of tags) {
       const g = svc.inGroups.find((x) => x.tag === tag);
       if (!g) continue;
-      for (const k of [g.keys.seenIps, g.keys.seenCreds, g.keys.topRequests, g.keys.topErrors, ...g.ipCands, ...g.credCands])
+      const k0 = g.keys;
+      for (const k of [k0.seenIps, k0.seenCreds, k0.topRequests, k0.topErrors, k0.topWindow, ...g.ipCands, ...g.credCands])
         w.add(tag, 'PEXPIRE', k, svc.ttlMs);
     }
   }

@@ -115,6 +115,12 @@ export function groupKeys(sid: number, tag: string) {
     /** IP key -> requests (failures) in the window when last scored: never below its count in a later window (writes.ts TOP_LUA) */
     topRequests: `${t}:top:r`,
     topErrors: `${t}:top:f`,
+    /**
+     * "W V": the top scores are upper bounds of the requests (failures) in
+     * windows up to W ms long at clocks from V on (reads.ts; set in writes.ts
+     * IPS): a window lengthened later covers records its scores did not.
+     */
+    topWindow: `${t}:top:w`,
   };
 }
 export type GroupKeys = ReturnType<typeof groupKeys>;

@@ -18,19 +18,28 @@ const UNPACK = 2000;
 /**
  * KEYS[1] a key of the group (routing only). ARGV, in sections:
  *   IP sections: count, then each: seen key, meta key prefix, history key
- *     prefix, rule count k, k candidate set keys, IP count n, the n IP keys
- *     as one tab-separated string, and their wakes flags as one string of n
- *     characters '0'/'1' (two arguments, not 2n: the aggregator's cost is
- *     per argument).
+ *     prefix, rule count k, k candidate set keys, top-requests key, its
+ *     window key (keys.ts topWindow), the window's ms, the service's clock
+ *     at its first record, the least of the rules' minRequests (floor), IP
+ *     count n, the n IP keys as one tab-separated string, their wakes flags
+ *     as one string of n characters ('1': a record wakes a rule with no
+ *     minRequests; 'f': only rules with one; '0': none), and per 'f' key
+ *     its records in the batch, tab-separated (a few arguments, not a few
+ *     per key: the aggregator's cost is per argument).
  *   credentials: count, then each: IP set key, meta key.
  *   totals: count, then each: a totals hash key.
  * Reply: one string, its tokens separated by tabs (one bulk string to
  * decode rather than one per token; IP keys, field names and counts hold no
  * tab), in the same order:
- *   per IP key: newest ts ('' when not indexed: nothing else read), candidacy
- *     bits (rule i = 2^i), then when hot: meta field count m, m strings
+ *   per IP key: newest ts ('' when not indexed), candidacy bits (rule
+ *     i = 2^i), then when hot (a candidate, flag '1', or flag 'f' with its
+ *     top score plus its records reaching the floor, or the scores bounding
+ *     no such window yet: keys.ts topWindow): meta field count m, m strings
  *     (none unless a candidate), history field count f, f strings (its
- *     whole hash: bounded by the grid, grid-series.ts); else 0, 0;
+ *     whole hash: bounded by the grid, grid-series.ts; none when not
+ *     indexed); else 'b' and its history's field e (when its TTL was
+ *     last renewed, '' when none): a key no rule can wake in this batch
+ *     is written blind (batch.ts), most keys of most batches;
  *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
  *   per totals key: f, f strings (the whole hash).
  * The newest ts of a section's keys come from one ZMSCORE, not a ZSCORE per
@@ -57,10 +66,46 @@ for _ = 1, sections do
   local cands = {}
   for r = 1, k do cands[r] = ARGV[i + 3 + r] end
   i = i + 4 + k
+  local tr, tw, wms, now, floor = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  i = i + 5
   local n = tonumber(ARGV[i])
   local ips, wakes = {}, ARGV[i + 2]
   for ip in string.gmatch(ARGV[i + 1], '[^\t]+') do ips[#ips + 1] = ip end
-  i = i + 3
+  local fl, fc = {}, {}
+  local nc = string.gmatch(ARGV[i + 3], '[^\t]+')
+  for j = 1, n do
+    if string.byte(wakes, j) == 102 then
+      fl[#fl + 1] = j
+      fc[#fc + 1] = tonumber(nc())
+    end
+  end
+  i = i + 4
+  -- keys that only a rule with a least count of requests wakes: hot when
+  -- their top score (an upper bound of their requests in the window) plus
+  -- the batch's reaches it, or when the scores bound no such window yet
+  local hot = {}
+  if #fl > 0 then
+    local twv, valid = redis.call('GET', tw), false
+    if twv then
+      local W, V = string.match(twv, '^(%d+) (%d+)$')
+      valid = tonumber(W) >= wms and now >= tonumber(V)
+    else
+      valid = redis.call('ZCARD', seen) == 0
+    end
+    if not valid then
+      for x = 1, #fl do hot[fl[x]] = true end
+    else
+      for s = 0, #fl - 1, ${UNPACK} do
+        local e = math.min(#fl, s + ${UNPACK})
+        local ms = {}
+        for x = s + 1, e do ms[#ms + 1] = ips[fl[x]] end
+        local got = redis.call('ZMSCORE', tr, unpack(ms))
+        for x = s + 1, e do
+          if (tonumber(got[x - s]) or 0) + fc[x] >= floor then hot[fl[x]] = true end
+        end
+      end
+    end
+  end
   local bits, lasts = {}, {}
   for s = 0, n - 1, ${UNPACK} do
     local e = math.min(n, s + ${UNPACK})
@@ -77,7 +122,12 @@ for _ = 1, sections do
     local ip, last, b = ips[j], lasts[j], bits[j] or 0
     put(last or '')
     put(num(b))
-    if last and (string.byte(wakes, j) == 49 or b > 0) then
+    local w = string.byte(wakes, j)
+    if b == 0 and w ~= 49 and not hot[j] then
+      -- read blind: no history, only when its TTL was last renewed
+      put('b')
+      put(last and redis.call('HGET', histPre .. ip, 'e') or '')
+    elseif last then
       -- rule state is held for candidates only
       if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put('0') end
       putAll(redis.call('HGETALL', histPre .. ip))
@@ -114,6 +164,8 @@ export interface BatchReads {
   cands: Map<IpBatch, readonly boolean[]>;
   /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
   hot: Map<IpBatch, IpView>;
+  /** the other IP keys: newest ts before the batch (NONE: not indexed), when their TTL was last renewed (wall ms, 0: unknown) */
+  blind: Map<IpBatch, { last: number; renewed: number }>;
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
   creds: Map<CredBatch, [string[], Record<string, string>]>;
   /** per service of the batch: its totals series before the batch */
@@ -146,30 +198,37 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   for (const cb of b.creds.values()) group(cb.svc, cb.g.tag).creds.push(cb);
   // every service's totals: rules read them, and they are trimmed as they are written
   for (const svc of b.totals.keys()) group(svc, svc.groups.service(svc.id)).totals.push(svc);
-  const out: BatchReads = { cands: new Map(), hot: new Map(), creds: new Map(), totals: new Map() };
+  const out: BatchReads = { cands: new Map(), hot: new Map(), blind: new Map(), creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
-      const reply = await read(readKey(tag), requestOf(req));
+      const reply = await read(readKey(tag), requestOf(req, b));
       parseReply(reply.split('\t'), req, out);
     }),
   );
   return out;
 }
 
-function requestOf(req: GroupReq): (string | number)[] {
+function requestOf(req: GroupReq, b: Batch): (string | number)[] {
   const a: (string | number)[] = [req.ipSections.size];
   for (const [svc, list] of req.ipSections) {
     const { g } = list[0] as IpBatch;
     a.push(g.keys.seenIps, ipMetaPrefix(g.tag, svc.id), ipHistPrefix(g.tag, svc.id));
     a.push(g.ipCands.length);
     for (const k of g.ipCands) a.push(k);
+    const floored = Number.isFinite(svc.floor);
+    a.push(g.keys.topRequests, g.keys.topWindow, svc.windowMs, b.svcFrom.get(svc) ?? 0, floored ? svc.floor : 0);
     let ips = '';
     let wakes = '';
+    let counts = '';
     for (const ib of list) {
       ips += ips === '' ? ib.ip : `\t${ib.ip}`;
-      wakes += ib.wakes ? '1' : '0';
+      if (ib.wakes || (ib.floored && !floored)) wakes += '1';
+      else if (ib.floored) {
+        wakes += 'f';
+        counts += counts === '' ? `${ib.recs.length}` : `\t${ib.recs.length}`;
+      } else wakes += '0';
     }
-    a.push(list.length, ips, wakes);
+    a.push(list.length, ips, wakes, counts);
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
@@ -198,9 +257,14 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
       const last = reply[i++];
       const bits = Number(reply[i++]);
       out.cands.set(ib, bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0));
+      if (reply[i] === 'b') {
+        const e = reply[i + 1];
+        i += 2;
+        out.blind.set(ib, { last: last === '' ? NONE : Number(last), renewed: e ? 1000 * Number.parseInt(e, 36) || 0 : 0 });
+        continue;
+      }
       const meta = take();
       const fields = take();
-      if (!ib.wakes && bits === 0) continue;
       out.hot.set(ib, {
         series: last === '' ? [] : seriesOfFields(fields),
         last: last === '' ? NONE : Number(last),

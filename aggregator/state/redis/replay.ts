@@ -109,6 +109,28 @@ export function replayIp(
   return out;
 }
 
+/**
+ * An IP key no record of which can wake a rule (reads.ts: not a candidate,
+ * and its top score below every rule's least count of requests): replayed
+ * without its history, as replayIp would, for what it counts on (an expired
+ * key starts over). `last`: its newest ts before the batch (NONE: not indexed).
+ */
+export function blindIp(svc: Svc, recs: readonly IpRec[], last: number, renewed: number): IpWrite {
+  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: NO_SERIES, renewed, blind: last };
+  const longest = svc.layout.longestMs;
+  let newest = last;
+  for (let at = 0; at < recs.length; at++) {
+    const rec = recs[at] as IpRec;
+    if (newest !== NONE && newest <= rec.now - longest) {
+      out.from = at;
+      out.reset = rec.now - longest;
+    }
+    if (newest === NONE || rec.cts > newest) newest = rec.cts;
+  }
+  return out;
+}
+const NO_SERIES: readonly number[] = Object.freeze([]);
+
 /** The same for a credential, over its IP set and meta hash as they were before the batch. */
 export function replayCred(
   w: Writes,

@@ -69,6 +69,10 @@ export interface Svc {
   readonly totals: string;
   /** whether some rule reads the service's totals (see IpRule.serviceWindows) */
   readonly readsTotals: boolean;
+  /** the least of the IP rules' minRequests (IpRule.minRequests; Infinity: none has one) */
+  readonly floor: number;
+  /** WINDOW.window's length, ms: the top scores' window */
+  readonly windowMs: number;
   /** per WindowId its key range at clock `now` (grid-series.ts windowRanges; the last clock's kept) */
   ranges(now: number): Float64Array;
 }
@@ -105,6 +109,8 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
     at: (entity) => byTag.get(groups.of(id, entity)) as InGroup,
     totals: totalsKey(groups.service(id), id),
     readsTotals: IP_RULES.some((rule) => rule.serviceWindows.length > 0),
+    floor: Math.min(...IP_RULES.map((rule) => rule.minRequests?.(s) ?? Number.POSITIVE_INFINITY)),
+    windowMs: s.window_seconds * 1000,
     ranges(now) {
       if (now !== rangesAt) {
         ranges = windowRanges(layout, now);

@@ -27,7 +27,7 @@ import { readBatch } from './reads';
 import { healRedirect, type RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
 import { findingsAt, serviceGauges, topAt } from './queries';
-import { replayCred, replayIp, type CredWrite } from './replay';
+import { blindIp, replayCred, replayIp, type CredWrite } from './replay';
 import { describe, type Scripts, type Svc } from './service';
 import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
@@ -257,12 +257,10 @@ export class RedisState implements SiemState {
     }
     const b = preAggregate(records, this.#svcs, this.#clock, sharedNow, onReject);
 
-    // Round 2: one READ script per slot group: each IP key's candidacy, and
-    // for the hot ones (a record can wake a rule, or a candidate) its history
-    // and rule state; each touched credential as it was; every service's
-    // totals (trimmed as they are written). Every other IP key would be
-    // written blind: flood_ip wakes on every record, so none is
-    // (test/unit/rules.test.ts holds that).
+    // Round 2: one READ script per slot group: each IP key's candidacy, and for the hot ones (a
+    // candidate, or a record can wake a rule: for one with minRequests, when its top score allows)
+    // its history and rule state (the others are written blind); each touched credential as it
+    // was; every service's totals (trimmed as they are written).
     const reads = await readBatch(this.#r.siemRead.bind(this.#r), b);
     const credList = [...b.creds.values()];
     // the services' totals a rule reads: as they will be after this batch
@@ -275,6 +273,7 @@ export class RedisState implements SiemState {
     const ipWrites = new Map<IpBatch, IpWrite>();
     for (const [ib, v] of reads.hot)
       ipWrites.set(ib, replayIp(w, ib.svc, ib.ip, ib.recs, v, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
+    for (const [ib, v] of reads.blind) ipWrites.set(ib, blindIp(ib.svc, ib.recs, v.last, v.renewed));
     const credWrites = new Map<CredBatch, CredWrite>();
     for (const cb of credList) {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];

@@ -141,7 +141,7 @@ export const OP_ARGS = 4000;
  *     field is new (a service's totals: one key per service);
  *   TRIM key now oldest: merge a grid hash up by age, prune it below
  *     `oldest` (grid-series.ts TRIM_LUA);
- *   IPS seen top-requests top-errors history-prefix ttl entries resets: entries is
+ *   IPS seen top-requests top-errors history-prefix ttl entries resets top-window window-ms now: entries is
  *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, renew ('-', else
@@ -156,7 +156,9 @@ export const OP_ARGS = 4000;
  *     first unless it is indexed with a newer ts (then an emptied hash is
  *     written with one HSET). Keys and field
  *     names are built here from their parts (numbers as sent: Lua formatting
- *     a number is slow).
+ *     a number is slow). top-window: "W V" (keys.ts topWindow) set to this
+ *     window (W = window-ms), V moved to now + window-ms when it grew, or 0
+ *     when the index was empty (a fresh service: no score to cover).
  *   CREDS seen ips-prefix meta-prefix ttl cap entries name...: every write
  *     of a service's credentials in the group, one per name, entries one
  *     tab-separated string (IP keys and numbers hold no tab; names are
@@ -186,6 +188,23 @@ while i <= N do
     trim(ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
   elseif c == 'IPS' then
     local seen, tr, te, pre, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    -- the window the top scores bound (reads.ts): before any write of the
+    -- batch, so that an empty index tells a fresh service (bounds from the start)
+    local tw, wms, tnow = ARGV[a + 7], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
+    local twv = redis.call('GET', tw)
+    if not twv then
+      local from = tnow + wms
+      if redis.call('ZCARD', seen) == 0 then from = 0 end
+      redis.call('SET', tw, ARGV[a + 8] .. ' ' .. string.format('%d', from), 'PX', ttl)
+    else
+      local W, V = string.match(twv, '^(%d+) (%d+)$')
+      W, V = tonumber(W), tonumber(V)
+      if W ~= wms then
+        -- a longer window: its counts reach records no score covered until a whole window has passed
+        if wms > W then V = tnow + wms end
+        redis.call('SET', tw, ARGV[a + 8] .. ' ' .. string.format('%d', V), 'PX', ttl)
+      end
+    end
     -- keys starting over first (each IP key is once per section): dropped
     -- unless indexed with a newer ts, one ZMSCORE and one DEL for them all
     local empty = {}
