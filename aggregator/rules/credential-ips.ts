@@ -1,7 +1,7 @@
 // Use case (c): a credential seen from at least `credential_min_ips` distinct
 // IP keys within `credential_window_seconds`.
 import type { DetectionSettings } from '../../common/settings';
-import type { CredentialCounts, CredentialRule } from './types';
+import type { CountsSince, CredentialCounts, CredentialRule } from './types';
 
 export interface CredentialIpsFinding {
   type: 'credential_ips';
@@ -17,8 +17,11 @@ export interface CredentialIpsFinding {
 /** IP keys listed in a finding's `ips` (docs/api.md) */
 export const FINDING_IPS_MAX = 20;
 
+type Pairs = ReadonlyMap<string, number> & Partial<CountsSince>;
+
 /** `lastSeen`: IP key -> newest ts. Returns the distinct IP keys seen after `fromTs`. */
-export function distinctIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: number): number {
+export function distinctIpsSince(lastSeen: Pairs, fromTs: number): number {
+  if (lastSeen.countSince) return lastSeen.countSince(fromTs, Number.POSITIVE_INFINITY);
   let n = 0;
   for (const ts of lastSeen.values()) if (ts > fromTs) n++;
   return n;
@@ -28,9 +31,10 @@ export function distinctIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: 
  * At least `credential_min_ips` IP keys seen after `fromTs`, the walk
  * stopping there (ingest and sweep need no exact count).
  */
-export function atLeastIpsSince(lastSeen: ReadonlyMap<string, number>, fromTs: number, min: number): boolean {
+export function atLeastIpsSince(lastSeen: Pairs, fromTs: number, min: number): boolean {
   if (min <= 0) return true;
   if (lastSeen.size < min) return false;
+  if (lastSeen.countSince) return lastSeen.countSince(fromTs, min) >= min;
   let n = 0;
   for (const ts of lastSeen.values()) if (ts > fromTs && ++n >= min) return true;
   return false;

@@ -24,10 +24,19 @@ export interface IpCounts {
   service(w: WindowId): Readonly<Counts>;
 }
 
+/**
+ * What a backend's pairs may offer beside the ReadonlyMap: the pairs whose
+ * ts is after `fromTs`, counted up to `stopAt` at most, without an iterator
+ * (the memory backend's; rules use it when present).
+ */
+export interface CountsSince {
+  countSince(fromTs: number, stopAt: number): number;
+}
+
 /** A credential's IP keys at one clock. */
 export interface CredentialCounts {
   /** IP key -> newest ts, in order of last use (oldest first) */
-  readonly ips: ReadonlyMap<string, number>;
+  readonly ips: ReadonlyMap<string, number> & Partial<CountsSince>;
   /** the clock */
   readonly now: number;
 }

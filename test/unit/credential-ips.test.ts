@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CredentialIps, pairBytes, SCAN_MAX } from '../../aggregator/state/memory/credential-ips';
 import { ipv4Number } from '../../aggregator/state/memory/ipv4';
+import { PairPool } from '../../aggregator/state/memory/pair-pool';
 
 /** The reference: the Map-based seeIp the state used before (order of last use, newest ts kept, one oldest dropped past the cap). */
 function seeMap(m: Map<string, number>, ip: string, ts: number, cap: number): number {
@@ -49,13 +50,19 @@ function same(ips: CredentialIps, ref: Map<string, number>): void {
   let bytes = 0;
   for (const ip of ref.keys()) bytes += pairBytes(ip);
   assert.equal(ips.bytes, bytes);
+  // the rules' count without an iterator, at every cut and stop
+  for (const from of [-1, 10, 25, 49]) {
+    const all = [...ref.values()].filter((ts) => ts > from).length;
+    assert.equal(ips.countSince(from, Number.POSITIVE_INFINITY), all);
+    for (const stop of [1, 3]) assert.equal(ips.countSince(from, stop), Math.min(all, stop));
+  }
 }
 
 test('CredentialIps holds what the Map of pairs held, in the same order, with the same weights', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 40 }), fc.array(opArb, { maxLength: 400 }), (cap0, ops) => {
       let cap = cap0;
-      const ips = new CredentialIps();
+      const ips = new CredentialIps(new PairPool());
       const ref = new Map<string, number>();
       for (const o of ops) {
         if (o.op === 'cap') cap = o.cap;
@@ -74,7 +81,7 @@ test('CredentialIps holds what the Map of pairs held, in the same order, with th
 });
 
 test('CredentialIps past SCAN_MAX pairs (a raised cap) moves to a Map and keeps order and weights', () => {
-  const ips = new CredentialIps();
+  const ips = new CredentialIps(new PairPool());
   const ref = new Map<string, number>();
   const cap = 3 * SCAN_MAX;
   for (let i = 0; i < 4 * SCAN_MAX; i++) {
@@ -93,7 +100,7 @@ test('CredentialIps restored from pairs (a snapshot) gives them back in order', 
     ['198.51.100.7', 9],
     ['0.0.0.0', 1],
   ];
-  const ips = new CredentialIps(pairs);
+  const ips = new CredentialIps(new PairPool(), pairs);
   assert.deepEqual([...ips], pairs);
   assert.equal(ips.get('198.51.100.7'), 9);
   assert.equal(ips.has('198.51.100.8'), false);
@@ -106,6 +113,45 @@ test('an IPv4 pair weighs what its dotted text does, at every octet width', () =
       for (const c of octets)
         for (const d of octets) {
           const ip = `${a}.${b}.${c}.${d}`;
-          assert.equal(new CredentialIps().see(ipv4Number(ip), ip, 0, 20), pairBytes(ip), ip);
+          assert.equal(new CredentialIps(new PairPool()).see(ipv4Number(ip), ip, 0, 20), pairBytes(ip), ip);
         }
+});
+
+test('CredentialIps of many credentials on one pool: runs grown, given back and taken again never mix their pairs', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          { weight: 20, arbitrary: fc.record({ op: fc.constant('see' as const), who: fc.nat(5), ip: ipArb, ts: fc.nat(50) }) },
+          { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const), who: fc.nat(5) }) },
+          { weight: 1, arbitrary: fc.record({ op: fc.constant('dispose' as const), who: fc.nat(5) }) },
+        ),
+        { maxLength: 600 },
+      ),
+      fc.integer({ min: 1, max: 2 * SCAN_MAX }),
+      (ops, cap) => {
+        const pool = new PairPool();
+        const ips = Array.from({ length: 6 }, () => new CredentialIps(pool));
+        const refs = Array.from({ length: 6 }, () => new Map<string, number>());
+        for (const o of ops) {
+          if (o.op === 'see') {
+            assert.equal(
+              (ips[o.who] as CredentialIps).see(ipv4Number(o.ip), o.ip, o.ts, cap),
+              seeMap(refs[o.who] as Map<string, number>, o.ip, o.ts, cap),
+            );
+          } else if (o.op === 'clear') {
+            (ips[o.who] as CredentialIps).clear();
+            (refs[o.who] as Map<string, number>).clear();
+          } else {
+            // a key that left the state: its run goes back, a new key takes its place
+            (ips[o.who] as CredentialIps).dispose();
+            ips[o.who] = new CredentialIps(pool);
+            (refs[o.who] as Map<string, number>).clear();
+          }
+        }
+        ips.forEach((x, i) => same(x, refs[i] as Map<string, number>));
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

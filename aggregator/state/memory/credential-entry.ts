@@ -6,20 +6,15 @@ import { stepCredential } from '../../rules/step';
 import { OUT, type Run } from '../../rules/types';
 import type { SnapshotRuns } from '../state';
 import { CREDENTIAL_BYTES, stringBytes } from './key-budget';
-import { CredentialIps } from './credential-ips';
+import type { CredentialIps } from './credential-ips';
 import type { CredentialEntry, ServiceState } from './service';
 
 /**
- * A credential entry of `svc`, with its IP pairs (a snapshot's) if any; not
- * yet in the state's recency order. Its weight still counts the key string
+ * A credential entry of `svc`, with its IP pairs (none yet, or a
+ * snapshot's); not yet in the state's recency order. Its weight still counts the key string
  * lru-cache needed (`<service id>#<credential>`), so eviction is unchanged.
  */
-export function newCredentialEntry(
-  svc: ServiceState,
-  credential: string,
-  lastTs: number,
-  ips: CredentialIps = new CredentialIps(),
-): CredentialEntry {
+export function newCredentialEntry(svc: ServiceState, credential: string, lastTs: number, ips: CredentialIps): CredentialEntry {
   const bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential) + ips.bytes;
   return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0 };
 }

@@ -30,6 +30,7 @@ import type {
 } from '../state';
 import { IpSlots } from './ip-slots';
 import { CredentialIps } from './credential-ips';
+import { PairPool } from './pair-pool';
 import { clearIps, newCredentialEntry, seeIp, stepCredentialRules } from './credential-entry';
 import { BYTES_PER_KEY, IP_KEY_BYTES, stringBytes } from './key-budget';
 import { ipKeyOfLruKey, ipv4Number, lruKeyOf } from './ipv4';
@@ -68,6 +69,8 @@ export class MemoryState implements SiemState, Snapshotting {
   /** IP keys -> their node in #keys */
   readonly #ipNodes = new IpIndex();
   readonly #slots: IpSlots;
+  /** every credential's IP pairs */
+  readonly #pairs = new PairPool();
   /** the credential keys, for snapshots (the LRU is not walked: see snapshot-export.ts) */
   readonly #credentials = new Set<CredentialEntry>();
   /** counts of one slot at one clock, reused: ingest is synchronous */
@@ -224,7 +227,7 @@ export class MemoryState implements SiemState, Snapshotting {
   #applyCredential(svc: ServiceState, credential: string, v4: number, ipKey: string, ts: number, now: number): void {
     let e = svc.credentials.get(credential);
     if (e === undefined) {
-      e = newCredentialEntry(svc, credential, ts);
+      e = newCredentialEntry(svc, credential, ts, new CredentialIps(this.#pairs));
       this.#addCredential(e);
     } else {
       this.#keys.touch(e.node);
@@ -286,6 +289,7 @@ export class MemoryState implements SiemState, Snapshotting {
       e.inRuns = 0;
       this.#credentials.delete(e);
       e.gone = true;
+      e.ips.dispose();
       if (evicted) this.onEvict?.('credential');
     }
   }
@@ -348,7 +352,7 @@ export class MemoryState implements SiemState, Snapshotting {
       restoreIpRules(svc, e, cx, t[5]);
     } else {
       if (svc.credentials.has(t[2])) return false;
-      const e = newCredentialEntry(svc, t[2], t[3], new CredentialIps(t[4]));
+      const e = newCredentialEntry(svc, t[2], t[3], new CredentialIps(this.#pairs, t[4]));
       this.#addCredential(e);
       this.#stepCredential(svc, e, now, undefined, t[5]);
     }
