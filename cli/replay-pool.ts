@@ -1,23 +1,24 @@
 // Parsing replay's blocks of lines on parser threads (--workers N: the main
 // thread, which runs the detectors, and N - 1 parser threads). A block goes
-// to the parser thread with the fewest waiting; when every one has
-// PER_THREAD, the main thread takes results (runs the detectors over them)
-// until one has room. It parses a block itself only when it has no parser
-// thread (--workers 1) or one has failed. Results are taken strictly in the
-// order the blocks were given, so the main thread feeds the state exactly as
-// one thread reading the file would.
+// to the parser thread with the fewest waiting; when every one already has
+// PER_THREAD, the main thread parses it itself rather than wait. Results
+// ready at the head of the queue are taken (the detectors run over them)
+// before each block is given. Results are taken strictly in the order the
+// blocks were given, so the main thread feeds the state exactly as one
+// thread reading the file would.
 //
-// Why the main thread does not parse beside them (it did, whenever the
-// threads were full): on 2 cores it then parsed a third of the blocks, and a
-// run of 100k lines took as much CPU or more (4.4-5.0 s against 4.2-4.8 s)
-// and more peak RSS (117-122 MB against 108-112 MB), and was no faster.
-// Parsing nothing, it needs ~1.4 s of CPU per 100k lines (start, detectors,
-// unpacking) against the parser thread's ~2.1 s, and leaves the second core
-// to that thread and to V8's GC and compiler threads (~0.9 s).
+// Why the main thread parses too: parsing a line costs ~2-3 times what the
+// detectors spend on its record, so a parser thread parsing everything
+// leaves the main thread idle most of the time and the run is as long as the
+// parser thread's part (--workers 2 was no faster than one thread). Taking
+// a block whenever the parser threads have PER_THREAD waiting, the main
+// thread parses about a third of them (500k lines: ~35%), close to the even
+// split of the work between two threads, and the parser thread keeps work
+// queued while the main thread is busy.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CHUNK_BYTES } from './replay-input';
+import { POOL_CHUNK_BYTES } from './replay-input';
 import { lineMapper, type BlockResult, type LineOptions } from './replay-lines';
 import { unpack, type PackedBlock } from './replay-packed';
 
@@ -25,8 +26,13 @@ import { unpack, type PackedBlock } from './replay-packed';
 export const OVER_LONG = 'over-long';
 export type Block = BlockResult | typeof OVER_LONG;
 
-/** Blocks a parser thread holds at once (one parsed, the next waiting): more only costs memory. */
-const PER_THREAD = 2;
+/**
+ * Blocks a parser thread holds at once (one parsed, the others waiting)
+ * before the main thread parses one itself: enough that the parser thread
+ * is not left idle while the main thread parses a block and runs the
+ * detectors over the results; more only cost memory.
+ */
+const PER_THREAD = 3;
 /**
  * A parser thread's young generation, MB: its garbage is short-lived (a
  * block's records), so a small one costs only more scavenges. Peak RSS at 1,
@@ -36,9 +42,9 @@ const YOUNG_MB = 4;
 /**
  * Block buffers this size come back from the threads and are used again
  * (a block is one read chunk of lines plus the unfinished line before it):
- * no fresh 1 MB buffer per block, freed in another thread.
+ * no fresh buffer per block, freed in another thread.
  */
-const BLOCK_BYTES = CHUNK_BYTES + 64 * 1024;
+const BLOCK_BYTES = POOL_CHUNK_BYTES + 64 * 1024;
 
 interface Waiting {
   ok: (r: BlockResult) => void;
@@ -98,14 +104,15 @@ export class OrderedParser {
    * queue, in order; waits for the head only when many are pending.
    */
   async give(block: Buffer | typeof OVER_LONG, take: (r: Block) => Promise<void>): Promise<void> {
+    // the results ready first: the detectors run in order, and their memory goes
+    while (this.queue.length > 0 && (this.queue[0] as Entry).r !== undefined) await this.takeHead(take);
     const e: Entry = {};
     if (block === OVER_LONG) e.r = block;
     else {
-      while (!this.failed && this.queue.length > 0 && this.threads.length > 0 && this.threads.every((u) => u.waiting.length >= PER_THREAD))
-        await this.takeHead(take);
       let t = this.threads[0];
       for (const u of this.threads) if (u.waiting.length < (t as (typeof this.threads)[number]).waiting.length) t = u;
       if (t === undefined || t.waiting.length >= PER_THREAD || this.failed) {
+        // no parser thread with room (or none left): parsed here rather than waited for
         e.r = this.here(block, 0, block.length);
         if (block.buffer.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * this.n)
           this.spare.push(block.buffer as ArrayBuffer);
@@ -122,6 +129,7 @@ export class OrderedParser {
       }
     }
     this.queue.push(e);
+    // bounded: beyond PER_THREAD per thread, this one waits for the head
     while (this.queue.length > 0 && ((this.queue[0] as Entry).r !== undefined || this.queue.length > PER_THREAD * this.n))
       await this.takeHead(take);
   }

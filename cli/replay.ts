@@ -13,7 +13,7 @@ import type { DetectionSettings } from '../common/settings';
 import { createClock, DEFAULT_MAX_SKEW_MS } from '../aggregator/clock';
 import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
-import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
+import { CHUNK_BYTES, POOL_CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
 import type { LineOptions } from './replay-lines';
 import { OVER_LONG, OrderedParser, type Block } from './replay-pool';
 import { emptyReport } from './report';
@@ -28,9 +28,9 @@ const BATCH = 1024;
 const HISTORY_MAX = 10_000;
 /**
  * Threads for `--workers threads`: one per core, at most 4. Not the default:
- * a parser thread adds ~26 MB of peak RSS (its isolate, heap and caches:
- * 128 MB against 102 MB for 500k lines), past replay's 120 MB bound (bench
- * case 7 reports both).
+ * a parser thread adds ~12 MB of peak RSS (its isolate, heap and caches:
+ * 112-113 MB against 100-101 MB for 500k lines, under replay's 120 MB bound),
+ * and more CPU in all (bench case 7 reports both).
  */
 export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
 /** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
@@ -321,7 +321,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
           // gzip goes through a stream (zlib keeps the buffers it is given)
           if (await isGzip(fh))
             chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
-          else chunks = plainChunks(fh, onBytes);
+          else chunks = plainChunks(fh, onBytes, pool ? POOL_CHUNK_BYTES : CHUNK_BYTES);
         }
         for await (const chunk of chunks) {
           progress.bytes = bytesBefore + fileBytes;
