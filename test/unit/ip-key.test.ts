@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ipKey, ipv6KeyByLibrary } from '../../common/ip-key';
+import { isIPv4 } from 'node:net';
+import { ipKey, ipv4Number, ipv6KeyByLibrary } from '../../common/ip-key';
 
 test('IPv4 is kept whole', () => {
   assert.equal(ipKey('203.0.113.7'), '203.0.113.7');
@@ -75,4 +76,25 @@ test('IPv6: the plain-text fast path answers as ipaddr.js for every prefix, vali
   assert.equal(ipKey('2001:0:0:1:0:0:1:1', 64), '2001:0:0:1::/64');
   assert.equal(ipKey('2001:db8:0:0:1:0:0:1', 32), '2001:db8::/32');
   assert.equal(ipKey('2001:db8:1:0:1:2:3:4'), '2001:db8:1::/64');
+});
+
+test("IPv4: ipv4Number takes what node's isIPv4 takes (ipKey's fast path), and reads the address", () => {
+  // dotted text near the edges: octets with leading zeros, past 255, empty, too many or too few, stray characters
+  const octet = fc.oneof(
+    fc.integer({ min: 0, max: 255 }).map(String),
+    fc.constantFrom('00', '01', '007', '256', '999', '1000', '', '+1', '-1', ' 1', '1a', '٣'),
+  );
+  const text = fc.oneof(
+    fc.array(octet, { minLength: 1, maxLength: 6 }).map((o) => o.join('.')),
+    fc.string({ unit: fc.constantFrom('0', '1', '2', '5', '9', '.', 'x', ':'), maxLength: 17 }),
+  );
+  fc.assert(
+    fc.property(text, (ip) => {
+      const n = ipv4Number(ip);
+      assert.equal(n >= 0, isIPv4(ip), ip);
+      if (n >= 0) assert.equal([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), ip);
+      assert.equal(ipKey(ip) === ip, isIPv4(ip), ip);
+    }),
+    { numRuns: 20_000 },
+  );
 });

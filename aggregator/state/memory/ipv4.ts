@@ -1,36 +1,13 @@
 // IPv4 keys as numbers in the in-memory LRU (service id * 2^32 + address): no
 // string built or hashed per record.
+import { ipv4Number } from '../../../common/ip-key';
 
 export const IPV4_SPAN = 2 ** 32;
 /** service ids from here on use string keys (id * 2^32 must stay a safe integer) */
 export const NUMERIC_SERVICES = 2 ** 20;
 
 /** The address of a dotted-quad IPv4 key in canonical form (as ip-key.ts gives it), else -1. */
-export function ipv4Number(ip: string): number {
-  const len = ip.length;
-  if (len < 7 || len > 15) return -1;
-  let n = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < len; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      n = n * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) return -1; // a leading zero: not canonical
-      octet = octet * 10 + (c - 48);
-      if (octet > 255) return -1;
-      digits++;
-    } else return -1;
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return n * 256 + octet;
-}
+export { ipv4Number };
 
 export function ipv4Text(n: number): string {
   return `${Math.floor(n / 16777216)}.${Math.floor(n / 65536) & 255}.${Math.floor(n / 256) & 255}.${n & 255}`;
