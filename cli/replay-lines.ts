@@ -10,6 +10,39 @@ import { kongLogScanner } from './kong-log-scan';
 
 /** Fingerprints remembered: a log repeats few credentials, and SHA-256 per record costs. */
 const FINGERPRINT_CACHE = 50_000;
+/** ...and at most this many characters of raw credentials (~4 MB) in all: a header value can be any length. */
+export const FINGERPRINT_CACHE_CHARS = 2_000_000;
+/** A longer raw credential is fingerprinted every time, not remembered. */
+export const FINGERPRINT_CACHED_MAX = 1024;
+
+/** fingerprint(raw, hashKey) through a cache bounded in entries and characters (one per thread). */
+export function fingerprintCache(hashKey: string | undefined): { of(raw: string): string; readonly size: number; readonly chars: number } {
+  const fingerprints = new Map<string, string>();
+  let chars = 0;
+  return {
+    of(raw) {
+      let f = fingerprints.get(raw);
+      if (f === undefined) {
+        f = fingerprint(raw, hashKey);
+        if (raw.length <= FINGERPRINT_CACHED_MAX) {
+          if (fingerprints.size >= FINGERPRINT_CACHE || chars + raw.length > FINGERPRINT_CACHE_CHARS) {
+            fingerprints.clear();
+            chars = 0;
+          }
+          fingerprints.set(raw, f);
+          chars += raw.length;
+        }
+      }
+      return f;
+    },
+    get size() {
+      return fingerprints.size;
+    },
+    get chars() {
+      return chars;
+    },
+  };
+}
 
 export interface LineOptions {
   record: Readonly<RecordOptions>;
@@ -62,16 +95,7 @@ const REASONS: Record<string, string> = {
 export function lineMapper(o: LineOptions): (buf: Buffer, from: number, to: number) => BlockResult {
   // Raw credentials from the mapping; fingerprinted here through a cache.
   const rawRecord: Readonly<RecordOptions> = { ...o.record, hashCredentials: false };
-  const fingerprints = new Map<string, string>();
-  const fingerprintOf = (raw: string): string => {
-    let f = fingerprints.get(raw);
-    if (f === undefined) {
-      if (fingerprints.size >= FINGERPRINT_CACHE) fingerprints.clear();
-      f = fingerprint(raw, o.record.hashKey);
-      fingerprints.set(raw, f);
-    }
-    return f;
-  };
+  const fingerprints = fingerprintCache(o.record.hashKey);
   const scan = kongLogScanner(o.record.credentialHeader);
   let out: BlockResult;
   let lineNo = 0;
@@ -87,7 +111,7 @@ export function lineMapper(o: LineOptions): (buf: Buffer, from: number, to: numb
       return;
     }
     out.kongLogs++;
-    if (rec.credential !== undefined && o.record.hashCredentials) rec.credential = fingerprintOf(rec.credential);
+    if (rec.credential !== undefined && o.record.hashCredentials) rec.credential = fingerprints.of(rec.credential);
     if ((o.since !== undefined && rec.ts < o.since) || (o.until !== undefined && rec.ts >= o.until)) {
       out.filtered++;
       return;
