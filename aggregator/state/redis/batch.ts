@@ -39,7 +39,7 @@ export interface IpWrite {
   series: readonly number[];
   /** when its history hash's TTL was last renewed (wall ms, 0: unknown) */
   renewed: number;
-  /** not read (reads.ts): its newest ts before the batch, for the trim's cadence (BLIND_TRIM_MS) */
+  /** not read (reads.ts): its newest ts before the batch, for the trim's cadence (Svc.blindTrimMs) */
   blind?: number;
 }
 export interface CredBatch {
@@ -240,23 +240,40 @@ export function writeCounts(
     const iw = writes.get(ib);
     const from = iw?.from ?? 0;
     const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
-    const oldest = oldestOf(svc.ranges(now));
+    const oldest = svc.oldest(now);
     // each entry where the trim at the key's last clock puts it (merged up, or gone below the oldest key)
     const cuts = cutsAt(now);
-    const byKey = new Map<number, BucketCounts>();
     let req = 0;
     let fail = 0;
-    for (let i = from; i < ib.recs.length; i++) {
-      const rec = ib.recs[i] as IpRec;
-      const k = finalKey(rec.key, cuts);
-      if (k >= oldest) addCounts(byKey, k, rec.kind);
-      req++;
-      if (rec.kind.failure) fail++;
+    let entries = '';
+    let n = 0;
+    if (ib.recs.length - from === 1) {
+      // most keys of a batch: one record, one entry (no map)
+      const { key, kind } = ib.recs[from] as IpRec;
+      const k = finalKey(key, cuts);
+      req = 1;
+      fail = kind.failure ? 1 : 0;
+      if (k >= oldest) {
+        n = 1;
+        entries = `\t${keyField(k)}\t1\t${fail}\t${1 - fail - (kind.success ? 1 : 0)}\t${kind.auth ? 1 : 0}`;
+      }
+    } else {
+      const byKey = new Map<number, BucketCounts>();
+      for (let i = from; i < ib.recs.length; i++) {
+        const rec = ib.recs[i] as IpRec;
+        const k = finalKey(rec.key, cuts);
+        if (k >= oldest) addCounts(byKey, k, rec.kind);
+        req++;
+        if (rec.kind.failure) fail++;
+      }
+      n = byKey.size;
+      for (const [bk, c] of byKey) entries += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
     }
     let trim = '-';
     if (iw?.blind !== undefined) {
-      // not read: trimmed in the script (which reads the hash) once per BLIND_TRIM_MS of its clock
-      if (iw.reset === undefined && Math.floor(iw.blind / BLIND_TRIM_MS) !== Math.floor(now / BLIND_TRIM_MS)) trim = `${now}\t${oldest}`;
+      // not read: trimmed in the script (which reads the hash) once per Svc.blindTrimMs of its clock
+      const p = svc.blindTrimMs;
+      if (iw.reset === undefined && Math.floor(iw.blind / p) !== Math.floor(now / p)) trim = `${now}\t${oldest}`;
     } else if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, cuts, oldest)) {
       const drop = dropOnly(iw.series, cuts, oldest);
       trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
@@ -266,9 +283,7 @@ export function writeCounts(
     // starting over, is renewed
     const renew = iw === undefined || iw.reset !== undefined || !(wall - iw.renewed < svc.ttlMs / RENEW_PARTS && wall >= iw.renewed);
     if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
-    let e = `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wallField : '-'}\t${req}\t${fail}\t${trim}\t${byKey.size}`;
-    for (const [bk, c] of byKey) e += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
-    sec.s += e;
+    sec.s += `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wallField : '-'}\t${req}\t${fail}\t${trim}\t${n}${entries}`;
   }
   for (const [g, { svc, s, resets }] of sections) {
     const k = g.keys;
@@ -330,15 +345,6 @@ export function writeCounts(
  * the longest window the key lives without a record.
  */
 export const RENEW_PARTS = 8;
-
-/**
- * An IP key written without its history read (reads.ts) is trimmed when
- * its clock has entered another BLIND_TRIM_MS since its newest record:
- * its hash then holds at most this much more than a trim leaves (bounded by
- * the grid, as ever), and a key written every few seconds is trimmed (the
- * script reads its hash) at one write in several.
- */
-export const BLIND_TRIM_MS = 10_000;
 
 /** Counts by grid key as the trim at the clock of `cuts` (cutsAt) leaves them: merged up by age, none below `oldest`. */
 function onGridAt(t: ReadonlyMap<number, BucketCounts>, cuts: readonly number[], oldest: number): Map<number, BucketCounts> {

@@ -12,7 +12,16 @@ import { STRIDE } from '../../window';
 import { bucketAt, keyOf, LEVEL_MS, levelOfKey, mergeCut, MERGE_AFTER_MS, startOfKey, TOP } from '../level-grid';
 
 /** A grid key as a field suffix: base 36 keeps field names short (Redis memory per key). */
-export const keyField = (key: number): string => key.toString(36);
+export function keyField(key: number): string {
+  let f = fieldKept.get(key);
+  if (f === undefined) {
+    if (fieldKept.size >= 4096) fieldKept.clear();
+    fieldKept.set(key, (f = key.toString(36)));
+  }
+  return f;
+}
+/** keyField per key (a batch's records share a few grid keys; bounded, cleared when full) */
+const fieldKept = new Map<number, string>();
 
 /** requests, failures, neither (answers neither failure nor success), auth failures of one entry as stored */
 export type StoredCounts = [number, number, number, number];

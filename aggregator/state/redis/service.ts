@@ -5,9 +5,10 @@ import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { NONE, OUT, type Run } from '../../rules/types';
 import { gridLayoutOf, type GridLayout } from '../layout';
+import { MERGE_AFTER_MS } from '../level-grid';
 import type { RedisClient } from './client';
 import { windowRanges } from '../series-counts';
-import { seriesOfFields } from './grid-series';
+import { oldestOf, seriesOfFields } from './grid-series';
 import { groupKeys, ipHistKey, ipMetaKey, totalsKey, type GroupKeys, type Groups } from './keys';
 import type { ReadScript } from './reads';
 import type { ApplyScript } from './writes';
@@ -73,12 +74,25 @@ export interface Svc {
   readonly floor: number;
   /** WINDOW.window's length, ms: the top scores' window */
   readonly windowMs: number;
+  /**
+   * An IP key written without its history read (reads.ts) is trimmed (by
+   * the write script, which reads its hash) when its clock entered another
+   * such period since its newest record: a tenth of how long its finest
+   * entries stay before a trim changes them (their merge age, or the
+   * longest window), at least 10 s. Its hash then holds at most a tenth
+   * more than a trim leaves (bounded by the grid, as ever), and a key
+   * written every few seconds is trimmed at one write in many.
+   */
+  readonly blindTrimMs: number;
   /** per WindowId its key range at clock `now` (grid-series.ts windowRanges; the last clock's kept) */
   ranges(now: number): Float64Array;
+  /** the oldest key any window reads at clock `now` (grid-series.ts oldestOf; kept per clock, up to 1024) */
+  oldest(now: number): number;
 }
 
 export function describe(name: string, id: number, s: DetectionSettings, groups: Groups): Svc {
   const layout = gridLayoutOf(s);
+  const finest = Math.min(...layout.windows.map((wl) => wl.level));
   const inGroups = groups.tags.map((tag): InGroup => {
     const keys = groupKeys(id, tag);
     return {
@@ -93,12 +107,14 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
   // RSS of one 50,000-record batch from ~210 to ~260 MB (bench case 10)
   let rangesAt = Number.NaN;
   let ranges: Float64Array = new Float64Array(0);
+  // a batch's keys have their own clocks (each its last record's): a number per clock, not its ranges
+  const oldestKept = new Map<number, number>();
   return {
     name,
     id,
     settings: s,
     layout,
-    finest: Math.min(...layout.windows.map((wl) => wl.level)),
+    finest,
     topCap: Math.max(256, 4 * s.top_n),
     // Keys expire by Redis's wall clock; with SIEM_CLOCK=event the windows are
     // cut by key ranges anyway, so the slack only has to cover a replay
@@ -111,12 +127,21 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
     readsTotals: IP_RULES.some((rule) => rule.serviceWindows.length > 0),
     floor: Math.min(...IP_RULES.map((rule) => rule.minRequests?.(s) ?? Number.POSITIVE_INFINITY)),
     windowMs: s.window_seconds * 1000,
+    blindTrimMs: Math.max(10_000, Math.min(MERGE_AFTER_MS[finest] ?? layout.longestMs, layout.longestMs) / 10),
     ranges(now) {
       if (now !== rangesAt) {
         ranges = windowRanges(layout, now);
         rangesAt = now;
       }
       return ranges;
+    },
+    oldest(now) {
+      let o = oldestKept.get(now);
+      if (o === undefined) {
+        if (oldestKept.size >= 1024) oldestKept.clear();
+        oldestKept.set(now, (o = oldestOf(windowRanges(layout, now))));
+      }
+      return o;
     },
   };
 }
