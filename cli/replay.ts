@@ -5,7 +5,6 @@
 // numbers); a file that cannot be read to the end is reported and the others
 // are still read, so the report always covers everything that was read.
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Finding, TopItem } from '../common/record';
 import type { RecordOptions } from '../common/kong-log';
@@ -26,13 +25,6 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const BATCH = 1024;
 /** Distinct entities kept in the history; more are counted, not listed. */
 const HISTORY_MAX = 10_000;
-/**
- * Threads for `--workers threads`: one per core, at most 4. Not the default:
- * a parser thread adds ~12 MB of peak RSS (its isolate, heap and caches:
- * 112-113 MB against 100-101 MB for 500k lines, under replay's 120 MB bound),
- * and more CPU in all (bench case 7 reports both).
- */
-export const threadsPerCore = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
 /** Bad lines reported one by one per file; the rest are counted (a broken file must not flood the terminal). */
 export const BAD_LINES_SHOWN = 10;
 
@@ -261,6 +253,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
   // Lines are parsed here, or also by parser threads (--workers); their
   // results are taken in the order the blocks were read.
   const lineOptions: LineOptions = { record: o.record, ipv6Prefix: o.ipv6Prefix, since: o.since, until: o.until };
+  // One thread unless asked: a parser thread adds ~12 MB of peak RSS and
+  // ~15% of CPU in all, and pays off only with a core free for it (docs/cli.md).
   const workers = Math.max(1, Math.floor(o.workers ?? 1));
   const parser = new OrderedParser(workers, lineOptions);
   const pool = workers > 1;
