@@ -16,7 +16,7 @@ import type { CredentialEntry, ServiceState } from './service';
  */
 export function newCredentialEntry(svc: ServiceState, credential: string, lastTs: number, ips: CredentialIps): CredentialEntry {
   const bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential) + ips.bytes;
-  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0 };
+  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0, run0: OUT };
 }
 
 /** Forget every IP of `e` (it expired); returns the change of its weight. */
@@ -57,7 +57,7 @@ export function stepCredentialRules(
     const runs = svc.credentialRuns[i] as Map<CredentialEntry, Run>;
     const bit = 1 << i;
     // most credentials are no candidate: their flag spares a lookup in a map of them all
-    const had = e.inRuns & bit ? runs.get(e) : undefined;
+    const had = e.inRuns & bit ? (i === 0 ? e.run0 : runs.get(e)) : undefined;
     const after = stepCredential(rule, saved ? (saved[rule.type] ?? OUT) : (had ?? OUT), c, svc.settings, ts);
     if (after === OUT) {
       if (had !== undefined) {
@@ -67,6 +67,7 @@ export function stepCredentialRules(
     } else if (after !== had) {
       runs.set(e, after);
       e.inRuns |= bit;
+      if (i === 0) e.run0 = after;
     }
   }
 }

@@ -25,6 +25,12 @@ export interface CredentialEntry {
   readonly ips: CredentialIps;
   /** bit i set while the entry is in its service's credentialRuns[i] */
   inRuns: number;
+  /**
+   * The first credential rule's run while bit 0 is set, as in
+   * credentialRuns[0]: a record's step reads it here (one rule today)
+   * rather than in a map of every candidate, a cache miss or two.
+   */
+  run0: Run;
   /** set when the key left the state (a snapshot being taken skips it) */
   gone?: true;
   /** accounted weight (key-budget.ts), its IP pairs included */
