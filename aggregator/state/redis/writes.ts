@@ -141,7 +141,7 @@ export const OP_ARGS = 4000;
  *     field is new (a service's totals: one key per service);
  *   TRIM key now oldest: merge a grid hash up by age, prune it below
  *     `oldest` (grid-series.ts TRIM_LUA);
- *   IPS seen top-requests top-errors history-prefix ttl entries resets top-window window-ms now: entries is
+ *   IPS seen top-requests top-errors history-prefix ttl entries resets top-window window-ms now simple: entries is
  *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, renew ('-', else
@@ -156,7 +156,10 @@ export const OP_ARGS = 4000;
  *     first unless it is indexed with a newer ts (then an emptied hash is
  *     written with one HSET). Keys and field
  *     names are built here from their parts (numbers as sent: Lua formatting
- *     a number is slow). top-window: "W V" (keys.ts topWindow) set to this
+ *     a number is slow). simple: one string too, per IP key with one success
+ *     to count and nothing else (not renewed, trimmed nor starting over: most
+ *     keys), name, newest ts, the entry's grid key in base 36 (3 tokens, not
+ *     12). top-window: "W V" (keys.ts topWindow) set to this
  *     window (W = window-ms), V moved to now + window-ms when it grew, or 0
  *     when the index was empty (a fresh service: no score to cover).
  *   CREDS seen ips-prefix meta-prefix ttl cap entries name...: every write
@@ -282,6 +285,14 @@ while i <= N do
           redis.call('PEXPIRE', key, ttl)
         end
       end
+    end
+    -- keys with one success to count, nothing else: name, newest ts, the entry's grid key
+    local sx = string.gmatch(ARGV[a + 10], '[^\t]+')
+    for ip in sx do
+      local last, b = sx(), sx()
+      m = m + 1
+      ips[m], lasts[m], reqs[m], fails[m] = ip, last, 1, 0
+      redis.call('HINCRBY', pre .. ip, 'r' .. b, 1)
     end
     -- after the loop: a reset above read the newest ts as it was before the batch
     zaddGt(seen, lasts, ips, m)
