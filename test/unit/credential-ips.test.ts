@@ -117,7 +117,7 @@ test('an IPv4 pair weighs what its dotted text does, at every octet width', () =
         }
 });
 
-test('CredentialIps of many credentials on one pool: runs grown, given back and taken again never mix their pairs', () => {
+test('CredentialIps of many credentials on one pool: runs grown, given back, taken again and compacted never mix their pairs', () => {
   fc.assert(
     fc.property(
       fc.array(
@@ -125,6 +125,7 @@ test('CredentialIps of many credentials on one pool: runs grown, given back and 
           { weight: 20, arbitrary: fc.record({ op: fc.constant('see' as const), who: fc.nat(5), ip: ipArb, ts: fc.nat(50) }) },
           { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const), who: fc.nat(5) }) },
           { weight: 1, arbitrary: fc.record({ op: fc.constant('dispose' as const), who: fc.nat(5) }) },
+          { weight: 1, arbitrary: fc.record({ op: fc.constant('compact' as const), who: fc.nat(5) }) },
         ),
         { maxLength: 600 },
       ),
@@ -142,6 +143,11 @@ test('CredentialIps of many credentials on one pool: runs grown, given back and 
           } else if (o.op === 'clear') {
             (ips[o.who] as CredentialIps).clear();
             (refs[o.who] as Map<string, number>).clear();
+          } else if (o.op === 'compact') {
+            // as the state's sweep does: every run in use moves to a fresh array
+            pool.beginCompaction();
+            for (const x of ips) x.relocate();
+            pool.endCompaction();
           } else {
             // a key that left the state: its run goes back, a new key takes its place
             (ips[o.who] as CredentialIps).dispose();
@@ -154,4 +160,31 @@ test('CredentialIps of many credentials on one pool: runs grown, given back and 
     ),
     { numRuns: 200 },
   );
+});
+
+test('PairPool: runs given back in one class are not kept past a compaction (memory follows the pairs held)', () => {
+  const pool = new PairPool();
+  // 10,000 credentials of 3 pairs each (runs of 4), then all gone and 100 of 100 pairs (runs of 128)
+  const small = Array.from({ length: 10_000 }, () => new CredentialIps(pool));
+  small.forEach((x, i) => {
+    for (let j = 0; j < 3; j++) x.see(i * 4 + j, `0.0.0.${j}`, j, 100);
+  });
+  for (const x of small) x.dispose();
+  const big = Array.from({ length: 100 }, () => new CredentialIps(pool));
+  const refs = big.map(() => new Map<string, number>());
+  big.forEach((x, i) => {
+    for (let j = 0; j < 100; j++) {
+      const ip = `10.0.${i}.${j}`;
+      assert.equal(x.see(ipv4Number(ip), ip, j, 100), seeMap(refs[i] as Map<string, number>, ip, j, 100));
+    }
+  });
+  assert.ok(pool.wasteful, 'the small runs lie free');
+  const before = pool.bytes;
+  pool.beginCompaction();
+  for (const x of big) x.relocate();
+  pool.endCompaction();
+  assert.equal(pool.wasteful, false);
+  // 100 runs of 128 pairs, 16 bytes each, with half again of room
+  assert.ok(pool.bytes <= 1.5 * 100 * 128 * 16 && pool.bytes < before, `${pool.bytes} of ${before}`);
+  big.forEach((x, i) => same(x, refs[i] as Map<string, number>));
 });

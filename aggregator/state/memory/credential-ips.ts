@@ -223,6 +223,11 @@ export class CredentialIps implements ReadonlyMap<string, number> {
     return delta;
   }
 
+  /** Move the run into the pool's new array (PairPool.beginCompaction). */
+  relocate(): void {
+    if (this.#k >= 0) this.#at = this.#pool.place(this.#at, this.#k);
+  }
+
   /** Give the run back to the pool (the key left the state: its weight went with it); no pairs left. */
   dispose(): void {
     this.#release();

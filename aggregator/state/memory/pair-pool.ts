@@ -8,6 +8,12 @@
 // this array, two cache misses where the arrays cost four or five (each
 // array object, then its elements). With hundreds of thousands of keys
 // every one of them is a miss.
+//
+// Runs given back serve only their own class, so traffic whose credentials
+// change size over time could leave most of the array in free runs. The
+// state compacts the pool (its sweep) once the pairs handed out are more
+// than twice those in use: memory stays bounded by the pairs held, as the
+// byte budget (key-budget.ts) assumes.
 
 /** runs of 2^k pairs for k up to here (SCAN_MAX = 2^MAX_CLASS pairs; beyond, a Map) */
 export const MAX_CLASS = 7;
@@ -20,8 +26,14 @@ export class PairPool {
   /** per class k, the start (in pairs) of runs given back */
   readonly #free: number[][] = Array.from({ length: MAX_CLASS + 1 }, () => []);
 
+  /** pairs in runs handed out and not given back */
+  #used = 0;
+  /** the array before a compaction, while runs move out of it */
+  #old: Float64Array | undefined;
+
   /** A run of 2^k pairs; returns its first pair. */
   alloc(k: number): number {
+    this.#used += 1 << k;
     const back = this.#free[k] as number[];
     if (back.length > 0) return back.pop() as number;
     const at = this.#top;
@@ -37,7 +49,37 @@ export class PairPool {
 
   /** Give back the run of 2^k pairs starting at pair `at`. */
   free(at: number, k: number): void {
+    this.#used -= 1 << k;
     (this.#free[k] as number[]).push(at);
+  }
+
+  /** Whether free runs hold more than the runs in use (and more than a few thousand pairs). */
+  get wasteful(): boolean {
+    return this.#top > 2 * this.#used + 4096;
+  }
+
+  /**
+   * Start a compaction: a fresh array sized for the runs in use, no free
+   * runs. Every run in use must then be moved with place() before end().
+   */
+  beginCompaction(): void {
+    this.#old = this.a;
+    this.a = new Float64Array(2 * Math.max(1024, Math.ceil(this.#used * 1.5)));
+    this.#top = 0;
+    this.#used = 0;
+    for (const back of this.#free) back.length = 0;
+  }
+
+  /** Move the run of 2^k pairs at `at` of the old array into the new one; returns where it now starts. */
+  place(at: number, k: number): number {
+    const old = this.#old as Float64Array;
+    const to = this.alloc(k);
+    this.a.set(old.subarray(2 * at, 2 * (at + (1 << k))), 2 * to);
+    return to;
+  }
+
+  endCompaction(): void {
+    this.#old = undefined;
   }
 
   /** bytes held by the array (for measurements) */

@@ -369,6 +369,11 @@ export class MemoryState implements SiemState, Snapshotting {
     const stale = (e: Entry) =>
       typeof e === 'number' ? slots.lastTs(e) <= now - this.#svcOf(e).layout.longestMs : e.lastTs <= now - e.svc.layout.longestMs;
     for (const e of this.#keys.removeOldest(stale, EXPIRE_PER_SWEEP, EXPIRY_SCAN_LIVE)) this.#forget(e, false);
+    if (this.#pairs.wasteful) {
+      this.#pairs.beginCompaction();
+      for (const e of this.#credentials) e.ips.relocate();
+      this.#pairs.endCompaction();
+    }
 
     for (const svc of this.#services.values()) {
       if (this.#table.release(svc, now)) continue;
