@@ -157,28 +157,47 @@ const internPool = new Uint8Array(INTERN_SLOTS * INTERN_MAX_BYTES);
 const internLength = new Uint8Array(INTERN_SLOTS);
 const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
-/** The string of the ASCII bytes [from, to) of `src` (`b`: its bytes as a plain Uint8Array), `h` their hash (see decode). */
-export function ascii(src: Buffer, b: Uint8Array, from: number, to: number, h = hash(b, from, to)): string {
+/** The string of the ASCII bytes [from, to) of `src` (`b`: its bytes as a plain Uint8Array), no backslash among them. */
+export function ascii(src: Buffer, b: Uint8Array, from: number, to: number): string {
+  const h = hash(b, from, to);
+  return interned(b, from, to, h) ?? intern(src.toString('latin1', from, to), b, from, to, h);
+}
+
+/**
+ * The string held for bytes [from, to) (hash `h`), or undefined. The table
+ * holds only plain ASCII strings without a backslash, so equal bytes are
+ * such a string too: a hit needs no other look at them.
+ */
+function interned(b: Uint8Array, from: number, to: number, h: number): string | undefined {
   const len = to - from;
-  if (len > INTERN_MAX_BYTES || len === 0) return src.toString('latin1', from, to);
+  if (len > INTERN_MAX_BYTES || len === 0) return undefined;
   const slot = h & (INTERN_SLOTS - 1);
+  if (internLength[slot] !== len) return undefined;
   const at = slot * INTERN_MAX_BYTES;
   const pool = internPool;
-  if (internLength[slot] === len) {
-    let k = 0;
-    while (k < len && pool[at + k] === b[from + k]) k++;
-    if (k === len) return internStrings[slot] as string;
-  }
-  const str = src.toString('latin1', from, to);
-  pool.set(b.subarray(from, to), at);
+  for (let k = 0; k < len; k++) if (pool[at + k] !== b[from + k]) return undefined;
+  return internStrings[slot];
+}
+
+/** `str`, the plain ASCII bytes [from, to) (hash `h`), remembered in their slot. */
+function intern(str: string, b: Uint8Array, from: number, to: number, h: number): string {
+  const len = to - from;
+  if (len > INTERN_MAX_BYTES || len === 0) return str;
+  const slot = h & (INTERN_SLOTS - 1);
+  internPool.set(b.subarray(from, to), slot * INTERN_MAX_BYTES);
   internLength[slot] = len;
   internStrings[slot] = str;
   return str;
 }
 
+/** A slot hash of bytes [from, to): their length and at most their first and last 8 bytes (the comparison checks the rest). */
 function hash(b: Uint8Array, from: number, to: number): number {
   let h = to - from;
-  for (let k = from; k < to; k++) h = (Math.imul(h, 31) + (b[k] as number)) | 0;
+  if (to - from <= 16) for (let k = from; k < to; k++) h = (Math.imul(h, 31) + (b[k] as number)) | 0;
+  else {
+    for (let k = from; k < from + 8; k++) h = (Math.imul(h, 31) + (b[k] as number)) | 0;
+    for (let k = to - 8; k < to; k++) h = (Math.imul(h, 31) + (b[k] as number)) | 0;
+  }
   return h;
 }
 
@@ -186,16 +205,20 @@ function hash(b: Uint8Array, from: number, to: number): number {
 export function decode(src: Buffer, b: Uint8Array, from: number, to: number): unknown {
   const c = b[from];
   if (c === 34) {
-    // one pass: plain ASCII (hashed for ascii()), or a backslash, or other bytes
-    let h = to - from - 2;
+    // most strings kept are ones seen before: one comparison with it
+    const f = from + 1;
+    const t = to - 1;
+    const h = hash(b, f, t);
+    const seen = interned(b, f, t, h);
+    if (seen !== undefined) return seen;
+    // else plain ASCII, or a backslash, or other bytes
     let odd = 0;
-    for (let k = from + 1; k < to - 1; k++) {
+    for (let k = f; k < t; k++) {
       const x = b[k] as number;
-      h = (Math.imul(h, 31) + x) | 0;
       odd |= x === 92 ? 1 : x >= 128 ? 2 : 0;
     }
-    if (odd === 0) return ascii(src, b, from + 1, to - 1, h);
-    return (odd & 1) === 1 ? (JSON.parse(src.toString('utf8', from, to)) as unknown) : src.toString('utf8', from + 1, to - 1);
+    if (odd === 0) return intern(src.toString('latin1', f, t), b, f, t, h);
+    return (odd & 1) === 1 ? (JSON.parse(src.toString('utf8', from, to)) as unknown) : src.toString('utf8', f, t);
   }
   if (c === 116) return true;
   if (c === 102) return false;
