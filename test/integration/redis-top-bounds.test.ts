@@ -5,6 +5,8 @@
 // force: once window_seconds grows, the longer window holds records that no
 // score covered, so such keys are read again until a whole window has passed
 // (keys.ts topWindow). Checked against the memory backend on the same records.
+// A key written blind has its history trimmed by the write script once per
+// Svc.blindTrimMs of its clock: it stays bounded by the grid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
@@ -64,4 +66,32 @@ test('Redis: after window_seconds grows, a key whose rescored top score is below
   const want = floods(await mem.findings());
   assert.equal(want.length, 1, 'memory: X floods (31 requests in the 600 s window)');
   assert.deepEqual(floods(await red.findings()), want, 'Redis: the same finding, since included');
+});
+
+test('Redis: a key written blind for 2000 s (one request every 5 s, far below flood_min_requests) keeps a history bounded by the grid, trimmed by the write script', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const r = new Redis(redis.url);
+  t.after(() => r.disconnect());
+  const red = redisStateForTest(redis.url, {
+    clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
+    sweepIntervalMs: 3_600_000,
+  });
+  t.after(() => red.close?.());
+  await waitFor('redis ready', async () => red.health?.().ok === true);
+  const rec = (ts: number): KeyedRecord => ({ ts, ipKey: X, status: 200, service: 'shop' });
+  const n = 400;
+  for (let i = 0; i < n; i++) await red.apply([rec(T0 + i * 5000)]);
+  const [key] = await r.keys(`ks:h:*:${X}`);
+  assert.ok(key, 'history hash of X');
+  const fields = Object.entries(await r.hgetall(key));
+  const requests = fields.filter(([f]) => f.startsWith('r'));
+  // the defaults' longest window is 360 s (1 s entries): at most 72 records of it, plus a tenth for the trim's cadence
+  assert.ok(requests.length > 0 && requests.length <= 90, `${requests.length} entries held of ${n} written`);
+  const top = await red.top('shop', 'requests', 1);
+  assert.deepEqual(
+    top.items.map((x) => x.count),
+    [12],
+    'the 60 s window counts its 12 records',
+  );
 });
