@@ -5,7 +5,7 @@
 import { fingerprint } from '../common/fingerprint';
 import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/kong-log';
 import type { KeyedRecord } from '../aggregator/state/state';
-import { checkRecord } from '../aggregator/validate-record';
+import { keyRecord } from '../aggregator/validate-record';
 import { kongLogScanner } from './kong-log-scan';
 
 /** Fingerprints remembered: a log repeats few credentials, and SHA-256 per record costs. */
@@ -116,10 +116,10 @@ export function lineMapper(o: LineOptions): (buf: Buffer, from: number, to: numb
       out.filtered++;
       return;
     }
-    const c = checkRecord(rec, o.ipv6Prefix);
-    if (!c.ok) refuse(REASONS[c.reason] ?? c.reason);
+    const r = keyRecord(rec, o.ipv6Prefix);
+    if (typeof r === 'string') refuse(REASONS[r] ?? r);
     else {
-      out.records.push(c.record);
+      out.records.push(r);
       out.recordLines.push(lineNo);
     }
   };
