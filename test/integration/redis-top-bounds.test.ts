@@ -4,7 +4,9 @@
 // (state/redis/reads.ts). The sweep rescores top scores over the window in
 // force: once window_seconds grows, the longer window holds records that no
 // score covered, so such keys are read again until a whole window has passed
-// (keys.ts topWindow). Checked against the memory backend on the same records.
+// (keys.ts topWindow); so are they after a sweep rescored over a shorter
+// window, or at a clock ahead of the reader's (writes.ts TOP_REFRESH).
+// Checked against the memory backend on the same records.
 // A key written blind has its history trimmed by the write script once per
 // Svc.blindTrimMs of its clock: it stays bounded by the grid.
 import { test } from 'node:test';
@@ -66,6 +68,80 @@ test('Redis: after window_seconds grows, a key whose rescored top score is below
   const want = floods(await mem.findings());
   assert.equal(want.length, 1, 'memory: X floods (31 requests in the 600 s window)');
   assert.deepEqual(floods(await red.findings()), want, 'Redis: the same finding, since included');
+});
+
+test('Redis: a sweep over a shorter window, with no IP write before the window grows back, does not leave a flooder written blind', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const clock = () => createClock('event', undefined, Number.POSITIVE_INFINITY);
+  const red = redisStateForTest(redis.url, { clock: clock(), sweepIntervalMs: 3_600_000 });
+  t.after(() => red.close?.());
+  const mem = createMemoryState({
+    clock: clock(),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys: 10_000,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+  });
+  await waitFor('redis ready', async () => red.health?.().ok === true);
+  const both: SiemState[] = [mem, red];
+  const settings = async (s: Partial<DetectionSettings>) => {
+    for (const st of both) assert.deepEqual(await st.applySettings({ shop: s }), []);
+  };
+  const apply = async (recs: KeyedRecord[]) => {
+    for (const st of both) await st.apply(recs);
+  };
+  const rec = (ts: number, ip: string): KeyedRecord => ({ ts, ipKey: ip, status: 200, service: 'shop' });
+
+  await settings({ window_seconds: 600, flood_min_requests: 30, flood_min_share: 0 });
+  for (let i = 0; i < 25; i++) await apply([rec(T0 + i * 1000, X), rec(T0 + i * 1000, `10.0.1.${i}`)]);
+  // shorter window, then a sweep rescoring X over 10 s before any IP write sets the window
+  await settings({ window_seconds: 10, flood_min_requests: 30, flood_min_share: 0 });
+  await red.sweep();
+  // back to 600 s: X's 25 requests are in it again, and 6 more make 31
+  await settings({ window_seconds: 600, flood_min_requests: 30, flood_min_share: 0 });
+  await apply(Array.from({ length: 6 }, (_, i) => rec(T0 + 25_000 + i * 100, X)));
+  const want = floods(await mem.findings());
+  assert.equal(want.length, 1, 'memory: X floods (31 requests in the 600 s window)');
+  assert.deepEqual(floods(await red.findings()), want, 'Redis: the same finding, since included');
+});
+
+test('Redis: a sweep by an aggregator whose wall clock is ahead does not leave a flooder written blind by one whose clock is behind', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  // A and B share Redis, their wall clocks a minute apart; memory sees B's clock
+  let aNow = T0 + 19_500;
+  let bNow = T0 + 19_500;
+  const a = redisStateForTest(redis.url, { clock: createClock('wall', () => aNow), sweepIntervalMs: 3_600_000 });
+  t.after(() => a.close?.());
+  const b = redisStateForTest(redis.url, { clock: createClock('wall', () => bNow), sweepIntervalMs: 3_600_000 });
+  t.after(() => b.close?.());
+  const mem = createMemoryState({
+    clock: createClock('wall', () => bNow),
+    defaults: DEFAULT_SETTINGS,
+    maxKeys: 10_000,
+    maxServices: 10,
+    maxFindings: 1000,
+    credentialMaxIps: 100,
+  });
+  await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
+  const s = { window_seconds: 60, flood_min_requests: 30, flood_min_share: 0 };
+  for (const st of [mem, a, b]) assert.deepEqual(await st.applySettings({ shop: s }), []);
+  const rec = (ts: number): KeyedRecord => ({ ts, ipKey: X, status: 200, service: 'shop' });
+  // X's 20 early requests, written by A
+  const early = Array.from({ length: 20 }, (_, i) => rec(T0 + i * 1000));
+  for (const st of [mem, a]) await st.apply(early);
+  // A's clock at T0+80 s: its sweep scores X over (T0+20 s, ...]: nothing
+  aNow = T0 + 80_000;
+  await a.sweep();
+  // B's clock at T0+25 s: its window holds X's 20 early requests and 11 late ones
+  bNow = T0 + 25_000;
+  const late = Array.from({ length: 11 }, (_, i) => rec(T0 + 20_000 + i * 400));
+  for (const st of [mem, b]) await st.apply(late);
+  const want = floods(await mem.findings());
+  assert.equal(want.length, 1, 'memory: X floods (31 requests in its 60 s window)');
+  assert.deepEqual(floods(await b.findings()), want, 'Redis, aggregator B: the same finding, since included');
 });
 
 test('Redis: a key written blind for 2000 s (one request every 5 s, far below flood_min_requests) keeps a history bounded by the grid, trimmed by the write script', async (t) => {

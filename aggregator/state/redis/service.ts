@@ -21,7 +21,17 @@ export type Scripts = RedisClient & {
   /** keys: SETTINGS_SCRIPT_KEYS */
   siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
-  siemTopRefresh(topRequests: string, topErrors: string, histPrefix: string, from: number, ...ips: string[]): Promise<number>;
+  /** writes.ts TOP_REFRESH */
+  siemTopRefresh(
+    topRequests: string,
+    topErrors: string,
+    topWindow: string,
+    histPrefix: string,
+    from: number,
+    windowMs: number,
+    now: number,
+    ...ips: string[]
+  ): Promise<number>;
   siemExpireIps(seen: string, topRequests: string, topErrors: string, cutoff: number, max: number, histPrefix: string): Promise<number>;
   /** sweep-step.ts SWEEP_READ: keys seen index, rule-state hash, data; args member, 'h' | 'z' */
   siemSweepRead(seen: string, meta: string, data: string, member: string, kind: 'h' | 'z'): Promise<[string | null, string[], string[]]>;

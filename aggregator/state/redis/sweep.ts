@@ -53,7 +53,18 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   const from = ranges[2 * WINDOW.window] as number;
   const stale = [...new Set([...tr, ...te])];
   for (let i = 0; i < stale.length; i += REFRESH_PER_CALL)
-    write(r.siemTopRefresh(k.topRequests, k.topErrors, ipHistPrefix(g.tag, svc.id), from, ...stale.slice(i, i + REFRESH_PER_CALL)));
+    write(
+      r.siemTopRefresh(
+        k.topRequests,
+        k.topErrors,
+        k.topWindow,
+        ipHistPrefix(g.tag, svc.id),
+        from,
+        svc.windowMs,
+        now,
+        ...stale.slice(i, i + REFRESH_PER_CALL),
+      ),
+    );
   const ipSet = [...new Set(ipCands.flat())];
   const views = new Map<string, IpView>();
   const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));

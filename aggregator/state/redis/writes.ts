@@ -48,14 +48,30 @@ end
 
 /**
  * Re-score IP keys in the top sorted sets (the sweep). KEYS[1] top-requests,
- * KEYS[2] top-errors; ARGV: history key prefix, the window's first key
- * minus one (from), then IP keys.
+ * KEYS[2] top-errors, KEYS[3] their window (keys.ts topWindow, "W V": the
+ * scores bound a window of W ms for clocks from V on); ARGV: history key
+ * prefix, the window's first key minus one (from), the window's ms and the
+ * sweeper's clock, then IP keys. Rescored keys bound only this window, and
+ * only for clocks from the sweeper's on (a reader whose clock is behind has
+ * a window starting earlier, with records the score left out), so W is
+ * lowered to it and V raised to it: reads.ts reads every key until an IPS
+ * write sets the window again (writes.ts APPLY) or the reader's clock
+ * catches up.
  */
 export const TOP_REFRESH = `${TOP_LUA}
-for i = 3, #ARGV do
+local twv = redis.call('GET', KEYS[3])
+if twv then
+  local W, V = string.match(twv, '^(%d+) (%d+)$')
+  W, V = tonumber(W), tonumber(V)
+  local w, t = tonumber(ARGV[3]), tonumber(ARGV[4])
+  if W and (w < W or t > V) then
+    redis.call('SET', KEYS[3], string.format('%d', math.min(W, w)) .. ' ' .. string.format('%d', math.max(V, t)), 'KEEPTTL')
+  end
+end
+for i = 5, #ARGV do
   topScore(ARGV[1] .. ARGV[i], tonumber(ARGV[2]), KEYS[1], KEYS[2], ARGV[i])
 end
-return #ARGV - 2
+return #ARGV - 4
 `;
 
 /**
@@ -395,7 +411,7 @@ export class Writes {
 export function defineApply(r: RedisClient): void {
   r.defineCommand('siemApply', { numberOfKeys: 1, lua: APPLY });
   r.defineCommand('siemRead', { numberOfKeys: 1, lua: READ });
-  r.defineCommand('siemTopRefresh', { numberOfKeys: 2, lua: TOP_REFRESH });
+  r.defineCommand('siemTopRefresh', { numberOfKeys: 3, lua: TOP_REFRESH });
   r.defineCommand('siemExpireIps', { numberOfKeys: 3, lua: EXPIRE_IPS });
   r.defineCommand('siemSweepRead', { numberOfKeys: 3, lua: SWEEP_READ });
   r.defineCommand('siemSweepStep', { numberOfKeys: 3, lua: SWEEP_STEP });
