@@ -3,6 +3,7 @@
 // the cap (so keys exceed it only while batches are in flight, not until the
 // next sweep) and at the sweep; one aggregator at a time (a lock key), so an
 // entity is evicted, and counted, once.
+import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { credIpsKey, credMetaKey, ipHistKey, ipMetaKey, metaKeys } from './keys';
 import { scored, type InGroup, type Scripts, type Svc } from './service';
 
@@ -11,6 +12,31 @@ const EVICT_PER_ROUND = 10_000;
 /** the eviction lock outlives a stalled holder by this much at most */
 const LOCK_MS = 30_000;
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * Evict one entity in one step: KEYS[1] its last-seen index, then ARGV[3]
+ * keys to delete, ARGV[4] sorted sets and the rest sets it leaves; ARGV[1]
+ * the member, ARGV[2] its last-seen score when chosen. Atomic, so another
+ * aggregator's write lands wholly before (and goes) or after (a fresh
+ * entity, its score and index consistent), never between an index removed
+ * and a top score not yet; and an entity written since it was chosen is
+ * not the oldest any more: it stays. Returns 1 when evicted.
+ */
+/** The EVICT commands, by their fixed key counts (a Cluster client routes a script by its keys): IP keys, credentials. */
+export const EVICT_KEYS = [
+  ['siemEvictIp', 5 + IP_RULES.length],
+  ['siemEvictCred', 3 + CREDENTIAL_RULES.length],
+] as const;
+export const EVICT = `
+local sc = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not sc or tonumber(sc) > tonumber(ARGV[2]) then return 0 end
+local nd, nz = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('DEL', unpack(KEYS, 2, 1 + nd))
+redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 2 + nd, 1 + nd + nz do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 2 + nd + nz, #KEYS do redis.call('SREM', KEYS[i], ARGV[1]) end
+return 1
+`;
 
 /** Keys held now (IP and credential, every service and group). */
 export async function heldKeys(r: Scripts, svcs: readonly Svc[]): Promise<number> {
@@ -61,23 +87,15 @@ async function evictRound(r: Scripts, svcs: readonly Svc[], excess: number, onEv
     for (const [key, ts] of scored(credFlat)) all.push({ svc, g, table: 'credential', key, ts });
   });
   all.sort((a, b) => a.ts - b.ts || (a.table === b.table ? 0 : a.table === 'ip' ? -1 : 1));
-  const ops: Promise<unknown>[] = [];
-  for (const e of all.slice(0, excess)) {
+  const ops = all.slice(0, excess).map(async (e) => {
     const { g, svc } = e;
     const k = g.keys;
-    if (e.table === 'ip') {
-      ops.push(
-        r.del(ipMetaKey(g.tag, svc.id, e.key), ipHistKey(g.tag, svc.id, e.key)),
-        r.zrem(k.seenIps, e.key),
-        r.zrem(k.topRequests, e.key),
-        r.zrem(k.topErrors, e.key),
-      );
-      for (const key of g.ipCands) ops.push(r.srem(key, e.key));
-    } else {
-      ops.push(r.zrem(k.seenCreds, e.key), r.del(credIpsKey(g.tag, svc.id, e.key), credMetaKey(g.tag, svc.id, e.key)));
-      for (const key of g.credCands) ops.push(r.srem(key, e.key));
-    }
-    onEvict?.(e.table);
-  }
+    const keys =
+      e.table === 'ip'
+        ? [k.seenIps, ipMetaKey(g.tag, svc.id, e.key), ipHistKey(g.tag, svc.id, e.key), k.topRequests, k.topErrors, ...g.ipCands]
+        : [k.seenCreds, credIpsKey(g.tag, svc.id, e.key), credMetaKey(g.tag, svc.id, e.key), ...g.credCands];
+    const gone = await (e.table === 'ip' ? r.siemEvictIp(...keys, e.key, e.ts, 2, 2) : r.siemEvictCred(...keys, e.key, e.ts, 2, 0));
+    if (Number(gone) === 1) onEvict?.(e.table);
+  });
   await Promise.all(ops);
 }

@@ -21,6 +21,9 @@ export type Scripts = RedisClient & {
   /** keys: SETTINGS_SCRIPT_KEYS */
   siemUnregister(...keysAndArgs: (string | number)[]): Promise<number>;
   siemSettings(...keysAndArgs: (string | number)[]): Promise<number[]>;
+  /** evict.ts EVICT (EVICT_KEYS keys): keys, then member, its score, DEL and ZREM key counts */
+  siemEvictIp(...keysAndArgs: (string | number)[]): Promise<number>;
+  siemEvictCred(...keysAndArgs: (string | number)[]): Promise<number>;
   /** writes.ts TOP_REFRESH */
   siemTopRefresh(
     topRequests: string,

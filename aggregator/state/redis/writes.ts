@@ -10,6 +10,7 @@
 import type { RedisClient } from './client';
 import { TRIM_LUA } from './grid-series';
 import { batchesKey, type Groups } from './keys';
+import { EVICT, EVICT_KEYS } from './evict';
 import { READ } from './reads';
 import { SWEEP_READ, SWEEP_STEP } from './sweep-step';
 
@@ -48,15 +49,14 @@ end
 
 /**
  * Re-score IP keys in the top sorted sets (the sweep). KEYS[1] top-requests,
- * KEYS[2] top-errors, KEYS[3] their window (keys.ts topWindow, "W V": the
- * scores bound a window of W ms for clocks from V on); ARGV: history key
- * prefix, the window's first key minus one (from), the window's ms and the
- * sweeper's clock, then IP keys. Rescored keys bound only this window, and
- * only for clocks from the sweeper's on (a reader whose clock is behind has
- * a window starting earlier, with records the score left out), so W is
- * lowered to it and V raised to it: reads.ts reads every key until an IPS
- * write sets the window again (writes.ts APPLY) or the reader's clock
- * catches up.
+ * KEYS[2] top-errors, KEYS[3] their window (keys.ts topWindow, "W V": they
+ * bound a window of W ms for clocks from V on); ARGV: history key prefix,
+ * the window's first key minus one (from), the window's ms, the sweeper's
+ * clock, then IP keys. Rescored keys bound only this window, and only for
+ * clocks from the sweeper's on (a reader's clock behind it has a window
+ * starting earlier, with records the score left out): W is lowered and V
+ * raised to them, and reads.ts reads every key until an IPS write sets the
+ * window again (APPLY) or the reader's clock catches up.
  */
 export const TOP_REFRESH = `${TOP_LUA}
 local twv = redis.call('GET', KEYS[3])
@@ -415,4 +415,5 @@ export function defineApply(r: RedisClient): void {
   r.defineCommand('siemExpireIps', { numberOfKeys: 3, lua: EXPIRE_IPS });
   r.defineCommand('siemSweepRead', { numberOfKeys: 3, lua: SWEEP_READ });
   r.defineCommand('siemSweepStep', { numberOfKeys: 3, lua: SWEEP_STEP });
+  for (const [name, n] of EVICT_KEYS) r.defineCommand(name, { numberOfKeys: n, lua: EVICT });
 }
