@@ -9,7 +9,7 @@
 // Checked against the memory backend on the same records.
 // A key written blind has its history trimmed by the write script once per
 // Svc.blindTrimMs of its clock: it stays bounded by the grid.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { createMemoryState } from '../../aggregator/state';
@@ -24,23 +24,30 @@ const T0 = 1_717_000_000_000;
 const X = '10.0.0.1';
 
 const floods = (f: Finding[]) => f.filter((x) => x.type === 'flood_ip');
+const rec = (ts: number, ip: string): KeyedRecord => ({ ts, ipKey: ip, status: 200, service: 'shop' });
 
-test('Redis: after window_seconds grows, a key whose rescored top score is below flood_min_requests is read, and flood_ip found as in memory', async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const r = new Redis(redis.url);
-  t.after(() => r.disconnect());
-  const clock = () => createClock('event', undefined, Number.POSITIVE_INFINITY);
-  const red = redisStateForTest(redis.url, { clock: clock(), sweepIntervalMs: 3_600_000 });
-  t.after(() => red.close?.());
-  const mem = createMemoryState({
-    clock: clock(),
+/** A memory state, the wanted answers, on the given clock (a fresh event clock by default). */
+function memoryState(clock = createClock('event', undefined, Number.POSITIVE_INFINITY)): SiemState {
+  return createMemoryState({
+    clock,
     defaults: DEFAULT_SETTINGS,
     maxKeys: 10_000,
     maxServices: 10,
     maxFindings: 1000,
     credentialMaxIps: 100,
   });
+}
+
+/** One Redis state beside a memory one, each on its own event clock, fed alike. */
+async function redisBesideMemory(t: TestContext) {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const red = redisStateForTest(redis.url, {
+    clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
+    sweepIntervalMs: 3_600_000,
+  });
+  t.after(() => red.close?.());
+  const mem = memoryState();
   await waitFor('redis ready', async () => red.health?.().ok === true);
   const both: SiemState[] = [mem, red];
   const settings = async (s: Partial<DetectionSettings>) => {
@@ -49,7 +56,13 @@ test('Redis: after window_seconds grows, a key whose rescored top score is below
   const apply = async (recs: KeyedRecord[]) => {
     for (const st of both) await st.apply(recs);
   };
-  const rec = (ts: number, ip: string): KeyedRecord => ({ ts, ipKey: ip, status: 200, service: 'shop' });
+  return { url: redis.url, red, mem, settings, apply };
+}
+
+test('Redis: after window_seconds grows, a key whose rescored top score is below flood_min_requests is read, and flood_ip found as in memory', async (t) => {
+  const { url, red, mem, settings, apply } = await redisBesideMemory(t);
+  const r = new Redis(url);
+  t.after(() => r.disconnect());
 
   await settings({ window_seconds: 10, flood_min_requests: 30, flood_min_share: 0 });
   // 25 requests of X, one a second, each its own batch (with another IP's)
@@ -71,28 +84,7 @@ test('Redis: after window_seconds grows, a key whose rescored top score is below
 });
 
 test('Redis: a sweep over a shorter window, with no IP write before the window grows back, does not leave a flooder written blind', async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const clock = () => createClock('event', undefined, Number.POSITIVE_INFINITY);
-  const red = redisStateForTest(redis.url, { clock: clock(), sweepIntervalMs: 3_600_000 });
-  t.after(() => red.close?.());
-  const mem = createMemoryState({
-    clock: clock(),
-    defaults: DEFAULT_SETTINGS,
-    maxKeys: 10_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
-  });
-  await waitFor('redis ready', async () => red.health?.().ok === true);
-  const both: SiemState[] = [mem, red];
-  const settings = async (s: Partial<DetectionSettings>) => {
-    for (const st of both) assert.deepEqual(await st.applySettings({ shop: s }), []);
-  };
-  const apply = async (recs: KeyedRecord[]) => {
-    for (const st of both) await st.apply(recs);
-  };
-  const rec = (ts: number, ip: string): KeyedRecord => ({ ts, ipKey: ip, status: 200, service: 'shop' });
+  const { red, mem, settings, apply } = await redisBesideMemory(t);
 
   await settings({ window_seconds: 600, flood_min_requests: 30, flood_min_share: 0 });
   for (let i = 0; i < 25; i++) await apply([rec(T0 + i * 1000, X), rec(T0 + i * 1000, `10.0.1.${i}`)]);
@@ -117,27 +109,19 @@ test('Redis: a sweep by an aggregator whose wall clock is ahead does not leave a
   t.after(() => a.close?.());
   const b = redisStateForTest(redis.url, { clock: createClock('wall', () => bNow), sweepIntervalMs: 3_600_000 });
   t.after(() => b.close?.());
-  const mem = createMemoryState({
-    clock: createClock('wall', () => bNow),
-    defaults: DEFAULT_SETTINGS,
-    maxKeys: 10_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 100,
-  });
+  const mem = memoryState(createClock('wall', () => bNow));
   await waitFor('redis ready', async () => a.health?.().ok === true && b.health?.().ok === true);
   const s = { window_seconds: 60, flood_min_requests: 30, flood_min_share: 0 };
   for (const st of [mem, a, b]) assert.deepEqual(await st.applySettings({ shop: s }), []);
-  const rec = (ts: number): KeyedRecord => ({ ts, ipKey: X, status: 200, service: 'shop' });
   // X's 20 early requests, written by A
-  const early = Array.from({ length: 20 }, (_, i) => rec(T0 + i * 1000));
+  const early = Array.from({ length: 20 }, (_, i) => rec(T0 + i * 1000, X));
   for (const st of [mem, a]) await st.apply(early);
   // A's clock at T0+80 s: its sweep scores X over (T0+20 s, ...]: nothing
   aNow = T0 + 80_000;
   await a.sweep();
   // B's clock at T0+25 s: its window holds X's 20 early requests and 11 late ones
   bNow = T0 + 25_000;
-  const late = Array.from({ length: 11 }, (_, i) => rec(T0 + 20_000 + i * 400));
+  const late = Array.from({ length: 11 }, (_, i) => rec(T0 + 20_000 + i * 400, X));
   for (const st of [mem, b]) await st.apply(late);
   const want = floods(await mem.findings());
   assert.equal(want.length, 1, 'memory: X floods (31 requests in its 60 s window)');
@@ -155,9 +139,8 @@ test('Redis: a key written blind for 2000 s (one request every 5 s, far below fl
   });
   t.after(() => red.close?.());
   await waitFor('redis ready', async () => red.health?.().ok === true);
-  const rec = (ts: number): KeyedRecord => ({ ts, ipKey: X, status: 200, service: 'shop' });
   const n = 400;
-  for (let i = 0; i < n; i++) await red.apply([rec(T0 + i * 5000)]);
+  for (let i = 0; i < n; i++) await red.apply([rec(T0 + i * 5000, X)]);
   const [key] = await r.keys(`ks:h:*:${X}`);
   assert.ok(key, 'history hash of X');
   const fields = Object.entries(await r.hgetall(key));
