@@ -11,14 +11,13 @@
 // Svc.blindTrimMs of its clock: it stays bounded by the grid.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
 import { createMemoryState } from '../../aggregator/state';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
 import type { Finding } from '../../aggregator/rules/registry';
 import type { KeyedRecord, SiemState } from '../../aggregator/state/state';
 import { startRedis, waitFor } from '../helpers/redis';
-import { redisStateForTest } from '../helpers/redis-state';
+import { redisStateForTest, redisStateOnOwnServer } from '../helpers/redis-state';
 
 const T0 = 1_717_000_000_000;
 const X = '10.0.0.1';
@@ -40,15 +39,11 @@ function memoryState(clock = createClock('event', undefined, Number.POSITIVE_INF
 
 /** One Redis state beside a memory one, each on its own event clock, fed alike. */
 async function redisBesideMemory(t: TestContext) {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const red = redisStateForTest(redis.url, {
+  const { raw, state: red } = await redisStateOnOwnServer(t, {
     clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
     sweepIntervalMs: 3_600_000,
   });
-  t.after(() => red.close?.());
   const mem = memoryState();
-  await waitFor('redis ready', async () => red.health?.().ok === true);
   const both: SiemState[] = [mem, red];
   const settings = async (s: Partial<DetectionSettings>) => {
     for (const st of both) assert.deepEqual(await st.applySettings({ shop: s }), []);
@@ -56,13 +51,11 @@ async function redisBesideMemory(t: TestContext) {
   const apply = async (recs: KeyedRecord[]) => {
     for (const st of both) await st.apply(recs);
   };
-  return { url: redis.url, red, mem, settings, apply };
+  return { raw, red, mem, settings, apply };
 }
 
 test('Redis: after window_seconds grows, a key whose rescored top score is below flood_min_requests is read, and flood_ip found as in memory', async (t) => {
-  const { url, red, mem, settings, apply } = await redisBesideMemory(t);
-  const r = new Redis(url);
-  t.after(() => r.disconnect());
+  const { raw: r, red, mem, settings, apply } = await redisBesideMemory(t);
 
   await settings({ window_seconds: 10, flood_min_requests: 30, flood_min_share: 0 });
   // 25 requests of X, one a second, each its own batch (with another IP's)
@@ -129,16 +122,10 @@ test('Redis: a sweep by an aggregator whose wall clock is ahead does not leave a
 });
 
 test('Redis: a key written blind for 2000 s (one request every 5 s, far below flood_min_requests) keeps a history bounded by the grid, trimmed by the write script', async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const r = new Redis(redis.url);
-  t.after(() => r.disconnect());
-  const red = redisStateForTest(redis.url, {
+  const { raw: r, state: red } = await redisStateOnOwnServer(t, {
     clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
     sweepIntervalMs: 3_600_000,
   });
-  t.after(() => red.close?.());
-  await waitFor('redis ready', async () => red.health?.().ok === true);
   const n = 400;
   for (let i = 0; i < n; i++) await red.apply([rec(T0 + i * 5000, X)]);
   const [key] = await r.keys(`ks:h:*:${X}`);

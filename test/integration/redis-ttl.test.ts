@@ -6,26 +6,18 @@
 // leaving it to its TTL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS } from '../../common/settings';
-import { startRedis, waitFor } from '../helpers/redis';
-import { redisStateForTest } from '../helpers/redis-state';
+import { redisStateOnOwnServer } from '../helpers/redis-state';
 
 const T0 = 1_717_000_000_000;
 
 test('Redis history hash: TTL renewed once per eighth of it (field e), the hash deleted by the sweep when its key expires', async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const r = new Redis(redis.url);
-  t.after(() => r.disconnect());
-  const s = redisStateForTest(redis.url, {
+  const { raw: r, state: s } = await redisStateOnOwnServer(t, {
     clock: createClock('event', undefined, Number.POSITIVE_INFINITY),
     maxKeys: 1000,
     sweepIntervalMs: 3_600_000,
   });
-  t.after(() => s.close?.());
-  await waitFor('redis ready', async () => s.health?.().ok === true);
   const rec = (ts: number, ip: string) => ({ ts, ipKey: ip, status: 200, service: 'orders' });
 
   await s.apply([rec(T0, '10.0.0.1'), rec(T0, '10.0.0.2')]);
@@ -66,17 +58,11 @@ test('Redis history hash: TTL renewed once per eighth of it (field e), the hash 
 });
 
 test("Redis rule state: a run going on renews its key's TTL at every batch, so an attack outlasting the TTL keeps its since", async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const r = new Redis(redis.url);
-  t.after(() => r.disconnect());
-  const s = redisStateForTest(redis.url, {
+  const { raw: r, state: s } = await redisStateOnOwnServer(t, {
     defaults: { ...DEFAULT_SETTINGS, error_min: 20, error_ratio: 0.5, error_burst_min: 1_000_000 },
     maxKeys: 1000,
     sweepIntervalMs: 3_600_000,
   });
-  t.after(() => s.close?.());
-  await waitFor('redis ready', async () => s.health?.().ok === true);
   const fail = (ts: number, n: number) => Array.from({ length: n }, () => ({ ts, ipKey: '10.0.0.9', status: 500, service: 'orders' }));
 
   // the run of error_ip begins at T0: its rule state is written with a TTL
