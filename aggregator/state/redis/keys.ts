@@ -125,6 +125,16 @@ export function groupKeys(sid: number, tag: string) {
 }
 export type GroupKeys = ReturnType<typeof groupKeys>;
 
+/** Lua: a topWindow key's W and V as numbers, nil when absent (its one reader for READ, APPLY and TOP_REFRESH). */
+export const TOP_WINDOW_LUA = `
+local function top_window(key)
+  local v = redis.call('GET', key)
+  if not v then return nil end
+  local W, V = string.match(v, '^(%d+) (%d+)$')
+  return tonumber(W), tonumber(V)
+end
+`;
+
 /** Hash of a service's totals on the grid, all its IP keys (fields as ipHistKey's). */
 export const totalsKey = (tag: string, sid: number) => `${PREFIX}${tag}:s${sid}:tot`;
 /** the newest record time of a service (an evicted key's records still keep the service busy) */

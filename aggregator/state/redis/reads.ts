@@ -9,7 +9,7 @@ import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
 import type { Batch, CredBatch, IpBatch } from './batch';
 import { renewedOf, seriesOfFields } from './grid-series';
-import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
+import { TOP_WINDOW_LUA, credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
 import { pairs, type IpView, type Svc } from './service';
 
 /** Arguments unpacked into one SMISMEMBER at most (Lua's unpack limit is about 8000). */
@@ -48,7 +48,7 @@ const UNPACK = 2000;
  * A key not in the last-seen index has expired or was evicted: its history
  * is none (the write drops what its hash may still hold).
  */
-export const READ = `
+export const READ = `${TOP_WINDOW_LUA}
 local NUM = {}
 local function num(x)
   local s = NUM[x]
@@ -85,10 +85,10 @@ for _ = 1, sections do
   -- the batch's reaches it, or when the scores bound no such window yet
   local hot = {}
   if #fl > 0 then
-    local twv, valid = redis.call('GET', tw), false
-    if twv then
-      local W, V = string.match(twv, '^(%d+) (%d+)$')
-      valid = tonumber(W) >= wms and now >= tonumber(V)
+    local W, V = top_window(tw)
+    local valid
+    if W then
+      valid = W >= wms and now >= V
     else
       valid = redis.call('ZCARD', seen) == 0
     end

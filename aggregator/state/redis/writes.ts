@@ -9,7 +9,7 @@
 // ones): it holds no rule, so the registry alone decides what is written.
 import type { RedisClient } from './client';
 import { TRIM_LUA } from './grid-series';
-import { batchesKey, type Groups } from './keys';
+import { TOP_WINDOW_LUA, batchesKey, type Groups } from './keys';
 import { EVICT, EVICT_KEYS } from './evict';
 import { READ } from './reads';
 import { SWEEP_READ, SWEEP_STEP } from './sweep-step';
@@ -58,13 +58,11 @@ end
  * raised to them, and reads.ts reads every key until an IPS write sets the
  * window again (APPLY) or the reader's clock catches up.
  */
-export const TOP_REFRESH = `${TOP_LUA}
-local twv = redis.call('GET', KEYS[3])
-if twv then
-  local W, V = string.match(twv, '^(%d+) (%d+)$')
-  W, V = tonumber(W), tonumber(V)
+export const TOP_REFRESH = `${TOP_LUA}${TOP_WINDOW_LUA}
+local W, V = top_window(KEYS[3])
+if W then
   local w, t = tonumber(ARGV[3]), tonumber(ARGV[4])
-  if W and (w < W or t > V) then
+  if w < W or t > V then
     redis.call('SET', KEYS[3], string.format('%d', math.min(W, w)) .. ' ' .. string.format('%d', math.max(V, t)), 'KEEPTTL')
   end
 end
@@ -190,7 +188,7 @@ export const OP_ARGS = 4000;
  * decoding (cjson was most of the script's time).
  * Returns 0 when the batch was written into this group before, else 1.
  */
-export const APPLY = `${TRIM_LUA}${BULK_LUA}
+export const APPLY = `${TRIM_LUA}${BULK_LUA}${TOP_WINDOW_LUA}
 local ledger = KEYS[1]
 if redis.call('ZSCORE', ledger, ARGV[1]) then return 0 end
 local i, N = 5, #ARGV
@@ -210,19 +208,15 @@ while i <= N do
     -- the window the top scores bound (reads.ts): before any write of the
     -- batch, so that an empty index tells a fresh service (bounds from the start)
     local tw, wms, tnow = ARGV[a + 7], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
-    local twv = redis.call('GET', tw)
-    if not twv then
+    local W, V = top_window(tw)
+    if not W then
       local from = tnow + wms
       if redis.call('ZCARD', seen) == 0 then from = 0 end
       redis.call('SET', tw, ARGV[a + 8] .. ' ' .. string.format('%d', from), 'PX', ttl)
-    else
-      local W, V = string.match(twv, '^(%d+) (%d+)$')
-      W, V = tonumber(W), tonumber(V)
-      if W ~= wms then
-        -- a longer window: its counts reach records no score covered until a whole window has passed
-        if wms > W then V = tnow + wms end
-        redis.call('SET', tw, ARGV[a + 8] .. ' ' .. string.format('%d', V), 'PX', ttl)
-      end
+    elseif W ~= wms then
+      -- a longer window: its counts reach records no score covered until a whole window has passed
+      if wms > W then V = tnow + wms end
+      redis.call('SET', tw, ARGV[a + 8] .. ' ' .. string.format('%d', V), 'PX', ttl)
     end
     -- keys starting over first (each IP key is once per section): dropped
     -- unless indexed with a newer ts, one ZMSCORE and one DEL for them all
