@@ -38,11 +38,15 @@ export function registerDecisions(
   const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
   decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
 
+  const policyTypes = [...config.decisions.policy.keys()];
   let running: Promise<number> | undefined;
   let lastError = '';
   const reconcileNow = (): Promise<number> => {
+    // only the policy's types: credential findings never ban, and counting them
+    // would cost a pass over every credential candidate per tick, and let stronger
+    // credential findings push IP ones past SIEM_MAX_FINDINGS (no ban at all)
     running ??= state
-      .findings()
+      .findings({ types: policyTypes })
       .then((f) => service.reconcile(f))
       .finally(() => (running = undefined));
     return running;

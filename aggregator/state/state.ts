@@ -32,8 +32,14 @@ export type OnReject = (reason: RejectReason, index: number) => void;
 
 export interface FindingFilter {
   type?: FindingType;
+  /** only these types (the decision policy's): rules of other types are not evaluated at all */
+  types?: readonly string[];
   service?: string;
 }
+
+/** Whether findings of type `t` pass `filter`: the backends skip a rule's candidates when not. */
+export const wantsType = (filter: FindingFilter, t: string): boolean =>
+  (filter.type === undefined || filter.type === t) && (filter.types === undefined || filter.types.includes(t));
 
 export interface ServiceGauges {
   service: string;

@@ -1,13 +1,13 @@
 // Read-only answers of the in-memory backend: findings (each rule's
 // candidates evaluated at the clock) and top lists (from the top candidates).
 import type { TopList } from '../../../common/record';
-import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
+import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import type { CredentialCounts, CredentialRule, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
-import type { FindingFilter, ServiceGauges } from '../state';
+import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
 /** Credential candidates that hold, not built yet: per candidate its rule, service, entry, run and count (arrays, no object each). */
@@ -45,7 +45,7 @@ export function findingsOf(
 ): Finding[] {
   const out: Finding[] = [];
   const pending = new Pending();
-  const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
+  const want = (t: string) => wantsType(filter, t);
   // one counts object for every candidate's rule calls; a finding kept gets its own
   const cc: { ips: CredentialCounts['ips']; now: number } = { ips: new Map(), now };
   for (const svc of services) {

@@ -2,12 +2,12 @@
 // read candidate sets and top-N candidate sorted sets, never all keys, and
 // evaluate the registry's rules at the shared clock.
 import type { TopItem, TopList } from '../../../common/record';
-import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding, type FindingType } from '../../rules/registry';
+import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
-import type { FindingFilter, ServiceGauges } from '../state';
+import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import { readCred } from './batch';
 import { GridCounts } from '../series-counts';
 import { rangeMs, seriesOfFields } from './grid-series';
@@ -16,7 +16,7 @@ import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from 
 
 /** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
 export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, filter: FindingFilter, max: number): Promise<Finding[]> {
-  const want = (t: string) => filter.type === undefined || filter.type === (t as FindingType);
+  const want = (t: string) => wantsType(filter, t);
   const perService = svcs
     .filter((svc) => filter.service === undefined || filter.service === svc.name)
     .map(async (svc) => {
