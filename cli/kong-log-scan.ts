@@ -21,6 +21,11 @@
 // - strings are cut only at ASCII bytes (quotes), which UTF-8 decoding never
 //   merges into a malformed sequence, so decoding a piece equals decoding the
 //   line and taking that piece.
+// - a top-level object or array whose bytes equal one scanned whole before
+//   (cli/kong-log-memo.ts: `route`, `service`, the same for every request of
+//   a route) takes what that scan kept instead of being scanned again: equal
+//   bytes are an equal value, and a kept node's state is blank where its
+//   value starts (nodes holding the headers are never remembered).
 
 import { KONG_LOG_HEADERS } from '../common/kong-log';
 import { ESCAPES, HEX } from './json-bytes';
@@ -40,6 +45,7 @@ import {
   vals,
   type Node,
 } from './kong-log-kept';
+import { type KeyMemo, TopMemo } from './kong-log-memo';
 
 type Obj = Record<string, unknown>;
 
@@ -199,7 +205,7 @@ const VALUE = 1;
 const AFTER = 2;
 
 /** Whether bytes [from, n) of `src` are one JSON object; what it holds of `nodes` lands in kong-log-kept's state. */
-function scanLine(src: Buffer, b: Uint8Array, from: number, n: number, nodes: readonly Node[]): boolean {
+function scanLine(src: Buffer, b: Uint8Array, w: DataView, from: number, n: number, nodes: readonly Node[], memo: TopMemo): boolean {
   let i = from;
   let c = b[i] as number;
   if (c <= 32) c = b[(i = wsOnly(b, i, n))] as number;
@@ -213,6 +219,9 @@ function scanLine(src: Buffer, b: Uint8Array, from: number, n: number, nodes: re
   let first = true;
   /** what an object starting as the next value is: a kept node, or SKIPPED */
   let valueCtx = SKIPPED;
+  /** a top-level value missed in the memo, remembered when it closes */
+  let recording: KeyMemo | undefined;
+  let recordFrom = 0;
   for (;;) {
     c = b[i] as number;
     if (c <= 32) c = b[(i = wsOnly(b, i, n))] as number;
@@ -228,6 +237,10 @@ function scanLine(src: Buffer, b: Uint8Array, from: number, n: number, nodes: re
       first = false;
       if (depth === 0) return wsOnly(b, i, n) === n;
       depth--;
+      if (depth === 0 && recording !== undefined) {
+        recording.add(b, w, recordFrom, i);
+        recording = undefined;
+      }
       // the container was the value awaited one level up
       if (pend[depth] !== NONE) keep(src, b, depth, i);
       state = AFTER;
@@ -238,6 +251,7 @@ function scanLine(src: Buffer, b: Uint8Array, from: number, n: number, nodes: re
       if (c !== 34) return false;
       const keyFrom = i;
       if ((i = strEnd(b, i + 1, n)) === FAIL) return false;
+      const keyTo = i;
       const nd = ctx[depth] as number;
       let child = SKIPPED;
       pend[depth] = NONE;
@@ -254,6 +268,20 @@ function scanLine(src: Buffer, b: Uint8Array, from: number, n: number, nodes: re
         if (kind[child] !== ABSENT) reset(nodes, child);
         kind[child] = c === 123 ? OBJECT : OTHER;
         if (c === 123) valueCtx = child;
+      }
+      if (depth === 0 && (c === 123 || c === 91) && pend[0] === NONE) {
+        // a top-level object or array (not a kept leaf's): the memo may have it
+        const m = child >= 0 ? memo.byNode[child] : strEscaped ? undefined : memo.byName(b, keyFrom + 1, keyTo - 1);
+        if (m !== undefined) {
+          const end = m.find(b, w, i, n);
+          if (end >= 0) {
+            i = end;
+            state = AFTER;
+            continue;
+          }
+          recording = m;
+          recordFrom = i;
+        }
       }
     } else if (ctx[depth] === ARRAY) {
       valueCtx = SKIPPED;
@@ -305,17 +333,20 @@ export type KongLogScanner = (buf: Buffer, from: number, to: number) => Obj | un
  */
 export function kongLogScanner(credentialHeader: string): KongLogScanner {
   const own = kongLogNodes([...new Set([...KONG_LOG_HEADERS, credentialHeader.toLowerCase()])]).nodes;
+  const memo = new TopMemo(own);
   let viewOf: Buffer | undefined;
   // a plain Uint8Array over the buffer: V8 indexes it faster than the Buffer subclass
   let view: Uint8Array = new Uint8Array(0);
+  let words = new DataView(view.buffer);
   return (buf, from, to) => {
     // one view per chunk, not per line
     if (buf !== viewOf) {
       viewOf = buf;
       view = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+      words = new DataView(buf.buffer, buf.byteOffset, buf.length);
     }
     if (to < buf.length && buf[to] !== 10 && buf[to] !== 13) return undefined;
     clearKept();
-    return scanLine(buf, view, from, to, own) ? (build(own, 0) as Obj) : undefined;
+    return scanLine(buf, view, words, from, to, own, memo) ? (build(own, 0) as Obj) : undefined;
   };
 }

@@ -9,30 +9,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { kongLogScanner } from '../../cli/kong-log-scan';
 import { kongLogObject } from '../../cli/kong-traffic';
-import { HEADERS, KONG_LOG_FIELDS, KONG_LOG_HEADERS, recordFromKongLog, type KongLogFields } from '../../common/kong-log';
+import { KONG_LOG_FIELDS, recordFromKongLog } from '../../common/kong-log';
+import { cutTo } from '../helpers/kong-log-cut';
 
 type Obj = Record<string, unknown>;
 const CRED_HEADER = 'X-Key';
-
-/** JSON.parse's object cut to the table, as the scanner builds it: absent → undefined, a non-object → null, headers by lower-case name. */
-function cut(v: unknown, fields: KongLogFields, top = false): unknown {
-  if (v === undefined) return undefined;
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return top ? {} : null;
-  const o: Obj = {};
-  for (const [k, t] of Object.entries(fields)) {
-    const x = Object.hasOwn(v, k) ? (v as Obj)[k] : undefined;
-    if (t === true) o[k] = x;
-    else if (t === HEADERS) {
-      if (x === undefined) o[k] = undefined;
-      else if (x === null || typeof x !== 'object' || Array.isArray(x)) o[k] = null;
-      else {
-        const wanted = [...KONG_LOG_HEADERS, CRED_HEADER.toLowerCase()];
-        o[k] = Object.fromEntries(Object.entries(x).filter(([h]) => wanted.includes(h.toLowerCase())));
-      }
-    } else o[k] = cut(x, t);
-  }
-  return o;
-}
+const cut = (v: unknown, fields: typeof KONG_LOG_FIELDS, top = false) => cutTo(CRED_HEADER, v, fields, top);
 
 /** An earlier value of a repeated key, with fields the last one may lack: none of them may survive. */
 const BAIT = {
