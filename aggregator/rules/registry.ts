@@ -29,7 +29,8 @@ export function entityOf(f: Finding): string {
   return 'credential' in f ? f.credential : f.ip;
 }
 
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Code-unit order of two strings (compareFindings' ties). */
+export const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Findings order, the strongest first, ties in a fixed order: every backend

@@ -5,6 +5,7 @@ import { MemoryState } from '../../aggregator/state/memory/state';
 import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
 import { burst, rec } from '../helpers/records';
+import type { KeyedRecord } from '../../aggregator/state/state';
 
 const T0 = 1_700_000_000_000 - (1_700_000_000_000 % 60_000); // a minute boundary
 
@@ -356,4 +357,26 @@ test('auth_bruteforce: 6 × 401/403 within 60 s fire with since = the 6th; 404s,
   ]);
   await s.apply([rec(T0 + 61_000, '192.0.2.1', 200)]); // the first 401s leave the window
   assert.deepEqual(await s.findings({ type: 'auth_bruteforce' }), []);
+});
+
+test('SIEM_MAX_FINDINGS through many equal counts keeps exactly the first in compareFindings order', async () => {
+  // credential_ips at count 3 in two services (many more than the cap), credentials
+  // named in an order unlike their arrival, and error_ip findings at the same count
+  const records: KeyedRecord[] = [];
+  for (let c = 0; c < 300; c++)
+    for (let k = 0; k < 3; k++) {
+      const credential = `cred-${(c * 7919) % 1000}`;
+      records.push({ ...rec(T0 + c, `10.${c >> 8}.${c & 255}.${k + 1}`, 200, c % 2 ? 'billing' : 'orders'), credential });
+    }
+  const low = { ...DEFAULT_SETTINGS, error_min: 3 };
+  const run = async (maxFindings: number) => {
+    const { s } = state({ maxFindings, defaults: low });
+    await s.apply(records);
+    for (let i = 0; i < 40; i++) await s.apply(burst(3, T0 + 400, 3, `192.0.2.${i}`, 500, i % 2 ? 'billing' : 'orders'));
+    return s.findings();
+  };
+  const all = await run(100_000);
+  assert.equal(all.length, 340);
+  assert.ok(all.every((f) => f.count === 3));
+  for (const cap of [1, 25, 45, 339]) assert.deepEqual(await run(cap), all.slice(0, cap), `cap ${cap}`);
 });

@@ -1,7 +1,7 @@
 // Read-only answers of the in-memory backend: findings (each rule's
 // candidates evaluated at the clock) and top lists (from the top candidates).
 import type { TopList } from '../../../common/record';
-import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
+import { cmp, compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import type { CredentialCounts, CredentialRule, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
@@ -24,6 +24,49 @@ class Pending {
     this.es.push(e);
     this.runs.push(run);
     this.counts.push(count);
+  }
+
+  /**
+   * Of the candidates `tied` (all at one count), at most `k`, the first in
+   * compareFindings' tie order (type, service, credential): one bounded heap
+   * pass, so that a cut through many equal counts (say 200k credentials at
+   * the least count that fires, posted by whoever holds ingest) builds `k`
+   * findings, not all of them.
+   */
+  firstTied(tied: readonly number[], k: number): number[] {
+    const before = (i: number, j: number) =>
+      cmp((this.rules[i] as CredentialRule).type, (this.rules[j] as CredentialRule).type) ||
+      cmp((this.svcs[i] as ServiceState).name, (this.svcs[j] as ServiceState).name) ||
+      cmp((this.es[i] as CredentialEntry).key, (this.es[j] as CredentialEntry).key);
+    if (tied.length <= k) return [...tied];
+    // a max-heap (by tie order) of the k first seen so far: its root is the last of them
+    const heap: number[] = [];
+    const down = (at: number) => {
+      for (;;) {
+        const l = 2 * at + 1;
+        let top = at;
+        if (l < heap.length && before(heap[top] as number, heap[l] as number) < 0) top = l;
+        if (l + 1 < heap.length && before(heap[top] as number, heap[l + 1] as number) < 0) top = l + 1;
+        if (top === at) return;
+        [heap[at], heap[top]] = [heap[top] as number, heap[at] as number];
+        at = top;
+      }
+    };
+    for (const i of tied) {
+      if (heap.length < k) {
+        heap.push(i);
+        for (let at = heap.length - 1; at > 0; ) {
+          const up = (at - 1) >> 1;
+          if (before(heap[up] as number, heap[at] as number) >= 0) break;
+          [heap[at], heap[up]] = [heap[up] as number, heap[at] as number];
+          at = up;
+        }
+      } else if (before(i, heap[0] as number) < 0) {
+        heap[0] = i;
+        down(0);
+      }
+    }
+    return heap;
   }
 
   build(i: number, now: number): Finding {
@@ -69,7 +112,14 @@ export function findingsOf(
   }
   // Bounded output (SIEM_MAX_FINDINGS): the strongest first, cut exactly as a full sort of built findings would.
   const least = leastKept(out, pending.counts, max);
-  for (let i = 0; i < pending.counts.length; i++) if ((pending.counts[i] as number) >= least) out.push(pending.build(i, now));
+  const tied: number[] = [];
+  for (let i = 0; i < pending.counts.length; i++) {
+    const c = pending.counts[i] as number;
+    if (c > least) out.push(pending.build(i, now));
+    else if (c === least) tied.push(i);
+  }
+  // past the first `max` in tie order a tied candidate has `max` findings before it: never kept
+  for (const i of pending.firstTied(tied, max)) out.push(pending.build(i, now));
   return strongest(out, max);
 }
 
