@@ -36,5 +36,5 @@ export async function redisStateOnOwnServer(t: TestContext, o: Partial<RedisStat
   const state = redisStateForTest(redis.url, o);
   t.after(() => state.close?.());
   await waitFor('redis ready', async () => state.health?.().ok === true);
-  return { raw, state };
+  return { raw, state, url: redis.url };
 }

@@ -8,8 +8,9 @@ import { IP_RULES } from '../../rules/registry';
 import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { insertKey } from '../level-grid';
-import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, renewedField, trimDue } from './grid-series';
+import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
+import type { Renewals } from './renewals';
 import type { CredRec, CredWrite, IpRec } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
@@ -37,8 +38,6 @@ export interface IpWrite {
   from: number;
   reset: number | undefined;
   series: readonly number[];
-  /** when its history hash's TTL was last renewed (wall ms, 0: unknown) */
-  renewed: number;
   /** not read (reads.ts): its newest ts before the batch, for the trim's cadence (Svc.blindTrimMs) */
   blind?: number;
 }
@@ -175,8 +174,10 @@ export function withBatch(series: readonly number[], add: Map<number, BucketCoun
  * (from the records `writes` and `credWrites` say, dropped first where they
  * say so), indexes, top scores, the event clock; histories and totals trimmed (merged
  * up the grid by age, pruned to the longest window) where something is due.
- * `totals`: each service's totals as read before the batch. Returns the
- * groups touched per service (for keepAlive).
+ * `totals`: each service's totals as read before the batch. History hashes
+ * are renewed where `renewals` says (pushed to `renewed`: b.ips's keys, to
+ * be recorded once the write ran). Returns the groups touched per service
+ * (for keepAlive).
  */
 export function writeCounts(
   w: Writes,
@@ -185,6 +186,8 @@ export function writeCounts(
   totals: ReadonlyMap<Svc, readonly number[]>,
   writes: ReadonlyMap<IpBatch, IpWrite>,
   credWrites: ReadonlyMap<CredBatch, CredWrite>,
+  renewals: Renewals,
+  renewed: string[],
 ): Map<Svc, Set<string>> {
   if (b.event && b.newest > 0) w.add(META_TAG, 'MAX', metaKeys.clock, b.newest);
   const touched = new Map<Svc, Set<string>>();
@@ -231,8 +234,7 @@ export function writeCounts(
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
   const sections = new Map<InGroup, { svc: Svc; s: string; resets: string; simple: string }>();
   const wall = Date.now();
-  const wallField = renewedField(wall);
-  for (const ib of b.ips.values()) {
+  for (const [ik, ib] of b.ips) {
     const { svc, g } = ib;
     touch(svc, g.tag);
     let sec = sections.get(g);
@@ -282,15 +284,15 @@ export function writeCounts(
       const drop = dropOnly(iw.series, cuts, oldest);
       trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
     }
-    // its hash's TTL renewed once per eighth of it, not at every write: a
-    // key read (hot) tells when it was last renewed; one not read, or
-    // starting over, is renewed
-    const renew = iw === undefined || iw.reset !== undefined || !(wall - iw.renewed < svc.ttlMs / RENEW_PARTS && wall >= iw.renewed);
+    // its hash's TTL renewed by this aggregator once per eighth of it, not
+    // at every write (renewals.ts); a key starting over is renewed
+    const renew = iw === undefined || iw.reset !== undefined || renewals.due(ik, wall, svc.ttlMs / RENEW_PARTS);
+    if (renew) renewed.push(ik);
     if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
     if (plain !== undefined && !renew && trim === '-' && iw?.reset === undefined)
       // three tokens instead of twelve: the script's parsing was a fifth of its work per key
       sec.simple += `${sec.simple === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${plain}`;
-    else sec.s += `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? wallField : '-'}\t${req}\t${fail}\t${trim}\t${n}${entries}`;
+    else sec.s += `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? '+' : '-'}\t${req}\t${fail}\t${trim}\t${n}${entries}`;
   }
   for (const [g, { svc, s, resets, simple }] of sections) {
     const k = g.keys;
@@ -347,10 +349,11 @@ export function writeCounts(
 }
 
 /**
- * An IP history hash's TTL (Svc.ttlMs) is renewed when a write finds it
- * renewed more than ttlMs / RENEW_PARTS ago: a hash outlives its key's last
- * write by at least 7/8 of its TTL (2 x the longest window + 60 s), more than
- * the longest window the key lives without a record.
+ * An IP history hash's TTL (Svc.ttlMs) is renewed by a write when its
+ * aggregator has not renewed it for ttlMs / RENEW_PARTS (renewals.ts): a
+ * hash outlives its key's last write by at least 7/8 of its TTL (2 x the
+ * longest window + 60 s), more than the longest window the key lives
+ * without a record.
  */
 export const RENEW_PARTS = 8;
 

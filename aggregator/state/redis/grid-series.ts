@@ -43,16 +43,6 @@ export function seriesOfFields(flat: readonly (string | number | null)[]): numbe
   return seriesOf(byKey);
 }
 
-/** The wall ms a history hash's TTL was last renewed at (its field `e`, flat fields as HGETALL's), 0 when none. */
-export function renewedOf(flat: readonly string[]): number {
-  for (let j = 0; j + 1 < flat.length; j += 2) if (flat[j] === RENEWED) return 1000 * Number.parseInt(String(flat[j + 1]), 36) || 0;
-  return 0;
-}
-/** Field `e`'s value for wall ms `ms`: whole seconds in base 36 (6 characters: memory per key, and it is read with every history). */
-export const renewedField = (ms: number): string => Math.floor(ms / 1000).toString(36);
-/** Field of a history hash holding when its TTL was last renewed (not a grid entry: no grid field is one letter). */
-export const RENEWED = 'e';
-
 /** Stored counts by key as a series [key, r, f, s, a] (s = r - f - n), ascending. */
 export function seriesOf(byKey: ReadonlyMap<number, StoredCounts>): number[] {
   const keys = [...byKey.keys()].sort((a, b) => a - b);

@@ -81,9 +81,10 @@ export class Groups {
  * auth failures of the grid entry k, k in base 36: grid-series.ts). One hash
  * per key: its entries are bounded by the grid's merges and the longest
  * window (both applied when the key is written, writes.ts TRIM), so it is
- * read whole. Field `e`: when its TTL was last renewed (batch.ts
- * RENEW_PARTS). Deleted by the sweep with its index entry, or on eviction;
- * the TTL is the backstop.
+ * read whole. Its TTL is renewed by each writer once per eighth of it
+ * (batch.ts RENEW_PARTS, renewals.ts); hashes of earlier builds may hold a
+ * field `e` (their renewal stamp), skipped. Deleted by the sweep with its
+ * index entry, or on eviction; the TTL is the backstop.
  */
 export const ipHistKey = (tag: string, sid: number, ip: string) => `${ipHistPrefix(tag, sid)}${ip}`;
 /** What comes before the IP key in ipHistKey (scripts build the names). */

@@ -8,7 +8,7 @@
 import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
 import type { Batch, CredBatch, IpBatch } from './batch';
-import { renewedOf, seriesOfFields } from './grid-series';
+import { seriesOfFields } from './grid-series';
 import { TOP_WINDOW_LUA, credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
 import { pairs, type IpView, type Svc } from './service';
 
@@ -37,9 +37,9 @@ const UNPACK = 2000;
  *     no such window yet: keys.ts topWindow): meta field count m, m strings
  *     (none unless a candidate), history field count f, f strings (its
  *     whole hash: bounded by the grid, grid-series.ts; none when not
- *     indexed); else 'b' and its history's field e (when its TTL was
- *     last renewed, '' when none): a key no rule can wake in this batch
- *     is written blind (batch.ts), most keys of most batches;
+ *     indexed); else 'b': a key no rule can wake in this batch is written
+ *     blind (batch.ts), most keys of most batches, and nothing of it is
+ *     read (when to renew its TTL is the writer's own record: renewals.ts);
  *   per credential: z, z strings (IP set WITHSCORES), m, m strings (meta);
  *   per totals key: f, f strings (the whole hash).
  * The newest ts of a section's keys come from one ZMSCORE, not a ZSCORE per
@@ -124,9 +124,8 @@ for _ = 1, sections do
     put(num(b))
     local w = string.byte(wakes, j)
     if b == 0 and w ~= 49 and not hot[j] then
-      -- read blind: no history, only when its TTL was last renewed
+      -- read blind: nothing of its hash
       put('b')
-      put(last and redis.call('HGET', histPre .. ip, 'e') or '')
     elseif last then
       -- rule state is held for candidates only
       if b > 0 then putAll(redis.call('HGETALL', metaPre .. ip)) else put('0') end
@@ -164,8 +163,8 @@ export interface BatchReads {
   cands: Map<IpBatch, readonly boolean[]>;
   /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
   hot: Map<IpBatch, IpView>;
-  /** the other IP keys: newest ts before the batch (NONE: not indexed), when their TTL was last renewed (wall ms, 0: unknown) */
-  blind: Map<IpBatch, { last: number; renewed: number }>;
+  /** the other IP keys: newest ts before the batch (NONE: not indexed) */
+  blind: Map<IpBatch, number>;
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
   creds: Map<CredBatch, [string[], Record<string, string>]>;
   /** per service of the batch: its totals series before the batch */
@@ -258,9 +257,8 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
       const bits = Number(reply[i++]);
       out.cands.set(ib, bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0));
       if (reply[i] === 'b') {
-        const e = reply[i + 1];
-        i += 2;
-        out.blind.set(ib, { last: last === '' ? NONE : Number(last), renewed: e ? 1000 * Number.parseInt(e, 36) || 0 : 0 });
+        i++;
+        out.blind.set(ib, last === '' ? NONE : Number(last));
         continue;
       }
       const meta = take();
@@ -269,7 +267,6 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
         series: last === '' ? [] : seriesOfFields(fields),
         last: last === '' ? NONE : Number(last),
         since: meta.length === 0 ? NO_SINCE : pairs(meta),
-        renewed: renewedOf(fields),
       });
     }
   }

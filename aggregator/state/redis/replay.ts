@@ -55,7 +55,7 @@ export function replayIp(
   let { last } = v;
   let series = [...v.series];
   // not indexed: expired or evicted, whatever its hash still holds
-  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series, renewed: v.renewed ?? 0 };
+  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series };
   const runs: Run[] = IP_RULES.map((rule, i) => runBefore(v, rule.type, cand0[i] === true));
   recs.forEach((rec, at) => {
     if (last !== NONE && last <= rec.now - L.longestMs) {
@@ -115,8 +115,8 @@ export function replayIp(
  * without its history, as replayIp would, for what it counts on (an expired
  * key starts over). `last`: its newest ts before the batch (NONE: not indexed).
  */
-export function blindIp(svc: Svc, recs: readonly IpRec[], last: number, renewed: number): IpWrite {
-  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: NO_SERIES, renewed, blind: last };
+export function blindIp(svc: Svc, recs: readonly IpRec[], last: number): IpWrite {
+  const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: NO_SERIES, blind: last };
   const longest = svc.layout.longestMs;
   let newest = last;
   for (let at = 0; at < recs.length; at++) {

@@ -164,8 +164,6 @@ export interface IpView {
   series: number[];
   last: number;
   since: Readonly<Record<string, string>>;
-  /** its history hash's TTL last renewed at (field `e`, wall ms; 0: unknown) */
-  renewed?: number;
 }
 
 /** The run of rule `type` before a batch: out unless a candidate, else its `since` or NONE. */

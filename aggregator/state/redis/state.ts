@@ -32,6 +32,7 @@ import { describe, type Scripts, type Svc } from './service';
 import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
+import { Renewals } from './renewals';
 
 export interface RedisStateOptions extends StateOptions {
   client: RedisClient;
@@ -57,6 +58,8 @@ export class RedisState implements SiemState {
   #writtenSince = 0;
   /** per service and window level: the clock's sub-bucket at its last top refresh (bounded: oldest dropped) */
   readonly #topRefreshed = new Map<string, number>();
+  /** IP history hashes this aggregator renewed, and when (renewals.ts) */
+  readonly #renewals = new Renewals();
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
@@ -273,15 +276,19 @@ export class RedisState implements SiemState {
     const ipWrites = new Map<IpBatch, IpWrite>();
     for (const [ib, v] of reads.hot)
       ipWrites.set(ib, replayIp(w, ib.svc, ib.ip, ib.recs, v, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
-    for (const [ib, v] of reads.blind) ipWrites.set(ib, blindIp(ib.svc, ib.recs, v.last, v.renewed));
+    for (const [ib, last] of reads.blind) ipWrites.set(ib, blindIp(ib.svc, ib.recs, last));
     const credWrites = new Map<CredBatch, CredWrite>();
     for (const cb of credList) {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
       credWrites.set(cb, replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps));
     }
-    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites);
+    const renewed: string[] = [];
+    const wall = Date.now();
+    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites, this.#renewals, renewed);
     keepAlive(w, touched);
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
+    // written by an earlier try in some group: what that try renewed is not known here
+    if (run.seen === 0) this.#renewals.renewed(renewed, wall);
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
     await this.#capKeys(b.ips.size + b.creds.size, b.nowEnd);
 

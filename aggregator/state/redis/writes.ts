@@ -159,8 +159,7 @@ export const OP_ARGS = 4000;
  *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, renew ('-', else
- *     field `e`'s value (grid-series.ts renewedField): `e` set to it and the hash's TTL renewed, after its
- *     writes; batch.ts RENEW_PARTS), requests,
+ *     '+': the hash's TTL renewed after its writes; batch.ts RENEW_PARTS), requests,
  *     failures, trim ('-'; a clock and the oldest key: TRIM after the
  *     counts; or 'd', a count n and n grid keys whose fields are deleted), entry count k, k times (grid key in base 36, r, f, n, a;
  *     n = neither failure nor success): every write of a service's IP keys
@@ -263,7 +262,6 @@ while i <= N do
       if empty[ip] then
         -- an empty hash: its fields set in one HSET (counts as they are), not one HINCRBY each
         local h = {}
-        if renew ~= '-' then h[1], h[2] = 'e', renew end
         for _ = 1, tonumber(nx()) do
           local b, r, f, n, au = nx(), nx(), nx(), nx(), nx()
           h[#h + 1], h[#h + 2] = 'r' .. b, r
@@ -289,11 +287,8 @@ while i <= N do
         if drop then
           for d = 1, #drop, 1000 do redis.call('HDEL', key, unpack(drop, d, math.min(d + 999, #drop))) end
         end
-        if renew ~= '-' then
-          -- after every write (the hash may have been created here)
-          redis.call('HSET', key, 'e', renew)
-          redis.call('PEXPIRE', key, ttl)
-        end
+        -- after every write (the hash may have been created here)
+        if renew ~= '-' then redis.call('PEXPIRE', key, ttl) end
       end
     end
     -- keys with one success to count, nothing else: name, newest ts, the entry's grid key
