@@ -175,9 +175,9 @@ export function withBatch(series: readonly number[], add: Map<number, BucketCoun
  * say so), indexes, top scores, the event clock; histories and totals trimmed (merged
  * up the grid by age, pruned to the longest window) where something is due.
  * `totals`: each service's totals as read before the batch. History hashes
- * are renewed where `renewals` says (pushed to `renewed`: b.ips's keys, to
- * be recorded once the write ran). Returns the groups touched per service
- * (for keepAlive).
+ * are renewed where `renewals` says (listed in w.renewed, to be recorded
+ * once the write ran). Returns the groups touched per service (for
+ * keepAlive).
  */
 export function writeCounts(
   w: Writes,
@@ -187,7 +187,6 @@ export function writeCounts(
   writes: ReadonlyMap<IpBatch, IpWrite>,
   credWrites: ReadonlyMap<CredBatch, CredWrite>,
   renewals: Renewals,
-  renewed: string[],
 ): Map<Svc, Set<string>> {
   if (b.event && b.newest > 0) w.add(META_TAG, 'MAX', metaKeys.clock, b.newest);
   const touched = new Map<Svc, Set<string>>();
@@ -233,7 +232,7 @@ export function writeCounts(
   // per service and group: one IPS op (writes.ts APPLY), its entries built as
   // one string (joining an array of ~10 tokens per key cost about 3x as much)
   const sections = new Map<InGroup, { svc: Svc; s: string; resets: string; simple: string }>();
-  const wall = Date.now();
+  const { wall } = w;
   for (const [ik, ib] of b.ips) {
     const { svc, g } = ib;
     touch(svc, g.tag);
@@ -287,7 +286,7 @@ export function writeCounts(
     // its hash's TTL renewed by this aggregator once per eighth of it, not
     // at every write (renewals.ts); a key starting over is renewed
     const renew = iw === undefined || iw.reset !== undefined || renewals.due(ik, wall, svc.ttlMs / RENEW_PARTS);
-    if (renew) renewed.push(ik);
+    if (renew) w.renewed.push(ik);
     if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
     if (plain !== undefined && !renew && trim === '-' && iw?.reset === undefined)
       // three tokens instead of twelve: the script's parsing was a fifth of its work per key

@@ -58,8 +58,7 @@ export class RedisState implements SiemState {
   #writtenSince = 0;
   /** per service and window level: the clock's sub-bucket at its last top refresh (bounded: oldest dropped) */
   readonly #topRefreshed = new Map<string, number>();
-  /** IP history hashes this aggregator renewed, and when (renewals.ts) */
-  readonly #renewals = new Renewals();
+  readonly #renewals = new Renewals(); // the IP history hashes this aggregator renewed, and when
   onEvict?: (table: 'ip' | 'credential') => void;
 
   constructor(o: RedisStateOptions) {
@@ -282,16 +281,11 @@ export class RedisState implements SiemState {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
       credWrites.set(cb, replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps));
     }
-    const renewed: string[] = [];
-    const wall = Date.now();
-    const touched = writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites, this.#renewals, renewed);
-    keepAlive(w, touched);
+    keepAlive(w, writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites, this.#renewals));
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
-    // written by an earlier try in some group: what that try renewed is not known here
-    if (run.seen === 0) this.#renewals.renewed(renewed, wall);
+    if (run.seen === 0) this.#renewals.renewed(w.renewed, w.wall); // (an earlier try's renewals are not known)
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
     await this.#capKeys(b.ips.size + b.creds.size, b.nowEnd);
-
     const rejected: ApplyResult['rejected'] = {};
     if (b.late) rejected.late = b.late;
     if (b.future) rejected.future = b.future;

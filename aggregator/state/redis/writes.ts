@@ -361,6 +361,9 @@ export type ApplyScript = (
 /** The writes of one batch, by script group. */
 export class Writes {
   readonly #ops = new Map<string, (string | number)[]>();
+  /** the wall clock when the batch's writes were decided, and the IP history hashes (b.ips keys) they renew (renewals.ts) */
+  readonly wall = Date.now();
+  readonly renewed: string[] = [];
   constructor(readonly groups: Groups) {}
 
   /** Queue one op on keys of tag `tag` (a Redis command: at most OP_ARGS arguments). */
