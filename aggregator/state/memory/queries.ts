@@ -7,6 +7,7 @@ import type { CredentialCounts, CredentialRule, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
+import { firstK } from '../first-k';
 import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
@@ -28,45 +29,18 @@ class Pending {
 
   /**
    * Of the candidates `tied` (all at one count), at most `k`, the first in
-   * compareFindings' tie order (type, service, credential): one bounded heap
-   * pass, so that a cut through many equal counts (say 200k credentials at
-   * the least count that fires, posted by whoever holds ingest) builds `k`
-   * findings, not all of them.
+   * compareFindings' tie order (type, service, credential): a cut through
+   * many equal counts builds `k` findings, not all of them.
    */
   firstTied(tied: readonly number[], k: number): number[] {
-    const before = (i: number, j: number) =>
-      cmp((this.rules[i] as CredentialRule).type, (this.rules[j] as CredentialRule).type) ||
-      cmp((this.svcs[i] as ServiceState).name, (this.svcs[j] as ServiceState).name) ||
-      cmp((this.es[i] as CredentialEntry).key, (this.es[j] as CredentialEntry).key);
-    if (tied.length <= k) return [...tied];
-    // a max-heap (by tie order) of the k first seen so far: its root is the last of them
-    const heap: number[] = [];
-    const down = (at: number) => {
-      for (;;) {
-        const l = 2 * at + 1;
-        let top = at;
-        if (l < heap.length && before(heap[top] as number, heap[l] as number) < 0) top = l;
-        if (l + 1 < heap.length && before(heap[top] as number, heap[l + 1] as number) < 0) top = l + 1;
-        if (top === at) return;
-        [heap[at], heap[top]] = [heap[top] as number, heap[at] as number];
-        at = top;
-      }
-    };
-    for (const i of tied) {
-      if (heap.length < k) {
-        heap.push(i);
-        for (let at = heap.length - 1; at > 0; ) {
-          const up = (at - 1) >> 1;
-          if (before(heap[up] as number, heap[at] as number) >= 0) break;
-          [heap[at], heap[up]] = [heap[up] as number, heap[at] as number];
-          at = up;
-        }
-      } else if (before(i, heap[0] as number) < 0) {
-        heap[0] = i;
-        down(0);
-      }
-    }
-    return heap;
+    return firstK(
+      tied,
+      k,
+      (i, j) =>
+        cmp((this.rules[i] as CredentialRule).type, (this.rules[j] as CredentialRule).type) ||
+        cmp((this.svcs[i] as ServiceState).name, (this.svcs[j] as ServiceState).name) ||
+        cmp((this.es[i] as CredentialEntry).key, (this.es[j] as CredentialEntry).key),
+    );
   }
 
   build(i: number, now: number): Finding {
@@ -120,7 +94,7 @@ export function findingsOf(
   }
   // past the first `max` in tie order a tied candidate has `max` findings before it: never kept
   for (const i of pending.firstTied(tied, max)) out.push(pending.build(i, now));
-  return strongest(out, max);
+  return firstK(out, max, compareFindings);
 }
 
 /**
@@ -137,16 +111,6 @@ function leastKept(built: readonly Finding[], counts: readonly number[], max: nu
   for (let i = 0; i < counts.length; i++) all[built.length + i] = -(counts[i] as number);
   all.sort();
   return -(all[max - 1] as number);
-}
-
-/** The `max` first of `all` in compareFindings order, sorted (only those at or above leastKept's count are sorted). */
-function strongest(all: Finding[], max: number): Finding[] {
-  if (all.length > max && max > 0) {
-    const least = leastKept(all, [], max);
-    all = all.filter((f) => f.count >= least);
-  }
-  all.sort(compareFindings);
-  return all.length > max ? all.slice(0, max) : all;
 }
 
 /** The first sub-bucket of the service's window (of the window's level) at clock `now`. */

@@ -7,6 +7,7 @@ import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
+import { firstK } from '../first-k';
 import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import { readCred } from './batch';
 import { GridCounts } from '../series-counts';
@@ -68,8 +69,7 @@ export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, 
       return found;
     });
   const out = (await Promise.all(perService)).flat();
-  out.sort(compareFindings);
-  return out.length > max ? out.slice(0, max) : out;
+  return firstK(out, max, compareFindings);
 }
 
 /** Sum of one count (r or f) of an IP key over the key range (from, to]. */
