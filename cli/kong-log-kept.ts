@@ -16,8 +16,9 @@ export const OBJECT = 2;
 export interface Node {
   names: Uint8Array[];
   strings: string[];
-  /** by key length: the indexes of the names that long (most keys fail here) */
-  byLength: number[][];
+  /** open addressing by keySig: each name's signature, and its index (-1: empty); most keys fail at one probe */
+  sigs: Int32Array;
+  sigNames: Int16Array;
   /** per name: its leaf slot (>= 0), or -1 - its child node */
   target: number[];
   /** what to clear when the key repeats (JSON.parse keeps the last value only) */
@@ -31,10 +32,32 @@ export interface Node {
   headers: boolean;
 }
 
+export const SIG_SLOTS = 32;
+
+/** A key's signature, bytes [from, to) of a non-empty key: its length, first, middle and last bytes (a match is then checked byte for byte). */
+export function keySig(b: Uint8Array, from: number, to: number): number {
+  const len = to - from;
+  return (len & 255) | ((b[from] as number) << 8) | ((b[from + (len >> 1)] as number) << 16) | ((b[to - 1] as number) << 24);
+}
+
+/** The first slot to probe for signature `sig`. */
+export const sigSlot = (sig: number): number => Math.imul(sig ^ (sig >>> 15), 0x9e3779b1) >>> 27;
+
 const bytesOf = (n: string) => new Uint8Array(Buffer.from(n, 'latin1'));
 
 function newNode(headers: boolean, lower: string[]): Node {
-  const n: Node = { names: [], strings: [], byLength: [], target: [], slots: [], children: [], lower, lowerBytes: [], headers };
+  const n: Node = {
+    names: [],
+    strings: [],
+    sigs: new Int32Array(SIG_SLOTS),
+    sigNames: new Int16Array(SIG_SLOTS).fill(-1),
+    target: [],
+    slots: [],
+    children: [],
+    lower,
+    lowerBytes: [],
+    headers,
+  };
   for (const l of lower) n.lowerBytes.push(/^[\x00-\x7f]*$/.test(l) ? bytesOf(l) : new Uint8Array(0));
   return n;
 }
@@ -62,10 +85,14 @@ export function kongLogNodes(lower: string[]): { nodes: Node[]; slots: number } 
         n.children.push(child);
       }
     }
+    if (n.names.length > SIG_SLOTS / 2) throw new Error(`KONG_LOG_FIELDS: over ${SIG_SLOTS / 2} names in one object`);
     for (let f = 0; f < n.names.length; f++) {
-      const len = (n.names[f] as Uint8Array).length;
-      while (n.byLength.length <= len) n.byLength.push([]);
-      (n.byLength[len] as number[]).push(f);
+      const name = n.names[f] as Uint8Array;
+      const sig = keySig(name, 0, name.length);
+      let slot = sigSlot(sig);
+      while ((n.sigNames[slot] as number) >= 0) slot = (slot + 1) & (SIG_SLOTS - 1);
+      n.sigs[slot] = sig;
+      n.sigNames[slot] = f;
     }
     return at;
   };

@@ -40,8 +40,11 @@ import {
   headerKeys,
   headerVals,
   kind,
+  keySig,
   kongLogNodes,
   reset,
+  sigSlot,
+  SIG_SLOTS,
   vals,
   type Node,
 } from './kong-log-kept';
@@ -153,11 +156,13 @@ function keyOf(src: Buffer, b: Uint8Array, nd: Node, depth: number, keyFrom: num
   const kt = keyTo - 1;
   let field = -1;
   let headerKey: string | undefined;
-  const same = nd.byLength[kt - kf];
-  if (same !== undefined && !strEscaped) {
-    for (let k = 0; k < same.length; k++) {
-      if (sameBytes(b, kf, kt, nd.names[same[k] as number] as Uint8Array)) {
-        field = same[k] as number;
+  if (kt > kf && !strEscaped) {
+    const sig = keySig(b, kf, kt);
+    for (let slot = sigSlot(sig); ; slot = (slot + 1) & (SIG_SLOTS - 1)) {
+      const f = nd.sigNames[slot] as number;
+      if (f < 0) break;
+      if (nd.sigs[slot] === sig && sameBytes(b, kf, kt, nd.names[f] as Uint8Array)) {
+        field = f;
         break;
       }
     }

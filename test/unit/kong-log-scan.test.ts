@@ -209,6 +209,9 @@ test('the scanner declines exactly the lines JSON.parse refuses, at every edge o
     '{"response":{"status":200},"response":null}',
     '{"response":[{"status":200}]}',
     '{"service":{"name":"a","name":{"x":1}}}',
+    // keys of a table name's length, first, middle and last byte (its signature), one other byte off
+    '{"cXient_ip":"1.2.3.4","rXsponse":{"sXatus":200},"sXarted_at":1,"request":{"mXthod":"GET"}}',
+    '{"client_ip":"1.2.3.4","response":{"sXatus":200,"status":201},"started_at":1,"roXte":{"nXme":"r"}}',
   ].map((l) => l.replace('\\x01', '\x01').replace('\\t', '\t'));
   for (const line of lines) {
     let parsed: unknown;
