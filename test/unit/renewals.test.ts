@@ -5,29 +5,27 @@ import assert from 'node:assert/strict';
 import { Renewals } from '../../aggregator/state/redis/renewals';
 
 const P = 97_500;
+const W = 1_767_225_600_000; // 2026-01-01
 
 test('renewals: a hash is due unless this aggregator renewed it within the period', () => {
   const r = new Renewals();
-  assert.equal(r.due('1|10.0.0.1', 1_000_000, P), true, 'never renewed here: due');
+  assert.equal(r.due('1|10.0.0.1', W, P), true, 'never renewed here: due');
   // decided, but the write did not run: still due
-  assert.equal(r.due('1|10.0.0.1', 1_000_000, P), true);
-  r.renewed(['1|10.0.0.1'], 1_000_000);
-  assert.equal(r.due('1|10.0.0.1', 1_000_000 + P - 1, P), false, 'renewed within the period');
-  assert.equal(r.due('1|10.0.0.1', 1_000_000 + P, P), true, 'a period later: due');
-  assert.equal(r.due('1|10.0.0.1', 999_000, P), true, 'the wall clock stepped back: due');
-  assert.equal(r.due('2|10.0.0.1', 1_000_001, P), true, 'another service: another hash');
+  assert.equal(r.due('1|10.0.0.1', W, P), true);
+  r.renewed(['1|10.0.0.1'], W);
+  assert.equal(r.due(`1|${'10.0.0.1'.slice(0)}`, W + P - 1000, P), false, 'renewed within the period (the same name, another string)');
+  assert.equal(r.due('1|10.0.0.1', W + P, P), true, 'a period later: due');
+  assert.equal(r.due('1|10.0.0.1', W - 1000, P), true, 'the wall clock stepped back: due');
+  assert.equal(r.due('2|10.0.0.1', W + 1, P), true, 'another service: another hash');
 });
 
-test('renewals: bounded, forgotten all at once when full (each then renewed once more)', () => {
-  const r = new Renewals(3);
-  r.renewed(['a', 'b', 'c'], 0);
-  assert.equal(r.size, 3);
-  r.renewed(['a'], 1);
-  assert.equal(r.size, 3, 'a key already held is updated in place');
-  r.renewed(['d'], 2);
-  assert.equal(r.size, 1, 'full: forgotten, then d recorded');
-  assert.equal(r.due('a', 3, P), true);
-  assert.equal(r.due('d', 3, P), false);
-  for (let i = 0; i < 100; i++) r.renewed([`k${i}`], 4);
-  assert.ok(r.size <= 3);
+test('renewals: bounded by its slots; a key whose slot another took is due again, never taken for that other', () => {
+  const r = new Renewals(4);
+  const keys = Array.from({ length: 40 }, (_, i) => `1|10.0.0.${i}`);
+  r.renewed(keys, W);
+  const held = keys.filter((k) => !r.due(k, W, P));
+  assert.ok(held.length >= 1 && held.length <= 4, `at most 4 remembered (${held.length})`);
+  // each slot holds the last key written to it: every other key is due
+  assert.equal(keys.filter((k) => r.due(k, W, P)).length, keys.length - held.length);
+  for (const k of keys) assert.equal(r.due(`${k}x`, W, P), true, 'a name never renewed is due, whatever shares its slot');
 });
