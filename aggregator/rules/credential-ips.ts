@@ -47,6 +47,27 @@ export function newestIps(lastSeen: ReadonlyMap<string, number>, fromTs: number,
   return seen.slice(0, max).map(([ip]) => ip);
 }
 
+/** the newest few ts while nthNewestTs walks, newest first (no array per call for the usual credential_min_ips) */
+const newest = new Float64Array(8);
+
+/** The `n`-th newest ts of `lastSeen` (-Infinity when it holds fewer). */
+export function nthNewestTs(lastSeen: ReadonlyMap<string, number>, n: number): number {
+  if (n <= 0) return Number.POSITIVE_INFINITY;
+  if (lastSeen.size < n) return Number.NEGATIVE_INFINITY;
+  if (n > newest.length) {
+    const all = Float64Array.from(lastSeen.values()).sort();
+    return all[all.length - n] as number;
+  }
+  newest.fill(Number.NEGATIVE_INFINITY, 0, n);
+  for (const ts of lastSeen.values()) {
+    if (ts <= (newest[n - 1] as number)) continue;
+    let i = n - 1;
+    for (; i > 0 && ts > (newest[i - 1] as number); i--) newest[i] = newest[i - 1] as number;
+    newest[i] = ts;
+  }
+  return newest[n - 1] as number;
+}
+
 const fromTs = (c: CredentialCounts, s: DetectionSettings) => c.now - s.credential_window_seconds * 1000;
 const holds = (c: CredentialCounts, s: DetectionSettings) => atLeastIpsSince(c.ips, fromTs(c, s), s.credential_min_ips);
 
@@ -58,6 +79,8 @@ export const credentialIps: CredentialRule<CredentialIpsFinding> = {
   candidate: holds,
   holds,
   count: (c, s) => distinctIpsSince(c.ips, fromTs(c, s)),
+  // holds while the credential_min_ips-th newest IP is in the window: ts > now - window
+  holdsUntil: (c, s) => nthNewestTs(c.ips, s.credential_min_ips) + s.credential_window_seconds * 1000,
   finding(service, credential, c, s, since) {
     const from = fromTs(c, s);
     return {

@@ -86,6 +86,13 @@ export interface CredentialRule<F extends { type: string } = { type: string }> e
   finding(service: string, credential: string, c: CredentialCounts, s: DetectionSettings, since: number): F;
   /** the finding's `count` alone: findings cut to SIEM_MAX_FINDINGS are then built only for those kept */
   count(c: CredentialCounts, s: DetectionSettings): number;
+  /**
+   * Optional, for counts where `holds` is true: the clock before which it
+   * stays true with no new record (counts only lose IPs as time passes), so
+   * a backend need not step the candidate at clock ticks before then.
+   * Without it the memory backend steps the candidate at every tick.
+   */
+  holdsUntil?(c: CredentialCounts, s: DetectionSettings): number;
 }
 
 /** Ratios in findings: four decimals. */

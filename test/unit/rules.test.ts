@@ -272,6 +272,33 @@ test('a credential candidate never stops being one while its IPs still allow the
   }
 });
 
+test('every credential rule with holdsUntil: it holds at every clock before that time, and not at it (no new record)', () => {
+  for (const r of CREDENTIAL_RULES) {
+    if (!r.holdsUntil) continue;
+    const until = r.holdsUntil.bind(r);
+    fc.assert(
+      fc.property(
+        settingsArb,
+        fc.array(fc.integer({ min: 0, max: 600_000 }), { maxLength: 8 }),
+        fc.integer({ min: 0, max: 600_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        (s, stamps, now, d) => {
+          const ips = new Map(stamps.filter((t) => t <= now).map((t, i) => [`10.0.0.${i}`, t]));
+          if (!r.holds({ ips, now }, s)) return true;
+          const end = until({ ips, now }, s);
+          const t = Math.min(end - 1, now + d);
+          return end > now && r.holds({ ips, now: t }, s) && !r.holds({ ips, now: end }, s);
+        },
+      ),
+      { numRuns: 1000, seed: 15 },
+    );
+  }
+  assert.ok(
+    CREDENTIAL_RULES.some((r) => r.holdsUntil),
+    'credential_ips says until when it holds',
+  );
+});
+
 test('the candidate property can fail: a condition that is not necessary is caught', () => {
   // sanity of the harness: "at least error_min + 1 failures" is not necessary for error_ip
   const base = rule('error_ip');

@@ -3,7 +3,8 @@
 // in step with every remembered credential-IP pair.
 import { CREDENTIAL_RULES } from '../../rules/registry';
 import { stepCredential } from '../../rules/step';
-import { OUT, type Run } from '../../rules/types';
+import type { DetectionSettings } from '../../../common/settings';
+import { OUT, type CredentialCounts, type Run } from '../../rules/types';
 import type { SnapshotRuns } from '../state';
 import { CREDENTIAL_BYTES, stringBytes } from './key-budget';
 import type { CredentialIps } from './credential-ips';
@@ -16,7 +17,7 @@ import type { CredentialEntry, ServiceState } from './service';
  */
 export function newCredentialEntry(svc: ServiceState, credential: string, lastTs: number, ips: CredentialIps): CredentialEntry {
   const bytes = CREDENTIAL_BYTES + stringBytes(`${svc.id}#${credential}`) + stringBytes(credential) + ips.bytes;
-  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0, run0: OUT };
+  return { kind: 'credential', svc, key: credential, lastTs, ips, bytes, node: -1, inRuns: 0, run0: OUT, due: -1 };
 }
 
 /** Forget every IP of `e` (it expired); returns the change of its weight. */
@@ -70,4 +71,19 @@ export function stepCredentialRules(
       if (i === 0) e.run0 = after;
     }
   }
+  // a candidate is stepped by the sweep when its time comes (credential-due.ts);
+  // filed once: later records only move that time later, so a filing is never late
+  if (e.inRuns !== 0 && e.due < 0) svc.credentialDue.file(e, steppedAt(e, c, svc.settings, now));
+}
+
+/** The clock at which the sweep must next step candidate `e` (`c`: its counts at `now`): the soonest a rule it is in may stop holding. */
+function steppedAt(e: CredentialEntry, c: CredentialCounts, s: DetectionSettings, now: number): number {
+  let at = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
+    if ((e.inRuns & (1 << i)) === 0) continue;
+    const rule = CREDENTIAL_RULES[i] as (typeof CREDENTIAL_RULES)[number];
+    // a rule that does not say: every tick
+    at = Math.min(at, rule.holdsUntil ? rule.holdsUntil(c, s) : now);
+  }
+  return at;
 }

@@ -2,6 +2,7 @@
 // and per rule the candidates with their runs (rules/step.ts), so findings,
 // top lists and gauges cost work in proportion to flagged entities, never to
 // all tracked keys.
+import { CredentialDue } from './credential-due';
 import type { DetectionSettings } from '../../../common/settings';
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import type { Run } from '../../rules/types';
@@ -33,6 +34,8 @@ export interface CredentialEntry {
   run0: Run;
   /** set when the key left the state (a snapshot being taken skips it) */
   gone?: true;
+  /** the second of its live filing in its service's credentialDue, -1 when none */
+  due: number;
   /** accounted weight (key-budget.ts), its IP pairs included */
   bytes: number;
   /** its node in the state's recency order (recency.ts) */
@@ -66,6 +69,8 @@ export class ServiceState {
   readonly ipRuns: Map<Slot, Run>[] = IP_RULES.map(() => new Map());
   /** per credential rule (registry order): candidate -> its run */
   readonly credentialRuns: Map<CredentialEntry, Run>[] = CREDENTIAL_RULES.map(() => new Map());
+  /** when each credential candidate is next stepped by the sweep */
+  readonly credentialDue = new CredentialDue();
   topRequests!: TopCandidates;
   topErrors!: TopCandidates;
   /** the slots' histories as this service's top candidates read them: other generations hold nothing */
@@ -168,6 +173,8 @@ export class ServiceState {
       this.topRequests = this.topRequests.resized(cap);
       this.topErrors = this.topErrors.resized(cap);
     }
+    // the candidates' times depend on the settings (none yet at the first)
+    if (this.settings !== undefined) this.credentialDue.stepAll();
     this.settings = s;
     this.layout = layout;
     this.#rangesAt = Number.NaN;

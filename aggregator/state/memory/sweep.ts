@@ -23,8 +23,8 @@ export function sweepService(svc: ServiceState, cx: SlotCounts, now: number, ste
       else if (after !== before) runs.set(e, after);
     }
   });
-  // walked in place, not copied: a step at one clock is idempotent, so an entry a step moves between maps may be stepped again harmlessly
-  for (const runs of svc.credentialRuns) for (const e of runs.keys()) stepCredential(e);
+  // the credential candidates whose time came (credential-due.ts), not all of them
+  for (const e of svc.credentialDue.take(now, svc.credentialRuns)) stepCredential(e);
   for (const e of svc.topRequests.set) if (cx.at(svc, e, now).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
   for (const e of svc.topErrors.set) if (cx.at(svc, e, now).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
 }
