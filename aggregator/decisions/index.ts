@@ -19,8 +19,10 @@ export const FOLLOW_MS = 1000;
 
 export interface Decisions {
   service: DecisionService;
-  /** one reconcile round now (tests, and the timer) */
+  /** one reconcile round now, unconditionally (tests, an operator's call) */
   reconcileNow(): Promise<number>;
+  /** the timer's round: reconciles unless another aggregator of the shared store took this round; returns whether it did */
+  round(): Promise<boolean>;
   /** write the decisions file now (in-memory store with SIEM_STATE_FILE only) */
   save(): Promise<void>;
 }
@@ -51,8 +53,15 @@ export function registerDecisions(
       .finally(() => (running = undefined));
     return running;
   };
+  // a round lasts a little less than the timer's period, so that its taker's next tick finds it over
+  const roundMs = Math.max(10, Math.floor(0.8 * config.sweepIntervalMs));
+  const round = async (): Promise<boolean> => {
+    if (!(await repo.claimRound(roundMs))) return false;
+    await reconcileNow();
+    return true;
+  };
   const tick = () =>
-    reconcileNow().then(
+    round().then(
       () => (lastError = ''),
       (err) => {
         // one line per distinct failure, not one per tick
@@ -114,7 +123,7 @@ export function registerDecisions(
     await save();
     await repo.close();
   });
-  return { service, reconcileNow, save };
+  return { service, reconcileNow, round, save };
 }
 
 /** The decisions' own Redis link. Without an 'error' listener ioredis prints

@@ -16,6 +16,8 @@
 //   ks:{d}:epoch set by the first write after the keys were made: a reader
 //                never applies a delta to a set read before the data was lost
 //   ks:{d}:lock  writer lock (SET NX PX), so two aggregators never reconcile at once
+//   ks:{d}:round taken (SET NX PX) by the aggregator that reconciles this round:
+//                the others skip theirs, so findings are read once per round
 //
 // Writes go through one Lua script that takes sequence numbers and writes in
 // the same atomic step: a reader (MULTI) never sees a sequence number whose
@@ -34,6 +36,7 @@ const K = {
   pull: 'ks:{d}:pull',
   supp: 'ks:{d}:supp',
   lock: 'ks:{d}:lock',
+  round: 'ks:{d}:round',
   ver: 'ks:{d}:ver',
   log: 'ks:{d}:log',
   floor: 'ks:{d}:logfloor',
@@ -134,6 +137,10 @@ export class RedisDecisionRepo implements DecisionRepo {
     client.defineCommand('ksDecDelta', { numberOfKeys: 5, lua: DELTA });
     client.defineCommand('ksDecUnlock', { numberOfKeys: 1, lua: UNLOCK });
     this.r = client as RedisClient & Scripted;
+  }
+
+  async claimRound(ms: number): Promise<boolean> {
+    return (await this.r.set(K.round, '1', 'PX', ms, 'NX')) === 'OK';
   }
 
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -34,6 +34,12 @@ export interface StreamView extends SetVersion {
 export interface DecisionRepo {
   /** run `fn` as the only writer (across aggregators, for Redis) */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Whether this aggregator takes the reconcile round of the next `ms`: on a
+   * shared store the first to ask does, and the others skip theirs, so Redis
+   * reads the findings once per round whatever the number of aggregators.
+   */
+  claimRound(ms: number): Promise<boolean>;
   active(): Promise<StoredDecision[]>;
   suppressed(): Promise<Map<string, number>>;
   /** apply atomically; returns the added decisions with their ids */
@@ -81,6 +87,11 @@ export class MemoryDecisionRepo implements DecisionRepo {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly logKeep = DEFAULT_LOG_KEEP) {}
+
+  /** one aggregator per store: every round is its own */
+  async claimRound(): Promise<boolean> {
+    return true;
+  }
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn);

@@ -9,19 +9,21 @@ import path from 'node:path';
 import { getJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
 import { startRedis, waitFor } from '../helpers/redis';
 import { FOLLOW_MS } from '../../aggregator/decisions/index';
+import { RedisDecisionRepo } from '../../aggregator/decisions/redis-repo';
+import { connectRedis, parseRedisState } from '../../aggregator/state/redis/client';
 import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, values } from '../helpers/decisions';
 
 const env = { SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`, SIEM_ADMIN_TOKEN: ADMIN, SIEM_SWEEP_INTERVAL_MS: '60000' };
 
 /** A real redis-server and two aggregators sharing it, stopped after the test. */
-async function twoOnOneRedis(t: TestContext): Promise<[RunningAggregator, RunningAggregator]> {
+async function twoOnOneRedis(t: TestContext): Promise<[RunningAggregator, RunningAggregator, string]> {
   const redis = await startRedis();
   t.after(() => redis.close());
   const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
   t.after(() => a.close());
   const b = await startAggregator({ ...env, SIEM_STATE: redis.url });
   t.after(() => b.close());
-  return [a, b];
+  return [a, b, redis.url];
 }
 
 async function healthy(agg: RunningAggregator): Promise<void> {
@@ -109,4 +111,39 @@ test('in-memory decisions and stream positions survive a restart (SIEM_STATE_FIL
   assert.equal(await deleteDecision(second.url, id), 204);
   const next = await pull(second.url, KEY_A);
   assert.deepEqual([values(next.body.new), values(next.body.deleted)], [['198.51.100.1'], ['203.0.113.7']]);
+});
+
+test('one reconcile round per period across the aggregators of one Redis: the first to ask takes it, the others skip theirs', async (t) => {
+  const [a, b, url] = await twoOnOneRedis(t);
+  await healthy(a);
+  await healthy(b);
+  await waitFor('decision store reachable', async () => (await pull(a.url, KEY_B, true)).status === 200);
+  assert.equal(await attack(b.url, '203.0.113.8'), 202);
+  // the round lasts 0.8 x SIEM_SWEEP_INTERVAL_MS (48 s here): a's timer round, then b's in it
+  assert.equal(await a.decisions.round(), true);
+  assert.equal(await b.decisions.round(), false);
+  assert.equal(await a.decisions.round(), false, 'not even its taker twice');
+  assert.deepEqual(values((await pull(b.url, KEY_A, true)).body.new), ['203.0.113.8'], 'the round taken found the shared findings');
+  // an explicit reconcile is not a timer round
+  assert.equal(typeof (await b.decisions.reconcileNow()), 'number');
+
+  // the store's claim itself: one taker per period, free again after it
+  const ready = async () => {
+    const c = connectRedis(parseRedisState(url));
+    if (c.status !== 'ready') await new Promise((ok) => c.once('ready', ok));
+    return new RedisDecisionRepo(c);
+  };
+  const [first, second] = await Promise.all([ready(), ready()]);
+  t.after(() => Promise.all([first.close(), second.close()]));
+  await waitFor('round over', () => first.claimRound(150), 60_000);
+  assert.equal(await second.claimRound(150), false);
+  await new Promise((ok) => setTimeout(ok, 300));
+  assert.equal(await second.claimRound(150), true);
+});
+
+test("in memory every timer round is the aggregator's own", async (t) => {
+  const agg = await startAggregator(env);
+  t.after(() => agg.close());
+  assert.equal(await agg.decisions.round(), true);
+  assert.equal(await agg.decisions.round(), true);
 });
