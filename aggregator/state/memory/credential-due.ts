@@ -12,6 +12,10 @@
 // candidate is stepped at the first tick at or after its time, or earlier
 // (then filed again), never later, as when every candidate was stepped.
 // A candidate has one live filing: `e.due` is its second, or -1 when none.
+// Records only move that time later, except past a credential's IP cap,
+// where the pair dropped is the least recently used, which late records can
+// make newer than the pairs a rule counts: a candidate at its cap is filed
+// for the next tick, every tick (credential-entry.ts steppedAt).
 import type { CredentialEntry } from './service';
 
 export class CredentialDue {
@@ -59,11 +63,13 @@ export class CredentialDue {
     for (const k of keys) {
       for (const e of this.#at.get(k) as CredentialEntry[])
         if (e.due === k) {
-          e.due = -1;
+          // taken: a stale filing of it in the same bucket is passed over
+          e.due = -2;
           if (!e.gone) out.push(e);
         }
       this.#at.delete(k);
     }
+    for (const e of out) e.due = -1;
     return out;
   }
 }

@@ -41,13 +41,15 @@ export function seeIp(e: CredentialEntry, v4: number, ipKey: string, ts: number,
 /**
  * Every credential rule over `e` at clock `now`, after a record at `ts`
  * (undefined: a clock tick), from the runs held or `saved` ones (a snapshot's);
- * `c` is reused counts. A run is written only when it changes.
+ * `c` is reused counts, `cap` the IPs a credential keeps. A run is written
+ * only when it changes.
  */
 export function stepCredentialRules(
   svc: ServiceState,
   e: CredentialEntry,
   c: { ips: ReadonlyMap<string, number>; now: number },
   now: number,
+  cap: number,
   ts?: number,
   saved?: SnapshotRuns,
 ): void {
@@ -72,12 +74,16 @@ export function stepCredentialRules(
     }
   }
   // a candidate is stepped by the sweep when its time comes (credential-due.ts);
-  // filed once: later records only move that time later, so a filing is never late
-  if (e.inRuns !== 0 && e.due < 0) svc.credentialDue.file(e, steppedAt(e, c, svc.settings, now));
+  // filed once: later records only move that time later (below its IP cap: at it,
+  // see steppedAt and state.ts #applyCredential), so a filing is never late
+  if (e.inRuns !== 0 && e.due < 0) svc.credentialDue.file(e, steppedAt(e, c, svc.settings, now, cap));
 }
 
 /** The clock at which the sweep must next step candidate `e` (`c`: its counts at `now`): the soonest a rule it is in may stop holding. */
-function steppedAt(e: CredentialEntry, c: CredentialCounts, s: DetectionSettings, now: number): number {
+function steppedAt(e: CredentialEntry, c: CredentialCounts, s: DetectionSettings, now: number, cap: number): number {
+  // at its cap of IPs a new one drops the least recently used, which a late record can make newer than those
+  // a rule counts: its time could then come sooner than filed, so such a candidate is stepped at every tick
+  if (e.ips.size >= cap) return now;
   let at = Number.POSITIVE_INFINITY;
   for (let i = 0; i < CREDENTIAL_RULES.length; i++) {
     if ((e.inRuns & (1 << i)) === 0) continue;

@@ -238,7 +238,9 @@ export class MemoryState implements SiemState, Snapshotting {
       }
     }
     e.lastTs = Math.max(e.lastTs, ts);
-    this.#keyBytes += seeIp(e, v4, ipKey, ts, Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips));
+    this.#keyBytes += seeIp(e, v4, ipKey, ts, this.#ipCap(svc));
+    // reaching its cap, a candidate filed ahead is stepped at every tick from now on (credential-entry.ts steppedAt)
+    if (e.due > Math.floor(now / 1000) && e.ips.size >= this.#ipCap(svc)) e.due = -1;
     this.#stepCredential(svc, e, now, ts);
   }
 
@@ -264,7 +266,12 @@ export class MemoryState implements SiemState, Snapshotting {
 
   /** Every credential rule over `e` at clock `now`, after a record at `ts` (undefined: a clock tick). */
   #stepCredential(svc: ServiceState, e: CredentialEntry, now: number, ts?: number, saved?: SnapshotRuns): void {
-    stepCredentialRules(svc, e, this.#cc, now, ts, saved);
+    stepCredentialRules(svc, e, this.#cc, now, this.#ipCap(svc), ts, saved);
+  }
+
+  /** the IPs a credential of `svc` keeps */
+  #ipCap(svc: ServiceState): number {
+    return Math.max(this.#credentialMaxIps, svc.settings.credential_min_ips);
   }
 
   /** A key has left #keys, by eviction or expiry: forget the rest of it. */
