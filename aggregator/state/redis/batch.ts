@@ -285,8 +285,11 @@ export function writeCounts(
     }
     // its hash's TTL renewed by this aggregator once per eighth of it, not
     // at every write (renewals.ts); a key starting over is renewed
-    const renew = iw === undefined || iw.reset !== undefined || renewals.due(ik, wall, svc.ttlMs / RENEW_PARTS);
-    if (renew) w.renewed.push(ik);
+    const renew = iw === undefined || iw.reset !== undefined || renewals.due(ik, wall, svc.ttlMs - svc.ttlMs / RENEW_PARTS);
+    if (renew) {
+      w.renewed.push(ik);
+      w.renewedTtl.push(svc.ttlMs);
+    }
     if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
     if (plain !== undefined && !renew && trim === '-' && iw?.reset === undefined)
       // three tokens instead of twelve: the script's parsing was a fifth of its work per key

@@ -283,7 +283,7 @@ export class RedisState implements SiemState {
     }
     keepAlive(w, writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites, this.#renewals));
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
-    if (run.seen === 0) this.#renewals.renewed(w.renewed, w.wall); // (an earlier try's renewals are not known)
+    if (run.seen === 0) this.#renewals.renewed(w.renewed, w.renewedTtl, w.wall); // (an earlier try's renewals are not known)
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
     await this.#capKeys(b.ips.size + b.creds.size, b.nowEnd);
     const rejected: ApplyResult['rejected'] = {};

@@ -364,6 +364,8 @@ export class Writes {
   /** the wall clock when the batch's writes were decided, and the IP history hashes (b.ips keys) they renew (renewals.ts) */
   readonly wall = Date.now();
   readonly renewed: string[] = [];
+  /** the TTL each of them is renewed with */
+  readonly renewedTtl: number[] = [];
   constructor(readonly groups: Groups) {}
 
   /** Queue one op on keys of tag `tag` (a Redis command: at most OP_ARGS arguments). */
