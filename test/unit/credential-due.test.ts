@@ -57,15 +57,7 @@ for (const how of ['by time', 'by a shorter window'] as const)
 test('credential runs stepped when due end at the same sweeps as stepping every candidate at every sweep (late records, a small IP cap)', async () => {
   // the reference gets a settings change before every sweep (top_n toggled, no rule reads it):
   // that steps every credential candidate at that sweep, as the sweep did before candidates were filed by time
-  const mk = () =>
-    new MemoryState({
-      clock: createClock('event'),
-      defaults: DEFAULT_SETTINGS,
-      maxKeys: 10_000,
-      maxServices: 10,
-      maxFindings: 1000,
-      credentialMaxIps: 3,
-    });
+  const mk = () => state(3).s;
   const base = { credential_min_ips: 2, credential_window_seconds: 20 };
   await fc.assert(
     fc.asyncProperty(
@@ -121,14 +113,7 @@ test('credential runs stepped when due end at the same sweeps as stepping every 
 });
 
 test('a candidate that reaches its IP cap is stepped at every sweep: late IPs pushing out the counted ones end its run on time', async () => {
-  const s = new MemoryState({
-    clock: createClock('event'),
-    defaults: DEFAULT_SETTINGS,
-    maxKeys: 10_000,
-    maxServices: 10,
-    maxFindings: 1000,
-    credentialMaxIps: 5,
-  });
+  const { s } = state(5);
   const T = T0 + 400_000;
   const seen = (t: number, ip: string) => s.apply([rec(t, ip, 200, 'orders', 'K')]);
   // three IPs at T: a candidate (credential_min_ips 3, 300 s window), due at T + 300 s

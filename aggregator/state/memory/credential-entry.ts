@@ -73,10 +73,12 @@ export function stepCredentialRules(
       if (i === 0) e.run0 = after;
     }
   }
-  // a candidate is stepped by the sweep when its time comes (credential-due.ts);
-  // filed once: later records only move that time later (below its IP cap: at it,
-  // see steppedAt and state.ts #applyCredential), so a filing is never late
-  if (e.inRuns !== 0 && e.due < 0) svc.credentialDue.file(e, steppedAt(e, c, svc.settings, now, cap));
+  // a candidate is stepped by the sweep when its time comes (credential-due.ts),
+  // filed once: below its IP cap later records only move that time later, so a
+  // filing is never late; one filed ahead that reaches the cap is filed again
+  // for the next tick (steppedAt), its old filing left stale
+  if (e.inRuns !== 0 && (e.due < 0 || (e.due > Math.floor(now / 1000) && e.ips.size >= cap)))
+    svc.credentialDue.file(e, steppedAt(e, c, svc.settings, now, cap));
 }
 
 /** The clock at which the sweep must next step candidate `e` (`c`: its counts at `now`): the soonest a rule it is in may stop holding. */

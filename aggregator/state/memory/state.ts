@@ -239,8 +239,6 @@ export class MemoryState implements SiemState, Snapshotting {
     }
     e.lastTs = Math.max(e.lastTs, ts);
     this.#keyBytes += seeIp(e, v4, ipKey, ts, this.#ipCap(svc));
-    // reaching its cap, a candidate filed ahead is stepped at every tick from now on (credential-entry.ts steppedAt)
-    if (e.due > Math.floor(now / 1000) && e.ips.size >= this.#ipCap(svc)) e.due = -1;
     this.#stepCredential(svc, e, now, ts);
   }
 
