@@ -106,9 +106,14 @@ export function headerValue(headers: unknown, name: string, whole = false): stri
  * credential (no `authenticated_entity`) and sets `x-anonymous-consumer: true`
  * on the request. Every unauthenticated client shares it, so it is no
  * credential: taken as one, it would be one credential used from every IP.
+ * Only with a consumer: a client can send the header itself, and where no
+ * auth plugin ran (no consumer) Kong leaves it as sent, so the header alone
+ * would let any client hide its `header` credential from credential_ips.
  */
 export function isAnonymous(log: Obj): boolean {
   if (text(obj(log.authenticated_entity)?.id) !== undefined) return false;
+  const c = obj(log.consumer);
+  if (text(c?.id) === undefined && text(c?.username) === undefined && text(c?.custom_id) === undefined) return false;
   return headerValue(obj(log.request)?.headers, ANONYMOUS_HEADER)?.toLowerCase() === 'true';
 }
 

@@ -184,6 +184,28 @@ test("Kong's anonymous consumer is no credential, whatever the credential source
   assert.equal((await credentialFindings(agg, 'real'))[0]?.credential, 'cred-1');
 });
 
+// red team: with no auth plugin on the route (no consumer), x-anonymous-consumer
+// is whatever the client sent: it must not hide the credential header from credential_ips.
+test('a client-sent x-anonymous-consumer header does not hide its credential from credential_ips', async (t) => {
+  const agg = await start(t, { SIEM_HASH_CREDENTIALS: 'false', SIEM_CREDENTIAL_MIN_IPS: '3' });
+  const base = 1_717_799_300_000;
+  const forged = Array.from({ length: 4 }, (_, i) =>
+    kongLog({
+      service: 'front-auth',
+      consumer: null,
+      ip: `198.51.100.${i + 1}`,
+      startedAt: base + i,
+      headers: { 'x-auth-sub': 'stolen-sub', 'X-Anonymous-Consumer': 'true' },
+    }),
+  );
+  const r = await postJson(`${agg.url}/v1/kong-log`, forged, { 'x-siem-credential-source': 'header' });
+  assert.deepEqual(r.body, { accepted: 4, rejected: 0 });
+  const found = await credentialFindings(agg, 'front-auth');
+  assert.equal(found.length, 1, 'the credential used from 4 IPs is flagged');
+  assert.equal(found[0].credential, 'stolen-sub');
+  assert.equal(found[0].count, 4);
+});
+
 // issue 16 (2)
 test('authorization and proxy-authorization are refused as the credential header (400): Kong logs them as REDACTED', async (t) => {
   const agg = await start(t);

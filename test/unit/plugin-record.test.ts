@@ -93,6 +93,18 @@ test("an auth plugin's anonymous consumer is no credential, whatever the source;
   assert.equal(recordFromSerialized(ser(kongLog({ consumer: 'acme', credentialId: null })), plain)?.credential, 'acme');
 });
 
+// red team: the header is the client's to send; only a consumer standing in makes it Kong's marker
+test('a client sending x-anonymous-consumer itself, with no consumer, keeps its header credential', () => {
+  const forged = kongLog({ consumer: null, headers: { 'x-auth-sub': 'sub-9', 'x-anonymous-consumer': 'true' } });
+  for (const credentialSource of ['auto', 'header'] as const)
+    assert.equal(recordFromSerialized(ser(forged), { ...plain, credentialSource })?.credential, 'sub-9', credentialSource);
+  // an empty consumer object is no consumer either
+  const empty = { ...forged, consumer: {} };
+  assert.equal(recordFromSerialized(ser(empty), { ...plain, credentialSource: 'header' })?.credential, 'sub-9');
+  // the anonymous consumer itself still hides it
+  assert.equal(recordFromSerialized(ser(anonymousKongLog({ headers: { 'x-auth-sub': 'sub-9' } })), plain)?.credential, undefined);
+});
+
 // issue 16 (4)
 test('a stream-subsystem log is recognised as such and gives no record; HTTP logs are not stream logs', () => {
   assert.equal(isStreamLog(kongStreamLog()), true);
