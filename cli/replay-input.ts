@@ -59,6 +59,30 @@ export async function* plainChunks(fh: fsp.FileHandle, onBytes: (n: number) => v
   }
 }
 
+/**
+ * plainChunks for parser threads: each read into a fresh buffer from
+ * `buffer()`, after `reserve` bytes left for the caller (the unfinished
+ * line before it), the buffer the caller's to keep, give or recycle.
+ */
+export async function* reservedChunks(
+  fh: fsp.FileHandle,
+  onBytes: (n: number) => void,
+  buffer: () => ArrayBuffer,
+  reserve: number,
+): AsyncGenerator<Buffer> {
+  let cur = Buffer.from(buffer(), reserve);
+  let reading = fh.read(cur, 0, cur.length, null);
+  for (;;) {
+    const { bytesRead } = await reading;
+    if (bytesRead === 0) return;
+    const next = Buffer.from(buffer(), reserve);
+    reading = fh.read(next, 0, next.length, null);
+    onBytes(bytesRead);
+    yield cur.subarray(0, bytesRead);
+    cur = next;
+  }
+}
+
 export async function isGzip(fh: fsp.FileHandle): Promise<boolean> {
   const head = Buffer.alloc(2);
   const { bytesRead } = await fh.read(head, 0, 2, 0);

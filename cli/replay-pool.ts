@@ -1,20 +1,21 @@
 // Parsing replay's blocks of lines on parser threads (--workers N: the main
 // thread, which runs the detectors, and N - 1 parser threads). A block goes
-// to the parser thread with the fewest waiting; when every one already has
-// PER_THREAD, the main thread parses it itself rather than wait. Results
-// ready at the head of the queue are taken (the detectors run over them)
-// before each block is given. Results are taken strictly in the order the
-// blocks were given, so the main thread feeds the state exactly as one
-// thread reading the file would.
+// to the parser thread with the fewest not yet parsed, by a count each keeps
+// in shared memory (the main thread reads their answers only when it waits,
+// so going by those a thread would look busy long after it ran dry); when
+// every one already has PER_THREAD, the main thread first runs the detectors
+// over the results ready, then parses the block itself rather than wait.
+// Results are taken strictly in the order the blocks were given, so the
+// main thread feeds the state exactly as one thread reading the file would.
 //
 // Why the main thread parses too: parsing a line costs ~2-3 times what the
 // detectors spend on its record, so a parser thread parsing everything
 // leaves the main thread idle most of the time and the run is as long as the
 // parser thread's part (--workers 2 was no faster than one thread). Taking
 // a block whenever the parser threads have PER_THREAD waiting, the main
-// thread parses about a third of them (500k lines: ~35%), close to the even
-// split of the work between two threads, and the parser thread keeps work
-// queued while the main thread is busy.
+// thread parses about a third of them (500k lines: ~35%; ~25% since the
+// counts are shared: the parser thread was idle ~1 s of ~5 s before),
+// close to the even split of the work between two threads.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -40,15 +41,33 @@ const PER_THREAD = 3;
  */
 const YOUNG_MB = 4;
 /**
- * Block buffers this size come back from the threads and are used again
- * (a block is one read chunk of lines plus the unfinished line before it):
- * no fresh buffer per block, freed in another thread.
+ * Room kept before each read (cli/replay-input.ts, reservedChunks) for the
+ * unfinished line of the previous read, copied there: a block is then the
+ * buffer read into, moved to a thread as it is, not a copy of the chunk.
  */
-const BLOCK_BYTES = POOL_CHUNK_BYTES + 64 * 1024;
+export const BLOCK_RESERVE = 64 * 1024;
+/** Block buffers this size come back from the threads and are used again: no fresh buffer per block, freed in another thread. */
+const BLOCK_BYTES = POOL_CHUNK_BYTES + BLOCK_RESERVE;
 
 interface Waiting {
   ok: (r: BlockResult) => void;
   fail: (e: Error) => void;
+}
+
+interface Thread {
+  worker: Worker;
+  /** blocks given whose results have not come back (messages are read only when this thread waits) */
+  waiting: Waiting[];
+  /** blocks given, and blocks the thread has finished (it counts them, before its answer is even read) */
+  given: number;
+  done: Int32Array;
+}
+
+/** What a parser thread is started with. */
+export interface WorkerInput {
+  o: LineOptions;
+  /** [0]: blocks it has finished parsing */
+  done: Int32Array;
 }
 
 interface Entry {
@@ -57,7 +76,7 @@ interface Entry {
 }
 
 export class OrderedParser {
-  private readonly threads: { worker: Worker; waiting: Waiting[] }[] = [];
+  private readonly threads: Thread[] = [];
   private readonly queue: Entry[] = [];
   /** block buffers back from the threads */
   private readonly spare: ArrayBuffer[] = [];
@@ -72,14 +91,15 @@ export class OrderedParser {
   ) {
     this.here = lineMapper(o);
     for (let i = 1; i < n; i++) {
+      const done = new Int32Array(new SharedArrayBuffer(4));
       const worker = new Worker(path.join(__dirname, 'replay-worker.js'), {
-        workerData: o,
+        workerData: { o, done } satisfies WorkerInput,
         resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB },
       });
-      const t = { worker, waiting: [] as Waiting[] };
+      const t: Thread = { worker, waiting: [], given: 0, done };
       // a thread answers its blocks in the order it got them
       worker.on('message', (m: { packed: PackedBlock; buf: ArrayBuffer }) => {
-        if (m.buf.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * n) this.spare.push(m.buf);
+        this.recycle(m.buf);
         t.waiting.shift()?.ok(unpack(m.packed));
       });
       const die = (e: Error) => {
@@ -95,7 +115,17 @@ export class OrderedParser {
   /** A buffer of `size` bytes for a block to give (used again once a thread is done with it). */
   block(size: number): Buffer {
     if (size > BLOCK_BYTES || this.threads.length === 0) return Buffer.allocUnsafeSlow(size);
-    return Buffer.from(this.spare.pop() ?? new ArrayBuffer(BLOCK_BYTES), 0, size);
+    return Buffer.from(this.buffer(), 0, size);
+  }
+
+  /** A block buffer (BLOCK_RESERVE + POOL_CHUNK_BYTES) to read into. */
+  buffer(): ArrayBuffer {
+    return this.spare.pop() ?? new ArrayBuffer(BLOCK_BYTES);
+  }
+
+  /** `buf` (from buffer()) not given after all: used again. */
+  recycle(buf: ArrayBufferLike): void {
+    if (buf.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * this.n) this.spare.push(buf as ArrayBuffer);
   }
 
   /**
@@ -104,22 +134,23 @@ export class OrderedParser {
    * queue, in order; waits for the head only when many are pending.
    */
   async give(block: Buffer | typeof OVER_LONG, take: (r: Block) => Promise<void>): Promise<void> {
-    // the results ready first: the detectors run in order, and their memory goes
-    while (this.queue.length > 0 && (this.queue[0] as Entry).r !== undefined) await this.takeHead(take);
+    // Results ready while every parser thread is full: the detectors run
+    // over them while the threads parse. With room in one, the block goes
+    // to it first: a thread left without work is time lost.
+    while (this.queue.length > 0 && (this.queue[0] as Entry).r !== undefined && this.roomiest() === undefined) await this.takeHead(take);
     const e: Entry = {};
     if (block === OVER_LONG) e.r = block;
     else {
-      let t = this.threads[0];
-      for (const u of this.threads) if (u.waiting.length < (t as (typeof this.threads)[number]).waiting.length) t = u;
-      if (t === undefined || t.waiting.length >= PER_THREAD || this.failed) {
+      const t = this.failed ? undefined : this.roomiest();
+      if (t === undefined) {
         // no parser thread with room (or none left): parsed here rather than waited for
         e.r = this.here(block, 0, block.length);
-        if (block.buffer.byteLength === BLOCK_BYTES && this.spare.length < PER_THREAD * this.n)
-          this.spare.push(block.buffer as ArrayBuffer);
+        this.recycle(block.buffer);
       } else {
         const parsed = new Promise<BlockResult>((ok, fail) => {
           t.waiting.push({ ok, fail });
-          t.worker.postMessage({ buf: block.buffer, length: block.length }, [block.buffer as ArrayBuffer]);
+          t.given++;
+          t.worker.postMessage({ buf: block.buffer, offset: block.byteOffset, length: block.length }, [block.buffer as ArrayBuffer]);
         });
         e.p = parsed.then((r) => {
           e.r = r;
@@ -130,8 +161,25 @@ export class OrderedParser {
     }
     this.queue.push(e);
     // bounded: beyond PER_THREAD per thread, this one waits for the head
-    while (this.queue.length > 0 && ((this.queue[0] as Entry).r !== undefined || this.queue.length > PER_THREAD * this.n))
-      await this.takeHead(take);
+    while (this.queue.length > PER_THREAD * this.n) await this.takeHead(take);
+  }
+
+  /**
+   * The parser thread with the fewest blocks not yet parsed, if under
+   * PER_THREAD, by the count it keeps: its answers are read only when this
+   * thread waits, and going by them it would look busy long after it ran dry.
+   */
+  private roomiest(): Thread | undefined {
+    let t: Thread | undefined;
+    let least = PER_THREAD;
+    for (const u of this.threads) {
+      const unparsed = u.given - Atomics.load(u.done, 0);
+      if (unparsed < least) {
+        least = unparsed;
+        t = u;
+      }
+    }
+    return t;
   }
 
   /** Hand `take` every result still pending, in order. */

@@ -12,9 +12,9 @@ import type { DetectionSettings } from '../common/settings';
 import { createClock, DEFAULT_MAX_SKEW_MS } from '../aggregator/clock';
 import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
-import { CHUNK_BYTES, POOL_CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks } from './replay-input';
+import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks, reservedChunks } from './replay-input';
 import type { LineOptions } from './replay-lines';
-import { OVER_LONG, OrderedParser, type Block } from './replay-pool';
+import { BLOCK_RESERVE, OVER_LONG, OrderedParser, type Block } from './replay-pool';
 import { emptyReport } from './report';
 
 export { missingFields } from './replay-lines';
@@ -306,6 +306,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
       let overLong = false;
       let fh: fsp.FileHandle | undefined;
       let src: Readable | undefined;
+      /** the chunks' buffers are the parser's, with this much room before each */
+      let inPlace = 0;
       try {
         const onBytes = (b: number) => (fileBytes += b);
         let chunks: AsyncGenerator<Buffer>;
@@ -315,7 +317,8 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
           // gzip goes through a stream (zlib keeps the buffers it is given)
           if (await isGzip(fh))
             chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
-          else chunks = plainChunks(fh, onBytes, pool ? POOL_CHUNK_BYTES : CHUNK_BYTES);
+          else if (pool) chunks = reservedChunks(fh, onBytes, () => parser.buffer(), (inPlace = BLOCK_RESERVE));
+          else chunks = plainChunks(fh, onBytes, CHUNK_BYTES);
         }
         for await (const chunk of chunks) {
           progress.bytes = bytesBefore + fileBytes;
@@ -339,15 +342,27 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
             if (last >= from) await takeBlock(parser.here(chunk, from, last + 1));
             from = last + 1;
           } else if (last >= from) {
-            // the lines up to the chunk's last \n, with what was left of the previous chunks
-            const block = parser.block(restBytes + last + 1 - from);
+            // the lines up to the chunk's last \n, with what was left of the
+            // previous chunks: in the chunk's buffer when they fit before it
+            const size = restBytes + last + 1 - from;
+            const at = chunk.byteOffset + from - restBytes;
+            const fits = inPlace > 0 && at >= chunk.byteOffset - inPlace;
+            const block = fits ? Buffer.from(chunk.buffer, at, size) : parser.block(size);
             let p = 0;
             for (const r of rest) p += r.copy(block, p);
-            chunk.copy(block, p, from, last + 1);
+            if (!fits) chunk.copy(block, p, from, last + 1);
             rest = [];
             restBytes = 0;
             from = last + 1;
+            // the rest kept before the block goes (its buffer is moved)
+            const tail = from < chunk.length && !overLong ? Buffer.from(chunk.subarray(from)) : undefined;
+            if (!fits && inPlace > 0) parser.recycle(chunk.buffer);
             await give(block);
+            if (tail !== undefined) {
+              rest.push(tail);
+              restBytes = tail.length;
+            }
+            continue;
           }
           if (from < chunk.length && !overLong) {
             restBytes += chunk.length - from;
@@ -357,6 +372,7 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
               restBytes = 0;
             } else rest.push(Buffer.from(chunk.subarray(from))); // a copy: the chunk's buffer is read into again
           }
+          if (inPlace > 0) parser.recycle(chunk.buffer);
         }
         if (overLong) await give(OVER_LONG);
         else if (restBytes > 0) {
