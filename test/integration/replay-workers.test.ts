@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { kongLogObject, scenario } from '../../cli/kong-traffic';
-import { replay, type BadLine, type ReplayResult } from '../../cli/replay';
-import { CHUNK_BYTES } from '../../cli/replay-input';
+import { MAX_LINE_BYTES, replay, type BadLine, type ReplayResult } from '../../cli/replay';
+import { CHUNK_BYTES, POOL_CHUNK_BYTES } from '../../cli/replay-input';
+import { BLOCK_RESERVE } from '../../cli/replay-pool';
 import { DEFAULT_RECORD_OPTIONS } from '../../common/kong-log';
 import { DEFAULT_SETTINGS } from '../../common/settings';
 import { kongStreamLog } from '../helpers/kong-log-fixture';
@@ -125,4 +126,29 @@ test('the CLI takes --workers and reports alike', { timeout: 120_000 }, async (t
   assert.equal(b.stderr, a.stderr);
   const bad = await runCli(['replay', '--workers', '0', ...files], { env });
   assert.equal(bad.code, 2, bad.stderr);
+});
+
+test('long lines with parser threads: past the room kept before a read, across reads, over the limit', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const logs = scenario({ endMs: END, benign: 3_000, spanMs: 600_000, seed: 5 }).map((r) => kongLogObject(r));
+  // a Kong log line of about `bytes` (a long request header, which replay does not read)
+  const padded = (i: number, bytes: number) => {
+    const o = logs[i] as { request: { headers: Record<string, string> } };
+    return JSON.stringify({ ...o, request: { ...o.request, headers: { ...o.request.headers, 'x-pad': 'p'.repeat(bytes) } } });
+  };
+  const lines = logs.map((l) => JSON.stringify(l));
+  lines[700] = padded(700, BLOCK_RESERVE + 1000);
+  lines[1400] = padded(1400, POOL_CHUNK_BYTES + 200_000);
+  lines[1401] = padded(1401, 2 * BLOCK_RESERVE);
+  lines[2100] = `{"pad":"${'p'.repeat(MAX_LINE_BYTES + 2 * CHUNK_BYTES)}"}`;
+  const file = path.join(dir, 'long.log');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const one = await run([file], 1);
+  assert.equal(one.result.bad_lines, 1);
+  assert.deepEqual(one.bad, [{ file, line: 2101, reason: `line over ${MAX_LINE_BYTES} bytes` }]);
+  assert.equal(one.result.kong_logs, lines.length - 1);
+  const two = await run([file], 2);
+  assert.deepEqual(two.result, one.result);
+  assert.deepEqual(two.bad, one.bad);
 });
