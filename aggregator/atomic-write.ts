@@ -6,7 +6,7 @@
 // A killed writer's temp files are removed by `removeLeftovers` at start.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 const TEMP_INFIX = '.tmp-';
@@ -29,9 +29,8 @@ export async function writeFileAtomic(
   let bytes = 0;
   try {
     // each chunk written whole before the next is asked for (a chunk's buffer may be reused then)
-    for await (const c of chunks)
-      bytes += typeof c === 'string' ? (await fh.write(c)).bytesWritten : (await fh.write(c, 0, c.length)).bytesWritten;
-    if (finalHead) await fh.write(finalHead(), 0);
+    for await (const c of chunks) bytes += await writeAll(fh, typeof c === 'string' ? Buffer.from(c) : c, bytes);
+    if (finalHead) await writeAll(fh, Buffer.from(finalHead()), 0);
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
@@ -41,6 +40,21 @@ export async function writeFileAtomic(
   await fh.close();
   await rename(tmp, file);
   return bytes;
+}
+
+/**
+ * Write all of `b` at `position`; returns its length. write(2) may write less
+ * than asked without an error (a disk filling up: the call after it fails
+ * with ENOSPC), and node's FileHandle.write hands that on: taken as done, a
+ * full disk renamed a truncated file over the last good one.
+ */
+async function writeAll(fh: FileHandle, b: Uint8Array, position: number): Promise<number> {
+  for (let done = 0; done < b.length; ) {
+    const { bytesWritten } = await fh.write(b, done, b.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress (disk full?)'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+  return b.length;
 }
 
 /**
