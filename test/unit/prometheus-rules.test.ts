@@ -149,6 +149,7 @@ test("the issue's alerts exist; each carries its routing labels, a summary and a
     'KongSiemSenderDropped',
     'KongSiemEvictions',
     'KongSiemIngestStopped',
+    'KongSiemStateUnavailable',
   ];
   for (const name of [...detections, ...health]) assert.ok(byName.has(name), `missing alert ${name}`);
   for (const a of byName.values()) {
