@@ -59,9 +59,9 @@ function same(e: Entry, b: Uint8Array, w: DataView, i: number): boolean {
   return true;
 }
 
-/** After this many misses in a row, a key's values are remembered one miss in MISS_SAMPLE (values that never repeat: `tries`). */
-const MISS_STREAK = 32;
-const MISS_SAMPLE = 16;
+/** After this many misses in a row, a key's values are looked up and remembered one miss in MISS_SAMPLE (values that never repeat: `tries`). */
+export const MISS_STREAK = 32;
+export const MISS_SAMPLE = 16;
 
 /** The memo of one top-level key: its values, and the kept state a value of it sets. */
 export class KeyMemo {
@@ -82,6 +82,11 @@ export class KeyMemo {
    * remembered (its state restored), else -1.
    */
   find(b: Uint8Array, w: DataView, i: number, n: number): number {
+    // values that do not repeat: looked up only on the lines whose miss add() samples
+    if (this.misses >= MISS_STREAK && (this.misses + 1) % MISS_SAMPLE !== 0) {
+      this.misses++;
+      return -1;
+    }
     const es = this.entries;
     const ways = es.length;
     let at = this.hit;

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { kongLogScanner, type KongLogScanner } from '../../cli/kong-log-scan';
+import { KeyMemo, MISS_SAMPLE, MISS_STREAK } from '../../cli/kong-log-memo';
 import { kongLogObject } from '../../cli/kong-traffic';
 import { KONG_LOG_FIELDS, recordFromKongLog } from '../../common/kong-log';
 import { cutTo } from '../helpers/kong-log-cut';
@@ -174,4 +175,37 @@ test('lines drawn from a few subtrees, one byte off here and there, repeated key
     }),
     { numRuns: 400, seed: 20261201 },
   );
+});
+
+test('a key whose values stopped repeating is looked up one line in MISS_SAMPLE, and found again once a value repeats', () => {
+  const m = new KeyMemo([], []);
+  const value = (k: number) => {
+    const b = new Uint8Array(Buffer.from(`{"balancer_start":${1717794658840 + k},"ip":"10.0.0.12","port":8080,"pad":"${'p'.repeat(40)}"}`));
+    return { b, w: new DataView(b.buffer) };
+  };
+  for (let k = 0; k < 3 * MISS_STREAK; k++) {
+    const { b, w } = value(k);
+    assert.equal(m.find(b, w, 0, b.length), -1);
+    m.add(b, w, 0, b.length);
+  }
+  // one value from now on: remembered at a sampled line, then found at each line
+  const { b, w } = value(-1);
+  const found: boolean[] = [];
+  for (let line = 0; line < 4 * MISS_SAMPLE; line++) {
+    const end = m.find(b, w, 0, b.length);
+    found.push(end === b.length);
+    if (end < 0) m.add(b, w, 0, b.length);
+  }
+  const first = found.indexOf(true);
+  assert.ok(first >= 0 && first <= 2 * MISS_SAMPLE, `found first at line ${first}`);
+  assert.ok(found.slice(first).every(Boolean), 'found at every line after');
+});
+
+test('lines whose tries never repeat, then repeat: each as JSON.parse reads it', () => {
+  const scan = kongLogScanner(CRED);
+  for (let k = 0; k < 4 * MISS_STREAK; k++) {
+    const tries = JSON.stringify([{ balancer_start: 1717794658840 + (k < 2 * MISS_STREAK ? k : 0), ip: '10.0.0.12', port: 8080 }]);
+    assert.ok(check(scan, `{"tries":${tries},${REST}}`));
+    assert.ok(check(scan, withTop(ROUTE)));
+  }
 });
