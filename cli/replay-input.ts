@@ -59,10 +59,16 @@ export async function* plainChunks(fh: fsp.FileHandle, onBytes: (n: number) => v
   }
 }
 
+/** Reads reservedChunks keeps under way at once: with every core parsing, a read waits for one. */
+const READS_AHEAD = 3;
+
 /**
  * plainChunks for parser threads: each read into a fresh buffer from
  * `buffer()`, after `reserve` bytes left for the caller (the unfinished
- * line before it), the buffer the caller's to keep, give or recycle.
+ * line before it), the buffer the caller's to keep, give or recycle. A
+ * regular file is read READS_AHEAD chunks ahead, each at its own offset
+ * (the thread pool's reads of a shared file position could land out of
+ * order); anything else one chunk ahead.
  */
 export async function* reservedChunks(
   fh: fsp.FileHandle,
@@ -70,16 +76,29 @@ export async function* reservedChunks(
   buffer: () => ArrayBuffer,
   reserve: number,
 ): AsyncGenerator<Buffer> {
-  let cur = Buffer.from(buffer(), reserve);
-  let reading = fh.read(cur, 0, cur.length, null);
+  const regular = (await fh.stat()).isFile();
+  let pos = 0;
+  const reads: { buf: Buffer; at: number; read: Promise<{ bytesRead: number }> }[] = [];
+  const issue = () => {
+    const buf = Buffer.from(buffer(), reserve);
+    const read = fh.read(buf, 0, buf.length, regular ? pos : null);
+    read.catch(() => undefined); // thrown where it is awaited, if it is
+    reads.push({ buf, at: pos, read });
+    pos += buf.length;
+  };
+  for (let k = 0; k < (regular ? READS_AHEAD : 1); k++) issue();
   for (;;) {
-    const { bytesRead } = await reading;
+    const r = reads.shift() as (typeof reads)[number];
+    const { bytesRead } = await r.read;
     if (bytesRead === 0) return;
-    const next = Buffer.from(buffer(), reserve);
-    reading = fh.read(next, 0, next.length, null);
+    if (bytesRead < r.buf.length && reads.length > 0) {
+      // short (the end of the file): the reads after it are at the wrong offsets
+      for (const later of reads.splice(0)) await later.read.catch(() => undefined);
+      pos = r.at + bytesRead;
+    }
+    issue();
     onBytes(bytesRead);
-    yield cur.subarray(0, bytesRead);
-    cur = next;
+    yield r.buf.subarray(0, bytesRead);
   }
 }
 

@@ -15,7 +15,9 @@
 // a block whenever the parser threads have PER_THREAD waiting, the main
 // thread parses about a third of them (500k lines: ~35%; ~25% since the
 // counts are shared: the parser thread was idle ~1 s of ~5 s before),
-// close to the even split of the work between two threads.
+// close to the even split of the work between two threads. The main
+// thread may run up to QUEUED_PER_THREAD blocks ahead of the oldest one
+// not yet parsed, parsing blocks itself rather than wait for it.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -34,6 +36,13 @@ export type Block = BlockResult | typeof OVER_LONG;
  * detectors over the results; more only cost memory.
  */
 const PER_THREAD = 3;
+/**
+ * Blocks given and not yet taken, per thread: past this the main thread
+ * waits for the oldest. Its own blocks hold only their results (their
+ * buffers are used again at once), so it may run well ahead of a parser
+ * thread still on an older block rather than wait for it.
+ */
+const QUEUED_PER_THREAD = 8;
 /**
  * A parser thread's young generation, MB: its garbage is short-lived (a
  * block's records), so a small one costs only more scavenges. Peak RSS at 1,
@@ -160,8 +169,8 @@ export class OrderedParser {
       }
     }
     this.queue.push(e);
-    // bounded: beyond PER_THREAD per thread, this one waits for the head
-    while (this.queue.length > PER_THREAD * this.n) await this.takeHead(take);
+    // bounded: beyond QUEUED_PER_THREAD per thread, this one waits for the head
+    while (this.queue.length > QUEUED_PER_THREAD * this.n) await this.takeHead(take);
   }
 
   /**
