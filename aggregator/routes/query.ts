@@ -8,7 +8,7 @@ import type { SiemState } from '../state/state';
 
 export interface QueryDeps {
   config: Pick<Readonly<Config>, 'readToken'>;
-  state: Pick<SiemState, 'findings' | 'top' | 'health'>;
+  state: Pick<SiemState, 'findings' | 'top' | 'health' | 'probe'>;
 }
 
 export const queryRoutes: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
@@ -51,8 +51,8 @@ export const queryRoutes: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
   );
 
   app.get('/healthz', async (_req, reply) => {
-    // a shared state backend that is down: say why (ingest answers 503 meanwhile)
-    const h = deps.state.health?.() ?? { ok: true };
+    // a shared state backend that is down or refuses writes: say why (ingest answers 503 meanwhile)
+    const h = (await deps.state.probe?.()) ?? deps.state.health?.() ?? { ok: true };
     return h.ok ? { status: 'ok' } : reply.code(503).send({ status: 'unavailable', reason: h.reason });
   });
 };

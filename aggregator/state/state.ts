@@ -79,6 +79,8 @@ export interface SiemState {
   onEvict?: (table: 'ip' | 'credential') => void;
   /** whether the backend can take records now, and why not (shared backends) */
   health?(): StateHealth;
+  /** health() and a write the backend must accept (/healthz): a connected backend may still refuse writes */
+  probe?(): Promise<StateHealth>;
   /** release connections (called when the app closes) */
   close?(): Promise<void>;
   /** present when the backend can be saved to and restored from SIEM_STATE_FILE */

@@ -10,8 +10,7 @@
 // replayed over its state (replay.ts); and every write of the batch goes out
 // as one script per slot group that records the batch id with it
 // (writes.ts): a batch counts once or not at all.
-// Queries (queries.ts) read candidate sets and top-N candidate sorted sets,
-// never all keys; housekeeping is sweep.ts.
+// Queries (queries.ts) read candidate sets and top-N sorted sets, never all keys; housekeeping is sweep.ts.
 import { randomUUID } from 'node:crypto';
 import type { TopList } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
@@ -33,6 +32,7 @@ import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
 import { Renewals } from './renewals';
+import { probeWrites } from './probe';
 
 export interface RedisStateOptions extends StateOptions {
   client: RedisClient;
@@ -89,9 +89,12 @@ export class RedisState implements SiemState {
     return { ok: false, reason: `redis ${status}${this.#lastError ? `: ${this.#lastError}` : ''}` };
   }
 
+  probe(): Promise<StateHealth> {
+    return probeWrites(this.#r, this.health());
+  }
+
   async close(): Promise<void> {
-    // Let a sweep in flight finish first: disconnecting under it would leave
-    // its commands to reject after the app is gone.
+    // a sweep in flight finishes first: its commands would reject after the app is gone
     this.#closing = true;
     await this.#sweepRun?.catch(() => {});
     this.#r.disconnect();
@@ -208,9 +211,8 @@ export class RedisState implements SiemState {
       else refused.push(name);
     }
     if (wanted.size === 0) return refused;
-    // Compared with the settings as stored now (one read of the version):
-    // another aggregator may have changed them since this one last looked,
-    // and the newest batch's settings must win.
+    // Compared with the settings as stored now (one read of the version): another
+    // aggregator may have changed them since, and the newest batch's settings must win.
     return this.#guard(async () => {
       await this.#refresh();
       const writes: [Svc, DetectionSettings][] = [];
@@ -309,10 +311,7 @@ export class RedisState implements SiemState {
     });
   }
 
-  /**
-   * While Redis is down the gauges are empty rather than an error: /metrics
-   * still answers, with kong_siem_state_errors_total telling why.
-   */
+  /** While Redis is down the gauges are empty, not an error: /metrics answers, kong_siem_state_errors_total tells why. */
   async gauges(): Promise<GaugeSnapshot> {
     return this.#gauges().catch((err) => {
       if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
