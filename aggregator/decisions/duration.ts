@@ -5,14 +5,22 @@
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
 
-/** Parse "4h", "90m", "1h30m", "45s", "500ms" to milliseconds; undefined when malformed or not positive. */
+/**
+ * The longest duration a bouncer can read: Go's time.Duration is an int64 of
+ * nanoseconds (2562047h47m16.854775807s). The real crowdsec-firewall-bouncer
+ * fails to insert every ban of a pull whose durations are longer, so a ban
+ * "for 342 years" (3000000h) was listed as active and enforced nowhere.
+ */
+export const MAX_DURATION_MS = Math.floor((2 ** 63 - 1) / 1e6);
+
+/** Parse "4h", "90m", "1h30m", "45s", "500ms" to milliseconds; undefined when malformed, not positive or over MAX_DURATION_MS. */
 export function parseDuration(text: string): number | undefined {
   const s = text.trim();
   if (!/^(\d+(\.\d+)?(h|ms|m|s))+$/.test(s)) return undefined;
   let ms = 0;
   for (const m of s.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) ms += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
   ms = Math.round(ms);
-  return ms > 0 && Number.isSafeInteger(ms) ? ms : undefined;
+  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 /**

@@ -107,6 +107,8 @@ test('operator API: bearer token, 201/204/401/404/422, replaces, listing with ev
   assert.equal((await addManual(agg.url, '10.0.0.0/7')).status, 422, 'a range holding allowlisted addresses');
   assert.equal((await addManual(agg.url, 'not-an-ip')).status, 400);
   assert.equal((await addManual(agg.url, '198.51.100.7', 'forever')).status, 400);
+  // longer than any bouncer can read (Go's time.Duration): refused, not listed as a ban enforced nowhere
+  assert.equal((await addManual(agg.url, '198.51.100.7', '3000000h')).status, 400);
 
   const made = await addManual(agg.url, '198.51.100.7', '90m');
   assert.equal(made.status, 201);

@@ -2,7 +2,7 @@
 // targets (Ip / Range) and the allowlist's overlap test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration } from '../../aggregator/decisions/duration';
+import { MAX_DURATION_MS, formatDuration, parseDuration } from '../../aggregator/decisions/duration';
 import { Allowlist, DEFAULT_DECISIONS, parsePolicy, targetOf } from '../../aggregator/decisions/policy';
 import { loadConfig } from '../../aggregator/config';
 
@@ -18,6 +18,17 @@ test('durations parse as Go writes them and print as Go prints them', () => {
   assert.equal(formatDuration(850), '850ms');
   assert.equal(formatDuration(-5), '0s');
   for (const ms of [1, 999, 1000, 59_999, 3_600_001, 86_400_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
+});
+
+// red team: the real crowdsec-firewall-bouncer inserted none of the bans of a 3000000h policy
+test("durations past Go's time.Duration (2562047h47m16.854775807s) are refused: no bouncer could read them", () => {
+  assert.equal(MAX_DURATION_MS, 9_223_372_036_854);
+  assert.equal(parseDuration('2562047h47m16.854s'), MAX_DURATION_MS);
+  assert.equal(parseDuration(formatDuration(MAX_DURATION_MS)), MAX_DURATION_MS);
+  for (const long of ['2562047h47m16.855s', '2562048h', '3000000h', '99999999999h']) assert.equal(parseDuration(long), undefined, long);
+  assert.throws(() => parsePolicy('error_ip:3000000h'), /not a duration/);
+  assert.throws(() => loadConfig({ SIEM_DECISIONS: 'error_ip:3000000h' }), /SIEM_DECISIONS/);
+  assert.equal(parsePolicy('error_ip:2000000h').get('error_ip'), 2_000_000 * 3600_000);
 });
 
 test('SIEM_DECISIONS: type:duration list, empty is off, credential_ips refused', () => {
