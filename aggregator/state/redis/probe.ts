@@ -4,17 +4,33 @@
 // after a failover), and ingest then answers 503 to every batch while a
 // connection check said ok. SETRANGE with an empty value is a write Redis
 // checks like any other (refused with OOM or READONLY) that changes nothing
-// and creates no key.
+// and creates no key. /healthz needs no token: one probe per PROBE_TTL_MS
+// answers every call meanwhile, so its callers cannot drive Redis.
 import type { StateHealth } from '../state';
 import type { RedisClient } from './client';
 import { metaKeys } from './keys';
 
-export async function probeWrites(r: RedisClient, connected: StateHealth): Promise<StateHealth> {
-  if (!connected.ok) return connected;
-  try {
-    await r.setrange(metaKeys.version, 0, '');
-    return connected;
-  } catch (err) {
-    return { ok: false, reason: `redis refuses writes: ${(err as Error).message}` };
+export const PROBE_TTL_MS = 1000;
+
+export class WriteProbe {
+  #at = Number.NEGATIVE_INFINITY;
+  #last: Promise<StateHealth> | undefined;
+
+  constructor(
+    private readonly r: RedisClient,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** `connected` (the connection's health) and, when it is ok, whether Redis takes a write. */
+  check(connected: StateHealth): Promise<StateHealth> {
+    if (!connected.ok) return Promise.resolve(connected);
+    const t = this.now();
+    if (this.#last && t - this.#at < PROBE_TTL_MS) return this.#last;
+    this.#at = t;
+    this.#last = this.r.setrange(metaKeys.version, 0, '').then(
+      () => connected,
+      (err: Error) => ({ ok: false, reason: `redis refuses writes: ${err.message}` }),
+    );
+    return this.#last;
   }
 }

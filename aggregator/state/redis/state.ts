@@ -32,7 +32,7 @@ import { evict, heldKeys } from './evict';
 import { idleServices, sweepService } from './sweep';
 import { Writes, defineApply } from './writes';
 import { Renewals } from './renewals';
-import { probeWrites } from './probe';
+import { WriteProbe } from './probe';
 
 export interface RedisStateOptions extends StateOptions {
   client: RedisClient;
@@ -81,6 +81,7 @@ export class RedisState implements SiemState {
       this.#version = ''; // another aggregator may have changed settings meanwhile
     });
     this.#r = r as Scripts;
+    this.#probe = new WriteProbe(r);
   }
 
   health(): StateHealth {
@@ -89,8 +90,9 @@ export class RedisState implements SiemState {
     return { ok: false, reason: `redis ${status}${this.#lastError ? `: ${this.#lastError}` : ''}` };
   }
 
+  readonly #probe: WriteProbe;
   probe(): Promise<StateHealth> {
-    return probeWrites(this.#r, this.health());
+    return this.#probe.check(this.health());
   }
 
   async close(): Promise<void> {
