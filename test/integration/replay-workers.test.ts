@@ -152,3 +152,31 @@ test('long lines with parser threads: past the room kept before a read, across r
   assert.deepEqual(two.result, one.result);
   assert.deepEqual(two.bad, one.bad);
 });
+
+test('files read ahead by a parser thread: smaller than one read, exactly two reads long', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kong-siem-replay-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines = scenario({ endMs: END, benign: 1_500, spanMs: 600_000, seed: 7 }).map((r) => JSON.stringify(kongLogObject(r)));
+  const small = path.join(dir, 'small.log');
+  writeFileSync(small, `${lines.slice(0, 10).join('\n')}\n`);
+  // whole lines up to two reads, the last padded with spaces (JSON whitespace) to the byte
+  let text = '';
+  let k = 0;
+  while (Buffer.byteLength(text) + (lines[k] as string).length + 1 < 2 * POOL_CHUNK_BYTES - 2000) text += `${lines[k++]}\n`;
+  const last = lines[k] as string;
+  text += `${last}${' '.repeat(2 * POOL_CHUNK_BYTES - Buffer.byteLength(text) - last.length - 1)}\n`;
+  const exact = path.join(dir, 'exact.log');
+  writeFileSync(exact, text);
+  assert.equal(Buffer.byteLength(text), 2 * POOL_CHUNK_BYTES);
+  for (const [files, n] of [
+    [[small], 10],
+    [[exact], k + 1],
+    [[small, exact, small], 20 + k + 1],
+  ] as const) {
+    const one = await run([...files], 1);
+    assert.equal(one.result.records, n);
+    const two = await run([...files], 2);
+    assert.deepEqual(two.result, one.result);
+    assert.deepEqual(two.bad, one.bad);
+  }
+});
