@@ -44,6 +44,17 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   #str: (string | undefined)[] | undefined;
   /** the pairs once over SCAN_MAX (then there is no run) */
   #map: Map<string, number> | undefined;
+  /**
+   * In the Map: the pairs newer than #countFrom, kept up to date by every
+   * pair seen or dropped (NaN: none kept). A cap raised by
+   * credential_min_ips (up to 10^6, from a batch's settings) made each
+   * record of a credential at its cap walk every pair; with the wall clock
+   * a batch asks at one clock, so its first record walks and the rest read
+   * this (the walks counted in `walks`, for tests and measurements).
+   */
+  #countFrom = Number.NaN;
+  #count = 0;
+  walks = 0;
 
   /** From pairs oldest first (a snapshot's). */
   constructor(pool: PairPool, pairs: Iterable<readonly [string, number]> = []) {
@@ -67,9 +78,14 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   /** Pairs whose ts is after `fromTs`, counted up to `stopAt` at most (the credential_ips rule's walk, no iterator). */
   countSince(fromTs: number, stopAt: number): number {
     if (this.#map) {
-      let c = 0;
-      for (const ts of this.#map.values()) if (ts > fromTs && ++c >= stopAt) break;
-      return c;
+      if (fromTs !== this.#countFrom) {
+        let c = 0;
+        for (const ts of this.#map.values()) if (ts > fromTs) c++;
+        this.#countFrom = fromTs;
+        this.#count = c;
+        this.walks++;
+      }
+      return Math.min(this.#count, stopAt);
     }
     const a = this.#pool.a;
     const end = 2 * (this.#at + this.#n);
@@ -79,6 +95,7 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   }
 
   #push(num: number, ip: string, ts: number): void {
+    this.#countFrom = Number.NaN;
     if (this.#map) {
       this.#map.delete(ip);
       this.#map.set(ip, ts);
@@ -119,6 +136,7 @@ export class CredentialIps implements ReadonlyMap<string, number> {
 
   /** Give the run back; no pairs left. */
   #release(): void {
+    this.#countFrom = Number.NaN;
     if (this.#k >= 0) this.#pool.free(this.#at, this.#k);
     this.#k = -1;
     this.#n = 0;
@@ -202,7 +220,10 @@ export class CredentialIps implements ReadonlyMap<string, number> {
     let delta = 0;
     if (prev !== undefined) map.delete(ip);
     else delta += pairBytes(ip);
-    map.set(ip, prev !== undefined && prev > ts ? prev : ts);
+    const now = prev !== undefined && prev > ts ? prev : ts;
+    map.set(ip, now);
+    // the kept count: a pair newer than #countFrom that was not (NaN compares false)
+    if (now > this.#countFrom && !(prev !== undefined && prev > this.#countFrom)) this.#count++;
     if (map.size > cap) delta += this.#dropMappedOldest();
     return delta;
   }
@@ -211,6 +232,7 @@ export class CredentialIps implements ReadonlyMap<string, number> {
   #dropMappedOldest(): number {
     const map = this.#map as Map<string, number>;
     const oldest = map.keys().next().value as string;
+    if ((map.get(oldest) as number) > this.#countFrom) this.#count--;
     map.delete(oldest);
     return -pairBytes(oldest);
   }
