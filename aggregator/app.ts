@@ -109,6 +109,11 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   });
   app.addHook('onReady', async () => {
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
+    // the flagged and top gauges name the IPs and credentials the read token guards
+    if (config.readToken && !config.metricsToken)
+      app.log.warn(
+        'SIEM_READ_TOKEN is set but SIEM_METRICS_TOKEN is not: /metrics is open and lists every flagged IP and credential and the top IPs',
+      );
     if (config.settingsSource === 'locked') {
       app.log.info(
         { settings_file: config.settingsFile, services: config.lockedSettings.size },

@@ -136,6 +136,30 @@ test('a client that never finishes its request is cut off; connections beyond th
   assert.ok(ok);
 });
 
+// red team: an operator setting SIEM_READ_TOKEN to guard the findings left them readable on /metrics
+test('a read token with an open /metrics is warned about at start: /metrics names the flagged IPs without it', async (t) => {
+  for (const [env, expected] of [
+    [{ SIEM_READ_TOKEN: 'reader' }, 1],
+    [{ SIEM_READ_TOKEN: 'reader', SIEM_METRICS_TOKEN: 'scraper' }, 0],
+    [{}, 0],
+  ] as const) {
+    const warnings: string[] = [];
+    const agg = await startAggregator(
+      { SIEM_LOG_LEVEL: 'warn', SIEM_INGEST_TOKEN: 'x', ...env },
+      { onLog: (l) => warnings.push(String(l.msg)) },
+    );
+    t.after(() => agg.close());
+    assert.equal(warnings.filter((w) => /SIEM_METRICS_TOKEN is not/.test(w)).length, expected, JSON.stringify(env));
+    if (expected === 1) {
+      const now = Date.now();
+      const records = Array.from({ length: 30 }, (_, i) => ({ ts: now - i, ip: '203.0.113.9', status: 401, service: 'orders' }));
+      assert.equal((await postJson(`${agg.url}/v1/records`, { records }, { authorization: 'Bearer x' })).status, 202);
+      assert.equal((await fetch(`${agg.url}/v1/findings`)).status, 401);
+      assert.match(await (await fetch(`${agg.url}/metrics`)).text(), /kong_siem_error_ip\{service="orders",ip="203\.0\.113\.9"\}/);
+    }
+  }
+});
+
 test('an open ingest is warned about at start; a token silences the warning', async (t) => {
   for (const [env, expected] of [
     [{}, 1],
