@@ -22,6 +22,7 @@ import type { SiemRecord, RecordBatch } from '../../common/record';
 import type { DetectionSettings } from '../../common/settings';
 import type { DeliveryOptions } from './config';
 import { DropOldestBuffer } from './ring';
+import { BATCH_MAX_BYTES, recordBytes } from './record-bytes';
 import { postBatch, type SendResult, type Transport } from './send';
 import { rateLimitedWarn } from './warn';
 
@@ -148,7 +149,9 @@ export class DeliveryQueue {
     const retry = this.#retry;
     this.#retry = undefined;
     if (retry) return { id: retry.id, dropped: retry.dropped, records: this.#buf.take(retry.size) };
-    return { id: randomUUID(), dropped: this.#unreported, records: this.#buf.take(this.#opts.batchMaxSize) };
+    // batch_max_size records, or fewer when they would pass BATCH_MAX_BYTES (record-bytes.ts)
+    const n = this.#buf.countFitting(this.#opts.batchMaxSize, BATCH_MAX_BYTES, recordBytes);
+    return { id: randomUUID(), dropped: this.#unreported, records: this.#buf.take(n) };
   }
 
   /** A batch to retry goes back to the head, keeping its id. */

@@ -42,6 +42,17 @@ export class DropOldestBuffer<T> {
     return out;
   }
 
+  /** How many of the oldest items, at most n and at least one (when any), take no more than `budget` by `size`. */
+  countFitting(n: number, budget: number, size: (item: T) => number): number {
+    const end = Math.min(this.#items.length, this.#head + n);
+    let used = 0;
+    for (let i = this.#head; i < end; i++) {
+      used += size(this.#items[i] as T);
+      if (used > budget) return Math.max(1, i - this.#head);
+    }
+    return end - this.#head;
+  }
+
   /** Put items back in front (a batch that could not be delivered); returns how many oldest were dropped to fit. */
   putBack(items: readonly T[]): number {
     if (items.length === 0) return 0;

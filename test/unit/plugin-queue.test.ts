@@ -48,6 +48,21 @@ test('DropOldestBuffer drops the oldest beyond capacity, also when a batch is pu
   assert.deepEqual(b.take(5), [4999]);
 });
 
+test('DropOldestBuffer.countFitting: the oldest items within a budget, at most n, at least one', () => {
+  const b = new DropOldestBuffer<number>(10);
+  for (const x of [4, 4, 4, 9, 1]) b.push(x);
+  const size = (x: number) => x;
+  assert.equal(b.countFitting(10, 8, size), 2);
+  assert.equal(b.countFitting(1, 8, size), 1);
+  assert.equal(b.countFitting(10, 100, size), 5);
+  assert.equal(b.countFitting(10, 3, size), 1, 'an item over the budget alone still goes');
+  b.take(3);
+  assert.equal(b.countFitting(10, 8, size), 1);
+  assert.equal(b.countFitting(10, 10, size), 2);
+  b.take(5);
+  assert.equal(b.countFitting(10, 10, size), 0);
+});
+
 test('backoff doubles from the base, jittered within [d/2, d], capped at 5 s', () => {
   assert.equal(
     backoffMs(1, () => 0),
