@@ -45,3 +45,16 @@ test('Redis refusing writes (maxmemory reached): /healthz answers 503 with the r
   await waitFor('healthz ok again', async () => (await getJson(`${agg.url}/healthz`)).status === 200, 5000);
   assert.equal((await postJson(`${agg.url}/v1/records`, { records: [record(3)] })).status, 202);
 });
+
+test('an ACL user refused SETRANGE itself: /healthz does not take the refused probe for refused writes', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  await admin.call('ACL', 'SETUSER', 'siem', 'on', '>pw', '~*', '&*', '+@all', '-setrange');
+  const agg = await startAggregator({ SIEM_STATE: `redis://siem:pw@127.0.0.1:${redis.port}/0` });
+  t.after(() => agg.close());
+  await waitFor('healthz ok', async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+  assert.equal((await postJson(`${agg.url}/v1/records`, { records: [record(1)] })).status, 202);
+  assert.deepEqual(await getJson(`${agg.url}/healthz`), { status: 200, body: { status: 'ok' } });
+});
