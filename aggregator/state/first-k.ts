@@ -7,22 +7,28 @@
 /** The `k` first of `items` in `order` (a comparator), in that order. */
 export function firstK<T>(items: readonly T[], k: number, order: (a: T, b: T) => number): T[] {
   if (items.length <= k) return [...items].sort(order);
-  if (k <= 0) return [];
-  // a max-heap of the k first seen so far: its root is the last of them
-  const heap: T[] = [];
-  const sink = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1;
-      let top = at;
-      if (l < heap.length && order(heap[top] as T, heap[l] as T) < 0) top = l;
-      if (l + 1 < heap.length && order(heap[top] as T, heap[l + 1] as T) < 0) top = l + 1;
-      if (top === at) return;
-      [heap[at], heap[top]] = [heap[top] as T, heap[at] as T];
-      at = top;
-    }
-  };
-  for (const x of items) {
-    if (heap.length < k) {
+  const cut = new FirstK(k, order);
+  for (const x of items) cut.push(x);
+  return cut.take();
+}
+
+/**
+ * firstK fed one item at a time: a caller reading items in parts (Redis's
+ * findings, a part of the candidates at a time) keeps `k` of them, not all.
+ */
+export class FirstK<T> {
+  /** a max-heap of the k first seen so far: its root is the last of them */
+  readonly #heap: T[] = [];
+
+  constructor(
+    private readonly k: number,
+    private readonly order: (a: T, b: T) => number,
+  ) {}
+
+  push(x: T): void {
+    const heap = this.#heap;
+    const order = this.order;
+    if (heap.length < this.k) {
       heap.push(x);
       for (let at = heap.length - 1; at > 0; ) {
         const up = (at - 1) >> 1;
@@ -30,10 +36,27 @@ export function firstK<T>(items: readonly T[], k: number, order: (a: T, b: T) =>
         [heap[at], heap[up]] = [heap[up] as T, heap[at] as T];
         at = up;
       }
-    } else if (order(x, heap[0] as T) < 0) {
+    } else if (heap.length > 0 && order(x, heap[0] as T) < 0) {
       heap[0] = x;
-      sink(0);
+      this.#sink(0);
     }
   }
-  return heap.sort(order);
+
+  /** The items kept, in order (the cut is spent). */
+  take(): T[] {
+    return this.#heap.sort(this.order);
+  }
+
+  #sink(at: number): void {
+    const heap = this.#heap;
+    for (;;) {
+      const l = 2 * at + 1;
+      let top = at;
+      if (l < heap.length && this.order(heap[top] as T, heap[l] as T) < 0) top = l;
+      if (l + 1 < heap.length && this.order(heap[top] as T, heap[l + 1] as T) < 0) top = l + 1;
+      if (top === at) return;
+      [heap[at], heap[top]] = [heap[top] as T, heap[at] as T];
+      at = top;
+    }
+  }
 }

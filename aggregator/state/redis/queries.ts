@@ -7,69 +7,68 @@ import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
-import { firstK } from '../first-k';
+import { FirstK } from '../first-k';
+import { candidatesOf, inParts } from './candidates';
 import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import { readCred } from './batch';
 import { GridCounts } from '../series-counts';
 import { rangeMs, seriesOfFields } from './grid-series';
 import { ipHistKey } from './keys';
-import { readIp, readTotals, scored, type IpView, type Scripts, type Svc } from './service';
+import { readIp, readTotals, scored, type Scripts, type Svc } from './service';
 
 /** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
 export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, filter: FindingFilter, max: number): Promise<Finding[]> {
-  const want = (t: string) => wantsType(filter, t);
-  const perService = svcs
-    .filter((svc) => filter.service === undefined || filter.service === svc.name)
-    .map(async (svc) => {
-      const s = svc.settings;
-      const found: Finding[] = [];
-      // per rule, its candidates in every group
-      const union = (lists: string[][][]) => lists[0]?.map((_, i) => lists.flatMap((l) => l[i] ?? [])) ?? [];
-      const [ipCands, credCands] = await Promise.all([
-        Promise.all(
-          svc.inGroups.map((g) => Promise.all(IP_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.ipCands[i] as string) : [])))),
-        ).then(union),
-        Promise.all(
-          svc.inGroups.map((g) =>
-            Promise.all(CREDENTIAL_RULES.map((rule, i) => (want(rule.type) ? r.smembers(g.credCands[i] as string) : []))),
-          ),
-        ).then(union),
-      ]);
-      const ipSet = [...new Set(ipCands.flat())];
-      const creds = [...new Set(credCands.flat())];
-      const [views, credViews, totals] = await Promise.all([
-        Promise.all(ipSet.map((ip) => readIp(r, svc, ip))),
-        Promise.all(creds.map((cr) => readCred(r, svc, cr))),
-        ipSet.length > 0 ? readTotals(r, svc) : [],
-      ]);
-      const byIp = new Map(ipSet.map((ip, i) => [ip, views[i] as IpView]));
-      const cx = new GridCounts();
-      const ranges = svc.ranges(now);
+  const cut = new FirstK<Finding>(max, compareFindings);
+  const push = (f: Finding) => cut.push(f);
+  // one service after another: its parts are read concurrently, the services are not
+  for (const svc of svcs) if (filter.service === undefined || filter.service === svc.name) await serviceFindings(r, svc, now, filter, push);
+  return cut.take();
+}
+
+/** One service's findings, handed to `push`; candidates read a part at a time (candidates.ts). */
+async function serviceFindings(r: Scripts, svc: Svc, now: number, filter: FindingFilter, push: (f: Finding) => void): Promise<void> {
+  const s = svc.settings;
+  const [ips, creds] = await Promise.all([
+    candidatesOf(
+      r,
+      svc.inGroups.map((g) => g.ipCands),
+      IP_RULES.map((rule) => wantsType(filter, rule.type)),
+    ),
+    candidatesOf(
+      r,
+      svc.inGroups.map((g) => g.credCands),
+      CREDENTIAL_RULES.map((rule) => wantsType(filter, rule.type)),
+    ),
+  ]);
+  const totals = ips.length > 0 ? await readTotals(r, svc) : [];
+  const cx = new GridCounts();
+  const ranges = svc.ranges(now);
+  await inParts(ips, async (part) => {
+    const views = await Promise.all(part.map(([ip]) => readIp(r, svc, ip)));
+    part.forEach(([ip, rules], j) => {
+      const v = views[j];
+      if (!v || v.last === NONE) return;
+      cx.at(ranges, v.series, totals);
       IP_RULES.forEach((rule, i) => {
-        for (const ip of ipCands[i] ?? []) {
-          const v = byIp.get(ip);
-          if (!v || v.last === NONE) continue;
-          cx.at(ranges, v.series, totals);
-          if (!rule.holds(cx, s)) continue;
-          const since = v.since[rule.type];
-          found.push(rule.finding(svc.name, ip, cx, s, sinceOf(since === undefined ? NONE : Number(since), v.last)) as Finding);
-        }
+        if ((rules & (1 << i)) === 0 || !rule.holds(cx, s)) return;
+        const since = v.since[rule.type];
+        push(rule.finding(svc.name, ip, cx, s, sinceOf(since === undefined ? NONE : Number(since), v.last)) as Finding);
       });
-      const credOf = new Map<string, [string[], Record<string, string>]>(creds.map((cr, i) => [cr, credViews[i] ?? [[], {}]]));
-      CREDENTIAL_RULES.forEach((rule, i) => {
-        for (const cr of credCands[i] ?? []) {
-          const [flat, meta] = credOf.get(cr) ?? [[], {}];
-          if (meta.L === undefined) continue;
-          const cc = { ips: scored(flat), now };
-          if (!rule.holds(cc, s)) continue;
-          const run = meta[rule.type];
-          found.push(rule.finding(svc.name, cr, cc, s, sinceOf(run === undefined ? NONE : Number(run), Number(meta.L))) as Finding);
-        }
-      });
-      return found;
     });
-  const out = (await Promise.all(perService)).flat();
-  return firstK(out, max, compareFindings);
+  });
+  await inParts(creds, async (part) => {
+    const views = await Promise.all(part.map(([cr]) => readCred(r, svc, cr)));
+    part.forEach(([cr, rules], j) => {
+      const [flat, meta] = views[j] ?? [[], {}];
+      if (meta.L === undefined) return;
+      const cc = { ips: scored(flat), now };
+      CREDENTIAL_RULES.forEach((rule, i) => {
+        if ((rules & (1 << i)) === 0 || !rule.holds(cc, s)) return;
+        const run = meta[rule.type];
+        push(rule.finding(svc.name, cr, cc, s, sinceOf(run === undefined ? NONE : Number(run), Number(meta.L))) as Finding);
+      });
+    });
+  });
 }
 
 /** Sum of one count (r or f) of an IP key over the key range (from, to]. */

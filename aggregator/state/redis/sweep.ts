@@ -4,11 +4,12 @@
 import { CREDENTIAL_RULES, IP_RULES } from '../../rules/registry';
 import { stepCredential, stepIp } from '../../rules/step';
 import { NONE, OUT, type Run } from '../../rules/types';
+import { candidatesOf, inParts } from './candidates';
 import { heldKeys } from './evict';
 import { GridCounts } from '../series-counts';
 import { WINDOW } from '../layout';
 import { credIpsKey, credMetaKey, ipHistPrefix, ipMetaKey, serviceLastKey, type GroupKeys } from './keys';
-import { ipView, pairs, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
+import { pairs, readIp, readTotals, runBefore, scored, type InGroup, type IpView, type Scripts, type Svc } from './service';
 
 /** IP keys re-scored per script, expired per script: one script never holds Redis long */
 const REFRESH_PER_CALL = 500;
@@ -43,8 +44,8 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
   // between a read here and a write would otherwise be overwritten): stale
   // high scores of keys gone quiet sink, so queries read fewer of them.
   const [ipCands, credCands, tr, te] = await Promise.all([
-    Promise.all(g.ipCands.map((key) => r.smembers(key))),
-    Promise.all(g.credCands.map((key) => r.smembers(key))),
+    candidatesOf(r, [g.ipCands]),
+    candidatesOf(r, [g.credCands]),
     refreshTop ? r.zrevrange(k.topRequests, 0, 2 * svc.topCap - 1) : [],
     refreshTop ? r.zrevrange(k.topErrors, 0, 2 * svc.topCap - 1) : [],
   ]);
@@ -65,69 +66,70 @@ async function sweepGroup(r: Scripts, svc: Svc, g: InGroup, now: number, totals:
         ...stale.slice(i, i + REFRESH_PER_CALL),
       ),
     );
-  const ipSet = [...new Set(ipCands.flat())];
-  const views = new Map<string, IpView>();
-  const raw = await Promise.all(ipSet.map((ip) => readIp(r, svc, ip)));
-  ipSet.forEach((ip, i) => views.set(ip, raw[i] as IpView));
-  const empty: IpView = ipView([], {}, null);
   const cx = new GridCounts();
-  IP_RULES.forEach((rule, i) => {
-    for (const ip of ipCands[i] ?? []) {
-      const v = views.get(ip) ?? empty;
+  // a part's reads, then its steps' writes, before the next part: memory bounded by a part (candidates.ts)
+  await inParts(ipCands, async (part) => {
+    const views = await Promise.all(part.map(([ip]) => readIp(r, svc, ip)));
+    part.forEach(([ip, rules], j) => {
+      const v = views[j] as IpView;
       // a batch wrote this key after the clock was read: its step, at a later clock, stands (sweep-step.ts)
-      if (v.last > now) continue;
-      const before = runBefore(v, rule.type, true);
-      const after = stepIp(rule, before, cx.at(ranges, v.series, totals), s);
-      if (after === OUT || (after < 0 && before >= 0))
+      if (v.last > now) return;
+      cx.at(ranges, v.series, totals);
+      IP_RULES.forEach((rule, i) => {
+        if ((rules & (1 << i)) === 0) return;
+        const before = runBefore(v, rule.type, true);
+        const after = stepIp(rule, before, cx, s);
+        if (after === OUT || (after < 0 && before >= 0))
+          write(
+            r.siemSweepStep(
+              k.seenIps,
+              g.ipCands[i] as string,
+              ipMetaKey(g.tag, svc.id, ip),
+              ip,
+              rule.type,
+              v.last,
+              v.since[rule.type] ?? '',
+              after === OUT ? 1 : 0,
+              '',
+            ),
+          );
+      });
+    });
+    await Promise.all(ops.splice(0));
+  });
+  await inParts(credCands, async (part) => {
+    const got = await Promise.all(
+      part.map(([cr]) => r.siemSweepRead(k.seenCreds, credMetaKey(g.tag, svc.id, cr), credIpsKey(g.tag, svc.id, cr), cr, 'z')),
+    );
+    part.forEach(([cr, rules], j) => {
+      const [lastRaw, metaRaw, flat] = got[j] ?? [null, [], []];
+      const last = lastRaw === null ? NONE : Number(lastRaw);
+      // as for IP keys: a batch after the clock read stepped it at a later clock
+      if (last > now) return;
+      const meta = pairs(metaRaw);
+      const ips = scored(flat);
+      CREDENTIAL_RULES.forEach((rule, i) => {
+        if ((rules & (1 << i)) === 0) return;
+        const m = meta[rule.type];
+        const before: Run = m === undefined ? NONE : Number(m);
+        const after = stepCredential(rule, before, { ips, now }, s);
+        if (after === before) return;
         write(
           r.siemSweepStep(
-            k.seenIps,
-            g.ipCands[i] as string,
-            ipMetaKey(g.tag, svc.id, ip),
-            ip,
+            k.seenCreds,
+            g.credCands[i] as string,
+            credMetaKey(g.tag, svc.id, cr),
+            cr,
             rule.type,
-            v.last,
-            v.since[rule.type] ?? '',
+            last,
+            m ?? '',
             after === OUT ? 1 : 0,
-            '',
+            after === OUT ? '' : String(after),
           ),
         );
-    }
-  });
-  const creds = [...new Set(credCands.flat())];
-  const credIps = await Promise.all(
-    creds.map(
-      async (cr) =>
-        [cr, ...(await r.siemSweepRead(k.seenCreds, credMetaKey(g.tag, svc.id, cr), credIpsKey(g.tag, svc.id, cr), cr, 'z'))] as const,
-    ),
-  );
-  const credOf = new Map(
-    credIps.map(([cr, last, meta, flat]) => [cr, { ips: scored(flat), meta: pairs(meta), last: last === null ? NONE : Number(last) }]),
-  );
-  CREDENTIAL_RULES.forEach((rule, i) => {
-    for (const cr of credCands[i] ?? []) {
-      const got = credOf.get(cr) ?? { ips: new Map<string, number>(), meta: {} as Record<string, string>, last: NONE };
-      // as for IP keys: a batch after the clock read stepped it at a later clock
-      if (got.last > now) continue;
-      const m = got.meta[rule.type];
-      const before: Run = m === undefined ? NONE : Number(m);
-      const after = stepCredential(rule, before, { ips: got.ips, now }, s);
-      if (after === before) continue;
-      const key = credMetaKey(g.tag, svc.id, cr);
-      write(
-        r.siemSweepStep(
-          k.seenCreds,
-          g.credCands[i] as string,
-          key,
-          cr,
-          rule.type,
-          got.last,
-          m ?? '',
-          after === OUT ? 1 : 0,
-          after === OUT ? '' : String(after),
-        ),
-      );
-    }
+      });
+    });
+    await Promise.all(ops.splice(0));
   });
   await Promise.all(ops);
 }
