@@ -76,7 +76,8 @@ export async function ingestRecords(
     ignoredSettings?.note(Object.keys(settings));
   } else if (settings) {
     // service names as records name them: lone surrogates replaced first
-    const named: Record<string, unknown> = {};
+    // no prototype: a service named __proto__ is a key like any other
+    const named: Record<string, unknown> = Object.create(null);
     for (const [name, value] of Object.entries(settings)) named[wellFormed(name)] = value;
     for (const name of await state.applySettings(named)) {
       byReason.settings = (byReason.settings ?? 0) + 1;

@@ -275,3 +275,16 @@ test('a service with no record for its longest window gives its place back, its 
     ['192.0.2.2'],
   );
 });
+
+// red team: settings were gathered into a plain object, where the key __proto__ set its prototype
+test('a service named __proto__ takes its batch settings and is listed in GET /v1/settings like any other', async (t) => {
+  const agg = await startAggregator();
+  t.after(() => agg.close());
+  const now = Date.now();
+  const body = `{"settings":{"__proto__":{"error_min":5},"orders":{"error_min":7}},"records":[{"ts":${now},"ip":"192.0.2.1","status":500,"service":"__proto__"},{"ts":${now},"ip":"192.0.2.1","status":500,"service":"orders"}]}`;
+  assert.deepEqual((await postJson(`${agg.url}/v1/records`, body)).body, { accepted: 2, rejected: 0 });
+  const s = (await getJson(`${agg.url}/v1/settings`)).body;
+  assert.deepEqual(Object.keys(s.services).sort(), ['__proto__', 'orders']);
+  assert.equal(s.services.orders.error_min, 7);
+  assert.equal(Object.getOwnPropertyDescriptor(s.services, '__proto__')?.value.error_min, 5);
+});

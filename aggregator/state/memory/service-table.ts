@@ -39,7 +39,7 @@ export class ServiceTable {
 
   /** Every service with a place, and (locked) every service of SIEM_SETTINGS_FILE. */
   settingsInForce(): Record<string, DetectionSettings> {
-    const out: Record<string, DetectionSettings> = {};
+    const out: Record<string, DetectionSettings> = Object.create(null); // __proto__ may be a service
     for (const [name, s] of this.#o.lockedSettings ?? []) out[name] = s;
     for (const svc of this.services.values()) out[svc.name] = svc.settings;
     return out;

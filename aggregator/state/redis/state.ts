@@ -121,7 +121,7 @@ export class RedisState implements SiemState {
   async settingsInForce(): Promise<Record<string, DetectionSettings>> {
     return this.#guard(async () => {
       await this.#refresh();
-      const out: Record<string, DetectionSettings> = {};
+      const out: Record<string, DetectionSettings> = Object.create(null); // __proto__ may be a service
       for (const [name, s] of this.#o.lockedSettings ?? []) out[name] = s;
       for (const svc of this.#svcs.values()) out[svc.name] = svc.settings;
       return out;
