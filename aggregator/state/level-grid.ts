@@ -52,6 +52,33 @@ export function mergeCut(j: number, now: number): number {
   return Math.floor((now - (MERGE_AFTER_MS[j] as number)) / next) * (RATIO[j + 1] as number) * TAG;
 }
 
+/** per level below the top: keys per next-level sub-bucket, and that sub-bucket's length (mergeDueAt) */
+const DUE_SPAN = RATIO.slice(1).map((r) => r * TAG);
+const DUE_MS = LEVEL_MS.slice(1);
+
+/**
+ * The clock from which the entry of `key` may be due to merge (key < mergeCut
+ * of its level); before it, it is not. Entries of the top level never merge.
+ * A millisecond early, so a clock between integers never finds it late.
+ */
+export function mergeDueAt(key: number): number {
+  const j = key % TAG;
+  if (j >= TOP) return Number.POSITIVE_INFINITY;
+  // mergeCut(j, now) > key once floor((now - MERGE_AFTER_MS[j]) / DUE_MS[j]) reaches q
+  const q = Math.floor(key / (DUE_SPAN[j] as number)) + 1;
+  return q * (DUE_MS[j] as number) + (MERGE_AFTER_MS[j] as number) - 1;
+}
+
+/** The earliest mergeDueAt of a series' entries (`stride` numbers each, the key first). */
+export function seriesDueAt(series: readonly number[], stride = STRIDE): number {
+  let due = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < series.length; i += stride) {
+    const d = mergeDueAt(series[i] as number);
+    if (d < due) due = d;
+  }
+  return due;
+}
+
 /**
  * The key a record at `ts` goes under at clock `now`: the finest level not
  * already merged at its age, from level `finest` up. A service whose windows

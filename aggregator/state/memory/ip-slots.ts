@@ -1,24 +1,19 @@
-// Per-IP-key state of the in-memory backend in one typed buffer, one small
-// integer "slot" per tracked IP key: no object, boxed number or array per
-// key, so a million keys cost a few dozen bytes each and no GC work. A slot's
-// fields share one 32-byte record (half a cache line): with keys touched at
-// random, one record costs one cache miss, where an array per field would
-// cost one per field.
+// Per-IP-key state of the in-memory backend in one typed buffer, one small integer "slot" per tracked IP key: no
+// object, boxed number or array per key, so a million keys cost a few dozen bytes each and no GC work. A slot's
+// fields share one 32-byte record (half a cache line): with keys touched at random, one record costs one cache miss,
+// where an array per field would cost one per field.
 //
-// A slot's window history is logically the series of window.ts (entries
-// [bucket, requests, failures, successes, auth failures], same order, same
-// operations). Up to INLINE entries live in the arrays, buckets (keys of the one grid, state/level-grid.ts) as offsets
-// from a base per generation and the counts in three 16-bit words: requests,
-// failures, and a word holding the auth failures (12 bits) and the requests
-// that were neither failure nor success (4 bits: 1xx answers, rare), the
-// successes being what is left. So a client with some 401s keeps its 32
-// bytes like any other. A history that does not fit (more entries, requests
-// over 65535, auth failures over 4095 or more than 15 of neither in one
-// sub-bucket, a bucket out of range) spills to a plain window.ts series and
-// comes back inline once pruned small again.
+// A slot's window history is logically the series of window.ts (entries [bucket, requests, failures, successes, auth
+// failures], same order, same operations). Up to INLINE entries live in the arrays, buckets (keys of the one grid,
+// state/level-grid.ts) as offsets from a base per generation and the counts in three 16-bit words: requests,
+// failures, and a word holding the auth failures (12 bits) and the requests that were neither failure nor success (4
+// bits: 1xx answers, rare), the successes being what is left. So a client with some 401s keeps its 32 bytes like any
+// other. A history that does not fit (more entries, requests over 65535, auth failures over 4095 or more than 15 of
+// neither in one sub-bucket, a bucket out of range) spills to a plain window.ts series and comes back inline once
+// pruned small again.
 import type { RecordKind } from '../../../common/record';
 import { addToSeries, pruneSeries, STRIDE, sumSeries, type Counts } from '../../window';
-import { levelOfKey, mergeCut, mergeSeries, TOP } from '../level-grid';
+import { levelOfKey, mergeCut, mergeDueAt, mergeSeries, seriesDueAt, TOP } from '../level-grid';
 import { SPILL_BYTES, SPILL_ENTRY_BYTES } from './key-budget';
 
 /** The accounted weight of a spilled history (key-budget.ts). */
@@ -38,6 +33,8 @@ const U16 = RECORD / 2;
 const GEN_AT = 2;
 const OFF_AT = 3;
 const CNT_AT = 10;
+/** spilled, the inline counts are free: f64 3 (bytes 24-31) holds a clock before which no entry is due to merge */
+const DUE_AT = 3;
 const GEN_MASK = 0x3fffffff;
 /** the generation of a free slot (generations count up from 0 and never get this far) */
 const FREE_GEN = GEN_MASK;
@@ -60,9 +57,8 @@ export class IpSlots {
   #cap = 0;
   readonly #maxCap: number;
   /**
-   * Views of the records. lastTs: the newest record's ts, or in a free slot
-   * the next free slot (a free list with no array of its own). Generation:
-   * the service and its sub-bucket length (see MemoryState).
+   * Views of the records. lastTs: the newest record's ts, or in a free slot the next free slot (a free list
+   * with no array of its own). Generation: the service and its sub-bucket length (see MemoryState).
    */
   #f64 = new Float64Array(0);
   #u32 = new Uint32Array(0);
@@ -95,6 +91,7 @@ export class IpSlots {
     this.#spillBytes += spillWeight(series);
     this.#spill.set(slot, series);
     this.#setN(slot, SPILLED_N);
+    this.#f64[slot * F64 + DUE_AT] = seriesDueAt(series);
   }
 
   #spillDrop(slot: number): void {
@@ -102,11 +99,13 @@ export class IpSlots {
     this.#spill.delete(slot);
   }
 
-  /** addToSeries on a spilled series, its weight kept in step. */
-  #addSpilled(s: number[], bucket: number, k: RecordKind): void {
+  /** addToSeries on a spilled series, its weight and the clock its merges are due kept in step. */
+  #addSpilled(slot: number, s: number[], bucket: number, k: RecordKind): void {
     const before = s.length;
     addToSeries(s, bucket, k);
     this.#spillBytes += ((s.length - before) / STRIDE) * SPILL_ENTRY_BYTES;
+    const due = mergeDueAt(bucket);
+    if (due < (this.#f64[slot * F64 + DUE_AT] as number)) this.#f64[slot * F64 + DUE_AT] = due;
   }
 
   /** bytes held outside the JS heap by the arrays (for measurements) */
@@ -302,12 +301,12 @@ export class IpSlots {
   add(slot: number, bucket: number, k: RecordKind): void {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) {
-      this.#addSpilled(this.#spill.get(slot) as number[], bucket, k);
+      this.#addSpilled(slot, this.#spill.get(slot) as number[], bucket, k);
       return;
     }
     const o = this.#offsetOf(slot, bucket);
     if (o < 0) {
-      this.#addSpilled(this.#toSpill(slot), bucket, k);
+      this.#addSpilled(slot, this.#toSpill(slot), bucket, k);
       return;
     }
     const u32 = this.#u32;
@@ -323,7 +322,7 @@ export class IpSlots {
         (k.auth && (w & AUTH_MASK) >= AUTH_MASK) ||
         (!k.failure && !k.success && w >>> NEITHER_SHIFT >= MAX_NEITHER)
       ) {
-        this.#addSpilled(this.#toSpill(slot), bucket, k);
+        this.#addSpilled(slot, this.#toSpill(slot), bucket, k);
         return;
       }
       u16[c] = (u16[c] as number) + 1;
@@ -332,7 +331,7 @@ export class IpSlots {
       return;
     }
     if (n >= INLINE) {
-      this.#addSpilled(this.#toSpill(slot), bucket, k);
+      this.#addSpilled(slot, this.#toSpill(slot), bucket, k);
       return;
     }
     // insert at i + 1, shifting the later entries up
@@ -346,18 +345,19 @@ export class IpSlots {
   }
 
   /**
-   * The grid's merges (level-grid.ts) at clock `now`: entries old enough
-   * move to a coarser level. Inline, a history is rewritten only when one of
-   * its entries is due, so most records allocate nothing here.
+   * The grid's merges (level-grid.ts) at clock `now`: entries old enough move to a coarser level. A history
+   * is rewritten only when one of its entries is due, so most records allocate nothing here.
    */
   merge(slot: number, now: number): void {
     const n = this.#nOf(slot);
     if (n === SPILLED_N) {
+      // no entry due yet (pruning only takes entries away): mergeSeries would move nothing
+      if (now < (this.#f64[slot * F64 + DUE_AT] as number)) return;
       const s = this.#spill.get(slot) as number[];
       const before = s.length;
-      if (!mergeSeries(s, now)) return;
+      const moved = mergeSeries(s, now);
       this.#spillBytes -= ((before - s.length) / STRIDE) * SPILL_ENTRY_BYTES;
-      if (s.length <= INLINE * STRIDE) this.#tryInline(slot, s);
+      if (!(moved && s.length <= INLINE * STRIDE && this.#tryInline(slot, s))) this.#f64[slot * F64 + DUE_AT] = seriesDueAt(s);
       return;
     }
     // the oldest entry at or above level 0's cut: every entry is (cuts only go down with the level)
