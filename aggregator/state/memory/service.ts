@@ -222,6 +222,24 @@ export class SlotCounts implements IpCounts {
     return this;
   }
 
+  /**
+   * Whether window `w` holds a request (field 1) or a failure (field 2): ip(w)'s count above 0 (counts are never
+   * negative), from the newest entry back and stopping at the first, not summing the whole window.
+   */
+  any(w: WindowId, field: 1 | 2): boolean {
+    if (!this.#current) return false;
+    const r = this.#svc.rangesAt(this.#now);
+    const from = r[2 * w] as number;
+    const to = r[2 * w + 1] as number;
+    const slots = this.#slots;
+    for (let i = slots.entries(this.#slot) - 1; i >= 0; i--) {
+      const b = slots.entryBucket(this.#slot, i);
+      if (b <= from) return false;
+      if (b <= to && slots.entryCount(this.#slot, i, field) > 0) return true;
+    }
+    return false;
+  }
+
   ip(w: WindowId): Counts {
     const out = (this.#ip[w] ??= emptyCounts());
     if (!(this.#ipDone & (1 << w))) {

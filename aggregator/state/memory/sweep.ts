@@ -25,6 +25,7 @@ export function sweepService(svc: ServiceState, cx: SlotCounts, now: number, ste
   });
   // the credential candidates whose time came (credential-due.ts), not all of them
   for (const e of svc.credentialDue.take(now, svc.credentialRuns)) stepCredential(e);
-  for (const e of svc.topRequests.set) if (cx.at(svc, e, now).ip(WINDOW.window).requests === 0) svc.topRequests.set.delete(e);
-  for (const e of svc.topErrors.set) if (cx.at(svc, e, now).ip(WINDOW.window).failures === 0) svc.topErrors.set.delete(e);
+  // a candidate stays while its window holds anything: found at its newest entry, most often, not summed
+  for (const e of svc.topRequests.set) if (!cx.at(svc, e, now).any(WINDOW.window, 1)) svc.topRequests.set.delete(e);
+  for (const e of svc.topErrors.set) if (!cx.at(svc, e, now).any(WINDOW.window, 2)) svc.topErrors.set.delete(e);
 }
