@@ -26,10 +26,12 @@ export function parseDuration(text: string): number | undefined {
 /**
  * Go's Duration.String() of `ms` at millisecond resolution: "3h59m12s",
  * "4m0.5s", "850ms", "0s". Negative values print as "0s" (a decision never
- * has less than nothing left).
+ * has less than nothing left), longer ones than MAX_DURATION_MS as it: a ban
+ * stored before that bound was enforced (a decisions file, a shared Redis)
+ * would otherwise make a bouncer refuse every ban of the pull.
  */
 export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.floor(ms));
+  const total = clampMs(ms);
   if (total === 0) return '0s';
   if (total < 1000) return `${total}ms`;
   const h = Math.floor(total / 3_600_000);
@@ -51,6 +53,11 @@ export function formatDuration(ms: number): string {
   return `${secText}s`;
 }
 
+/** A duration to print: whole ms within [0, MAX_DURATION_MS]. */
+function clampMs(ms: number): number {
+  return Math.min(MAX_DURATION_MS, Math.max(0, Math.floor(ms)));
+}
+
 /** the longest formatDuration text of a safe integer, with room to spare */
 export const MAX_DURATION_BYTES = 32;
 
@@ -60,7 +67,7 @@ export const MAX_DURATION_BYTES = 32;
  * straight into the answer's buffer, no string per decision.
  */
 export function writeDuration(buf: Buffer, at: number, ms: number): number {
-  const total = Math.max(0, Math.floor(ms));
+  const total = clampMs(ms);
   let p = at;
   if (total < 1000) {
     p = writeUint(buf, p, total);

@@ -173,10 +173,11 @@ export class DeliveryQueue {
   /** POST one batch; accounts delivered and refused records. Never throws. */
   async #deliver({ id, dropped: reported, records: batch }: Batch, timeoutMs: number): Promise<SendResult> {
     const body: RecordBatch = { batch: id, records: batch };
-    const settings: NonNullable<RecordBatch['settings']> = {};
+    // no prototype: a service named __proto__ is a key like any other (on a plain object it set the prototype, sent as nothing)
+    const settings: NonNullable<RecordBatch['settings']> = Object.create(null);
     for (const r of batch) {
       const s = this.#settings.get(r.service);
-      if (s && !settings[r.service]) settings[r.service] = s;
+      if (s && !Object.hasOwn(settings, r.service)) settings[r.service] = s;
     }
     body.settings = settings;
     if (reported > 0) body.dropped = reported;

@@ -2,7 +2,7 @@
 // targets (Ip / Range) and the allowlist's overlap test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_DURATION_MS, formatDuration, parseDuration } from '../../aggregator/decisions/duration';
+import { MAX_DURATION_MS, formatDuration, parseDuration, writeDuration } from '../../aggregator/decisions/duration';
 import { Allowlist, DEFAULT_DECISIONS, parsePolicy, targetOf } from '../../aggregator/decisions/policy';
 import { loadConfig } from '../../aggregator/config';
 
@@ -29,6 +29,15 @@ test("durations past Go's time.Duration (2562047h47m16.854775807s) are refused: 
   assert.throws(() => parsePolicy('error_ip:3000000h'), /not a duration/);
   assert.throws(() => loadConfig({ SIEM_DECISIONS: 'error_ip:3000000h' }), /SIEM_DECISIONS/);
   assert.equal(parsePolicy('error_ip:2000000h').get('error_ip'), 2_000_000 * 3600_000);
+});
+
+// review finding: a ban stored before the bound (decisions file, shared Redis) kept its length in every pull
+test('a ban left longer than Go can read (stored before the bound) is served at the bound: text and bytes alike', () => {
+  const over = 3_000_000 * 3600_000;
+  assert.equal(formatDuration(over), formatDuration(MAX_DURATION_MS));
+  assert.equal(parseDuration(formatDuration(over)), MAX_DURATION_MS);
+  const buf = Buffer.alloc(64);
+  assert.equal(buf.toString('latin1', 0, writeDuration(buf, 0, over)), formatDuration(MAX_DURATION_MS));
 });
 
 test('SIEM_DECISIONS: type:duration list, empty is off, credential_ips refused', () => {

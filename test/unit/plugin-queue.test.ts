@@ -119,6 +119,18 @@ test('full batches go at once, the rest after the interval, with the settings of
   assert.equal(t.bodies[2]!.settings!.catalog!.error_min, 3);
 });
 
+// review finding: the settings went into a plain object, where __proto__ set its prototype and JSON.stringify left it out
+test('a service named __proto__ has its settings sent like any other', async () => {
+  const t = transport();
+  const q = new DeliveryQueue(opts({ batchMaxSize: 2 }), t.send);
+  q.push(rec(1, '__proto__'), { ...DEFAULT_SETTINGS, error_min: 4 });
+  q.push(rec(2, 'orders'), DEFAULT_SETTINGS);
+  await waitFor('2 delivered', () => q.stats().delivered === 2);
+  const sent = t.bodies[0]?.settings ?? {};
+  assert.deepEqual(Object.keys(sent).sort(), ['__proto__', 'orders']);
+  assert.equal(Object.getOwnPropertyDescriptor(sent, '__proto__')?.value.error_min, 4);
+});
+
 test('a retryable failure keeps the batch and retries it; a refusal drops it and reports the count', async () => {
   const t = transport([
     { outcome: 'retry', error: 'ECONNREFUSED' },
