@@ -91,12 +91,12 @@ export async function* reservedChunks(
     const r = reads.shift() as (typeof reads)[number];
     const { bytesRead } = await r.read;
     if (bytesRead === 0) return;
-    if (bytesRead < r.buf.length && reads.length > 0) {
-      // short (the end of the file): the reads after it are at the wrong offsets
+    if (regular && bytesRead < r.buf.length) {
+      // short (the end of the file, which may still grow): the reads issued after it are at the wrong offsets, and so is pos
       for (const later of reads.splice(0)) await later.read.catch(() => undefined);
       pos = r.at + bytesRead;
     }
-    issue();
+    while (reads.length < (regular ? READS_AHEAD : 1)) issue();
     onBytes(bytesRead);
     yield r.buf.subarray(0, bytesRead);
   }
