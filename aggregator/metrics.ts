@@ -14,6 +14,8 @@ export interface SiemMetrics {
   evictions: Counter<'table'>;
   /** operations a shared state backend (Redis) could not complete; ingest answered 503 */
   stateErrors: Counter;
+  /** 1 while the state backend takes reads and writes, 0 while not (set at each scrape) */
+  stateUp: Gauge;
   /** refresh every gauge from `snap` (call right before rendering) */
   fill(snap: GaugeSnapshot): void;
 }
@@ -75,6 +77,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
     help: 'State backend operations that failed (shared state unreachable); ingest answered 503.',
     registers,
   });
+  const stateUp = gauge(
+    'kong_siem_state_up',
+    'Whether the state backend takes reads and writes at this scrape (1) or not (0: shared state down or refusing writes; ingest answers 503).',
+  );
+  stateUp.set(1);
   const evictions = new Counter({
     name: 'kong_siem_evictions_total',
     help: 'Keys evicted at the SIEM_MAX_KEYS cap (ip, credential), batch ids at the SIEM_MAX_BATCH_IDS cap (batch), by table.',
@@ -105,5 +112,5 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
     trackedKeys.set(snap.trackedKeys);
   }
 
-  return { registry, received, rejected, senderDropped, evictions, stateErrors, fill };
+  return { registry, received, rejected, senderDropped, evictions, stateErrors, stateUp, fill };
 }

@@ -7,13 +7,16 @@ import type { SiemState } from '../state/state';
 
 export interface MetricsDeps {
   config: Pick<Readonly<Config>, 'metricsToken'>;
-  state: Pick<SiemState, 'gauges'>;
-  metrics: Pick<SiemMetrics, 'fill' | 'registry'>;
+  state: Pick<SiemState, 'gauges' | 'health' | 'probe'>;
+  metrics: Pick<SiemMetrics, 'fill' | 'registry' | 'stateUp'>;
 }
 
 export const metricsRoutes: FastifyPluginAsync<MetricsDeps> = async (app, deps) => {
   app.get('/metrics', { onRequest: bearer(deps.config.metricsToken) }, async (_req, reply) => {
-    deps.metrics.fill(await deps.state.gauges());
+    // as /healthz sees it (a Redis refusing writes is down too): the gauges below are empty then
+    const [health, snap] = await Promise.all([deps.state.probe?.() ?? deps.state.health?.() ?? { ok: true }, deps.state.gauges()]);
+    deps.metrics.stateUp.set(health.ok ? 1 : 0);
+    deps.metrics.fill(snap);
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });

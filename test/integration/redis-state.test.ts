@@ -155,9 +155,11 @@ test('Redis stopped mid-run: ingest answers 503, /healthz says why, the sender r
   await waitFor('sender retrying', async () => queue.stats().failures > 0);
   const metrics = await fetch(`${agg.url}/metrics`).then((r) => r.text());
   assert.ok((metricValue(metrics, 'kong_siem_state_errors_total') ?? 0) >= 2, 'state errors counted');
+  assert.equal(metricValue(metrics, 'kong_siem_state_up'), 0, 'the state down at the scrape (KongSiemStateUnavailable)');
 
   await redis.start();
   await healthy(agg);
+  assert.equal(metricValue(await fetch(`${agg.url}/metrics`).then((r) => r.text()), 'kong_siem_state_up'), 1, 'up again');
   await waitFor('second half delivered after retries', async () => queue.stats().delivered === 600, 30_000);
   assert.equal(queue.stats().dropped, 0);
 
