@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { bearer } from '../auth';
 import type { Config } from '../config';
 import type { SiemMetrics } from '../metrics';
-import type { SiemState } from '../state/state';
+import { stateHealth, type SiemState } from '../state/state';
 
 export interface MetricsDeps {
   config: Pick<Readonly<Config>, 'metricsToken'>;
@@ -14,7 +14,7 @@ export interface MetricsDeps {
 export const metricsRoutes: FastifyPluginAsync<MetricsDeps> = async (app, deps) => {
   app.get('/metrics', { onRequest: bearer(deps.config.metricsToken) }, async (_req, reply) => {
     // as /healthz sees it (a Redis refusing writes is down too): the gauges below are empty then
-    const [health, snap] = await Promise.all([deps.state.probe?.() ?? deps.state.health?.() ?? { ok: true }, deps.state.gauges()]);
+    const [health, snap] = await Promise.all([stateHealth(deps.state), deps.state.gauges()]);
     deps.metrics.stateUp.set(health.ok ? 1 : 0);
     deps.metrics.fill(snap);
     const body = await deps.metrics.registry.metrics();

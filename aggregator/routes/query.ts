@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { bearer } from '../auth';
 import type { Config } from '../config';
 import { FINDING_TYPES, type FindingType } from '../rules/registry';
-import type { SiemState } from '../state/state';
+import { stateHealth, type SiemState } from '../state/state';
 
 export interface QueryDeps {
   config: Pick<Readonly<Config>, 'readToken'>;
@@ -52,7 +52,7 @@ export const queryRoutes: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
 
   app.get('/healthz', async (_req, reply) => {
     // a shared state backend that is down or refuses writes: say why (ingest answers 503 meanwhile)
-    const h = (await deps.state.probe?.()) ?? deps.state.health?.() ?? { ok: true };
+    const h = await stateHealth(deps.state);
     return h.ok ? { status: 'ok' } : reply.code(503).send({ status: 'unavailable', reason: h.reason });
   });
 };

@@ -87,6 +87,11 @@ export interface SiemState {
   readonly snapshots?: Snapshotting;
 }
 
+/** What /healthz and the kong_siem_state_up gauge say: the probe where the backend has one, else its health, else ok (memory). */
+export async function stateHealth(state: Pick<SiemState, 'health' | 'probe'>): Promise<StateHealth> {
+  return (await state.probe?.()) ?? state.health?.() ?? { ok: true };
+}
+
 /** Run starts by rule type, of the runs in progress (see rules/types.ts Run). */
 export type SnapshotRuns = Record<string, number>;
 
