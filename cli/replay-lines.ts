@@ -3,6 +3,7 @@
 // thread (--workers 1) and in the parser threads (cli/replay-worker.ts),
 // which the main thread then feeds into the state in file order.
 import { fingerprint } from '../common/fingerprint';
+import { STRING_MAX, withinCodePoints } from '../common/limits';
 import { isStreamLog, recordFromKongLog, type RecordOptions } from '../common/kong-log';
 import type { KeyedRecord } from '../aggregator/state/state';
 import { keyRecord } from '../aggregator/validate-record';
@@ -94,7 +95,7 @@ const REASONS: Record<string, string> = {
 /** Maps blocks of lines (`block`); one per thread: it keeps a fingerprint cache. */
 export function lineMapper(o: LineOptions): (buf: Buffer, from: number, to: number) => BlockResult {
   // Raw credentials from the mapping; fingerprinted here through a cache.
-  const rawRecord: Readonly<RecordOptions> = { ...o.record, hashCredentials: false };
+  const rawRecord: Readonly<RecordOptions> = { ...o.record, hashCredentials: false, rawCredential: true };
   const fingerprints = fingerprintCache(o.record.hashKey);
   const scan = kongLogScanner(o.record.credentialHeader);
   let out: BlockResult;
@@ -111,7 +112,9 @@ export function lineMapper(o: LineOptions): (buf: Buffer, from: number, to: numb
       return;
     }
     out.kongLogs++;
-    if (rec.credential !== undefined && o.record.hashCredentials) rec.credential = fingerprints.of(rec.credential);
+    // as credentialValue (common/kong-log.ts): hashed, or too long to go raw
+    if (rec.credential !== undefined && (o.record.hashCredentials || !withinCodePoints(rec.credential, STRING_MAX)))
+      rec.credential = fingerprints.of(rec.credential);
     if ((o.since !== undefined && rec.ts < o.since) || (o.until !== undefined && rec.ts >= o.until)) {
       out.filtered++;
       return;

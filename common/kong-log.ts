@@ -4,7 +4,7 @@
 // docs/configuration.md ("Record building"). Shared by the plugin,
 // the /v1/kong-log endpoint and `kong-siem replay`, so all three agree.
 import { fingerprint } from './fingerprint';
-import { STRING_MAX, truncateCodePoints, wellFormed } from './limits';
+import { STRING_MAX, truncateCodePoints, wellFormed, withinCodePoints } from './limits';
 import { UNMATCHED_SERVICE, type SiemRecord } from './record';
 import { outcomeOf, type SuccessByRoute } from './success-statuses';
 
@@ -63,6 +63,8 @@ export interface RecordOptions {
   successStatuses?: ReadonlySet<number>;
   /** successes per route name or id (/v1/kong-log, replay), when `successStatuses` is not set */
   successByRoute?: SuccessByRoute;
+  /** the credential as read, whatever its length, never fingerprinted (a caller that fingerprints it itself: replay) */
+  rawCredential?: boolean;
 }
 
 export const DEFAULT_RECORD_OPTIONS: Readonly<RecordOptions> = Object.freeze({
@@ -153,6 +155,18 @@ export function rawCredential(log: Obj, source: CredentialSource, header: string
   }
 }
 
+/**
+ * The credential a record carries: its fingerprint with `hash`, else the raw
+ * value, except one over STRING_MAX code points, which is fingerprinted too.
+ * Ingest refuses a record whose string is over its length: with the raw
+ * value, a client choosing a long credential header would have every record
+ * of its own refused, its failures hidden from every rule. Whole, never cut:
+ * two long tokens sharing a prefix stay two credentials.
+ */
+export function credentialValue(raw: string, hash: boolean, key?: string): string {
+  return hash || !withinCodePoints(raw, STRING_MAX) ? fingerprint(raw, key) : raw;
+}
+
 /** The route's list, looked up by name, then by id. */
 function routeSuccesses(byRoute: SuccessByRoute | undefined, route: Obj | undefined): ReadonlySet<number> | undefined {
   if (byRoute === undefined || byRoute.size === 0 || route === undefined) return undefined;
@@ -193,7 +207,7 @@ export function recordFromKongLog(input: unknown, o: Readonly<RecordOptions> = D
     service: text(service?.name) ?? text(service?.id) ?? text(log.namespace) ?? UNMATCHED_SERVICE,
   };
   const raw = rawCredential(log, o.credentialSource, o.credentialHeader);
-  if (raw !== undefined) rec.credential = o.hashCredentials ? fingerprint(raw, o.hashKey) : raw;
+  if (raw !== undefined) rec.credential = o.rawCredential ? raw : credentialValue(raw, o.hashCredentials, o.hashKey);
   const consumer = obj(log.consumer);
   const consumerName = text(consumer?.username) ?? text(consumer?.custom_id) ?? text(consumer?.id);
   if (consumerName !== undefined) rec.consumer = consumerName;

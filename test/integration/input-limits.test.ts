@@ -60,14 +60,20 @@ test('long credentials are fingerprinted whole: tokens sharing their first 256 c
   assert.equal((await agg.state.gauges()).trackedKeys, 6, 'three IP keys and three credential keys');
 });
 
-test('a raw credential over 256 code points is refused as "length" (never cut), with SIEM_HASH_CREDENTIALS=false', async (t) => {
-  const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_HASH_CREDENTIALS: 'false' });
+// red team 2: refused as "length", a client's long credential header hid its every failure from every rule
+test('with SIEM_HASH_CREDENTIALS=false, a raw credential over 256 code points is fingerprinted whole: the record counts', async (t) => {
+  const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_HASH_CREDENTIALS: 'false', SIEM_HASH_KEY: 'k' });
   t.after(() => agg.close());
-  const r = await postJson(`${agg.url}/v1/kong-log`, [
-    kongLog({ ip: '198.51.100.1', startedAt: T0, credentialId: 'y'.repeat(300) }),
-    kongLog({ ip: '198.51.100.2', startedAt: T0, credentialId: 'short' }),
-  ]);
-  assert.deepEqual(r.body, { accepted: 1, rejected: 1, rejected_by: { length: 1 } });
+  // 30 failed logins of one client, each with its own 300-character x-auth-sub header
+  const guesses = Array.from({ length: 30 }, (_, i) =>
+    kongLog({ ip: '198.51.100.1', startedAt: T0 + i, status: 401, consumer: null, headers: { 'x-auth-sub': `${'y'.repeat(300)}${i}` } }),
+  );
+  const r = await postJson(`${agg.url}/v1/kong-log`, [...guesses, kongLog({ ip: '198.51.100.2', startedAt: T0, credentialId: 'short' })]);
+  assert.deepEqual(r.body, { accepted: 31, rejected: 0 });
+  const types = (await getJson(`${agg.url}/v1/findings`)).body.findings.map((f: { type: string; ip?: string }) => `${f.type} ${f.ip}`);
+  assert.ok(types.includes('error_ip 198.51.100.1') && types.includes('auth_bruteforce 198.51.100.1'), types.join(', '));
+  // the long values are 30 credentials (fingerprints, never cut), the short one raw
+  assert.equal((await agg.state.gauges()).trackedKeys, 2 + 31);
 });
 
 test('"dropped" must be an integer 0..2^32: anything else is 400 and the counter is untouched', async (t) => {

@@ -313,6 +313,39 @@ test('replay: the anonymous consumer is no credential; stream-subsystem logs are
   );
 });
 
+// red team 2: a long credential header, raw, had the client's every record refused as "length"
+test('replay: a credential over 256 code points is fingerprinted whole, hashing on or off, as the plugin does', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = tmp(t);
+  const base = END - 60_000;
+  const long = (i: number) => `${'z'.repeat(300)}${i % 2}`;
+  const guesses = Array.from({ length: 30 }, (_, i) =>
+    kongLog({
+      ip: i < 20 ? '198.51.100.7' : `198.51.100.${20 + i}`,
+      startedAt: base + i * 100,
+      status: 401,
+      consumer: null,
+      headers: { 'x-auth-sub': long(i) },
+    }),
+  );
+  const file = path.join(dir, 'long.log');
+  writeFileSync(file, `${guesses.map((l) => JSON.stringify(l)).join('\n')}\n`);
+  const mapped = (hashCredentials: boolean) =>
+    recordFromKongLog(guesses[0], { credentialSource: 'auto', credentialHeader: 'x-auth-sub', hashCredentials, hashKey: 'rk' })?.credential;
+  for (const flag of ['--no-hash-credentials', '--hash-credentials']) {
+    const run = await runCli(['replay', '--json', '--quiet', flag, file], { env: { SIEM_HASH_KEY: 'rk' } });
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.records, 30, flag);
+    const types = report.findings.map((f: any) => `${f.type} ${f.ip ?? f.credential}`);
+    assert.ok(types.includes('error_ip 198.51.100.7'), `${flag}: ${types.join(', ')}`);
+    // the fingerprint the plugin and /v1/kong-log give: of the raw value, once, with either setting
+    assert.ok(types.includes(`credential_ips ${mapped(flag === '--hash-credentials')}`), `${flag}: ${types.join(', ')}`);
+  }
+  assert.equal(mapped(true), mapped(false));
+});
+
 // issue 16 (2)
 test('replay refuses authorization as the credential header (usage error): Kong logs it as REDACTED', async () => {
   const run = await runCli(['replay', '--credential-source', 'header', '--credential-header', 'Authorization', '-'], { input: '' });

@@ -105,6 +105,24 @@ test('a client sending x-anonymous-consumer itself, with no consumer, keeps its 
   assert.equal(recordFromSerialized(ser(anonymousKongLog({ headers: { 'x-auth-sub': 'sub-9' } })), plain)?.credential, undefined);
 });
 
+// red team 2: ingest refuses a record whose string is over 256 code points, so a raw one would hide the client's every request
+test('with hash_credentials off, a credential over 256 code points goes as its fingerprint (whole), one of 256 raw', () => {
+  const at = (value: string) =>
+    recordFromSerialized(ser(kongLog({ consumer: null, status: 401, headers: { 'x-auth-sub': value } })), plain)?.credential;
+  assert.equal(at('a'.repeat(256)), 'a'.repeat(256));
+  assert.equal(at('a'.repeat(257)), hmac16('a'.repeat(257)));
+  // code points, not UTF-16 units: 256 astral characters are 512 units and still go raw
+  assert.equal(at('\u{1F600}'.repeat(256)), '\u{1F600}'.repeat(256));
+  // two long values sharing their first 256 code points stay two
+  assert.notEqual(at(`${'a'.repeat(256)}-1`), at(`${'a'.repeat(256)}-2`));
+  // without a key: plain SHA-256, as with hashing on
+  const log = ser(kongLog({ consumer: null, headers: { 'x-auth-sub': 'b'.repeat(300) } }));
+  assert.equal(
+    recordFromSerialized(log, { ...plain, hashKey: undefined })?.credential,
+    createHash('sha256').update('b'.repeat(300)).digest('hex').slice(0, 16),
+  );
+});
+
 // issue 16 (4)
 test('a stream-subsystem log is recognised as such and gives no record; HTTP logs are not stream logs', () => {
   assert.equal(isStreamLog(kongStreamLog()), true);
