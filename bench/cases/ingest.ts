@@ -64,8 +64,12 @@ interface Compared {
   cpuRatio: number;
   cpuLow: number;
   cpuHigh: number;
+  /** the keyed floor (baseline-server.ts), when run: its rate, its ratio to the ceiling and the aggregator's to it */
+  floor?: { rate: number; ratio: number; low: number; high: number; realRatio: number };
   bad: number;
 }
+
+type Kind = 'aggregator' | 'baseline' | 'floor';
 
 /**
  * Both servers up at once (the idle one costs nothing), then `pairs` pairs
@@ -75,46 +79,71 @@ interface Compared {
  * alike; the median of those ratios is the figure, their spread says how
  * steady the run was. Beside the rates, records per CPU-second of each
  * server: what a record costs whatever share of its core the server got.
+ * With `floor`, the keyed floor runs too, a third block in each pair.
  */
-async function compare(o: CaseOptions, bodies: readonly Buffer[], blockS: number, pairs: number): Promise<Compared> {
+async function compare(o: CaseOptions, bodies: readonly Buffer[], blockS: number, pairs: number, floor: boolean): Promise<Compared> {
   const core = cores().server;
-  const baseline = await startChild('baseline', o.outDir, core);
-  let aggregator: Child | undefined;
+  const servers = new Map<Kind, Child>();
   try {
-    aggregator = await startChild('aggregator', o.outDir, core, {}, profileArgs(o.profileDir, 'ingest-aggregator'));
+    servers.set('baseline', await startChild('baseline', o.outDir, core));
+    if (floor) servers.set('floor', await startChild('baseline', o.outDir, core, { SIEM_BENCH_KEYED: '1' }));
+    servers.set('aggregator', await startChild('aggregator', o.outDir, core, {}, profileArgs(o.profileDir, 'ingest-aggregator')));
     // warm-up: JIT, and every key of the bodies held (measured blocks then see keys already held, as a steady aggregator does)
-    await postFor(baseline.url, bodies, 1);
-    await postAll(aggregator.url, bodies);
-    const blocks: [Block, Block][] = [];
-    const at = { aggregator: 0, baseline: 0 };
-    const next = async (kind: 'aggregator' | 'baseline', server: Child) => {
-      const b = await measure(kind, server, bodies, at[kind], blockS);
-      at[kind] = b.next;
-      return b;
-    };
-    for (let i = 0; i < pairs; i++) {
-      const first = i % 2 === 0 ? await next('baseline', baseline) : undefined;
-      const a = await next('aggregator', aggregator);
-      blocks.push([a, first ?? (await next('baseline', baseline))]);
+    await postFor(servers.get('baseline')?.url as string, bodies, 1);
+    for (const k of ['floor', 'aggregator'] as const) {
+      const s = servers.get(k);
+      if (s) await postAll(s.url, bodies);
     }
-    const ratios = blocks.map(([a, b]) => ratioOf(a.rate, b.rate));
-    const cpuRatios = blocks.map(([a, b]) => ratioOf(a.perCpu, b.perCpu));
+    const kinds = [...servers.keys()];
+    const blocks: Map<Kind, Block>[] = [];
+    const at = new Map<Kind, number>();
+    for (let i = 0; i < pairs; i++) {
+      const got = new Map<Kind, Block>();
+      for (const kind of i % 2 === 0 ? kinds : [...kinds].reverse()) {
+        const b = await measure(
+          kind === 'aggregator' ? 'aggregator' : 'baseline',
+          servers.get(kind) as Child,
+          bodies,
+          at.get(kind) ?? 0,
+          blockS,
+        );
+        at.set(kind, b.next);
+        got.set(kind, b);
+      }
+      blocks.push(got);
+    }
+    const of = (k: Kind) => blocks.map((m) => m.get(k) as Block);
+    const [a, b] = [of('aggregator'), of('baseline')];
+    const ratios = a.map((x, i) => ratioOf(x.rate, (b[i] as Block).rate));
+    const cpuRatios = a.map((x, i) => ratioOf(x.perCpu, (b[i] as Block).perCpu));
+    let floorFigures: Compared['floor'];
+    if (floor) {
+      const f = of('floor');
+      const fr = f.map((x, i) => ratioOf(x.rate, (b[i] as Block).rate));
+      floorFigures = {
+        rate: median(f.map((x) => x.rate)),
+        ratio: median(fr),
+        low: Math.min(...fr),
+        high: Math.max(...fr),
+        realRatio: median(a.map((x, i) => ratioOf(x.rate, (f[i] as Block).rate))),
+      };
+    }
     return {
-      real: median(blocks.map(([a]) => a.rate)),
-      ceiling: median(blocks.map(([, b]) => b.rate)),
+      real: median(a.map((x) => x.rate)),
+      ceiling: median(b.map((x) => x.rate)),
       ratio: median(ratios),
       low: Math.min(...ratios),
       high: Math.max(...ratios),
-      realCpu: median(blocks.map(([a]) => a.perCpu)),
-      ceilingCpu: median(blocks.map(([, b]) => b.perCpu)),
+      realCpu: median(a.map((x) => x.perCpu)),
+      ceilingCpu: median(b.map((x) => x.perCpu)),
       cpuRatio: median(cpuRatios),
       cpuLow: Math.min(...cpuRatios),
       cpuHigh: Math.max(...cpuRatios),
-      bad: blocks.reduce((n, [a, b]) => n + a.bad + b.bad, 0),
+      ...(floorFigures ? { floor: floorFigures } : {}),
+      bad: blocks.reduce((n, m) => n + [...m.values()].reduce((s, x) => s + x.bad, 0), 0),
     };
   } finally {
-    await aggregator?.stop();
-    await baseline.stop();
+    for (const s of servers.values()) await s.stop();
   }
 }
 
@@ -152,8 +181,9 @@ export async function run(o: CaseOptions): Promise<Row[]> {
       bodies.map((b) => Buffer.from(b)),
       blockS,
       pairs,
+      mix.keys,
     );
-    const how = `${held}, ${bodies.length} bodies, each posted once before (every key held), 8 keep-alive connections; ${pairs} pairs of ${blockS} s blocks (ceiling and aggregator, order swapped every other pair), each figure the median over blocks, each ratio the median of the pairs' ratios`;
+    const how = `${held}, ${bodies.length} bodies, each posted once before (every key held), 8 keep-alive connections; ${pairs} pairs of ${blockS} s blocks (ceiling, keyed floor when run, and aggregator; the order reversed every other pair), each figure the median over blocks, each ratio the median of the pairs' ratios`;
     rows.push(
       {
         case: CASE,
@@ -176,6 +206,16 @@ export async function run(o: CaseOptions): Promise<Row[]> {
         note: `records per CPU-second (user + system) of each server process in the same blocks: the ratio of per-record costs, whatever share of its core each server got from the machine; pair ratios ${c.cpuLow.toFixed(2)}-${c.cpuHigh.toFixed(2)}x`,
       },
     );
+    if (c.floor)
+      rows.push({
+        case: CASE,
+        name: `${mix.name}, keyed floor`,
+        value: c.floor.rate,
+        unit: 'rec/s',
+        baseline: { name: 'fastify parse-only route', value: c.ceiling },
+        ratio: c.floor.ratio,
+        note: `the parse-only route that also finds each record's IP and credential and counts into them (an IPv4 address as a number in an open-addressing table; IPv6 and credentials in Maps), no window, rule, recency or bound: the least a state keyed per IP and per credential does per record; a third block in each pair; pair ratios ${c.floor.low.toFixed(2)}-${c.floor.high.toFixed(2)}x; the aggregator is ${c.floor.realRatio.toFixed(2)}x of it (median of the pairs)`,
+      });
   }
   return rows;
 }
