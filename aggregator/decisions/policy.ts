@@ -2,6 +2,7 @@
 // never banned (SIEM_DECISIONS, SIEM_ALLOWLIST). Address arithmetic is
 // ipaddr.js's, as for IP keys.
 import ipaddr from 'ipaddr.js';
+import { IP_RULES } from '../rules/registry';
 import { parseDuration } from './duration';
 
 export type DecisionScope = 'Ip' | 'Range';
@@ -14,7 +15,14 @@ export const DEFAULT_DECISIONS = 'error_ip:4h,failure_spike:4h';
 /** The credential is the victim of credential_ips, never the attacker: no IP is banned for it. */
 const NEVER_BANS = new Set(['credential_ips']);
 
-/** Parse `type:duration,...`; empty text turns automatic decisions off. Throws naming the bad entry. */
+/** Finding types that name an IP key: what a policy may ban for. */
+const BANNABLE: readonly string[] = IP_RULES.map((r) => r.type);
+
+/**
+ * Parse `type:duration,...`; empty text turns automatic decisions off. Throws
+ * naming the bad entry: an unknown type too (a typo such as `flood:1h` would
+ * otherwise ban nothing, silently), and a type listed twice.
+ */
 export function parsePolicy(text: string): DecisionPolicy {
   const policy = new Map<string, number>();
   for (const raw of text.split(',')) {
@@ -24,6 +32,8 @@ export function parsePolicy(text: string): DecisionPolicy {
     if (!m) throw new Error(`SIEM_DECISIONS: "${entry}" is not type:duration (e.g. error_ip:4h)`);
     const type = m[1] as string;
     if (NEVER_BANS.has(type)) throw new Error(`SIEM_DECISIONS: ${type} never bans an IP (the credential is the victim)`);
+    if (!BANNABLE.includes(type)) throw new Error(`SIEM_DECISIONS: "${type}" is no finding type (one of ${BANNABLE.join(', ')})`);
+    if (policy.has(type)) throw new Error(`SIEM_DECISIONS: ${type} is listed twice`);
     const ms = parseDuration(m[2] as string);
     if (ms === undefined) throw new Error(`SIEM_DECISIONS: "${m[2]}" is not a duration (e.g. 4h, 30m, 1h30m)`);
     policy.set(type, ms);

@@ -53,6 +53,12 @@ test('SIEM_DECISIONS: type:duration list, empty is off, credential_ips refused',
   assert.throws(() => parsePolicy('credential_ips:1h'), /credential_ips never bans/);
   assert.throws(() => parsePolicy('error_ip'), /type:duration/);
   assert.throws(() => parsePolicy('error_ip:forever'), /not a duration/);
+  // red team 2: a typo in the type was accepted and banned nothing, without a word
+  for (const typo of ['flood:1h', 'errorip:4h', 'auth_brute_force:1h', 'top_ip:1h'])
+    assert.throws(() => parsePolicy(typo), /is no finding type \(one of error_ip, failure_spike, flood_ip, auth_bruteforce\)/, typo);
+  assert.throws(() => loadConfig({ SIEM_DECISIONS: 'error_ip:4h,flood:1h' }), /SIEM_DECISIONS: "flood" is no finding type/);
+  assert.throws(() => parsePolicy('error_ip:4h,error_ip:1h'), /error_ip is listed twice/);
+  assert.equal(parsePolicy('auth_bruteforce:1h').get('auth_bruteforce'), 3600_000);
   assert.equal(loadConfig({}).decisions.policy.size, 2);
   assert.equal(loadConfig({ SIEM_DECISIONS: '' }).decisions.policy.size, 0);
   assert.throws(() => loadConfig({ SIEM_BOUNCER_KEYS: 'short' }), /at least 16/);
