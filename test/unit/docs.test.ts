@@ -9,6 +9,7 @@ import { ENV_SCHEMA, loadConfig } from '../../aggregator/config';
 import { errors, type SiemError } from '../../aggregator/errors';
 import { createMetrics, PROCESS_METRIC_PREFIXES } from '../../aggregator/metrics';
 import { FIELDS } from '../../plugin/siem/schema';
+import { SETTING_NAMES } from '../../common/settings';
 import { REPO_ROOT } from '../helpers/paths';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
@@ -40,6 +41,63 @@ const doc = (name: string) => readFileSync(join(REPO_ROOT, 'docs', name), 'utf8'
 function rowOf(text: string, name: string): string | undefined {
   return text.split('\n').find((l) => l.startsWith(`| \`${name}\``));
 }
+
+// Defaults written out twice drift apart: the README's table must say what the schema does, row for row.
+test("README's configuration table: one row per variable of the env schema, none else, each with the schema's default", () => {
+  const props = ENV_SCHEMA.properties as Record<string, { default?: unknown }>;
+  const rows = readme.split('\n').filter((l) => /^\| `SIEM_[A-Z0-9_]+` \|/.test(l));
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const [, nameCell = '', dflt = ''] = row.split('|').map((c) => c.trim());
+    const name = nameCell.replace(/`/g, '');
+    if (seen.has(name)) problems.push(`${name}: two rows`);
+    seen.add(name);
+    const spec = props[name];
+    if (!spec) {
+      problems.push(`${name}: a row, but the aggregator reads no such variable`);
+      continue;
+    }
+    // a default computed from another variable is said in words: the row must name that variable
+    const computed = spec.default === undefined && /`SIEM_[A-Z0-9_]+`/.test(dflt);
+    const want = spec.default === undefined ? 'unset' : `\`${String(spec.default)}\``;
+    if (dflt !== want && !computed) problems.push(`${name}: default "${dflt}", the schema's is ${want}`);
+  }
+  for (const name of Object.keys(props)) if (!seen.has(name)) problems.push(`${name}: no row`);
+  // docs/configuration.md's rows are checked name by name below; a row of a variable nobody reads is drift too
+  for (const l of doc('configuration.md').split('\n')) {
+    const m = /^\| `(SIEM_[A-Z0-9_]+)` \|/.exec(l);
+    if (m && !props[m[1] as string]) problems.push(`docs/configuration.md ${m[1]}: a row, but the aggregator reads no such variable`);
+  }
+  assert.ok(rows.length >= 50, `only ${rows.length} rows found`);
+  assert.deepEqual(problems, []);
+});
+
+test("README's plugin field table: each delivery and record field with the schema's default and range", () => {
+  const problems: string[] = [];
+  const detection = new Set<string>(SETTING_NAMES);
+  for (const [name, f] of FIELDS) {
+    if (detection.has(name)) continue; // one row for them all, pointing at "The detections"
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+    if (!row) {
+      problems.push(`${name}: no row`);
+      continue;
+    }
+    const [, , dflt = '', range = ''] = row.split('|').map((c) => c.trim());
+    const want =
+      f.default === undefined
+        ? 'none'
+        : Array.isArray(f.default)
+          ? f.default.length
+            ? JSON.stringify(f.default)
+            : 'empty'
+          : String(f.default);
+    if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", the schema's is ${want}`);
+    const between = f.between ?? f.elements?.between;
+    if (between && !range.includes(`${between[0]}–${between[1]}`)) problems.push(`${name}: range "${range}" lacks ${between.join('–')}`);
+  }
+  assert.deepEqual(problems, []);
+});
 
 test('docs/configuration.md gives every SIEM_* variable with its default and range', () => {
   const text = doc('configuration.md');
