@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { buildApp } from '../../aggregator/app';
 import { ENV_SCHEMA, loadConfig } from '../../aggregator/config';
 import { errors, type SiemError } from '../../aggregator/errors';
+import { Registry } from 'prom-client';
 import { createMetrics, PROCESS_METRIC_PREFIXES } from '../../aggregator/metrics';
+import { registerDecisionMetrics } from '../../aggregator/decisions/metrics';
 import { FIELDS } from '../../plugin/siem/schema';
 import { SETTING_NAMES } from '../../common/settings';
 import { REPO_ROOT } from '../helpers/paths';
@@ -167,6 +169,41 @@ test('docs/metrics.md documents every exported metric', async () => {
     );
     assert.ok(text.includes(`\`${p}*\``), `docs/metrics.md does not name the prefix ${p}*`);
   }
+});
+
+// A dashboard or alert written from the docs must find the metric as documented: its type, its labels, their values.
+test('docs/metrics.md and README give each metric its type and its labels; the reason and table values as exported', async () => {
+  const registry = new Registry();
+  registerDecisionMetrics(registry, () => undefined);
+  const own = createMetrics().registry;
+  const metrics = [...(await own.getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())].filter((m) =>
+    m.name.startsWith('kong_siem_'),
+  );
+  assert.ok(metrics.length >= 20, `${metrics.length} metrics`);
+  const problems: string[] = [];
+  for (const m of metrics) {
+    const labels = (own.getSingleMetric(m.name) ?? registry.getSingleMetric(m.name)) as unknown as { labelNames: string[] };
+    for (const [file, text, typeAt, labelsAt] of [
+      ['docs/metrics.md', doc('metrics.md'), 2, 3],
+      ['README.md', readme, 2, 3],
+    ] as const) {
+      const cells = (rowOf(text, m.name) ?? '').split('|').map((c) => c.trim());
+      if (!(cells[typeAt] ?? '').startsWith(String(m.type)))
+        problems.push(`${file} ${m.name}: type "${cells[typeAt]}", exported as ${m.type}`);
+      const cell = cells[labelsAt] ?? '';
+      for (const l of labels.labelNames) if (!cell.includes(`\`${l}\``)) problems.push(`${file} ${m.name}: labels "${cell}" lack \`${l}\``);
+      if (labels.labelNames.length === 0 && !['', 'none'].includes(cell)) problems.push(`${file} ${m.name}: labels "${cell}", it has none`);
+      // labels with a fixed set of values, all exported at zero from the start: each value is named
+      for (const v of m.values) {
+        for (const [l, value] of Object.entries(v.labels)) {
+          if (l === 'reason' && file === 'README.md' && !cell.includes(`\`${value}\``))
+            problems.push(`${file} ${m.name}: ${l} "${value}" not listed`);
+          if (l === 'table' && !cell.includes(`\`${value}\``)) problems.push(`${file} ${m.name}: ${l} "${value}" not listed`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
 });
 
 /** Every `METHOD /path` the app serves, from fastify's route tree (HEAD, fastify's automatic twin of GET, left out). */
