@@ -1,6 +1,9 @@
 // Wires SIEM_STATE_FILE into the app: restore before listening, snapshot
 // every SIEM_SNAPSHOT_INTERVAL_MS and once more on close (SIGTERM), after
 // in-flight batches are done.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config';
 import type { Clock } from './clock';
@@ -60,6 +63,7 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
   };
 
   app.addHook('onReady', async () => {
+    await checkDirectory(file);
     const leftovers = await removeLeftovers(file);
     if (leftovers.length > 0) app.log.warn({ file, removed: leftovers }, 'removed temp files of an interrupted snapshot');
     const t0 = process.hrtime.bigint();
@@ -82,4 +86,22 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     await snapshot();
   });
   return { snapshot };
+}
+
+/**
+ * The snapshot's directory must take files: a path in a directory that does
+ * not exist (a typo, a volume not mounted) or is read-only stops the start,
+ * rather than an error log at every snapshot and nothing saved for the next
+ * restart to read.
+ */
+async function checkDirectory(file: string): Promise<void> {
+  const dir = dirname(resolve(file));
+  try {
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new Error(
+      `SIEM_STATE_FILE=${file}: its directory ${dir} cannot take the snapshot (${code}); create it, make it writable, or set SIEM_STATE_FILE to another path`,
+    );
+  }
 }

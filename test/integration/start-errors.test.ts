@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { loadConfig } from '../../aggregator/config';
 
 /** `node <out>/aggregator/server.js` with these SIEM_* values as given (raw text). */
@@ -62,4 +64,26 @@ test("an enum or boolean variable's error lists the allowed values", () => {
     /SIEM_LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/,
   );
   assert.throws(() => loadConfig({ SIEM_HASH_CREDENTIALS: 'yes' }), /SIEM_HASH_CREDENTIALS="yes": expected true or false/);
+});
+
+// red team 2: a state file in a directory that does not exist started fine, logged "no state snapshot yet",
+// then failed every snapshot: the next restart had nothing to restore
+test('SIEM_STATE_FILE in a directory that does not exist: exit 1 with one line naming the variable and the directory', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kong-siem-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'missing', 'state.jsonl');
+  const s = startServer(t, { SIEM_PORT: '0', SIEM_STATE_FILE: file });
+  const code = await Promise.race([
+    s.exited,
+    new Promise<string>((ok) => setTimeout(() => ok('still running after 20 s'), 20_000).unref()),
+  ]);
+  assert.equal(code, 1);
+  const said = s.stderrLines();
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.equal(
+    said[0],
+    `kong-siem: cannot start: SIEM_STATE_FILE=${file}: its directory ${join(dir, 'missing')} cannot take the snapshot (ENOENT); create it, make it writable, or set SIEM_STATE_FILE to another path`,
+  );
 });
