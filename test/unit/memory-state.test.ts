@@ -6,6 +6,8 @@ import { createClock } from '../../aggregator/clock';
 import { DEFAULT_SETTINGS, type DetectionSettings } from '../../common/settings';
 import { burst, rec } from '../helpers/records';
 import type { KeyedRecord } from '../../aggregator/state/state';
+import { FINDING_TYPES } from '../../aggregator/rules/registry';
+import { fairCut } from '../../aggregator/state/findings-cut';
 
 const T0 = 1_700_000_000_000 - (1_700_000_000_000 % 60_000); // a minute boundary
 
@@ -299,7 +301,7 @@ test('findings are capped at maxFindings, strongest first', async () => {
   );
 });
 
-test('findings cut at maxFindings are the first of the whole list, ties on the cut included (credential findings built only when kept)', async () => {
+test('findings cut at maxFindings are the fair cut of the whole list, ties on the cut included (credential findings built only when kept)', async () => {
   let cutRuns = 0;
   await fc.assert(
     fc.asyncProperty(
@@ -314,7 +316,7 @@ test('findings cut at maxFindings are the first of the whole list, ties on the c
         // enough records that most runs find more than the cap
         { minLength: 25, maxLength: 300 },
       ),
-      fc.integer({ min: 0, max: 6 }),
+      fc.integer({ min: 0, max: 12 }),
       async (steps, max) => {
         const all = state({ maxFindings: 10_000 }).s;
         const cut = state({ maxFindings: max }).s;
@@ -332,7 +334,14 @@ test('findings cut at maxFindings are the first of the whole list, ties on the c
         await all.apply(recs);
         await cut.apply(recs);
         const whole = await all.findings();
-        assert.deepEqual(await cut.findings(), whole.slice(0, max));
+        // the plain cut of the whole list (findings-cut.ts), the same however the backend builds it
+        assert.deepEqual(
+          await cut.findings(),
+          fairCut(
+            FINDING_TYPES.map((t) => whole.filter((f) => f.type === t)),
+            max,
+          ),
+        );
         if (whole.length > max) cutRuns++;
       },
     ),
@@ -378,5 +387,19 @@ test('SIEM_MAX_FINDINGS through many equal counts keeps exactly the first in com
   const all = await run(100_000);
   assert.equal(all.length, 340);
   assert.ok(all.every((f) => f.count === 3));
-  for (const cap of [1, 25, 45, 339]) assert.deepEqual(await run(cap), all.slice(0, cap), `cap ${cap}`);
+  // the cut (findings-cut.ts): each type its first floor(cap / types), then the first of the rest, in `all`'s order
+  const expected = (cap: number) => {
+    const share = Math.floor(cap / FINDING_TYPES.length);
+    const seen = new Map<string, number>();
+    const kept = all.map((f) => {
+      const n = seen.get(f.type) ?? 0;
+      seen.set(f.type, n + 1);
+      return n < share;
+    });
+    let room = cap - kept.filter(Boolean).length;
+    return all.filter((_, i) => kept[i] || (room-- > 0 && !kept[i]));
+  };
+  // 25: 5 error_ip of their share, then credentials; 45: 8 error_ip
+  assert.equal(expected(25).filter((f) => f.type === 'error_ip').length, 5);
+  for (const cap of [1, 4, 5, 25, 45, 339, 340]) assert.deepEqual(await run(cap), expected(cap), `cap ${cap}`);
 });

@@ -1,13 +1,14 @@
 // Read-only answers of the in-memory backend: findings (each rule's
 // candidates evaluated at the clock) and top lists (from the top candidates).
 import type { TopList } from '../../../common/record';
-import { cmp, compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
+import { cmp, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import type { CredentialCounts, CredentialRule, Run } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { LEVEL_MS, windowFrom, windowTo, type WindowLevel } from '../level-grid';
 import { WINDOW } from '../layout';
 import { firstK } from '../first-k';
+import { FindingsCut } from '../findings-cut';
 import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import type { CredentialEntry, ServiceState, Slot, SlotCounts } from './service';
 
@@ -51,7 +52,7 @@ class Pending {
   }
 }
 
-/** Findings of `services` at clock `now`, at most `max`, the strongest first. */
+/** Findings of `services` at clock `now`, at most `max`, the strongest first with a share for each type (findings-cut.ts). */
 export function findingsOf(
   services: Iterable<ServiceState>,
   cx: SlotCounts,
@@ -84,31 +85,40 @@ export function findingsOf(
       }
     });
   }
-  // Bounded output (SIEM_MAX_FINDINGS): the strongest first, cut exactly as a full sort of built findings would.
-  const least = leastKept(out, pending.counts, max);
-  const tied: number[] = [];
-  for (let i = 0; i < pending.counts.length; i++) {
-    const c = pending.counts[i] as number;
-    if (c > least) out.push(pending.build(i, now));
-    else if (c === least) tied.push(i);
+  // Bounded output (SIEM_MAX_FINDINGS, findings-cut.ts): per type its first `max`, then a share each;
+  // a credential finding is built only when it is among its rule's first `max`, cut exactly as a full sort would
+  const cut = new FindingsCut(max);
+  for (const f of out) cut.push(f);
+  for (const rule of CREDENTIAL_RULES) {
+    const mine: number[] = [];
+    for (let i = 0; i < pending.counts.length; i++) if (pending.rules[i] === rule) mine.push(i);
+    const least = leastKept(
+      mine.map((i) => pending.counts[i] as number),
+      max,
+    );
+    const tied: number[] = [];
+    for (const i of mine) {
+      const c = pending.counts[i] as number;
+      if (c > least) cut.push(pending.build(i, now));
+      else if (c === least) tied.push(i);
+    }
+    // past the first `max` in tie order a tied candidate has `max` findings of its rule before it: never kept
+    for (const i of pending.firstTied(tied, max)) cut.push(pending.build(i, now));
   }
-  // past the first `max` in tie order a tied candidate has `max` findings before it: never kept
-  for (const i of pending.firstTied(tied, max)) out.push(pending.build(i, now));
-  return firstK(out, max, compareFindings);
+  return cut.take();
 }
 
 /**
- * The max-th highest count of all findings (-Infinity when all are kept):
- * compareFindings orders by count first, so none below it is in the first
- * `max`, and every finding at or above it is built and sorted (ties on the
- * cut included).
+ * The max-th highest of `counts` (-Infinity when all are kept): within a
+ * rule compareFindings orders by count first, so none below it is in the
+ * rule's first `max`, and every one at or above it is built and sorted (ties
+ * on the cut included).
  */
-function leastKept(built: readonly Finding[], counts: readonly number[], max: number): number {
-  const n = built.length + counts.length;
+function leastKept(counts: readonly number[], max: number): number {
+  const n = counts.length;
   if (n <= max || max <= 0) return Number.NEGATIVE_INFINITY;
   const all = new Float64Array(n);
-  for (let i = 0; i < built.length; i++) all[i] = -(built[i] as Finding).count;
-  for (let i = 0; i < counts.length; i++) all[built.length + i] = -(counts[i] as number);
+  for (let i = 0; i < n; i++) all[i] = -(counts[i] as number);
   all.sort();
   return -(all[max - 1] as number);
 }

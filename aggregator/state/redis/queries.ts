@@ -2,12 +2,12 @@
 // read candidate sets and top-N candidate sorted sets, never all keys, and
 // evaluate the registry's rules at the shared clock.
 import type { TopItem, TopList } from '../../../common/record';
-import { compareFindings, CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
+import { CREDENTIAL_RULES, IP_RULES, type Finding } from '../../rules/registry';
 import { sinceOf } from '../../rules/step';
 import { NONE } from '../../rules/types';
 import { emptyCounts, sumSeries, type Counts } from '../../window';
 import { WINDOW } from '../layout';
-import { FirstK } from '../first-k';
+import { FindingsCut } from '../findings-cut';
 import { candidatesOf, inParts } from './candidates';
 import { wantsType, type FindingFilter, type ServiceGauges } from '../state';
 import { readCred } from './batch';
@@ -16,9 +16,9 @@ import { rangeMs, seriesOfFields } from './grid-series';
 import { ipHistKey } from './keys';
 import { readIp, readTotals, scored, type Scripts, type Svc } from './service';
 
-/** Findings of `svcs` at clock `now`, at most `max`, the strongest first. */
+/** Findings of `svcs` at clock `now`, at most `max`, the strongest first with a share for each type (findings-cut.ts). */
 export async function findingsAt(r: Scripts, svcs: readonly Svc[], now: number, filter: FindingFilter, max: number): Promise<Finding[]> {
-  const cut = new FirstK<Finding>(max, compareFindings);
+  const cut = new FindingsCut(max);
   const push = (f: Finding) => cut.push(f);
   // one service after another: its parts are read concurrently, the services are not
   for (const svc of svcs) if (filter.service === undefined || filter.service === svc.name) await serviceFindings(r, svc, now, filter, push);
