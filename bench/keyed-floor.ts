@@ -1,34 +1,22 @@
 // The keyed floor of cases 1 and 2: each record's two entities found and
-// counted (its service and IP: an IPv4 address as a number in an
-// open-addressing table, an IPv6 one in a Map; its service and credential,
-// when there is one, in a Map). That is the least a state keyed per IP and
-// per credential does per record, with no window, no rule, no recency and
-// no bound: what is left of a ceiling after it is all a real state can
-// reach on the machine.
+// counted (its service and IP key, as the aggregator keys it: an IPv4
+// address as a number in an open-addressing table, an IPv6 one by its /64
+// in a Map; its service and credential, when there is one, in a Map). That
+// is the least a state keyed per IP and per credential does per record,
+// with no record validation, no window, no rule, no recency and no bound. It
+// says what finding and counting the two entities costs on the machine,
+// not what the aggregator, which also answers timers, scrapes and
+// validation, could reach.
+import { ipKey, ipv4Number } from '../common/ip-key';
 import { INGEST_MIX } from './traffic';
 
-/** Case 2's row of the floor in process (bench/index.ts pairs it with case 1's over HTTP). */
+/** Case 2's row of the floor in process. */
 export const FLOOR_ROW = `records/s, keyed floor, batch ${INGEST_MIX.batch}, 80% with a credential`;
 
 export interface FloorRecord {
   service?: unknown;
   ip?: unknown;
   credential?: unknown;
-}
-
-/** An IPv4 address in dotted decimal as a number, else -1 (no validation: the traffic is the bench's own). */
-function ipv4(s: string): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else if (c >= 48 && c <= 57) part = part * 10 + c - 48;
-    else return -1;
-  }
-  return n * 256 + part;
 }
 
 /** Counts per (service, IPv4 address): linear probing over 2^22 slots (the bench holds ~0.5M keys). */
@@ -68,9 +56,9 @@ export class KeyedFloor {
       let s = this.#services.get(svc);
       if (s === undefined) this.#services.set(svc, (s = this.#services.size + 1));
       const ip = String(r.ip);
-      const n = ipv4(ip);
+      const n = ipv4Number(ip);
       if (n >= 0) this.#v4.add(s, n);
-      else this.#other(`${svc}|${ip}`);
+      else this.#other(`${svc}|${ipKey(ip) ?? ip}`);
       if (typeof r.credential === 'string') this.#other(`${svc}#${r.credential}`);
     }
   }

@@ -100,7 +100,7 @@ export async function run(o: CaseOptions): Promise<Row[]> {
     unit: 'rec/s',
     baseline: { name: 'JSON.parse-only loop', value: fl.parse },
     ratio: ratioOf(fl.floor, fl.parse),
-    note: `case 1's keyed floor in process (each record's IP and credential found and counted; no window, rule, recency or bound): the best core path a state keyed per IP and per credential can have; every body counted once first; ${seconds}s each, alternated in 0.25 s slices; ${fl.keys} keys`,
+    note: `case 1's keyed floor in process (each record's IP key and credential found and counted; no record validation, window, rule, recency or bound): what finding and counting the two entities costs beside JSON.parse alone; every body counted once first; ${seconds}s each, alternated in 0.25 s slices; ${fl.keys} keys`,
   });
   if (o.mixOnly) return rows;
   const plain = await measure(new Traffic({ seed: 1, ipPool: 1_000_000 }).bodies(o.quick ? 100_000 : 400_000, 1000), seconds);
