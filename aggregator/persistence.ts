@@ -2,7 +2,7 @@
 // every SIEM_SNAPSHOT_INTERVAL_MS and once more on close (SIGTERM), after
 // in-flight batches are done.
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config';
@@ -90,18 +90,23 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
 
 /**
  * The snapshot's directory must take files: a path in a directory that does
- * not exist (a typo, a volume not mounted) or is read-only stops the start,
- * rather than an error log at every snapshot and nothing saved for the next
+ * not exist (a typo, a volume not mounted), that is a file, or is read-only
+ * stops the start, and so does a path that is itself a directory, rather
+ * than an error log at every snapshot and nothing saved for the next
  * restart to read.
  */
 async function checkDirectory(file: string): Promise<void> {
   const dir = dirname(resolve(file));
+  const refuse = (what: string, fix: string) =>
+    new Error(`SIEM_STATE_FILE=${file}: ${what}; ${fix}, or set SIEM_STATE_FILE to another path`);
   try {
+    // root passes access() on any path: the type is checked apart
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     await access(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new Error(
-      `SIEM_STATE_FILE=${file}: its directory ${dir} cannot take the snapshot (${code}); create it, make it writable, or set SIEM_STATE_FILE to another path`,
-    );
+    throw refuse(`its directory ${dir} cannot take the snapshot (${code})`, 'create it, make it writable');
   }
+  const self = await stat(file).catch(() => undefined);
+  if (self?.isDirectory()) throw refuse('it is a directory, not a file', 'name a file in it');
 }

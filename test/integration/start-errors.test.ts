@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../aggregator/config';
@@ -86,4 +86,37 @@ test('SIEM_STATE_FILE in a directory that does not exist: exit 1 with one line n
     said[0],
     `kong-siem: cannot start: SIEM_STATE_FILE=${file}: its directory ${join(dir, 'missing')} cannot take the snapshot (ENOENT); create it, make it writable, or set SIEM_STATE_FILE to another path`,
   );
+});
+
+/** Start with SIEM_STATE_FILE=`file`; the exit code (or why not) and stderr's lines. */
+async function startWithStateFile(t: { after(fn: () => void): void }, file: string) {
+  const s = startServer(t, { SIEM_PORT: '0', SIEM_STATE_FILE: file });
+  const code = await Promise.race([
+    s.exited,
+    new Promise<string>((ok) => setTimeout(() => ok('still running after 20 s'), 20_000).unref()),
+  ]);
+  return { code, said: s.stderrLines() };
+}
+
+// review: root passes access() whatever the path's type, so a file taken for the directory, or a
+// directory named as the file, started and then failed every snapshot
+test('SIEM_STATE_FILE under a regular file, or naming a directory: exit 1 with one line naming the variable', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kong-siem-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const plain = join(dir, 'plain');
+  writeFileSync(plain, 'x', { mode: 0o755 });
+  const underFile = await startWithStateFile(t, join(plain, 'state.jsonl'));
+  assert.equal(underFile.code, 1);
+  assert.deepEqual(underFile.said, [
+    `kong-siem: cannot start: SIEM_STATE_FILE=${join(plain, 'state.jsonl')}: its directory ${plain} cannot take the snapshot (ENOTDIR); create it, make it writable, or set SIEM_STATE_FILE to another path`,
+  ]);
+  const asDir = join(dir, 'state.d');
+  mkdirSync(asDir);
+  const isDir = await startWithStateFile(t, asDir);
+  assert.equal(isDir.code, 1);
+  assert.deepEqual(isDir.said, [
+    `kong-siem: cannot start: SIEM_STATE_FILE=${asDir}: it is a directory, not a file; name a file in it, or set SIEM_STATE_FILE to another path`,
+  ]);
 });
