@@ -3,27 +3,20 @@
 // bounds what /v1/findings lists, not which IP findings the decision policy sees.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, postJson, startAggregator } from '../helpers/aggregator';
+import { getJson, postJson } from '../helpers/aggregator';
 import { KEY_A, attack, pull, values } from '../helpers/decisions';
-import { startRedis, waitFor } from '../helpers/redis';
+import { BACKENDS, startOn } from '../helpers/backends';
 
 const MAX_FINDINGS = 5;
 
-for (const backend of ['memory', 'redis'] as const)
+for (const backend of BACKENDS)
   test(`${backend}: credential findings stronger than an error_ip finding, past SIEM_MAX_FINDINGS, do not stop its ban`, async (t) => {
     const env: Record<string, string> = {
       SIEM_BOUNCER_KEYS: KEY_A,
       SIEM_MAX_FINDINGS: String(MAX_FINDINGS),
       SIEM_SWEEP_INTERVAL_MS: '60000',
     };
-    if (backend === 'redis') {
-      const redis = await startRedis();
-      t.after(() => redis.close());
-      env.SIEM_STATE = redis.url;
-    }
-    const agg = await startAggregator(env);
-    t.after(() => agg.close());
-    await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+    const agg = await startOn(t, backend, env);
 
     // 2x the cap of credential_ips findings, each credential from 40 IPs (count 40)
     const now = Date.now();

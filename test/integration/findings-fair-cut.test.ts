@@ -5,22 +5,15 @@
 // type now keeps a share of the places (aggregator/state/findings-cut.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, postJson, startAggregator } from '../helpers/aggregator';
-import { startRedis, waitFor } from '../helpers/redis';
+import { getJson, postJson } from '../helpers/aggregator';
+import { BACKENDS, startOn } from '../helpers/backends';
 
 const MAX_FINDINGS = 10;
 
-for (const backend of ['memory', 'redis'] as const)
+for (const backend of BACKENDS)
   test(`${backend}: error_ip findings past SIEM_MAX_FINDINGS leave a stolen credential's finding listed and its gauge exported`, async (t) => {
     const env: Record<string, string> = { SIEM_MAX_FINDINGS: String(MAX_FINDINGS), SIEM_SWEEP_INTERVAL_MS: '60000' };
-    if (backend === 'redis') {
-      const redis = await startRedis();
-      t.after(() => redis.close());
-      env.SIEM_STATE = redis.url;
-    }
-    const agg = await startAggregator(env);
-    t.after(() => agg.close());
-    await waitFor(`${agg.url}/healthz ok`, async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+    const agg = await startOn(t, backend, env);
     const now = Date.now();
     // a stolen credential used from 5 IPs: credential_ips, count 5
     const stolen = [1, 2, 3, 4, 5].map((i) => ({

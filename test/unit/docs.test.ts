@@ -16,6 +16,13 @@ import { REPO_ROOT } from '../helpers/paths';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 
+/** A plugin field's default as the docs' tables write it (backticks aside). */
+function defaultCell(d: unknown): string {
+  if (d === undefined) return 'none';
+  if (Array.isArray(d)) return d.length ? JSON.stringify(d) : 'empty';
+  return String(d);
+}
+
 test('README documents every SIEM_* variable', () => {
   const missing = Object.keys(ENV_SCHEMA.properties).filter((v) => !readme.includes(`\`${v}\``));
   assert.deepEqual(missing, []);
@@ -86,14 +93,7 @@ test("README's plugin field table: each delivery and record field with the schem
       continue;
     }
     const [, , dflt = '', range = ''] = row.split('|').map((c) => c.trim());
-    const want =
-      f.default === undefined
-        ? 'none'
-        : Array.isArray(f.default)
-          ? f.default.length
-            ? JSON.stringify(f.default)
-            : 'empty'
-          : String(f.default);
+    const want = defaultCell(f.default);
     if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", the schema's is ${want}`);
     const between = f.between ?? f.elements?.between;
     if (between && !range.includes(`${between[0]}–${between[1]}`)) problems.push(`${name}: range "${range}" lacks ${between.join('–')}`);
@@ -137,14 +137,7 @@ test('docs/configuration.md gives every plugin field and detection setting with 
     const cells = row.split('|').map((c) => c.trim());
     const [, , type = '', dflt = '', range = ''] = cells;
     if (!type.startsWith(f.type)) problems.push(`${name}: type "${type}", expected ${f.type}`);
-    const want =
-      f.default === undefined
-        ? 'none'
-        : Array.isArray(f.default)
-          ? f.default.length
-            ? JSON.stringify(f.default)
-            : 'empty'
-          : String(f.default);
+    const want = defaultCell(f.default);
     if (dflt.replace(/`/g, '') !== want) problems.push(`${name}: default "${dflt}", expected ${want}`);
     const between = f.between ?? f.elements?.between;
     if (between && !(range.includes(String(between[0])) && range.includes(String(between[1]))))
