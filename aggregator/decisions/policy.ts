@@ -1,6 +1,7 @@
 // Which findings become ban decisions, for how long, and which addresses are
 // never banned (SIEM_DECISIONS, SIEM_ALLOWLIST). Address arithmetic is
 // ipaddr.js's, as for IP keys.
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { IP_RULES } from '../rules/registry';
 import { parseDuration } from './duration';
@@ -50,19 +51,31 @@ function unmap(c: Cidr): Cidr {
   return c;
 }
 
+/**
+ * Address text as records and Go bouncers write it: IPv4 as four decimal
+ * octets without leading zeros, IPv6 without a zone. ipaddr.js also takes
+ * inet_aton's forms, where `010.0.0.1` is octal 8.0.0.1, `192.168.1` is
+ * 192.168.0.1 and `10.1/16` is 10.0.0.0/16: an allowlist or a ban on
+ * another address than the one written.
+ */
+export const TARGET_FORMS = 'IPv4 as four decimal octets without leading zeros, IPv6 without a zone';
+const plainAddress = (a: string): boolean => isIP(a) !== 0 && !a.includes('%');
+
 /** An address or CIDR as [network, prefix]; undefined when neither. */
 export function parseTarget(value: string): Cidr | undefined {
   const v = value.trim();
   if (v.length > 64) return undefined;
+  const slash = v.indexOf('/');
+  if (!plainAddress(slash < 0 ? v : v.slice(0, slash))) return undefined;
+  if (slash >= 0 && !/^\d{1,3}$/.test(v.slice(slash + 1))) return undefined;
   try {
-    if (v.includes('/')) {
+    if (slash >= 0) {
       const [a, len] = unmap(ipaddr.parseCIDR(v));
       // the network address, host bits cleared
       const bytes = a.toByteArray();
       for (let bit = len; bit < bytes.length * 8; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
       return [ipaddr.fromByteArray(bytes), len];
     }
-    if (!ipaddr.isValid(v)) return undefined;
     const a = ipaddr.parse(v);
     return unmap([a, a.kind() === 'ipv4' ? 32 : 128]);
   } catch {
@@ -95,7 +108,7 @@ export class Allowlist {
       const e = raw.trim();
       if (!e) continue;
       const t = parseTarget(e);
-      if (!t) throw new Error(`SIEM_ALLOWLIST: "${e}" is not an IP address or CIDR`);
+      if (!t) throw new Error(`SIEM_ALLOWLIST: "${e}" is not an IP address or CIDR (${TARGET_FORMS})`);
       this.nets.push(t);
     }
   }

@@ -4,7 +4,7 @@
 // bouncer's own stream position.
 import { MANUAL_SCENARIO, MANUAL_STRENGTH, toWire, type DecisionOrigin, type StoredDecision, type WireDecision } from './model';
 import { isEmpty, noChanges, reconcile } from './reconcile';
-import { parseTarget, targetOf } from './policy';
+import { parseTarget, TARGET_FORMS, targetOf } from './policy';
 import { bouncerId, type DecisionsConfig } from './config';
 import type { DecisionRepo, SetVersion } from './repo';
 import { ActiveSet, renderTombstones } from './active-set';
@@ -161,7 +161,7 @@ export class DecisionService {
     if (text === undefined) found = set.pick({ now, minLeft: 0, scope: want });
     else {
       const t = parseTarget(text);
-      if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR`);
+      if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR (${TARGET_FORMS})`);
       found = set
         .covering(t, targetOf(text)?.value, q.contains ?? true, now)
         .filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
@@ -184,7 +184,7 @@ export class DecisionService {
   /** A manual ban. It replaces any decision on the same value; it may displace the weakest automatic one at the bound. */
   async add(value: string, durationMs: number, reason: string | undefined): Promise<ListedDecision> {
     const t = targetOf(value);
-    if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR`);
+    if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR (${TARGET_FORMS})`);
     if (this.config.allowlist.covers(t.value))
       throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
     return this.written(async () => {

@@ -106,6 +106,12 @@ test('operator API: bearer token, 201/204/401/404/422, replaces, listing with ev
   assert.match(allowed.body.error, /allowlisted/);
   assert.equal((await addManual(agg.url, '10.0.0.0/7')).status, 422, 'a range holding allowlisted addresses');
   assert.equal((await addManual(agg.url, 'not-an-ip')).status, 400);
+  // red team 3: zero-padded octets were octal (010.0.0.7 banned 8.0.0.7, 201), short forms other hosts
+  for (const v of ['010.0.0.7', '198.51.100', 'fe80::1%eth0']) {
+    const r = await addManual(agg.url, v);
+    assert.equal(r.status, 400, v);
+    assert.match(r.body.error, /four decimal octets without leading zeros/);
+  }
   assert.equal((await addManual(agg.url, '198.51.100.7', 'forever')).status, 400);
   // longer than any bouncer can read (Go's time.Duration): refused, not listed as a ban enforced nowhere
   assert.equal((await addManual(agg.url, '198.51.100.7', '3000000h')).status, 400);

@@ -76,6 +76,31 @@ test('targets: addresses are Ip, prefixes are Range in canonical CIDR text', () 
   assert.equal(targetOf('300.1.1.1'), undefined);
 });
 
+test('targets: IPv4 only as four decimal octets, IPv6 without a zone (red team 3: inet_aton forms named other addresses)', () => {
+  // each was taken as another address: an allowlist entry protecting a stranger, a ban on one
+  for (const v of [
+    '010.0.0.1',
+    '010.0.0.0/8',
+    '0300.0250.1.1',
+    '192.168.1',
+    '10.1/16',
+    '127.1',
+    '0x7f000001',
+    '4294967295',
+    '::ffff:010.1.1.1',
+  ])
+    assert.equal(targetOf(v), undefined, v);
+  // a zone names an interface of this host; Go bouncers parse no such value
+  for (const v of ['fe80::1%eth0', 'fe80::1%1/64']) assert.equal(targetOf(v), undefined, v);
+  assert.throws(
+    () => loadConfig({ SIEM_ALLOWLIST: '192.0.2.10,010.0.0.1' }),
+    /SIEM_ALLOWLIST: "010.0.0.1" is not an IP address or CIDR \(IPv4 as four decimal octets without leading zeros, IPv6 without a zone\)/,
+  );
+  assert.deepEqual(targetOf('0.0.0.0'), { value: '0.0.0.0', scope: 'Ip' });
+  assert.deepEqual(targetOf('10.0.0.0/08'), { value: '10.0.0.0/8', scope: 'Range' });
+  assert.deepEqual(targetOf('::ffff:10.1.1.0/120'), { value: '10.1.1.0/24', scope: 'Range' });
+});
+
 test('allowlist: a value is refused when it overlaps any allowlisted network', () => {
   const a = new Allowlist('10.0.0.0/8, 192.0.2.10, 2001:db8:aa::/48');
   assert.equal(a.covers('10.9.9.9'), true);
