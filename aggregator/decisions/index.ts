@@ -41,14 +41,23 @@ export function registerDecisions(
   decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
 
   const policyTypes = [...config.decisions.policy.keys()];
+  // Once per start, before this aggregator's first round (taken or not), until it succeeds:
+  // the bans this start's SIEM_ALLOWLIST covers go, the restored and the shared ones alike.
+  let allowlistDone = false;
+  const dropAllowlisted = async (): Promise<void> => {
+    if (allowlistDone) return;
+    const gone = await service.dropAllowlisted();
+    allowlistDone = true;
+    if (gone.length) app.log.warn({ values: gone.slice(0, 20), count: gone.length }, 'decisions: allowlisted (SIEM_ALLOWLIST), taken back');
+  };
   let running: Promise<number> | undefined;
   let lastError = '';
   const reconcileNow = (): Promise<number> => {
     // only the policy's types: credential findings never ban, and counting them
     // would cost a pass over every credential candidate per tick, and let stronger
     // credential findings push IP ones past SIEM_MAX_FINDINGS (no ban at all)
-    running ??= state
-      .findings({ types: policyTypes })
+    running ??= dropAllowlisted()
+      .then(() => state.findings({ types: policyTypes }))
       .then((f) => service.reconcile(f))
       .finally(() => (running = undefined));
     return running;
@@ -56,6 +65,7 @@ export function registerDecisions(
   // a round lasts a little less than the timer's period, so that its taker's next tick finds it over
   const roundMs = Math.max(10, Math.floor(0.8 * config.sweepIntervalMs));
   const round = async (): Promise<boolean> => {
+    await dropAllowlisted();
     if (!(await repo.claimRound(roundMs))) return false;
     await reconcileNow();
     return true;
@@ -108,8 +118,10 @@ export function registerDecisions(
       const leftovers = await removeLeftovers(file);
       if (leftovers.length) app.log.warn({ file, leftovers }, 'removed temp files a killed writer left');
       const r = await loadDecisions(mem, file);
-      if (r.status === 'restored') app.log.info({ file, decisions: r.decisions }, 'decisions restored');
-      else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'decisions file ignored');
+      if (r.status === 'restored') {
+        app.log.info({ file, decisions: r.decisions }, 'decisions restored');
+        allowlistDone = false; // a round before the restore checked the set it replaced
+      } else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'decisions file ignored');
     });
     const snapTimer = setInterval(() => void save(), config.snapshotIntervalMs);
     snapTimer.unref();

@@ -181,6 +181,29 @@ export class DecisionService {
     return JSON.parse((await this.listJson()).toString('utf8')) as ListedDecision[];
   }
 
+  /**
+   * Take back the active decisions SIEM_ALLOWLIST covers. The allowlist is
+   * read at start, and reconcile only keeps it from making new ones: a ban
+   * made before its address was allowlisted (restored from the decisions
+   * file, or kept in Redis) stayed with bouncers to its end, 4 h by default.
+   * Returns the values taken back.
+   */
+  async dropAllowlisted(): Promise<string[]> {
+    const allow = this.config.allowlist;
+    if (allow.size === 0) return [];
+    return this.written(async () => {
+      const c = noChanges();
+      const values: string[] = [];
+      for (const d of (await this.activeSet()).decisions())
+        if (allow.covers(d.value)) {
+          c.remove.push(d.id);
+          values.push(d.value);
+        }
+      if (c.remove.length) await this.repo.apply(c);
+      return values;
+    });
+  }
+
   /** A manual ban. It replaces any decision on the same value; it may displace the weakest automatic one at the bound. */
   async add(value: string, durationMs: number, reason: string | undefined): Promise<ListedDecision> {
     const t = targetOf(value);

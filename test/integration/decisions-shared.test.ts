@@ -113,6 +113,55 @@ test('in-memory decisions and stream positions survive a restart (SIEM_STATE_FIL
   assert.deepEqual([values(next.body.new), values(next.body.deleted)], [['198.51.100.1'], ['203.0.113.7']]);
 });
 
+test('a restart with an address newly in SIEM_ALLOWLIST takes its ban back: restored from the decisions file (red team 3)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'siem-dec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const conf = { ...env, SIEM_STATE_FILE: path.join(dir, 'state.ndjson') };
+  const first = await startAggregator(conf);
+  await attack(first.url, '203.0.113.7');
+  await attack(first.url, '2001:db8:5:6::1');
+  await attack(first.url, '198.51.100.9');
+  await first.decisions.reconcileNow();
+  assert.equal((await addManual(first.url, '192.0.2.0/24', '100h')).status, 201);
+  assert.deepEqual(values((await pull(first.url, KEY_A, true)).body.new), [
+    '192.0.2.0/24',
+    '198.51.100.9',
+    '2001:db8:5:6::/64',
+    '203.0.113.7',
+  ]);
+  await first.close();
+
+  // the on-call allowlists the gateway, an address in the /64 and one in the manual range, and restarts
+  const second = await startAggregator({ ...conf, SIEM_ALLOWLIST: '203.0.113.7,2001:db8:5:6::10,192.0.2.10' });
+  t.after(() => second.close());
+  await second.decisions.reconcileNow();
+  const next = await pull(second.url, KEY_A);
+  // before: nothing deleted, the three bans served for 4 h (100 h for the manual one)
+  assert.deepEqual([values(next.body.new), values(next.body.deleted)], [[], ['192.0.2.0/24', '2001:db8:5:6::/64', '203.0.113.7']]);
+  const list = (await getJson(`${second.url}/v1/admin/decisions`, adminHeaders())).body.decisions;
+  assert.deepEqual(values(list), ['198.51.100.9']);
+  // its findings still hold: no ban comes back
+  await second.decisions.reconcileNow();
+  assert.deepEqual((await pull(second.url, KEY_A)).body, { new: [], deleted: [] });
+});
+
+test('on Redis, an aggregator started with a wider SIEM_ALLOWLIST takes the shared ban back at its first tick, round taken or not', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const a = await startAggregator({ ...env, SIEM_STATE: redis.url });
+  t.after(() => a.close());
+  await healthy(a);
+  await waitFor('decision store reachable', async () => (await pull(a.url, KEY_A, true)).status === 200);
+  await attack(a.url, '203.0.113.7');
+  assert.equal(await a.decisions.round(), true);
+  assert.deepEqual(values((await pull(a.url, KEY_A)).body.new), ['203.0.113.7']);
+  const b = await startAggregator({ ...env, SIEM_STATE: redis.url, SIEM_ALLOWLIST: '203.0.113.0/24' });
+  t.after(() => b.close());
+  await healthy(b);
+  assert.equal(await b.decisions.round(), false, 'a holds this round');
+  assert.deepEqual(values((await pull(a.url, KEY_A)).body.deleted), ['203.0.113.7']);
+});
+
 test('one reconcile round per period across the aggregators of one Redis: the first to ask takes it, the others skip theirs', async (t) => {
   const [a, b, url] = await twoOnOneRedis(t);
   await healthy(a);
