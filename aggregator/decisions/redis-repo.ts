@@ -6,7 +6,7 @@
 //   ks:{d}:seq   change sequence (ids are sequence numbers)
 //   ks:{d}:act   hash id -> decision JSON (without id)
 //   ks:{d}:tomb  sorted set, score = removal seq, member "seq|tombstone JSON"
-//   ks:{d}:pos   hash bouncer -> stream position;  ks:{d}:pull  -> last pull ms
+//   ks:{d}:pos   hash bouncer@address -> stream position (streams.ts);  ks:{d}:pull  bouncer -> last pull ms
 //   ks:{d}:supp  hash value -> `since` of an operator-deleted automatic decision
 //   ks:{d}:ver   bumped by every write: aggregators cache the active set by it
 //   ks:{d}:log   sorted set, member id, score = the last version that changed it
@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../state/redis/client';
 import { DEFAULT_LOG_KEEP, type Delta, type DecisionRepo, type SetVersion, type StreamView } from './repo';
 import type { Changes } from './reconcile';
+import { planStreams } from './streams';
 import type { StoredDecision, Tombstone } from './model';
 
 const K = {
@@ -251,13 +252,13 @@ export class RedisDecisionRepo implements DecisionRepo {
     return { seq, version, epoch, removed };
   }
 
-  async position(bouncer: string): Promise<number | undefined> {
-    const v = await this.r.hget(K.pos, bouncer);
+  async position(stream: string): Promise<number | undefined> {
+    const v = await this.r.hget(K.pos, stream);
     return v === null ? undefined : Number(v);
   }
 
-  async pulled(bouncer: string, seq: number, at: number): Promise<void> {
-    await this.r.multi().hset(K.pos, bouncer, seq).hset(K.pull, bouncer, at).exec();
+  async pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void> {
+    await this.r.multi().hset(K.pos, stream, seq).hset(K.pull, bouncer, at).exec();
   }
 
   async lastPulls(): Promise<Map<string, number>> {
@@ -266,8 +267,14 @@ export class RedisDecisionRepo implements DecisionRepo {
   }
 
   async prune(bouncers: readonly string[], keep: number): Promise<void> {
-    const pos = bouncers.length ? await this.r.hmget(K.pos, ...bouncers) : [];
-    const floor = bouncers.length ? Math.min(...pos.map((p) => (p === null ? 0 : Number(p)))) : Number((await this.r.get(K.seq)) ?? 0);
+    // at most STREAMS_PER_KEY fields per key once trimmed
+    const pos = await this.r.hgetall(K.pos);
+    const plan = planStreams(
+      Object.entries(pos).map(([s, p]): [string, number] => [s, Number(p)]),
+      bouncers,
+    );
+    if (plan.drop.length) await this.r.hdel(K.pos, ...plan.drop);
+    const floor = plan.floor ?? Number((await this.r.get(K.seq)) ?? 0);
     if (floor > 0) await this.r.zremrangebyscore(K.tomb, '-inf', floor);
     await this.r.zremrangebyrank(K.tomb, 0, -(keep + 1));
   }

@@ -1,12 +1,13 @@
 // Where decisions live: this process (MemoryDecisionRepo) or a Redis shared
 // by every aggregator (RedisDecisionRepo). Both keep the same things: the
 // active decisions, a change sequence (ids are sequence numbers too), the
-// tombstones of removed decisions for incremental pulls, each bouncer's
+// tombstones of removed decisions for incremental pulls, each bouncer key and address's
 // stream position and last pull, and the operator's suppressions. Both keep
 // a bounded change log too (which ids changed at which version), so that a
 // reader holding the set of some version fetches only what changed since.
 import type { Changes, NewDecision } from './reconcile';
 import type { StoredDecision, Tombstone } from './model';
+import { planStreams } from './streams';
 
 /** Which active set a reader holds: the store's version and epoch (a store that lost its data starts a new epoch). */
 export interface SetVersion {
@@ -47,11 +48,13 @@ export interface DecisionRepo {
   /** what changed since `since` (see Delta) */
   changes(since: SetVersion | undefined): Promise<Delta>;
   view(since: number | undefined): Promise<StreamView>;
-  position(bouncer: string): Promise<number | undefined>;
-  /** record a pull: position and wall-clock time */
-  pulled(bouncer: string, seq: number, at: number): Promise<void>;
+  /** the position of a stream (streams.ts: a key's short id and the puller's address) */
+  position(stream: string): Promise<number | undefined>;
+  /** record a pull: the stream's position, and the wall-clock time for its key */
+  pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void>;
+  /** last pull per key */
   lastPulls(): Promise<Map<string, number>>;
-  /** forget tombstones every bouncer in `bouncers` has pulled past, and any beyond `keep` */
+  /** forget tombstones every stream of the keys in `bouncers` has pulled past, and any beyond `keep`; trim the streams (planStreams) */
   prune(bouncers: readonly string[], keep: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -158,19 +161,20 @@ export class MemoryDecisionRepo implements DecisionRepo {
     const removed = since === undefined ? [] : this.tombs.slice(firstAfter(this.tombs, since));
     return { seq: this.seq, version: this.ver, epoch: this.epoch, removed };
   }
-  async position(bouncer: string): Promise<number | undefined> {
-    return this.positions.get(bouncer);
+  async position(stream: string): Promise<number | undefined> {
+    return this.positions.get(stream);
   }
-  async pulled(bouncer: string, seq: number, at: number): Promise<void> {
-    this.positions.set(bouncer, seq);
+  async pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void> {
+    this.positions.set(stream, seq);
     this.pulls.set(bouncer, at);
   }
   async lastPulls(): Promise<Map<string, number>> {
     return new Map(this.pulls);
   }
   async prune(bouncers: readonly string[], keep: number): Promise<void> {
-    const floor = Math.min(...bouncers.map((b) => this.positions.get(b) ?? 0));
-    let from = firstAfter(this.tombs, Number.isFinite(floor) ? floor : this.seq);
+    const plan = planStreams(this.positions, bouncers);
+    for (const s of plan.drop) this.positions.delete(s);
+    let from = firstAfter(this.tombs, plan.floor ?? this.seq);
     from = Math.max(from, this.tombs.length - keep);
     if (from > 0) this.tombs = this.tombs.slice(from);
   }

@@ -39,7 +39,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
     handler: async (req, reply) => {
       // HEAD answers nothing and, as in CrowdSec, leaves the position alone
       if (req.method === 'HEAD') return reply.code(200).send();
-      const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes);
+      const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes, req.ip);
       deps.metrics.pulls.inc();
       return reply.code(200).type('application/json').send(answer);
     },

@@ -8,6 +8,7 @@ import { parseTarget, TARGET_FORMS, targetOf } from './policy';
 import { bouncerId, type DecisionsConfig } from './config';
 import type { DecisionRepo, SetVersion } from './repo';
 import { ActiveSet, renderTombstones } from './active-set';
+import { streamOf } from './streams';
 
 export class DecisionError extends Error {
   constructor(
@@ -133,10 +134,15 @@ export class DecisionService {
     return c && { version: c.version, epoch: c.epoch };
   }
 
-  /** `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`: the JSON answer. */
-  async stream(bouncer: string, startup: boolean, scopes: string | undefined): Promise<Buffer> {
+  /**
+   * `GET /v1/decisions/stream` for the bouncer whose key hashes to `bouncer`,
+   * pulling from `address`: the JSON answer. Each key and address has its own
+   * position (streams.ts), so hosts sharing a key each get every change.
+   */
+  async stream(bouncer: string, startup: boolean, scopes: string | undefined, address = ''): Promise<Buffer> {
     const want = scopeFilter(scopes);
-    let pos = startup ? undefined : await this.repo.position(bouncer);
+    const stream = streamOf(bouncer, address);
+    let pos = startup ? undefined : await this.repo.position(stream);
     let v = await this.repo.view(pos);
     // a position ahead of the store (its data was lost): start this bouncer over
     if (pos !== undefined && pos > v.seq) v = await this.repo.view((pos = undefined));
@@ -147,7 +153,7 @@ export class DecisionService {
     const fresh = set.pick({ now, minLeft: 1000, scope: want, after: pos, upTo: v.seq });
     // a decision both added and removed since the last pull never reached this bouncer
     const gone = pos === undefined ? [] : v.removed.filter((t) => t.seq <= v.seq && t.id <= pos && want(t.scope));
-    await this.repo.pulled(bouncer, v.seq, now);
+    await this.repo.pulled(stream, bouncer, v.seq, now);
     return set.render(fresh, now, { prefix: '{"new":', suffix: `,"deleted":${renderTombstones(gone)}}` });
   }
 

@@ -1,5 +1,6 @@
 // Traffic and bouncer calls for the decision tests: attacks that make
 // error_ip findings, benign traffic that makes none, and CrowdSec-shaped pulls.
+import http from 'node:http';
 import { getJson, postJson } from './aggregator';
 
 export const KEY_A = 'bouncer-key-aaaaaaaaaaaaaaaaaaaa';
@@ -36,3 +37,20 @@ export async function deleteDecision(url: string, id: number, token = ADMIN): Pr
 }
 
 export const values = (list: { value: string }[] | null | undefined): string[] => (list ?? []).map((d) => d.value).sort();
+
+/**
+ * A stream pull from a chosen loopback source address (127.0.0.x): bouncers
+ * on several hosts sharing one key, as Kong nodes running the Lua bouncer do.
+ */
+export function pullFrom(url: string, key: string, localAddress: string, startup?: boolean): Promise<{ status: number; body: any }> {
+  const u = new URL(`${url}/v1/decisions/stream?${startup ? 'startup=true' : ''}`);
+  return new Promise((ok, fail) => {
+    const req = http.get(u, { localAddress, headers: { 'x-api-key': key }, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', fail);
+  });
+}

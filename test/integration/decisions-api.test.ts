@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
-import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, benign, deleteDecision, pull, values } from '../helpers/decisions';
+import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, benign, deleteDecision, pull, pullFrom, values } from '../helpers/decisions';
 import { bouncerId } from '../../aggregator/decisions/config';
 import { parseDuration } from '../../aggregator/decisions/duration';
 
@@ -93,6 +93,26 @@ test('bouncer API: keys, startup and incremental pulls per key, live lookups, Cr
   const age = metricValue(m, 'kong_siem_bouncer_last_pull_seconds', { bouncer: bouncerId(KEY_A) });
   assert.ok(age !== undefined && age < 5, `last pull age ${age}`);
   assert.ok(!m.includes(KEY_A), 'the key itself never appears');
+});
+
+test('bouncers sharing one key from different hosts each get every change, as from CrowdSec (red team 3)', async (t) => {
+  const agg = await startAggregator(env);
+  t.after(() => agg.close());
+  // three Kong nodes running the Lua bouncer with one key, a fourth host with the other key
+  const nodes = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+  for (const h of nodes) assert.deepEqual((await pullFrom(agg.url, KEY_A, h, true)).body, { new: [], deleted: [] });
+  assert.equal(await attack(agg.url, '203.0.113.7'), 202);
+  await agg.decisions.reconcileNow();
+  // before: the first node's pull moved the key's one position, and the others never got the ban
+  for (const h of nodes) assert.deepEqual(values((await pullFrom(agg.url, KEY_A, h)).body.new), ['203.0.113.7'], h);
+  for (const h of nodes) assert.deepEqual((await pullFrom(agg.url, KEY_A, h)).body, { new: [], deleted: [] }, h);
+  const id = (await pullFrom(agg.url, KEY_B, '127.0.0.5', true)).body.new[0].id;
+  assert.equal(await deleteDecision(agg.url, id), 204);
+  for (const h of nodes) assert.deepEqual(values((await pullFrom(agg.url, KEY_A, h)).body.deleted), ['203.0.113.7'], h);
+  assert.deepEqual(values((await pullFrom(agg.url, KEY_B, '127.0.0.5')).body.deleted), ['203.0.113.7']);
+  // still one series per key
+  const m = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal([...m.matchAll(/^kong_siem_bouncer_last_pull_seconds\{/gm)].length, 2);
 });
 
 test('operator API: bearer token, 201/204/401/404/422, replaces, listing with evidence', async (t) => {

@@ -11,7 +11,7 @@ import { startRedis, waitFor } from '../helpers/redis';
 import { FOLLOW_MS } from '../../aggregator/decisions/index';
 import { RedisDecisionRepo } from '../../aggregator/decisions/redis-repo';
 import { connectRedis, parseRedisState } from '../../aggregator/state/redis/client';
-import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, values } from '../helpers/decisions';
+import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, pullFrom, values } from '../helpers/decisions';
 
 const env = { SIEM_BOUNCER_KEYS: `${KEY_A},${KEY_B}`, SIEM_ADMIN_TOKEN: ADMIN, SIEM_SWEEP_INTERVAL_MS: '60000' };
 
@@ -160,6 +160,20 @@ test('on Redis, an aggregator started with a wider SIEM_ALLOWLIST takes the shar
   await healthy(b);
   assert.equal(await b.decisions.round(), false, 'a holds this round');
   assert.deepEqual(values((await pull(a.url, KEY_A)).body.deleted), ['203.0.113.7']);
+});
+
+test('on Redis, hosts sharing one key each get every change, through any aggregator (red team 3)', async (t) => {
+  const [a, b] = await twoOnOneRedis(t);
+  await healthy(a);
+  await healthy(b);
+  await waitFor('decision store reachable', async () => (await pullFrom(a.url, KEY_A, '127.0.0.2', true)).status === 200);
+  assert.deepEqual((await pullFrom(b.url, KEY_A, '127.0.0.3', true)).body, { new: [], deleted: [] });
+  await attack(a.url, '203.0.113.9');
+  await a.decisions.reconcileNow();
+  // before: the first host's pull moved the key's one position and the second never got the ban
+  assert.deepEqual(values((await pullFrom(a.url, KEY_A, '127.0.0.2')).body.new), ['203.0.113.9']);
+  assert.deepEqual(values((await pullFrom(b.url, KEY_A, '127.0.0.3')).body.new), ['203.0.113.9']);
+  assert.deepEqual((await pullFrom(b.url, KEY_A, '127.0.0.2')).body, { new: [], deleted: [] }, 'the position follows the host');
 });
 
 test('one reconcile round per period across the aggregators of one Redis: the first to ask takes it, the others skip theirs', async (t) => {
