@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { startRedis, waitFor } from '../helpers/redis';
 import { runCli } from '../helpers/cli';
 import { kongLog } from '../helpers/kong-log-fixture';
 
@@ -54,6 +55,28 @@ test('wall clock: a record far ahead counts now and makes no later record late',
   t.after(() => agg.close());
   assert.equal((await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(now - 30_000)] })).body.accepted, 2);
   assert.equal((await postJson(`${agg.url}/v1/records`, { records: [rec(now - 20_000)] })).body.accepted, 1);
+});
+
+test('wall clock: a finding of records stamped ahead starts when they were counted, on both backends, and the CLI lists it (red team 3)', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const backends: Record<string, string>[] = [{}, { SIEM_STATE: redis.url }];
+  for (const env of backends) {
+    const agg = await startAggregator(env);
+    t.after(() => agg.close());
+    await waitFor('state reachable', async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+    // a gateway whose clock is far ahead (9e15 is past the last date JavaScript can print)
+    const records = Array.from({ length: 30 }, (_, i) => ({ ts: 9e15 + i, ip: '198.51.100.77', status: 500, service: 'orders' }));
+    assert.equal((await postJson(`${agg.url}/v1/records`, { records })).body.accepted, 30);
+    const answer = (await getJson(`${agg.url}/v1/findings`)).body;
+    const f = answer.findings.find((x: { type: string }) => x.type === 'error_ip');
+    // before: since was the raw 9e15, a run starting ~285,000 years ahead of records counted now
+    assert.ok(f.since <= answer.generated_at, `${env.SIEM_STATE ?? 'memory'}: since ${f.since}, generated_at ${answer.generated_at}`);
+    // before: kong-siem findings died on it with "RangeError: Invalid time value"
+    const cli = await runCli(['findings', '--url', agg.url]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /198\.51\.100\.77/);
+  }
 });
 
 test('replay: a line an hour ahead is reported as future with its line number and does not hide the next records', async (t) => {

@@ -221,7 +221,8 @@ export class MemoryState implements SiemState, Snapshotting {
     svc.topRequests.admit(e, w.requests, from, this.#requestsNow);
     if (k.failure) svc.topErrors.admit(e, w.failures, from, this.#failuresNow);
 
-    stepIpRules(svc, e, cx, k, r.ts);
+    // the run starts when the record was counted: a sender's clock ahead gives no `since` in the future
+    stepIpRules(svc, e, cx, k, ts);
   }
 
   #applyCredential(svc: ServiceState, credential: string, v4: number, ipKey: string, ts: number, now: number): void {

@@ -125,7 +125,7 @@ export function preAggregate(
     let ib = out.ips.get(ik);
     if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, g: svc.at(r.ipKey), last: ts, recs: [], wakes: false, floored: false }));
     if (ts > ib.last) ib.last = ts;
-    ib.recs.push({ ts: r.ts, cts: ts, now, kind, key: b });
+    ib.recs.push({ cts: ts, now, kind, key: b });
     if (!ib.wakes) {
       ib.wakes = UNFLOORED.some((rule) => rule.wakes(kind));
       if (!ib.floored) ib.floored = FLOORED.some((rule) => rule.wakes(kind));

@@ -16,9 +16,7 @@ import { runBefore, scored, type InGroup, type IpView, type Svc } from './servic
 import type { Writes } from './writes';
 
 export interface IpRec {
-  /** ts as sent (a run's `since`) */
-  ts: number;
-  /** ts as counted (not ahead of the clock) */
+  /** ts as counted (not ahead of the clock), also a run's `since` */
   cts: number;
   /** the clock at this record */
   now: number;
@@ -75,7 +73,8 @@ export function replayIp(
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
       if (runs[i] === OUT && !rule.wakes(rec.kind)) continue;
-      runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.ts);
+      // the run starts when the record was counted (cts), as on the memory backend
+      runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.cts);
     }
   });
   // most keys change no rule state: their group and meta key are not named
