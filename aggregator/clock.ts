@@ -15,10 +15,10 @@ export interface Clock {
   observe(ts: number): void;
   /**
    * A record with this ts arrives: false when it is more than the allowed
-   * skew ahead of a started event clock (the record is then "future"; the
-   * clock moves only when a second such record confirms the new time); else
-   * as observe, and true. The wall clock takes every ts (records ahead of it
-   * count now).
+   * skew ahead of the wall clock, or of a started event clock (the record is
+   * then "future"; the event clock moves only when a second such record,
+   * not ahead of the wall clock, confirms the new time); else as observe,
+   * and true. The wall clock takes every ts (records ahead of it count now).
    */
   admit(ts: number): boolean;
 }
@@ -28,6 +28,8 @@ export function createClock(mode: ClockMode, wallNow: () => number = Date.now, m
   let newest = 0;
   /** ts of the last record refused as too far ahead (0: none pending) */
   let ahead = 0;
+  /** the wall clock plus the skew, as last read (read again only for a ts beyond it) */
+  let wallBound = Number.NEGATIVE_INFINITY;
   return {
     mode,
     now: () => newest,
@@ -35,6 +37,13 @@ export function createClock(mode: ClockMode, wallNow: () => number = Date.now, m
       if (ts > newest) newest = ts;
     },
     admit: (ts) => {
+      // No log is written ahead of the wall clock: such a ts is a bad one, even
+      // as the first record (which would start the clock there and make every
+      // later record late) or confirmed by a second (a duplicated bad record).
+      if (ts > wallBound) {
+        wallBound = wallNow() + maxSkewMs;
+        if (ts > wallBound) return false;
+      }
       // until the first record the clock has not started: any ts starts it
       if (newest === 0 || ts - newest <= maxSkewMs) {
         if (ts > newest) newest = ts;

@@ -14,6 +14,7 @@ import { createMemoryState } from '../aggregator/state';
 import type { KeyedRecord } from '../aggregator/state/state';
 import { CHUNK_BYTES, STDIN, checkFiles, decoded, isGzip, plainChunks, reservedChunks } from './replay-input';
 import type { LineOptions } from './replay-lines';
+import { iso } from './table';
 import { BLOCK_RESERVE, OVER_LONG, OrderedParser, type Block } from './replay-pool';
 import { emptyReport } from './report';
 
@@ -227,7 +228,9 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
       hooks.onBadLine?.({
         file: name,
         line,
-        reason: `ts ${new Date(ts).toISOString()} is more than ${maxSkewMs / 1000} s ahead of the replay's clock ${new Date(before).toISOString()} (future)`,
+        reason: `ts ${iso(ts)} is more than ${maxSkewMs / 1000} s ahead of ${
+          before === 0 || ts > Date.now() + maxSkewMs ? "this machine's clock" : `the replay's clock ${iso(before)}`
+        } (future)`,
       });
       return undefined;
     }

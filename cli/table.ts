@@ -14,7 +14,10 @@ export function table(header: string[], rows: string[][]): string {
 
 /** ms since epoch as ISO 8601 to the second; '-' for none. */
 export function iso(ms: number | null | undefined): string {
-  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
+  if (ms === null || ms === undefined) return '-';
+  const d = new Date(ms);
+  // past what a Date holds (±8.64e15 ms): the number, not a RangeError ending the command
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString().replace('.000Z', 'Z');
 }
 
 export const pct = (x: number): string => `${Math.round(x * 100)}%`;

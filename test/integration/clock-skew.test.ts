@@ -99,6 +99,33 @@ test('replay: a line an hour ahead is reported as future with its line number an
   );
 });
 
+test('event clock: a ts ahead of the wall clock never moves it, as the first record or confirmed by a second (red team 3)', async (t) => {
+  // a replay whose first line carries a broken started_at
+  const file = join(tmp(t), 'access.log');
+  const lines = [kongLog({ ip: '192.0.2.9', startedAt: 9e15, status: 200 })];
+  for (let i = 0; i < 30; i++) lines.push(kongLog({ ip: '198.51.100.7', startedAt: T0 + i * 1000, status: 500 }));
+  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const run = await runCli(['replay', '--json', '--quiet', file]);
+  // before: the first line started the clock at 9e15, the 30 others were late (no finding), and the table report died on 9e15
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.deepEqual([report.records, report.rejected.future, report.rejected.late], [30, 1, 0]);
+  assert.deepEqual(
+    report.findings.map((f: { type: string; count: number }) => [f.type, f.count]),
+    [['error_ip', 30]],
+  );
+  assert.equal((await runCli(['replay', '--quiet', file])).code, 0);
+
+  // ingest: the same first record, then two records ahead of the wall clock confirming each other
+  const agg = await startAggregator({ SIEM_CLOCK: 'event' });
+  t.after(() => agg.close());
+  const first = await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(T0)] });
+  assert.deepEqual(first.body, { accepted: 1, rejected: 1, rejected_by: { future: 1 } });
+  const pair = await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(9e15 + 1000), rec(T0 + 1000)] });
+  assert.deepEqual(pair.body, { accepted: 1, rejected: 2, rejected_by: { future: 2 } });
+  assert.equal(agg.clock.now(), T0 + 1000);
+});
+
 test('a gap in the traffic is no poison: a second record within the skew of the first one ahead moves the clock there', async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => agg.close());
