@@ -36,7 +36,7 @@ export const KONG_LOG_FIELDS: KongLogFields = {
   namespace: true,
   request_uri_host: true,
   request: { method: true, headers: HEADERS },
-  response: { status: true },
+  response: { status: true, headers: { 'grpc-status': true } },
   service: { name: true, id: true },
   route: { name: true, id: true },
   consumer: { username: true, custom_id: true, id: true },
@@ -181,6 +181,32 @@ function integer(v: unknown): number | undefined {
 }
 
 /**
+ * HTTP status per gRPC status code 0-16: the inverse of Kong's own table
+ * (kong/pdk/response.lua HTTP_TO_GRPC_STATUS), the other codes as
+ * grpc-gateway maps them. A code past 16 is UNKNOWN (2) to gRPC clients.
+ */
+export const GRPC_HTTP_STATUS: readonly number[] = Object.freeze([
+  200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,
+]);
+
+/**
+ * The status a gRPC answer gave its client. A gRPC service answers an error
+ * (UNAUTHENTICATED to a wrong token, UNIMPLEMENTED to a probed method) with
+ * HTTP 200 and `grpc-status` in the response headers (a trailers-only
+ * response), so Kong logs 200: counted as it is, every such failure was a
+ * success. Kong's own answers on gRPC routes (an auth plugin's 401) already
+ * carry their HTTP status: only a 200 is mapped. A status in the trailers
+ * (an error after messages) is not in Kong's log.
+ */
+function grpcStatus(status: number, response: Obj | undefined): number {
+  if (status !== 200) return status;
+  const v = obj(response?.headers)?.['grpc-status'];
+  const code = integer(Array.isArray(v) ? v[0] : v);
+  if (code === undefined || code <= 0) return status;
+  return GRPC_HTTP_STATUS[code] ?? 500;
+}
+
+/**
  * Build a record from a serialized log object. Returns undefined (never
  * throws) when the object lacks what every record needs: client IP, status,
  * start time. Validation of values (IP syntax, status range) is the
@@ -192,9 +218,10 @@ export function recordFromKongLog(input: unknown, o: Readonly<RecordOptions> = D
   const request = obj(log.request);
   const response = obj(log.response);
   const ip = text(log.client_ip);
-  const status = integer(response?.status);
+  const httpStatus = integer(response?.status);
   const ts = integer(log.started_at);
-  if (ip === undefined || status === undefined || ts === undefined) return undefined;
+  if (ip === undefined || httpStatus === undefined || ts === undefined) return undefined;
+  const status = grpcStatus(httpStatus, response);
 
   const service = obj(log.service);
   const rec: SiemRecord = {

@@ -20,6 +20,8 @@ export interface LogShape {
   /** authenticated credential id; null: none */
   credentialId?: string | null;
   headers?: Record<string, string | string[]>;
+  /** response headers added to (or replacing) the usual ones */
+  responseHeaders?: Record<string, string | string[]>;
   latencyMs?: number;
 }
 
@@ -80,7 +82,13 @@ export function kongLog(s: LogShape = {}): Record<string, unknown> {
     upstream_status: String(s.status ?? 200),
     response: {
       status: s.status ?? 200,
-      headers: { 'content-type': 'application/json', 'content-length': '17', via: '1.1 kong/3.9.0', 'x-kong-request-id': 'f1e2d3' },
+      headers: {
+        'content-type': 'application/json',
+        'content-length': '17',
+        via: '1.1 kong/3.9.0',
+        'x-kong-request-id': 'f1e2d3',
+        ...s.responseHeaders,
+      },
       size: 412,
     },
     latencies: { kong: 2, proxy: latency - 3, request: latency, receive: 1 },
@@ -152,4 +160,18 @@ export function kongStreamLog(s: { ip?: string; startedAt?: number; service?: st
     workspace: WS,
     workspace_name: 'default',
   };
+}
+
+/**
+ * A gRPC call (HTTP/2 POST, application/grpc) as Kong 3.9 logs it. An error
+ * from the gRPC service is a trailers-only response: HTTP 200 with
+ * `grpc-status` (and `grpc-message`) among the response headers.
+ */
+export function grpcKongLog(grpcStatus: number, s: LogShape = {}): Record<string, unknown> {
+  return kongLog({
+    method: 'POST',
+    ...s,
+    headers: { 'content-type': 'application/grpc', te: 'trailers', ...s.headers },
+    responseHeaders: { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), ...s.responseHeaders },
+  });
 }

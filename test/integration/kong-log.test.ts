@@ -6,7 +6,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getJson, metricValue, postJson, startAggregator, type RunningAggregator } from '../helpers/aggregator';
-import { anonymousKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
+import { anonymousKongLog, grpcKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
 
 function repoRoot(): string {
   // from any outDir: the first directory up with a package.json
@@ -257,4 +257,26 @@ test("http-log's PUT and PATCH methods are accepted like POST", async (t) => {
   }
   const get = await fetch(`${agg.url}/v1/kong-log`);
   assert.equal(get.status, 404);
+});
+
+// A gRPC service answers UNAUTHENTICATED with HTTP 200 and grpc-status 16:
+// taken as 200, 12 wrong tokens in a few seconds were 12 successes and no finding.
+test('gRPC errors answered with HTTP 200 count by their grpc-status: a token guesser on a gRPC service is found', async (t) => {
+  const agg = await start(t);
+  const base = 1_717_799_300_000;
+  const guesses = Array.from({ length: 12 }, (_, i) =>
+    grpcKongLog(16, { service: 'grpc-accounts', ip: '203.0.113.9', startedAt: base + i * 200 }),
+  );
+  const ok = Array.from({ length: 12 }, (_, i) =>
+    grpcKongLog(0, { service: 'grpc-accounts', ip: '203.0.113.10', startedAt: base + i * 200 }),
+  );
+  const r = await postJson(`${agg.url}/v1/kong-log`, [...guesses, ...ok]);
+  assert.deepEqual(r.body, { accepted: 24, rejected: 0 });
+  const found = await getJson(`${agg.url}/v1/findings?type=auth_bruteforce&service=grpc-accounts`);
+  assert.deepEqual(
+    found.body.findings.map((f: { ip: string; count: number }) => [f.ip, f.count]),
+    [['203.0.113.9', 12]],
+  );
+  const top = await getJson(`${agg.url}/v1/top?service=grpc-accounts&by=errors`);
+  assert.deepEqual(top.body.items, [{ ip: '203.0.113.9', count: 12 }], 'grpc-status 0 is a success');
 });

@@ -174,7 +174,7 @@ test('the line scanner gives what JSON.parse + recordFromKongLog give, or declin
         'latencies',
         'session',
       ),
-      fc.oneof(any, fc.record({ status: any })),
+      fc.oneof(any, fc.record({ status: any }), fc.record({ status: any, headers: fc.oneof(any, fc.record({ 'grpc-status': any })) })),
       { maxKeys: 2 },
     ),
     headers: fc.array(fc.tuple(keyCase, field), { maxLength: 3 }),

@@ -54,8 +54,10 @@ test('the mapping reads no field of a Kong log outside KONG_LOG_FIELDS', () => {
   const anonymous: Record<string, unknown> = { ...fixture('kong-3x-log.json'), authenticated_entity: undefined };
   (anonymous.request as { headers: Record<string, string> }).headers['x-anonymous-consumer'] = 'true';
   const stream = { client_ip: '203.0.113.7', started_at: 1717799300110, session: { status: 200 } };
+  const grpc = fixture('kong-3x-log.json');
+  Object.assign(grpc, { response: { ...(grpc.response as object), status: 200, headers: { 'grpc-status': '16' } } });
   const reads = new Set<string>();
-  for (const log of [...logs, anonymous, stream]) {
+  for (const log of [...logs, anonymous, stream, grpc]) {
     for (const source of CREDENTIAL_SOURCES)
       recordFromKongLog(watched(log, '', reads), { credentialSource: source, credentialHeader: 'X-Auth-Sub', hashCredentials: false });
     isStreamLog(watched(log, '', reads));
@@ -63,7 +65,15 @@ test('the mapping reads no field of a Kong log outside KONG_LOG_FIELDS', () => {
   const outside = [...reads].filter((p) => !p.endsWith('.*') && !listed(p));
   assert.deepEqual(outside, [], 'fields read but not in KONG_LOG_FIELDS');
   // and the check sees reads: the table's main fields were read
-  for (const p of ['client_ip', 'started_at', 'response.status', 'service.name', 'request.headers.host', 'session.status'])
+  for (const p of [
+    'client_ip',
+    'started_at',
+    'response.status',
+    'response.headers.grpc-status',
+    'service.name',
+    'request.headers.host',
+    'session.status',
+  ])
     assert.ok(reads.has(p), p);
   assert.equal(listed('request.body'), false);
   assert.equal(listed('request.headers.cookie'), true);

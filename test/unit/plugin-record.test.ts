@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { recordFromSerialized } from '../../plugin/siem/record';
 import { parseConfig, ingestEndpoint } from '../../plugin/siem/config';
 import { Plugin, type SiemKong } from '../../plugin/siem/index';
-import { anonymousKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
+import { anonymousKongLog, grpcKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
 import { isStreamLog, type RecordOptions } from '../../common/kong-log';
 
 const KEY = 'k1';
@@ -61,6 +61,25 @@ test('IPv6 clients and 499/502 statuses are kept as they are', () => {
     assert.equal(r?.ip, ip);
     assert.equal(r?.status, status);
   }
+});
+
+// A gRPC service answers an error with HTTP 200 and grpc-status in the
+// headers: recorded as 200, a gRPC brute force or method scan was all successes.
+test("a gRPC error answered with HTTP 200 is recorded with its grpc-status's HTTP status; Kong's own status stands", () => {
+  const status = (log: unknown) => recordFromSerialized(ser(log), plain)?.status;
+  assert.equal(status(grpcKongLog(16)), 401, 'UNAUTHENTICATED');
+  assert.equal(status(grpcKongLog(7)), 403, 'PERMISSION_DENIED');
+  assert.equal(status(grpcKongLog(12)), 501, 'UNIMPLEMENTED');
+  assert.equal(status(grpcKongLog(8)), 429, 'RESOURCE_EXHAUSTED');
+  assert.equal(status(grpcKongLog(14)), 503, 'UNAVAILABLE');
+  assert.equal(status(grpcKongLog(99)), 500, 'a code past 16 is UNKNOWN');
+  assert.equal(status(grpcKongLog(0)), 200, 'OK');
+  assert.equal(status(kongLog()), 200, 'no grpc-status: plain HTTP');
+  assert.equal(status(grpcKongLog(16, { responseHeaders: { 'grpc-status': ['16', '0'] } })), 401, 'repeated: the first');
+  // Kong's own answer on a gRPC route (key-auth's 401, rate-limiting's 429) keeps its HTTP status
+  assert.equal(status(grpcKongLog(16, { status: 401 })), 401);
+  assert.equal(status(grpcKongLog(8, { status: 429 })), 429);
+  assert.equal(status(grpcKongLog(13, { status: 502 })), 502);
 });
 
 test('credential_source picks credential, consumer or header; auto takes the first that exists', () => {
