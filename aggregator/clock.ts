@@ -11,7 +11,10 @@ export interface Clock {
   readonly mode: ClockMode;
   /** current time, ms since epoch */
   now(): number;
-  /** tell the clock a record with this ts arrived (moves the event clock); restores use it */
+  /**
+   * tell the clock a record with this ts arrived (moves the event clock, never
+   * past the skew ahead of the wall clock); restores and the shared clock on Redis use it
+   */
   observe(ts: number): void;
   /**
    * A record with this ts arrives: false when it is more than the allowed
@@ -30,20 +33,23 @@ export function createClock(mode: ClockMode, wallNow: () => number = Date.now, m
   let ahead = 0;
   /** the wall clock plus the skew, as last read (read again only for a ts beyond it) */
   let wallBound = Number.NEGATIVE_INFINITY;
+  const beyondWall = (ts: number): boolean => {
+    if (ts <= wallBound) return false;
+    wallBound = wallNow() + maxSkewMs;
+    return ts > wallBound;
+  };
   return {
     mode,
     now: () => newest,
     observe: (ts) => {
-      if (ts > newest) newest = ts;
+      // a snapshot or shared clock an earlier release let a bad ts drag ahead: not resumed
+      if (ts > newest && !beyondWall(ts)) newest = ts;
     },
     admit: (ts) => {
       // No log is written ahead of the wall clock: such a ts is a bad one, even
       // as the first record (which would start the clock there and make every
       // later record late) or confirmed by a second (a duplicated bad record).
-      if (ts > wallBound) {
-        wallBound = wallNow() + maxSkewMs;
-        if (ts > wallBound) return false;
-      }
+      if (beyondWall(ts)) return false;
       // until the first record the clock has not started: any ts starts it
       if (newest === 0 || ts - newest <= maxSkewMs) {
         if (ts > newest) newest = ts;

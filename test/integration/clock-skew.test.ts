@@ -3,13 +3,15 @@
 // later valid records stay in time, also after a restart and in replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
 import { startRedis, waitFor } from '../helpers/redis';
 import { runCli } from '../helpers/cli';
 import { kongLog } from '../helpers/kong-log-fixture';
+import { connectRedis, parseRedisState } from '../../aggregator/state/redis/client';
+import { metaKeys } from '../../aggregator/state/redis/keys';
 
 const T0 = 1_717_799_280_000;
 const rec = (ts: number, ip = '192.0.2.1') => ({ ts, ip, status: 200, service: 'orders' });
@@ -138,4 +140,33 @@ test('a gap in the traffic is no poison: a second record within the skew of the 
   const one = await postJson(`${agg.url}/v1/records`, { records: [rec(9e15), rec(gap + 3000), rec(1e16), rec(gap + 4000)] });
   assert.deepEqual(one.body, { accepted: 2, rejected: 2, rejected_by: { future: 2 } });
   assert.equal(agg.clock.now(), gap + 4000);
+});
+
+test('event clock: a clock ahead of the wall clock in a snapshot or in Redis, as an earlier release left it, is not resumed (review 3)', async (t) => {
+  // an earlier release let two records at 9e15 move the event clock there, and saved it
+  const file = join(tmp(t), 'state.ndjson');
+  const env = { SIEM_CLOCK: 'event', SIEM_STATE_FILE: file };
+  const a = await startAggregator(env);
+  assert.equal((await postJson(`${a.url}/v1/records`, { records: [rec(T0)] })).body.accepted, 1);
+  await a.close();
+  const [head, ...rest] = readFileSync(file, 'utf8').split('\n');
+  writeFileSync(file, [JSON.stringify({ ...JSON.parse(head as string), clock: 9e15 }), ...rest].join('\n'));
+  const b = await startAggregator(env);
+  t.after(() => b.close());
+  // before: the restore resumed the clock at 9e15 and every later record was late
+  assert.deepEqual((await postJson(`${b.url}/v1/records`, { records: [rec(T0 + 1000)] })).body, { accepted: 1, rejected: 0 });
+  assert.equal(b.clock.now(), T0 + 1000);
+
+  // the same on Redis: the shared clock an earlier release's aggregator left there
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const c = connectRedis(parseRedisState(redis.url));
+  if (c.status !== 'ready') await new Promise((ok) => c.once('ready', ok));
+  await c.set(metaKeys.clock, 9e15);
+  await c.quit();
+  const r = await startAggregator({ SIEM_CLOCK: 'event', SIEM_STATE: redis.url });
+  t.after(() => r.close());
+  await waitFor('state reachable', async () => (await getJson(`${r.url}/healthz`)).status === 200);
+  assert.deepEqual((await postJson(`${r.url}/v1/records`, { records: [rec(T0)] })).body, { accepted: 1, rejected: 0 });
+  assert.equal(r.clock.now(), T0);
 });
