@@ -62,6 +62,7 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
     return running;
   };
 
+  let timer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     await checkDirectory(file);
     const leftovers = await removeLeftovers(file);
@@ -75,12 +76,14 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
         app.log.warn({ file, count: r.unreadable.count, first: r.unreadable.first }, 'state snapshot: unreadable lines skipped');
     } else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'state snapshot ignored');
     else app.log.info({ file }, 'no state snapshot yet');
+    // Saves start once the restore is done: a save while the file is read would
+    // write the state half restored (empty at first) over it.
+    // A save longer than the interval is not queued behind: the next tick takes it up.
+    timer = setInterval(() => {
+      if (!running) void snapshot();
+    }, config.snapshotIntervalMs);
+    timer.unref();
   });
-  // a save longer than the interval is not queued behind: the next tick takes it up
-  const timer = setInterval(() => {
-    if (!running) void snapshot();
-  }, config.snapshotIntervalMs);
-  timer.unref();
   app.addHook('onClose', async () => {
     clearInterval(timer);
     await snapshot();

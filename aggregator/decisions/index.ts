@@ -114,6 +114,7 @@ export function registerDecisions(
     return saving;
   };
   if (file && mem) {
+    let snapTimer: NodeJS.Timeout | undefined;
     app.addHook('onReady', async () => {
       const leftovers = await removeLeftovers(file);
       if (leftovers.length) app.log.warn({ file, leftovers }, 'removed temp files a killed writer left');
@@ -122,9 +123,10 @@ export function registerDecisions(
         app.log.info({ file, decisions: r.decisions }, 'decisions restored');
         allowlistDone = false; // a round before the restore checked the set it replaced
       } else if (r.status === 'ignored') app.log.warn({ file, reason: r.reason }, 'decisions file ignored');
+      // saves start once the restore is done: one while the file is read would write the empty set over it
+      snapTimer = setInterval(() => void save(), config.snapshotIntervalMs);
+      snapTimer.unref();
     });
-    const snapTimer = setInterval(() => void save(), config.snapshotIntervalMs);
-    snapTimer.unref();
     app.addHook('onClose', async () => clearInterval(snapTimer));
   }
   app.addHook('onClose', async () => {

@@ -4,7 +4,20 @@
 // an entry that cannot be restored is skipped alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postJson, startAggregator } from '../helpers/aggregator';
@@ -120,4 +133,42 @@ test('an entry that cannot be restored is skipped alone, never the file: corrupt
     );
   }
   assert.ok(existsSync(file));
+});
+
+test('no save runs while the snapshot or the decisions file is read: a slow restore is not overwritten by a half-restored state (review 3)', async (t) => {
+  const dir = tmp(t);
+  const first = join(dir, 'first.ndjson');
+  const lines = await goodSnapshot(first, 3);
+  const decisionsText = readFileSync(`${first}.decisions.json`, 'utf8');
+  // FIFOs stand for files that take long to read: each read waits until this test writes it
+  const file = join(dir, 'state.ndjson');
+  const decisions = `${file}.decisions.json`;
+  execFileSync('mkfifo', [file, decisions]);
+  // opened read-write (Linux): the aggregator's open does not wait, and ours stays on the FIFO even if a save renames a file over its path
+  const [stateFd, decisionsFd] = [openSync(file, 'r+'), openSync(decisions, 'r+')] as [number, number];
+  const logs: string[] = [];
+  const starting = startAggregator(
+    { SIEM_CLOCK: 'event', SIEM_STATE_FILE: file, SIEM_SNAPSHOT_INTERVAL_MS: '1000', SIEM_LOG_LEVEL: 'info' },
+    { onLog: (l) => logs.push(String(l.msg)) },
+  );
+  // three periods of the save timers while a read waits (the start reads the decisions file, then the snapshot)
+  const periods = async () => {
+    for (let i = 0; i < 35; i++) await new Promise((ok) => setTimeout(ok, 100));
+  };
+  await periods();
+  writeSync(decisionsFd, decisionsText);
+  closeSync(decisionsFd);
+  await periods();
+  writeSync(stateFd, `${lines.join('\n')}\n`);
+  closeSync(stateFd);
+  const agg = await starting;
+  t.after(() => agg.close());
+  // before: each timer saved over the file being read, the empty decision set and the state half restored (no key at all)
+  const before = (saved: string, restored: string) => {
+    const at = logs.indexOf(restored);
+    assert.ok(at >= 0, `${restored}: ${logs.join(', ')}`);
+    return logs.slice(0, at).filter((m) => m === saved).length;
+  };
+  assert.equal(before('decisions written', 'decisions restored'), 0);
+  assert.equal(before('state snapshot written', 'state restored'), 0);
 });
