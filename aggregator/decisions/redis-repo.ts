@@ -258,7 +258,21 @@ export class RedisDecisionRepo implements DecisionRepo {
   }
 
   async pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void> {
-    await this.r.multi().hset(K.pos, stream, seq).hset(K.pull, bouncer, at).exec();
+    const r = await this.r.multi().hset(K.pos, stream, seq).hset(K.pull, bouncer, at).exec();
+    // a new field (a new address) may take its key past the cap: trimmed now, not at the next round
+    if (r?.[0]?.[1] === 1) await this.trimStreams([]);
+  }
+
+  /** planStreams over the stored positions: the ones to forget deleted; returns the tombstone floor of `bouncers` */
+  private async trimStreams(bouncers: readonly string[]): Promise<number | undefined> {
+    // at most STREAMS_PER_KEY fields per key once trimmed
+    const pos = await this.r.hgetall(K.pos);
+    const plan = planStreams(
+      Object.entries(pos).map(([s, p]): [string, number] => [s, Number(p)]),
+      bouncers,
+    );
+    if (plan.drop.length) await this.r.hdel(K.pos, ...plan.drop);
+    return plan.floor;
   }
 
   async lastPulls(): Promise<Map<string, number>> {
@@ -267,14 +281,7 @@ export class RedisDecisionRepo implements DecisionRepo {
   }
 
   async prune(bouncers: readonly string[], keep: number): Promise<void> {
-    // at most STREAMS_PER_KEY fields per key once trimmed
-    const pos = await this.r.hgetall(K.pos);
-    const plan = planStreams(
-      Object.entries(pos).map(([s, p]): [string, number] => [s, Number(p)]),
-      bouncers,
-    );
-    if (plan.drop.length) await this.r.hdel(K.pos, ...plan.drop);
-    const floor = plan.floor ?? Number((await this.r.get(K.seq)) ?? 0);
+    const floor = (await this.trimStreams(bouncers)) ?? Number((await this.r.get(K.seq)) ?? 0);
     if (floor > 0) await this.r.zremrangebyscore(K.tomb, '-inf', floor);
     await this.r.zremrangebyrank(K.tomb, 0, -(keep + 1));
   }

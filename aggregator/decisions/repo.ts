@@ -50,7 +50,7 @@ export interface DecisionRepo {
   view(since: number | undefined): Promise<StreamView>;
   /** the position of a stream (streams.ts: a key's short id and the puller's address) */
   position(stream: string): Promise<number | undefined>;
-  /** record a pull: the stream's position, and the wall-clock time for its key */
+  /** record a pull: the stream's position, and the wall-clock time for its key; a new stream past its key's cap trims the key's streams (planStreams) */
   pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void>;
   /** last pull per key */
   lastPulls(): Promise<Map<string, number>>;
@@ -165,8 +165,11 @@ export class MemoryDecisionRepo implements DecisionRepo {
     return this.positions.get(stream);
   }
   async pulled(stream: string, bouncer: string, seq: number, at: number): Promise<void> {
+    const fresh = !this.positions.has(stream);
     this.positions.set(stream, seq);
     this.pulls.set(bouncer, at);
+    // a new address may take its key past the cap: trimmed now, not at the next round
+    if (fresh) for (const s of planStreams(this.positions, []).drop) this.positions.delete(s);
   }
   async lastPulls(): Promise<Map<string, number>> {
     return new Map(this.pulls);

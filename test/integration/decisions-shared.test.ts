@@ -10,6 +10,7 @@ import { getJson, startAggregator, type RunningAggregator } from '../helpers/agg
 import { startRedis, waitFor } from '../helpers/redis';
 import { FOLLOW_MS } from '../../aggregator/decisions/index';
 import { RedisDecisionRepo } from '../../aggregator/decisions/redis-repo';
+import { STREAMS_PER_KEY, streamOf } from '../../aggregator/decisions/streams';
 import { connectRedis, parseRedisState } from '../../aggregator/state/redis/client';
 import { ADMIN, KEY_A, KEY_B, addManual, adminHeaders, attack, deleteDecision, pull, pullFrom, values } from '../helpers/decisions';
 
@@ -174,6 +175,22 @@ test('on Redis, hosts sharing one key each get every change, through any aggrega
   assert.deepEqual(values((await pullFrom(a.url, KEY_A, '127.0.0.2')).body.new), ['203.0.113.9']);
   assert.deepEqual(values((await pullFrom(b.url, KEY_A, '127.0.0.3')).body.new), ['203.0.113.9']);
   assert.deepEqual((await pullFrom(b.url, KEY_A, '127.0.0.2')).body, { new: [], deleted: [] }, 'the position follows the host');
+});
+
+test('on Redis, a key pulling from more addresses than the cap keeps at most the cap between rounds (review 3)', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const c = connectRedis(parseRedisState(redis.url));
+  if (c.status !== 'ready') await new Promise((ok) => c.once('ready', ok));
+  const repo = new RedisDecisionRepo(c);
+  t.after(() => repo.close());
+  await repo.pulled(streamOf('bbbb0002', '127.0.0.9'), 'bbbb0002', 1, 1000);
+  for (let i = 0; i < STREAMS_PER_KEY + 44; i++)
+    await repo.pulled(streamOf('aaaa0001', `127.1.${i >> 7}.${i & 127}`), 'aaaa0001', i + 2, 1000);
+  const held = Object.keys(await c.hgetall('ks:{d}:pos'));
+  // before: 300 fields of aaaa0001 until the next reconcile round pruned them
+  assert.equal(held.filter((s) => s.startsWith('aaaa0001@')).length, STREAMS_PER_KEY);
+  assert.ok(held.includes(streamOf('bbbb0002', '127.0.0.9')), 'another key keeps its streams');
 });
 
 test('one reconcile round per period across the aggregators of one Redis: the first to ask takes it, the others skip theirs', async (t) => {

@@ -4,7 +4,7 @@
 // beyond the cap).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planStreams, streamOf } from '../../aggregator/decisions/streams';
+import { planStreams, STREAMS_PER_KEY, streamOf } from '../../aggregator/decisions/streams';
 import { MemoryDecisionRepo } from '../../aggregator/decisions/repo';
 
 test('planStreams: the floor is the lowest stream of the configured keys; 0 while one has none', () => {
@@ -43,5 +43,21 @@ test('memory repo: positions per stream, last pull per key, pruned streams forgo
       .positions.map(([s]) => s)
       .sort(),
     [streamOf('aaaa0001', '127.0.0.2'), streamOf('aaaa0001', '127.0.0.3')],
+  );
+});
+
+test('memory repo: a key pulling from more addresses than the cap keeps at most the cap between rounds (review 3)', async () => {
+  const repo = new MemoryDecisionRepo();
+  await repo.pulled(streamOf('bbbb0002', '127.0.0.9'), 'bbbb0002', 1, 1000);
+  for (let i = 0; i < STREAMS_PER_KEY + 44; i++)
+    await repo.pulled(streamOf('aaaa0001', `127.1.${i >> 7}.${i & 127}`), 'aaaa0001', i + 2, 1000);
+  const held = repo.snapshot().positions.map(([s]) => s);
+  // before: 300 positions of aaaa0001 until the next reconcile round pruned them
+  assert.equal(held.filter((s) => s.startsWith('aaaa0001@')).length, STREAMS_PER_KEY);
+  assert.ok(held.includes(streamOf('bbbb0002', '127.0.0.9')), 'another key keeps its streams');
+  // the newest stay: the last address's position is still there
+  assert.equal(
+    await repo.position(streamOf('aaaa0001', `127.1.${(STREAMS_PER_KEY + 43) >> 7}.${(STREAMS_PER_KEY + 43) & 127}`)),
+    STREAMS_PER_KEY + 45,
   );
 });
