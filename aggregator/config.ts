@@ -7,6 +7,7 @@ import { DEFAULT_DECISIONS } from './decisions/policy';
 import { loadDecisionsConfig, type DecisionsConfig } from './decisions/config';
 import { parseSuccessStatuses, type SuccessByRoute } from '../common/success-statuses';
 import { loadSettingsFile } from './settings-file';
+import { parseTrustProxy } from './trust-proxy';
 
 export type ClockMode = 'wall' | 'event';
 /** where services' detection settings come from (docs/configuration.md, "Settings in force") */
@@ -28,6 +29,8 @@ export interface Config {
   maxConnections: number;
   /** concurrent connections of one client address (IPv6: its /64) */
   maxConnectionsPerIp: number;
+  /** proxies (canonical addresses, CIDRs) whose X-Forwarded-For gives the client address; empty = none */
+  trustProxy: readonly string[];
   /** headers must arrive within this, ms (at most requestTimeoutMs) */
   headersTimeoutMs: number;
   /** idle keep-alive connections are closed after this, ms */
@@ -104,6 +107,7 @@ export const ENV_SCHEMA = {
     SIEM_ALLOWLIST: { type: 'string' },
     SIEM_MAX_DECISIONS: { type: 'integer', default: 10_000, minimum: 1, maximum: 1_000_000 },
     SIEM_BOUNCER_KEYS: { type: 'string' },
+    SIEM_TRUST_PROXY: { type: 'string' },
     SIEM_ADMIN_TOKEN: { type: 'string', minLength: 1 },
     SIEM_SETTINGS: { type: 'string', enum: ['batch', 'locked'], default: 'batch' },
     SIEM_SETTINGS_FILE: { type: 'string', minLength: 1 },
@@ -219,6 +223,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bouncerKeys: str('SIEM_BOUNCER_KEYS'),
     adminToken: str('SIEM_ADMIN_TOKEN'),
   });
+  let trustProxy: string[];
+  try {
+    trustProxy = parseTrustProxy(str('SIEM_TRUST_PROXY') ?? '');
+  } catch (err) {
+    throw new Error(`invalid configuration: ${(err as Error).message}`);
+  }
   let successStatuses: SuccessByRoute;
   try {
     successStatuses = parseSuccessStatuses(str('SIEM_SUCCESS_STATUSES') ?? '');
@@ -240,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       e.SIEM_MAX_CONNECTIONS_PER_IP === undefined
         ? Math.max(1, Math.floor(Number(e.SIEM_MAX_CONNECTIONS) / 4))
         : Number(e.SIEM_MAX_CONNECTIONS_PER_IP),
+    trustProxy: Object.freeze(trustProxy),
     headersTimeoutMs: Math.min(Number(e.SIEM_HEADERS_TIMEOUT_MS), Number(e.SIEM_REQUEST_TIMEOUT_MS)),
     idleTimeoutMs: Number(e.SIEM_IDLE_TIMEOUT_MS),
     maxServices: Number(e.SIEM_MAX_SERVICES),

@@ -2,6 +2,7 @@
 // and the operator's (add, delete, listing; bearer token).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SiemError } from '../errors';
+import { clientAddress } from '../trust-proxy';
 import { parseDuration } from './duration';
 import { requireBearer, requireBouncer } from './auth';
 import { DecisionError, type DecisionService } from './service';
@@ -39,7 +40,8 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
     handler: async (req, reply) => {
       // HEAD answers nothing and, as in CrowdSec, leaves the position alone
       if (req.method === 'HEAD') return reply.code(200).send();
-      const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes, req.ip);
+      // one position per key and client address (behind trusted proxies: X-Forwarded-For's, SIEM_TRUST_PROXY)
+      const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes, clientAddress(req));
       deps.metrics.pulls.inc();
       return reply.code(200).type('application/json').send(answer);
     },

@@ -41,11 +41,18 @@ export const values = (list: { value: string }[] | null | undefined): string[] =
 /**
  * A stream pull from a chosen loopback source address (127.0.0.x): bouncers
  * on several hosts sharing one key, as Kong nodes running the Lua bouncer do.
+ * `headers` adds e.g. the X-Forwarded-For a proxy in front would send.
  */
-export function pullFrom(url: string, key: string, localAddress: string, startup?: boolean): Promise<{ status: number; body: any }> {
+export function pullFrom(
+  url: string,
+  key: string,
+  localAddress: string,
+  startup?: boolean,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   const u = new URL(`${url}/v1/decisions/stream?${startup ? 'startup=true' : ''}`);
   return new Promise((ok, fail) => {
-    const req = http.get(u, { localAddress, headers: { 'x-api-key': key }, agent: false }, (res) => {
+    const req = http.get(u, { localAddress, headers: { ...headers, 'x-api-key': key }, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));

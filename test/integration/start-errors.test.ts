@@ -120,3 +120,11 @@ test('SIEM_STATE_FILE under a regular file, or naming a directory: exit 1 with o
     `kong-siem: cannot start: SIEM_STATE_FILE=${asDir}: it is a directory, not a file; name a file in it, or set SIEM_STATE_FILE to another path`,
   ]);
 });
+
+test('SIEM_TRUST_PROXY with a bad CIDR: exit 2 with one line naming the variable and the entry', { timeout: 60_000 }, async (t) => {
+  const s = startServer(t, { SIEM_PORT: '0', SIEM_TRUST_PROXY: '127.0.0.1,10.0.0.0/33' });
+  assert.equal(await s.exited, 2);
+  assert.deepEqual(s.stderrLines(), [
+    'kong-siem: invalid configuration: SIEM_TRUST_PROXY: "10.0.0.0/33" is not an IP address or CIDR (IPv4 as four decimal octets without leading zeros, IPv6 without a zone)',
+  ]);
+});
