@@ -8,6 +8,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import ipaddr from 'ipaddr.js';
+import { loadConfig } from '../../aggregator/config';
 import { luaMatches } from '../helpers/lua-pattern';
 import { dumpAllPlugins, schemaFields } from '../helpers/pluginserver';
 
@@ -64,6 +66,19 @@ test('docker-compose config accepts the stack: six services, and Redis with two 
     assert.equal((all[n]?.environment as Record<string, string>).SIEM_STATE, 'redis://redis:6379/0');
   // the load balancer spreads over exactly the profile's aggregators, on their port
   const lbConf = readFileSync(path.join(ROOT, 'deploy', 'nginx', 'aggregators.conf'), 'utf8');
+  // bouncers pulling through nginx keep a stream position each: nginx says who they are, the
+  // aggregators believe it from the private ranges Docker gives compose networks (172.17-31, 192.168; 10 when configured)
+  assert.match(lbConf, /^\s*proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;$/m);
+  for (const n of ['aggregator-a', 'aggregator-b']) {
+    const trust = loadConfig({ SIEM_TRUST_PROXY: (all[n]?.environment as Record<string, string>).SIEM_TRUST_PROXY }).trustProxy;
+    const nets = trust.map((c) => ipaddr.parseCIDR(c.includes('/') ? c : `${c}/32`));
+    for (const a of ['172.18.0.3', '172.31.255.2', '192.168.48.5', '10.200.0.9'])
+      assert.ok(
+        nets.some((net) => ipaddr.parse(a).match(net)),
+        `${n} trusts ${a}`,
+      );
+    assert.ok(!nets.some((net) => ipaddr.parse('203.0.113.7').match(net)), `${n} trusts no public address`);
+  }
   assert.deepEqual(
     [...lbConf.matchAll(/^\s*server (\S+?):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`),
     ['aggregator-a:9457', 'aggregator-b:9457'],
