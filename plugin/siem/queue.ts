@@ -1,4 +1,4 @@
-// The delivery queue: one per ingest endpoint, kept at module level. Kong
+// The delivery queue: one per ingest endpoint and token, kept at module level. Kong
 // starts a plugin instance per worker and per configuration, and replaces it
 // on every config change without telling the old one (the plugin server's
 // CloseInstance does not reach the plugin object), so a queue held by an
@@ -240,16 +240,24 @@ interface Batch {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
-/** The module-level queues, by ingest endpoint. */
+/** The module-level queues, by ingest endpoint and token. */
 const queues = new Map<string, DeliveryQueue>();
 
-/** The queue of this endpoint, created on first use or reconfigured by a newer instance. */
+/**
+ * The queue of this endpoint and token, created on first use or reconfigured
+ * by a newer instance. The token is part of the key: Kong starts instances
+ * lazily in request order (again after every config change), so with one
+ * queue per endpoint the last started instance's token went with every
+ * service's records, and one plugin config with a stale or missing token had
+ * the whole gateway's batches refused (401) and dropped.
+ */
 export function queueFor(opts: DeliveryOptions): DeliveryQueue {
-  let q = queues.get(opts.endpoint);
+  const key = `${opts.endpoint} ${opts.ingestToken ?? ''}`;
+  let q = queues.get(key);
   if (q) q.configure(opts);
   else {
     q = new DeliveryQueue(opts);
-    queues.set(opts.endpoint, q);
+    queues.set(key, q);
   }
   return q;
 }

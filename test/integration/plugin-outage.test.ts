@@ -142,3 +142,26 @@ test('SIGTERM flushes the queue before the plugin server exits', async (t) => {
   assert.equal(exit.signal, 'SIGTERM', 'dies of the signal after flushing');
   assert.equal(agg.records().length, 40);
 });
+
+test("instances with different ingest_token on one aggregator_url: each service's records go with its own token, not the last started instance's", async (t) => {
+  const agg = await startRecordingAggregator({ SIEM_INGEST_TOKEN: 'current-token' });
+  t.after(() => agg.close());
+  const ps = await startPluginServer();
+  t.after(() => ps.stop());
+  const f = await fields();
+  // Kong starts instances lazily, in request order, and again after every config change:
+  // here `orders` has the current token and `legacy` a stale one, started after it.
+  const orders = await ps.startInstance(
+    kongConfig(f, { aggregator_url: agg.url, ingest_token: 'current-token', flush_interval_ms: 20 }, 1),
+  );
+  const legacy = await ps.startInstance(kongConfig(f, { aggregator_url: agg.url, ingest_token: 'stale-token', flush_interval_ms: 20 }, 2));
+  const base = Date.now();
+  for (let i = 0; i < 20; i++) {
+    await ps.logEvent(orders, kongLog({ startedAt: base + i, ip: '192.0.2.1', service: 'orders' }));
+    await ps.logEvent(legacy, kongLog({ startedAt: base + i, ip: '192.0.2.2', service: 'legacy' }));
+  }
+  await waitFor('the 20 records of orders', () => agg.records().filter((r) => r.service === 'orders').length >= 20);
+  assert.equal(agg.records().filter((r) => r.service === 'orders').length, 20);
+  assert.equal(agg.records().filter((r) => r.service === 'legacy').length, 0, "legacy's stale token is refused");
+  assert.ok(agg.requests.every((r) => r.headers.authorization === 'Bearer current-token'));
+});
