@@ -3,7 +3,7 @@
 // read token comes from the environment (SIEM_READ_TOKEN, the variable the
 // aggregator itself reads), never from a flag: a flag would show it in `ps`
 // and in shell history.
-import { iso, pct, table } from './table';
+import { iso, pct, printable, table } from './table';
 
 export const DEFAULT_URL = 'http://127.0.0.1:9457';
 /** Longest wait for one answer: the aggregator answers reads in milliseconds unless it is stuck. */
@@ -106,7 +106,7 @@ export function topTable(lists: TopJson[]): string {
       const share = (n: number) => (total > 0 ? pct(n / total) : '-');
       const rows = t.items.map((it, i) => [String(i + 1), it.ip, String(it.count), share(it.count)]);
       rows.push(['', 'other', String(t.other), share(t.other)]);
-      const title = `${t.service}: top IPs by ${t.by} in the last ${t.window_seconds}s`;
+      const title = `${printable(t.service)}: top IPs by ${t.by} in the last ${t.window_seconds}s`;
       return `${title}\n${table(['#', 'ip', t.by, 'share'], rows).replace(/^/gm, '  ')}\n`;
     })
     .join('\n');

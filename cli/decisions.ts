@@ -4,6 +4,8 @@
 // bundled ip-restriction plugin (declarative config), `sync` keeps a DB-mode
 // Kong's ip-restriction deny list equal to them through the Admin API.
 
+import { printable } from './table';
+
 export interface AggregatorAccess {
   url: string;
   /** SIEM_ADMIN_TOKEN (or the read token, for list/export/sync) */
@@ -92,7 +94,7 @@ export function table(list: readonly ListedDecision[]): string {
   for (const d of list) {
     const e = d.evidence?.[0];
     const why = e ? `${e.type} on ${e.service}: ${e.count}${e.ratio === undefined ? '' : ` (ratio ${e.ratio})`}` : (d.reason ?? '');
-    rows.push([String(d.id), d.value, d.scope, d.origin, d.scenario, d.duration, why]);
+    rows.push([String(d.id), d.value, d.scope, d.origin, d.scenario, d.duration, why].map(printable));
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
   return (

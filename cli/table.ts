@@ -2,7 +2,20 @@
 // a dashed rule under the header. Shared by the replay report and the
 // client commands (findings, top).
 
-export function table(header: string[], rows: string[][]): string {
+/**
+ * `s` with C0 and C1 control characters and DEL as \u escapes, as JSON
+ * writes them. Values come from clients (a raw credential header, with
+ * hash_credentials off) or from whoever holds the ingest token (a service
+ * name): printed as they are, ESC and CSI sequences in them set the
+ * terminal's title or clipboard (OSC 52), erased or moved lines and hid
+ * rows of the report from the operator reading it.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]) =>
     r

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 import { runCli } from '../helpers/cli';
+import { table as listTable } from '../../cli/decisions';
 import { freePort } from '../helpers/loopback';
 import { REPO_ROOT } from '../helpers/paths';
 
@@ -73,6 +74,46 @@ test("kong-siem top prints a service's top list as GET /v1/top answers it, or ev
   assert.equal(every.code, 0, every.stderr);
   assert.match(every.stdout, /^orders: top IPs by errors/m);
   assert.match(every.stdout, /^payments: top IPs by errors/m);
+});
+
+test('tables print control characters of values as escapes: a service name or raw credential cannot drive the terminal', async (t) => {
+  const agg = await startAggregator({ SIEM_READ_TOKEN: TOKEN, SIEM_INGEST_TOKEN: INGEST });
+  t.after(() => agg.close());
+  // what the plugin sends with hash_credentials false for a client-set x-auth-sub header:
+  // OSC 52 (write the operator's clipboard), then erase the line and move up (hide rows)
+  const credential = '\u001b]52;c;Y3VybCBldmlsfHNo\u0007\u001b[2K\u001b[1A\u009b2J';
+  const service = 'orders\u001b]0;all clear\u0007';
+  const now = Date.now();
+  const records = [];
+  for (let i = 0; i < 30; i++) records.push({ ts: now - i, ip: '203.0.113.7', status: 500, service });
+  for (let i = 0; i < 4; i++) records.push({ ts: now - i, ip: `198.51.100.${i + 1}`, status: 200, service, credential });
+  const res = await postJson(`${agg.url}/v1/records`, { records }, { authorization: `Bearer ${INGEST}` });
+  assert.equal(res.body.accepted, records.length);
+  const env = { SIEM_READ_TOKEN: TOKEN };
+  const findings = await runCli(['findings', '--url', agg.url], { env });
+  assert.equal(findings.code, 0, findings.stderr);
+  const top = await runCli(['top', '--url', agg.url], { env });
+  assert.equal(top.code, 0, top.stderr);
+  const decisions = listTable([
+    {
+      id: 1,
+      value: '203.0.113.7',
+      scope: 'Ip',
+      origin: 'kong-siem',
+      scenario: 'kong-siem/error_ip',
+      duration: '3h59m0s',
+      type: 'ban',
+      evidence: [{ type: 'error_ip', service, count: 30, since: now }],
+    },
+  ] as unknown as Parameters<typeof listTable>[0]);
+  for (const out of [findings.stdout, top.stdout, decisions]) {
+    assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(out));
+    assert.match(out, /orders\\u001b\]0;all clear\\u0007/);
+  }
+  assert.match(
+    findings.stdout,
+    /^credential_ips +orders\\u001b\]0;all clear\\u0007 +\\u001b\]52;c;Y3VybCBldmlsfHNo\\u0007\\u001b\[2K\\u001b\[1A\\u009b2J +4 /m,
+  );
 });
 
 test('client commands fail in one line, exit 1: no token, wrong token, no aggregator', async (t) => {
