@@ -317,8 +317,12 @@ export async function replay(o: ReplayOptions, hooks: ReplayHooks = {}): Promise
         if (file === STDIN) chunks = decoded(o.stdin ?? process.stdin, onBytes);
         else {
           fh = await fsp.open(file, 'r');
+          // A FIFO (`replay <(zcat x.gz)`, /dev/stdin) cannot be read at an offset (ESPIPE, 0 lines):
+          // it goes through a stream, read once from where it is, gzip told by its first bytes.
+          if (!(await fh.stat()).isFile())
+            chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: false })), onBytes);
           // gzip goes through a stream (zlib keeps the buffers it is given)
-          if (await isGzip(fh))
+          else if (await isGzip(fh))
             chunks = decoded((src = fh.createReadStream({ highWaterMark: CHUNK_BYTES, start: 0, autoClose: false })), onBytes);
           else if (pool) chunks = reservedChunks(fh, onBytes, () => parser.buffer(), (inPlace = BLOCK_RESERVE));
           else chunks = plainChunks(fh, onBytes, CHUNK_BYTES);

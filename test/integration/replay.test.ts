@@ -2,7 +2,8 @@
 // ingest of the same log objects into a real aggregator on the event clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -92,6 +93,37 @@ test('gzip, stdin and plain files replay alike; history keeps what lapsed before
   assert.ok(!report.findings.some((f: any) => f.ip === ATTACK.earlyErrorIp), 'but no longer flagged at the end');
   const orders = report.top.find((x: any) => x.service === ATTACK.service);
   assert.deepEqual(orders.items[0], { ip: ATTACK.floodIp, count: 400 });
+});
+
+test('a FIFO (as `replay <(zcat access.log.gz)` gives) replays like the file, plain or gzip, on one thread or several', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = tmp(t);
+  const text = scenario({ endMs: END, benign: 2000, spanMs: 360_000, seed: 7 })
+    .map((r) => `${JSON.stringify(kongLogObject(r))}\n`)
+    .join('');
+  const plain = path.join(dir, 'access.log');
+  writeFileSync(plain, text);
+  const want = await runCli(['replay', '--json', '-q', plain]);
+  assert.equal(want.code, 0, want.stderr);
+  const { elapsed_ms: _w, ...expected } = JSON.parse(want.stdout);
+  const cases: Array<{ name: string; body: Buffer | string; args: string[] }> = [
+    { name: 'plain', body: text, args: [] },
+    { name: 'gzip', body: gzipSync(text), args: [] },
+    { name: 'plain-workers', body: text, args: ['--workers', '2'] },
+    { name: 'gzip-workers', body: gzipSync(text), args: ['--workers', '2'] },
+  ];
+  for (const c of cases) {
+    const fifo = path.join(dir, `${c.name}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    // the writer's open waits for the reader's: the CLI's
+    const writing = new Promise<void>((resolve, reject) => createWriteStream(fifo).on('error', reject).end(c.body, resolve));
+    const run = await runCli(['replay', '--json', '-q', ...c.args, fifo]);
+    await writing;
+    assert.equal(run.code, 0, `${c.name}: ${run.stderr}`);
+    const { elapsed_ms: _e, ...got } = JSON.parse(run.stdout);
+    assert.deepEqual(got, expected, c.name);
+  }
 });
 
 test('--since/--until skip records by start time; a record older than the longest window is late', { timeout: 60_000 }, async (t) => {
