@@ -14,6 +14,7 @@ import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettin
 import { camel, credentialHeader, flagOf, intIn, parseTime, settingParser, successStatuses } from './options';
 import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
 import { fingerprintOf, firstLine } from './fingerprint';
+import { printable } from './table';
 import type { ReplayProgress } from './replay';
 
 // Commands load their modules when they run: `fingerprint` or `--help` need
@@ -99,7 +100,8 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
     {
       onBadLine: (b) => {
         progress.interrupt();
-        process.stderr.write(`kong-siem replay: ${b.file}:${b.line}: ${b.reason} (skipped)\n`);
+        // the reason quotes the line (V8's JSON.parse errors do): junk bytes there must not reach the terminal raw
+        process.stderr.write(`kong-siem replay: ${printable(b.file)}:${b.line}: ${printable(b.reason)} (skipped)\n`);
       },
       onBadLinesHidden: (file, hidden, total) => {
         progress.interrupt();
@@ -107,7 +109,7 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
       },
       onFileError: (f) => {
         progress.interrupt();
-        process.stderr.write(`kong-siem replay: ${f.file}: ${f.error}; the report covers what was read\n`);
+        process.stderr.write(`kong-siem replay: ${printable(f.file)}: ${printable(f.error)}; the report covers what was read\n`);
       },
       onProgress: (p) => {
         last = p;

@@ -71,6 +71,18 @@ test('bad lines: the first few of each file with their line numbers, then a coun
   assert.match(r.stderr, /other\.log:1: not JSON/);
 });
 
+test("a bad line's message prints its control characters as escapes: junk bytes cannot drive the terminal", async (t) => {
+  const dir = tmp(t);
+  const file = path.join(dir, 'junk.log');
+  // V8's JSON.parse error quotes the line: OSC 0 (sets the title) and an erase-line inside it
+  writeFileSync(file, `\u001b]0;all clear\u0007junk\n{"a": \u001b[2K}\n${log(0)}\n`);
+  const r = await runCli(['replay', '--json', '-q', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).bad_lines, 2);
+  assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
+  assert.match(r.stderr, /junk\.log:1: not JSON .*\\u001b\]0;all clear\\u0007junk/);
+});
+
 test('an array line counts as one bad line, however many entries it has', async (t) => {
   const dir = tmp(t);
   const file = path.join(dir, 'arrays.log');
