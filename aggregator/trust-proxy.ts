@@ -2,9 +2,8 @@
 // fastify's trustProxy (@fastify/proxy-addr: req.ip is the nearest address
 // in the chain that is not a trusted proxy). Read only for the bouncer
 // stream positions (docs/decisions.md); unset, req.ip is the socket's.
-import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { TARGET_FORMS, targetOf } from './decisions/policy';
+import { plainAddress, TARGET_FORMS, targetOf } from './decisions/policy';
 
 /**
  * The list as canonical addresses and CIDRs, parsed as SIEM_ALLOWLIST is
@@ -33,5 +32,5 @@ export function clientAddress(req: FastifyRequest): string {
   const socket = req.socket.remoteAddress ?? '';
   const ip = req.ip ?? '';
   if (ip === socket) return ip;
-  return ip.length <= 64 && isIP(ip) !== 0 && !ip.includes('%') ? ip : socket;
+  return ip.length <= 64 && plainAddress(ip) ? ip : socket;
 }

@@ -59,7 +59,8 @@ function unmap(c: Cidr): Cidr {
  * another address than the one written.
  */
 export const TARGET_FORMS = 'IPv4 as four decimal octets without leading zeros, IPv6 without a zone';
-const plainAddress = (a: string): boolean => isIP(a) !== 0 && !a.includes('%');
+/** An address (no prefix) in TARGET_FORMS. */
+export const plainAddress = (a: string): boolean => isIP(a) !== 0 && !a.includes('%');
 
 /** An address or CIDR as [network, prefix]; undefined when neither. */
 export function parseTarget(value: string): Cidr | undefined {
