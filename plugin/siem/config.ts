@@ -4,6 +4,7 @@
 // values already; this only guards against a caller that did not (a test, a
 // hand-started plugin server): out-of-range or mistyped values fall back to
 // the default instead of throwing, so a bad config never breaks a request.
+// Except aggregator_url: no default is a safe stand-in for where records go.
 import { CREDENTIAL_SOURCES, isRedactedHeader, type CredentialSource, type RecordOptions } from '../../common/kong-log';
 import { SETTING_NAMES, type DetectionSettings } from '../../common/settings';
 import { STATUS_MAX, STATUS_MIN } from '../../common/success-statuses';
@@ -20,7 +21,10 @@ export interface DeliveryOptions {
 }
 
 export interface PluginConfig {
-  delivery: DeliveryOptions;
+  /** undefined when `aggregator_url` is not a URL: that instance records nothing (see urlError) */
+  delivery: DeliveryOptions | undefined;
+  /** why `aggregator_url` was refused, for the warning */
+  urlError?: string;
   record: RecordOptions;
   settings: DetectionSettings;
 }
@@ -51,7 +55,7 @@ function statusSet(v: unknown): ReadonlySet<number> {
 /** Base URL -> ingest URL: `/v1/records` appended to the base path. */
 export function ingestEndpoint(base: string): string {
   const u = new URL(base);
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`aggregator_url must be http(s): ${base}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`scheme ${u.protocol} is not http: or https:`);
   u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/records`;
   u.search = '';
   u.hash = '';
@@ -60,11 +64,16 @@ export function ingestEndpoint(base: string): string {
 
 export function parseConfig(raw: unknown): PluginConfig {
   const conf: Obj = raw !== null && typeof raw === 'object' ? (raw as Obj) : {};
-  let endpoint: string;
+  // A URL Kong's pattern lets through but that does not parse (`http://agg:94570`,
+  // `http://agg host`) sends nowhere: falling back to the default would post
+  // this instance's records, and its ingest_token, to whatever listens there.
+  const url = str(conf, 'aggregator_url') ?? DELIVERY_DEFAULTS.aggregator_url;
+  let endpoint: string | undefined;
+  let urlError: string | undefined;
   try {
-    endpoint = ingestEndpoint(str(conf, 'aggregator_url') ?? DELIVERY_DEFAULTS.aggregator_url);
-  } catch {
-    endpoint = ingestEndpoint(DELIVERY_DEFAULTS.aggregator_url);
+    endpoint = ingestEndpoint(url);
+  } catch (err) {
+    urlError = `aggregator_url ${JSON.stringify(url.slice(0, 200))} is not a usable URL (${(err as Error).message})`;
   }
   const source = conf.credential_source;
   const settings = {} as DetectionSettings;
@@ -74,14 +83,18 @@ export function parseConfig(raw: unknown): PluginConfig {
   const ingestToken = str(conf, 'ingest_token');
   const successes = statusSet(conf.success_statuses);
   return {
-    delivery: {
-      endpoint,
-      ...(ingestToken !== undefined && { ingestToken }),
-      batchMaxSize: num(conf, 'batch_max_size'),
-      flushIntervalMs: num(conf, 'flush_interval_ms'),
-      queueMaxRecords: num(conf, 'queue_max_records'),
-      timeoutMs: num(conf, 'timeout_ms'),
-    },
+    delivery:
+      endpoint === undefined
+        ? undefined
+        : {
+            endpoint,
+            ...(ingestToken !== undefined && { ingestToken }),
+            batchMaxSize: num(conf, 'batch_max_size'),
+            flushIntervalMs: num(conf, 'flush_interval_ms'),
+            queueMaxRecords: num(conf, 'queue_max_records'),
+            timeoutMs: num(conf, 'timeout_ms'),
+          },
+    ...(urlError !== undefined && { urlError }),
     record: {
       credentialSource: CREDENTIAL_SOURCES.includes(source as CredentialSource) ? (source as CredentialSource) : 'auto',
       // Kong's schema refuses a redacted header; a caller that did not validate gets the default.

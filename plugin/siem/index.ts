@@ -27,14 +27,18 @@ export interface SiemKong {
 const warnUnhashed = rateLimitedWarn('hash_credentials', 3_600_000);
 const warnBadLog = rateLimitedWarn('log object');
 const warnLogError = rateLimitedWarn('log phase');
+const warnBadUrl = rateLimitedWarn('config', 60_000);
 
 export class Plugin {
   #config: PluginConfig;
-  #queue: DeliveryQueue;
+  /** undefined while aggregator_url is unusable: requests are then not recorded, and say so */
+  #queue: DeliveryQueue | undefined;
 
   constructor(config: unknown) {
     this.#config = parseConfig(config);
-    this.#queue = queueFor(this.#config.delivery);
+    const { delivery } = this.#config;
+    this.#queue = delivery && queueFor(delivery);
+    if (!delivery) warnBadUrl(`${this.#config.urlError}: this instance records nothing until it is fixed`);
     installShutdownHooks();
     if (this.#config.record.hashCredentials && !this.#config.record.hashKey) {
       warnUnhashed(
@@ -44,6 +48,10 @@ export class Plugin {
   }
 
   async log(kong: SiemKong): Promise<void> {
+    if (this.#queue === undefined) {
+      warnBadUrl(`${this.#config.urlError}: request not recorded`);
+      return;
+    }
     try {
       const serialized = await kong.log.serialize();
       const record = recordFromSerialized(serialized, this.#config.record);

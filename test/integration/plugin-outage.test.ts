@@ -16,6 +16,7 @@ import {
   waitFor,
 } from '../helpers/pluginserver';
 import { metricValue } from '../helpers/aggregator';
+import { luaMatches } from '../helpers/lua-pattern';
 
 async function fields() {
   const { infos } = await dumpAllPlugins();
@@ -164,4 +165,24 @@ test("instances with different ingest_token on one aggregator_url: each service'
   assert.equal(agg.records().filter((r) => r.service === 'orders').length, 20);
   assert.equal(agg.records().filter((r) => r.service === 'legacy').length, 0, "legacy's stale token is refused");
   assert.ok(agg.requests.every((r) => r.headers.authorization === 'Bearer current-token'));
+});
+
+test('an aggregator_url Kong accepts but no URL parser does: the instance records nothing, sends nothing, and the plugin server says why', async (t) => {
+  const ps = await startPluginServer();
+  t.after(() => ps.stop());
+  const f = await fields();
+  const pattern = f.get('aggregator_url')?.match as string;
+  // A port typo: Kong's pattern (run in LuaJIT, as Kong does) lets it through.
+  const url = 'http://127.0.0.1:94570';
+  assert.ok(luaMatches(url, pattern), `Kong accepts ${url}`);
+  const id = await ps.startInstance(kongConfig(f, { aggregator_url: url, ingest_token: 'secret-of-orders' }));
+  const results = await mapConcurrent(logsFrom(Date.now(), 3), 1, (log) => ps.logEvent(id, log));
+  assert.deepEqual(
+    results.map((r) => r.pdkCalls),
+    [[], [], []],
+    'no PDK round-trip for requests that cannot be recorded',
+  );
+  await waitFor('the warning', () => ps.output().includes('records nothing'));
+  assert.match(ps.output(), /\[siem\] warn: config: aggregator_url "http:\/\/127\.0\.0\.1:94570" is not a usable URL \(Invalid URL\)/);
+  assert.doesNotMatch(ps.output(), /delivery failed/, 'no delivery attempted, to the default URL or any other');
 });

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { recordFromSerialized } from '../../plugin/siem/record';
 import { parseConfig, ingestEndpoint } from '../../plugin/siem/config';
 import { Plugin, type SiemKong } from '../../plugin/siem/index';
+import { allQueues } from '../../plugin/siem/queue';
 import { anonymousKongLog, grpcKongLog, kongLog, kongStreamLog } from '../helpers/kong-log-fixture';
 import { isStreamLog, type RecordOptions } from '../../common/kong-log';
 
@@ -193,17 +194,46 @@ test('config: defaults for missing, null or out-of-range values; /v1/records app
     error_ratio: 1.5,
     top_n: 7,
   });
-  assert.equal(d.delivery.endpoint, 'http://agg:9457/siem/v1/records');
-  assert.equal(d.delivery.batchMaxSize, 200);
-  assert.equal(d.delivery.timeoutMs, 2000);
-  assert.equal(d.delivery.ingestToken, undefined);
+  assert.equal(d.delivery?.endpoint, 'http://agg:9457/siem/v1/records');
+  assert.equal(d.delivery?.batchMaxSize, 200);
+  assert.equal(d.delivery?.timeoutMs, 2000);
+  assert.equal(d.delivery?.ingestToken, undefined);
   assert.equal(d.record.hashKey, undefined);
   assert.equal(d.settings.error_ratio, 0.5);
   assert.equal(d.settings.top_n, 7);
-  assert.equal(parseConfig(undefined).delivery.endpoint, 'http://127.0.0.1:9457/v1/records');
-  assert.equal(parseConfig({ aggregator_url: 'not a url' }).delivery.endpoint, 'http://127.0.0.1:9457/v1/records');
+  assert.equal(parseConfig(undefined).delivery?.endpoint, 'http://127.0.0.1:9457/v1/records');
   assert.equal(ingestEndpoint('https://h/?q=1'), 'https://h/v1/records');
   assert.throws(() => ingestEndpoint('ftp://h/'));
+});
+
+test("an aggregator_url that Kong's pattern lets through but that is no URL sends nothing anywhere, and says so", async () => {
+  // Each passes Kong's `^https?://[^/]+`; none parses. Before, each fell back to
+  // http://127.0.0.1:9457 and would have posted the records there with this instance's token.
+  for (const url of ['http://127.0.0.1:94570', 'http://agg host:9457', 'http://[::1', 'not a url']) {
+    const c = parseConfig({ aggregator_url: url, ingest_token: 'tok' });
+    assert.equal(c.delivery, undefined, url);
+    assert.match(c.urlError ?? '', /^aggregator_url ".*" is not a usable URL \(/, url);
+  }
+  assert.match(parseConfig({ aggregator_url: 'ftp://agg/' }).urlError ?? '', /scheme ftp: is not http: or https:/);
+
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+  let serialized = 0;
+  try {
+    const before = allQueues().length;
+    const plugin = new Plugin({ aggregator_url: 'http://127.0.0.1:94570', ingest_token: 'secret-of-orders' });
+    await plugin.log({ log: { serialize: async () => (serialized++, ser(kongLog())) } });
+    assert.equal(allQueues().length, before, 'no delivery queue, to the default URL or any other');
+    assert.ok(!allQueues().some((q) => q.endpoint === 'http://127.0.0.1:9457/v1/records'));
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(serialized, 0, 'no PDK round-trip for a request that cannot be recorded');
+  assert.match(
+    written.join(''),
+    /\[siem\] warn: config: aggregator_url "http:\/\/127\.0\.0\.1:94570" is not a usable URL .*records nothing/,
+  );
 });
 
 // Queued towards a closed loopback port with a long interval: nothing is sent during the test.
