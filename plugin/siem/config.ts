@@ -73,7 +73,9 @@ export function parseConfig(raw: unknown): PluginConfig {
   try {
     endpoint = ingestEndpoint(url);
   } catch (err) {
-    urlError = `aggregator_url ${JSON.stringify(url.slice(0, 200))} is not a usable URL (${(err as Error).message})`;
+    // Kong's error log is read more widely than its config: no userinfo in it.
+    const shown = url.slice(0, 200).replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1***@');
+    urlError = `aggregator_url ${JSON.stringify(shown)} is not a usable URL (${(err as Error).message})`;
   }
   const source = conf.credential_source;
   const settings = {} as DetectionSettings;

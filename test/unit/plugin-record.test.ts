@@ -215,6 +215,11 @@ test("an aggregator_url that Kong's pattern lets through but that is no URL send
     assert.match(c.urlError ?? '', /^aggregator_url ".*" is not a usable URL \(/, url);
   }
   assert.match(parseConfig({ aggregator_url: 'ftp://agg/' }).urlError ?? '', /scheme ftp: is not http: or https:/);
+  assert.match(
+    parseConfig({ aggregator_url: 'http://siem:s3cret@agg:94570' }).urlError ?? '',
+    /"http:\/\/\*\*\*@agg:94570"/,
+    'no password in the log',
+  );
 
   const written: string[] = [];
   const write = process.stderr.write;
