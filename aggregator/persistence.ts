@@ -6,6 +6,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config';
+import { decisionsFileOf } from './decisions/persist';
 import type { Clock } from './clock';
 import type { SiemState } from './state/state';
 import { removeLeftovers } from './atomic-write';
@@ -94,7 +95,8 @@ export function registerPersistence(app: FastifyInstance, config: Readonly<Confi
 /**
  * The snapshot's directory must take files: a path in a directory that does
  * not exist (a typo, a volume not mounted), that is a file, or is read-only
- * stops the start, and so does a path that is itself a directory, rather
+ * stops the start, and so does a path that is itself a directory (or whose
+ * decisions file is one), rather
  * than an error log at every snapshot and nothing saved for the next
  * restart to read.
  */
@@ -110,6 +112,10 @@ async function checkDirectory(file: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw refuse(`its directory ${dir} cannot take the snapshot (${code})`, 'create it, make it writable');
   }
-  const self = await stat(file).catch(() => undefined);
-  if (self?.isDirectory()) throw refuse('it is a directory, not a file', 'name a file in it');
+  const isDir = async (f: string) => (await stat(f).catch(() => undefined))?.isDirectory() === true;
+  if (await isDir(file)) throw refuse('it is a directory, not a file', 'name a file in it');
+  // The decisions file sits beside the snapshot (decisions/persist.ts): a directory
+  // there would fail every decisions save, and the bans would not survive a restart.
+  const decisions = decisionsFileOf(file);
+  if (await isDir(decisions)) throw refuse(`${decisions}, where the decisions are kept, is a directory, not a file`, 'remove it');
 }

@@ -100,7 +100,7 @@ async function startWithStateFile(t: { after(fn: () => void): void }, file: stri
 
 // review: root passes access() whatever the path's type, so a file taken for the directory, or a
 // directory named as the file, started and then failed every snapshot
-test('SIEM_STATE_FILE under a regular file, or naming a directory: exit 1 with one line naming the variable', {
+test('SIEM_STATE_FILE under a regular file, naming a directory, or with a directory as its decisions file: exit 1 with one line naming the variable', {
   timeout: 60_000,
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kong-siem-start-'));
@@ -118,6 +118,14 @@ test('SIEM_STATE_FILE under a regular file, or naming a directory: exit 1 with o
   assert.equal(isDir.code, 1);
   assert.deepEqual(isDir.said, [
     `kong-siem: cannot start: SIEM_STATE_FILE=${asDir}: it is a directory, not a file; name a file in it, or set SIEM_STATE_FILE to another path`,
+  ]);
+  // The decisions file beside it: a directory there failed every decisions save, silently for the start.
+  const state = join(dir, 'state.jsonl');
+  mkdirSync(`${state}.decisions.json`);
+  const decisionsDir = await startWithStateFile(t, state);
+  assert.equal(decisionsDir.code, 1);
+  assert.deepEqual(decisionsDir.said, [
+    `kong-siem: cannot start: SIEM_STATE_FILE=${state}: ${state}.decisions.json, where the decisions are kept, is a directory, not a file; remove it, or set SIEM_STATE_FILE to another path`,
   ]);
 });
 
