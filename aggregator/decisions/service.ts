@@ -214,6 +214,8 @@ export class DecisionService {
   async add(value: string, durationMs: number, reason: string | undefined): Promise<ListedDecision> {
     const t = targetOf(value);
     if (!t) throw new DecisionError(400, `"${value}" is not an IP address or CIDR (${TARGET_FORMS})`);
+    // Always a slip (an unset variable in a script): nftables bouncers would cut every client, the operator included.
+    if (t.value.endsWith('/0')) throw new DecisionError(400, `${t.value} would ban every address: ban narrower ranges`);
     if (this.config.allowlist.covers(t.value))
       throw new DecisionError(422, `${t.value} is allowlisted (SIEM_ALLOWLIST): it is never banned`);
     return this.written(async () => {

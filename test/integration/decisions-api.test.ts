@@ -132,6 +132,12 @@ test('operator API: bearer token, 201/204/401/404/422, replaces, listing with ev
     assert.equal(r.status, 400, v);
     assert.match(r.body.error, /four decimal octets without leading zeros/);
   }
+  // every address at once: refused as such (before, 0.0.0.0/0 got 422 only because the allowlist overlaps it)
+  for (const v of ['0.0.0.0/0', '::/0', '2001:db8::1/0']) {
+    const r = await addManual(agg.url, v);
+    assert.equal(r.status, 400, v);
+    assert.match(r.body.error, /would ban every address/, v);
+  }
   assert.equal((await addManual(agg.url, '198.51.100.7', 'forever')).status, 400);
   // longer than any bouncer can read (Go's time.Duration): refused, not listed as a ban enforced nowhere
   assert.equal((await addManual(agg.url, '198.51.100.7', '3000000h')).status, 400);
