@@ -11,8 +11,8 @@ import { guardConnections } from './connections';
 import { RejectionLog } from './rejections';
 import { IgnoredSettingsLog, logSettingsChange } from './settings-log';
 import { SiemError, errors, statusOf } from './errors';
-import { ingestRoutes } from './routes/ingest';
-import { kongLogRoutes } from './routes/kong-log';
+import { RECORDS_URL, ingestRoutes } from './routes/ingest';
+import { KONG_LOG_URL, kongLogRoutes } from './routes/kong-log';
 import { queryRoutes } from './routes/query';
 import { metricsRoutes } from './routes/metrics';
 import { overviewRoutes } from './routes/overview';
@@ -21,6 +21,8 @@ import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 import { createBatchLedger } from './batch-ledger';
 import { registerDecisions, type Decisions } from './decisions';
+
+const INGEST_URLS: ReadonlySet<string> = new Set([RECORDS_URL, KONG_LOG_URL]);
 
 export interface BuildOptions {
   /** injected wall clock, for tests */
@@ -82,6 +84,15 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  // A refused ingest request leaves no trace in the record counters: a stale
+  // ingest_token or an oversized batch would be seen only in Kong's error log.
+  // The label is the status, 400-599: at most 200 series, whatever is sent.
+  app.addHook('onResponse', async (req, reply) => {
+    const status = reply.statusCode;
+    if (status >= 400 && status <= 599 && INGEST_URLS.has(req.routeOptions.url ?? ''))
+      metrics.ingestRefused.inc({ status: String(status) });
+  });
 
   // each route set is a plugin with only the dependencies it uses
   void app.register(ingestRoutes, deps);

@@ -16,6 +16,8 @@ export interface SiemMetrics {
   stateErrors: Counter;
   /** 1 while the state backend takes reads and writes, 0 while not (set at each scrape) */
   stateUp: Gauge;
+  /** ingest requests answered 4xx/5xx, by status: none of their records is counted anywhere else */
+  ingestRefused: Counter<'status'>;
   /** refresh every gauge from `snap` (call right before rendering) */
   fill(snap: GaugeSnapshot): void;
 }
@@ -28,6 +30,9 @@ export interface SiemMetrics {
  * bounded by the runtime (GC kinds, heap spaces, handle types, one version).
  */
 export const PROCESS_METRIC_PREFIXES = ['process_', 'nodejs_'] as const;
+
+/** The ingest refusals a sender meets (bad body, token, size, type; state down), shown at zero from the start. */
+export const INGEST_REFUSALS = [400, 401, 413, 415, 503] as const;
 
 export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetrics {
   const registry = new Registry();
@@ -88,11 +93,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
     labelNames: ['table'],
     registers,
   });
+  const ingestRefused = new Counter({
+    name: 'kong_siem_ingest_refused_total',
+    help: 'Ingest requests (/v1/records, /v1/kong-log) answered with a 4xx or 5xx status, by status; their records are in no other counter.',
+    labelNames: ['status'],
+    registers,
+  });
   // Show the reasons and tables at zero from the start: alert rules on
   // rate() need the series to exist before the first increment.
   for (const reason of ['invalid', 'ip', 'status', 'length', 'late', 'future', 'services', 'settings', 'stream'])
     rejected.inc({ reason }, 0);
   for (const table of ['ip', 'credential', 'batch']) evictions.inc({ table }, 0);
+  for (const status of INGEST_REFUSALS) ingestRefused.inc({ status: String(status) }, 0);
 
   function fill(snap: GaugeSnapshot): void {
     for (const g of [topRequests, topErrors, uniqueIps, windowRequests, ...flagged.values()]) g.reset();
@@ -112,5 +124,5 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
     trackedKeys.set(snap.trackedKeys);
   }
 
-  return { registry, received, rejected, senderDropped, evictions, stateErrors, stateUp, fill };
+  return { registry, received, rejected, senderDropped, evictions, stateErrors, stateUp, ingestRefused, fill };
 }

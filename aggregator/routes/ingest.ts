@@ -122,9 +122,11 @@ export async function ingestRecords(
 /** The answer to a batch whose id was accepted before (a retry after a lost answer). */
 const DUPLICATE = Object.freeze({ accepted: 0, rejected: 0, duplicate: true });
 
+export const RECORDS_URL = '/v1/records';
+
 export const ingestRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.post<{ Body: { records: unknown[]; settings?: Record<string, unknown>; dropped?: number; batch?: string } }>(
-    '/v1/records',
+    RECORDS_URL,
     {
       schema: { body: BODY_SCHEMA },
       validatorCompiler: ({ schema }) => strictAjv.compile(schema),

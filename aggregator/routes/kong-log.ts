@@ -52,11 +52,13 @@ export interface KongLogDeps extends IngestDeps {
   config: IngestDeps['config'] & Pick<Readonly<Config>, 'hashCredentials' | 'hashKey' | 'successStatuses'>;
 }
 
+export const KONG_LOG_URL = '/v1/kong-log';
+
 export const kongLogRoutes: FastifyPluginAsync<KongLogDeps> = async (app, deps) => {
   const { config } = deps;
   app.route<KongLogRequest>({
     method: ['POST', 'PUT', 'PATCH'],
-    url: '/v1/kong-log',
+    url: KONG_LOG_URL,
     schema: { querystring: QUERY_SCHEMA, headers: HEADERS_SCHEMA },
     onRequest: bearer(config.ingestToken),
     handler: async (req, reply) => {

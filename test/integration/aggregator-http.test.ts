@@ -114,6 +114,15 @@ test('error codes: 400 malformed JSON or wrong shape, 413 oversize, 415 content 
     body: '{"records":[]}',
   });
   assert.equal(br.status, 415);
+  // Each refusal counted by status, none of its records: 7 400s, 2 413s, 3 415s (one on /v1/kong-log).
+  const m = await scrape(agg.url);
+  const refused = (status: string) => metricValue(m, 'kong_siem_ingest_refused_total', { status });
+  assert.deepEqual(['400', '401', '413', '415', '503'].map(refused), [7, 0, 2, 3, 0]);
+  assert.equal(metricValue(m, 'kong_siem_records_received_total'), 0);
+  // a route that is not ingest is not counted, nor an accepted batch
+  assert.equal((await getJson(`${agg.url}/v1/findings?type=nope`)).status, 400);
+  assert.equal((await postJson(url, { records: [] })).status, 202);
+  assert.equal(metricValue(await scrape(agg.url), 'kong_siem_ingest_refused_total', { status: '400' }), 7);
 });
 
 test('gzip bodies are accepted; a gzip bomb is refused with 413 and bad gzip with 400', async (t) => {
@@ -157,6 +166,10 @@ test('ingest token: missing or wrong gets 401 and stores nothing; the right one 
   });
   m = await scrape(agg.url);
   assert.equal(metricValue(m, 'kong_siem_tracked_keys'), 1);
+  // A stale token is visible here, not only in Kong's error log: 3 refused on /v1/records, 1 on /v1/kong-log.
+  assert.equal((await postJson(`${agg.url}/v1/kong-log`, {}, { authorization: 'Bearer old' })).status, 401);
+  assert.equal(metricValue(m, 'kong_siem_ingest_refused_total', { status: '401' }), 3);
+  assert.equal(metricValue(await scrape(agg.url), 'kong_siem_ingest_refused_total', { status: '401' }), 4);
 });
 
 test('settings in a batch take effect for their service only; invalid settings are ignored and counted', async (t) => {

@@ -147,6 +147,7 @@ test("the issue's alerts exist; each carries its routing labels, a summary and a
     'KongSiemAggregatorDown',
     'KongSiemRecordsRejected',
     'KongSiemSenderDropped',
+    'KongSiemIngestRefused',
     'KongSiemEvictions',
     'KongSiemIngestStopped',
     'KongSiemStateUnavailable',
