@@ -22,7 +22,19 @@ export interface ListedDecision {
   duration: string;
   scenario: string;
   reason?: string;
+  /** when it was made, the aggregator's wall clock in ms (admin listing only) */
+  created?: number;
   evidence?: { type: string; service: string; count: number; ratio?: number; since: number }[];
+}
+
+/** Which decisions a bulk delete takes back: every given field must match. */
+export interface DecisionFilter {
+  /** one of its findings is on this service (so never a manual decision) */
+  service?: string;
+  scenario?: string;
+  origin?: string;
+  /** made within this many ms before the listing */
+  sinceMs?: number;
 }
 
 export class DecisionsCliError extends Error {
@@ -72,9 +84,47 @@ export async function activeDecisions(a: AggregatorAccess): Promise<ListedDecisi
     if (r.status !== 200) fail('decision stream', r);
     return ((r.json as { new: ListedDecision[] | null }).new ?? []) as ListedDecision[];
   }
+  return (await adminListing(a)).decisions;
+}
+
+async function adminListing(a: AggregatorAccess): Promise<{ generated_at: number; decisions: ListedDecision[] }> {
   const r = await call('GET', `${base(a.url)}/v1/admin/decisions`, bearer(a.token));
   if (r.status !== 200) fail('decision listing', r);
-  return (r.json as { decisions: ListedDecision[] }).decisions;
+  return r.json as { generated_at: number; decisions: ListedDecision[] };
+}
+
+/** The decisions of `list` that `f` selects; `now` is the listing's own clock, so the CLI's clock does not matter. */
+export function selected(list: readonly ListedDecision[], f: DecisionFilter, now: number): ListedDecision[] {
+  return list.filter(
+    (d) =>
+      (f.service === undefined || (d.evidence ?? []).some((e) => e.service === f.service)) &&
+      (f.scenario === undefined || d.scenario === f.scenario) &&
+      (f.origin === undefined || d.origin === f.origin) &&
+      (f.sinceMs === undefined || (d.created !== undefined && d.created >= now - f.sinceMs)),
+  );
+}
+
+/**
+ * Take back every active decision `f` selects (the bans an upstream outage
+ * left: every client of the service failed at once), or with `dryRun` only
+ * say which. One already gone meanwhile (expired, deleted by someone else) is
+ * not an error. Returns the selected decisions and how many were deleted.
+ */
+export async function deleteSelected(
+  a: AggregatorAccess,
+  f: DecisionFilter,
+  dryRun: boolean,
+): Promise<{ selected: ListedDecision[]; deleted: number }> {
+  const listing = await adminListing(a);
+  const chosen = selected(listing.decisions, f, listing.generated_at);
+  let deleted = 0;
+  if (!dryRun)
+    for (const d of chosen) {
+      const r = await call('DELETE', `${base(a.url)}/v1/decisions/${d.id}`, bearer(a.token));
+      if (r.status === 204) deleted++;
+      else if (r.status !== 404) fail(`delete ${d.id} (${deleted} of ${chosen.length} deleted before it)`, r);
+    }
+  return { selected: chosen, deleted };
 }
 
 export async function addDecision(a: AggregatorAccess, value: string, duration: string, reason?: string): Promise<ListedDecision> {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../aggregator/config';
+import { parseDuration } from '../aggregator/decisions/duration';
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings } from '../common/settings';
 import { camel, credentialHeader, flagOf, intIn, parseTime, settingParser, successStatuses } from './options';
@@ -42,6 +43,16 @@ function config(): Readonly<Config> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+interface DeleteFlags {
+  url: string;
+  token?: string;
+  service?: string;
+  scenario?: string;
+  origin?: string;
+  since?: number;
+  dryRun?: boolean;
 }
 
 interface ReplayFlags {
@@ -280,13 +291,39 @@ export function program(): Command {
       const made = await m.addDecision(accessOf(f), value, f.duration, f.reason);
       process.stdout.write(`${made.id} ${made.value} ${made.scope} ${made.duration}\n`);
     });
-  access(d.command('delete').description('take a decision back').argument('<id>', 'decision id', intIn(1, Number.MAX_SAFE_INTEGER))).action(
-    async (id: number, f: { url: string; token?: string }) => {
+  access(
+    d
+      .command('delete')
+      .description('take a decision back by id, or every active one the filters select (e.g. the bans an upstream outage left)')
+      .argument('[id]', 'decision id', intIn(1, Number.MAX_SAFE_INTEGER)),
+  )
+    .option('--service <name>', 'decisions with a finding on this service')
+    .option('--scenario <scenario>', 'decisions of this scenario (kong-siem/error_ip, kong-siem/failure_spike, kong-siem/manual, ...)')
+    .addOption(new Option('--origin <origin>', 'decisions of this origin').choices(['kong-siem', 'manual']))
+    .option('--since <duration>', 'decisions made within this long (Go duration: 30m, 2h)', (v: string) => {
+      const ms = parseDuration(v);
+      if (ms === undefined) throw new InvalidArgumentError(`"${v}" is not a duration (30m, 2h, 1h30m)`);
+      return ms;
+    })
+    .option('--dry-run', 'list what the filters select, delete nothing')
+    .action(async (id: number | undefined, f: DeleteFlags) => {
       const m = await import('./decisions');
-      await m.deleteDecision(accessOf(f), id);
-      process.stdout.write(`deleted ${id}\n`);
-    },
-  );
+      const filter = { service: f.service, scenario: f.scenario, origin: f.origin, sinceMs: f.since };
+      const filtered = Object.values(filter).some((v) => v !== undefined);
+      if (id !== undefined) {
+        if (filtered || f.dryRun)
+          throw new UsageError('delete takes an id or filters (--service, --scenario, --origin, --since), not both');
+        await m.deleteDecision(accessOf(f), id);
+        process.stdout.write(`deleted ${id}\n`);
+        return;
+      }
+      if (!filtered) throw new UsageError('delete needs an id, or at least one of --service, --scenario, --origin, --since');
+      const r = await m.deleteSelected(accessOf(f), filter, f.dryRun === true);
+      if (r.selected.length > 0) process.stdout.write(m.table(r.selected));
+      process.stdout.write(
+        f.dryRun ? `would delete ${r.selected.length} (dry run)\n` : `deleted ${r.deleted} of ${r.selected.length} selected\n`,
+      );
+    });
   access(d.command('export').description('print the active bans as configuration'))
     .addOption(
       new Option('--format <format>', "kong: a declarative-config snippet of Kong's ip-restriction plugin")

@@ -93,6 +93,71 @@ test('decisions list, add, delete and export --format kong', async (t) => {
   assert.deepEqual(after.plugins[0].config.deny, ['2001:db8:1:2::/64', '203.0.113.7']);
 });
 
+test('decisions delete with filters takes back the bans an outage left on one service, in one command; --dry-run deletes nothing', async (t) => {
+  const agg = await startAggregator(env);
+  t.after(() => agg.close());
+  // Every client of orders failing at once (its upstream down), one real attacker on billing, one manual ban.
+  const outage = ['203.0.113.1', '203.0.113.2', '203.0.113.3', '2001:db8:1:2::7'];
+  for (const ip of outage) assert.equal(await attack(agg.url, ip), 202);
+  assert.equal(await attack(agg.url, '198.51.100.66', 30, {}, 'billing'), 202);
+  await agg.decisions.reconcileNow();
+  assert.equal((await runCli(['decisions', 'add', '198.51.100.9', '--url', agg.url, '--token', ADMIN])).code, 0);
+  const values = async () =>
+    (JSON.parse((await runCli(['decisions', 'list', '--json', '--url', agg.url, '--token', ADMIN])).stdout) as { value: string }[])
+      .map((d) => d.value)
+      .sort();
+  const all = await values();
+  assert.equal(all.length, 6);
+
+  const cmd = [
+    'decisions',
+    'delete',
+    '--service',
+    'orders',
+    '--scenario',
+    'kong-siem/error_ip',
+    '--since',
+    '30m',
+    '--url',
+    agg.url,
+    '--token',
+    ADMIN,
+  ];
+  const dry = await runCli([...cmd, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would delete 4 \(dry run\)\n$/);
+  for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '2001:db8:1:2::/64']) assert.ok(dry.stdout.includes(ip), ip);
+  assert.ok(!dry.stdout.includes('198.51.100.66') && !dry.stdout.includes('198.51.100.9'), 'billing and the manual ban are not selected');
+  assert.deepEqual(await values(), all, 'a dry run deletes nothing');
+
+  const real = await runCli(cmd);
+  assert.equal(real.code, 0, real.stderr);
+  assert.match(real.stdout, /deleted 4 of 4 selected\n$/);
+  assert.deepEqual(await values(), ['198.51.100.66', '198.51.100.9']);
+  // the same filters again: nothing left to take back
+  assert.match((await runCli(cmd)).stdout, /^deleted 0 of 0 selected\n$/);
+  // --since selects by when a decision was made: none was made in the future
+  assert.match(
+    (await runCli(['decisions', 'delete', '--origin', 'manual', '--since', '1ms', '--dry-run', '--url', agg.url, '--token', ADMIN])).stdout,
+    /^would delete 0 \(dry run\)\n$/,
+  );
+  assert.match(
+    (await runCli(['decisions', 'delete', '--origin', 'manual', '--dry-run', '--url', agg.url, '--token', ADMIN])).stdout,
+    /198\.51\.100\.9[\s\S]*would delete 1 \(dry run\)/,
+  );
+
+  // usage errors: no id and no filter, both at once, a bad duration
+  for (const args of [[], ['5', '--service', 'orders'], ['--since', 'soon']]) {
+    const r = await runCli(['decisions', 'delete', ...args, '--url', agg.url, '--token', ADMIN]);
+    assert.equal(r.code, 2, args.join(' '));
+  }
+  assert.match(
+    (await runCli(['decisions', 'delete', '--url', agg.url, '--token', ADMIN])).stderr,
+    /needs an id, or at least one of --service/,
+  );
+  assert.deepEqual(await values(), ['198.51.100.66', '198.51.100.9'], 'nothing deleted by a usage error');
+});
+
 test('decisions sync keeps an ip-restriction deny list equal to the active bans through the Admin API', async (t) => {
   const agg = await startAggregator(env);
   t.after(() => agg.close());
