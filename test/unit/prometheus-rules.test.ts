@@ -142,7 +142,14 @@ test('every alert has a case where it fires and a case where it must not', () =>
 
 test("the issue's alerts exist; each carries its routing labels, a summary and a runbook hint", () => {
   const byName = new Map(alerts().map((a) => [a.alert, a]));
-  const detections = ['KongSiemErrorIP', 'KongSiemSharedCredential', 'KongSiemFailureSpike', 'KongSiemFloodIP', 'KongSiemTopTalker'];
+  const detections = [
+    'KongSiemErrorIP',
+    'KongSiemSharedCredential',
+    'KongSiemFailureSpike',
+    'KongSiemFloodIP',
+    'KongSiemTopTalker',
+    'KongSiemServiceWideFailures',
+  ];
   const health = [
     'KongSiemAggregatorDown',
     'KongSiemRecordsRejected',
