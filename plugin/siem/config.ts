@@ -74,7 +74,7 @@ export function parseConfig(raw: unknown): PluginConfig {
     endpoint = ingestEndpoint(url);
   } catch (err) {
     // Kong's error log is read more widely than its config: no userinfo in it.
-    const shown = url.slice(0, 200).replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1***@');
+    const shown = url.slice(0, 200).replace(/^([a-z]+:\/\/)[^/]*@/i, '$1***@');
     urlError = `aggregator_url ${JSON.stringify(shown)} is not a usable URL (${(err as Error).message})`;
   }
   const source = conf.credential_source;

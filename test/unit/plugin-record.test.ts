@@ -220,6 +220,11 @@ test("an aggregator_url that Kong's pattern lets through but that is no URL send
     /"http:\/\/\*\*\*@agg:94570"/,
     'no password in the log',
   );
+  assert.match(
+    parseConfig({ aggregator_url: 'http://siem:p@ss@agg:94570/x@y' }).urlError ?? '',
+    /"http:\/\/\*\*\*@agg:94570\/x@y"/,
+    'up to the last @ of the authority',
+  );
 
   const written: string[] = [];
   const write = process.stderr.write;
