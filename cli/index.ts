@@ -116,7 +116,7 @@ async function runReplay(files: string[], flags: ReplayFlags): Promise<number> {
       },
       onBadLinesHidden: (file, hidden, total) => {
         progress.interrupt();
-        process.stderr.write(`kong-siem replay: ${file}: ${hidden} more bad lines not shown (${total} in all, skipped)\n`);
+        process.stderr.write(`kong-siem replay: ${printable(file)}: ${hidden} more bad lines not shown (${total} in all, skipped)\n`);
       },
       onFileError: (f) => {
         progress.interrupt();

@@ -113,7 +113,13 @@ export async function* decoded(src: Readable, onBytes: (n: number) => void): Asy
   const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const first = await it.next();
   if (first.done) return;
-  const head = first.value;
+  let head = first.value;
+  // A pipe's first read may hold a single byte (its writer flushed it alone): the magic takes two.
+  while (head.length < 2) {
+    const n = await it.next();
+    if (n.done) break;
+    head = Buffer.concat([head, n.value]);
+  }
   async function* raw(): AsyncGenerator<Buffer> {
     onBytes(head.length);
     yield head;

@@ -3,7 +3,7 @@
 // people.
 import type { Finding } from '../common/record';
 import type { HistoryEntry, ReplayResult } from './replay';
-import { iso, pct, table } from './table';
+import { iso, pct, printable, table } from './table';
 
 /** Rows shown per section of the table; --json has them all. */
 const ROWS_MAX = 20;
@@ -70,7 +70,8 @@ export function tableReport(r: ReplayResult): string {
       (skipped.length ? `; skipped ${skipped.join(', ')}` : '') +
       '.\n',
   );
-  for (const f of r.failed_files) out.push(`Not read to the end: ${f.file} (${f.error}); everything before that is counted.\n`);
+  for (const f of r.failed_files)
+    out.push(`Not read to the end: ${printable(f.file)} (${printable(f.error)}); everything before that is counted.\n`);
   const end = flaggedAtEnd(r);
   const mark = (e: HistoryEntry) => (end.has(`${e.type}|${e.service}|${e.type === 'credential_ips' ? e.credential : e.ip}`) ? 'yes' : '');
   /** an IP's count and its share (requests of the service, or failures of its requests): flood_ip and error_ip alike */

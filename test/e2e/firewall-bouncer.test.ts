@@ -151,7 +151,9 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
   // a manual range and a short ban enter; an operator's delete and the expiry take them out
   const manual = await call('POST', '/v1/decisions', { value: '198.18.0.0/24', duration: '1h', reason: 'test' }, admin);
   assert.equal(manual.status, 201);
-  const short = await call('POST', '/v1/decisions', { value: '198.51.100.200', duration: '4s' }, admin);
+  // long enough to be seen in the set: its ipset entry lives only its time left after the bouncer's next
+  // pull (1 s apart, later on a loaded machine), and the check below wants all four entries at once
+  const short = await call('POST', '/v1/decisions', { value: '198.51.100.200', duration: '12s' }, admin);
   assert.equal(short.status, 201);
   assert.equal((await call('POST', '/v1/decisions', { value: '10.9.9.9', duration: '1h' }, admin)).status, 422);
   await waitFor(
@@ -165,7 +167,7 @@ test('crowdsec-firewall-bouncer (ipset mode) enforces exactly the decisions', as
   assert.equal((await call('DELETE', `/v1/decisions/${victim.id}`, undefined, admin)).status, 204);
   await waitFor('deleted and expired bans leave the set', () => setsA().v4.join() === '198.18.0.0/24,203.0.113.7', 30_000, 200);
   const afterDelete = setsA();
-  t.diagnostic(`after deleting 198.51.100.23 and the 4s ban expiring: ${JSON.stringify(afterDelete)}`);
+  t.diagnostic(`after deleting 198.51.100.23 and the 12s ban expiring: ${JSON.stringify(afterDelete)}`);
 
   // a second bouncer key, started now, gets the full set at startup
   keep('bouncer-b', spawnIn(ns, ['crowdsec-firewall-bouncer', '-c', bouncerConfig(dir, 'ksb', KEY_B)]));

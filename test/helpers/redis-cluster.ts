@@ -4,9 +4,10 @@
 // stopped by PID.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, requireRedisServer, waitFor } from './redis';
+import { requireRedisServer, waitFor } from './redis';
 
 export interface ClusterNode {
   port: number;
@@ -30,6 +31,41 @@ function cli(port: number, ...args: string[]): string {
   return r.stdout;
 }
 
+/** A node's cluster bus listens on its port + 10000 (redis-server's default cluster-port). */
+const BUS_OFFSET = 10_000;
+
+/**
+ * `n` ports free on 127.0.0.1 whose bus ports are free too, all distinct.
+ * freePort() one node at a time let the kernel hand out a port again before
+ * the node spawned with it had bound it (the nodes start in parallel): two
+ * back-to-back picks were equal 5 times in 20,000 here, and one was the
+ * other's bus port once, which fails the cluster's start. Every pick stays
+ * held until all are made.
+ */
+async function clusterPorts(n: number): Promise<number[]> {
+  const held: net.Server[] = [];
+  const hold = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(undefined));
+      srv.listen(port, '127.0.0.1', () => {
+        held.push(srv);
+        resolve((srv.address() as net.AddressInfo).port);
+      });
+    });
+  const ports: number[] = [];
+  try {
+    for (let tries = 0; ports.length < n; tries++) {
+      if (tries >= 20 * n) throw new Error(`no ${n} loopback ports with free bus ports (+${BUS_OFFSET})`);
+      const port = await hold(0);
+      if (port !== undefined && port + BUS_OFFSET <= 65_535 && (await hold(port + BUS_OFFSET)) !== undefined) ports.push(port);
+    }
+  } finally {
+    await Promise.all(held.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  }
+  return ports;
+}
+
 export async function startCluster(opts: { replicas?: number } = {}): Promise<RunningCluster> {
   requireRedisServer();
   const replicas = opts.replicas ?? 0;
@@ -48,8 +84,7 @@ export async function startCluster(opts: { replicas?: number } = {}): Promise<Ru
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < count; i++) {
-      const port = await freePort();
+    for (const port of await clusterPorts(count)) {
       const d = path.join(dir, String(port));
       spawnSync('mkdir', ['-p', d]);
       const proc = spawn(

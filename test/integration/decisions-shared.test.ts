@@ -215,10 +215,23 @@ test('one reconcile round per period across the aggregators of one Redis: the fi
   };
   const [first, second] = await Promise.all([ready(), ready()]);
   t.after(() => Promise.all([first.close(), second.close()]));
-  await waitFor('round over', () => first.claimRound(150), 60_000);
-  assert.equal(await second.claimRound(150), false);
-  await new Promise((ok) => setTimeout(ok, 300));
-  assert.equal(await second.claimRound(150), true);
+  // A period long enough that no stall of a loaded machine between the two claims outlasts it (150 ms did not
+  // leave room for one); "free again after it" is timed against when the taking claim was sent.
+  const PERIOD = 2000;
+  let claimedAt = 0;
+  await waitFor(
+    'round over',
+    async () => {
+      const at = Date.now();
+      const took = await first.claimRound(PERIOD);
+      if (took) claimedAt = at;
+      return took;
+    },
+    60_000,
+  );
+  assert.equal(await second.claimRound(PERIOD), false);
+  await waitFor('the period over', () => second.claimRound(PERIOD), 10_000);
+  assert.ok(Date.now() - claimedAt >= PERIOD, `free again ${Date.now() - claimedAt} ms after the claim, before its ${PERIOD} ms`);
 });
 
 test("in memory every timer round is the aggregator's own", async (t) => {

@@ -224,8 +224,11 @@ test('slow aggregator (no answer within timeout_ms): the batch is retried and la
       `slow aggregator p50 ${d50.toFixed(2)} ms p95 ${quantile(during.map(ms), 0.95).toFixed(2)} ms max ${Math.max(...during.map(ms)).toFixed(2)} ms ` +
       `(${during.length} events, ${inside} inside hung attempts, timeout_ms ${TIMEOUT_MS})`,
   );
-  // Generous: a log() waiting on the network would take timeout_ms (hundreds of times the baseline).
-  assert.ok(d50 <= 5 * b50 + 1, `median event ${d50.toFixed(2)} ms vs baseline ${b50.toFixed(2)} ms`);
+  // Generous: a log() waiting on the network would take timeout_ms (hundreds of times the baseline). The
+  // floor, a tenth of timeout_ms, is for a loaded machine: the baseline's median can be under 1 ms and a
+  // few busy seconds during the slow phase alone put the median over 5 times it, with no waiting at all.
+  const bound = Math.max(5 * b50 + 1, TIMEOUT_MS / 10);
+  assert.ok(d50 <= bound, `median event ${d50.toFixed(2)} ms vs baseline ${b50.toFixed(2)} ms (bound ${bound.toFixed(2)} ms)`);
 });
 
 test('500/503/429/408 are retried until delivered; 400/401/413 drop the batch, counted in `dropped` of the next accepted batch and in Prometheus', async (t) => {

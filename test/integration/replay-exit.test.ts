@@ -83,6 +83,20 @@ test("a bad line's message prints its control characters as escapes: junk bytes 
   assert.match(r.stderr, /junk\.log:1: not JSON .*\\u001b\]0;all clear\\u0007junk/);
 });
 
+test("a file name's control characters are escapes in every replay message: the report's 'Not read' line and the hidden bad lines' count", async (t) => {
+  const dir = tmp(t);
+  // a name an operator's glob may pick up from a log directory others write to: OSC 0 (sets the title), an erase-line
+  const odd = (what: string) => path.join(dir, `${what}\u001b]0;all clear\u0007\u001b[2K.log`);
+  writeFileSync(odd('junk'), `${Array.from({ length: BAD_LINES_SHOWN + 2 }, () => 'junk').join('\n')}\n${log(0)}\n`);
+  const r = await runCli(['replay', odd('missing'), odd('junk')]);
+  assert.equal(r.code, 1, r.stderr);
+  const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  assert.doesNotMatch(r.stdout, controls, JSON.stringify(r.stdout));
+  assert.doesNotMatch(r.stderr, controls, JSON.stringify(r.stderr));
+  assert.match(r.stdout, /Not read to the end: .*missing\\u001b\]0;all clear\\u0007\\u001b\[2K\.log \(cannot read: ENOENT\)/);
+  assert.match(r.stderr, /junk\\u001b\]0;all clear\\u0007\\u001b\[2K\.log: 2 more bad lines not shown/);
+});
+
 test('an array line counts as one bad line, however many entries it has', async (t) => {
   const dir = tmp(t);
   const file = path.join(dir, 'arrays.log');
