@@ -3,7 +3,7 @@
 // read token comes from the environment (SIEM_READ_TOKEN, the variable the
 // aggregator itself reads), never from a flag: a flag would show it in `ps`
 // and in shell history.
-import { iso, pct, printable, table } from './table';
+import { iso, pct, printable, table, terminalJson } from './table';
 
 export const DEFAULT_URL = 'http://127.0.0.1:9457';
 /** Longest wait for one answer: the aggregator answers reads in milliseconds unless it is stuck. */
@@ -125,7 +125,7 @@ export async function findingsCommand(flags: FindingsFlags, token: string | unde
   if (flags.service) q.set('service', flags.service);
   const qs = q.size ? `?${q}` : '';
   const answer = (await getJson({ url: flags.url, token }, `/v1/findings${qs}`)) as { generated_at: number; findings: FindingJson[] };
-  return flags.json ? `${JSON.stringify(answer)}\n` : findingsTable(answer);
+  return flags.json ? `${terminalJson(answer)}\n` : findingsTable(answer);
 }
 
 export interface TopFlags {
@@ -154,6 +154,6 @@ export async function topCommand(service: string | undefined, flags: TopFlags, t
     if (flags.n !== undefined) q.set('n', String(flags.n));
     lists.push((await getJson(o, `/v1/top?${q}`)) as TopJson);
   }
-  if (flags.json) return `${JSON.stringify(service !== undefined ? lists[0] : lists)}\n`;
+  if (flags.json) return `${terminalJson(service !== undefined ? lists[0] : lists)}\n`;
   return topTable(lists);
 }

@@ -15,7 +15,7 @@ import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettin
 import { camel, credentialHeader, flagOf, intIn, parseTime, settingParser, successStatuses } from './options';
 import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
 import { fingerprintOf, firstLine } from './fingerprint';
-import { printable } from './table';
+import { printable, terminalJson } from './table';
 import type { ReplayProgress } from './replay';
 
 // Commands load their modules when they run: `fingerprint` or `--help` need
@@ -281,7 +281,7 @@ export function program(): Command {
     .action(async (f: { url: string; token?: string; json?: boolean }) => {
       const m = await import('./decisions');
       const list = await m.activeDecisions(accessOf(f));
-      process.stdout.write(f.json ? JSON.stringify(list, null, 2) + '\n' : m.table(list));
+      process.stdout.write(f.json ? terminalJson(list, 2) + '\n' : m.table(list));
     });
   access(d.command('add').description('ban an IP or CIDR by hand').argument('<value>', 'IP address or CIDR'))
     .option('--duration <d>', 'how long (Go duration: 30m, 4h, 1h30m)', '4h')

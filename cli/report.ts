@@ -3,13 +3,13 @@
 // people.
 import type { Finding } from '../common/record';
 import type { HistoryEntry, ReplayResult } from './replay';
-import { iso, pct, printable, table } from './table';
+import { iso, pct, printable, table, terminalJson } from './table';
 
 /** Rows shown per section of the table; --json has them all. */
 const ROWS_MAX = 20;
 
 export function jsonReport(r: ReplayResult): string {
-  return `${JSON.stringify(r)}\n`;
+  return `${terminalJson(r)}\n`;
 }
 
 /**
@@ -18,7 +18,7 @@ export function jsonReport(r: ReplayResult): string {
  * script parsing stdout gets JSON whatever the exit code (docs/cli.md).
  */
 export function usageErrorReport(error: string): string {
-  return `${JSON.stringify({ ...emptyReport(), error })}\n`;
+  return `${terminalJson({ ...emptyReport(), error })}\n`;
 }
 
 /** A replay's report before anything is read: every count at zero. */

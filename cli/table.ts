@@ -14,6 +14,16 @@ export function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * JSON for a terminal: the same value once parsed, with DEL and the C1 controls
+ * escaped as well. JSON.stringify escapes only C0, and a raw U+009B is a CSI
+ * to xterm: a client-set credential could drive the operator's terminal
+ * through `--json` as it could through a table.
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function table(header: string[], cells: string[][]): string {
   const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

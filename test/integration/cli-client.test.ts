@@ -114,6 +114,24 @@ test('tables print control characters of values as escapes: a service name or ra
     findings.stdout,
     /^credential_ips +orders\\u001b\]0;all clear\\u0007 +\\u001b\]52;c;Y3VybCBldmlsfHNo\\u0007\\u001b\[2K\\u001b\[1A\\u009b2J +4 /m,
   );
+  // --json: the same values once parsed, and no raw control character either (JSON.stringify leaves U+009B, a CSI, raw)
+  for (const args of [
+    ['findings', '--json'],
+    ['top', '--json'],
+  ]) {
+    const out = await runCli([...args, '--url', agg.url], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.doesNotMatch(out.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, args.join(' '));
+    assert.ok(out.stdout.includes('\\u009b2J') || args[0] === 'top', 'the C1 CSI as an escape');
+    assert.ok(JSON.stringify(JSON.parse(out.stdout)).includes(service.slice(0, 6)));
+  }
+  const json = JSON.parse((await runCli(['findings', '--json', '--url', agg.url], { env })).stdout) as {
+    findings: { credential?: string; service: string }[];
+  };
+  assert.ok(
+    json.findings.some((f) => f.credential === credential && f.service === service),
+    'values parse back unchanged',
+  );
 });
 
 test('client commands fail in one line, exit 1: no token, wrong token, no aggregator', async (t) => {
