@@ -7,7 +7,7 @@
 // group instead of several per key (figures in docs/redis.md).
 import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
-import type { Batch, CredBatch, IpBatch } from './batch';
+import { NO_CANDS, type Batch, type CredBatch, type IpBatch } from './batch';
 import { seriesOfFields } from './grid-series';
 import { TOP_WINDOW_LUA, credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
 import { pairs, type IpView, type Svc } from './service';
@@ -159,12 +159,11 @@ export type ReadScript = (key: string, args: (string | number)[]) => Promise<str
 
 /** What the replay needs, as read before the batch. */
 export interface BatchReads {
-  /** per IP key of the batch, its candidacy per IP rule */
-  cands: Map<IpBatch, readonly boolean[]>;
-  /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
+  /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state; each key's candidacy goes to IpBatch.cands */
   hot: Map<IpBatch, IpView>;
-  /** the other IP keys: newest ts before the batch (NONE: not indexed) */
-  blind: Map<IpBatch, number>;
+  /** the other IP keys (most), and at the same index their newest ts before the batch (NONE: not indexed) */
+  blind: IpBatch[];
+  blindLast: number[];
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
   creds: Map<CredBatch, [string[], Record<string, string>]>;
   /** per service of the batch: its totals series before the batch */
@@ -187,7 +186,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
     return e;
   };
   const svcs = new Set<Svc>();
-  for (const ib of b.ips.values()) {
+  for (const ib of b.ips) {
     const e = group(ib.svc, ib.g.tag);
     let list = e.ipSections.get(ib.svc);
     if (!list) e.ipSections.set(ib.svc, (list = []));
@@ -197,7 +196,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   for (const cb of b.creds.values()) group(cb.svc, cb.g.tag).creds.push(cb);
   // every service's totals: rules read them, and they are trimmed as they are written
   for (const svc of b.totals.keys()) group(svc, svc.groups.service(svc.id)).totals.push(svc);
-  const out: BatchReads = { cands: new Map(), hot: new Map(), blind: new Map(), creds: new Map(), totals: new Map() };
+  const out: BatchReads = { hot: new Map(), blind: [], blindLast: [], creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
       const reply = await read(readKey(tag), requestOf(req, b));
@@ -216,18 +215,19 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     for (const k of g.ipCands) a.push(k);
     const floored = Number.isFinite(svc.floor);
     a.push(g.keys.topRequests, g.keys.topWindow, svc.windowMs, b.svcFrom.get(svc) ?? 0, floored ? svc.floor : 0);
-    let ips = '';
-    let wakes = '';
-    let counts = '';
+    // joined once (flat strings: no pieces for ioredis to copy again)
+    const ips: string[] = [];
+    const wakes: string[] = [];
+    const counts: number[] = [];
     for (const ib of list) {
-      ips += ips === '' ? ib.ip : `\t${ib.ip}`;
-      if (ib.wakes || (ib.floored && !floored)) wakes += '1';
+      ips.push(ib.ip);
+      if (ib.wakes || (ib.floored && !floored)) wakes.push('1');
       else if (ib.floored) {
-        wakes += 'f';
-        counts += counts === '' ? `${ib.recs.length}` : `\t${ib.recs.length}`;
-      } else wakes += '0';
+        wakes.push('f');
+        counts.push(ib.recs.length);
+      } else wakes.push('0');
     }
-    a.push(list.length, ips, wakes, counts);
+    a.push(list.length, ips.join('\t'), wakes.join(''), counts.join('\t'));
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
@@ -239,8 +239,7 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
   return a;
 }
 
-/** the candidacy and rule state of most keys: none (shared, never changed) */
-const NO_CANDS: readonly boolean[] = Object.freeze(IP_RULES.map(() => false));
+/** the rule state of most keys: none (shared, never changed) */
 const NO_SINCE: Readonly<Record<string, string>> = Object.freeze({});
 
 function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): void {
@@ -255,10 +254,11 @@ function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): v
     for (const ib of list) {
       const last = reply[i++];
       const bits = Number(reply[i++]);
-      out.cands.set(ib, bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0));
+      ib.cands = bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
       if (reply[i] === 'b') {
         i++;
-        out.blind.set(ib, last === '' ? NONE : Number(last));
+        out.blind.push(ib);
+        out.blindLast.push(last === '' ? NONE : Number(last));
         continue;
       }
       const meta = take();
