@@ -170,7 +170,7 @@ export interface BatchReads {
   totals: Map<Svc, number[]>;
 }
 
-interface GroupReq {
+export interface GroupReq {
   ipSections: Map<Svc, IpBatch[]>;
   creds: CredBatch[];
   totals: Svc[];
@@ -200,7 +200,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
       const reply = await read(readKey(tag), requestOf(req, b));
-      parseReply(reply.split('\t'), req, out);
+      parseReply(reply, req, out);
     }),
   );
   return out;
@@ -242,38 +242,98 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
 /** the rule state of most keys: none (shared, never changed) */
 const NO_SINCE: Readonly<Record<string, string>> = Object.freeze({});
 
-function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): void {
-  let i = 0;
-  const take = (): string[] => {
-    const n = Number(reply[i++]);
-    const s = reply.slice(i, i + n);
-    i += n;
-    return s;
-  };
+/**
+ * READ's reply read token by token, in place: split whole, its thousands of
+ * tokens (most of them a blind key's newest ts, bits and 'b') were an array
+ * and a string each for the collector.
+ */
+export class Tokens {
+  #i = 0;
+  constructor(readonly s: string) {}
+
+  /** the next token */
+  str(): string {
+    const { s } = this;
+    let j = s.indexOf('\t', this.#i);
+    if (j < 0) j = s.length;
+    const t = s.slice(this.#i, j);
+    this.#i = j + 1;
+    return t;
+  }
+
+  /** the next token as Number() reads it ('' is 0): digits read in place, anything else by Number() */
+  num(): number {
+    const { s } = this;
+    const start = this.#i;
+    let v = 0;
+    let i = start;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 9) break;
+      // not a plain number of at most 15 digits (exact as read here)
+      if (c < 48 || c > 57 || i - start >= 15) return Number(this.str());
+      v = v * 10 + (c - 48);
+    }
+    this.#i = i + 1;
+    return v;
+  }
+
+  /** whether the next token is `t` (one character); skipped if so */
+  is(t: number): boolean {
+    const { s } = this;
+    const i = this.#i;
+    if (s.charCodeAt(i) !== t || !(i + 1 >= s.length || s.charCodeAt(i + 1) === 9)) return false;
+    this.#i = i + 2;
+    return true;
+  }
+
+  /** whether the next token is empty; skipped if so */
+  empty(): boolean {
+    const { s } = this;
+    const i = this.#i;
+    if (!(i >= s.length || s.charCodeAt(i) === 9)) return false;
+    this.#i = i + 1;
+    return true;
+  }
+
+  /** a count n, then n tokens */
+  take(): string[] {
+    const n = this.num();
+    const out = new Array<string>(n);
+    for (let j = 0; j < n; j++) out[j] = this.str();
+    return out;
+  }
+}
+
+const B = 'b'.charCodeAt(0);
+
+export function parseReply(reply: string, req: GroupReq, out: BatchReads): void {
+  const t = new Tokens(reply);
   for (const list of req.ipSections.values()) {
     for (const ib of list) {
-      const last = reply[i++];
-      const bits = Number(reply[i++]);
+      // newest ts, '' when not indexed
+      const indexed = !t.empty();
+      const last = indexed ? t.num() : NONE;
+      const bits = t.num();
       ib.cands = bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
-      if (reply[i] === 'b') {
-        i++;
+      if (t.is(B)) {
         out.blind.push(ib);
-        out.blindLast.push(last === '' ? NONE : Number(last));
+        out.blindLast.push(last);
         continue;
       }
-      const meta = take();
-      const fields = take();
+      const meta = t.take();
+      const fields = t.take();
       out.hot.set(ib, {
-        series: last === '' ? [] : seriesOfFields(fields),
-        last: last === '' ? NONE : Number(last),
+        series: indexed ? seriesOfFields(fields) : [],
+        last,
         since: meta.length === 0 ? NO_SINCE : pairs(meta),
       });
     }
   }
   for (const cb of req.creds) {
-    const z = take();
-    const meta = take();
+    const z = t.take();
+    const meta = t.take();
     out.creds.set(cb, [z, pairs(meta)]);
   }
-  for (const svc of req.totals) out.totals.set(svc, seriesOfFields(take()));
+  for (const svc of req.totals) out.totals.set(svc, seriesOfFields(t.take()));
 }
