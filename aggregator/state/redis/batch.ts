@@ -11,7 +11,7 @@ import { insertKey } from '../level-grid';
 import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { Renewals } from './renewals';
-import type { CredRec, CredWrite, IpRec } from './replay';
+import { IpRecs, type CredRec, type CredWrite } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
 
@@ -23,7 +23,8 @@ export interface IpBatch {
   /** its slot group (named once per batch: on a Cluster the name is hashed) */
   g: InGroup;
   last: number;
-  recs: IpRec[];
+  /** its records: indexes into Batch.recs, in order */
+  recs: number[];
   /** a record of it wakes a rule with no minRequests: its history is read */
   wakes: boolean;
   /** a record of it wakes only rules with a minRequests: its history is read when its top score allows (reads.ts) */
@@ -61,6 +62,8 @@ export interface CredBatch {
 export interface Batch {
   /** each IP key of the batch once, in order of first record */
   ips: IpBatch[];
+  /** the records of the IP keys (IpBatch.recs) */
+  recs: IpRecs;
   creds: Map<string, CredBatch>;
   totals: Map<Svc, Map<number, BucketCounts>>;
   /** per service the clock at its last record */
@@ -102,6 +105,7 @@ export function preAggregate(
   const event = clock.mode === 'event';
   const out: Batch = {
     ips: [],
+    recs: new IpRecs(records.length),
     creds: new Map(),
     totals: new Map(),
     svcNow: new Map(),
@@ -146,7 +150,7 @@ export function preAggregate(
     let ips = bySvc.get(svc);
     if (!ips) bySvc.set(svc, (ips = new Map()));
     let ib = ips.get(r.ipKey);
-    const rec: IpRec = { cts: ts, now, kind, key: b };
+    const rec = out.recs.add(ts, now, kind, b);
     if (!ib) {
       // recs made with its first record: an empty array's first push reserves 16 slots, and most keys have one record
       const ik = `${svc.id}|${r.ipKey}`;
@@ -287,23 +291,24 @@ export function writeCounts(
     if (!sec) sections.set(g, (sec = { svc, s: [], resets: [], simple: [] }));
     const iw = ib.write;
     const from = iw?.from ?? 0;
-    const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
+    const { recs } = b;
+    const now = recs.now[ib.recs[ib.recs.length - 1] as number] as number;
     const oldest = svc.oldest(now);
     // each entry where the trim at the key's last clock puts it (merged up, or gone below the oldest key)
     const cuts = cutsAt(now);
     let req = 0;
     let fail = 0;
     // its one entry (one record: most keys, no map), else its entries by grid key
-    let one: IpRec | undefined;
+    let one: number | undefined;
     let byKey: Map<number, BucketCounts> | undefined;
     let oneKey = 0;
     let n = 0;
     // the field of the key's one entry when it is one success (no failure, no auth failure): most keys
     let plain: string | undefined;
     if (ib.recs.length - from === 1) {
-      one = ib.recs[from] as IpRec;
-      const { kind } = one;
-      oneKey = finalKey(one.key, cuts);
+      one = ib.recs[from] as number;
+      const kind = recs.kind[one] as RecordKind;
+      oneKey = finalKey(recs.key[one] as number, cuts);
       req = 1;
       fail = kind.failure ? 1 : 0;
       if (oneKey >= oldest) {
@@ -313,11 +318,12 @@ export function writeCounts(
     } else {
       byKey = new Map<number, BucketCounts>();
       for (let i = from; i < ib.recs.length; i++) {
-        const rec = ib.recs[i] as IpRec;
-        const k = finalKey(rec.key, cuts);
-        if (k >= oldest) addCounts(byKey, k, rec.kind);
+        const r = ib.recs[i] as number;
+        const kind = recs.kind[r] as RecordKind;
+        const k = finalKey(recs.key[r] as number, cuts);
+        if (k >= oldest) addCounts(byKey, k, kind);
         req++;
-        if (rec.kind.failure) fail++;
+        if (kind.failure) fail++;
       }
       n = byKey.size;
     }
@@ -353,7 +359,7 @@ export function writeCounts(
       t.push(n);
       if (one !== undefined) {
         if (n === 1) {
-          const { kind } = one;
+          const kind = recs.kind[one] as RecordKind;
           t.push(keyField(oneKey), 1, fail, 1 - fail - (kind.success ? 1 : 0), kind.auth ? 1 : 0);
         }
       } else if (byKey !== undefined) for (const [bk, c] of byKey) t.push(keyField(bk), c[0], c[1], c[0] - c[1] - c[2], c[3]);

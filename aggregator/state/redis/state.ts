@@ -276,10 +276,10 @@ export class RedisState implements SiemState {
 
     // Round 3: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
-    for (const [ib, v] of reads.hot) ib.write = replayIp(w, ib.svc, ib.ip, ib.recs, v, ib.cands, totalsBySvc.get(ib.svc) ?? []);
+    for (const [ib, v] of reads.hot) ib.write = replayIp(w, ib.svc, ib.ip, b.recs, ib.recs, v, ib.cands, totalsBySvc.get(ib.svc) ?? []);
     for (let j = 0; j < reads.blind.length; j++) {
       const ib = reads.blind[j] as IpBatch;
-      ib.write = blindIp(ib.svc, ib.recs, reads.blindLast[j] as number);
+      ib.write = blindIp(ib.svc, b.recs, ib.recs, reads.blindLast[j] as number);
     }
     const credWrites = new Map<CredBatch, CredWrite>();
     for (const cb of credList) {
