@@ -2,7 +2,7 @@
 // grid key, newest ts per credential IP, service totals), deciding late
 // records and each record's clock as the in-memory state does; then the
 // writes of counts, indexes and credentials.
-import { classify } from '../../../common/record';
+import { classify, type RecordKind } from '../../../common/record';
 import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
 import { STRIDE } from '../../window';
@@ -11,22 +11,32 @@ import { insertKey } from '../level-grid';
 import { cutsAt, dropOnly, fieldsOf, finalKey, keyField, oldestOf, trimDue } from './grid-series';
 import { META_TAG, credIpsKey, credMetaKey, ipHistPrefix, metaKeys, serviceLastKey } from './keys';
 import type { Renewals } from './renewals';
-import type { CredRec, CredWrite, IpRec } from './replay';
+import { IpRecs, type CredRec, type CredWrite } from './replay';
 import { addCounts, type BucketCounts, type InGroup, type Scripts, type Svc } from './service';
 import { OP_ARGS, type Writes } from './writes';
 
 export interface IpBatch {
   svc: Svc;
   ip: string;
+  /** its key in Batch.ips (`<service id>|<IP key>`): renewals.ts names its hash by it */
+  ik: string;
   /** its slot group (named once per batch: on a Cluster the name is hashed) */
   g: InGroup;
   last: number;
-  recs: IpRec[];
+  /** its records: indexes into Batch.recs, in order */
+  recs: number[];
   /** a record of it wakes a rule with no minRequests: its history is read */
   wakes: boolean;
   /** a record of it wakes only rules with a minRequests: its history is read when its top score allows (reads.ts) */
   floored: boolean;
+  /** its candidacy per IP rule, as read (reads.ts; NO_CANDS until then and for most keys) */
+  cands: readonly boolean[];
+  /** what its replay found (state.ts): kept on the key, not in a Map per batch (fewer allocations) */
+  write: IpWrite | undefined;
 }
+
+/** the candidacy of most keys: none (shared, never changed) */
+export const NO_CANDS: readonly boolean[] = Object.freeze(IP_RULES.map(() => false));
 
 /**
  * What the replay found of an IP key (replay.ts): the records from `from` on
@@ -50,7 +60,10 @@ export interface CredBatch {
 }
 
 export interface Batch {
-  ips: Map<string, IpBatch>;
+  /** each IP key of the batch once, in order of first record */
+  ips: IpBatch[];
+  /** the records of the IP keys (IpBatch.recs) */
+  recs: IpRecs;
   creds: Map<string, CredBatch>;
   totals: Map<Svc, Map<number, BucketCounts>>;
   /** per service the clock at its last record */
@@ -71,6 +84,16 @@ export interface Batch {
 /** IP rules without (with) a least count of requests (IpRule.minRequests) */
 const UNFLOORED = IP_RULES.filter((rule) => rule.minRequests === undefined);
 const FLOORED = IP_RULES.filter((rule) => rule.minRequests !== undefined);
+/** per record kind (shared objects: common/record.ts classify) whether it wakes an UNFLOORED, a FLOORED rule: no closure per record */
+const WAKES = new Map<RecordKind, readonly [boolean, boolean]>();
+function wakesOf(kind: RecordKind): readonly [boolean, boolean] {
+  let w = WAKES.get(kind);
+  if (w === undefined) {
+    w = [UNFLOORED.some((rule) => rule.wakes(kind)), FLOORED.some((rule) => rule.wakes(kind))];
+    if (WAKES.size < 64) WAKES.set(kind, w);
+  }
+  return w;
+}
 
 export function preAggregate(
   records: readonly KeyedRecord[],
@@ -81,7 +104,8 @@ export function preAggregate(
 ): Batch {
   const event = clock.mode === 'event';
   const out: Batch = {
-    ips: new Map(),
+    ips: [],
+    recs: new IpRecs(records.length),
     creds: new Map(),
     totals: new Map(),
     svcNow: new Map(),
@@ -94,6 +118,8 @@ export function preAggregate(
     nowEnd: 0,
     event,
   };
+  // per service its IP keys by name: looked up without a `<id>|<IP key>` string per record
+  const bySvc = new Map<Svc, Map<string, IpBatch>>();
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as KeyedRecord;
     const svc = svcs.get(r.service);
@@ -121,14 +147,35 @@ export function preAggregate(
     const kind = classify(r.status, r.outcome);
     // the memory backend's key for it: by its age at this clock, from the service's finest level
     const b = insertKey(ts, now, svc.finest);
-    const ik = `${svc.id}|${r.ipKey}`;
-    let ib = out.ips.get(ik);
-    if (!ib) out.ips.set(ik, (ib = { svc, ip: r.ipKey, g: svc.at(r.ipKey), last: ts, recs: [], wakes: false, floored: false }));
-    if (ts > ib.last) ib.last = ts;
-    ib.recs.push({ cts: ts, now, kind, key: b });
+    let ips = bySvc.get(svc);
+    if (!ips) bySvc.set(svc, (ips = new Map()));
+    let ib = ips.get(r.ipKey);
+    const rec = out.recs.add(ts, now, kind, b);
+    if (!ib) {
+      // recs made with its first record: an empty array's first push reserves 16 slots, and most keys have one record
+      const ik = `${svc.id}|${r.ipKey}`;
+      ib = {
+        svc,
+        ip: r.ipKey,
+        ik,
+        g: svc.at(r.ipKey),
+        last: ts,
+        recs: [rec],
+        wakes: false,
+        floored: false,
+        cands: NO_CANDS,
+        write: undefined,
+      };
+      ips.set(r.ipKey, ib);
+      out.ips.push(ib);
+    } else {
+      if (ts > ib.last) ib.last = ts;
+      ib.recs.push(rec);
+    }
     if (!ib.wakes) {
-      ib.wakes = UNFLOORED.some((rule) => rule.wakes(kind));
-      if (!ib.floored) ib.floored = FLOORED.some((rule) => rule.wakes(kind));
+      const [u, f] = wakesOf(kind);
+      ib.wakes = u;
+      if (!ib.floored) ib.floored = f;
     }
     let t = out.totals.get(svc);
     if (!t) out.totals.set(svc, (t = new Map()));
@@ -136,9 +183,12 @@ export function preAggregate(
     if (r.credential) {
       const ck = `${svc.id}|${r.credential}`;
       let cb = out.creds.get(ck);
-      if (!cb) out.creds.set(ck, (cb = { svc, cred: r.credential, g: svc.at(r.credential), last: ts, recs: [] }));
-      if (ts > cb.last) cb.last = ts;
-      cb.recs.push({ cts: ts, ip: r.ipKey, now });
+      const crec: CredRec = { cts: ts, ip: r.ipKey, now };
+      if (!cb) out.creds.set(ck, { svc, cred: r.credential, g: svc.at(r.credential), last: ts, recs: [crec] });
+      else {
+        if (ts > cb.last) cb.last = ts;
+        cb.recs.push(crec);
+      }
     }
     out.accepted++;
   }
@@ -184,7 +234,6 @@ export function writeCounts(
   b: Batch,
   credentialMaxIps: number,
   totals: ReadonlyMap<Svc, readonly number[]>,
-  writes: ReadonlyMap<IpBatch, IpWrite>,
   credWrites: ReadonlyMap<CredBatch, CredWrite>,
   renewals: Renewals,
 ): Map<Svc, Set<string>> {
@@ -196,7 +245,7 @@ export function writeCounts(
     t.add(tag);
   };
   const newest = new Map<Svc, number>();
-  for (const ib of b.ips.values()) if (ib.last > (newest.get(ib.svc) ?? 0)) newest.set(ib.svc, ib.last);
+  for (const ib of b.ips) if (ib.last > (newest.get(ib.svc) ?? 0)) newest.set(ib.svc, ib.last);
   for (const [svc, last] of newest) {
     const key = serviceLastKey(svc.groups.service(svc.id), svc.id);
     w.add(svc.groups.service(svc.id), 'MAX', key, last);
@@ -229,59 +278,63 @@ export function writeCounts(
       else for (let i = 0; i < drop.length; i += OP_ARGS / 4) w.add(tag, 'HDEL', svc.totals, ...fieldsOf(drop.slice(i, i + OP_ARGS / 4)));
     }
   }
-  // per service and group: one IPS op (writes.ts APPLY), its entries built as
-  // one string (joining an array of ~10 tokens per key cost about 3x as much)
-  const sections = new Map<InGroup, { svc: Svc; s: string; resets: string; simple: string }>();
+  // per service and group: one IPS op (writes.ts APPLY), its entries one
+  // tab-separated string, joined once from a list of tokens: built by
+  // concatenation, its thousands of pieces were copied again when ioredis
+  // measured and wrote it (joining an array per key cost about 3x as much)
+  const sections = new Map<InGroup, { svc: Svc; s: (string | number)[]; resets: (string | number)[]; simple: (string | number)[] }>();
   const { wall } = w;
-  for (const [ik, ib] of b.ips) {
-    const { svc, g } = ib;
+  for (const ib of b.ips) {
+    const { svc, g, ik } = ib;
     touch(svc, g.tag);
     let sec = sections.get(g);
-    if (!sec) sections.set(g, (sec = { svc, s: '', resets: '', simple: '' }));
-    const iw = writes.get(ib);
+    if (!sec) sections.set(g, (sec = { svc, s: [], resets: [], simple: [] }));
+    const iw = ib.write;
     const from = iw?.from ?? 0;
-    const now = (ib.recs[ib.recs.length - 1] as IpRec).now;
+    const { recs } = b;
+    const now = recs.now[ib.recs[ib.recs.length - 1] as number] as number;
     const oldest = svc.oldest(now);
     // each entry where the trim at the key's last clock puts it (merged up, or gone below the oldest key)
     const cuts = cutsAt(now);
     let req = 0;
     let fail = 0;
-    let entries = '';
+    // its one entry (one record: most keys, no map), else its entries by grid key
+    let one: number | undefined;
+    let byKey: Map<number, BucketCounts> | undefined;
+    let oneKey = 0;
     let n = 0;
     // the field of the key's one entry when it is one success (no failure, no auth failure): most keys
     let plain: string | undefined;
     if (ib.recs.length - from === 1) {
-      // most keys of a batch: one record, one entry (no map)
-      const { key, kind } = ib.recs[from] as IpRec;
-      const k = finalKey(key, cuts);
+      one = ib.recs[from] as number;
+      const kind = recs.kind[one] as RecordKind;
+      oneKey = finalKey(recs.key[one] as number, cuts);
       req = 1;
       fail = kind.failure ? 1 : 0;
-      if (k >= oldest) {
+      if (oneKey >= oldest) {
         n = 1;
-        const f = keyField(k);
-        entries = `\t${f}\t1\t${fail}\t${1 - fail - (kind.success ? 1 : 0)}\t${kind.auth ? 1 : 0}`;
-        if (!kind.failure && kind.success && !kind.auth) plain = f;
+        if (!kind.failure && kind.success && !kind.auth) plain = keyField(oneKey);
       }
     } else {
-      const byKey = new Map<number, BucketCounts>();
+      byKey = new Map<number, BucketCounts>();
       for (let i = from; i < ib.recs.length; i++) {
-        const rec = ib.recs[i] as IpRec;
-        const k = finalKey(rec.key, cuts);
-        if (k >= oldest) addCounts(byKey, k, rec.kind);
+        const r = ib.recs[i] as number;
+        const kind = recs.kind[r] as RecordKind;
+        const k = finalKey(recs.key[r] as number, cuts);
+        if (k >= oldest) addCounts(byKey, k, kind);
         req++;
-        if (rec.kind.failure) fail++;
+        if (kind.failure) fail++;
       }
       n = byKey.size;
-      for (const [bk, c] of byKey) entries += `\t${keyField(bk)}\t${c[0]}\t${c[1]}\t${c[0] - c[1] - c[2]}\t${c[3]}`;
     }
-    let trim = '-';
+    // trim: none, at the key's clock (TRIM in the script), or the grid keys to drop
+    let trim: 'none' | 'at' | number[] = 'none';
     if (iw?.blind !== undefined) {
       // not read: trimmed in the script (which reads the hash) once per Svc.blindTrimMs of its clock
       const p = svc.blindTrimMs;
-      if (iw.reset === undefined && Math.floor(iw.blind / p) !== Math.floor(now / p)) trim = `${now}\t${oldest}`;
+      if (iw.reset === undefined && Math.floor(iw.blind / p) !== Math.floor(now / p)) trim = 'at';
     } else if (iw !== undefined && iw.reset === undefined && trimDue(iw.series, cuts, oldest)) {
-      const drop = dropOnly(iw.series, cuts, oldest);
-      trim = drop === undefined ? `${now}\t${oldest}` : `d\t${drop.length}${drop.map((k) => `\t${keyField(k)}`).join('')}`;
+      trim = dropOnly(iw.series, cuts, oldest) ?? 'at';
     }
     // its hash's TTL renewed by this aggregator once per eighth of it, not
     // at every write (renewals.ts); a key starting over is renewed
@@ -290,11 +343,27 @@ export function writeCounts(
       w.renewed.push(ik);
       w.renewedTtl.push(svc.ttlMs);
     }
-    if (iw?.reset !== undefined) sec.resets += `${sec.resets === '' ? '' : '\t'}${ib.ip}\t${iw.reset}`;
-    if (plain !== undefined && !renew && trim === '-' && iw?.reset === undefined)
+    if (iw?.reset !== undefined) sec.resets.push(ib.ip, iw.reset);
+    if (plain !== undefined && !renew && trim === 'none' && iw?.reset === undefined)
       // three tokens instead of twelve: the script's parsing was a fifth of its work per key
-      sec.simple += `${sec.simple === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${plain}`;
-    else sec.s += `${sec.s === '' ? '' : '\t'}${ib.ip}\t${ib.last}\t${renew ? '+' : '-'}\t${req}\t${fail}\t${trim}\t${n}${entries}`;
+      sec.simple.push(ib.ip, ib.last, plain);
+    else {
+      const t = sec.s;
+      t.push(ib.ip, ib.last, renew ? '+' : '-', req, fail);
+      if (trim === 'none') t.push('-');
+      else if (trim === 'at') t.push(now, oldest);
+      else {
+        t.push('d', trim.length);
+        for (const k of trim) t.push(keyField(k));
+      }
+      t.push(n);
+      if (one !== undefined) {
+        if (n === 1) {
+          const kind = recs.kind[one] as RecordKind;
+          t.push(keyField(oneKey), 1, fail, 1 - fail - (kind.success ? 1 : 0), kind.auth ? 1 : 0);
+        }
+      } else if (byKey !== undefined) for (const [bk, c] of byKey) t.push(keyField(bk), c[0], c[1], c[0] - c[1] - c[2], c[3]);
+    }
   }
   for (const [g, { svc, s, resets, simple }] of sections) {
     const k = g.keys;
@@ -305,12 +374,12 @@ export function writeCounts(
       k.topErrors,
       ipHistPrefix(g.tag, svc.id),
       svc.ttlMs,
-      s,
-      resets,
+      s.join('\t'),
+      resets.join('\t'),
       k.topWindow,
       svc.windowMs,
       now,
-      simple,
+      simple.join('\t'),
     ]);
   }
   // per service and group: one CREDS op (writes.ts APPLY), the names as

@@ -7,7 +7,7 @@
 // group instead of several per key (figures in docs/redis.md).
 import { IP_RULES } from '../../rules/registry';
 import { NONE } from '../../rules/types';
-import type { Batch, CredBatch, IpBatch } from './batch';
+import { NO_CANDS, type Batch, type CredBatch, type IpBatch } from './batch';
 import { seriesOfFields } from './grid-series';
 import { TOP_WINDOW_LUA, credIpsKey, credMetaKey, ipHistPrefix, ipMetaPrefix, readKey } from './keys';
 import { pairs, type IpView, type Svc } from './service';
@@ -159,19 +159,18 @@ export type ReadScript = (key: string, args: (string | number)[]) => Promise<str
 
 /** What the replay needs, as read before the batch. */
 export interface BatchReads {
-  /** per IP key of the batch, its candidacy per IP rule */
-  cands: Map<IpBatch, readonly boolean[]>;
-  /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state */
+  /** hot IP keys (a record of theirs can wake a rule, or a candidate) and their state; each key's candidacy goes to IpBatch.cands */
   hot: Map<IpBatch, IpView>;
-  /** the other IP keys: newest ts before the batch (NONE: not indexed) */
-  blind: Map<IpBatch, number>;
+  /** the other IP keys (most), and at the same index their newest ts before the batch (NONE: not indexed) */
+  blind: IpBatch[];
+  blindLast: number[];
   /** per credential of the batch: its IP set (flat WITHSCORES) and meta hash */
   creds: Map<CredBatch, [string[], Record<string, string>]>;
   /** per service of the batch: its totals series before the batch */
   totals: Map<Svc, number[]>;
 }
 
-interface GroupReq {
+export interface GroupReq {
   ipSections: Map<Svc, IpBatch[]>;
   creds: CredBatch[];
   totals: Svc[];
@@ -187,7 +186,7 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
     return e;
   };
   const svcs = new Set<Svc>();
-  for (const ib of b.ips.values()) {
+  for (const ib of b.ips) {
     const e = group(ib.svc, ib.g.tag);
     let list = e.ipSections.get(ib.svc);
     if (!list) e.ipSections.set(ib.svc, (list = []));
@@ -197,11 +196,11 @@ export async function readBatch(read: ReadScript, b: Batch): Promise<BatchReads>
   for (const cb of b.creds.values()) group(cb.svc, cb.g.tag).creds.push(cb);
   // every service's totals: rules read them, and they are trimmed as they are written
   for (const svc of b.totals.keys()) group(svc, svc.groups.service(svc.id)).totals.push(svc);
-  const out: BatchReads = { cands: new Map(), hot: new Map(), blind: new Map(), creds: new Map(), totals: new Map() };
+  const out: BatchReads = { hot: new Map(), blind: [], blindLast: [], creds: new Map(), totals: new Map() };
   await Promise.all(
     [...groups].map(async ([tag, req]) => {
       const reply = await read(readKey(tag), requestOf(req, b));
-      parseReply(reply.split('\t'), req, out);
+      parseReply(reply, req, out);
     }),
   );
   return out;
@@ -216,18 +215,19 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
     for (const k of g.ipCands) a.push(k);
     const floored = Number.isFinite(svc.floor);
     a.push(g.keys.topRequests, g.keys.topWindow, svc.windowMs, b.svcFrom.get(svc) ?? 0, floored ? svc.floor : 0);
-    let ips = '';
-    let wakes = '';
-    let counts = '';
+    // joined once (flat strings: no pieces for ioredis to copy again)
+    const ips: string[] = [];
+    const wakes: string[] = [];
+    const counts: number[] = [];
     for (const ib of list) {
-      ips += ips === '' ? ib.ip : `\t${ib.ip}`;
-      if (ib.wakes || (ib.floored && !floored)) wakes += '1';
+      ips.push(ib.ip);
+      if (ib.wakes || (ib.floored && !floored)) wakes.push('1');
       else if (ib.floored) {
-        wakes += 'f';
-        counts += counts === '' ? `${ib.recs.length}` : `\t${ib.recs.length}`;
-      } else wakes += '0';
+        wakes.push('f');
+        counts.push(ib.recs.length);
+      } else wakes.push('0');
     }
-    a.push(list.length, ips, wakes, counts);
+    a.push(list.length, ips.join('\t'), wakes.join(''), counts.join('\t'));
   }
   a.push(req.creds.length);
   for (const cb of req.creds) {
@@ -239,41 +239,101 @@ function requestOf(req: GroupReq, b: Batch): (string | number)[] {
   return a;
 }
 
-/** the candidacy and rule state of most keys: none (shared, never changed) */
-const NO_CANDS: readonly boolean[] = Object.freeze(IP_RULES.map(() => false));
+/** the rule state of most keys: none (shared, never changed) */
 const NO_SINCE: Readonly<Record<string, string>> = Object.freeze({});
 
-function parseReply(reply: readonly string[], req: GroupReq, out: BatchReads): void {
-  let i = 0;
-  const take = (): string[] => {
-    const n = Number(reply[i++]);
-    const s = reply.slice(i, i + n);
-    i += n;
-    return s;
-  };
+/**
+ * READ's reply read token by token, in place: split whole, its thousands of
+ * tokens (most of them a blind key's newest ts, bits and 'b') were an array
+ * and a string each for the collector.
+ */
+export class Tokens {
+  #i = 0;
+  constructor(readonly s: string) {}
+
+  /** the next token */
+  str(): string {
+    const { s } = this;
+    let j = s.indexOf('\t', this.#i);
+    if (j < 0) j = s.length;
+    const t = s.slice(this.#i, j);
+    this.#i = j + 1;
+    return t;
+  }
+
+  /** the next token as Number() reads it ('' is 0): digits read in place, anything else by Number() */
+  num(): number {
+    const { s } = this;
+    const start = this.#i;
+    let v = 0;
+    let i = start;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 9) break;
+      // not a plain number of at most 15 digits (exact as read here)
+      if (c < 48 || c > 57 || i - start >= 15) return Number(this.str());
+      v = v * 10 + (c - 48);
+    }
+    this.#i = i + 1;
+    return v;
+  }
+
+  /** whether the next token is `t` (one character); skipped if so */
+  is(t: number): boolean {
+    const { s } = this;
+    const i = this.#i;
+    if (s.charCodeAt(i) !== t || !(i + 1 >= s.length || s.charCodeAt(i + 1) === 9)) return false;
+    this.#i = i + 2;
+    return true;
+  }
+
+  /** whether the next token is empty; skipped if so */
+  empty(): boolean {
+    const { s } = this;
+    const i = this.#i;
+    if (!(i >= s.length || s.charCodeAt(i) === 9)) return false;
+    this.#i = i + 1;
+    return true;
+  }
+
+  /** a count n, then n tokens */
+  take(): string[] {
+    const n = this.num();
+    const out = new Array<string>(n);
+    for (let j = 0; j < n; j++) out[j] = this.str();
+    return out;
+  }
+}
+
+const B = 'b'.charCodeAt(0);
+
+export function parseReply(reply: string, req: GroupReq, out: BatchReads): void {
+  const t = new Tokens(reply);
   for (const list of req.ipSections.values()) {
     for (const ib of list) {
-      const last = reply[i++];
-      const bits = Number(reply[i++]);
-      out.cands.set(ib, bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0));
-      if (reply[i] === 'b') {
-        i++;
-        out.blind.set(ib, last === '' ? NONE : Number(last));
+      // newest ts, '' when not indexed
+      const indexed = !t.empty();
+      const last = indexed ? t.num() : NONE;
+      const bits = t.num();
+      ib.cands = bits === 0 ? NO_CANDS : IP_RULES.map((_, r) => (bits & (1 << r)) !== 0);
+      if (t.is(B)) {
+        out.blind.push(ib);
+        out.blindLast.push(last);
         continue;
       }
-      const meta = take();
-      const fields = take();
+      const meta = t.take();
+      const fields = t.take();
       out.hot.set(ib, {
-        series: last === '' ? [] : seriesOfFields(fields),
-        last: last === '' ? NONE : Number(last),
+        series: indexed ? seriesOfFields(fields) : [],
+        last,
         since: meta.length === 0 ? NO_SINCE : pairs(meta),
       });
     }
   }
   for (const cb of req.creds) {
-    const z = take();
-    const meta = take();
+    const z = t.take();
+    const meta = t.take();
     out.creds.set(cb, [z, pairs(meta)]);
   }
-  for (const svc of req.totals) out.totals.set(svc, seriesOfFields(take()));
+  for (const svc of req.totals) out.totals.set(svc, seriesOfFields(t.take()));
 }

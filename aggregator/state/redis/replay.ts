@@ -15,14 +15,36 @@ import { credMetaKey, ipMetaKey } from './keys';
 import { runBefore, scored, type InGroup, type IpView, type Svc } from './service';
 import type { Writes } from './writes';
 
-export interface IpRec {
+/**
+ * A batch's IP records, column by column, a record being its index: no
+ * object and no boxed numbers per record for the collector to copy while the
+ * batch waits on Redis (typed arrays' data lie outside the heap).
+ */
+export class IpRecs {
   /** ts as counted (not ahead of the clock), also a run's `since` */
-  cts: number;
-  /** the clock at this record */
-  now: number;
-  kind: RecordKind;
+  readonly cts: Float64Array;
+  /** the clock at the record */
+  readonly now: Float64Array;
   /** its grid key (level-grid.ts insertKey at `now`) */
-  key: number;
+  readonly key: Float64Array;
+  readonly kind: RecordKind[];
+  #n = 0;
+  constructor(capacity: number) {
+    this.cts = new Float64Array(capacity);
+    this.now = new Float64Array(capacity);
+    this.key = new Float64Array(capacity);
+    this.kind = new Array<RecordKind>(capacity);
+  }
+
+  /** a record (at most `capacity`); returns its index */
+  add(cts: number, now: number, kind: RecordKind, key: number): number {
+    const i = this.#n++;
+    this.cts[i] = cts;
+    this.now[i] = now;
+    this.key[i] = key;
+    this.kind[i] = kind;
+    return i;
+  }
 }
 
 export interface CredRec {
@@ -43,7 +65,8 @@ export function replayIp(
   w: Writes,
   svc: Svc,
   ip: string,
-  recs: readonly IpRec[],
+  t: IpRecs,
+  recs: readonly number[],
   v: IpView,
   cand0: readonly boolean[],
   totals: readonly number[],
@@ -55,28 +78,32 @@ export function replayIp(
   // not indexed: expired or evicted, whatever its hash still holds
   const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: v.series };
   const runs: Run[] = IP_RULES.map((rule, i) => runBefore(v, rule.type, cand0[i] === true));
-  recs.forEach((rec, at) => {
-    if (last !== NONE && last <= rec.now - L.longestMs) {
+  for (let at = 0; at < recs.length; at++) {
+    const r = recs[at] as number;
+    const now = t.now[r] as number;
+    const cts = t.cts[r] as number;
+    const kind = t.kind[r] as RecordKind;
+    if (last !== NONE && last <= now - L.longestMs) {
       // expired: the key starts over
       out.from = at;
-      out.reset = rec.now - L.longestMs;
+      out.reset = now - L.longestMs;
       series = [];
       runs.fill(OUT);
     }
-    if (last === NONE || rec.cts > last) last = rec.cts;
+    if (last === NONE || cts > last) last = cts;
     // merged and pruned as the memory backend does at each record: sums are the same, the series stays short
-    mergeSeries(series, rec.now);
-    addToSeries(series, rec.key, rec.kind);
-    const ranges = svc.ranges(rec.now);
+    mergeSeries(series, now);
+    addToSeries(series, t.key[r] as number, kind);
+    const ranges = svc.ranges(now);
     pruneSeries(series, oldestOf(ranges));
     cx.at(ranges, series, totals);
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
-      if (runs[i] === OUT && !rule.wakes(rec.kind)) continue;
+      if (runs[i] === OUT && !rule.wakes(kind)) continue;
       // the run starts when the record was counted (cts), as on the memory backend
-      runs[i] = stepIp(rule, runs[i] as Run, cx, s, rec.cts);
+      runs[i] = stepIp(rule, runs[i] as Run, cx, s, cts);
     }
-  });
+  }
   // most keys change no rule state: their group and meta key are not named
   let g: InGroup | undefined;
   let set: (string | number)[] | undefined;
@@ -114,17 +141,19 @@ export function replayIp(
  * without its history, as replayIp would, for what it counts on (an expired
  * key starts over). `last`: its newest ts before the batch (NONE: not indexed).
  */
-export function blindIp(svc: Svc, recs: readonly IpRec[], last: number): IpWrite {
+export function blindIp(svc: Svc, t: IpRecs, recs: readonly number[], last: number): IpWrite {
   const out: IpWrite = { from: 0, reset: last === NONE ? 0 : undefined, series: NO_SERIES, blind: last };
   const longest = svc.layout.longestMs;
   let newest = last;
   for (let at = 0; at < recs.length; at++) {
-    const rec = recs[at] as IpRec;
-    if (newest !== NONE && newest <= rec.now - longest) {
+    const r = recs[at] as number;
+    const now = t.now[r] as number;
+    const cts = t.cts[r] as number;
+    if (newest !== NONE && newest <= now - longest) {
       out.from = at;
-      out.reset = rec.now - longest;
+      out.reset = now - longest;
     }
-    if (newest === NONE || rec.cts > newest) newest = rec.cts;
+    if (newest === NONE || cts > newest) newest = cts;
   }
   return out;
 }

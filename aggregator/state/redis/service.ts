@@ -97,11 +97,14 @@ export interface Svc {
    * written every few seconds is trimmed at one write in many.
    */
   readonly blindTrimMs: number;
-  /** per WindowId its key range at clock `now` (grid-series.ts windowRanges; the last clock's kept) */
+  /** per WindowId its key range at clock `now` (grid-series.ts windowRanges; the last RANGES_KEPT clocks' kept; not to be changed) */
   ranges(now: number): Float64Array;
   /** the oldest key any window reads at clock `now` (grid-series.ts oldestOf; kept per clock, up to 1024) */
   oldest(now: number): number;
 }
+
+/** Clocks whose window ranges a service keeps (Svc.ranges): a batch's spans about a hundred. */
+const RANGES_KEPT = 256;
 
 export function describe(name: string, id: number, s: DetectionSettings, groups: Groups): Svc {
   const layout = gridLayoutOf(s);
@@ -116,10 +119,26 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
     };
   });
   const byTag = new Map(inGroups.map((x) => [x.tag, x]));
-  // the last clock's only: kept per clock (up to 1024), they raised the peak
-  // RSS of one 50,000-record batch from ~210 to ~260 MB (bench case 10)
+  // the ranges of the last RANGES_KEPT clocks: a batch's hot keys are
+  // replayed one after the other, each over the same few hundred clocks, and
+  // computing them at each record made a Float64Array per record. Kept per
+  // clock up to 1024 they raised the peak RSS of one 50,000-record batch
+  // from ~210 to ~260 MB (bench case 10); RANGES_KEPT hold a few kB.
   let rangesAt = Number.NaN;
   let ranges: Float64Array = new Float64Array(0);
+  const rangesKept = new Map<number, Float64Array>();
+  const rangesOf = (now: number): Float64Array => {
+    if (now !== rangesAt) {
+      let r = rangesKept.get(now);
+      if (r === undefined) {
+        if (rangesKept.size >= RANGES_KEPT) rangesKept.clear();
+        rangesKept.set(now, (r = windowRanges(layout, now)));
+      }
+      ranges = r;
+      rangesAt = now;
+    }
+    return ranges;
+  };
   // a batch's keys have their own clocks (each its last record's): a number per clock, not its ranges
   const oldestKept = new Map<number, number>();
   return {
@@ -141,18 +160,12 @@ export function describe(name: string, id: number, s: DetectionSettings, groups:
     floor: Math.min(...IP_RULES.map((rule) => rule.minRequests?.(s) ?? Number.POSITIVE_INFINITY)),
     windowMs: s.window_seconds * 1000,
     blindTrimMs: Math.max(10_000, Math.min(MERGE_AFTER_MS[finest] ?? layout.longestMs, layout.longestMs) / 10),
-    ranges(now) {
-      if (now !== rangesAt) {
-        ranges = windowRanges(layout, now);
-        rangesAt = now;
-      }
-      return ranges;
-    },
+    ranges: rangesOf,
     oldest(now) {
       let o = oldestKept.get(now);
       if (o === undefined) {
         if (oldestKept.size >= 1024) oldestKept.clear();
-        oldestKept.set(now, (o = oldestOf(windowRanges(layout, now))));
+        oldestKept.set(now, (o = oldestOf(rangesOf(now))));
       }
       return o;
     },

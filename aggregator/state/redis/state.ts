@@ -21,7 +21,7 @@ import { WINDOW } from '../layout';
 import { LEVEL_MS } from '../level-grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { keepAlive, preAggregate, withBatch, writeCounts, type CredBatch, type IpBatch, type IpWrite } from './batch';
+import { keepAlive, preAggregate, withBatch, writeCounts, type CredBatch, type IpBatch } from './batch';
 import { readBatch } from './reads';
 import { healRedirect, type RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';
@@ -276,20 +276,21 @@ export class RedisState implements SiemState {
 
     // Round 3: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
-    const ipWrites = new Map<IpBatch, IpWrite>();
-    for (const [ib, v] of reads.hot)
-      ipWrites.set(ib, replayIp(w, ib.svc, ib.ip, ib.recs, v, reads.cands.get(ib) ?? [], totalsBySvc.get(ib.svc) ?? []));
-    for (const [ib, last] of reads.blind) ipWrites.set(ib, blindIp(ib.svc, ib.recs, last));
+    for (const [ib, v] of reads.hot) ib.write = replayIp(w, ib.svc, ib.ip, b.recs, ib.recs, v, ib.cands, totalsBySvc.get(ib.svc) ?? []);
+    for (let j = 0; j < reads.blind.length; j++) {
+      const ib = reads.blind[j] as IpBatch;
+      ib.write = blindIp(ib.svc, b.recs, ib.recs, reads.blindLast[j] as number);
+    }
     const credWrites = new Map<CredBatch, CredWrite>();
     for (const cb of credList) {
       const [flatIps, meta] = reads.creds.get(cb) ?? [[], {}];
       credWrites.set(cb, replayCred(w, cb.svc, cb.cred, cb.recs, flatIps, meta, this.#o.credentialMaxIps));
     }
-    keepAlive(w, writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, ipWrites, credWrites, this.#renewals));
+    keepAlive(w, writeCounts(w, b, this.#o.credentialMaxIps, reads.totals, credWrites, this.#renewals));
     const run = await w.run(this.#r.siemApply.bind(this.#r), batch, META_TAG);
     if (run.seen === 0) this.#renewals.renewed(w.renewed, w.renewedTtl, w.wall); // (an earlier try's renewals are not known)
     if (run.seen === run.groups) return { accepted: 0, rejected: {}, duplicate: true };
-    await this.#capKeys(b.ips.size + b.creds.size, b.nowEnd);
+    await this.#capKeys(b.ips.length + b.creds.size, b.nowEnd);
     const rejected: ApplyResult['rejected'] = {};
     if (b.late) rejected.late = b.late;
     if (b.future) rejected.future = b.future;

@@ -361,7 +361,7 @@ export type ApplyScript = (
 /** The writes of one batch, by script group. */
 export class Writes {
   readonly #ops = new Map<string, (string | number)[]>();
-  /** the wall clock when the batch's writes were decided, and the IP history hashes (b.ips keys) they renew (renewals.ts) */
+  /** the wall clock when the batch's writes were decided, and the IP history hashes (IpBatch.ik) they renew (renewals.ts) */
   readonly wall = Date.now();
   readonly renewed: string[] = [];
   /** the TTL each of them is renewed with */
