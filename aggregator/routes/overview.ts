@@ -14,7 +14,7 @@ import type { SiemState } from '../state/state';
 export interface OverviewDeps {
   config: Pick<Readonly<Config>, 'readToken' | 'maxKeys'>;
   state: Pick<SiemState, 'gauges'>;
-  metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped'>;
+  metrics: Pick<SiemMetrics, 'received' | 'rejected' | 'senderDropped' | 'ingestRefused'>;
 }
 
 async function total(c: Counter): Promise<number> {
@@ -42,6 +42,8 @@ export const overviewRoutes: FastifyPluginAsync<OverviewDeps> = async (app, deps
         received: await total(metrics.received),
         rejected: await byLabel(metrics.rejected, 'reason'),
         sender_dropped: await total(metrics.senderDropped),
+        // requests, not records: a refused request's records were never read
+        ingest_refused: await byLabel(metrics.ingestRefused, 'status'),
       },
       keys: { tracked: snap.trackedKeys, tracked_ips: snap.trackedIps, max: deps.config.maxKeys },
       services: snap.services.map((s) => ({

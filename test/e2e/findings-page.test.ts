@@ -191,6 +191,13 @@ test(
     assert.match(ingest, /records received in all/);
     assert.ok((await page.locator('#ingest svg.spark polyline').count()) >= 1);
     assert.match(await page.locator('#ingest table.rejections').innerText(), /late/);
+    // a request refused whole (here malformed: 400) shows by status at a later refresh
+    assert.doesNotMatch(ingest, /Refused ingest requests/);
+    assert.equal((await postJson(`${agg.url}/v1/records`, '{"records": [')).status, 400);
+    await page.waitForFunction(() =>
+      (document.querySelector('#ingest') as HTMLElement | null)?.innerText.includes('Refused ingest requests'),
+    );
+    assert.match(await page.locator('#ingest').innerText(), /Refused ingest requests\s+1\s+by status: 400: 1/);
 
     // selecting a service and following an IP's link narrow the view
     await page.selectOption('#service', 'billing');

@@ -80,6 +80,9 @@ test('/v1/overview: per-service top lists and window figures, ingest counters, t
   assert.equal(body.records.rejected.status, 1);
   assert.equal(body.records.rejected.late, 0);
   assert.equal(body.records.sender_dropped, 4);
+  assert.deepEqual(body.records.ingest_refused, { '400': 0, '401': 0, '413': 0, '415': 0, '503': 0 });
+  assert.equal((await postJson(`${agg.url}/v1/records`, '{"records": [')).status, 400);
+  assert.equal((await getJson(`${agg.url}/v1/overview`)).body.records.ingest_refused['400'], 1);
   assert.deepEqual(body.keys, { tracked: 7, tracked_ips: 7, max: 5000 });
   const orders = body.services.find((s: { service: string }) => s.service === 'orders');
   assert.equal(orders.window_seconds, 60);

@@ -23,7 +23,7 @@ interface ServiceOverview {
 }
 interface Overview {
   generated_at: number;
-  records: { received: number; rejected: Record<string, number>; sender_dropped: number };
+  records: { received: number; rejected: Record<string, number>; sender_dropped: number; ingest_refused?: Record<string, number> };
   keys: { tracked: number; tracked_ips: number; max: number };
   services: ServiceOverview[];
 }

@@ -93,6 +93,17 @@ function ingestPanel(o: Overview): HTMLElement[] {
     stats.appendChild(
       stat('Dropped by senders', fmtInt(o.records.sender_dropped), 'records lost before delivery (queue full or refused)', null),
     );
+  // a sender refused whole (a stale ingest_token: 401) never reaches the counters above
+  const refused = Object.entries(o.records.ingest_refused ?? {}).filter(([, n]) => n > 0);
+  if (refused.length > 0)
+    stats.appendChild(
+      stat(
+        'Refused ingest requests',
+        fmtInt(refused.reduce((a, [, n]) => a + n, 0)),
+        `by status: ${refused.map(([s, n]) => `${s}: ${fmtInt(n)}`).join(', ')} (401: a sender's ingest_token is wrong)`,
+        null,
+      ),
+    );
   const prev = samples.length > 1 ? samples[samples.length - 2] : undefined;
   const last = samples[samples.length - 1]!;
   const dt = prev ? (last.t - prev.t) / 1000 : 0;
