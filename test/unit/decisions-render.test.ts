@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { formatDuration, writeDuration, MAX_DURATION_BYTES } from '../../aggregator/decisions/duration';
 import { ActiveSet } from '../../aggregator/decisions/active-set';
 import { toWire, type StoredDecision } from '../../aggregator/decisions/model';
+import { parseTarget, targetOf } from '../../aggregator/decisions/policy';
 
 test('writeDuration writes the bytes formatDuration prints, within MAX_DURATION_BYTES', () => {
   const buf = Buffer.alloc(64);
@@ -137,4 +138,41 @@ test('a new version re-encodes only the decisions that changed', () => {
   const v2 = new ActiveSet(2, [...ds.slice(0, 10), changed, ...ds.slice(11)]);
   v2.entries.forEach((e, i) => (i === 10 ? assert.notEqual(e, v1.entries[i]) : assert.equal(e, v1.entries[i])));
   assert.match(v2.render([10], now).toString(), /"duration":"1h23m20s"/);
+});
+
+test('covering (live ?ip= and range= lookups) equals a comparison with every decision, ranges of any length in both families', () => {
+  const now = 1_700_000_000_000;
+  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join('.'));
+  // few distinct groups, so that lookups hit: 2001:db8:0-3:0-3::x
+  const v6 = fc.tuple(fc.nat(3), fc.nat(3), fc.nat(0xffff)).map(([a, b, c]) => `2001:db8:${a}:${b}::${c.toString(16)}`);
+  const target = fc.oneof(
+    v4,
+    v6,
+    fc.tuple(v4, fc.constantFrom(0, 8, 16, 24, 30, 32)).map(([a, l]) => `${a}/${l}`),
+    fc.tuple(v6, fc.constantFrom(32, 48, 56, 64, 96, 128)).map(([a, l]) => `${a}/${l}`),
+  );
+  fc.assert(
+    fc.property(fc.array(target, { minLength: 1, maxLength: 60 }), fc.array(target, { minLength: 1, maxLength: 20 }), (values, queries) => {
+      const ds = values.flatMap((v, i) => {
+        const t = targetOf(v);
+        return t ? [decision(i + 1, now, { value: t.value, scope: t.scope, until: i % 9 === 0 ? now - 1 : now + 60_000 })] : [];
+      });
+      const set = new ActiveSet(1, ds);
+      for (const q of queries) {
+        const t = parseTarget(q);
+        assert.ok(t, q);
+        for (const contains of [true, false]) {
+          const want: number[] = ds
+            .map((d, i) => ({ d, i, n: parseTarget(d.value) }))
+            .filter(({ d, n }) => d.until > now && n !== undefined && n[0].kind() === t[0].kind())
+            .filter(({ n }) =>
+              contains ? n![1] <= t[1] && t[0].match(n![0] as never, n![1]) : t[1] <= n![1] && n![0].match(t[0] as never, t[1]),
+            )
+            .map(({ i }) => i);
+          assert.deepEqual(set.covering(t, targetOf(q)?.value, contains, now), want, `${q} contains=${contains}`);
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
