@@ -82,7 +82,7 @@ export class Groups {
  * per key: its entries are bounded by the grid's merges and the longest
  * window (both applied when the key is written, writes.ts TRIM), so it is
  * read whole. Its TTL is renewed by each writer once per eighth of it
- * (batch.ts RENEW_PARTS, renewals.ts); hashes of earlier builds may hold a
+ * (count-writes.ts RENEW_PARTS, renewals.ts); hashes of earlier builds may hold a
  * field `e` (their renewal stamp), skipped. Deleted by the sweep with its
  * index entry, or on eviction; the TTL is the backstop.
  */

@@ -5,7 +5,7 @@
 // TTL, so the hash outlives that writer's last write by at least 7/8 of the
 // TTL, whatever the other aggregators do (a PEXPIRE only ever pushes the
 // expiry later, and a hash dropped and written again is renewed by whoever
-// writes it first: batch.ts).
+// writes it first: count-writes.ts).
 //
 // A table of fixed size, one key per slot, each slot four int32s: the
 // name's two 32-bit hashes (FNV-1a and a multiply-xorshift: a different name

@@ -7,7 +7,8 @@
 // newest ts per credential IP, service totals); one READ script per slot
 // group (reads.ts) fetches what a rule replay needs (candidacy, credentials, histories of
 // the IP keys a record can wake a rule for); each such entity's records are
-// replayed over its state (replay.ts); and every write of the batch goes out
+// replayed over its state (replay.ts); and every write of the batch (built by
+// count-writes.ts) goes out
 // as one script per slot group that records the batch id with it
 // (writes.ts): a batch counts once or not at all.
 // Queries (queries.ts) read candidate sets and top-N sorted sets, never all keys; housekeeping is sweep.ts.
@@ -21,7 +22,8 @@ import { WINDOW } from '../layout';
 import { LEVEL_MS } from '../level-grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { keepAlive, preAggregate, withBatch, writeCounts, type CredBatch, type IpBatch } from './batch';
+import { preAggregate, withBatch, type CredBatch, type IpBatch } from './batch';
+import { keepAlive, writeCounts } from './count-writes';
 import { readBatch } from './reads';
 import { healRedirect, type RedisClient } from './client';
 import { CLUSTER_GROUPS, Groups, META_TAG, REGISTER, SETTINGS, SETTINGS_SCRIPT_KEYS, UNREGISTER, metaKeys } from './keys';

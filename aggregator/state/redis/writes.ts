@@ -159,7 +159,7 @@ export const OP_ARGS = 4000;
  *     one string of tab-separated tokens (one argument rather than
  *     thousands: the aggregator's cost per argument was most of its own), per
  *     IP key: name, newest ts, renew ('-', else
- *     '+': the hash's TTL renewed after its writes; batch.ts RENEW_PARTS), requests,
+ *     '+': the hash's TTL renewed after its writes; count-writes.ts RENEW_PARTS), requests,
  *     failures, trim ('-'; a clock and the oldest key: TRIM after the
  *     counts; or 'd', a count n and n grid keys whose fields are deleted), entry count k, k times (grid key in base 36, r, f, n, a;
  *     n = neither failure nor success): every write of a service's IP keys
