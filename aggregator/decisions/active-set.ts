@@ -11,6 +11,7 @@
 // buffer (runs of neighbours in one copy), so a change of k decisions costs
 // encoding k entries plus memory copies, not re-encoding 10,000.
 import { MAX_DURATION_BYTES, formatDuration, writeDuration } from './duration';
+import { networkBytes } from './policy';
 import { entryOf, tailOf, targetOfEntry, wireHead, wireTail, type Entry, type Net } from './entry';
 import { buildTemplate, copyTemplate, type Source, type Template } from './template';
 import type { StoredDecision, Tombstone } from './model';
@@ -352,7 +353,5 @@ export function renderTombstones(ts: readonly Tombstone[]): string {
 
 /** The text of `a`'s network at prefix `len` (host bits cleared): equal for every address of that network. */
 function networkText(a: Net[0], len: number): string {
-  const bytes = a.toByteArray();
-  for (let bit = len; bit < bytes.length * 8; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
-  return bytes.join('.');
+  return networkBytes(a, len).join('.');
 }

@@ -62,6 +62,13 @@ export const TARGET_FORMS = 'IPv4 as four decimal octets without leading zeros, 
 /** An address (no prefix) in TARGET_FORMS. */
 export const plainAddress = (a: string): boolean => isIP(a) !== 0 && !a.includes('%');
 
+/** The bytes of `a`'s network at prefix `len`: host bits cleared. */
+export function networkBytes(a: ipaddr.IPv4 | ipaddr.IPv6, len: number): number[] {
+  const bytes = a.toByteArray();
+  for (let bit = len; bit < bytes.length * 8; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
+  return bytes;
+}
+
 /** An address or CIDR as [network, prefix]; undefined when neither. */
 export function parseTarget(value: string): Cidr | undefined {
   const v = value.trim();
@@ -72,10 +79,7 @@ export function parseTarget(value: string): Cidr | undefined {
   try {
     if (slash >= 0) {
       const [a, len] = unmap(ipaddr.parseCIDR(v));
-      // the network address, host bits cleared
-      const bytes = a.toByteArray();
-      for (let bit = len; bit < bytes.length * 8; bit++) bytes[bit >> 3] = (bytes[bit >> 3] as number) & ~(0x80 >> (bit & 7));
-      return [ipaddr.fromByteArray(bytes), len];
+      return [ipaddr.fromByteArray(networkBytes(a, len)), len];
     }
     const a = ipaddr.parse(v);
     return unmap([a, a.kind() === 'ipv4' ? 32 : 128]);
