@@ -2,6 +2,9 @@
 // a dashed rule under the header. Shared by the replay report and the
 // client commands (findings, top).
 
+/** a character as JSON's \u escape */
+const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /**
  * `s` with C0 and C1 control characters and DEL as \u escapes, as JSON
  * writes them. Values come from clients (a raw credential header, with
@@ -11,7 +14,7 @@
  * rows of the report from the operator reading it.
  */
 export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, escaped);
 }
 
 /**
@@ -21,7 +24,7 @@ export function printable(s: string): string {
  * through `--json` as it could through a table.
  */
 export function terminalJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, escaped);
 }
 
 export function table(header: string[], cells: string[][]): string {
