@@ -21,6 +21,7 @@ import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 import { createBatchLedger } from './batch-ledger';
 import { registerDecisions, type Decisions } from './decisions';
+import { escapeDelC1 } from '../common/terminal';
 
 const INGEST_URLS: ReadonlySet<string> = new Set([RECORDS_URL, KONG_LOG_URL]);
 
@@ -42,7 +43,9 @@ export interface Siem {
 
 export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    // Log lines carry client-set strings (rejection samples, service names) and are read in
+    // terminals: DEL and C1 escaped as JSON escapes C0 (a raw U+009B is a CSI to xterm).
+    logger: opts.logger ?? { level: config.logLevel, stream: { write: (line: string) => process.stdout.write(escapeDelC1(line)) } },
     bodyLimit: config.maxBodyBytes,
     // One log line per request would dwarf the traffic it describes.
     logController: new LogController({ disableRequestLogging: true }),
