@@ -1,6 +1,6 @@
 // Builds the aggregator (routes, state, metrics, housekeeping) without
 // listening, so tests and the CLI can start it on any address.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
 import { createMetrics, type SiemMetrics } from './metrics';
@@ -9,6 +9,8 @@ import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { guardConnections } from './connections';
 import { RejectionLog } from './rejections';
+import { RefusalLog } from './refusals';
+import { clientAddress } from './trust-proxy';
 import { IgnoredSettingsLog, logSettingsChange } from './settings-log';
 import { SiemError, errors, statusOf } from './errors';
 import { RECORDS_URL, ingestRoutes } from './routes/ingest';
@@ -75,6 +77,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log), ignoredSettings: new IgnoredSettingsLog(app.log) };
 
   registerJsonBody(app, config.maxBodyBytes);
+  /** the error each refused request was answered with, for the refusal log */
+  const refusalMessages = new WeakMap<FastifyRequest, string>();
   app.setErrorHandler((err, req, reply) => {
     const status = statusOf(err as { statusCode?: number; validation?: unknown });
     if (status >= 500) req.log.error({ err }, 'request failed');
@@ -84,6 +88,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     // fastify's own wording names the type sent, not the one to send
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message = errors.unsupportedMediaType(String(req.headers['content-type'] ?? '(none)')).message;
+    refusalMessages.set(req, message);
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
@@ -91,10 +96,15 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   // A refused ingest request leaves no trace in the record counters: a stale
   // ingest_token or an oversized batch would be seen only in Kong's error log.
   // The label is the status, 400-599: at most 200 series, whatever is sent.
+  // The log line names the senders: a gateway's address, or someone else's.
+  const refusals = new RefusalLog(app.log);
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
-    if (status >= 400 && status <= 599 && INGEST_URLS.has(req.routeOptions.url ?? ''))
+    const route = req.routeOptions.url ?? '';
+    if (status >= 400 && status <= 599 && INGEST_URLS.has(route)) {
       metrics.ingestRefused.inc({ status: String(status) });
+      refusals.note(status, route, clientAddress(req), refusalMessages.get(req));
+    }
   });
 
   // each route set is a plugin with only the dependencies it uses
