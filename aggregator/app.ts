@@ -61,12 +61,17 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
   });
   app.server.maxConnections = config.maxConnections;
-  guardConnections(app, {
-    maxPerAddress: config.maxConnectionsPerIp,
-    requestTimeoutMs: config.requestTimeoutMs,
-    headersTimeoutMs: config.headersTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-  });
+  guardConnections(
+    app,
+    {
+      maxPerAddress: config.maxConnectionsPerIp,
+      requestTimeoutMs: config.requestTimeoutMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    },
+    // a body not whole in time is a refusal as well (408), written past onResponse
+    (req) => refused(req, 408, 'request not received whole within SIEM_REQUEST_TIMEOUT_MS'),
+  );
   const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), {
@@ -98,14 +103,13 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   // The label is the status, 400-599: at most 200 series, whatever is sent.
   // The log line names the senders: a gateway's address, or someone else's.
   const refusals = new RefusalLog(app.log);
-  app.addHook('onResponse', async (req, reply) => {
-    const status = reply.statusCode;
+  const refused = (req: FastifyRequest, status: number, error: string | undefined) => {
     const route = req.routeOptions.url ?? '';
-    if (status >= 400 && status <= 599 && INGEST_URLS.has(route)) {
-      metrics.ingestRefused.inc({ status: String(status) });
-      refusals.note(status, route, clientAddress(req), refusalMessages.get(req));
-    }
-  });
+    if (status < 400 || status > 599 || !INGEST_URLS.has(route)) return;
+    metrics.ingestRefused.inc({ status: String(status) });
+    refusals.note(status, route, clientAddress(req), error);
+  };
+  app.addHook('onResponse', async (req, reply) => refused(req, reply.statusCode, refusalMessages.get(req)));
 
   // each route set is a plugin with only the dependencies it uses
   void app.register(ingestRoutes, deps);
