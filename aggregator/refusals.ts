@@ -6,6 +6,7 @@
 // batches, any other is someone else posting to the ingest port (the counter,
 // and its alert, cannot tell the two apart).
 import type { FastifyBaseLogger } from 'fastify';
+import { STRING_MAX, truncateCodePoints } from '../common/limits';
 
 export const REFUSAL_LOG_PERIOD_MS = 60_000;
 /** distinct addresses named per line; the rest are counted */
@@ -36,7 +37,8 @@ export class RefusalLog {
     h.n++;
     if (h.clients.has(client) || h.clients.size < CLIENTS_SHOWN) h.clients.add(client);
     else h.others++;
-    h.error ??= error;
+    // the answer may quote the request (its Content-Type, up to node's 16 KB of headers)
+    h.error ??= error === undefined ? undefined : truncateCodePoints(error, STRING_MAX);
     const t = this.now();
     const last = this.#last.get(status);
     if (last !== undefined && t - last < this.periodMs) return;

@@ -204,6 +204,16 @@ test('refused ingest requests are logged by status with the addresses they came 
   assert.equal(refused().length, 2);
   assert.equal(refused()[1]?.status, 413);
   assert.deepEqual(refused()[1]?.clients, ['127.0.0.1']);
+  // an answer quoting the request (its Content-Type) is cut in the log
+  const type = `text/${'x'.repeat(10_000)}`;
+  const res = await fetch(`${agg.url}/v1/records`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer s3cret-token', 'content-type': type },
+    body: '{}',
+  });
+  assert.equal(res.status, 415);
+  assert.equal(refused().length, 3);
+  assert.equal(String(refused()[2]?.error).length, 256);
 });
 
 test('settings in a batch take effect for their service only; invalid settings are ignored and counted', async (t) => {
