@@ -1,6 +1,6 @@
 // Builds the aggregator (routes, state, metrics, housekeeping) without
 // listening, so tests and the CLI can start it on any address.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config';
 import { createClock, type Clock } from './clock';
 import { createMetrics, type SiemMetrics } from './metrics';
@@ -9,6 +9,8 @@ import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
 import { guardConnections } from './connections';
 import { RejectionLog } from './rejections';
+import { RefusalLog } from './refusals';
+import { clientAddress } from './trust-proxy';
 import { IgnoredSettingsLog, logSettingsChange } from './settings-log';
 import { SiemError, errors, statusOf } from './errors';
 import { RECORDS_URL, ingestRoutes } from './routes/ingest';
@@ -21,6 +23,7 @@ import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 import { createBatchLedger } from './batch-ledger';
 import { registerDecisions, type Decisions } from './decisions';
+import { escapeDelC1 } from '../common/terminal';
 
 const INGEST_URLS: ReadonlySet<string> = new Set([RECORDS_URL, KONG_LOG_URL]);
 
@@ -42,7 +45,9 @@ export interface Siem {
 
 export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    // Log lines carry client-set strings (rejection samples, service names) and are read in
+    // terminals: DEL and C1 escaped as JSON escapes C0 (a raw U+009B is a CSI to xterm).
+    logger: opts.logger ?? { level: config.logLevel, stream: { write: (line: string) => process.stdout.write(escapeDelC1(line)) } },
     bodyLimit: config.maxBodyBytes,
     // One log line per request would dwarf the traffic it describes.
     logController: new LogController({ disableRequestLogging: true }),
@@ -56,12 +61,17 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
   });
   app.server.maxConnections = config.maxConnections;
-  guardConnections(app, {
-    maxPerAddress: config.maxConnectionsPerIp,
-    requestTimeoutMs: config.requestTimeoutMs,
-    headersTimeoutMs: config.headersTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-  });
+  guardConnections(
+    app,
+    {
+      maxPerAddress: config.maxConnectionsPerIp,
+      requestTimeoutMs: config.requestTimeoutMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    },
+    // a body not whole in time is a refusal as well (408), written past onResponse
+    (req) => refused(req, 408, 'request not received whole within SIEM_REQUEST_TIMEOUT_MS'),
+  );
   const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), {
@@ -72,6 +82,8 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log), ignoredSettings: new IgnoredSettingsLog(app.log) };
 
   registerJsonBody(app, config.maxBodyBytes);
+  /** the error each refused request was answered with, for the refusal log */
+  const refusalMessages = new WeakMap<FastifyRequest, string>();
   app.setErrorHandler((err, req, reply) => {
     const status = statusOf(err as { statusCode?: number; validation?: unknown });
     if (status >= 500) req.log.error({ err }, 'request failed');
@@ -81,6 +93,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     // fastify's own wording names the type sent, not the one to send
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message = errors.unsupportedMediaType(String(req.headers['content-type'] ?? '(none)')).message;
+    refusalMessages.set(req, message);
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
@@ -88,11 +101,15 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   // A refused ingest request leaves no trace in the record counters: a stale
   // ingest_token or an oversized batch would be seen only in Kong's error log.
   // The label is the status, 400-599: at most 200 series, whatever is sent.
-  app.addHook('onResponse', async (req, reply) => {
-    const status = reply.statusCode;
-    if (status >= 400 && status <= 599 && INGEST_URLS.has(req.routeOptions.url ?? ''))
-      metrics.ingestRefused.inc({ status: String(status) });
-  });
+  // The log line names the senders: a gateway's address, or someone else's.
+  const refusals = new RefusalLog(app.log);
+  const refused = (req: FastifyRequest, status: number, error: string | undefined) => {
+    const route = req.routeOptions.url ?? '';
+    if (status < 400 || status > 599 || !INGEST_URLS.has(route)) return;
+    metrics.ingestRefused.inc({ status: String(status) });
+    refusals.note(status, route, clientAddress(req), error);
+  };
+  app.addHook('onResponse', async (req, reply) => refused(req, reply.statusCode, refusalMessages.get(req)));
 
   // each route set is a plugin with only the dependencies it uses
   void app.register(ingestRoutes, deps);

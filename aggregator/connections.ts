@@ -5,7 +5,7 @@
 // trickling in (measured on node 20: still open after 8 s with a 1 s
 // timeout), hence the per-request timer here.
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ipKey } from '../common/ip-key';
 
 export interface ConnectionLimits {
@@ -29,7 +29,8 @@ export function connectionClient(remote: string | undefined): string {
   return ipKey(remote, 64) ?? remote;
 }
 
-export function guardConnections(app: FastifyInstance, limits: ConnectionLimits): void {
+/** `onTimeout`: told of each request answered 408 here (its answer bypasses fastify's hooks) */
+export function guardConnections(app: FastifyInstance, limits: ConnectionLimits, onTimeout?: (req: FastifyRequest) => void): void {
   const server = app.server;
   server.keepAliveTimeout = limits.idleTimeoutMs;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
@@ -64,13 +65,23 @@ export function guardConnections(app: FastifyInstance, limits: ConnectionLimits)
 
   // The deadline runs from the moment the request's headers are parsed; a
   // body still incomplete then is answered 408 and the connection closed.
+  // Node's own requestTimeout (from the request's first byte, checked
+  // periodically) may answer 408 first, through fastify's clientError handler.
+  const waiting = new WeakMap<Socket, FastifyRequest>();
+  // first among the listeners: fastify's destroys the socket
+  server.prependListener('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const req = waiting.get(socket);
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && req && !socket.destroyed) onTimeout?.(req);
+  });
   app.addHook('onRequest', (req, reply, done) => {
     const raw = req.raw;
     if (raw.complete) return done();
+    waiting.set(raw.socket, req);
     const timer = setTimeout(() => {
       if (raw.complete) return;
       const socket = raw.socket;
       if (!reply.raw.headersSent && socket.writable) {
+        onTimeout?.(req);
         socket.write(
           `HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${TIMEOUT_BODY.length}\r\n\r\n${TIMEOUT_BODY}`,
         );
@@ -78,7 +89,10 @@ export function guardConnections(app: FastifyInstance, limits: ConnectionLimits)
       socket.destroy();
     }, limits.requestTimeoutMs);
     timer.unref();
-    const clear = () => clearTimeout(timer);
+    const clear = () => {
+      clearTimeout(timer);
+      if (waiting.get(raw.socket) === req) waiting.delete(raw.socket);
+    };
     raw.once('end', clear);
     raw.once('close', clear);
     reply.raw.once('finish', clear);

@@ -2,8 +2,7 @@
 // a dashed rule under the header. Shared by the replay report and the
 // client commands (findings, top).
 
-/** a character as JSON's \u escape */
-const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+import { escapeDelC1, uEscape } from '../common/terminal';
 
 /**
  * `s` with C0 and C1 control characters and DEL as \u escapes, as JSON
@@ -14,7 +13,7 @@ const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padSta
  * rows of the report from the operator reading it.
  */
 export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, escaped);
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, uEscape);
 }
 
 /**
@@ -24,7 +23,7 @@ export function printable(s: string): string {
  * through `--json` as it could through a table.
  */
 export function terminalJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, escaped);
+  return escapeDelC1(JSON.stringify(value, null, indent));
 }
 
 export function table(header: string[], cells: string[][]): string {

@@ -5,6 +5,7 @@
 // hand-started plugin server): out-of-range or mistyped values fall back to
 // the default instead of throwing, so a bad config never breaks a request.
 // Except aggregator_url: no default is a safe stand-in for where records go.
+import { isIPv6 } from 'node:net';
 import { CREDENTIAL_SOURCES, isRedactedHeader, type CredentialSource, type RecordOptions } from '../../common/kong-log';
 import { SETTING_NAMES, type DetectionSettings } from '../../common/settings';
 import { STATUS_MAX, STATUS_MIN } from '../../common/success-statuses';
@@ -52,10 +53,35 @@ function statusSet(v: unknown): ReadonlySet<number> {
   return new Set(v.filter((s): s is number => Number.isInteger(s) && s >= STATUS_MIN && s <= STATUS_MAX));
 }
 
+/**
+ * Refuses a base URL whose host, as Node's URL parser reads it, is not the
+ * host written: the authority as RFC 3986 ends it (at / ? #, as curl, Go and
+ * Python read it), after its last @, without the port. Node's (WHATWG) parser
+ * also ends it at a backslash (`http://evil\@agg` is evil), drops tabs and
+ * newlines, decodes %-escapes and non-ASCII, and reads inet_aton's IPv4
+ * forms (`010.0.0.1` is 8.0.0.1): each sent the records and the
+ * ingest_token to a host the config does not name.
+ */
+function checkHost(base: string, u: URL): void {
+  // trailing whitespace (a YAML block scalar's newline) is trimmed by every parser alike
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(base.replace(/[\x00-\x20]+$/, ''))?.[1] ?? '';
+  if (authority.includes('\\')) throw new Error('a backslash in the authority: Node ends the host there, other URL parsers do not');
+  // no userinfo in the messages: Kong's error log is read more widely than its config
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (/[^\x21-\x7e]/.test(hostPort))
+    throw new Error('a space, control or non-ASCII character in the host (write an IDN host in its xn-- form)');
+  const written = hostPort.startsWith('[') ? hostPort.slice(0, hostPort.indexOf(']') + 1) : hostPort.replace(/:[^:]*$/, '');
+  // an IPv6 literal is one address however written: the parser only shortens it
+  if (written.startsWith('[') && isIPv6(written.slice(1, -1))) return;
+  if (written.toLowerCase() !== u.hostname)
+    throw new Error(`host ${JSON.stringify(written)} is read as ${u.hostname} (write it as ${u.hostname} if that is meant)`);
+}
+
 /** Base URL -> ingest URL: `/v1/records` appended to the base path. */
 export function ingestEndpoint(base: string): string {
   const u = new URL(base);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`scheme ${u.protocol} is not http: or https:`);
+  checkHost(base, u);
   u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/records`;
   u.search = '';
   u.hash = '';

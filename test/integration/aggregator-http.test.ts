@@ -172,6 +172,50 @@ test('ingest token: missing or wrong gets 401 and stores nothing; the right one 
   assert.equal(metricValue(await scrape(agg.url), 'kong_siem_ingest_refused_total', { status: '401' }), 4);
 });
 
+test('refused ingest requests are logged by status with the addresses they came from: a gateway or a stranger', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const agg = await startAggregator(
+    { SIEM_LOG_LEVEL: 'warn', SIEM_INGEST_TOKEN: 's3cret-token', SIEM_TRUST_PROXY: '127.0.0.1', SIEM_MAX_BATCH_RECORDS: '5' },
+    { onLog: (l) => lines.push(l) },
+  );
+  t.after(() => agg.close());
+  const refused = () => lines.filter((l) => /ingest requests? refused/.test(String(l.msg)));
+  const batch = { records: [r(Date.now(), '10.0.0.1', 200)] };
+  // three stale tokens: one line at once, the next two held for the period
+  for (const xff of ['192.0.2.7', '192.0.2.7', '198.51.100.9'])
+    assert.equal((await postJson(`${agg.url}/v1/records`, batch, { authorization: 'Bearer old', 'x-forwarded-for': xff })).status, 401);
+  assert.equal(refused().length, 1);
+  assert.deepEqual(
+    { ...refused()[0], level: undefined, time: undefined, pid: undefined, hostname: undefined },
+    {
+      ...{ level: undefined, time: undefined, pid: undefined, hostname: undefined },
+      status: 401,
+      route: '/v1/records',
+      refused: 1,
+      clients: ['192.0.2.7'],
+      error: 'missing or wrong bearer token',
+      msg: 'first ingest request refused with 401',
+    },
+  );
+  // another status is its own line; an accepted batch none
+  const many = { records: Array.from({ length: 6 }, () => r(Date.now(), '10.0.0.1', 200)) };
+  assert.equal((await postJson(`${agg.url}/v1/kong-log`, [], { authorization: 'Bearer s3cret-token' })).status, 202);
+  assert.equal((await postJson(`${agg.url}/v1/records`, many, { authorization: 'Bearer s3cret-token' })).status, 413);
+  assert.equal(refused().length, 2);
+  assert.equal(refused()[1]?.status, 413);
+  assert.deepEqual(refused()[1]?.clients, ['127.0.0.1']);
+  // an answer quoting the request (its Content-Type) is cut in the log
+  const type = `text/${'x'.repeat(10_000)}`;
+  const res = await fetch(`${agg.url}/v1/records`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer s3cret-token', 'content-type': type },
+    body: '{}',
+  });
+  assert.equal(res.status, 415);
+  assert.equal(refused().length, 3);
+  assert.equal(String(refused()[2]?.error).length, 256);
+});
+
 test('settings in a batch take effect for their service only; invalid settings are ignored and counted', async (t) => {
   const agg = await startAggregator({ SIEM_CLOCK: 'event' });
   t.after(() => agg.close());

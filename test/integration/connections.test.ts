@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { startAggregator } from '../helpers/aggregator';
+import { metricValue, startAggregator } from '../helpers/aggregator';
 import { waitFor } from '../helpers/loopback';
 
 interface RawClient {
@@ -133,4 +133,25 @@ test('a chunked body that never ends is cut with 408 after SIEM_REQUEST_TIMEOUT_
   assert.match(c.got(), /^HTTP\/1\.1 408/);
   // the server still serves others
   assert.equal((await fetch(`${agg.url}/healthz`)).status, 200);
+  // an ingest request refused as any other (its 408 is written past fastify's onResponse)
+  const m = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(m, 'kong_siem_ingest_refused_total', { status: '408' }), 1);
+});
+
+test("an ingest body not whole within SIEM_REQUEST_TIMEOUT_MS of the request's first byte is counted when node's own timeout answers 408", async (t) => {
+  // Headers taking 1 s: node's requestTimeout (from the first byte, checked every 500 ms,
+  // a quarter of the headers timeout) answers 0-500 ms before the aggregator's own deadline
+  // (from the parsed headers), through fastify's clientError handler.
+  const { agg, client } = await loopback(t, { SIEM_REQUEST_TIMEOUT_MS: '3000', SIEM_HEADERS_TIMEOUT_MS: '2000' });
+  const c = await client();
+  c.socket.write('POST /v1/kong-log HTTP/1.1\r\nHost: x\r\n');
+  for (let i = 0; i < 10; i++) {
+    await new Promise((ok) => setTimeout(ok, 100));
+    c.socket.write(`X-Slow-${i}: y\r\n`);
+  }
+  c.socket.write('Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+  await waitFor('the server closing the socket', () => c.isClosed(), 15_000);
+  assert.match(c.got(), /^HTTP\/1\.1 408 [^]*"Client Timeout"/, "node's answer, not the aggregator's");
+  const m = await (await fetch(`${agg.url}/metrics`)).text();
+  assert.equal(metricValue(m, 'kong_siem_ingest_refused_total', { status: '408' }), 1);
 });

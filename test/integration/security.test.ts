@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { getJson, metricValue, postJson, spawnAggregator, startAggregator } from '../helpers/aggregator';
 
 const T0 = 1_717_799_280_000;
 
@@ -170,4 +170,32 @@ test('an open ingest is warned about at start; a token silences the warning', as
     t.after(() => agg.close());
     assert.equal(warnings.filter((w) => /SIEM_INGEST_TOKEN is not set/.test(w)).length, expected);
   }
+});
+
+test("client-set strings reach the aggregator's log lines with DEL and C1 as escapes, the same values once parsed", async (t) => {
+  // A service name from the ingest token holder: U+009B is a CSI to xterm (erase the screen, set the title).
+  const service = 'orders\u009b2J\u009d0;all clear\u0007\u007f';
+  const a = spawnAggregator(t, { SIEM_LOG_LEVEL: 'info' });
+  const url = `http://127.0.0.1:${await a.port}/v1/records`;
+  const now = Date.now();
+  // a rejection sample, then a settings change
+  assert.equal((await postJson(url, { records: [{ ts: now, ip: '192.0.2.1', status: 999, service }] })).status, 202);
+  assert.equal((await postJson(url, { records: [{ ts: now, ip: '192.0.2.1', status: 200, service }] })).status, 202);
+  assert.equal((await postJson(url, { records: [], settings: { [service]: { error_min: 7 } } })).status, 202);
+  a.child.kill('SIGTERM');
+  await a.exited;
+  const out = a.log();
+  assert.doesNotMatch(out, /[\u007f-\u009f]/, 'a raw DEL or C1 control in the log');
+  const lines = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(
+    lines.some((l) => String(l.sample).includes(JSON.stringify(service).slice(1, -1))),
+    'the rejection sample names it',
+  );
+  assert.ok(
+    lines.some((l) => l.service === service && /settings changed/.test(String(l.msg))),
+    'the settings change names it',
+  );
 });

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { recordFromSerialized } from '../../plugin/siem/record';
 import { parseConfig, ingestEndpoint } from '../../plugin/siem/config';
@@ -244,6 +246,58 @@ test("an aggregator_url that Kong's pattern lets through but that is no URL send
     written.join(''),
     /\[siem\] warn: config: aggregator_url "http:\/\/127\.0\.0\.1:94570" is not a usable URL .*records nothing/,
   );
+});
+
+test('an aggregator_url whose host Node reads otherwise than it is written sends nothing, and says so', async () => {
+  // A listener standing in for the host Node's URL parser would post to.
+  const got: string[] = [];
+  const server = http.createServer((req, res) => {
+    got.push(String(req.headers.authorization));
+    req.resume();
+    res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":1,"rejected":0}');
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    // Each passes Kong's `^https?://[^/]+` and parsed: curl, Go and Python read the host
+    // after the backslash (agg.invalid), Node the one before it (this listener).
+    const url = `http://127.0.0.1:${port}\\@agg.invalid:9457`;
+    const plugin = new Plugin({ aggregator_url: url, ingest_token: 'secret-of-orders', flush_interval_ms: 50 });
+    await plugin.log({ log: { serialize: async () => ser(kongLog()) } });
+    await new Promise((ok) => setTimeout(ok, 400));
+    assert.deepEqual(got, [], 'the token went to a host the config does not name');
+    assert.ok(!allQueues().some((q) => q.endpoint.includes(`:${port}/`)));
+  } finally {
+    server.close();
+  }
+  const refused: [string, RegExp][] = [
+    ['http://evil.example\\@agg.internal:9457', /backslash/],
+    ['http://agg\t.internal:9457', /control/],
+    ['http://agg.int\nernal:9457', /control/],
+    ['http://ａｇｇ.internal:9457', /non-ASCII/],
+    ['http://agg.internal\u3002evil.example:9457', /non-ASCII/],
+    ['http://%61gg.internal:9457', /host "%61gg.internal" is read as agg.internal/],
+    // inet_aton's forms, which the aggregator refuses for addresses (010.0.0.1 is octal)
+    ['http://010.0.0.1:9457', /host "010.0.0.1" is read as 8.0.0.1/],
+    ['http://127.1:9457', /read as 127.0.0.1/],
+    ['http://2130706433:9457', /read as 127.0.0.1/],
+  ];
+  for (const [url, why] of refused) {
+    const c = parseConfig({ aggregator_url: url, ingest_token: 'tok' });
+    assert.equal(c.delivery, undefined, url);
+    assert.match(c.urlError ?? '', why, url);
+  }
+  assert.doesNotMatch(parseConfig({ aggregator_url: 'http://siem:s3cret\\@agg:9457' }).urlError ?? '', /s3cret/);
+  // written as read: kept
+  for (const [url, endpoint] of [
+    ['http://agg.internal:9457', 'http://agg.internal:9457/v1/records'],
+    ['http://AGG.internal.:9457/siem/', 'http://agg.internal.:9457/siem/v1/records'],
+    ['http://[2001:DB8::1]:9457', 'http://[2001:db8::1]:9457/v1/records'],
+    ['http://[::ffff:127.0.0.1]:9457', 'http://[::ffff:7f00:1]:9457/v1/records'],
+    ['http://siem:p@ss@kong_siem:9457', 'http://siem:p%40ss@kong_siem:9457/v1/records'],
+    ['https://agg.internal\n', 'https://agg.internal/v1/records'],
+  ])
+    assert.equal(parseConfig({ aggregator_url: url }).delivery?.endpoint, endpoint, url);
 });
 
 // Queued towards a closed loopback port with a long interval: nothing is sent during the test.
