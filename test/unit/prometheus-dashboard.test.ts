@@ -7,27 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { dashboardQueries, documentedMetrics, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
+import { dashboardQueries, documentedMetrics, metricNames, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
 
 const readYaml = (...p: string[]) => parse(fs.readFileSync(repoPath(...p), 'utf8'));
 const dashboard = () => JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana', 'kong-siem.json'), 'utf8'));
 
 // Metric names the dashboard may read: docs/metrics.md's table, the names the
 // shipped rules record, and Prometheus's own `up` and `ALERTS`.
-
-/** Metric names in a PromQL expression: identifiers left once strings, label
- *  matchers, ranges, grouping clauses, function calls and keywords are gone. */
-function metricNames(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  return [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)/g)]
-    .filter((m) => m[2] === '')
-    .map((m) => m[1] as string)
-    .filter((n) => !['and', 'or', 'unless', 'bool', 'offset', 'by', 'without'].includes(n));
-}
 
 /** Check PromQL with promtool by wrapping each expression in a recording rule. */
 async function promtoolParses(t: { after: (fn: () => void) => void }, exprs: string[]) {
