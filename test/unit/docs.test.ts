@@ -287,3 +287,15 @@ test('docs/metrics.md and docs/api.md name every rejection reason the metric car
     'docs/api.md',
   );
 });
+
+// An operator paged by an alert looks its name up in the README first.
+test("README's Monitoring section names every shipped alert", () => {
+  const rules = readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'rules', 'kong-siem-alerts.yml'), 'utf8');
+  const names = [...rules.matchAll(/^\s*- alert: (\w+)/gm)].map((m) => m[1] as string);
+  assert.ok(names.length >= 15, `${names.length} alerts`);
+  const section = readme.slice(readme.indexOf('## Monitoring'), readme.indexOf('## Scaling out'));
+  assert.deepEqual(
+    names.filter((n) => !section.includes(`\`${n}\``)),
+    [],
+  );
+});
