@@ -192,7 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       e = envSchema<Env>({ schema: ENV_SCHEMA, data, env: false, dotenv: false });
     }
   } catch (err) {
-    // ajv words it as `env/SIEM_X must ...`: name the variable as it is set
+    // ajv words it as `env/<variable> must ...`: name the variable as it is set
     throw new Error(
       `invalid configuration: ${(err as Error).message.replace(/env\/(SIEM_\w+)/g, (_, name: string) => `${name}=${JSON.stringify(data[name] ?? '')}`)}`,
     );
