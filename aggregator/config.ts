@@ -178,6 +178,43 @@ export function schemaDefaults(): Env {
   return e;
 }
 
+/** SIEM_* variables read by the `kong-siem` command, not the aggregator: set beside it, they are no mistake. */
+const CLI_VARIABLES: ReadonlySet<string> = new Set(['SIEM_URL']);
+
+/** Edit distance of two short names (variable names: a few dozen characters at most). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+/**
+ * The SIEM_* variables set in `env` that nothing reads, each with the
+ * variable it may be a misspelling of: loadConfig ignores them (another
+ * tool's SIEM_* must not stop the start), so the server names them in a
+ * warning rather than let a misspelled SIEM_MAX_KEYS look applied.
+ */
+export function unknownVariables(env: NodeJS.ProcessEnv): { name: string; suggestion?: string }[] {
+  const known = Object.keys(ENV_SCHEMA.properties);
+  const out: { name: string; suggestion?: string }[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('SIEM_') || known.includes(name) || CLI_VARIABLES.has(name)) continue;
+    let best: string | undefined;
+    let bestD = 3; // at most 2 edits apart
+    for (const k of known) {
+      const d = distance(name, k);
+      if (d < bestD) [best, bestD] = [k, d];
+    }
+    out.push(best ? { name, suggestion: best } : { name });
+  }
+  return out;
+}
+
 /** Load and validate the configuration from `env` (default: process.env). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   // Only SIEM_* variables: the rest of the environment is none of our business.
@@ -192,7 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       e = envSchema<Env>({ schema: ENV_SCHEMA, data, env: false, dotenv: false });
     }
   } catch (err) {
-    // ajv words it as `env/SIEM_X must ...`: name the variable as it is set
+    // ajv words it as `env/<variable> must ...`: name the variable as it is set
     throw new Error(
       `invalid configuration: ${(err as Error).message.replace(/env\/(SIEM_\w+)/g, (_, name: string) => `${name}=${JSON.stringify(data[name] ?? '')}`)}`,
     );

@@ -38,6 +38,11 @@ export const errors = {
   stateUnavailable: (why: string) => new SiemError('SIEM_STATE_UNAVAILABLE', 503, `state backend unavailable: ${why}`),
 } as const;
 
+/** A bug in this process (a wrong type, a bad index), not a failure of the store it called: never answered as 503. */
+export function isProgrammingError(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError;
+}
+
 /** Status codes of errors fastify itself raises, mapped to our body shape. */
 export function statusOf(err: { statusCode?: number; validation?: unknown }): number {
   if (err.validation) return 400;

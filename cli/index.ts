@@ -388,7 +388,7 @@ export function program(): Command {
 
   p.command('demo')
     .description(
-      'start an aggregator on 127.0.0.1, play traffic with the four attack patterns, print the findings and the /metrics URL, then serve the findings page until Ctrl-C',
+      'start an aggregator on 127.0.0.1, play traffic with the five attack patterns, print the findings, then serve them (the findings page, /metrics) until Ctrl-C',
     )
     .option(
       '--port <port>',

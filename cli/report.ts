@@ -74,8 +74,8 @@ export function tableReport(r: ReplayResult): string {
     out.push(`Not read to the end: ${printable(f.file)} (${printable(f.error)}); everything before that is counted.\n`);
   const end = flaggedAtEnd(r);
   const mark = (e: HistoryEntry) => (end.has(`${e.type}|${e.service}|${e.type === 'credential_ips' ? e.credential : e.ip}`) ? 'yes' : '');
-  /** an IP's count and its share (requests of the service, or failures of its requests): flood_ip and error_ip alike */
-  const ratioRows = (h: HistoryEntry[], t: 'flood_ip' | 'error_ip') =>
+  /** an IP's count and its share (requests of the service, failures or failed authentications of its requests) */
+  const ratioRows = (h: HistoryEntry[], t: 'flood_ip' | 'error_ip' | 'auth_bruteforce') =>
     ofType(h, t).map((e) => [e.service, e.ip, String(e.count), pct(e.ratio), iso(e.first_seen), iso(e.last_seen), mark(e)]);
 
   out.push(
@@ -128,6 +128,13 @@ export function tableReport(r: ReplayResult): string {
         iso(e.last_seen),
         mark(e),
       ]),
+    ),
+  );
+  out.push(
+    section(
+      '(e) IPs guessing credentials: mostly refused authentications (auth_bruteforce)',
+      ['service', 'ip', 'failed auths', 'ratio', 'first seen', 'last seen', 'at end'],
+      ratioRows(r.history, 'auth_bruteforce'),
     ),
   );
   if (r.history_truncated) out.push(`(${r.history_truncated} further flagged entities not listed)\n`);

@@ -38,7 +38,13 @@ export function registerDecisions(
     config.state === 'memory' ? new MemoryDecisionRepo(logKeep) : new RedisDecisionRepo(decisionClient(app, config.state), logKeep);
   const service = new DecisionService(repo, config.decisions, deps.wallNow);
   const metrics = registerDecisionMetrics(deps.metrics.registry, () => service);
-  decisionRoutes(app, { service, metrics, adminToken: config.decisions.adminToken, readToken: config.readToken });
+  decisionRoutes(app, {
+    service,
+    metrics,
+    adminToken: config.decisions.adminToken,
+    readToken: config.readToken,
+    shared: config.state !== 'memory',
+  });
 
   const policyTypes = [...config.decisions.policy.keys()];
   // Once per start, before this aggregator's first round (taken or not), until it succeeds:

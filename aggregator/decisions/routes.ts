@@ -1,7 +1,7 @@
 // The decision endpoints: CrowdSec's bouncer API (stream and live, X-Api-Key)
 // and the operator's (add, delete, listing; bearer token).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SiemError } from '../errors';
+import { errors, isProgrammingError, SiemError } from '../errors';
 import { clientAddress } from '../trust-proxy';
 import { parseDuration } from './duration';
 import { requireBearer, requireBouncer } from './auth';
@@ -13,15 +13,23 @@ export interface DecisionRouteDeps {
   metrics: DecisionMetrics;
   adminToken: string | undefined;
   readToken: string | undefined;
+  /** the store is the shared Redis: its failures are answered 503, as every other route answers them */
+  shared: boolean;
 }
-
-const asSiem = (err: unknown): unknown =>
-  err instanceof DecisionError ? new SiemError('SIEM_DECISION', err.statusCode, err.message) : err;
 
 const bouncerOfReq = (req: FastifyRequest) => (req as FastifyRequest & { bouncer?: string }).bouncer as string;
 
 export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): void {
   const { service } = deps;
+  // A decision's own refusal keeps its status; on Redis any other failure but a bug is the
+  // store's (connection lost, OOM): 503 with the reason, as ingest and /v1/findings answer,
+  // not a bare 500 that tells a bouncer or an operator nothing.
+  const asSiem = (err: unknown): unknown => {
+    if (err instanceof DecisionError) return new SiemError('SIEM_DECISION', err.statusCode, err.message);
+    if (deps.shared && !(err instanceof SiemError) && !isProgrammingError(err)) return errors.stateUnavailable((err as Error).message);
+    return err;
+  };
+  const guard = <T>(p: Promise<T>): Promise<T> => p.catch((e) => Promise.reject(asSiem(e)));
   const bouncer = requireBouncer(service.config.bouncerKeys);
   const admin = requireBearer([deps.adminToken]);
   // the listing is as readable as the findings (read token, open when unset) and to the admin
@@ -41,7 +49,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
       // HEAD answers nothing and, as in CrowdSec, leaves the position alone
       if (req.method === 'HEAD') return reply.code(200).send();
       // one position per key and client address (behind trusted proxies: X-Forwarded-For's, SIEM_TRUST_PROXY)
-      const answer = await service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes, clientAddress(req));
+      const answer = await guard(service.stream(bouncerOfReq(req), req.query.startup === 'true', req.query.scopes, clientAddress(req)));
       deps.metrics.pulls.inc();
       return reply.code(200).type('application/json').send(answer);
     },
@@ -63,7 +71,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
       },
     },
     handler: async (req, reply) => {
-      const found = await service.live(req.query).catch((e) => Promise.reject(asSiem(e)));
+      const found = await guard(service.live(req.query));
       if (req.method === 'HEAD') return reply.code(200).send();
       return reply.code(200).type('application/json').send(found);
     },
@@ -90,7 +98,7 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
       const text = req.body.duration ?? '4h';
       const ms = parseDuration(text);
       if (ms === undefined) throw new SiemError('SIEM_DECISION', 400, `"${text}" is not a duration (e.g. 4h, 30m, 1h30m)`);
-      const d = await service.add(req.body.value, ms, req.body.reason).catch((e) => Promise.reject(asSiem(e)));
+      const d = await guard(service.add(req.body.value, ms, req.body.reason));
       return reply.code(201).send(d);
     },
   );
@@ -98,11 +106,11 @@ export function decisionRoutes(app: FastifyInstance, deps: DecisionRouteDeps): v
   app.delete<{ Params: { id: string } }>('/v1/decisions/:id', { onRequest: admin }, async (req, reply) => {
     const id = Number(req.params.id);
     if (!/^\d{1,15}$/.test(req.params.id)) throw new SiemError('SIEM_DECISION', 400, 'decision id must be a positive integer');
-    if (!(await service.remove(id))) throw new SiemError('SIEM_DECISION', 404, `no active decision ${id}`);
+    if (!(await guard(service.remove(id)))) throw new SiemError('SIEM_DECISION', 404, `no active decision ${id}`);
     return reply.code(204).send();
   });
 
   app.get('/v1/admin/decisions', { onRequest: reader }, async (_req, reply) =>
-    reply.type('application/json').send(await service.listJson(`{"generated_at":${Date.now()},"decisions":`, '}')),
+    reply.type('application/json').send(await guard(service.listJson(`{"generated_at":${Date.now()},"decisions":`, '}'))),
   );
 }

@@ -59,6 +59,20 @@ export function documentedMetrics(): string[] {
   return names;
 }
 
+/** Metric names in a PromQL expression: identifiers left once strings, label
+ *  matchers, ranges, grouping clauses, function calls and keywords are gone. */
+export function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  return [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)/g)]
+    .filter((m) => m[2] === '')
+    .map((m) => m[1] as string)
+    .filter((n) => !['and', 'or', 'unless', 'bool', 'offset', 'by', 'without'].includes(n));
+}
+
 export function ruleFiles(): string[] {
   const dir = repoPath('deploy', 'prometheus', 'rules');
   return fs

@@ -10,6 +10,16 @@ export function rec(ts: number, ip: string, status: number, service = 'orders', 
   return r;
 }
 
+/** A record as POST /v1/records takes it (docs/api.md), of the service orders unless `extra` says otherwise. */
+export function wireRec(
+  ts: number,
+  ip: string,
+  status: number,
+  extra: Record<string, unknown> = {},
+): { ts: number; ip: string; status: number; service: string; [field: string]: unknown } {
+  return { ts, ip, status, service: 'orders', ...extra };
+}
+
 /** n records of one IP, evenly spread over [from, from + spanMs). */
 export function burst(
   n: number,

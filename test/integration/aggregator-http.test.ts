@@ -4,16 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { getJson, metricValue, postJson, startAggregator } from '../helpers/aggregator';
+import { wireRec } from '../helpers/records';
 
 const T0 = 1_717_799_280_000; // a minute boundary
 
-const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({
-  ts,
-  ip,
-  status,
-  service: 'orders',
-  ...extra,
-});
+const r = wireRec;
 
 async function scrape(url: string): Promise<string> {
   const res = await fetch(`${url}/metrics`);

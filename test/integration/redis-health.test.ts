@@ -8,6 +8,7 @@ import Redis from 'ioredis';
 import { getJson, postJson, startAggregator } from '../helpers/aggregator';
 import { startRedis, waitFor } from '../helpers/redis';
 import { metaKeys } from '../../aggregator/state/redis/keys';
+import { ADMIN, KEY_A, addManual, adminHeaders, deleteDecision, pull } from '../helpers/decisions';
 
 const record = (i: number) => ({ ts: Date.now(), ip: `198.51.100.${i}`, status: 401, service: 'orders' });
 
@@ -62,4 +63,36 @@ test('an ACL user refused SETRANGE itself: /healthz does not take the refused pr
   await waitFor('healthz ok', async () => (await getJson(`${agg.url}/healthz`)).status === 200);
   assert.equal((await postJson(`${agg.url}/v1/records`, { records: [record(1)] })).status, 202);
   assert.deepEqual(await getJson(`${agg.url}/healthz`), { status: 200, body: { status: 'ok' } });
+});
+
+// docs/api.md: the shared state unreachable is 503 with the reason (SIEM_STATE_UNAVAILABLE), on
+// every route that needs it; the decision endpoints answered a bare 500 "internal error" instead.
+test('Redis stopped: the decision endpoints answer 503 with the reason, as ingest and /v1/findings do; 200 again once it is back', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const agg = await startAggregator({ SIEM_STATE: redis.url, SIEM_BOUNCER_KEYS: KEY_A, SIEM_ADMIN_TOKEN: ADMIN });
+  t.after(() => agg.close());
+  await waitFor('healthz ok', async () => (await getJson(`${agg.url}/healthz`)).status === 200);
+  assert.equal((await addManual(agg.url, '198.51.100.7')).status, 201);
+
+  await redis.stop();
+  await waitFor('healthz 503', async () => (await getJson(`${agg.url}/healthz`)).status === 503, 5000);
+  const answers: Record<string, { status: number; body: any }> = {
+    records: await postJson(`${agg.url}/v1/records`, { records: [record(4)] }),
+    findings: await getJson(`${agg.url}/v1/findings`),
+    stream: await pull(agg.url, KEY_A, true),
+    live: await getJson(`${agg.url}/v1/decisions?ip=198.51.100.7`, { 'x-api-key': KEY_A }),
+    add: await addManual(agg.url, '198.51.100.8'),
+    list: await getJson(`${agg.url}/v1/admin/decisions`, adminHeaders()),
+  };
+  for (const [route, a] of Object.entries(answers)) {
+    assert.equal(a.status, 503, `${route}: ${JSON.stringify(a.body)}`);
+    assert.match(a.body.error, /^state backend unavailable: /, route);
+  }
+  assert.equal(await deleteDecision(agg.url, 1), 503);
+
+  await redis.start();
+  await waitFor('healthz ok again', async () => (await getJson(`${agg.url}/healthz`)).status === 200, 10_000);
+  await waitFor('stream again', async () => (await pull(agg.url, KEY_A, true)).status === 200, 10_000);
+  assert.equal((await getJson(`${agg.url}/v1/admin/decisions`, adminHeaders())).status, 200);
 });

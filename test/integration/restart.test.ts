@@ -8,15 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getJson, metricValue, postJson, spawnAggregator, startAggregator } from '../helpers/aggregator';
+import { wireRec } from '../helpers/records';
 
 const T0 = 1_717_799_280_000;
-const r = (ts: number, ip: string, status: number, extra: Record<string, unknown> = {}) => ({
-  ts,
-  ip,
-  status,
-  service: 'orders',
-  ...extra,
-});
+const r = wireRec;
 
 function traffic() {
   const records = [];

@@ -136,3 +136,30 @@ test('SIEM_TRUST_PROXY with a bad CIDR: exit 2 with one line naming the variable
     'kong-siem: invalid configuration: SIEM_TRUST_PROXY: "10.0.0.0/33" is not an IP address or CIDR (IPv4 as four decimal octets without leading zeros, IPv6 without a zone)',
   ]);
 });
+
+// README: variables are "validated at start". A misspelled name is no bad
+// value (another tool's SIEM_* must not stop the start), but it was ignored
+// in silence: SIEM_MAX_KEY=5 started with the default of SIEM_MAX_KEYS.
+test("a SIEM_* variable nothing reads is named in a warning at start, with the variable it may misspell; the CLI's SIEM_URL is not", {
+  timeout: 60_000,
+}, async (t) => {
+  const { spawnAggregator } = await import('../helpers/aggregator');
+  const secret = 'value-never-logged';
+  const agg = spawnAggregator(t, { SIEM_MAX_KEY: '5', SIEM_FOO_BAR: secret, SIEM_URL: 'http://127.0.0.1:9457' });
+  await agg.port;
+  agg.child.kill('SIGTERM');
+  await agg.exited;
+  const warnings = agg
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('not a kong-siem variable'))
+    .map((l) => JSON.parse(l) as { level: number; msg: string });
+  assert.deepEqual(
+    warnings.map((w) => [w.level, w.msg]),
+    [
+      [40, 'SIEM_FOO_BAR is not a kong-siem variable, ignored'],
+      [40, 'SIEM_MAX_KEY is not a kong-siem variable, ignored (did you mean SIEM_MAX_KEYS?)'],
+    ],
+  );
+  assert.ok(!agg.log().includes(secret), 'a value is never logged');
+});

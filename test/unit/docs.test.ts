@@ -287,3 +287,91 @@ test('docs/metrics.md and docs/api.md name every rejection reason the metric car
     'docs/api.md',
   );
 });
+
+// An operator paged by an alert looks its name up in the README first.
+test("README's Monitoring section names every shipped alert", () => {
+  const rules = readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'rules', 'kong-siem-alerts.yml'), 'utf8');
+  const names = [...rules.matchAll(/^\s*- alert: (\w+)/gm)].map((m) => m[1] as string);
+  assert.ok(names.length >= 15, `${names.length} alerts`);
+  const section = readme.slice(readme.indexOf('## Monitoring'), readme.indexOf('## Scaling out'));
+  assert.deepEqual(
+    names.filter((n) => !section.includes(`\`${n}\``)),
+    [],
+  );
+});
+
+/** The .ts files under `dir` (no tests, no built output). */
+function sources(dir: string): string[] {
+  return readdirSync(join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    if (e.isDirectory()) return sources(join(dir, e.name));
+    return e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [readFileSync(join(REPO_ROOT, dir, e.name), 'utf8')] : [];
+  });
+}
+
+// The variables as the source names them, not as ENV_SCHEMA lists them: a
+// variable read with process.env.X (the CLI's) or built from a setting's
+// name would pass the schema's tests without a line of documentation.
+test("every SIEM_* variable the source names is documented: the aggregator's in the README table, the CLI's in the README and docs/cli.md", () => {
+  const text = ['aggregator', 'cli', 'common', 'plugin', 'ui'].flatMap(sources).join('\n');
+  const codes = new Set([
+    ...Object.values(errors).map((make) => (make as (a: never) => SiemError)('x' as never).code),
+    ...[...text.matchAll(/new SiemError\('([A-Z0-9_]+)'/g)].map((m) => m[1] as string),
+  ]);
+  const named = new Set([...text.matchAll(/\bSIEM_[A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0]).filter((n) => !codes.has(n)));
+  for (const n of SETTING_NAMES) named.add(`SIEM_${n.toUpperCase()}`);
+  const tableRows = new Set([...readme.matchAll(/^\| `(SIEM_[A-Z0-9_]+)` \|/gm)].map((m) => m[1] as string));
+  const schema = new Set(Object.keys(ENV_SCHEMA.properties));
+  const problems: string[] = [];
+  for (const n of named) {
+    if (schema.has(n)) {
+      if (!tableRows.has(n)) problems.push(`${n}: read by the aggregator, no row in README's configuration table`);
+    } else if (!readme.includes(`\`${n}\``) || !doc('cli.md').includes(`\`${n}\``)) {
+      problems.push(`${n}: read outside the aggregator's schema, not named in README and docs/cli.md`);
+    }
+  }
+  for (const n of tableRows) if (!named.has(n)) problems.push(`${n}: a README row, named nowhere in the source`);
+  assert.ok(named.size >= 55, `${named.size} variables found`);
+  assert.deepEqual(problems, []);
+});
+
+/** A valid value of `name` other than its default, to see that the variable changes the configuration. */
+function otherValue(
+  name: string,
+  spec: { type: string; default?: unknown; minimum?: number; maximum?: number; enum?: readonly string[] },
+): string {
+  const special: Record<string, string> = {
+    SIEM_HOST: '127.0.0.1',
+    SIEM_STATE: 'redis://127.0.0.1:6379/0',
+    SIEM_STATE_FILE: 'state.json',
+    SIEM_SUCCESS_STATUSES: 'login=302',
+    SIEM_DECISIONS: 'flood_ip:1h',
+    SIEM_ALLOWLIST: '192.0.2.0/24',
+    SIEM_BOUNCER_KEYS: 'a-bouncer-key-of-24-chars',
+    SIEM_TRUST_PROXY: '192.0.2.1',
+  };
+  if (special[name]) return special[name];
+  if (spec.enum) return spec.enum.find((v) => v !== spec.default) as string;
+  if (spec.type === 'boolean') return String(!spec.default);
+  if (spec.type === 'string') return 'some-value';
+  const n = Number(spec.default ?? spec.minimum ?? 1);
+  const up = spec.type === 'integer' ? n + 1 : n / 2;
+  return String(spec.maximum !== undefined && up > spec.maximum ? n - 1 : up);
+}
+
+// A variable with a row and a schema entry that loadConfig then never reads
+// would be documented but without effect.
+test('every SIEM_* variable of the schema changes the configuration loadConfig returns', () => {
+  const show = (c: unknown) => JSON.stringify(c, (_k, v) => (v instanceof Map ? [...v] : v));
+  const base = show(loadConfig({}));
+  const props = ENV_SCHEMA.properties as Record<
+    string,
+    { type: string; default?: unknown; minimum?: number; maximum?: number; enum?: readonly string[] }
+  >;
+  const inert: string[] = [];
+  for (const [name, spec] of Object.entries(props)) {
+    if (name === 'SIEM_SETTINGS_FILE') continue; // needs a file, and is read at load: settings.test covers it
+    const value = otherValue(name, spec);
+    if (show(loadConfig({ [name]: value })) === base) inert.push(`${name}=${value}`);
+  }
+  assert.deepEqual(inert, []);
+});

@@ -7,27 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { dashboardQueries, documentedMetrics, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
+import { dashboardQueries, documentedMetrics, metricNames, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
 
 const readYaml = (...p: string[]) => parse(fs.readFileSync(repoPath(...p), 'utf8'));
 const dashboard = () => JSON.parse(fs.readFileSync(repoPath('deploy', 'grafana', 'kong-siem.json'), 'utf8'));
 
 // Metric names the dashboard may read: docs/metrics.md's table, the names the
 // shipped rules record, and Prometheus's own `up` and `ALERTS`.
-
-/** Metric names in a PromQL expression: identifiers left once strings, label
- *  matchers, ranges, grouping clauses, function calls and keywords are gone. */
-function metricNames(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  return [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(?)/g)]
-    .filter((m) => m[2] === '')
-    .map((m) => m[1] as string)
-    .filter((n) => !['and', 'or', 'unless', 'bool', 'offset', 'by', 'without'].includes(n));
-}
 
 /** Check PromQL with promtool by wrapping each expression in a recording rule. */
 async function promtoolParses(t: { after: (fn: () => void) => void }, exprs: string[]) {
@@ -149,4 +135,61 @@ test('promtool parses every dashboard expression', async (t) => {
 test('the parse check rejects a broken expression (it can fail)', async (t) => {
   const r = await promtoolParses(t, ['sum by (service (kong_siem_window_requests)']);
   assert.notEqual(r.code, 0, r.stdout + r.stderr);
+});
+
+// Aggregators on one Redis all publish the same detection, top and window
+// gauges (docs/metrics.md, "Prometheus rules"): a panel reading one of them
+// per instance lists each entity once per aggregator and counts it as many
+// times. The alerts and recording rules take max without (instance); so must
+// every panel (the template variable only lists label values).
+const SHARED_GAUGES = [
+  'kong_siem_top_ip_requests',
+  'kong_siem_top_ip_errors',
+  'kong_siem_error_ip',
+  'kong_siem_credential_ips',
+  'kong_siem_failure_spike',
+  'kong_siem_flood_ip',
+  'kong_siem_auth_bruteforce',
+  'kong_siem_unique_ips',
+  'kong_siem_window_requests',
+  'kong_siem_tracked_ips',
+  'kong_siem_tracked_keys',
+  'kong_siem_decisions',
+  'kong_siem_bouncer_last_pull_seconds',
+  'kong_siem:top_ip_requests:share',
+];
+
+/** Where `expr` reads `name` other than as the argument of a max/min that drops `instance`. */
+function perInstanceReads(expr: string, name: string): number[] {
+  const at: number[] = [];
+  const re = new RegExp(`(?<![\\w:])${name.replace(/:/g, '\\:')}(?![\\w:])`, 'g');
+  for (const m of expr.matchAll(re)) {
+    const before = expr.slice(0, m.index);
+    const agg = /\b(max|min)\s*(?:(without|by)\s*\(([^)]*)\))?\s*\(\s*$/.exec(before);
+    const labels = (agg?.[3] ?? '').split(',').map((l) => l.trim());
+    const drops = agg && (agg[2] === undefined || (agg[2] === 'without') === labels.includes('instance'));
+    if (!drops) at.push(m.index ?? 0);
+  }
+  return at;
+}
+
+test('perInstanceReads: a read inside max/min without instance (or by other labels) passes, a bare or counted read does not', () => {
+  const n = 'kong_siem_flood_ip';
+  assert.deepEqual(perInstanceReads('max without (instance) (kong_siem_flood_ip{service=~"$s"})', n), []);
+  assert.deepEqual(perInstanceReads('count by (service) (max without (job, instance) (kong_siem_flood_ip))', n), []);
+  assert.deepEqual(perInstanceReads('min by (bouncer) (kong_siem_flood_ip)', n), []);
+  assert.deepEqual(perInstanceReads('max(kong_siem_flood_ip)', n), []);
+  assert.equal(perInstanceReads('kong_siem_flood_ip{service=~"$s"}', n).length, 1);
+  assert.equal(perInstanceReads('count by (service) (kong_siem_flood_ip)', n).length, 1);
+  assert.equal(perInstanceReads('max by (instance) (kong_siem_flood_ip)', n).length, 1);
+  assert.equal(perInstanceReads('max without (job) (kong_siem_flood_ip)', n).length, 1);
+  assert.deepEqual(perInstanceReads('kong_siem_flood_ip_total', n), []);
+});
+
+test('aggregators sharing one Redis: every panel reads their shared gauges through max or min without instance, so each entity shows once', () => {
+  const problems: string[] = [];
+  for (const q of dashboardQueries().filter((x) => !x.where.startsWith('variable '))) {
+    for (const name of SHARED_GAUGES) if (perInstanceReads(q.expr, name).length) problems.push(`${q.where}: ${q.expr}`);
+  }
+  assert.deepEqual(problems, []);
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { repoPath, ruleFiles, runTool } from '../helpers/prometheus';
+import { documentedMetrics, metricNames, repoPath, ruleFiles, runTool } from '../helpers/prometheus';
 
 interface Rule {
   alert?: string;
@@ -279,4 +279,31 @@ test('an alert per aggregator fails the two-aggregator cases (the cases can fail
   assert.match(r.stdout + r.stderr, /FAILED[\s\S]*alertname: KongSiemFloodIP/);
   assert.match(r.stdout + r.stderr, /alertname: KongSiemEvictions/);
   assert.doesNotMatch(r.stdout + r.stderr, /alertname: KongSiemErrorIP/);
+});
+
+// promtool's unit tests feed the series their author named: a rule and its
+// test misspelling a metric alike pass there, and the alert never fires on a
+// real aggregator. Every name a rule reads must be one the aggregator exports
+// (docs/metrics.md's table, checked against the registry by docs.test) or
+// one a shipped rule records.
+test('every rule reads only metrics the aggregator exports or the rules record', () => {
+  const known = new Set([...documentedMetrics(), ...rules().flatMap((r) => (r.record ? [r.record] : [])), 'up']);
+  const unknown: string[] = [];
+  let read = 0;
+  for (const r of rules()) {
+    const names = metricNames(r.expr);
+    if (names.length === 0 && !/^\s*vector\(/.test(r.expr)) unknown.push(`${r.alert ?? r.record}: reads no metric`);
+    read += names.length;
+    for (const n of names) if (!known.has(n)) unknown.push(`${r.alert ?? r.record}: ${n}`);
+  }
+  assert.ok(read >= 30, `${read} metric reads found`);
+  assert.deepEqual(unknown, []);
+});
+
+test('the rule check catches a misspelled metric (it can fail)', () => {
+  const known = new Set(documentedMetrics());
+  assert.deepEqual(
+    metricNames('max without (instance) (kong_siem_error_ips) > 0').filter((n) => !known.has(n)),
+    ['kong_siem_error_ips'],
+  );
 });

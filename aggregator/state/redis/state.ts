@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { TopList } from '../../../common/record';
 import type { DetectionSettings } from '../../../common/settings';
 import type { Clock } from '../../clock';
-import { errors } from '../../errors';
+import { errors, isProgrammingError } from '../../errors';
 import type { Finding } from '../../rules/registry';
 import { WINDOW } from '../layout';
 import { LEVEL_MS } from '../level-grid';
@@ -140,7 +140,7 @@ export class RedisState implements SiemState {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
+      if (isProgrammingError(err)) throw err;
       this.#o.onError?.(err);
       throw errors.stateUnavailable((err as Error).message);
     }
@@ -319,7 +319,7 @@ export class RedisState implements SiemState {
   /** While Redis is down the gauges are empty, not an error: /metrics answers, kong_siem_state_errors_total tells why. */
   async gauges(): Promise<GaugeSnapshot> {
     return this.#gauges().catch((err) => {
-      if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
+      if (isProgrammingError(err)) throw err;
       return { services: [], findings: [], trackedIps: 0, trackedKeys: 0 };
     });
   }
