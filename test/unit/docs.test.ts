@@ -375,3 +375,13 @@ test('every SIEM_* variable of the schema changes the configuration loadConfig r
   }
   assert.deepEqual(inert, []);
 });
+
+// docs/api.md, "Definitions": a record carrying `outcome` is the success or
+// failure it names, whatever its status; a help text read in Prometheus must
+// not define failures by the status alone.
+test("metric help texts that define a failure by status name the record's outcome too", async () => {
+  const wrong = (await createMetrics().registry.getMetricsAsJSON())
+    .filter((m) => /status >= 400/.test(m.help) && !/outcome/.test(m.help))
+    .map((m) => `${m.name}: ${m.help}`);
+  assert.deepEqual(wrong, []);
+});
