@@ -385,3 +385,24 @@ test("metric help texts that define a failure by status name the record's outcom
     .map((m) => `${m.name}: ${m.help}`);
   assert.deepEqual(wrong, []);
 });
+
+// The reverse of 'docs/ documents every route': a route the docs name must
+// exist (written `METHOD /path`, ids as `<id>`); Kong's Admin API aside.
+test('every `METHOD /path` README and docs/ name is a route of the aggregator', async () => {
+  const { app } = buildApp(loadConfig({}), { logger: false });
+  await app.ready();
+  const routes = new Set(routesOf(app.printRoutes({ commonPrefix: false })));
+  await app.close();
+  const wrong: string[] = [];
+  for (const [file, text] of [['README.md', readme], ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => [`docs/${f}`, doc(f)])] as [
+    string,
+    string,
+  ][]) {
+    for (const m of text.matchAll(/\b(GET|POST|PUT|PATCH|DELETE|HEAD) (\/[A-Za-z0-9_/.:<>{}-]*)/g)) {
+      const path = (m[2] as string).replace(/[.:]$/, '').replace(/<id>|\{id\}/, ':id');
+      if (path.startsWith('/plugins')) continue; // Kong's Admin API (decisions sync)
+      if (!routes.has(`${m[1]} ${path}`)) wrong.push(`${file}: ${m[1]} ${path}`);
+    }
+  }
+  assert.deepEqual([...new Set(wrong)], []);
+});
