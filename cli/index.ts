@@ -36,13 +36,20 @@ const LATE_HINT_SHARE = 0.01;
 
 class UsageError extends Error {}
 
+/** The SIEM_* configuration replay takes its defaults from; a name nothing reads is said on stderr, as the server logs it. */
 function config(): Readonly<Config> {
+  const { loadConfig, unknownVariables } = require('../aggregator/config') as typeof import('../aggregator/config');
+  let cfg: Readonly<Config>;
   try {
-    const { loadConfig } = require('../aggregator/config') as typeof import('../aggregator/config');
-    return loadConfig(process.env);
+    cfg = loadConfig(process.env);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  for (const u of unknownVariables(process.env))
+    process.stderr.write(
+      `kong-siem: ${u.name} is not a kong-siem variable, ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}\n`,
+    );
+  return cfg;
 }
 
 interface DeleteFlags {
