@@ -38,17 +38,14 @@ class UsageError extends Error {}
 
 /** The SIEM_* configuration replay takes its defaults from; a name nothing reads is said on stderr, as the server logs it. */
 function config(): Readonly<Config> {
-  const { loadConfig, unknownVariables } = require('../aggregator/config') as typeof import('../aggregator/config');
+  const { loadConfig, unknownVariableWarnings } = require('../aggregator/config') as typeof import('../aggregator/config');
   let cfg: Readonly<Config>;
   try {
     cfg = loadConfig(process.env);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  for (const u of unknownVariables(process.env))
-    process.stderr.write(
-      `kong-siem: ${u.name} is not a kong-siem variable, ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}\n`,
-    );
+  for (const w of unknownVariableWarnings(process.env)) process.stderr.write(`kong-siem: ${w}\n`);
   return cfg;
 }
 
