@@ -7,7 +7,7 @@ import { createMetrics, type SiemMetrics } from './metrics';
 import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
-import { guardConnections } from './connections';
+import { clientErrorHandler, guardConnections } from './connections';
 import { RejectionLog } from './rejections';
 import { RefusalLog } from './refusals';
 import { clientAddress } from './trust-proxy';
@@ -59,6 +59,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     http: { connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.headersTimeoutMs >> 2)) },
     // SIEM_TRUST_PROXY: whose X-Forwarded-For req.ip follows (only bouncer stream positions read it)
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
+    clientErrorHandler,
   });
   app.server.maxConnections = config.maxConnections;
   guardConnections(

@@ -215,6 +215,13 @@ export function unknownVariables(env: NodeJS.ProcessEnv): { name: string; sugges
   return out;
 }
 
+/** unknownVariables as the lines the server logs and replay prints. */
+export function unknownVariableWarnings(env: NodeJS.ProcessEnv): string[] {
+  return unknownVariables(env).map(
+    (u) => `${u.name} is not a kong-siem variable, ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`,
+  );
+}
+
 /** Load and validate the configuration from `env` (default: process.env). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   // Only SIEM_* variables: the rest of the environment is none of our business.

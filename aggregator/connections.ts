@@ -4,8 +4,9 @@
 // included. Node's own requestTimeout does not cut a chunked body that keeps
 // trickling in (measured on node 20: still open after 8 s with a 1 s
 // timeout), hence the per-request timer here.
+import { maxHeaderSize } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ConnectionError, FastifyInstance, FastifyRequest } from 'fastify';
 import { ipKey } from '../common/ip-key';
 
 export interface ConnectionLimits {
@@ -22,6 +23,33 @@ export interface ConnectionLimits {
 const TIMEOUT_BODY = '{"error":"request not received whole within SIEM_REQUEST_TIMEOUT_MS"}';
 /** at most one log line per this period about refused connections */
 const REFUSAL_LOG_MS = 10_000;
+
+/**
+ * Node's own refusals, before fastify has a request (its default handler
+ * answered `{"error":"Request Timeout","message":"Client Timeout",...}`):
+ * the body docs/api.md promises, `{"error": "..."}` naming what to change.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status: number;
+  let error: string;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    [status, error] = [408, 'request headers not received within SIEM_HEADERS_TIMEOUT_MS'];
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    [status, error] = [431, `request headers over ${maxHeaderSize} bytes (Node.js's limit)`];
+  } else {
+    [status, error] = [400, `malformed HTTP request (${err.code ?? 'parse error'})`];
+  }
+  this.log.trace({ err }, 'client error');
+  const body = JSON.stringify({ error });
+  if (socket.writable) {
+    const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
 
 /** The client a socket counts against: its IP key at /64, the raw text when that fails. */
 export function connectionClient(remote: string | undefined): string {

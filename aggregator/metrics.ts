@@ -53,7 +53,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): SiemMetr
   );
   const topErrors = gauge(
     'kong_siem_top_ip_errors',
-    'Failures (status >= 400) in the window of the top N IP keys of a service by failures, and of all others as ip="other".',
+    'Failures (status >= 400, or the outcome a route-aware sender decided) in the window of the top N IP keys of a service by failures, and of all others as ip="other".',
     ['service', 'ip'],
   );
   // one gauge per rule, labelled by its entity, valued by its findings' count

@@ -1,5 +1,5 @@
 // `npm start`: the aggregator with SIEM_* configuration from the environment.
-import { loadConfig, unknownVariables } from './config';
+import { loadConfig, unknownVariableWarnings } from './config';
 import { buildApp } from './app';
 import { startErrorLine } from './start-error';
 
@@ -12,8 +12,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     process.exit(2);
   }
   const { app } = buildApp(config);
-  for (const u of unknownVariables(env))
-    app.log.warn(`${u.name} is not a kong-siem variable, ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`);
+  for (const w of unknownVariableWarnings(env)) app.log.warn(w);
   let closing = false;
   const stop = (signal: string) => {
     if (closing) return;

@@ -12,7 +12,7 @@ import type { Config } from '../aggregator/config';
 import { parseDuration } from '../aggregator/decisions/duration';
 import { CREDENTIAL_SOURCES, DEFAULT_CREDENTIAL_HEADER, type CredentialSource } from '../common/kong-log';
 import { DETECTION_SETTINGS, SETTING_NAMES, settingEnvName, type DetectionSettings } from '../common/settings';
-import { camel, credentialHeader, flagOf, intIn, parseTime, settingParser, successStatuses } from './options';
+import { camel, credentialHeader, flagOf, intIn, parseTime, replayWantsJson, settingParser, successStatuses } from './options';
 import { ClientError, DEFAULT_URL, findingsCommand, topCommand, type FindingsFlags, type TopFlags } from './client';
 import { fingerprintOf, firstLine } from './fingerprint';
 import { printable, terminalJson } from './table';
@@ -36,13 +36,17 @@ const LATE_HINT_SHARE = 0.01;
 
 class UsageError extends Error {}
 
+/** The SIEM_* configuration replay takes its defaults from; a name nothing reads is said on stderr, as the server logs it. */
 function config(): Readonly<Config> {
+  const { loadConfig, unknownVariableWarnings } = require('../aggregator/config') as typeof import('../aggregator/config');
+  let cfg: Readonly<Config>;
   try {
-    const { loadConfig } = require('../aggregator/config') as typeof import('../aggregator/config');
-    return loadConfig(process.env);
+    cfg = loadConfig(process.env);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  for (const w of unknownVariableWarnings(process.env)) process.stderr.write(`kong-siem: ${w}\n`);
+  return cfg;
 }
 
 interface DeleteFlags {
@@ -404,13 +408,6 @@ export function program(): Command {
       process.exitCode = await demo({ port, once: Boolean(flags.once) });
     });
   return p;
-}
-
-/** `replay ... --json` (before any `--`): its usage errors still print a JSON report. */
-function replayWantsJson(argv: string[]): boolean {
-  const args = argv.slice(2);
-  const end = args.indexOf('--');
-  return args[0] === 'replay' && (end < 0 ? args : args.slice(0, end)).includes('--json');
 }
 
 async function printUsageErrorReport(argv: string[], message: string): Promise<void> {

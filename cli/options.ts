@@ -55,3 +55,10 @@ export function parseTime(v: string): number {
 
 export const flagOf = (name: SettingName) => `--${name.replace(/_/g, '-')}`;
 export const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** `replay ... --json` (before any `--`): its usage errors still print a JSON report. */
+export function replayWantsJson(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return args[0] === 'replay' && (end < 0 ? args : args.slice(0, end)).includes('--json');
+}

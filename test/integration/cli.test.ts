@@ -222,3 +222,16 @@ test('serve runs the aggregator until SIGTERM', { timeout: 60_000 }, async (t) =
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 });
+
+// replay takes its defaults from SIEM_*: a misspelled one (SIEM_ERROR_MN) was
+// ignored in silence, the default applied; said on stderr as the server logs it.
+test('replay names a SIEM_* variable nothing reads on stderr, with the one it may misspell, and still replays', async () => {
+  const line = `${JSON.stringify(kongLogObject({ ts: END, ip: '10.0.0.1', status: 200, service: 'orders' }))}\n`;
+  const r = await runCli(['replay', '-q', '--json', '-'], { input: line, env: { SIEM_ERROR_MN: '5', SIEM_URL: 'http://127.0.0.1:1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).records, 1);
+  assert.deepEqual(
+    r.stderr.split('\n').filter((l) => l.includes('not a kong-siem variable')),
+    ['kong-siem: SIEM_ERROR_MN is not a kong-siem variable, ignored (did you mean SIEM_ERROR_MIN?)'],
+  );
+});

@@ -122,6 +122,30 @@ test('headers trickling in are cut with 408 after SIEM_HEADERS_TIMEOUT_MS, thoug
   drip(c, (i) => `X-Drip-${i}: y\r\n`);
   await waitFor('the server closing the socket', () => c.isClosed(), 15_000);
   assert.match(c.got(), /^HTTP\/1\.1 408/);
+  assert.deepEqual(bodyOf(c.got()), { error: 'request headers not received within SIEM_HEADERS_TIMEOUT_MS' });
+});
+
+/** The JSON body of a raw HTTP answer. */
+function bodyOf(raw: string): unknown {
+  return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+}
+
+// docs/api.md: every error body is {"error": "<message>"}. Node's own
+// refusals (before fastify has a request) answered fastify's default
+// {"error": "<reason phrase>", "message": ..., "statusCode": ...}.
+test('refusals by the HTTP parser answer {"error": "..."} alone: 431 headers too large, 400 a malformed request', async (t) => {
+  const { agg, client } = await loopback(t, {});
+  const big = await client();
+  big.socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  await waitFor('the server closing the socket', () => big.isClosed(), 15_000);
+  assert.match(big.got(), /^HTTP\/1\.1 431/);
+  assert.deepEqual(bodyOf(big.got()), { error: "request headers over 16384 bytes (Node.js's limit)" });
+  const bad = await client();
+  bad.socket.write('GET /healthz HTTP/1.1\r\nHost x\r\n\r\n');
+  await waitFor('the server closing the socket', () => bad.isClosed(), 15_000);
+  assert.match(bad.got(), /^HTTP\/1\.1 400/);
+  assert.deepEqual(bodyOf(bad.got()), { error: 'malformed HTTP request (HPE_INVALID_HEADER_TOKEN)' });
+  assert.equal((await fetch(`${agg.url}/healthz`)).status, 200);
 });
 
 test('a chunked body that never ends is cut with 408 after SIEM_REQUEST_TIMEOUT_MS, though chunks keep coming', async (t) => {

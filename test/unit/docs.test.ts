@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { createMetrics, PROCESS_METRIC_PREFIXES } from '../../aggregator/metrics';
 import { registerDecisionMetrics } from '../../aggregator/decisions/metrics';
 import { FIELDS } from '../../plugin/siem/schema';
-import { SETTING_NAMES } from '../../common/settings';
+import { DETECTION_SETTINGS, SETTING_NAMES } from '../../common/settings';
 import { REPO_ROOT } from '../helpers/paths';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
@@ -374,4 +374,65 @@ test('every SIEM_* variable of the schema changes the configuration loadConfig r
     if (show(loadConfig({ [name]: value })) === base) inert.push(`${name}=${value}`);
   }
   assert.deepEqual(inert, []);
+});
+
+// docs/api.md, "Definitions": a record carrying `outcome` is the success or
+// failure it names, whatever its status; a help text read in Prometheus must
+// not define failures by the status alone.
+test("metric help texts that define a failure by status name the record's outcome too", async () => {
+  const wrong = (await createMetrics().registry.getMetricsAsJSON())
+    .filter((m) => /status >= 400/.test(m.help) && !/outcome/.test(m.help))
+    .map((m) => `${m.name}: ${m.help}`);
+  assert.deepEqual(wrong, []);
+});
+
+// The reverse of 'docs/ documents every route': a route the docs name must
+// exist (written `METHOD /path`, ids as `<id>`); Kong's Admin API aside.
+test('every `METHOD /path` README and docs/ name is a route of the aggregator', async () => {
+  const { app } = buildApp(loadConfig({}), { logger: false });
+  await app.ready();
+  const routes = new Set(routesOf(app.printRoutes({ commonPrefix: false })));
+  await app.close();
+  const wrong: string[] = [];
+  for (const [file, text] of [['README.md', readme], ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => [`docs/${f}`, doc(f)])] as [
+    string,
+    string,
+  ][]) {
+    for (const m of text.matchAll(/\b(GET|POST|PUT|PATCH|DELETE|HEAD) (\/[A-Za-z0-9_/.:<>{}-]*)/g)) {
+      const path = (m[2] as string).replace(/[.:]$/, '').replace(/<id>|\{id\}/, ':id');
+      if (path.startsWith('/plugins')) continue; // Kong's Admin API (decisions sync)
+      if (!routes.has(`${m[1]} ${path}`)) wrong.push(`${file}: ${m[1]} ${path}`);
+    }
+  }
+  assert.deepEqual([...new Set(wrong)], []);
+});
+
+// The detections' defaults are written out in prose tables too: README's
+// "The detections" (a list of figures in the settings' order) and
+// `setting` (default) pairs anywhere in README and docs/configuration.md.
+test("the detections' defaults as README and docs/configuration.md write them are the settings' defaults", () => {
+  const problems: string[] = [];
+  const defaults = new Map(SETTING_NAMES.map((n) => [n as string, DETECTION_SETTINGS[n].default]));
+  for (const [file, text] of [
+    ['README.md', readme],
+    ['docs/configuration.md', doc('configuration.md')],
+  ] as const) {
+    for (const m of text.matchAll(/`([a-z_]+)` \((\d+(?:\.\d+)?)\)/g)) {
+      const d = defaults.get(m[1] as string);
+      if (d !== undefined && Number(m[2]) !== d) problems.push(`${file}: \`${m[1]}\` (${m[2]}), the default is ${d}`);
+    }
+  }
+  const section = readme.slice(readme.indexOf('## The detections'), readme.indexOf('### Compared with'));
+  let rows = 0;
+  for (const row of section.split('\n').filter((l) => /^\| `[a-z_]+` \|/.test(l))) {
+    const cells = row.split('|').map((c) => c.trim());
+    const figures = cells[3] ?? '';
+    if (!/^[\d., ]+$/.test(figures)) continue; // written as `name` (value), checked above
+    rows++;
+    const named = SETTING_NAMES.filter((n) => (cells[2] ?? '').includes(`\`${n}\``));
+    const want = named.map((n) => String(DETECTION_SETTINGS[n].default)).join(', ');
+    if (figures !== want) problems.push(`README ${cells[1]}: "${figures}", its settings' defaults are ${want}`);
+  }
+  assert.ok(rows >= 5, `${rows} rows of figures`);
+  assert.deepEqual(problems, []);
 });
