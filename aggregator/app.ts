@@ -108,7 +108,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     const route = req.routeOptions.url ?? '';
     if (status < 400 || status > 599 || !INGEST_URLS.has(route)) return;
     metrics.ingestRefused.inc({ status: String(status) });
-    refusals.note(status, route, clientAddress(req), error);
+    refusals.note(status, route, () => clientAddress(req), error);
   };
   app.addHook('onResponse', async (req, reply) => refused(req, reply.statusCode, refusalMessages.get(req)));
 

@@ -9,6 +9,8 @@ import { bouncerId, type DecisionsConfig } from './config';
 import type { DecisionRepo, SetVersion } from './repo';
 import { ActiveSet, renderTombstones } from './active-set';
 import { streamOf } from './streams';
+import { isIPv4 } from 'node:net';
+import { ipKey } from '../../common/ip-key';
 
 export class DecisionError extends Error {
   constructor(
@@ -168,9 +170,14 @@ export class DecisionService {
     else {
       const t = parseTarget(text);
       if (!t) throw new DecisionError(400, `"${text}" is not an IP address or CIDR (${TARGET_FORMS})`);
-      found = set
-        .covering(t, targetOf(text)?.value, q.contains ?? true, now)
-        .filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
+      const contains = q.contains ?? true;
+      found = set.covering(t, targetOf(text)?.value, contains, now);
+      // Records key an IPv6 address carrying an IPv4 client as that IPv4 (ip-key.ts), so its
+      // bans are on the IPv4: a live bouncer seeing the client as logged must find them too.
+      const v4 = carriedIPv4(text, t[1] === 128 && t[0].kind() === 'ipv6');
+      const t4 = v4 === undefined ? undefined : parseTarget(v4);
+      if (t4) found = [...new Set([...found, ...set.covering(t4, v4, contains, now)])].sort((a, b) => a - b);
+      found = found.filter((i) => want((set.entries[i] as (typeof set.entries)[number]).d.scope));
     }
     // CrowdSec answers `null` when nothing matches
     return found.length ? set.render(found, now) : 'null';
@@ -283,6 +290,13 @@ export class DecisionService {
     const now = this.wallNow();
     return new Map(this.bouncers.map((b) => [b, Math.max(0, now - (pulls.get(b) ?? this.started)) / 1000]));
   }
+}
+
+/** The IPv4 address records key IPv6 `text` by (SIIT ::ffff:0:a.b.c.d, NAT64 64:ff9b::a.b.c.d), when `single` and it carries one. */
+function carriedIPv4(text: string, single: boolean): string | undefined {
+  if (!single) return undefined;
+  const k = ipKey(text.trim(), 128);
+  return k !== undefined && isIPv4(k) ? k : undefined;
 }
 
 /** `scopes=ip,range` (case-insensitive); absent = both, as CrowdSec answers. */

@@ -175,7 +175,8 @@ test("an ingest body not whole within SIEM_REQUEST_TIMEOUT_MS of the request's f
   }
   c.socket.write('Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
   await waitFor('the server closing the socket', () => c.isClosed(), 15_000);
-  assert.match(c.got(), /^HTTP\/1\.1 408 [^]*"Client Timeout"/, "node's answer, not the aggregator's");
+  assert.match(c.got(), /^HTTP\/1\.1 408/);
+  assert.doesNotMatch(c.got(), /SIEM_REQUEST_TIMEOUT_MS/, "node's answer (fastify's client-error handler), not the aggregator's deadline");
   const m = await (await fetch(`${agg.url}/metrics`)).text();
   assert.equal(metricValue(m, 'kong_siem_ingest_refused_total', { status: '408' }), 1);
 });

@@ -95,6 +95,29 @@ test('bouncer API: keys, startup and incremental pulls per key, live lookups, Cr
   assert.ok(!m.includes(KEY_A), 'the key itself never appears');
 });
 
+test('a live lookup of an IPv6 address carrying an IPv4 client (SIIT, NAT64) finds the ban its records made, which is on the IPv4 (red team 5)', async (t) => {
+  const agg = await startAggregator(env);
+  t.after(() => agg.close());
+  // records key these as 192.0.2.7 and 192.0.2.8 (ip-key.ts), so that is what is banned
+  assert.equal(await attack(agg.url, '64:ff9b::c000:207'), 202);
+  assert.equal(await attack(agg.url, '::ffff:0:c000:208'), 202);
+  await agg.decisions.reconcileNow();
+  assert.deepEqual(values((await pull(agg.url, KEY_A, true)).body.new), ['192.0.2.7', '192.0.2.8']);
+  const live = async (ip: string) =>
+    values((await getJson(`${agg.url}/v1/decisions?ip=${encodeURIComponent(ip)}`, { 'x-api-key': KEY_A })).body);
+  // a live-mode bouncer asks for the client as Kong logged it: before, null
+  assert.deepEqual(await live('64:ff9b::c000:207'), ['192.0.2.7']);
+  assert.deepEqual(await live('64:ff9b::192.0.2.7'), ['192.0.2.7']);
+  assert.deepEqual(await live('::ffff:0:c000:208'), ['192.0.2.8']);
+  assert.deepEqual(await live('192.0.2.7'), ['192.0.2.7']);
+  // an IPv6 range ban on the translated space is found too, each decision once
+  const range = await addManual(agg.url, '64:ff9b::/96');
+  assert.equal(range.status, 201);
+  assert.deepEqual(await live('64:ff9b::c000:207'), ['192.0.2.7', '64:ff9b::/96']);
+  assert.deepEqual(await live('64:ff9b::c000:209'), ['64:ff9b::/96']);
+  assert.deepEqual(await live('2001:db8::c000:207'), []);
+});
+
 test('bouncers sharing one key from different hosts each get every change, as from CrowdSec (red team 3)', async (t) => {
   const agg = await startAggregator(env);
   t.after(() => agg.close());
