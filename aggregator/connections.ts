@@ -34,7 +34,11 @@ export function clientErrorHandler(this: FastifyInstance, err: ConnectionError, 
   let status: number;
   let error: string;
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    [status, error] = [408, 'request headers not received within SIEM_HEADERS_TIMEOUT_MS'];
+    // node's headersTimeout and requestTimeout both end here, with one code
+    [status, error] = [
+      408,
+      'request not received in time (its headers within SIEM_HEADERS_TIMEOUT_MS, all of it within SIEM_REQUEST_TIMEOUT_MS)',
+    ];
   } else if (err.code === 'HPE_HEADER_OVERFLOW') {
     [status, error] = [431, `request headers over ${maxHeaderSize} bytes (Node.js's limit)`];
   } else {
