@@ -57,7 +57,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     keepAliveTimeout: config.idleTimeoutMs,
     // node checks request timeouts on this period (30 s by default)
     http: { connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.headersTimeoutMs >> 2)) },
-    // SIEM_TRUST_PROXY: whose X-Forwarded-For req.ip follows (only bouncer stream positions read it)
+    // SIEM_TRUST_PROXY: whose X-Forwarded-For req.ip follows (read for bouncer stream positions and the refusal log)
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     clientErrorHandler,
   });

@@ -1,7 +1,8 @@
 // SIEM_TRUST_PROXY: the proxies whose X-Forwarded-For is believed, handed to
 // fastify's trustProxy (@fastify/proxy-addr: req.ip is the nearest address
 // in the chain that is not a trusted proxy). Read only for the bouncer
-// stream positions (docs/decisions.md); unset, req.ip is the socket's.
+// stream positions (docs/decisions.md) and the senders the refusal log
+// names (refusals.ts); unset, req.ip is the socket's.
 import type { FastifyRequest } from 'fastify';
 import { plainAddress, TARGET_FORMS, targetOf } from './decisions/policy';
 

@@ -105,6 +105,21 @@ function overlaps(x: Cidr, y: Cidr): boolean {
   return narrow[0].match(wide[0] as never, wide[1]);
 }
 
+/** the first 96 bits of SIIT's ::ffff:0:0:0/96 and NAT64's 64:ff9b::/96, as bytes */
+const CARRIERS = ['0.0.0.0.0.0.0.0.255.255.0.0', '0.100.255.155.0.0.0.0.0.0.0.0'];
+
+/**
+ * The IPv4 network records key the clients of an IPv6 network inside SIIT's
+ * or NAT64's /96 by (ip-key.ts: such a client is its IPv4); undefined for
+ * any other network, and for the whole /96 (that would be all of IPv4).
+ */
+function carriedIPv4Net([a, len]: Cidr): Cidr | undefined {
+  if (a.kind() !== 'ipv6' || len <= 96) return undefined;
+  const bytes = a.toByteArray();
+  if (!CARRIERS.includes(bytes.slice(0, 12).join('.'))) return undefined;
+  return [ipaddr.fromByteArray(bytes.slice(12)), len - 96];
+}
+
 export class Allowlist {
   private readonly nets: Cidr[];
   constructor(readonly text: string) {
@@ -115,6 +130,9 @@ export class Allowlist {
       const t = parseTarget(e);
       if (!t) throw new Error(`SIEM_ALLOWLIST: "${e}" is not an IP address or CIDR (${TARGET_FORMS})`);
       this.nets.push(t);
+      // 64:ff9b::c000:207 as Kong logs it is banned, if at all, as 192.0.2.7
+      const v4 = carriedIPv4Net(t);
+      if (v4) this.nets.push(v4);
     }
   }
   get size(): number {

@@ -116,6 +116,14 @@ test('a live lookup of an IPv6 address carrying an IPv4 client (SIIT, NAT64) fin
   assert.deepEqual(await live('64:ff9b::c000:207'), ['192.0.2.7', '64:ff9b::/96']);
   assert.deepEqual(await live('64:ff9b::c000:209'), ['64:ff9b::/96']);
   assert.deepEqual(await live('2001:db8::c000:207'), []);
+
+  // allowlisted as Kong logs them (an address, a range longer than the /96): never banned as their IPv4
+  const b = await startAggregator({ ...env, SIEM_ALLOWLIST: '64:ff9b::c000:207,::ffff:0:c000:200/120' });
+  t.after(() => b.close());
+  for (const ip of ['64:ff9b::c000:207', '::ffff:0:c000:208', '64:ff9b::c000:309']) assert.equal(await attack(b.url, ip), 202);
+  await b.decisions.reconcileNow();
+  assert.deepEqual(values((await pull(b.url, KEY_A, true)).body.new), ['192.0.3.9']);
+  assert.equal((await addManual(b.url, '192.0.2.7')).status, 422);
 });
 
 test('bouncers sharing one key from different hosts each get every change, as from CrowdSec (red team 3)', async (t) => {

@@ -112,6 +112,12 @@ test('allowlist: a value is refused when it overlaps any allowlisted network', (
   assert.equal(a.covers('2001:db8:ab::/64'), false);
   assert.equal(a.covers('::ffff:10.1.1.1'), true, 'IPv4-mapped is the IPv4 address');
   assert.equal(new Allowlist('').covers('10.0.0.1'), false);
+  // SIIT and NAT64 addresses are keyed (and banned) as the IPv4 they carry
+  const siit = new Allowlist('64:ff9b::c000:207, ::ffff:0:c633:6400/120, 64:ff9b::/96');
+  assert.equal(siit.covers('192.0.2.7'), true);
+  assert.equal(siit.covers('198.51.100.9'), true);
+  assert.equal(siit.covers('192.0.2.8'), false, 'the whole /96 stays IPv6: it would be all of IPv4');
+  assert.equal(siit.covers('64:ff9b::c000:208'), true);
 });
 
 test('auth_bruteforce is an opt-in decision type: accepted in SIEM_DECISIONS, not in the default', () => {
