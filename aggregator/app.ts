@@ -11,7 +11,7 @@ import { clientErrorHandler, guardConnections } from './connections';
 import { RejectionLog } from './rejections';
 import { RefusalLog } from './refusals';
 import { clientAddress } from './trust-proxy';
-import { IgnoredSettingsLog, logSettingsChange } from './settings-log';
+import { IgnoredSettingsLog, SettingsChangeLog } from './settings-log';
 import { SiemError, errors, statusOf } from './errors';
 import { RECORDS_URL, ingestRoutes } from './routes/ingest';
 import { KONG_LOG_URL, kongLogRoutes } from './routes/kong-log';
@@ -75,9 +75,10 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   );
   const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();
+  const settingsChanges = new SettingsChangeLog(app.log);
   const state = createState(config, clock, (table) => metrics.evictions.inc({ table }), {
     onError: () => metrics.stateErrors.inc(),
-    onSettingsChange: (service, before, after) => logSettingsChange(app.log, service, before, after),
+    onSettingsChange: (service, before, after) => settingsChanges.note(service, before, after),
   });
   const batches = createBatchLedger(config.maxBatchIds, opts.wallNow ?? Date.now, () => metrics.evictions.inc({ table: 'batch' }));
   const deps = { config, state, metrics, batches, rejections: new RejectionLog(app.log), ignoredSettings: new IgnoredSettingsLog(app.log) };
@@ -137,6 +138,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
     clearInterval(sweep);
     await sweeping;
     await state.close?.();
+    settingsChanges.flush();
   });
   app.addHook('onReady', async () => {
     if (!config.ingestToken) app.log.warn('SIEM_INGEST_TOKEN is not set: anyone who reaches this port can post records');
