@@ -100,7 +100,7 @@ function ingestPanel(o: Overview): HTMLElement[] {
       stat(
         'Refused ingest requests',
         fmtInt(refused.reduce((a, [, n]) => a + n, 0)),
-        `by status: ${refused.map(([s, n]) => `${s}: ${fmtInt(n)}`).join(', ')} (401: a sender's ingest_token is wrong)`,
+        `by status: ${refused.map(([s, n]) => `${s}: ${fmtInt(n)}`).join(', ')} (401: a sender without the right ingest_token, a gateway's stale one or someone else's guess: the aggregator's log names their addresses)`,
         null,
       ),
     );
