@@ -23,7 +23,7 @@ import { uiRoutes } from './routes/ui';
 import { registerPersistence, type Persistence } from './persistence';
 import { createBatchLedger } from './batch-ledger';
 import { registerDecisions, type Decisions } from './decisions';
-import { escapeDelC1 } from '../common/terminal';
+import { escapeControls } from '../common/terminal';
 
 const INGEST_URLS: ReadonlySet<string> = new Set([RECORDS_URL, KONG_LOG_URL]);
 
@@ -47,7 +47,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
   const app = Fastify({
     // Log lines carry client-set strings (rejection samples, service names) and are read in
     // terminals: DEL and C1 escaped as JSON escapes C0 (a raw U+009B is a CSI to xterm).
-    logger: opts.logger ?? { level: config.logLevel, stream: { write: (line: string) => process.stdout.write(escapeDelC1(line)) } },
+    logger: opts.logger ?? { level: config.logLevel, stream: { write: (line: string) => process.stdout.write(escapeControls(line)) } },
     bodyLimit: config.maxBodyBytes,
     // One log line per request would dwarf the traffic it describes.
     logController: new LogController({ disableRequestLogging: true }),

@@ -2,18 +2,18 @@
 // a dashed rule under the header. Shared by the replay report and the
 // client commands (findings, top).
 
-import { escapeDelC1, uEscape } from '../common/terminal';
+import { CONTROLS, escapeControls, uEscape } from '../common/terminal';
 
 /**
- * `s` with C0 and C1 control characters and DEL as \u escapes, as JSON
- * writes them. Values come from clients (a raw credential header, with
+ * `s` with C0 and C1 control characters, DEL and the bidi controls as \u
+ * escapes, as JSON writes them. Values come from clients (a raw credential header, with
  * hash_credentials off) or from whoever holds the ingest token (a service
  * name): printed as they are, ESC and CSI sequences in them set the
  * terminal's title or clipboard (OSC 52), erased or moved lines and hid
  * rows of the report from the operator reading it.
  */
 export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, uEscape);
+  return s.replace(CONTROLS, uEscape);
 }
 
 /**
@@ -23,7 +23,7 @@ export function printable(s: string): string {
  * through `--json` as it could through a table.
  */
 export function terminalJson(value: unknown, indent?: number): string {
-  return escapeDelC1(JSON.stringify(value, null, indent));
+  return escapeControls(JSON.stringify(value, null, indent));
 }
 
 export function table(header: string[], cells: string[][]): string {

