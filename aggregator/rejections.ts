@@ -24,11 +24,24 @@ export function sampleOf(record: unknown): string {
   }
   let json: string;
   try {
-    json = JSON.stringify(shown) ?? String(shown);
+    json = JSON.stringify(shown) ?? typeof shown;
   } catch {
-    json = String(shown);
+    // Nested past the stack (a few KB of `[`): String() would recurse too, and
+    // throws on an object with a `toString` key; thrown here, the batch's good
+    // records were stored but answered 500, so its retry counted them twice.
+    json = shallow(shown);
   }
   return truncateCodePoints(json, SAMPLE_MAX);
+}
+
+/** One level of a value JSON.stringify refused: containers inside it named, not walked. */
+function shallow(v: unknown): string {
+  const level = (x: unknown) => (Array.isArray(x) ? '<array>' : x !== null && typeof x === 'object' ? '<object>' : x);
+  if (Array.isArray(v)) return JSON.stringify(v.slice(0, 16).map(level));
+  if (v === null || typeof v !== 'object') return typeof v;
+  const o: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(v).slice(0, 16)) o[k] = level((v as Record<string, unknown>)[k]);
+  return JSON.stringify(o);
 }
 
 export class RejectionLog {

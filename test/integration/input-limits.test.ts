@@ -138,3 +138,31 @@ test('the first rejection of each reason is logged with a sample, then at most o
   assert.match(String(line.sample), /not-an-ip/);
   assert.doesNotMatch(String(line.sample), /secret-raw-token/, 'a credential is never logged, only its length');
 });
+
+test('a rejected record JSON cannot write back (nested past the stack) is sampled all the same: the batch is answered 202, its retry a duplicate', async () => {
+  const deep = `${'['.repeat(6000)}${']'.repeat(6000)}`;
+  const good = JSON.stringify({ ts: T0, ip: '192.0.2.1', status: 401, service: 'orders' });
+  // String() of these throws too: an object with a `toString` key, an array nested past the stack
+  const cases = [
+    { bad: `{"toString":1,"valueOf":2,"x":${deep}}`, reason: 'invalid' },
+    { bad: deep, reason: 'invalid' },
+    { bad: `{"ts":${T0},"ip":"x","status":401,"service":"orders","toString":1,"x":${deep}}`, reason: 'ip' },
+  ];
+  for (const { bad, reason } of cases) {
+    const lines: Record<string, unknown>[] = [];
+    const agg = await startAggregator({ SIEM_CLOCK: 'event', SIEM_LOG_LEVEL: 'warn' }, { onLog: (l) => lines.push(l) });
+    try {
+      const body = `{"batch":"b1","records":[${good},${bad}]}`;
+      const first = await postJson(`${agg.url}/v1/records`, body);
+      assert.deepEqual(first, { status: 202, body: { accepted: 1, rejected: 1, rejected_by: { [reason]: 1 } } });
+      const retry = await postJson(`${agg.url}/v1/records`, body);
+      assert.deepEqual(retry.body, { accepted: 0, rejected: 0, duplicate: true }, 'the good record is counted once');
+      const line = lines.find((l) => l.reason === reason);
+      assert.match(String(line?.sample), /<array>/);
+      const m = await (await fetch(`${agg.url}/metrics`)).text();
+      assert.equal(metricValue(m, 'kong_siem_records_received_total'), 2);
+    } finally {
+      await agg.close();
+    }
+  }
+});
