@@ -160,7 +160,9 @@ export class RedisState implements SiemState {
     const [registry, settings] = await Promise.all([this.#r.hgetall(metaKeys.registry), this.#r.hgetall(metaKeys.settings)]);
     const svcs = new Map<string, Svc>();
     for (const [name, id] of Object.entries(registry)) {
-      const json = settings[name];
+      // own fields only: a service may be named `constructor` or `toString`, which a plain
+      // object answers from its prototype (one such record 503'd every aggregator for good)
+      const json = Object.hasOwn(settings, name) ? settings[name] : undefined;
       // settings saved before a rule was added lack its fields: defaults fill them
       // (bucket_ms: the sub-bucket length stored by builds before the one grid, ignored)
       const { bucket_ms: _, ...saved } =
