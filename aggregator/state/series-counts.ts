@@ -16,6 +16,11 @@ export function windowRanges(L: GridLayout, now: number): Float64Array {
   return out;
 }
 
+/** A service's totals at each record of a batch (redis/batch-totals.ts): `r` a record's index. */
+export interface TotalsAtRecord {
+  counts(r: number, w: WindowId, out: Counts): Counts;
+}
+
 /**
  * IpCounts over series on the grid at one clock (the windows' key ranges):
  * each window summed at most once per `at()`, into reused objects.
@@ -24,6 +29,9 @@ export class GridCounts implements IpCounts {
   #ranges: Float64Array = new Float64Array(0);
   #series: readonly number[] = [];
   #totals: readonly number[] = [];
+  /** the totals at record #record of a batch, instead of #totals */
+  #atRecord: TotalsAtRecord | undefined;
+  #record = 0;
   #ipDone = 0;
   #svcDone = 0;
   readonly #ip: Counts[] = [];
@@ -34,8 +42,17 @@ export class GridCounts implements IpCounts {
     this.#ranges = ranges;
     this.#series = series;
     this.#totals = totals;
+    this.#atRecord = undefined;
     this.#ipDone = 0;
     this.#svcDone = 0;
+    return this;
+  }
+
+  /** As at(), the service's totals those at record `r` of a batch. */
+  atRecord(ranges: Float64Array, series: readonly number[], totals: TotalsAtRecord, r: number): this {
+    this.at(ranges, series, []);
+    this.#atRecord = totals;
+    this.#record = r;
     return this;
   }
 
@@ -52,6 +69,7 @@ export class GridCounts implements IpCounts {
     const out = (this.#total[w] ??= emptyCounts());
     if (!(this.#svcDone & (1 << w))) {
       this.#svcDone |= 1 << w;
+      if (this.#atRecord !== undefined) return this.#atRecord.counts(this.#record, w, out);
       sumBefore(this.#totals, this.#ranges[2 * w] as number, this.#ranges[2 * w + 1] as number, out);
     }
     return out;
@@ -59,9 +77,9 @@ export class GridCounts implements IpCounts {
 }
 
 /**
- * sumSeries for a series that runs on past `to` (a batch's totals as they
- * will be after it, read at each of its records' clocks): the newest entry
- * at or before `to` found by binary search, not by walking the ones after.
+ * sumSeries for a series that may run on past `to` (totals read at a clock
+ * behind another aggregator's records): the newest entry at or before `to`
+ * found by binary search, not by walking the ones after.
  */
 function sumBefore(series: readonly number[], from: number, to: number, out: Counts): Counts {
   out.requests = out.failures = out.successes = out.auth_failures = 0;

@@ -199,3 +199,33 @@ test(`differential: ${STREAMS} random streams give equal findings, top lists, ga
   assert.equal(streams, STREAMS);
   assert.ok(findings > STREAMS, `the streams produce findings to compare (${findings})`);
 });
+
+test('one batch of records in one sub-bucket: flood_ip begins at the record it does on memory (the totals at each record, not after the batch)', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const mem = createMemoryState(options(100_000, () => {}));
+  const one = await redisState(redis.url, 100_000, () => {});
+  t.after(() => one.close?.());
+  // three IPs taking turns, 69 records 1 ms apart: 10.0.0.1's share is 3/7 at its 3rd
+  // request (flood_min_requests 3), and under 0.2 of the 69 until its 14th
+  await mem.applySettings({ a: { flood_min_requests: 3 } });
+  await one.applySettings({ a: { flood_min_requests: 3 } });
+  const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
+  const batch: KeyedRecord[] = Array.from({ length: 69 }, (_, i) => ({
+    ts: BASE + i,
+    ipKey: ips[i % 3] as string,
+    status: 200,
+    service: 'a',
+  }));
+  assert.deepEqual(await one.apply(batch), await mem.apply(batch));
+  const want = canonicalFindings(await mem.findings());
+  assert.deepEqual(
+    want.filter((f) => f.type === 'flood_ip').map((f) => [f.ip, f.since]),
+    [
+      ['10.0.0.1', BASE + 6],
+      ['10.0.0.2', BASE + 7],
+      ['10.0.0.3', BASE + 8],
+    ],
+  );
+  assert.deepEqual(canonicalFindings(await one.findings()), want);
+});

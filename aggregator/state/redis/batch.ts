@@ -5,7 +5,6 @@
 import { classify, type RecordKind } from '../../../common/record';
 import type { Clock } from '../../clock';
 import { IP_RULES } from '../../rules/registry';
-import { STRIDE } from '../../window';
 import type { KeyedRecord, OnReject } from '../state';
 import { insertKey } from '../level-grid';
 import { credIpsKey, credMetaKey } from './keys';
@@ -67,6 +66,8 @@ export interface Batch {
   svcNow: Map<Svc, number>;
   /** per service the clock at its first record */
   svcFrom: Map<Svc, number>;
+  /** per service its records (indexes into recs), in order: its totals at each of them (batch-totals.ts) */
+  svcRecs: Map<Svc, number[]>;
   accepted: number;
   late: number;
   future: number;
@@ -107,6 +108,7 @@ export function preAggregate(
     totals: new Map(),
     svcNow: new Map(),
     svcFrom: new Map(),
+    svcRecs: new Map(),
     accepted: 0,
     late: 0,
     future: 0,
@@ -148,6 +150,10 @@ export function preAggregate(
     if (!ips) bySvc.set(svc, (ips = new Map()));
     let ib = ips.get(r.ipKey);
     const rec = out.recs.add(ts, now, kind, b);
+    let sr = out.svcRecs.get(svc);
+    if (!sr) out.svcRecs.set(svc, (sr = []));
+    out.recs.place[rec] = sr.length;
+    sr.push(rec);
     if (!ib) {
       // recs made with its first record: an empty array's first push reserves 16 slots, and most keys have one record
       const ik = `${svc.id}|${r.ipKey}`;
@@ -196,22 +202,4 @@ export function preAggregate(
 export async function readCred(r: Scripts, svc: Svc, cred: string): Promise<[string[], Record<string, string>]> {
   const tag = svc.at(cred).tag;
   return Promise.all([r.zrange(credIpsKey(tag, svc.id, cred), 0, -1, 'WITHSCORES'), r.hgetall(credMetaKey(tag, svc.id, cred))]);
-}
-
-/** A totals series with this batch's counts added (the totals as they will be after the batch). */
-export function withBatch(series: readonly number[], add: Map<number, BucketCounts> | undefined): number[] {
-  if (!add) return [...series];
-  const by = new Map<number, BucketCounts>();
-  for (let i = 0; i < series.length; i += STRIDE)
-    by.set(series[i] as number, [series[i + 1] as number, series[i + 2] as number, series[i + 3] as number, series[i + 4] as number]);
-  for (const [b, [req, f, s, a]] of add) {
-    const c = by.get(b) ?? [0, 0, 0, 0];
-    by.set(b, [c[0] + req, c[1] + f, c[2] + s, c[3] + a]);
-  }
-  const out: number[] = [];
-  for (const b of [...by.keys()].sort((x, y) => x - y)) {
-    const c = by.get(b) as BucketCounts;
-    out.push(b, c[0], c[1], c[2], c[3]);
-  }
-  return out;
 }

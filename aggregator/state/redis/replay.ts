@@ -9,7 +9,7 @@ import { NONE, OUT, type Run } from '../../rules/types';
 import { addToSeries, pruneSeries } from '../../window';
 import { mergeSeries } from '../level-grid';
 import type { IpWrite } from './batch';
-import { GridCounts } from '../series-counts';
+import { GridCounts, type TotalsAtRecord } from '../series-counts';
 import { oldestOf } from './grid-series';
 import { credMetaKey, ipMetaKey } from './keys';
 import { runBefore, scored, type InGroup, type IpView, type Svc } from './service';
@@ -28,8 +28,11 @@ export class IpRecs {
   /** its grid key (level-grid.ts insertKey at `now`) */
   readonly key: Float64Array;
   readonly kind: RecordKind[];
+  /** its place among its service's records in the batch (batch-totals.ts) */
+  readonly place: Int32Array;
   #n = 0;
   constructor(capacity: number) {
+    this.place = new Int32Array(capacity);
     this.cts = new Float64Array(capacity);
     this.now = new Float64Array(capacity);
     this.key = new Float64Array(capacity);
@@ -54,10 +57,12 @@ export interface CredRec {
 }
 
 const cx = new GridCounts();
+/** the totals of a service whose rules read none */
+const NO_TOTALS: readonly number[] = [];
 
 /**
  * Replay an IP key's records over `v` (its state before the batch; `cand0`
- * its candidacy per IP rule) with the service's `totals` series; push the
+ * its candidacy per IP rule) with its service's `totals` at each record (batch-totals.ts; undefined: no rule reads them); push the
  * writes of its rule state to `w`. Returns which of its records count on
  * which history (an expired key starts over, as in the memory backend).
  */
@@ -69,7 +74,7 @@ export function replayIp(
   recs: readonly number[],
   v: IpView,
   cand0: readonly boolean[],
-  totals: readonly number[],
+  totals: TotalsAtRecord | undefined,
 ): IpWrite {
   const s = svc.settings;
   const L = svc.layout;
@@ -96,7 +101,8 @@ export function replayIp(
     addToSeries(series, t.key[r] as number, kind);
     const ranges = svc.ranges(now);
     pruneSeries(series, oldestOf(ranges));
-    cx.at(ranges, series, totals);
+    if (totals === undefined) cx.at(ranges, series, NO_TOTALS);
+    else cx.atRecord(ranges, series, totals, r);
     for (let i = 0; i < IP_RULES.length; i++) {
       const rule = IP_RULES[i] as (typeof IP_RULES)[number];
       if (runs[i] === OUT && !rule.wakes(kind)) continue;

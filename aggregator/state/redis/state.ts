@@ -22,7 +22,8 @@ import { WINDOW } from '../layout';
 import { LEVEL_MS } from '../level-grid';
 import { mergeSettings, sameSettings } from '../settings';
 import type { ApplyResult, FindingFilter, GaugeSnapshot, KeyedRecord, OnReject, SiemState, StateHealth, StateOptions } from '../state';
-import { preAggregate, withBatch, type CredBatch, type IpBatch } from './batch';
+import { preAggregate, type CredBatch, type IpBatch } from './batch';
+import { BatchTotals } from './batch-totals';
 import { keepAlive, writeCounts } from './count-writes';
 import { readBatch } from './reads';
 import { healRedirect, type RedisClient } from './client';
@@ -160,7 +161,9 @@ export class RedisState implements SiemState {
     const [registry, settings] = await Promise.all([this.#r.hgetall(metaKeys.registry), this.#r.hgetall(metaKeys.settings)]);
     const svcs = new Map<string, Svc>();
     for (const [name, id] of Object.entries(registry)) {
-      const json = settings[name];
+      // own fields only: a service may be named `constructor` or `toString`, which a plain
+      // object answers from its prototype (one such record 503'd every aggregator for good)
+      const json = Object.hasOwn(settings, name) ? settings[name] : undefined;
       // settings saved before a rule was added lack its fields: defaults fill them
       // (bucket_ms: the sub-bucket length stored by builds before the one grid, ignored)
       const { bucket_ms: _, ...saved } =
@@ -271,14 +274,22 @@ export class RedisState implements SiemState {
     // was; every service's totals (trimmed as they are written).
     const reads = await readBatch(this.#r.siemRead.bind(this.#r), b);
     const credList = [...b.creds.values()];
-    // the services' totals a rule reads: as they will be after this batch
-    const totalsBySvc = new Map(
-      [...reads.totals].map(([svc, before]) => [svc, svc.readsTotals ? withBatch(before, b.totals.get(svc)) : []]),
-    );
+    // the services' totals a rule reads, at each record as on memory: those before the batch plus
+    // its records up to that one (batch-totals.ts; made at a service's first hot key)
+    const totalsBySvc = new Map<Svc, BatchTotals>();
+    const need = new Uint8Array(b.accepted);
+    for (const ib of reads.hot.keys()) for (const r of ib.recs) need[r] = 1;
+    const totalsOf = (svc: Svc): BatchTotals | undefined => {
+      if (!svc.readsTotals) return undefined;
+      let t = totalsBySvc.get(svc);
+      if (t === undefined)
+        totalsBySvc.set(svc, (t = new BatchTotals(reads.totals.get(svc) ?? [], b.recs, b.svcRecs.get(svc) ?? [], svc.ranges, need)));
+      return t;
+    };
 
     // Round 3: every write of the batch, one script per slot group.
     const w = new Writes(this.#groups);
-    for (const [ib, v] of reads.hot) ib.write = replayIp(w, ib.svc, ib.ip, b.recs, ib.recs, v, ib.cands, totalsBySvc.get(ib.svc) ?? []);
+    for (const [ib, v] of reads.hot) ib.write = replayIp(w, ib.svc, ib.ip, b.recs, ib.recs, v, ib.cands, totalsOf(ib.svc));
     for (let j = 0; j < reads.blind.length; j++) {
       const ib = reads.blind[j] as IpBatch;
       ib.write = blindIp(ib.svc, b.recs, ib.recs, reads.blindLast[j] as number);
