@@ -14,12 +14,18 @@ export const DEFAULT_IPV6_PREFIX = 64;
  * client behind one gateway (or all of IPv4) in one key.
  */
 function embeddedIPv4(w: readonly number[]): string | undefined {
-  const [a, b, c, d, e, f, g, h] = w as [number, number, number, number, number, number, number, number];
+  if (!carriesIPv4(w)) return undefined;
+  const [g, h] = [w[6] as number, w[7] as number];
+  return `${g >> 8}.${g & 255}.${h >> 8}.${h & 255}`;
+}
+
+/** Whether IPv6 words (8 of 16 bits) start with one of the /96 prefixes above: the last 32 bits are an IPv4 client. */
+export function carriesIPv4(w: readonly number[]): boolean {
+  const [a, b, c, d, e, f] = w as [number, number, number, number, number, number];
   const mapped = a === 0 && b === 0 && c === 0 && d === 0 && e === 0 && f === 0xffff;
   const translated = a === 0 && b === 0 && c === 0 && d === 0 && e === 0xffff && f === 0;
   const nat64 = a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0;
-  if (!mapped && !translated && !nat64) return undefined;
-  return `${g >> 8}.${g & 255}.${h >> 8}.${h & 255}`;
+  return mapped || translated || nat64;
 }
 
 /**

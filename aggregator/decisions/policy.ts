@@ -3,6 +3,7 @@
 // ipaddr.js's, as for IP keys.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { carriesIPv4 } from '../../common/ip-key';
 import { IP_RULES } from '../rules/registry';
 import { parseDuration } from './duration';
 
@@ -105,19 +106,15 @@ function overlaps(x: Cidr, y: Cidr): boolean {
   return narrow[0].match(wide[0] as never, wide[1]);
 }
 
-/** the first 96 bits of SIIT's ::ffff:0:0:0/96 and NAT64's 64:ff9b::/96, as bytes */
-const CARRIERS = ['0.0.0.0.0.0.0.0.255.255.0.0', '0.100.255.155.0.0.0.0.0.0.0.0'];
-
 /**
  * The IPv4 network records key the clients of an IPv6 network inside SIIT's
- * or NAT64's /96 by (ip-key.ts: such a client is its IPv4); undefined for
+ * or NAT64's /96 by (ip-key.ts carriesIPv4: such a client is its IPv4;
+ * IPv4-mapped networks are unmapped by parseTarget already); undefined for
  * any other network, and for the whole /96 (that would be all of IPv4).
  */
 function carriedIPv4Net([a, len]: Cidr): Cidr | undefined {
-  if (a.kind() !== 'ipv6' || len <= 96) return undefined;
-  const bytes = a.toByteArray();
-  if (!CARRIERS.includes(bytes.slice(0, 12).join('.'))) return undefined;
-  return [ipaddr.fromByteArray(bytes.slice(12)), len - 96];
+  if (a.kind() !== 'ipv6' || len <= 96 || !carriesIPv4((a as ipaddr.IPv6).parts)) return undefined;
+  return [ipaddr.fromByteArray(a.toByteArray().slice(12)), len - 96];
 }
 
 export class Allowlist {
