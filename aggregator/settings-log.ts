@@ -12,10 +12,14 @@ export const IGNORED_SETTINGS_LOG_PERIOD_MS = 10 * 60_000;
 /** One info line: the service and each changed field as before -> after. */
 export function logSettingsChange(log: FastifyBaseLogger, service: string, before: DetectionSettings, after: DetectionSettings): void {
   const changed = settingsDiff(before, after);
-  const text = Object.entries(changed)
+  log.info({ service, changed }, `settings changed for service ${JSON.stringify(service)}: ${diffText(changed)}`);
+}
+
+/** Changed fields as `name before -> after`, comma-separated. */
+function diffText(changed: ReturnType<typeof settingsDiff>): string {
+  return Object.entries(changed)
     .map(([k, [a, b]]) => `${k} ${a} -> ${b}`)
     .join(', ');
-  log.info({ service, changed }, `settings changed for service ${JSON.stringify(service)}: ${text}`);
 }
 
 /** Changes of one service logged one by one per period; the rest of the period's go as one line at its end. */
@@ -81,9 +85,7 @@ export class SettingsChangeLog {
     s.held = undefined;
     clearTimeout(h.timer);
     const changed = settingsDiff(h.from, h.to);
-    const text = Object.entries(changed)
-      .map(([k, [a, b]]) => `${k} ${a} -> ${b}`)
-      .join(', ');
+    const text = diffText(changed);
     this.log.warn(
       { service, changes: h.count, changed },
       `settings of service ${JSON.stringify(service)} changed ${h.count} more times within ${this.periodMs / 1000} s (over ${SETTINGS_CHANGE_BURST}: senders with different settings for it?): ${text || 'back to as before them'}`,
