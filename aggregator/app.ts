@@ -7,7 +7,7 @@ import { createMetrics, type SiemMetrics } from './metrics';
 import { createState } from './state';
 import type { SiemState } from './state/state';
 import { registerJsonBody } from './body';
-import { clientErrorHandler, guardConnections } from './connections';
+import { TIMEOUT_ERROR, clientErrorHandler, guardConnections } from './connections';
 import { RejectionLog } from './rejections';
 import { RefusalLog } from './refusals';
 import { clientAddress } from './trust-proxy';
@@ -46,7 +46,7 @@ export interface Siem {
 export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Siem {
   const app = Fastify({
     // Log lines carry client-set strings (rejection samples, service names) and are read in
-    // terminals: DEL and C1 escaped as JSON escapes C0 (a raw U+009B is a CSI to xterm).
+    // terminals: DEL, C1 and bidi controls escaped as JSON escapes C0 (a raw U+009B is a CSI to xterm).
     logger: opts.logger ?? { level: config.logLevel, stream: { write: (line: string) => process.stdout.write(escapeControls(line)) } },
     bodyLimit: config.maxBodyBytes,
     // One log line per request would dwarf the traffic it describes.
@@ -71,7 +71,7 @@ export function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Sie
       idleTimeoutMs: config.idleTimeoutMs,
     },
     // a body not whole in time is a refusal as well (408), written past onResponse
-    (req) => refused(req, 408, 'request not received whole within SIEM_REQUEST_TIMEOUT_MS'),
+    (req) => refused(req, 408, TIMEOUT_ERROR),
   );
   const clock = createClock(config.clock, opts.wallNow, config.maxClockSkewMs);
   const metrics = createMetrics();

@@ -20,7 +20,18 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
 }
 
-const TIMEOUT_BODY = '{"error":"request not received whole within SIEM_REQUEST_TIMEOUT_MS"}';
+/** the aggregator's own deadline (below), as answered and as the refusal log names it */
+export const TIMEOUT_ERROR = 'request not received whole within SIEM_REQUEST_TIMEOUT_MS';
+
+const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** An answer written straight to the socket (no fastify reply exists, or it would come too late), closing the connection. */
+function answerRaw(socket: Socket, status: 400 | 408 | 431, error: string): void {
+  const body = JSON.stringify({ error });
+  socket.write(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
 /** at most one log line per this period about refused connections */
 const REFUSAL_LOG_MS = 10_000;
 
@@ -31,7 +42,7 @@ const REFUSAL_LOG_MS = 10_000;
  */
 export function clientErrorHandler(this: FastifyInstance, err: ConnectionError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  let status: number;
+  let status: 400 | 408 | 431;
   let error: string;
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     // node's headersTimeout and requestTimeout both end here, with one code
@@ -45,13 +56,7 @@ export function clientErrorHandler(this: FastifyInstance, err: ConnectionError, 
     [status, error] = [400, `malformed HTTP request (${err.code ?? 'parse error'})`];
   }
   this.log.trace({ err }, 'client error');
-  const body = JSON.stringify({ error });
-  if (socket.writable) {
-    const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-    socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-  }
+  if (socket.writable) answerRaw(socket, status, error);
   socket.destroy(err);
 }
 
@@ -114,9 +119,7 @@ export function guardConnections(app: FastifyInstance, limits: ConnectionLimits,
       const socket = raw.socket;
       if (!reply.raw.headersSent && socket.writable) {
         onTimeout?.(req);
-        socket.write(
-          `HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${TIMEOUT_BODY.length}\r\n\r\n${TIMEOUT_BODY}`,
-        );
+        answerRaw(socket, 408, TIMEOUT_ERROR);
       }
       socket.destroy();
     }, limits.requestTimeoutMs);
